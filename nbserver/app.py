@@ -1,0 +1,283 @@
+"""NotebookServerApp: configuration, command line, the tornado Application, start and stop."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import importlib
+import logging
+import os
+import pkgutil
+import re
+import signal
+import socket
+import sys
+import threading
+import webbrowser
+from typing import Any
+
+from jupyter_core.application import JupyterApp, base_aliases, base_flags
+from tornado import httpserver, netutil, web
+from traitlets import Bool, Integer, Type, Unicode, default, validate
+
+import nbserver
+from nbserver import __version__
+from nbserver.auth.identity import IdentityProvider
+from nbserver.base.activity import ActivityTracker
+from nbserver.base.handlers import NotFoundAPIHandler
+from nbserver.base.urls import normalize_base_url, url_path_join
+from nbserver.services.config.manager import ConfigSectionManager
+from nbserver.services.contents.filemanager import FileContentsManager
+from nbserver.services.contents.manager import ContentsManager
+
+PACKAGE_DIR = os.path.dirname(os.path.abspath(nbserver.__file__))
+
+aliases: dict[str, Any] = dict(base_aliases)
+aliases.update({
+    "ip": "NotebookServerApp.ip",
+    "port": "NotebookServerApp.port",
+    "port-retries": "NotebookServerApp.port_retries",
+    "root-dir": "NotebookServerApp.root_dir",
+    "notebook-dir": "NotebookServerApp.root_dir",
+    "base-url": "NotebookServerApp.base_url",
+    "token": "IdentityProvider.token",
+    "config": "NotebookServerApp.config_file",
+    "max-body-size": "NotebookServerApp.max_body_size",
+})
+
+flags: dict[str, Any] = dict(base_flags)
+flags.update({
+    "no-browser": ({"NotebookServerApp": {"open_browser": False}}, "Do not open a web browser on start."),
+    "browser": ({"NotebookServerApp": {"open_browser": True}}, "Open a web browser on start."),
+    "allow-hidden": (
+        {"ContentsManager": {"allow_hidden": True}},
+        "List and serve hidden files and folders (names starting with a dot).",
+    ),
+    "debug": ({"Application": {"log_level": logging.DEBUG}}, "Log at debug level."),
+})
+
+
+def service_handler_modules() -> list[str]:
+    """The ``handlers`` module of every service package under nbserver.services."""
+    import nbserver.services as services
+
+    names = []
+    for info in pkgutil.iter_modules(services.__path__):
+        if info.ispkg and importlib.util.find_spec(f"nbserver.services.{info.name}.handlers"):
+            names.append(f"nbserver.services.{info.name}.handlers")
+    return sorted(names)
+
+
+class NotebookServerApp(JupyterApp):
+    """A notebook server speaking the Jupyter Server REST API."""
+
+    name = "nbserver"
+    version = __version__
+    description = (
+        "nbserver: a Tornado notebook server that speaks the Jupyter Server REST API.\n\n"
+        "Serves the contents of --root-dir (default: the current directory) on 127.0.0.1."
+    )
+    examples = (
+        "nbserver                          # serve the current directory\n"
+        "nbserver --port 9000 --no-browser  # a fixed port, no browser\n"
+        "nbserver --root-dir ~/notebooks --base-url /nb/\n"
+    )
+    aliases = aliases
+    flags = flags
+    classes = [IdentityProvider, ContentsManager, FileContentsManager, ConfigSectionManager]
+
+    ip = Unicode("127.0.0.1", help="The IP address the server listens on.").tag(config=True)
+    port = Integer(
+        8888, help="The port to listen on; when taken the next free one is used. 0 picks a free port."
+    ).tag(config=True)
+    port_retries = Integer(50, help="How many ports after --port to try when it is taken.").tag(config=True)
+    root_dir = Unicode(help="The folder to serve (default: the current directory).").tag(config=True)
+    base_url = Unicode("/", help="URL prefix of every route, for servers behind a proxy.").tag(config=True)
+    open_browser = Bool(True, help="Open the dashboard in a web browser on start.").tag(config=True)
+    max_body_size = Integer(
+        512 * 1024 * 1024, help="Largest request body accepted, in bytes; larger ones get 413."
+    ).tag(config=True)
+    max_buffer_size = Integer(
+        512 * 1024 * 1024, help="Largest amount of request data buffered in memory, in bytes."
+    ).tag(config=True)
+    content_security_policy = Unicode(
+        "frame-ancestors 'self'", help="Content-Security-Policy header sent with every response."
+    ).tag(config=True)
+    nbconfig_dir = Unicode(help="Folder of the /api/config sections (default: <config dir>/nbconfig).").tag(
+        config=True
+    )
+    contents_manager_class = Type(
+        FileContentsManager, klass=ContentsManager, help="The contents store class."
+    ).tag(config=True)
+    identity_provider_class = Type(
+        IdentityProvider, klass=IdentityProvider, help="The class that authenticates requests."
+    ).tag(config=True)
+    shutdown_timeout = Integer(10, help="Seconds to wait for kernels and connections on shutdown.").tag(
+        config=True
+    )
+
+    @default("root_dir")
+    def _default_root_dir(self) -> str:
+        return os.getcwd()
+
+    @validate("root_dir")
+    def _validate_root_dir(self, proposal: Any) -> str:
+        value = os.path.abspath(os.path.expanduser(proposal["value"]))
+        if not os.path.isdir(value):
+            raise ValueError(f"root_dir {value!r} is not a directory")
+        return value
+
+    @validate("base_url")
+    def _validate_base_url(self, proposal: Any) -> str:
+        return normalize_base_url(proposal["value"])
+
+    @default("nbconfig_dir")
+    def _default_nbconfig_dir(self) -> str:
+        return os.path.join(self.config_dir, "nbconfig")
+
+    # -- building ----------------------------------------------------------------------
+
+    def initialize(self, argv: Any = None) -> None:
+        super().initialize(argv)
+        if self._dispatching:
+            return
+        self.init_logging()
+        self.init_managers()
+
+    def init_logging(self) -> None:
+        """Send the project's and tornado's loggers through the application's handlers."""
+        for name in ("nbserver", "tornado.application", "tornado.general"):
+            logger = logging.getLogger(name)
+            logger.handlers = list(self.log.handlers)
+            logger.setLevel(self.log.level)
+            logger.propagate = False
+
+    def init_managers(self) -> None:
+        self.activity_tracker = ActivityTracker()
+        self.identity_provider = self.identity_provider_class(parent=self, log=self.log)
+        self.contents_manager = self.contents_manager_class(parent=self, log=self.log)
+        if hasattr(self.contents_manager, "root_dir"):
+            self.contents_manager.root_dir = self.root_dir
+        self.config_manager = ConfigSectionManager(parent=self, log=self.log, config_dir=self.nbconfig_dir)
+
+    def handler_modules(self) -> list[str]:
+        return service_handler_modules()
+
+    def route_table(self) -> list[tuple[str, type[web.RequestHandler]]]:
+        """Every route of the server, before the base URL prefix."""
+        routes: list[tuple[str, type[web.RequestHandler]]] = []
+        for module_name in self.handler_modules():
+            routes.extend(importlib.import_module(module_name).handlers)
+        routes.append((r"/api/.*", NotFoundAPIHandler))
+        return routes
+
+    def tornado_settings(self) -> dict[str, Any]:
+        return {
+            "base_url": self.base_url,
+            "identity_provider": self.identity_provider,
+            "contents_manager": self.contents_manager,
+            "config_manager": self.config_manager,
+            "activity_tracker": self.activity_tracker,
+            "max_body_size": self.max_body_size,
+            "content_security_policy": self.content_security_policy,
+            "static_path": os.path.join(PACKAGE_DIR, "static"),
+            "static_url_prefix": url_path_join(self.base_url, "static/"),
+            "template_path": os.path.join(PACKAGE_DIR, "templates"),
+            "log_function": self.log_request,
+            "nbserver_app": self,
+        }
+
+    def build_web_application(self) -> web.Application:
+        prefix = re.escape(self.base_url.rstrip("/"))
+        routes = [(prefix + pattern, handler) for pattern, handler in self.route_table()]
+        return web.Application(routes, **self.tornado_settings())
+
+    def log_request(self, handler: web.RequestHandler) -> None:
+        """Access log: method, path without the query (it may carry a token), status, time."""
+        status = handler.get_status()
+        level = logging.DEBUG if status < 400 else logging.WARNING
+        if status >= 500:
+            level = logging.ERROR
+        request = handler.request
+        self.log.log(level, "%d %s %s (%.1f ms)", status, request.method, request.path,
+                     1000 * request.request_time())
+
+    # -- running -----------------------------------------------------------------------
+
+    def bind_sockets(self) -> list[socket.socket]:
+        last_error: OSError | None = None
+        ports = [self.port] if self.port == 0 else range(self.port, self.port + self.port_retries + 1)
+        for port in ports:
+            try:
+                return netutil.bind_sockets(port, address=self.ip)
+            except OSError as exc:
+                if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
+                    raise
+                self.log.info("Port %d is taken, trying the next one", port)
+                last_error = exc
+        raise RuntimeError(f"No free port between {self.port} and {self.port + self.port_retries}") from (
+            last_error
+        )
+
+    @property
+    def display_url(self) -> str:
+        host = self.ip if self.ip not in ("", "0.0.0.0", "::") else socket.gethostname()
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.bound_port}{self.base_url}"
+
+    def start_server(self) -> None:
+        """Bind and start serving on the running event loop."""
+        self.web_app = self.build_web_application()
+        self.http_server = httpserver.HTTPServer(
+            self.web_app, max_body_size=self.max_body_size, max_buffer_size=self.max_buffer_size
+        )
+        sockets = self.bind_sockets()
+        self.bound_port = sockets[0].getsockname()[1]
+        self.http_server.add_sockets(sockets)
+        url = f"{self.display_url}tree?token={self.identity_provider.token}"
+        self.log.info("nbserver %s is serving %s", __version__, self.root_dir)
+        self.log.info("Open this URL in a browser: %s", url)
+        if self.open_browser:
+            threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+
+    async def cleanup(self) -> None:
+        """Stop accepting requests and stop everything the server started."""
+        self.http_server.stop()
+        kernel_manager = getattr(self, "kernel_manager", None)
+        if kernel_manager is not None:
+            await kernel_manager.shutdown_all()
+        try:
+            await asyncio.wait_for(self.http_server.close_all_connections(), self.shutdown_timeout)
+        except asyncio.TimeoutError:
+            self.log.warning("Some connections did not close within %d s", self.shutdown_timeout)
+
+    async def serve_until_stopped(self) -> None:
+        self._stop_requested = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self.stop)
+        self.start_server()
+        await self._stop_requested.wait()
+        self.log.info("Shutting down")
+        await self.cleanup()
+
+    def stop(self) -> None:
+        """Ask a running server to shut down (safe to call from its event loop)."""
+        self._stop_requested.set()
+
+    def start(self) -> None:
+        super().start()  # runs a subcommand or --generate-config, if one was given
+        if self._dispatching:
+            return
+        asyncio.run(self.serve_until_stopped())
+
+
+def main(argv: list[str] | None = None) -> None:
+    app = NotebookServerApp.instance()
+    try:
+        app.initialize(argv)
+    except Exception as exc:  # configuration errors: one clear line, no traceback
+        print(f"nbserver: {exc}", file=sys.stderr)
+        sys.exit(2)
+    app.start()

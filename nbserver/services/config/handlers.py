@@ -1,0 +1,35 @@
+"""REST routes of ``/api/config/<section>``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nbserver.base.handlers import APIHandler
+from nbserver.errors import InvalidInput
+from nbserver.services.config.manager import ConfigSectionManager
+
+
+class ConfigHandler(APIHandler):
+    @property
+    def config_manager(self) -> ConfigSectionManager:
+        return self.settings["config_manager"]  # type: ignore[no-any-return]
+
+    def _object_body(self) -> dict[str, Any]:
+        body = self.get_json_object_body()
+        if body is None:
+            raise InvalidInput("Send the section as a JSON object.")
+        return body
+
+    async def get(self, section: str) -> None:
+        self.finish_json(await self.config_manager.get(section))
+
+    async def put(self, section: str) -> None:
+        await self.config_manager.set(section, self._object_body())
+        self.set_status(204)
+        self.finish()
+
+    async def patch(self, section: str) -> None:
+        self.finish_json(await self.config_manager.update(section, self._object_body()))
+
+
+handlers = [(r"/api/config/(?P<section>[^/]+)", ConfigHandler)]

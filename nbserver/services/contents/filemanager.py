@@ -1,0 +1,349 @@
+"""FileContentsManager: the default contents store, files and folders under ``root_dir``.
+
+All disk work runs in the thread pool (see :mod:`nbserver.blocking`), so a large
+file or a folder of many thousands of entries never stalls other clients.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import shutil
+import stat
+from typing import Any
+
+from traitlets import Bool, Unicode, default, observe
+
+from nbserver.blocking import run_blocking
+from nbserver.errors import Conflict, Forbidden, InvalidInput, NotFound
+from nbserver.services.contents import fileio
+from nbserver.services.contents.checkpoints import FileCheckpoints
+from nbserver.services.contents.manager import (
+    HASH_ALGORITHM,
+    ContentsManager,
+    Model,
+    decode_file_content,
+    encode_file_content,
+    file_mimetype,
+    is_hidden_path,
+    iso_timestamp,
+)
+from nbserver.services.contents.notebooks import parse_notebook, serialize_notebook
+
+
+class FileContentsManager(ContentsManager):
+    """Files and folders on the local filesystem, contained in ``root_dir``."""
+
+    root_dir = Unicode(help="The folder served; nothing outside it is reachable.").tag(config=True)
+    allow_symlinks_outside_root = Bool(
+        False,
+        help="Follow symbolic links that point outside root_dir (for linked-in data folders).",
+    ).tag(config=True)
+
+    @default("root_dir")
+    def _default_root_dir(self) -> str:
+        return os.getcwd()
+
+    @default("checkpoints_class")
+    def _default_checkpoints_class(self) -> type:
+        return FileCheckpoints
+
+    @observe("root_dir")
+    def _root_dir_changed(self, change: Any) -> None:
+        self.__dict__.pop("_real_root", None)
+
+    @property
+    def real_root(self) -> str:
+        cached = self.__dict__.get("_real_root")
+        if cached is None:
+            cached = self.__dict__["_real_root"] = os.path.realpath(os.path.expanduser(self.root_dir))
+        return cached
+
+    # -- paths -------------------------------------------------------------------------
+
+    def os_path(self, path: str) -> str:
+        """The contained OS path for an API path (hidden or not)."""
+        return fileio.resolve_inside_root(self.real_root, path, self.allow_symlinks_outside_root)
+
+    def visible_os_path(self, path: str) -> str:
+        """The OS path for an API path a client may see: hidden paths are not found."""
+        if not self.allow_hidden and is_hidden_path(path):
+            raise NotFound(f"No such file or directory: {fileio.normalize_api_path(path)}")
+        return self.os_path(path)
+
+    def writable_os_path(self, path: str) -> str:
+        """The OS path for an API path a client may create or change."""
+        if not self.allow_hidden and is_hidden_path(path):
+            raise InvalidInput("Hidden files and folders cannot be created or changed here.")
+        return self.os_path(path)
+
+    # -- models ------------------------------------------------------------------------
+
+    def _base_model(self, path: str, os_path: str, info: os.stat_result) -> Model:
+        return {
+            "name": path.rsplit("/", 1)[-1],
+            "path": path,
+            "type": "file",
+            "writable": os.access(os_path, os.W_OK),
+            "created": iso_timestamp(info.st_ctime),
+            "last_modified": iso_timestamp(info.st_mtime),
+            "mimetype": None,
+            "format": None,
+            "content": None,
+            "size": info.st_size,
+            "hash": None,
+            "hash_algorithm": None,
+        }
+
+    def _child_visible(self, entry: os.DirEntry[str]) -> bool:
+        if entry.name.startswith(fileio.STAGING_PREFIX):
+            return False
+        if not self.allow_hidden and entry.name.startswith("."):
+            return False
+        if entry.is_symlink() and not self.allow_symlinks_outside_root:
+            return fileio.is_inside(self.real_root, os.path.realpath(entry.path))
+        return True
+
+    def _directory_model(self, path: str, os_path: str, info: os.stat_result, content: bool) -> Model:
+        model = self._base_model(path, os_path, info)
+        model.update(type="directory", size=None)
+        if not content:
+            return model
+        children = []
+        with os.scandir(os_path) as entries:
+            for entry in entries:
+                if not self._child_visible(entry):
+                    continue
+                try:
+                    child_info = entry.stat()
+                except OSError:
+                    continue  # a broken link or a file removed while we listed
+                child_path = f"{path}/{entry.name}" if path else entry.name
+                if stat.S_ISDIR(child_info.st_mode):
+                    child = self._base_model(child_path, entry.path, child_info)
+                    child.update(type="directory", size=None)
+                elif stat.S_ISREG(child_info.st_mode):
+                    child = self._base_model(child_path, entry.path, child_info)
+                    if entry.name.endswith(".ipynb"):
+                        child["type"] = "notebook"
+                    else:
+                        child["mimetype"] = file_mimetype(entry.name, None)
+                else:
+                    continue  # sockets, fifos, devices are not contents
+                children.append(child)
+        model.update(content=children, format="json")
+        return model
+
+    def _file_model(
+        self, path: str, os_path: str, info: os.stat_result, content: bool, format: str | None,
+        require_hash: bool,
+    ) -> Model:
+        model = self._base_model(path, os_path, info)
+        if format not in (None, "text", "base64"):
+            raise InvalidInput(f"Format {format!r} is not one of text, base64 for a file.")
+        if content or require_hash:
+            raw = self._read_bytes(os_path)
+            if content:
+                model["content"], model["format"] = encode_file_content(raw, format, path)
+            if require_hash:
+                model.update(hash=hashlib.sha256(raw).hexdigest(), hash_algorithm=HASH_ALGORITHM)
+        model["mimetype"] = file_mimetype(model["name"], model["format"])
+        return model
+
+    def _notebook_model(
+        self, path: str, os_path: str, info: os.stat_result, content: bool, format: str | None,
+        require_hash: bool,
+    ) -> Model:
+        model = self._base_model(path, os_path, info)
+        model["type"] = "notebook"
+        if format not in (None, "json"):
+            raise InvalidInput(f"Format {format!r} is not valid for a notebook; use json.")
+        if content or require_hash:
+            raw = self._read_bytes(os_path)
+            if content:
+                nb, message = parse_notebook(raw)
+                model.update(content=nb, format="json")
+                if message:
+                    model["message"] = message
+            if require_hash:
+                model.update(hash=hashlib.sha256(raw).hexdigest(), hash_algorithm=HASH_ALGORITHM)
+        return model
+
+    @staticmethod
+    def _read_bytes(os_path: str) -> bytes:
+        try:
+            with open(os_path, "rb") as handle:
+                return handle.read()
+        except PermissionError:
+            raise Forbidden("Permission denied reading this file.") from None
+
+    @staticmethod
+    def _stat(path: str, os_path: str) -> os.stat_result:
+        try:
+            return os.stat(os_path)
+        except (FileNotFoundError, NotADirectoryError):
+            raise NotFound(f"No such file or directory: {path}") from None
+        except PermissionError:
+            raise Forbidden(f"Permission denied: {path}") from None
+
+    def _get(self, path: str, content: bool, type: str | None, format: str | None,
+             require_hash: bool) -> Model:
+        path = fileio.normalize_api_path(path)
+        os_path = self.visible_os_path(path)
+        info = self._stat(path, os_path)
+        if stat.S_ISDIR(info.st_mode):
+            if type not in (None, "directory"):
+                raise InvalidInput(f"{path or 'The root'} is a directory, not a {type}.")
+            if format not in (None, "json"):
+                raise InvalidInput(f"Format {format!r} is not valid for a directory; use json.")
+            try:
+                return self._directory_model(path, os_path, info, content)
+            except PermissionError:
+                raise Forbidden(f"Permission denied listing {path}") from None
+        if not stat.S_ISREG(info.st_mode):
+            raise NotFound(f"No such file or directory: {path}")
+        if type == "directory":
+            raise InvalidInput(f"{path} is not a directory.")
+        if type == "notebook" or (type is None and path.endswith(".ipynb")):
+            return self._notebook_model(path, os_path, info, content, format, require_hash)
+        return self._file_model(path, os_path, info, content, format, require_hash)
+
+    async def get(self, path: str, content: bool = True, type: str | None = None,
+                  format: str | None = None, require_hash: bool = False) -> Model:
+        return await run_blocking(self._get, path, content, type, format, require_hash)
+
+    # -- saving ------------------------------------------------------------------------
+
+    def _save(self, model: Model, path: str) -> Model:
+        path = fileio.normalize_api_path(path)
+        kind = model.get("type")
+        if not path and kind != "directory":
+            raise InvalidInput("The root is a directory; give a file path.")
+        os_path = self.writable_os_path(path)
+        if path and not os.path.isdir(os.path.dirname(os_path)):
+            raise NotFound(f"No such directory: {path.rpartition('/')[0]}")
+        if kind == "directory":
+            self._save_directory(path, os_path)
+            return self._get(path, False, None, None, False)
+        if os.path.isdir(os_path):
+            raise Conflict(f"A directory exists at {path}")
+        message = None
+        chunk = model.get("chunk")
+        if kind == "notebook":
+            if chunk is not None:
+                raise InvalidInput("Notebooks cannot be uploaded in chunks; upload as a file.")
+            raw, message = serialize_notebook(model.get("content"))
+            digest = fileio.atomic_write(os_path, raw)
+        else:
+            raw = decode_file_content(model.get("content"), model.get("format") or "text")
+            if chunk is None:
+                digest = fileio.atomic_write(os_path, raw)
+            else:
+                fileio.append_chunk(os_path, raw, first=(chunk == 1))
+                if chunk != -1:
+                    return self._staged_model(path, os_path)
+                digest = fileio.commit_staged(os_path)
+        saved = self._get(path, False, kind, None, False)
+        saved.update(hash=digest, hash_algorithm=HASH_ALGORITHM)
+        if message:
+            saved["message"] = message
+        return saved
+
+    def _save_directory(self, path: str, os_path: str) -> None:
+        if os.path.isdir(os_path):
+            return
+        if os.path.lexists(os_path):
+            raise Conflict(f"A file exists at {path}")
+        try:
+            os.mkdir(os_path)
+        except FileExistsError:
+            pass
+        except PermissionError:
+            raise Forbidden(f"Permission denied creating {path}") from None
+
+    def _staged_model(self, path: str, os_path: str) -> Model:
+        """The model of a file whose chunked upload is still in progress."""
+        staging = fileio.staging_path_for(os_path)
+        model = self._base_model(path, staging, os.stat(staging))
+        model["mimetype"] = file_mimetype(model["name"], None)
+        return model
+
+    async def save(self, model: Model, path: str) -> Model:
+        try:
+            return await run_blocking(self._save, model, path)
+        except PermissionError:
+            raise Forbidden("Permission denied writing this file.") from None
+
+    # -- the other primitives ----------------------------------------------------------
+
+    def _delete_file(self, path: str) -> None:
+        os_path = self.visible_os_path(path)
+        try:
+            if os.path.isdir(os_path) and not os.path.islink(os_path):
+                shutil.rmtree(os_path)
+            else:
+                os.unlink(os_path)
+        except FileNotFoundError:
+            raise NotFound(f"No such file or directory: {path}") from None
+        except PermissionError:
+            raise Forbidden(f"Permission denied deleting {path}") from None
+
+    async def delete_file(self, path: str) -> None:
+        await run_blocking(self._delete_file, fileio.normalize_api_path(path))
+
+    def _rename_file(self, old_path: str, new_path: str) -> None:
+        old_os_path = self.visible_os_path(old_path)
+        new_os_path = self.writable_os_path(new_path)
+        if not os.path.lexists(old_os_path):
+            raise NotFound(f"No such file or directory: {old_path}")
+        if os.path.lexists(new_os_path):
+            raise Conflict(f"A file or directory already exists at {new_path}")
+        if not os.path.isdir(os.path.dirname(new_os_path)):
+            raise NotFound(f"No such directory: {new_path.rpartition('/')[0]}")
+        try:
+            os.rename(old_os_path, new_os_path)
+        except OSError as exc:
+            if exc.errno == errno.EINVAL:
+                raise InvalidInput("A folder cannot be moved into itself.") from None
+            if exc.errno in (errno.EACCES, errno.EPERM):
+                raise Forbidden(f"Permission denied renaming {old_path}") from None
+            raise
+
+    async def rename_file(self, old_path: str, new_path: str) -> None:
+        await run_blocking(
+            self._rename_file, fileio.normalize_api_path(old_path), fileio.normalize_api_path(new_path)
+        )
+
+    def _copy_to(self, from_path: str, to_path: str) -> Model:
+        source = self.visible_os_path(from_path)
+        target = self.writable_os_path(to_path)
+        if os.path.lexists(target):
+            raise Conflict(f"A file or directory already exists at {to_path}")
+        if not os.path.isdir(os.path.dirname(target)):
+            raise NotFound(f"No such directory: {to_path.rpartition('/')[0]}")
+        if os.path.isdir(source):
+            if fileio.is_inside(os.path.realpath(source), os.path.realpath(target)):
+                raise InvalidInput("A folder cannot be copied into itself.")
+            shutil.copytree(source, target, symlinks=True)
+            return self._get(to_path, False, None, None, False)
+        with open(source, "rb") as handle:
+            digest = fileio.atomic_write(target, iter(lambda: handle.read(1 << 20), b""))
+        saved = self._get(to_path, False, None, None, False)
+        saved.update(hash=digest, hash_algorithm=HASH_ALGORITHM)
+        return saved
+
+    async def copy_to(self, from_path: str, to_path: str) -> Model:
+        return await run_blocking(self._copy_to, from_path, to_path)
+
+    def _exists_as(self, path: str, test: Any) -> bool:
+        try:
+            return bool(test(self.visible_os_path(path)))
+        except (NotFound, InvalidInput):
+            return False
+
+    async def file_exists(self, path: str) -> bool:
+        return await run_blocking(self._exists_as, path, os.path.isfile)
+
+    async def dir_exists(self, path: str) -> bool:
+        return await run_blocking(self._exists_as, path, os.path.isdir)

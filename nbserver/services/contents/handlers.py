@@ -1,0 +1,170 @@
+"""REST routes of ``/api/contents``: files, folders, notebooks and their checkpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nbserver.base.handlers import APIHandler
+from nbserver.base.urls import url_escape_path, url_path_join
+from nbserver.errors import Conflict, InvalidInput, NotFound
+from nbserver.services.contents.fileio import normalize_api_path
+from nbserver.services.contents.manager import CONTENT_TYPES, FILE_FORMATS, ContentsManager, Model
+
+PATH_REGEX = r"(?P<path>(?:/[^/]+)*)"
+
+
+def _optional_str(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise InvalidInput(f"{key!r} must be a string.")
+    return value
+
+
+def validate_save_model(body: dict[str, Any]) -> Model:
+    """Check a PUT body's shape once, so the manager gets a clean model."""
+    kind = body.get("type")
+    if kind not in CONTENT_TYPES:
+        raise InvalidInput(f"'type' must be one of {', '.join(CONTENT_TYPES)}.")
+    model: Model = {"type": kind}
+    if kind == "directory":
+        return model
+    if "content" not in body or body["content"] is None:
+        raise InvalidInput("No content given: a file or notebook needs 'content'.")
+    fmt = _optional_str(body, "format")
+    if kind == "notebook":
+        if fmt not in (None, "json"):
+            raise InvalidInput("A notebook's format must be 'json'.")
+        if not isinstance(body["content"], dict):
+            raise InvalidInput("A notebook's content must be a JSON object.")
+    else:
+        if fmt not in FILE_FORMATS:
+            raise InvalidInput(f"A file's format must be one of {', '.join(FILE_FORMATS)}.")
+        if not isinstance(body["content"], str):
+            raise InvalidInput("A file's content must be a string.")
+    model.update(content=body["content"], format=fmt or "json")
+    chunk = body.get("chunk")
+    if chunk is not None:
+        if isinstance(chunk, bool) or not isinstance(chunk, int) or (chunk < 1 and chunk != -1):
+            raise InvalidInput("'chunk' must be 1, 2, 3... or -1 for the last chunk.")
+        model["chunk"] = chunk
+    return model
+
+
+class ContentsAPIHandler(APIHandler):
+    """Shared by the contents handlers: the manager and URL building."""
+
+    @property
+    def contents_manager(self) -> ContentsManager:
+        return self.settings["contents_manager"]  # type: ignore[no-any-return]
+
+    def contents_url(self, path: str, *rest: str) -> str:
+        return url_path_join(self.base_url, "api/contents", url_escape_path(path), *rest)
+
+    def flag_argument(self, name: str, default: bool) -> bool:
+        value = self.get_query_argument(name, default="1" if default else "0")
+        if value not in ("0", "1"):
+            raise InvalidInput(f"{name!r} must be 0 or 1.")
+        return value == "1"
+
+    def choice_argument(self, name: str, choices: tuple[str, ...]) -> str | None:
+        value = self.get_query_argument(name, default=None)
+        if value is not None and value not in choices:
+            raise InvalidInput(f"{name!r} must be one of {', '.join(choices)}.")
+        return value
+
+    def finish_model(self, model: Model, status: int = 200) -> None:
+        self.set_header("Location", self.contents_url(model["path"]))
+        self.finish_json(model, status)
+
+
+class ContentsHandler(ContentsAPIHandler):
+    async def get(self, path: str = "") -> None:
+        model = await self.contents_manager.get(
+            path,
+            content=self.flag_argument("content", True),
+            type=self.choice_argument("type", CONTENT_TYPES),
+            format=self.choice_argument("format", ("text", "base64", "json")),
+            require_hash=self.flag_argument("hash", False),
+        )
+        self.finish_model(model)
+
+    async def patch(self, path: str = "") -> None:
+        body = self.get_json_object_body()
+        if not body or not isinstance(body.get("path"), str):
+            raise InvalidInput("PATCH needs a JSON body with the new 'path'.")
+        model = await self.contents_manager.rename(path, body["path"])
+        self.finish_model(model)
+
+    async def post(self, path: str = "") -> None:
+        """Create an untitled file, notebook or folder in ``path``, or a copy of ``copy_from``."""
+        manager = self.contents_manager
+        if not await manager.dir_exists(path):
+            if await manager.file_exists(path):
+                raise InvalidInput("POST creates new files inside a folder; to save a file use PUT.")
+            raise NotFound(f"No such directory: {normalize_api_path(path)}")
+        body = self.get_json_object_body() or {}
+        copy_from = _optional_str(body, "copy_from")
+        if copy_from:
+            model = await manager.copy(copy_from, path)
+        else:
+            kind = _optional_str(body, "type") or None
+            if kind is not None and kind not in CONTENT_TYPES:
+                raise InvalidInput(f"'type' must be one of {', '.join(CONTENT_TYPES)}.")
+            ext = _optional_str(body, "ext") or ""
+            if "/" in ext or "\x00" in ext:
+                raise InvalidInput("'ext' must be a plain file extension such as '.txt'.")
+            model = await manager.new_untitled(path, type=kind, ext=ext)
+        self.finish_model(model, 201)
+
+    async def put(self, path: str = "") -> None:
+        """Save or upload to ``path``; with no body create it empty; with copy_from copy to it."""
+        manager = self.contents_manager
+        body = self.get_json_object_body()
+        existed = await manager.exists(path)
+        if not body:
+            if existed:
+                raise Conflict("A file already exists here; send a model to overwrite it.")
+            self.finish_model(await manager.new(None, path), 201)
+            return
+        copy_from = _optional_str(body, "copy_from")
+        if copy_from:
+            if existed:
+                raise Conflict("A file already exists at the copy's target path.")
+            self.finish_model(await manager.copy(copy_from, path), 201)
+            return
+        model = await manager.save(validate_save_model(body), path)
+        self.finish_model(model, 200 if existed else 201)
+
+    async def delete(self, path: str = "") -> None:
+        await self.contents_manager.delete(path)
+        self.set_status(204)
+        self.finish()
+
+
+class CheckpointsHandler(ContentsAPIHandler):
+    async def get(self, path: str = "") -> None:
+        self.finish_json(await self.contents_manager.list_checkpoints(path))
+
+    async def post(self, path: str = "") -> None:
+        checkpoint = await self.contents_manager.create_checkpoint(path)
+        self.set_header("Location", self.contents_url(path, "checkpoints", checkpoint["id"]))
+        self.finish_json(checkpoint, 201)
+
+
+class ModifyCheckpointsHandler(ContentsAPIHandler):
+    async def post(self, path: str, checkpoint_id: str) -> None:
+        await self.contents_manager.restore_checkpoint(checkpoint_id, path)
+        self.set_status(204)
+        self.finish()
+
+    async def delete(self, path: str, checkpoint_id: str) -> None:
+        await self.contents_manager.delete_checkpoint(checkpoint_id, path)
+        self.set_status(204)
+        self.finish()
+
+
+handlers = [
+    (rf"/api/contents{PATH_REGEX}/checkpoints", CheckpointsHandler),
+    (rf"/api/contents{PATH_REGEX}/checkpoints/(?P<checkpoint_id>[^/]+)", ModifyCheckpointsHandler),
+    (rf"/api/contents{PATH_REGEX}/?", ContentsHandler),
+]

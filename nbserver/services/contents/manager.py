@@ -1,0 +1,247 @@
+"""The ContentsManager interface that every contents store implements, and model helpers.
+
+A store implements the primitives (``get``, ``save``, ``delete_file``,
+``rename_file``, ``file_exists``, ``dir_exists``); this class builds the rest on
+them (``new_untitled``, ``copy``, ``rename``, ``delete``, checkpoints), so the
+REST handlers know only this interface.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import itertools
+import mimetypes
+import posixpath
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+import nbformat
+from traitlets import Bool, Instance, Type, Unicode, default
+from traitlets.config import LoggingConfigurable
+
+from nbserver.errors import Conflict, InvalidInput, NotFound
+from nbserver.services.contents.checkpoints import CheckpointModel, Checkpoints
+from nbserver.services.contents.fileio import normalize_api_path, split_api_path
+
+Model = dict[str, Any]
+
+CONTENT_TYPES = ("directory", "file", "notebook")
+FILE_FORMATS = ("text", "base64")
+HASH_ALGORITHM = "sha256"
+_COPY_SUFFIX = re.compile(r"-Copy\d*$")
+
+
+def iso_timestamp(seconds: float) -> str:
+    """A POSIX timestamp as Jupyter writes it: ISO 8601 in UTC with a ``Z``."""
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def guess_mimetype(name: str) -> str | None:
+    return mimetypes.guess_type(name)[0]
+
+
+def default_type_for(path: str) -> str:
+    return "notebook" if path.endswith(".ipynb") else "file"
+
+
+def decode_file_content(content: Any, format: str) -> bytes:
+    """The bytes a file model's content stands for, in the given format."""
+    if not isinstance(content, str):
+        raise InvalidInput("A file's content must be a string.")
+    if format == "text":
+        return content.encode("utf-8", errors="surrogateescape")
+    try:
+        return base64.b64decode(content.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        raise InvalidInput("The content is not valid base64.") from None
+
+
+def encode_file_content(raw: bytes, format: str | None, path: str) -> tuple[str, str]:
+    """(content, format) for a file's bytes; text when asked or when it is UTF-8."""
+    if format in (None, "text"):
+        try:
+            return raw.decode("utf-8"), "text"
+        except UnicodeDecodeError:
+            if format == "text":
+                raise InvalidInput(f"{path} is not UTF-8 encoded; ask for format=base64.") from None
+    return base64.b64encode(raw).decode("ascii"), "base64"
+
+
+def file_mimetype(name: str, format: str | None) -> str | None:
+    guessed = guess_mimetype(name)
+    if guessed or format is None:
+        return guessed
+    return "text/plain" if format == "text" else "application/octet-stream"
+
+
+def is_hidden_path(path: str) -> bool:
+    """True when any component of the API path starts with a dot."""
+    return any(part.startswith(".") for part in split_api_path(path))
+
+
+class ContentsManager(LoggingConfigurable):
+    """The abstract contents store: subclasses implement the primitives marked so."""
+
+    allow_hidden = Bool(
+        False, help="Whether hidden files and folders (names starting with a dot) are listed and served."
+    ).tag(config=True)
+    untitled_notebook = Unicode("Untitled", help="Base name of new notebooks.").tag(config=True)
+    untitled_file = Unicode("untitled", help="Base name of new files.").tag(config=True)
+    untitled_directory = Unicode("Untitled Folder", help="Base name of new folders.").tag(config=True)
+
+    checkpoints_class = Type(klass=Checkpoints, help="The checkpoint store class.").tag(config=True)
+    checkpoints = Instance(Checkpoints)
+
+    @default("checkpoints")
+    def _default_checkpoints(self) -> Checkpoints:
+        return self.checkpoints_class(parent=self, log=self.log)
+
+    # -- primitives a store implements -------------------------------------------------
+
+    async def get(
+        self,
+        path: str,
+        content: bool = True,
+        type: str | None = None,
+        format: str | None = None,
+        require_hash: bool = False,
+    ) -> Model:
+        """The model of the file, notebook or directory at ``path``."""
+        raise NotImplementedError
+
+    async def save(self, model: Model, path: str) -> Model:
+        """Store ``model`` at ``path``; return the saved model without content, with its hash."""
+        raise NotImplementedError
+
+    async def delete_file(self, path: str) -> None:
+        """Remove a file, or a directory with everything in it."""
+        raise NotImplementedError
+
+    async def rename_file(self, old_path: str, new_path: str) -> None:
+        """Move ``old_path`` to ``new_path``; Conflict when the target exists."""
+        raise NotImplementedError
+
+    async def file_exists(self, path: str) -> bool:
+        raise NotImplementedError
+
+    async def dir_exists(self, path: str) -> bool:
+        raise NotImplementedError
+
+    async def is_hidden(self, path: str) -> bool:
+        return is_hidden_path(path)
+
+    # -- built on the primitives -------------------------------------------------------
+
+    async def exists(self, path: str) -> bool:
+        return await self.file_exists(path) or await self.dir_exists(path)
+
+    async def delete(self, path: str) -> None:
+        path = normalize_api_path(path)
+        if not path:
+            raise InvalidInput("The root directory cannot be deleted.")
+        if not await self.exists(path):
+            raise NotFound(f"No such file or directory: {path}")
+        await self.checkpoints.delete_all_checkpoints(path)
+        await self.delete_file(path)
+
+    async def rename(self, old_path: str, new_path: str) -> Model:
+        old_path, new_path = normalize_api_path(old_path), normalize_api_path(new_path)
+        if not old_path or not new_path:
+            raise InvalidInput("The root directory cannot be renamed, nor anything renamed to it.")
+        if old_path != new_path:
+            await self.rename_file(old_path, new_path)
+            await self.checkpoints.rename_all_checkpoints(old_path, new_path)
+        return await self.get(new_path, content=False)
+
+    async def new(self, model: Model | None, path: str) -> Model:
+        """Create a new, empty file, notebook or directory at ``path``."""
+        model = dict(model or {})
+        kind = model.setdefault("type", default_type_for(path))
+        if kind == "notebook":
+            model.setdefault("content", nbformat.v4.new_notebook())
+            model.setdefault("format", "json")
+        elif kind == "file":
+            model.setdefault("content", "")
+            model.setdefault("format", "text")
+        return await self.save(model, path)
+
+    async def new_untitled(self, path: str = "", type: str | None = None, ext: str = "") -> Model:
+        """Create ``Untitled.ipynb``, ``untitled.txt``, ``Untitled Folder``... in directory ``path``."""
+        path = normalize_api_path(path)
+        if not await self.dir_exists(path):
+            raise NotFound(f"No such directory: {path}")
+        if type is None:
+            type = "notebook" if ext == ".ipynb" else "file"
+        if type == "directory":
+            name = await self.increment_filename(
+                self.untitled_directory, path, insert=" ", keep_extension=False
+            )
+        elif type == "notebook":
+            name = await self.increment_filename(self.untitled_notebook + ".ipynb", path)
+        elif type == "file":
+            name = await self.increment_filename(self.untitled_file + ext, path)
+        else:
+            raise InvalidInput(f"Unknown type {type!r}: expected one of {', '.join(CONTENT_TYPES)}.")
+        return await self.new({"type": type}, posixpath.join(path, name))
+
+    async def increment_filename(
+        self, filename: str, path: str = "", insert: str = "", keep_extension: bool = True
+    ) -> str:
+        """The first of ``filename``, ``name{insert}1.ext``, ``name{insert}2.ext``... not taken in ``path``.
+
+        Folder names have no extension: pass ``keep_extension=False`` for them.
+        """
+        stem, ext = posixpath.splitext(filename) if keep_extension else (filename, "")
+        for number in itertools.count():
+            candidate = f"{stem}{insert}{number}{ext}" if number else f"{stem}{ext}"
+            if not await self.exists(posixpath.join(path, candidate)):
+                return candidate
+        raise AssertionError("unreachable")
+
+    async def copy(self, from_path: str, to_path: str | None = None) -> Model:
+        """Copy ``from_path`` into directory ``to_path`` as ``name-Copy1.ext``, or to a new file path.
+
+        When ``to_path`` is an existing directory (or omitted: the source's own
+        folder) the copy gets a fresh name there; otherwise ``to_path`` is the new
+        file's path and must not exist.
+        """
+        from_path = normalize_api_path(from_path)
+        if not await self.exists(from_path):
+            raise NotFound(f"No such file or directory: {from_path}")
+        to_path = posixpath.dirname(from_path) if to_path is None else normalize_api_path(to_path)
+        if await self.dir_exists(to_path):
+            is_file = await self.file_exists(from_path)
+            name = posixpath.basename(from_path)
+            stem, ext = posixpath.splitext(name) if is_file else (name, "")
+            name = await self.increment_filename(
+                _COPY_SUFFIX.sub("", stem) + ext, to_path, insert="-Copy", keep_extension=is_file
+            )
+            to_path = posixpath.join(to_path, name)
+        elif await self.file_exists(to_path):
+            raise Conflict(f"A file already exists at {to_path}")
+        return await self.copy_to(from_path, to_path)
+
+    async def copy_to(self, from_path: str, to_path: str) -> Model:
+        """Copy to an exact, free path. Stores may override this with a faster copy."""
+        if await self.dir_exists(from_path):
+            raise InvalidInput("This store cannot copy directories.")
+        model = await self.get(from_path, content=True)
+        model.pop("name", None)
+        model.pop("path", None)
+        return await self.save(model, to_path)
+
+    # -- checkpoints -------------------------------------------------------------------
+
+    async def create_checkpoint(self, path: str) -> CheckpointModel:
+        return await self.checkpoints.create_checkpoint(normalize_api_path(path))
+
+    async def list_checkpoints(self, path: str) -> list[CheckpointModel]:
+        return await self.checkpoints.list_checkpoints(normalize_api_path(path))
+
+    async def restore_checkpoint(self, checkpoint_id: str, path: str) -> None:
+        await self.checkpoints.restore_checkpoint(checkpoint_id, normalize_api_path(path))
+
+    async def delete_checkpoint(self, checkpoint_id: str, path: str) -> None:
+        await self.checkpoints.delete_checkpoint(checkpoint_id, normalize_api_path(path))

@@ -1,0 +1,35 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="nbserver",
+    version="0.1.0",
+    description="A lean Tornado notebook server that speaks the Jupyter Server REST API",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["nbserver", "nbserver.*"]),
+    include_package_data=True,
+    package_data={"nbserver": ["static/**/*", "templates/**/*", "services/api/api.yaml"]},
+    install_requires=[
+        "tornado>=6.2",
+        "nbformat>=5.7",
+        "nbconvert>=7.0",
+        "jupyter_client>=8.0",
+        "jupyter_core>=5.0",
+        "traitlets>=5.9",
+        "ipykernel>=6.20",
+        "pyzmq>=25",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=7",
+            "pytest-tornado>=0.8.1",
+            "pytest-timeout>=2.1",
+            "schemathesis>=4.0",
+            "PyYAML>=6",
+            "jupyter_server>=2.0",
+            "playwright>=1.40",
+        ],
+    },
+    entry_points={"console_scripts": ["nbserver = nbserver.app:main"]},
+)

@@ -1,0 +1,64 @@
+"""Shared fixtures: an isolated Jupyter environment, a temporary root and an in-process server."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from nbserver.app import NotebookServerApp
+from tests.support.api_client import APIClient
+
+TEST_TOKEN = "test-token-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def jupyter_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Point Jupyter's config, data and runtime folders at temporary ones for every test."""
+    dirs = {}
+    for name in ("config", "data", "runtime"):
+        path = tmp_path / f"jupyter-{name}"
+        path.mkdir()
+        dirs[name] = str(path)
+        monkeypatch.setenv(f"JUPYTER_{name.upper()}_DIR", str(path))
+    monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
+    return dirs
+
+
+@pytest.fixture
+def root_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "root"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def server_config() -> dict[str, Any]:
+    """Extra traits for the NotebookServerApp of a test; override in a module to change them."""
+    return {}
+
+
+@pytest.fixture
+def server_app(root_dir: Path, server_config: dict[str, Any]) -> Iterator[NotebookServerApp]:
+    app = NotebookServerApp(root_dir=str(root_dir), open_browser=False, **server_config)
+    app.initialize(argv=[f"--IdentityProvider.token={TEST_TOKEN}"])
+    yield app
+    NotebookServerApp.clear_instance()
+
+
+@pytest.fixture
+def app(server_app: NotebookServerApp) -> Any:
+    """The tornado Application that pytest-tornado's http_server serves."""
+    return server_app.build_web_application()
+
+
+@pytest.fixture
+def api(http_server: Any, http_client: Any, base_url: str) -> APIClient:
+    return APIClient(http_client, base_url, TEST_TOKEN)
+
+
+@pytest.fixture
+def token() -> str:
+    return TEST_TOKEN
