@@ -11,6 +11,7 @@ import json
 import logging
 from http.client import responses
 from typing import Any, Awaitable
+from urllib.parse import urlsplit
 
 from tornado import web
 
@@ -53,6 +54,13 @@ class BaseHandler(web.RequestHandler):
         csp = self.settings.get("content_security_policy", "frame-ancestors 'self'")
         if csp:
             self.set_header("Content-Security-Policy", csp)
+
+    def origin_allowed(self, origin: str | None) -> bool:
+        """Whether a browser request from ``origin`` may act here: same host only, for now."""
+        if not origin:
+            return True  # not a browser cross-origin request
+        host = self.request.headers.get("Host", "")
+        return urlsplit(origin).netloc.lower() == host.lower()
 
     def get_current_user(self) -> User | None:
         return self.identity_provider.get_user(self)
