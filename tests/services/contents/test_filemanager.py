@@ -107,3 +107,23 @@ async def test_unfinished_upload_is_hidden_from_listings(manager, root_dir):
 async def test_fifo_is_not_listed(manager, root_dir):
     os.mkfifo(root_dir / "pipe")
     assert (await manager.get(""))["content"] == []
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_listing_runs_off_the_event_loop(manager, monkeypatch):
+    import asyncio
+    import threading
+
+    release = threading.Event()
+    original = manager._directory_model
+
+    def held_listing(*args, **kwargs):
+        release.wait(5)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(manager, "_directory_model", held_listing)
+    listing = asyncio.ensure_future(manager.get(""))
+    await asyncio.sleep(0.1)  # the loop keeps running while the listing is held
+    assert not listing.done()
+    release.set()
+    assert (await listing)["type"] == "directory"
