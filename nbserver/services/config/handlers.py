@@ -20,16 +20,16 @@ class ConfigHandler(APIHandler):
             raise InvalidInput("Send the section as a JSON object.")
         return body
 
-    async def get(self, section: str) -> None:
-        self.finish_json(await self.config_manager.get(section))
+    async def get(self, section_name: str) -> None:
+        self.finish_json(await self.config_manager.get(section_name))
 
-    async def put(self, section: str) -> None:
-        await self.config_manager.set(section, self._object_body())
+    async def put(self, section_name: str) -> None:
+        await self.config_manager.set(section_name, self._object_body())
         self.set_status(204)
         self.finish()
 
-    async def patch(self, section: str) -> None:
-        self.finish_json(await self.config_manager.update(section, self._object_body()))
+    async def patch(self, section_name: str) -> None:
+        self.finish_json(await self.config_manager.update(section_name, self._object_body()))
 
 
-handlers = [(r"/api/config/(?P<section>[^/]+)", ConfigHandler)]
+handlers = [(r"/api/config/(?P<section_name>[^/]+)", ConfigHandler)]

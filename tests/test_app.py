@@ -1,0 +1,111 @@
+"""The application as a person starts it: command line, config files, ports, base URL, signals."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from nbserver.app import NotebookServerApp
+from tests.support.server_process import ServerProcess
+
+
+def fetch_json(url: str, token: str | None = None) -> tuple[int, object]:
+    request = urllib.request.Request(url, headers={"Authorization": f"token {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        body = error.read()
+        return error.code, json.loads(body) if body.startswith(b"{") else body
+
+
+def test_help_lists_the_jupyter_flags():
+    result = subprocess.run([sys.executable, "-m", "nbserver", "--help"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0
+    for option in ("--port", "--ip", "--root-dir", "--token", "--base-url", "--no-browser", "--config"):
+        assert option in result.stdout
+
+
+def test_help_all_lists_every_configurable_class():
+    result = subprocess.run([sys.executable, "-m", "nbserver", "--help-all"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0
+    for name in ("NotebookServerApp.max_body_size", "ContentsManager.allow_hidden",
+                 "FileContentsManager.allow_symlinks_outside_root"):
+        assert name in result.stdout
+
+
+def test_console_script_is_installed():
+    result = subprocess.run(["nbserver", "--version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == __import__("nbserver").__version__
+
+
+def test_defaults_are_localhost_8888_and_the_current_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = NotebookServerApp()
+    app.initialize(argv=[])
+    assert (app.ip, app.port, app.root_dir) == ("127.0.0.1", 8888, str(tmp_path))
+    assert len(app.identity_provider.token) >= 32
+
+
+def test_missing_root_dir_is_a_clear_error(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "nbserver", f"--root-dir={tmp_path / 'nope'}"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "not a directory" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_port_0_serves_and_logs_one_url_with_the_token(root_dir):
+    with ServerProcess(root_dir) as server:
+        assert server.log.count("?token=process-token") == 1
+        status, body = fetch_json(server.base_url + "api/contents", server.token)
+        assert status == 200 and body["type"] == "directory"
+
+
+def test_taken_port_moves_to_the_next_free_one(root_dir):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with ServerProcess(root_dir, f"--port={port}") as server:
+            assert server.port != port and port < server.port <= port + 50
+
+
+def test_base_url_prefixes_every_route(root_dir):
+    with ServerProcess(root_dir, "--base-url=/prefix/") as server:
+        assert server.base_url.endswith("/prefix/")
+        assert fetch_json(server.base_url + "api/contents", server.token)[0] == 200
+        root = server.base_url.replace("/prefix/", "/")
+        assert fetch_json(root + "api/contents", server.token)[0] == 404
+
+
+def test_config_file_sets_traits(root_dir, tmp_path):
+    config = tmp_path / "my_config.json"
+    config.write_text(json.dumps({"NotebookServerApp": {"base_url": "/fromconfig/"},
+                                  "ContentsManager": {"allow_hidden": True}}))
+    (root_dir / ".visible-now").write_text("x")
+    with ServerProcess(root_dir, f"--config={config}") as server:
+        assert server.base_url.endswith("/fromconfig/")
+        status, body = fetch_json(server.base_url + "api/contents", server.token)
+        assert [c["name"] for c in body["content"]] == [".visible-now"]
+
+
+def test_config_file_in_jupyter_config_dir_is_found(root_dir, jupyter_env):
+    with open(f"{jupyter_env['config']}/nbserver_config.py", "w") as handle:
+        handle.write("c.NotebookServerApp.base_url = '/py-config/'\n")
+    with ServerProcess(root_dir) as server:
+        assert server.base_url.endswith("/py-config/")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_shuts_down_cleanly(root_dir, sig):
+    server = ServerProcess(root_dir).wait_until_serving()
+    assert server.stop(sig) == 0
+    assert "Shutting down" in server.log and "Traceback" not in server.log
