@@ -100,6 +100,16 @@ class NotebookServerApp(JupyterApp):
     max_buffer_size = Integer(
         512 * 1024 * 1024, help="Largest amount of request data buffered in memory, in bytes."
     ).tag(config=True)
+    allow_origin = Unicode(
+        "", help="Origin whose web pages may use the REST API (CORS) and websockets; '*' for any. "
+        "Default: only pages served by this server."
+    ).tag(config=True)
+    allow_origin_pat = Unicode(
+        "", help="Regular expression that a whole Origin must match to be allowed, like allow_origin."
+    ).tag(config=True)
+    allow_credentials = Bool(
+        False, help="Send Access-Control-Allow-Credentials: true to allowed cross-origin requests."
+    ).tag(config=True)
     content_security_policy = Unicode(
         "frame-ancestors 'self'", help="Content-Security-Policy header sent with every response."
     ).tag(config=True)
@@ -155,6 +165,7 @@ class NotebookServerApp(JupyterApp):
     def init_managers(self) -> None:
         self.activity_tracker = ActivityTracker()
         self.identity_provider = self.identity_provider_class(parent=self, log=self.log)
+        self.identity_provider.check_configuration()
         self.contents_manager = self.contents_manager_class(parent=self, log=self.log)
         if hasattr(self.contents_manager, "root_dir"):
             self.contents_manager.root_dir = self.root_dir
@@ -180,6 +191,13 @@ class NotebookServerApp(JupyterApp):
             "activity_tracker": self.activity_tracker,
             "max_body_size": self.max_body_size,
             "content_security_policy": self.content_security_policy,
+            "cookie_secret": self.identity_provider.cookie_secret,
+            "xsrf_cookies": True,
+            "xsrf_cookie_kwargs": {"path": self.base_url, "samesite": "Lax"},
+            "login_url": url_path_join(self.base_url, "login"),
+            "allow_origin": self.allow_origin,
+            "allow_origin_pat": re.compile(self.allow_origin_pat) if self.allow_origin_pat else None,
+            "allow_credentials": self.allow_credentials,
             "static_path": os.path.join(PACKAGE_DIR, "static"),
             "static_url_prefix": url_path_join(self.base_url, "static/"),
             "template_path": os.path.join(PACKAGE_DIR, "templates"),

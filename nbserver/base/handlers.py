@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from http.client import responses
 from typing import Any, Awaitable
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from tornado import web
+from tornado.escape import xhtml_escape
 
-from nbserver.auth.identity import IdentityProvider, User
+from nbserver.auth.identity import AuthMethod, IdentityProvider, User
+from nbserver.auth.redirects import safe_next_path
 from nbserver.base.urls import url_path_join
 from nbserver.errors import (
     InvalidInput,
     NbserverError,
     PayloadTooLarge,
     Unauthorized,
+    Forbidden,
     UnsupportedMediaType,
 )
 
@@ -29,6 +33,9 @@ from nbserver.errors import (
 JSON_CONTENT_TYPES = ("application/json", "text/plain", "application/x-www-form-urlencoded")
 
 log = logging.getLogger("nbserver")
+
+CORS_ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+CORS_ALLOWED_HEADERS = "Authorization, Content-Type, X-XSRFToken, X-Requested-With"
 
 
 class BaseHandler(web.RequestHandler):
@@ -56,19 +63,74 @@ class BaseHandler(web.RequestHandler):
             self.set_header("Content-Security-Policy", csp)
 
     def origin_allowed(self, origin: str | None) -> bool:
-        """Whether a browser request from ``origin`` may act here: same host only, for now."""
+        """Whether a browser request from ``origin`` may act here.
+
+        Allowed: no Origin (not a cross-origin browser request), the server's own host, the
+        ``allow_origin`` setting (exactly, or ``*``) and ``allow_origin_pat`` (matched whole).
+        """
         if not origin:
-            return True  # not a browser cross-origin request
+            return True
+        allow_origin = str(self.settings.get("allow_origin") or "")
+        if allow_origin == "*":
+            return True
+        if allow_origin and origin == allow_origin:
+            return True
+        pattern: re.Pattern[str] | None = self.settings.get("allow_origin_pat")
+        if pattern is not None and pattern.fullmatch(origin):
+            return True
         host = self.request.headers.get("Host", "")
-        return urlsplit(origin).netloc.lower() == host.lower()
+        try:
+            origin_netloc = urlsplit(origin).netloc
+        except ValueError:
+            return False
+        return bool(host) and origin_netloc.lower() == host.lower()
+
+    def check_request_origin(self) -> None:
+        """403 when a browser on another, not allowed origin sends this request."""
+        origin = self.request.headers.get("Origin")
+        if not self.origin_allowed(origin):
+            raise Forbidden("Requests from this origin are not allowed.", log_detail=f"Origin {origin!r}")
+
+    def _authenticate(self) -> tuple[User | None, AuthMethod]:
+        if not hasattr(self, "_auth_result"):
+            self._auth_result = self.identity_provider.authenticate(self)
+        return self._auth_result
+
+    @property
+    def auth_method(self) -> AuthMethod:
+        """How this request authenticated: token, cookie, anonymous or not at all."""
+        return self._authenticate()[1]
 
     def get_current_user(self) -> User | None:
-        return self.identity_provider.get_user(self)
+        return self._authenticate()[0]
 
     def check_auth(self) -> None:
         """Raise 401 when this handler needs a user and the request has none."""
         if self.auth_required and self.current_user is None:
             raise Unauthorized("Authentication is required: send the server token.")
+
+    def check_xsrf_cookie(self) -> None:
+        """Writes authenticated by the browser (cookie, or no auth at all) need the ``_xsrf`` token.
+
+        Token-authenticated requests are exempt: a cross-site page cannot know the token.
+        Unauthenticated requests to protected handlers are left to the 401 of ``check_auth``.
+        """
+        method = self.auth_method
+        if method is AuthMethod.TOKEN:
+            return
+        if method is AuthMethod.NONE and self.auth_required:
+            return
+        try:
+            super().check_xsrf_cookie()
+        except web.HTTPError as exc:
+            raise Forbidden(
+                "XSRF check failed: send the _xsrf cookie's value as X-XSRFToken or an _xsrf form field.",
+                log_detail=exc.log_message,
+            ) from None
+
+    def _request_summary(self) -> str:
+        # Never the query string: it may carry the token.
+        return f"{self.request.method} {self.request.path} ({self.request.remote_ip})"
 
     def on_request_activity(self) -> None:
         tracker = self.settings.get("activity_tracker")
@@ -82,7 +144,13 @@ class BaseHandler(web.RequestHandler):
                 log.info("%s %s: %s (%s)", self.request.method, self.request.path,
                          value.message, value.log_detail)
             return
-        super().log_exception(typ, value, tb)
+        if isinstance(value, web.HTTPError):
+            if value.log_message:
+                detail = value.log_message % value.args if value.args else value.log_message
+                log.warning("%d %s: %s", value.status_code, self._request_summary(), detail)
+            return
+        # Unexpected errors: the traceback, but not tornado's request repr (its URI may hold the token).
+        log.error("Uncaught exception %s", self._request_summary(), exc_info=(typ, value, tb))
 
 
 def error_status_and_message(exc: BaseException | None, status_code: int) -> tuple[int, str, str]:
@@ -115,8 +183,37 @@ class APIHandler(BaseHandler):
         super().set_default_headers()
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.set_header("Cache-Control", "no-store, no-cache, must-revalidate, max-age=0")
+        self.set_cors_headers()
+
+    def set_cors_headers(self) -> None:
+        """CORS only as configured: ``allow_origin`` / ``allow_origin_pat``, ``allow_credentials``."""
+        origin = self.request.headers.get("Origin")
+        allow_origin = self.settings.get("allow_origin") or ""
+        if not origin or not (allow_origin or self.settings.get("allow_origin_pat")):
+            return
+        if allow_origin == "*" and not self.settings.get("allow_credentials"):
+            self.set_header("Access-Control-Allow-Origin", "*")
+        elif self.origin_allowed(origin):
+            self.set_header("Access-Control-Allow-Origin", origin)
+            self.add_header("Vary", "Origin")
+        else:
+            return
+        if self.settings.get("allow_credentials"):
+            self.set_header("Access-Control-Allow-Credentials", "true")
+
+    def options(self, *args: Any, **kwargs: Any) -> None:
+        """A CORS preflight: browsers send it without credentials, so it needs none."""
+        if self.request.headers.get("Access-Control-Request-Method"):
+            self.set_header("Access-Control-Allow-Methods", CORS_ALLOWED_METHODS)
+            self.set_header("Access-Control-Allow-Headers", CORS_ALLOWED_HEADERS)
+            self.set_header("Access-Control-Max-Age", "600")
+        self.set_status(204)
+        self.finish()
 
     def prepare(self) -> Awaitable[None] | None:
+        self.check_request_origin()
+        if self.request.method == "OPTIONS":
+            return None
         self.check_auth()
         self.on_request_activity()
         length = self.request.headers.get("Content-Length")
@@ -180,3 +277,64 @@ class NotFoundAPIHandler(APIHandler):
     def prepare(self) -> None:
         super().prepare()
         raise web.HTTPError(404, reason="No such API route.")
+
+
+class PageHandler(BaseHandler):
+    """Base of the HTML pages: login redirect, the ``?token=`` exchange, ``_xsrf`` cookie, HTML errors.
+
+    ``prepare`` ends the request (``web.Finish``) when it redirects, so a subclass that
+    extends it can go on after ``super().prepare()`` returns.
+    """
+
+    def prepare(self) -> Awaitable[None] | None:
+        if "token" in self.request.query_arguments and self.request.method in ("GET", "HEAD"):
+            self.exchange_query_token()
+        if self.request.method not in ("GET", "HEAD", "OPTIONS"):
+            self.check_request_origin()
+        if self.auth_required and self.current_user is None:
+            if self.request.method in ("GET", "HEAD"):
+                self.redirect(self.login_url_for(self.request.uri or self.base_url))
+                raise web.Finish()
+            raise Unauthorized("Authentication is required: log in first.")
+        self.on_request_activity()
+        self.xsrf_token  # sets the _xsrf cookie that scripts send back as X-XSRFToken
+        return None
+
+    def login_url_for(self, next_url: str) -> str:
+        """``/login?next=...`` leading back to ``next_url`` (only if it is a path on this server)."""
+        login = self.base_path("login")
+        next_path = safe_next_path(next_url, self.base_url)
+        return f"{login}?{urlencode({'next': next_path})}" if next_path else login
+
+    def url_without_token(self) -> str:
+        """This request's URL path and query with the ``token`` parameter taken out."""
+        query = [
+            (name, value.decode("utf-8", "replace"))
+            for name, values in self.request.query_arguments.items()
+            if name != "token"
+            for value in values
+        ]
+        return self.request.path + ("?" + urlencode(query) if query else "")
+
+    def exchange_query_token(self) -> None:
+        """``?token=`` on a page: trade a right token for a session cookie; drop it from the URL."""
+        candidate = self.get_query_argument("token", default="")
+        if self.identity_provider.token_matches(candidate):
+            self.identity_provider.set_login_cookie(self)
+        # Whatever the outcome, the token leaves the address bar (and so the history and Referer).
+        self.set_header("Referrer-Policy", "no-referrer")
+        self.redirect(self.url_without_token())
+        raise web.Finish()
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """A small HTML error page: the public message only, escaped."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        status, message, reason = error_status_and_message(exc, status_code)
+        self.set_status(status)
+        self.clear_header("Content-Disposition")
+        self.set_header("Content-Type", "text/html; charset=UTF-8")
+        self.finish(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{status} {xhtml_escape(reason)}</title></head><body>"
+            f"<h1>{status} {xhtml_escape(reason)}</h1><p>{xhtml_escape(message)}</p></body></html>"
+        )
