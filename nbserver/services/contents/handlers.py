@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+
+from tornado.httputil import format_timestamp
 
 from nbserver.base.handlers import APIHandler
 from nbserver.base.urls import url_escape_path, url_path_join
@@ -86,6 +89,8 @@ class ContentsHandler(ContentsAPIHandler):
             format=self.choice_argument("format", ("text", "base64", "json")),
             require_hash=self.flag_argument("hash", False),
         )
+        modified = datetime.fromisoformat(model["last_modified"].replace("Z", "+00:00"))
+        self.set_header("Last-Modified", format_timestamp(modified))
         self.finish_model(model)
 
     async def patch(self, path: str = "") -> None:

@@ -45,6 +45,16 @@ async def test_get_notebook_returns_v4_json(api, root_dir):
 
 
 @pytest.mark.gen_test
+async def test_get_sets_last_modified_header(api, root_dir):
+    from email.utils import parsedate_to_datetime
+
+    (root_dir / "a.txt").write_text("x")
+    response = await api.get("api/contents/a.txt")
+    header = parsedate_to_datetime(response.headers["Last-Modified"])
+    assert abs(header.timestamp() - (root_dir / "a.txt").stat().st_mtime) < 1
+
+
+@pytest.mark.gen_test
 async def test_get_old_notebook_is_upgraded_to_v4(api, root_dir):
     v3 = {"nbformat": 3, "nbformat_minor": 0, "metadata": {"name": ""}, "worksheets": [
         {"cells": [{"cell_type": "code", "input": "1+1", "language": "python", "outputs": [],
