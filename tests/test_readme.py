@@ -1,0 +1,29 @@
+"""The README's curl walkthrough works as written against a real server."""
+
+import re
+import subprocess
+from pathlib import Path
+
+from tests.support.server_process import ServerProcess
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def walkthrough_lines() -> list[str]:
+    text = README.read_text()
+    section = text.split("## The contents API with curl", 1)[1]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+    start_block, curl_block = blocks[0], blocks[1]
+    assert "--token my-secret-token" in start_block and "--port 8888" in start_block
+    return [line for line in curl_block.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_readme_curl_walkthrough_runs_as_written(root_dir):
+    lines = walkthrough_lines()
+    with ServerProcess(root_dir, "--port=0", token="my-secret-token") as server:
+        script = "set -e\n" + "\n".join(lines).replace("http://127.0.0.1:8888", server.base_url.rstrip("/"))
+        result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(p.name for p in root_dir.iterdir()) == [".ipynb_checkpoints", "Untitled.ipynb", "greeting.txt"]
+    assert (root_dir / "greeting.txt").read_text() == "Hello!"
+    assert '"reason": "Not Found"' in result.stdout
