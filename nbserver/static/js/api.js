@@ -1,0 +1,102 @@
+// The REST client every page uses: base URL, XSRF header, JSON errors, contents/kernels/sessions calls.
+
+export const baseUrl = document.body.dataset.baseUrl || "/";
+
+/** Percent-encode each component of an API path, keeping the slashes. */
+export function encodePath(path) {
+  return path.split("/").map(encodeURIComponent).join("/");
+}
+
+/** A URL under the server's base URL: url("api/contents", "a/b.ipynb"). */
+export function url(prefix, path = "") {
+  const tail = path ? "/" + encodePath(path.replace(/^\/+/, "")) : "";
+  return baseUrl + prefix.replace(/^\/+/, "") + tail;
+}
+
+function cookie(name) {
+  const match = document.cookie.split("; ").find((part) => part.startsWith(name + "="));
+  return match ? decodeURIComponent(match.slice(name.length + 1)) : null;
+}
+
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** fetch() with the XSRF header on every request and the session cookie. */
+export async function request(method, target, body = undefined, extraHeaders = {}) {
+  const headers = { ...extraHeaders };
+  const xsrf = cookie("_xsrf");
+  if (xsrf) headers["X-XSRFToken"] = xsrf;
+  const init = { method, headers, credentials: "same-origin" };
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(target, init);
+  if (!response.ok) {
+    let message = `${response.status} ${response.statusText}`;
+    try {
+      const data = await response.json();
+      if (data && data.message) message = data.message;
+    } catch (_) { /* not JSON: keep the status line */ }
+    throw new ApiError(response.status, message);
+  }
+  if (response.status === 204) return null;
+  const type = response.headers.get("Content-Type") || "";
+  return type.includes("json") ? response.json() : response.text();
+}
+
+export const contents = {
+  get: (path, params = {}) => {
+    const query = new URLSearchParams(params).toString();
+    return request("GET", url("api/contents", path) + (query ? "?" + query : ""));
+  },
+  list: (path) => contents.get(path, { content: 1 }),
+  save: (path, model) => request("PUT", url("api/contents", path), model),
+  newUntitled: (dir, options) => request("POST", url("api/contents", dir), options),
+  copy: (fromPath, toDir) => request("POST", url("api/contents", toDir), { copy_from: fromPath }),
+  rename: (path, newPath) => request("PATCH", url("api/contents", path), { path: newPath }),
+  remove: (path) => request("DELETE", url("api/contents", path)),
+  checkpoints: (path) => request("GET", url("api/contents", path) + "/checkpoints"),
+  createCheckpoint: (path) => request("POST", url("api/contents", path) + "/checkpoints"),
+  restoreCheckpoint: (path, id) =>
+    request("POST", url("api/contents", path) + "/checkpoints/" + encodeURIComponent(id)),
+};
+
+export const kernels = {
+  list: () => request("GET", url("api/kernels")),
+  start: (name) => request("POST", url("api/kernels"), name ? { name } : {}),
+  get: (id) => request("GET", url("api/kernels", id)),
+  interrupt: (id) => request("POST", url("api/kernels", id) + "/interrupt"),
+  restart: (id) => request("POST", url("api/kernels", id) + "/restart"),
+  shutdown: (id) => request("DELETE", url("api/kernels", id)),
+  specs: () => request("GET", url("api/kernelspecs")),
+  channelsUrl: (id, sessionId) => {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    return `${scheme}//${location.host}${url("api/kernels", id)}/channels?session_id=${encodeURIComponent(sessionId)}`;
+  },
+};
+
+export const sessions = {
+  list: () => request("GET", url("api/sessions")),
+  create: (model) => request("POST", url("api/sessions"), model),
+  rename: (id, path) => request("PATCH", url("api/sessions", id), { path, name: path.split("/").pop() }),
+  remove: (id) => request("DELETE", url("api/sessions", id)),
+};
+
+/** The parent folder of an API path ("" for the root). */
+export function dirname(path) {
+  const index = path.lastIndexOf("/");
+  return index < 0 ? "" : path.slice(0, index);
+}
+
+export function basename(path) {
+  return path.slice(path.lastIndexOf("/") + 1);
+}
+
+export function joinPath(dir, name) {
+  return dir ? `${dir}/${name}` : name;
+}

@@ -1,0 +1,613 @@
+// The notebook page: render a notebook from /api/contents, edit and run its cells over the
+// kernel websocket, save it back (Ctrl+S, autosave, checkpoints), and notice changes on disk.
+
+import { ApiError, basename, contents, dirname, joinPath, kernels, url } from "./api.js";
+import { KernelConnection } from "./kernel.js";
+import { renderMarkdown } from "./markdown.js";
+import { renderOutput } from "./outputs.js";
+import { dialog, dropdown, el, exactTime, toast } from "./ui.js";
+
+const AUTOSAVE_SECONDS = 120;
+const path = document.body.dataset.path;
+const printView = document.body.dataset.print === "true";
+const container = document.getElementById("notebook");
+
+const nb = {
+  metadata: {},
+  nbformatMinor: 5,
+  cells: [], // Cell objects, in order
+  selected: 0,
+  dirty: false,
+  lastModified: null,
+  saving: false,
+  conflict: false,
+};
+let kernel = null;
+
+function newCellId() {
+  return (crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2)).replace(/-/g, "").slice(0, 8);
+}
+
+function joined(value) {
+  return Array.isArray(value) ? value.join("") : String(value ?? "");
+}
+
+const markdownOptions = {
+  resolveImage: (target) => (target.startsWith("/") ? target : url("files", joinPath(dirname(path), target))),
+  resolveLink: (target) => (target.startsWith("/") ? target : url("tree", joinPath(dirname(path), target))),
+};
+
+// -- cells --------------------------------------------------------------------------------------
+
+class Cell {
+  constructor(model) {
+    this.id = model.id || newCellId();
+    this.type = model.cell_type;
+    this.metadata = model.metadata || {};
+    this.attachments = model.attachments;
+    this.outputs = model.cell_type === "code" ? [...(model.outputs || [])] : [];
+    this.executionCount = model.execution_count ?? null;
+    this.running = false;
+    this.build(joined(model.source));
+  }
+
+  build(source) {
+    this.prompt = el("div", { class: "prompt" });
+    this.source = el(printView ? "pre" : "textarea", { class: "source", spellcheck: "false", wrap: "off", rows: 1,
+      "aria-label": "Cell source" });
+    if (printView) this.source.textContent = source;
+    else this.source.value = source;
+    this.rendered = el("div", { class: "markdown-rendered" });
+    this.outputArea = el("div", { class: "outputs" });
+    this.node = el("div", { class: "cell", dataset: { cellId: this.id } },
+      this.prompt,
+      el("div", { class: "cell-body" }, el("div", { class: "input" }, this.source), this.rendered, this.outputArea));
+    this.node.cell = this;
+    if (!printView) {
+      this.source.addEventListener("input", () => {
+        this.fit();
+        markDirty();
+      });
+      this.source.addEventListener("focus", () => select(this, { edit: true }));
+      this.source.addEventListener("keydown", (event) => onSourceKey(event, this));
+    }
+    this.node.addEventListener("mousedown", (event) => {
+      if (!this.node.contains(event.target) || event.target === this.source) return;
+      select(this, { edit: false, keepFocus: true });
+    });
+    this.rendered.addEventListener("dblclick", () => this.edit());
+    this.setType(this.type);
+    this.renderOutputs();
+  }
+
+  get text() {
+    return printView ? this.source.textContent : this.source.value;
+  }
+
+  setType(type) {
+    this.node.classList.remove("code", "markdown", "raw");
+    this.type = type;
+    this.node.classList.add(type);
+    if (type !== "code") {
+      this.outputs = [];
+      this.executionCount = null;
+    }
+    if (type === "markdown") this.renderMarkdown();
+    else this.node.classList.remove("rendered");
+    this.updatePrompt();
+    this.renderOutputs();
+  }
+
+  renderMarkdown() {
+    this.rendered.innerHTML = renderMarkdown(this.text, markdownOptions);
+    this.node.classList.add("rendered");
+  }
+
+  edit() {
+    if (this.type !== "markdown" || printView) return;
+    this.node.classList.remove("rendered");
+    this.fit();
+    this.source.focus();
+  }
+
+  updatePrompt() {
+    if (this.type !== "code") {
+      this.prompt.textContent = "";
+      return;
+    }
+    this.prompt.textContent = this.running ? "[*]:" : `[${this.executionCount ?? " "}]:`;
+    this.node.classList.toggle("running", this.running);
+  }
+
+  fit() {
+    if (printView) return;
+    this.source.style.height = "auto";
+    this.source.style.height = `${this.source.scrollHeight + 2}px`;
+  }
+
+  renderOutputs() {
+    this.outputArea.replaceChildren();
+    this.outputs.forEach((output, index) => {
+      const node = renderOutput(output, markdownOptions);
+      if (output.output_type === "execute_result" && index === this.outputs.findIndex((o) => o.output_type === "execute_result")) {
+        node.dataset.prompt = `Out[${output.execution_count ?? ""}]`;
+      }
+      this.outputArea.append(node);
+    });
+  }
+
+  addOutput(output) {
+    const last = this.outputs[this.outputs.length - 1];
+    if (output.output_type === "stream" && last && last.output_type === "stream" && last.name === output.name) {
+      last.text = joined(last.text) + joined(output.text);
+      this.outputArea.lastChild.replaceWith(renderOutput(last, markdownOptions));
+      return;
+    }
+    this.outputs.push(output);
+    this.outputArea.append(renderOutput(output, markdownOptions));
+  }
+
+  clearOutputs() {
+    this.outputs = [];
+    this.outputArea.replaceChildren();
+  }
+
+  toJSON() {
+    const source = this.text;
+    const model = { id: this.id, cell_type: this.type, metadata: this.metadata, source };
+    if (this.type === "code") {
+      model.outputs = this.outputs;
+      model.execution_count = this.executionCount;
+    } else if (this.attachments && this.type !== "raw") {
+      model.attachments = this.attachments;
+    }
+    return model;
+  }
+}
+
+function cellIndex(cell) {
+  return nb.cells.indexOf(cell);
+}
+
+function select(cell, { edit = false, keepFocus = false } = {}) {
+  if (!cell) return;
+  const previous = nb.cells[nb.selected];
+  if (previous && previous !== cell) {
+    previous.node.classList.remove("selected", "editing");
+    if (previous.type === "markdown" && !previous.node.classList.contains("rendered") && previous.text.trim()) previous.renderMarkdown();
+  }
+  nb.selected = cellIndex(cell);
+  cell.node.classList.add("selected");
+  cell.node.classList.toggle("editing", edit);
+  const typeSelect = document.getElementById("cell-type");
+  if (typeSelect) typeSelect.value = cell.type;
+  if (edit) {
+    if (document.activeElement !== cell.source) cell.source.focus();
+  } else if (!keepFocus && !printView) {
+    container.focus({ preventScroll: true });
+  }
+  if (!printView && !keepFocus) cell.node.scrollIntoView({ block: "nearest" });
+}
+
+function commandMode() {
+  const cell = nb.cells[nb.selected];
+  if (!cell) return;
+  cell.node.classList.remove("editing");
+  cell.source.blur();
+  container.focus({ preventScroll: true });
+}
+
+function insertCell(at, type = "code", source = "") {
+  const cell = new Cell({ cell_type: type, source, metadata: {}, outputs: [] });
+  if (type === "markdown" && !source) cell.node.classList.remove("rendered");
+  nb.cells.splice(at, 0, cell);
+  const before = container.querySelectorAll(".cell")[at] || document.getElementById("add-cell");
+  container.insertBefore(cell.node, before);
+  cell.fit();
+  markDirty();
+  return cell;
+}
+
+function deleteCell(cell) {
+  const index = cellIndex(cell);
+  if (index < 0) return;
+  nb.cells.splice(index, 1);
+  cell.node.remove();
+  if (!nb.cells.length) insertCell(0);
+  nb.selected = Math.min(index, nb.cells.length - 1);
+  select(nb.cells[nb.selected]);
+  markDirty();
+}
+
+function moveCell(cell, step) {
+  const index = cellIndex(cell);
+  const target = index + step;
+  if (target < 0 || target >= nb.cells.length) return;
+  nb.cells.splice(index, 1);
+  nb.cells.splice(target, 0, cell);
+  const reference = step < 0 ? nb.cells[target + 1].node : nb.cells[target - 1].node.nextSibling;
+  container.insertBefore(cell.node, reference);
+  nb.selected = target;
+  select(cell, { keepFocus: true });
+  cell.node.scrollIntoView({ block: "nearest" });
+  markDirty();
+}
+
+function changeType(cell, type) {
+  if (cell.type === type) return;
+  cell.setType(type);
+  markDirty();
+  select(cell);
+}
+
+function renderAll() {
+  container.replaceChildren(...nb.cells.map((cell) => cell.node));
+  if (!printView) {
+    container.append(el("button", { type: "button", class: "button add-cell", id: "add-cell", text: "+ Add cell",
+      onclick: () => select(insertCell(nb.cells.length), { edit: true }) }));
+  }
+  for (const cell of nb.cells) cell.fit();
+  if (nb.cells.length) select(nb.cells[Math.min(nb.selected, nb.cells.length - 1)], { keepFocus: true });
+}
+
+// -- running ------------------------------------------------------------------------------------
+
+function runCell(cell) {
+  if (cell.type === "markdown") {
+    cell.renderMarkdown();
+    return;
+  }
+  if (cell.type !== "code") return;
+  if (!kernel || !kernel.kernelId) {
+    toast("No kernel: the notebook cannot run code now.", "error");
+    return;
+  }
+  cell.clearOutputs();
+  cell.running = true;
+  cell.updatePrompt();
+  markDirty();
+  let clearPending = false;
+  kernel.execute(cell.text, (message) => {
+    const type = message.msg_type;
+    const content = message.content;
+    if (message.channel === "iopub") {
+      if (clearPending && ["stream", "display_data", "execute_result", "error"].includes(type)) {
+        cell.clearOutputs();
+        clearPending = false;
+      }
+      if (type === "execute_input") {
+        cell.executionCount = content.execution_count;
+      } else if (type === "stream") {
+        cell.addOutput({ output_type: "stream", name: content.name, text: content.text });
+      } else if (type === "display_data" || type === "execute_result") {
+        const output = { output_type: type, data: content.data, metadata: content.metadata || {} };
+        if (type === "execute_result") output.execution_count = content.execution_count;
+        cell.addOutput(output);
+      } else if (type === "error") {
+        cell.addOutput({ output_type: "error", ename: content.ename, evalue: content.evalue, traceback: content.traceback });
+      } else if (type === "clear_output") {
+        if (content.wait) clearPending = true;
+        else cell.clearOutputs();
+      }
+    } else if (message.channel === "shell" && type === "execute_reply") {
+      cell.running = false;
+      if (content.execution_count !== undefined) cell.executionCount = content.execution_count;
+      cell.updatePrompt();
+      markDirty();
+    }
+  });
+}
+
+function runAndAdvance(cell, insert = false) {
+  runCell(cell);
+  const index = cellIndex(cell);
+  if (insert || index === nb.cells.length - 1) select(insertCell(index + 1), { edit: true });
+  else select(nb.cells[index + 1], { edit: nb.cells[index + 1].type === "code" });
+}
+
+function setKernelState(state) {
+  const indicator = document.getElementById("kernel-indicator");
+  indicator.dataset.state = state;
+  document.getElementById("kernel-status").textContent = state;
+  indicator.title = `Kernel ${state}`;
+  if (state === "dead") {
+    showBanner("The kernel has died or was shut down.", "error", [["Start a new kernel", () => { hideBanner(); startKernel(); }]]);
+  }
+}
+
+async function startKernel() {
+  if (kernel) kernel.close();
+  kernel = new KernelConnection({ onStatus: setKernelState, onMessage: () => {} });
+  const params = new URLSearchParams(location.search);
+  const wanted = (nb.metadata.kernelspec && nb.metadata.kernelspec.name) || params.get("kernel_name") || "";
+  try {
+    const model = await kernel.start(path, wanted);
+    await describeKernel(model.name);
+  } catch (error) {
+    setKernelState("dead");
+    showBanner(`Could not start a kernel: ${error.message}`, "error", [["Try again", () => { hideBanner(); startKernel(); }]]);
+  }
+}
+
+/** Record the kernelspec in the notebook metadata and show its name. */
+async function describeKernel(name) {
+  let display = name;
+  let language = nb.metadata.kernelspec && nb.metadata.kernelspec.language;
+  try {
+    const specs = await kernels.specs();
+    const spec = specs.kernelspecs[name];
+    if (spec) {
+      display = spec.spec.display_name;
+      language = spec.spec.language;
+    }
+  } catch (_) { /* kernelspecs not served: keep the name */ }
+  document.getElementById("kernel-name").textContent = display;
+  const old = JSON.stringify(nb.metadata.kernelspec || {});
+  nb.metadata.kernelspec = { name, display_name: display, language: language || "" };
+  if (JSON.stringify(nb.metadata.kernelspec) !== old) markDirty();
+}
+
+async function restartKernel() {
+  if (!kernel || !kernel.kernelId) return startKernel();
+  const ok = await dialog({ title: "Restart kernel?", message: "All variables will be lost.", ok: "Restart", danger: true });
+  if (!ok) return;
+  try {
+    for (const cell of nb.cells) if (cell.running) { cell.running = false; cell.updatePrompt(); }
+    kernel.forgetPending();
+    await kernel.restart();
+    toast("Kernel restarted");
+  } catch (error) {
+    toast(`Restart failed: ${error.message}`, "error");
+  }
+}
+
+// -- saving -------------------------------------------------------------------------------------
+
+function setSaveState(text) {
+  const box = document.getElementById("save-state");
+  if (box) box.textContent = text;
+}
+
+function markDirty() {
+  if (printView) return;
+  nb.dirty = true;
+  setSaveState("Unsaved changes");
+}
+
+function notebookJSON() {
+  if (kernel && kernel.info && kernel.info.language_info) {
+    nb.metadata.language_info = kernel.info.language_info;
+  }
+  return { cells: nb.cells.map((cell) => cell.toJSON()), metadata: nb.metadata, nbformat: 4, nbformat_minor: Math.max(nb.nbformatMinor, 5) };
+}
+
+async function changedOnDisk() {
+  try {
+    const model = await contents.get(path, { content: 0 });
+    return nb.lastModified && new Date(model.last_modified) > new Date(nb.lastModified) ? model : null;
+  } catch (error) {
+    return null;
+  }
+}
+
+async function save({ force = false, quiet = false } = {}) {
+  if (nb.saving || printView) return false;
+  if (!force) {
+    const newer = await changedOnDisk();
+    if (newer) {
+      nb.conflict = true;
+      showBanner(`“${basename(path)}” changed on disk at ${exactTime(newer.last_modified)}, after you opened it.`, "warning", [
+        ["Reload it (lose my changes)", () => location.reload()],
+        ["Overwrite with my version", () => { hideBanner(); save({ force: true }); }],
+      ]);
+      return false;
+    }
+  }
+  nb.saving = true;
+  setSaveState("Saving…");
+  try {
+    const model = await contents.save(path, { type: "notebook", format: "json", content: notebookJSON() });
+    nb.lastModified = model.last_modified;
+    nb.dirty = false;
+    nb.conflict = false;
+    setSaveState(`Saved ${new Date().toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" })}`);
+    if (!quiet) toast("Notebook saved");
+    return true;
+  } catch (error) {
+    setSaveState("Not saved");
+    toast(`Could not save: ${error.message}`, "error", 8);
+    return false;
+  } finally {
+    nb.saving = false;
+  }
+}
+
+async function saveCheckpoint() {
+  if (!(await save())) return;
+  try {
+    const checkpoint = await contents.createCheckpoint(path);
+    toast(`Checkpoint saved at ${exactTime(checkpoint.last_modified)}`);
+  } catch (error) {
+    toast(`Could not save a checkpoint: ${error.message}`, "error");
+  }
+}
+
+async function restoreCheckpoint() {
+  try {
+    const list = await contents.checkpoints(path);
+    if (!list.length) {
+      toast("There is no checkpoint yet: use Save and checkpoint first.");
+      return;
+    }
+    const latest = list[list.length - 1];
+    const ok = await dialog({ title: "Revert to checkpoint?", message: `The notebook goes back to how it was at ${exactTime(latest.last_modified)}. Changes since then are lost.`, ok: "Revert", danger: true });
+    if (!ok) return;
+    await contents.restoreCheckpoint(path, latest.id);
+    await load();
+    toast("Reverted to the checkpoint");
+  } catch (error) {
+    toast(error.message, "error");
+  }
+}
+
+// -- banner -------------------------------------------------------------------------------------
+
+function showBanner(text, kind, buttons = []) {
+  const banner = document.getElementById("banner");
+  banner.className = `banner ${kind}`;
+  document.getElementById("banner-text").textContent = text;
+  document.getElementById("banner-actions").replaceChildren(...buttons.map(([label, action]) =>
+    el("button", { type: "button", class: "button small", text: label, onclick: action })));
+  banner.hidden = false;
+}
+
+function hideBanner() {
+  document.getElementById("banner").hidden = true;
+}
+
+// -- keyboard -----------------------------------------------------------------------------------
+
+function onSourceKey(event, cell) {
+  if (event.key === "Enter" && event.shiftKey) {
+    event.preventDefault();
+    runAndAdvance(cell);
+  } else if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+    event.preventDefault();
+    runCell(cell);
+    if (cell.type !== "code") commandMode();
+  } else if (event.key === "Enter" && event.altKey) {
+    event.preventDefault();
+    runAndAdvance(cell, true);
+  } else if (event.key === "Escape") {
+    event.preventDefault();
+    commandMode();
+  } else if (event.key === "Tab" && !event.shiftKey && !event.ctrlKey) {
+    event.preventDefault();
+    document.execCommand("insertText", false, "    ");
+  }
+}
+
+let lastCommandKey = "";
+function onCommandKey(event) {
+  if (event.target.closest("textarea, input, select, dialog")) return;
+  const cell = nb.cells[nb.selected];
+  if (!cell) return;
+  const key = event.key;
+  const twice = lastCommandKey === key;
+  lastCommandKey = key;
+  const handled = {
+    Enter: () => (event.shiftKey ? runAndAdvance(cell) : (cell.type === "markdown" ? cell.edit() : select(cell, { edit: true }))),
+    ArrowUp: () => select(nb.cells[Math.max(nb.selected - 1, 0)]),
+    k: () => select(nb.cells[Math.max(nb.selected - 1, 0)]),
+    ArrowDown: () => select(nb.cells[Math.min(nb.selected + 1, nb.cells.length - 1)]),
+    j: () => select(nb.cells[Math.min(nb.selected + 1, nb.cells.length - 1)]),
+    a: () => select(insertCell(nb.selected)),
+    b: () => select(insertCell(nb.selected + 1)),
+    m: () => changeType(cell, "markdown"),
+    y: () => changeType(cell, "code"),
+    r: () => changeType(cell, "raw"),
+    d: () => { if (twice) { deleteCell(cell); lastCommandKey = ""; } },
+    i: () => { if (twice) { commands.interrupt(); lastCommandKey = ""; } },
+    0: () => { if (twice) { commands.restart(); lastCommandKey = ""; } },
+  }[key];
+  if (handled && !event.ctrlKey && !event.metaKey && !event.altKey) {
+    event.preventDefault();
+    handled();
+  }
+}
+
+const commands = {
+  save: () => save(),
+  "insert-below": () => select(insertCell(nb.selected + 1), { edit: true }),
+  "delete-cell": () => deleteCell(nb.cells[nb.selected]),
+  "move-up": () => moveCell(nb.cells[nb.selected], -1),
+  "move-down": () => moveCell(nb.cells[nb.selected], 1),
+  run: () => runAndAdvance(nb.cells[nb.selected]),
+  "run-all": () => { for (const cell of nb.cells) runCell(cell); },
+  interrupt: async () => {
+    if (!kernel || !kernel.kernelId) return;
+    try {
+      await kernel.interrupt();
+      toast("Interrupt sent");
+    } catch (error) {
+      toast(error.message, "error");
+    }
+  },
+  restart: () => restartKernel(),
+  checkpoint: () => saveCheckpoint(),
+  "restore-checkpoint": () => restoreCheckpoint(),
+  "clear-outputs": () => {
+    for (const cell of nb.cells) if (cell.type === "code") { cell.clearOutputs(); cell.executionCount = null; cell.updatePrompt(); }
+    markDirty();
+  },
+};
+
+function wire() {
+  document.addEventListener("keydown", (event) => {
+    if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "s") {
+      event.preventDefault();
+      save();
+      return;
+    }
+    onCommandKey(event);
+  });
+  for (const button of document.querySelectorAll("[data-command]")) {
+    button.addEventListener("click", () => commands[button.dataset.command]());
+  }
+  const typeSelect = document.getElementById("cell-type");
+  typeSelect.addEventListener("change", () => changeType(nb.cells[nb.selected], typeSelect.value));
+  dropdown(document.getElementById("file-menu-button"), document.getElementById("file-menu"));
+  window.addEventListener("beforeunload", (event) => {
+    if (nb.dirty) {
+      event.preventDefault();
+      event.returnValue = "";
+    }
+  });
+  window.addEventListener("focus", async () => {
+    if (nb.conflict || nb.saving) return;
+    const newer = await changedOnDisk();
+    if (newer) {
+      nb.conflict = true;
+      showBanner(`“${basename(path)}” changed on disk at ${exactTime(newer.last_modified)}.`, "warning", [
+        ["Reload it", () => location.reload()],
+        ["Keep my version", () => { hideBanner(); save({ force: true }); }],
+      ]);
+    }
+  });
+  setInterval(() => { if (nb.dirty && !nb.conflict) save({ quiet: true }); }, AUTOSAVE_SECONDS * 1000);
+}
+
+// -- loading ------------------------------------------------------------------------------------
+
+async function load() {
+  const model = await contents.get(path, { type: "notebook" });
+  const content = model.content;
+  nb.metadata = content.metadata || {};
+  nb.nbformatMinor = content.nbformat_minor || 5;
+  nb.lastModified = model.last_modified;
+  nb.cells = (content.cells || []).map((cellModel) => new Cell(cellModel));
+  if (!nb.cells.length && !printView) nb.cells.push(new Cell({ cell_type: "code", source: "", metadata: {}, outputs: [] }));
+  nb.selected = 0;
+  renderAll();
+  nb.dirty = false;
+  setSaveState(`Last saved ${exactTime(model.last_modified)}`);
+  if (model.message) toast(model.message, "info", 8);
+}
+
+async function main() {
+  if (!printView) wire();
+  try {
+    await load();
+  } catch (error) {
+    container.replaceChildren(el("div", { class: "placeholder", text: `Could not open this notebook: ${error.message}` }));
+    if (error instanceof ApiError && error.status === 404) return;
+    return;
+  }
+  if (printView) {
+    document.getElementById("kernel-indicator").hidden = true;
+    return;
+  }
+  await startKernel();
+}
+
+main();
