@@ -172,7 +172,8 @@ class NotebookServerApp(JupyterApp):
         self.config_manager = ConfigSectionManager(parent=self, log=self.log, config_dir=self.nbconfig_dir)
 
     def handler_modules(self) -> list[str]:
-        return service_handler_modules()
+        pages = ["nbserver.pages.handlers", "nbserver.pages.files", "nbserver.pages.nbconvert"]
+        return service_handler_modules() + pages
 
     def route_table(self) -> list[tuple[str, type[web.RequestHandler]]]:
         """Every route of the server, before the base URL prefix."""
