@@ -16,13 +16,16 @@ import threading
 import webbrowser
 from typing import Any
 
-from jupyter_core.application import JupyterApp, base_aliases, base_flags
+from jupyter_core.application import JupyterApp, NoStart, base_aliases, base_flags
 from tornado import httpserver, netutil, web
 from traitlets import Bool, Integer, Type, Unicode, default, validate
 
 import nbserver
 from nbserver import __version__
+from nbserver.auth.commands import subcommands
 from nbserver.auth.identity import IdentityProvider
+from nbserver.auth.logscrub import SHOW_SECRET, install_secret_scrubbing
+from nbserver.auth.serverinfo import remove_server_info, write_server_info
 from nbserver.base.activity import ActivityTracker
 from nbserver.base.handlers import NotFoundAPIHandler
 from nbserver.base.urls import normalize_base_url, url_path_join
@@ -54,6 +57,10 @@ flags.update({
         "List and serve hidden files and folders (names starting with a dot).",
     ),
     "debug": ({"Application": {"log_level": logging.DEBUG}}, "Log at debug level."),
+    "allow-unauthenticated": (
+        {"IdentityProvider": {"allow_unauthenticated": True, "token": ""}},
+        "DANGER: run with no token and no password; anyone reaching the server can run code as you.",
+    ),
 })
 
 
@@ -84,6 +91,7 @@ class NotebookServerApp(JupyterApp):
     )
     aliases = aliases
     flags = flags
+    subcommands = subcommands
     classes = [IdentityProvider, ContentsManager, FileContentsManager, ConfigSectionManager]
 
     ip = Unicode("127.0.0.1", help="The IP address the server listens on.").tag(config=True)
@@ -161,6 +169,12 @@ class NotebookServerApp(JupyterApp):
             logger.handlers = list(self.log.handlers)
             logger.setLevel(self.log.level)
             logger.propagate = False
+        install_secret_scrubbing(self.log.handlers, self.log_secrets)
+
+    def log_secrets(self) -> list[str]:
+        """Values the log must never show (the scrubbing filter also knows generic patterns)."""
+        provider = getattr(self, "identity_provider", None)
+        return [provider.token, provider.hashed_password] if provider is not None else []
 
     def init_managers(self) -> None:
         self.activity_tracker = ActivityTracker()
@@ -173,7 +187,7 @@ class NotebookServerApp(JupyterApp):
 
     def handler_modules(self) -> list[str]:
         pages = ["nbserver.pages.handlers", "nbserver.pages.files", "nbserver.pages.nbconvert"]
-        return service_handler_modules() + pages
+        return service_handler_modules() + ["nbserver.auth.handlers"] + pages
 
     def route_table(self) -> list[tuple[str, type[web.RequestHandler]]]:
         """Every route of the server, before the base URL prefix."""
@@ -254,14 +268,32 @@ class NotebookServerApp(JupyterApp):
         sockets = self.bind_sockets()
         self.bound_port = sockets[0].getsockname()[1]
         self.http_server.add_sockets(sockets)
-        url = f"{self.display_url}tree?token={self.identity_provider.token}"
+        self.info_file = write_server_info(self.runtime_dir, self.server_info())
+        token = self.identity_provider.token
+        url = f"{self.display_url}tree" + (f"?token={token}" if token else "")
         self.log.info("nbserver %s is serving %s", __version__, self.root_dir)
-        self.log.info("Open this URL in a browser: %s", url)
+        self.log.info("Open this URL in a browser: %s", url, extra={SHOW_SECRET: True})
         if self.open_browser:
             threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
 
+    def server_info(self) -> dict[str, Any]:
+        """What ``nbserver list`` and ``stop`` read from the info file."""
+        return {
+            "url": self.display_url,
+            "hostname": self.ip,
+            "port": self.bound_port,
+            "base_url": self.base_url,
+            "secure": False,
+            "token": self.identity_provider.token,
+            "password": bool(self.identity_provider.hashed_password),
+            "pid": os.getpid(),
+            "root_dir": self.root_dir,
+            "version": __version__,
+        }
+
     async def cleanup(self) -> None:
         """Stop accepting requests and stop everything the server started."""
+        remove_server_info(getattr(self, "info_file", ""))
         self.http_server.stop()
         kernel_manager = getattr(self, "kernel_manager", None)
         if kernel_manager is not None:
@@ -286,7 +318,10 @@ class NotebookServerApp(JupyterApp):
         self._stop_requested.set()
 
     def start(self) -> None:
-        super().start()  # runs a subcommand or --generate-config, if one was given
+        try:
+            super().start()  # runs a subcommand or --generate-config, if one was given
+        except NoStart:
+            return
         if self._dispatching:
             return
         asyncio.run(self.serve_until_stopped())

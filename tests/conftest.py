@@ -10,6 +10,7 @@ import pytest
 
 from nbserver.app import NotebookServerApp
 from tests.support.api_client import APIClient
+from tests.support.browser_session import BrowserSession
 
 TEST_TOKEN = "test-token-0123456789"
 
@@ -62,3 +63,9 @@ def api(http_server: Any, http_client: Any, base_url: str) -> APIClient:
 @pytest.fixture
 def token() -> str:
     return TEST_TOKEN
+
+
+@pytest.fixture
+def browser_session(http_server: Any, http_client: Any, base_url: str) -> BrowserSession:
+    """A cookie-keeping client, like a browser that has not logged in yet."""
+    return BrowserSession(http_client, base_url)

@@ -1,0 +1,37 @@
+"""``GET /api/me``: who the request authenticates as and, on request, what they may do."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from nbserver.base.handlers import APIHandler
+from nbserver.errors import InvalidInput
+
+
+def parse_permissions_query(raw: str) -> dict[str, list[str]]:
+    """``?permissions={"contents": ["read", "write"]}`` as a dict of resource -> actions."""
+    try:
+        value: Any = json.loads(raw)
+    except ValueError:
+        raise InvalidInput("'permissions' must be a JSON object of resource names to lists of actions.") from None
+    if not isinstance(value, dict) or not all(
+        isinstance(actions, list) and all(isinstance(action, str) for action in actions)
+        for actions in value.values()
+    ):
+        raise InvalidInput("'permissions' must be a JSON object of resource names to lists of actions.")
+    return value
+
+
+class IdentityHandler(APIHandler):
+    def get(self) -> None:
+        user = self.current_user
+        assert user is not None  # prepare() answered 401 otherwise
+        raw = self.get_query_argument("permissions", default="")
+        requested = parse_permissions_query(raw) if raw else {}
+        # Every authenticated user may do everything: there is one user per server.
+        permissions = {resource: list(actions) for resource, actions in requested.items()}
+        self.finish_json({"identity": user.to_model(), "permissions": permissions})
+
+
+handlers = [(r"/api/me", IdentityHandler)]
