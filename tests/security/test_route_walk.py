@@ -1,0 +1,134 @@
+"""Every route of the application refuses requests without valid credentials.
+
+The walk uses the tornado Application's own rules (route_table() plus what tornado adds,
+such as the static routes), fills each pattern with plausible values and sends every
+method the handler implements, with no credentials, a wrong token and a forged cookie.
+Only the allow-list may answer: the login page, static assets and the ``/api`` version root.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tornado import web, websocket
+from tornado.httpclient import HTTPClientError, HTTPRequest
+
+from nbserver.base.handlers import APIHandler, PageHandler
+from tests.support.routes import sample_path
+
+ALLOWED_WITHOUT_AUTH = {"APIVersionHandler", "LoginHandler", "LogoutHandler", "StaticFileHandler"}
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+CREDENTIAL_VARIANTS = {
+    "none": {},
+    "wrong token header": {"Authorization": "token not-the-server-token"},
+    "wrong bearer header": {"Authorization": "Bearer not-the-server-token"},
+    "forged session cookie": {"Cookie": "nbserver-session-0=2|1:0|10:1700000000|5:forge|8:e30=|deadbeef"},
+}
+
+
+def application_routes(app: web.Application) -> list[tuple[str, type[web.RequestHandler]]]:
+    return [(rule.matcher.regex.pattern.removesuffix("$"), rule.target)
+            for rule in app.wildcard_router.rules]
+
+
+def implemented_methods(handler: type[web.RequestHandler]) -> list[str]:
+    return [m for m in METHODS
+            if getattr(handler, m.lower()) is not getattr(web.RequestHandler, m.lower())
+            or (m == "HEAD" and getattr(handler, "get") is not web.RequestHandler.get)]
+
+
+@pytest.fixture
+def populated_root(root_dir: Path) -> Path:
+    (root_dir / "a.ipynb").write_text(json.dumps(
+        {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    (root_dir / "sub").mkdir()
+    return root_dir
+
+
+def test_walk_covers_the_route_table(server_app, app):
+    walked = {pattern for pattern, _ in application_routes(app)}
+    for pattern, _ in server_app.route_table():
+        assert pattern in walked
+
+
+def refusal_problem(handler: type[web.RequestHandler], method: str, status: int, headers: Any,
+                    body: bytes) -> str | None:
+    """Why this answer is not a proper refusal, or None when it is one."""
+    if issubclass(handler, APIHandler):
+        if status != 401:
+            return f"expected 401, got {status}"
+        if method != "HEAD":
+            if not headers.get("Content-Type", "").startswith("application/json"):
+                return "401 without a JSON body"
+            if set(json.loads(body)) != {"message", "reason"}:
+                return "401 body is not {message, reason}"
+        return None
+    if issubclass(handler, PageHandler) and method in ("GET", "HEAD"):
+        if status != 302 or not headers.get("Location", "").startswith("/login"):
+            return f"expected a redirect to /login, got {status} {headers.get('Location')}"
+        return None
+    if status in (401, 403):
+        return None
+    if status == 302 and headers.get("Location", "").startswith("/login"):
+        return None
+    return f"expected 401/403 or a redirect to /login, got {status}"
+
+
+@pytest.mark.parametrize("variant", list(CREDENTIAL_VARIANTS))
+@pytest.mark.gen_test(timeout=120)
+async def test_every_route_refuses_requests_without_valid_credentials(
+    variant, app, http_server, http_client, base_url, populated_root
+):
+    problems = []
+    for pattern, handler in application_routes(app):
+        if handler.__name__ in ALLOWED_WITHOUT_AUTH:
+            continue
+        path = sample_path(pattern)
+        headers = dict(CREDENTIAL_VARIANTS[variant])
+        if issubclass(handler, websocket.WebSocketHandler):
+            request = HTTPRequest(base_url.replace("http", "ws") + path, headers=headers, request_timeout=20)
+            try:
+                connection = await websocket.websocket_connect(request)
+            except HTTPClientError as exc:
+                if exc.code not in (401, 403):
+                    problems.append(f"WS {path}: expected 401/403, got {exc.code}")
+            else:
+                connection.close()
+                problems.append(f"WS {path}: connected without credentials")
+            continue
+        for method in implemented_methods(handler):
+            body = b"{}" if method in ("POST", "PUT", "PATCH") else None
+            response = await http_client.fetch(
+                base_url + path, method=method, body=body, headers=headers, raise_error=False,
+                follow_redirects=False, request_timeout=20,
+            )
+            problem = refusal_problem(handler, method, response.code, response.headers, response.body or b"")
+            if problem:
+                problems.append(f"{method} {path} ({handler.__name__}): {problem}")
+    assert problems == []
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_wrong_query_token_on_every_page_never_logs_in(app, http_server, http_client, base_url,
+                                                             populated_root):
+    for pattern, handler in application_routes(app):
+        if not issubclass(handler, PageHandler) or handler.__name__ in ALLOWED_WITHOUT_AUTH:
+            continue
+        path = sample_path(pattern)
+        response = await http_client.fetch(base_url + path + "?token=wrong", raise_error=False,
+                                           follow_redirects=False, request_timeout=20)
+        assert response.code == 302, path
+        assert "token" not in response.headers["Location"], path
+        assert not any(c.startswith("nbserver-session") for c in response.headers.get_list("Set-Cookie")), path
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_allow_list_answers_without_auth(http_server, http_client, base_url):
+    for path, status in (("/api", 200), ("/login", 200), ("/static/css/nbserver.css", 200)):
+        response = await http_client.fetch(base_url + path, raise_error=False, follow_redirects=False)
+        assert response.code == status, path
+    version = await http_client.fetch(base_url + "/api", raise_error=False)
+    assert set(json.loads(version.body)) == {"version"}
