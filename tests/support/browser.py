@@ -40,8 +40,29 @@ class LiveServer:
         return self.log_path.read_text(errors="replace")
 
 
+def child_pids(pid: int) -> list[int]:
+    """Every live descendant of ``pid`` (kernels run in sessions of their own, so not in its group)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def stop_process_group(process: subprocess.Popen[bytes], grace_seconds: float = 10) -> None:
-    """SIGTERM the server (it shuts its kernels down), then SIGKILL whatever is left of its group."""
+    """SIGTERM the server (it shuts its kernels down), then SIGKILL whatever it left behind."""
+    children = child_pids(process.pid)
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
@@ -49,12 +70,15 @@ def stop_process_group(process: subprocess.Popen[bytes], grace_seconds: float = 
         except subprocess.TimeoutExpired:
             pass
     try:
-        os.killpg(process.pid, signal.SIGKILL)  # kernels the server started share its group
+        os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+    for pid in children:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     process.wait(5)
-
-
 
 
 def start_server(root: Path, log_path: Path, token: str = BROWSER_TOKEN) -> LiveServer:

@@ -1,0 +1,264 @@
+"""A person's path through the pages in headless Chromium: dashboard, uploads, notebook, kernel, export.
+
+Each test starts its own server subprocess (``live_server``) and saves screenshots to
+``test-artifacts/``; the server and every kernel it started are stopped at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+from tests.support.browser import LiveServer, screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+
+KERNEL_START_MS = 60_000
+
+
+def open_dashboard(page: Any, server: LiveServer, path: str = "") -> None:
+    """Open the dashboard the way the server's log tells a person to: the token URL."""
+    page.goto(server.page_url(f"tree/{path}?token={server.token}"))
+    page.wait_for_selector("#file-rows tr[data-path], #file-rows tr.placeholder:not(:has-text('Loading'))")
+
+
+def row(page: Any, name: str) -> Any:
+    return page.locator("#file-rows tr[data-path]", has=page.locator(".name span", has_text=re.compile(f"^{re.escape(name)}$")))
+
+
+def kernels_available(server: LiveServer) -> bool:
+    request = urllib.request.Request(server.page_url("api/kernelspecs"),
+                                     headers={"Authorization": f"token {server.token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return bool(json.load(response).get("kernelspecs"))
+    except (urllib.error.URLError, ValueError):
+        return False
+
+
+def write_notebook_with_outputs(path: Path) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Outputs\n\nText, *emphasis*, `code`, a [link](https://example.org) and $e^{i\\pi}$.\n\n"
+                                      "<script>window.parent.markdownScriptRan = true</script>"),
+        nbformat.v4.new_code_cell("print('plain')", execution_count=1, outputs=[
+            nbformat.v4.new_output("stream", name="stdout", text="plain text\n"),
+            nbformat.v4.new_output("stream", name="stderr", text="a warning\n"),
+        ]),
+        nbformat.v4.new_code_cell("html()", execution_count=2, outputs=[
+            nbformat.v4.new_output("display_data", data={
+                "text/html": "<b id='inside'>bold html</b><script>try { window.parent.document.title = 'owned' }"
+                             " catch (e) { document.getElementById('inside').textContent = 'blocked' }</script>",
+                "text/plain": "<HTML>"}),
+        ]),
+        nbformat.v4.new_code_cell("1/0", execution_count=3, outputs=[
+            nbformat.v4.new_output("error", ename="ZeroDivisionError", evalue="division by zero",
+                                   traceback=["\x1b[0;31mZeroDivisionError\x1b[0m: division by zero"]),
+        ]),
+        nbformat.v4.new_code_cell("svg", execution_count=4, outputs=[
+            nbformat.v4.new_output("execute_result", execution_count=4, data={
+                "image/svg+xml": "<svg xmlns='http://www.w3.org/2000/svg' width='120' height='40'>"
+                                 "<rect width='120' height='40' fill='#2d6a8e'/><script>parent.svgRan=1</script></svg>",
+                "text/plain": "<SVG>"}),
+        ]),
+        nbformat.v4.new_code_cell("{'a': 1}", execution_count=5, outputs=[
+            nbformat.v4.new_output("execute_result", execution_count=5, data={
+                "application/json": {"a": 1}, "text/plain": "{'a': 1}"}),
+        ]),
+    ]
+    nbformat.write(nb, str(path))
+
+
+# -- dashboard ----------------------------------------------------------------------------------
+
+def test_dashboard_lists_folders_first_with_escaped_names(live_server: LiveServer, page: Any) -> None:
+    root = live_server.root
+    (root / "zeta folder").mkdir()
+    (root / "<img src=x onerror=alert(1)>.txt").write_text("x")
+    (root / "alpha.txt").write_text("a" * 3000)
+    (root / ".hidden.txt").write_text("secret")
+    write_notebook_with_outputs(root / "Outputs.ipynb")
+    open_dashboard(page, live_server)
+
+    names = page.locator("#file-rows tr[data-path] .name span").all_text_contents()
+    assert names[0] == "zeta folder"  # folders first
+    assert "<img src=x onerror=alert(1)>.txt" in names  # shown as text, not parsed
+    assert ".hidden.txt" not in names
+    assert page.locator("#file-rows img[src='x']").count() == 0
+    modified = row(page, "alpha.txt").locator(".col-modified")
+    assert modified.inner_text() in ("just now",) or "ago" in modified.inner_text()
+    assert re.search(r"\d{4}", modified.get_attribute("title"))
+    assert row(page, "alpha.txt").locator(".col-size").inner_text() == "2.9 KB"
+    screenshot(page, "dashboard")
+
+    page.click("th .sort[data-sort='size']")  # the first click puts the largest first
+    by_size = page.locator("#file-rows tr[data-path] .name span").all_text_contents()
+    files = sorted((path for path in root.iterdir() if path.is_file() and not path.name.startswith(".")),
+                   key=lambda path: path.stat().st_size, reverse=True)
+    assert by_size == ["zeta folder"] + [path.name for path in files]
+    page.set_viewport_size({"width": 390, "height": 760})
+    screenshot(page, "dashboard-narrow")
+    assert page.js_errors == []
+
+
+def test_notebook_page_renders_outputs_in_sandboxes(live_server: LiveServer, page: Any) -> None:
+    write_notebook_with_outputs(live_server.root / "Outputs.ipynb")
+    open_dashboard(page, live_server)
+    page.click("text=Outputs.ipynb")
+    page.wait_for_selector(".cell.markdown.rendered h1")
+    assert page.locator(".markdown-rendered h1").inner_text() == "Outputs"
+    assert page.locator(".markdown-rendered .math").first.inner_text() == "$e^{i\\pi}$"
+    frame = page.locator("iframe.html-output")
+    sandbox = frame.get_attribute("sandbox")
+    assert "allow-scripts" in sandbox and "allow-same-origin" not in sandbox
+    page.frame_locator("iframe.html-output").locator("#inside").wait_for()
+    page.wait_for_function("document.querySelector('iframe.html-output').style.height !== '40px'")
+    inner = page.frame_locator("iframe.html-output").locator("#inside").inner_text()
+    assert inner == "blocked"  # its script ran, but could not reach this page
+    assert page.title() != "owned"
+    assert page.evaluate("window.markdownScriptRan === undefined && window.svgRan === undefined")
+    assert page.locator(".output.error .ansi-red-fg").inner_text() == "ZeroDivisionError"
+    assert page.locator(".output.stream.stderr").inner_text().strip() == "a warning"
+    assert page.locator(".output img[src^='data:image/svg+xml']").count() == 1
+    assert '"a": 1' in page.locator(".output pre.json").inner_text()
+    screenshot(page, "notebook-outputs", full_page=True)
+
+    page.goto(live_server.page_url("notebooks/Outputs.ipynb?print"))
+    page.wait_for_selector(".cell.markdown.rendered h1")
+    assert page.locator(".toolbar").count() == 0
+    screenshot(page, "notebook-print", full_page=True)
+    assert page.js_errors == []
+
+
+def test_text_editor_saves(live_server: LiveServer, page: Any) -> None:
+    (live_server.root / "notes.txt").write_text("first line\n")
+    open_dashboard(page, live_server)
+    page.click("text=notes.txt")
+    page.wait_for_function("!document.getElementById('editor').disabled")
+    page.fill("#editor", "changed text\n")
+    page.keyboard.press("Control+s")
+    page.wait_for_selector("#save-state:text('Saved')")
+    assert (live_server.root / "notes.txt").read_text() == "changed text\n"
+    screenshot(page, "editor")
+
+
+# -- the whole path ---------------------------------------------------------------------------
+
+def test_a_person_creates_runs_saves_renames_exports_and_deletes_a_notebook(
+    live_server: LiveServer, page: Any, tmp_path: Path
+) -> None:
+    if not kernels_available(live_server):
+        pytest.skip("this server has no kernels yet (GET /api/kernelspecs)")
+    open_dashboard(page, live_server)
+
+    # A folder, entered.
+    page.click("#new-button")
+    page.click("[data-new='directory']")
+    page.fill("#dialog-input", "Project")
+    page.click("#dialog-ok")
+    row(page, "Project").wait_for()
+    page.click("text=Project")
+    page.wait_for_url(re.compile(r"/tree/Project$"))
+    page.wait_for_selector("#file-rows tr.placeholder:has-text('empty')")
+
+    # An upload, listed with its size.
+    upload = tmp_path / "data.csv"
+    upload.write_text("x,y\n1,2\n")
+    page.set_input_files("#upload-input", str(upload))
+    row(page, "data.csv").wait_for()
+    assert (live_server.root / "Project" / "data.csv").read_text() == "x,y\n1,2\n"
+
+    # A notebook with the default kernel.
+    page.click("#new-button")
+    page.wait_for_selector("#kernel-choices .menu-item img.kernel-logo")
+    page.locator("#kernel-choices .menu-item").first.click()
+    page.wait_for_url(re.compile(r"/notebooks/Project/Untitled\.ipynb"))
+    page.wait_for_selector("#kernel-indicator[data-state='idle']", timeout=KERNEL_START_MS)
+
+    # Code, run with Shift+Enter, output streamed in.
+    first = page.locator(".cell textarea.source").first
+    first.click()
+    first.fill("import time\nfor i in range(3):\n    print('tick', i, flush=True)\n    time.sleep(0.3)\n6 * 7")
+    first.press("Shift+Enter")
+    page.locator(".cell").first.locator(".output.stream").get_by_text("tick 0").wait_for()
+    page.locator(".cell").first.locator(".output.execute_result").get_by_text("42").wait_for()
+    assert "tick 2" in page.locator(".cell").first.locator(".output.stream").inner_text()
+    assert page.locator(".cell").first.locator(".prompt").inner_text() == "[1]:"
+
+    # A markdown cell, rendered.
+    second = page.locator(".cell").nth(1)
+    page.keyboard.press("Escape")
+    page.keyboard.press("m")
+    second.locator("textarea").click()
+    second.locator("textarea").fill("# Findings\n\nThe answer is **42**.")
+    second.locator("textarea").press("Shift+Enter")
+    second.locator(".markdown-rendered h1").get_by_text("Findings").wait_for()
+    assert second.locator(".markdown-rendered strong").inner_text() == "42"
+
+    # Saved with Ctrl+S; everything is there after a reload.
+    page.keyboard.press("Control+s")
+    page.wait_for_selector("#save-state:text('Saved')")
+    screenshot(page, "notebook")
+    page.set_viewport_size({"width": 390, "height": 760})
+    screenshot(page, "notebook-narrow")
+    page.set_viewport_size({"width": 1280, "height": 860})
+    saved = nbformat.read(str(live_server.root / "Project" / "Untitled.ipynb"), as_version=4)
+    assert [cell.cell_type for cell in saved.cells[:2]] == ["code", "markdown"]
+    assert saved.metadata.kernelspec.name
+    page.reload()
+    page.wait_for_selector(".cell.markdown.rendered h1")
+    assert "42" in page.locator(".cell").first.locator(".output.execute_result").inner_text()
+    assert "tick 2" in page.locator(".cell").first.locator(".output.stream").inner_text()
+    page.wait_for_selector("#kernel-indicator[data-state='idle']", timeout=KERNEL_START_MS)
+
+    # The kernel restarts: its variables are gone.
+    page.click("[data-command='restart']")
+    page.click("#dialog-ok")
+    page.wait_for_selector("#kernel-indicator[data-state='idle']", timeout=KERNEL_START_MS)
+    cell = page.locator(".cell").first.locator("textarea")
+    cell.click()
+    cell.fill("print(i)")
+    cell.press("Control+Enter")
+    page.locator(".cell").first.locator(".output.error").get_by_text("NameError").wait_for()
+    page.keyboard.press("Control+s")
+    page.wait_for_selector("#save-state:text('Saved')")
+
+    # Renamed from the dashboard.
+    open_dashboard(page, live_server, "Project")
+    row(page, "Untitled.ipynb").locator("input[type=checkbox]").check()
+    page.click("[data-action='rename']")
+    page.fill("#dialog-input", "Analysis.ipynb")
+    page.click("#dialog-ok")
+    row(page, "Analysis.ipynb").wait_for()
+    assert row(page, "Untitled.ipynb").count() == 0
+    screenshot(page, "dashboard-project")
+
+    # Exported to HTML.
+    with page.expect_download() as download_info:
+        page.evaluate("location.href = 'nbconvert/html/Project/Analysis.ipynb?download=1'.replace(/^/, document.body.dataset.baseUrl)")
+    download = download_info.value
+    assert download.suggested_filename == "Analysis.html"
+    exported = Path(download.path()).read_text()
+    assert "Findings" in exported and "NameError" in exported
+
+    # Deleted, after confirmation.
+    row(page, "Analysis.ipynb").locator("input[type=checkbox]").check()
+    page.click("[data-action='delete']")
+    assert "cannot be undone" in page.locator("#dialog-message").inner_text()
+    page.click("#dialog-ok")
+    page.wait_for_function("!document.querySelector('#file-rows').textContent.includes('Analysis.ipynb')")
+    assert not (live_server.root / "Project" / "Analysis.ipynb").exists()
+
+    # The running tab lists what runs, with shut down buttons.
+    page.click(".tab[data-tab='running']")
+    page.wait_for_selector("#running-kernels li button:has-text('Shut down'), #running-kernels li.empty")
+    screenshot(page, "dashboard-running")
+    assert page.js_errors == []
