@@ -32,6 +32,7 @@ from nbserver.base.urls import normalize_base_url, url_path_join
 from nbserver.services.config.manager import ConfigSectionManager
 from nbserver.services.contents.filemanager import FileContentsManager
 from nbserver.services.contents.manager import ContentsManager
+from nbserver.services.kernels.manager import KernelManager
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(nbserver.__file__))
 
@@ -92,7 +93,7 @@ class NotebookServerApp(JupyterApp):
     aliases = aliases
     flags = flags
     subcommands = subcommands
-    classes = [IdentityProvider, ContentsManager, FileContentsManager, ConfigSectionManager]
+    classes = [IdentityProvider, ContentsManager, FileContentsManager, ConfigSectionManager, KernelManager]
 
     ip = Unicode("127.0.0.1", help="The IP address the server listens on.").tag(config=True)
     port = Integer(
@@ -129,6 +130,9 @@ class NotebookServerApp(JupyterApp):
     ).tag(config=True)
     identity_provider_class = Type(
         IdentityProvider, klass=IdentityProvider, help="The class that authenticates requests."
+    ).tag(config=True)
+    kernel_manager_class = Type(
+        KernelManager, klass=KernelManager, help="The class that starts and tracks kernels."
     ).tag(config=True)
     shutdown_timeout = Integer(10, help="Seconds to wait for kernels and connections on shutdown.").tag(
         config=True
@@ -184,6 +188,7 @@ class NotebookServerApp(JupyterApp):
         if hasattr(self.contents_manager, "root_dir"):
             self.contents_manager.root_dir = self.root_dir
         self.config_manager = ConfigSectionManager(parent=self, log=self.log, config_dir=self.nbconfig_dir)
+        self.kernel_manager = self.kernel_manager_class(parent=self, log=self.log, root_dir=self.root_dir)
 
     def handler_modules(self) -> list[str]:
         pages = ["nbserver.pages.handlers", "nbserver.pages.files", "nbserver.pages.nbconvert"]
@@ -203,6 +208,8 @@ class NotebookServerApp(JupyterApp):
             "identity_provider": self.identity_provider,
             "contents_manager": self.contents_manager,
             "config_manager": self.config_manager,
+            "kernel_manager": self.kernel_manager,
+            "kernel_spec_manager": self.kernel_manager.kernel_spec_manager,
             "activity_tracker": self.activity_tracker,
             "max_body_size": self.max_body_size,
             "content_security_policy": self.content_security_policy,

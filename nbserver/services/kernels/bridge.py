@@ -1,0 +1,333 @@
+"""One kernel's ZMQ sockets, shared by every websocket client of that kernel.
+
+The bridge holds a DEALER socket for each of shell, control and stdin (one identity for
+the three, so the kernel's input requests come back to the socket that asked) and a SUB
+socket for iopub. It routes what the kernel sends: iopub to every connected client,
+replies and input requests to the client session whose request they answer. While a
+session is away its messages wait in a bounded buffer, replayed when it reconnects.
+It also keeps the kernel's record (execution state, activity, connections) current.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hmac
+import json
+import logging
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Protocol
+
+from jupyter_client.session import DELIM, Session
+from zmq.eventloop.zmqstream import ZMQStream
+
+from nbserver.errors import NotFound
+from nbserver.services.kernels.buffering import SessionBuffer
+from nbserver.services.kernels.messages import KernelMessage, notice_message, status_message
+from nbserver.services.kernels.ratelimit import OutputRateLimiter, RateDecision
+from nbserver.services.kernels.state import ExecutionState, KernelRecord
+
+#: iopub messages that carry state rather than output: never dropped by the rate limit.
+UNLIMITED_IOPUB_TYPES = frozenset({"status", "execute_input", "comm_open", "comm_close", "error"})
+#: How many disconnected sessions of one kernel keep a buffer; the longest-gone go first.
+MAX_OFFLINE_SESSIONS = 64
+#: How many requests remember which session sent them (for routing their replies).
+MAX_TRACKED_REQUESTS = 10_000
+#: Seconds between kernel_info requests while waiting for a kernel to answer.
+NUDGE_INTERVAL = 0.5
+WS_CLOSE_NORMAL = 1000
+
+
+class KernelDied(Exception):
+    """The kernel process exited while the bridge waited for it."""
+
+
+class MessageSink(Protocol):
+    """A client connection, as the bridge sees it (the websocket handler implements it)."""
+
+    session_key: str
+    #: Whether the session's messages are kept while it is away (it has a session_id).
+    keep_buffer: bool
+
+    def deliver(self, message: KernelMessage) -> bool:
+        """Send a message; False when the connection is closing and cannot take it."""
+        ...
+
+    def close_connection(self, code: int, reason: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class BridgeLimits:
+    buffer_max_messages: int
+    buffer_max_bytes: int
+    iopub_msg_rate_limit: float
+    iopub_data_rate_limit: float
+    rate_limit_window: float
+
+
+class KernelBridge:
+    """Multiplexes one kernel's channels between its ZMQ sockets and many client sessions."""
+
+    def __init__(
+        self,
+        record: KernelRecord,
+        connection: Any,
+        session: Session,
+        limits: BridgeLimits,
+        log: logging.Logger | logging.LoggerAdapter[Any],
+    ) -> None:
+        #: ``connection`` makes the sockets: a jupyter_client kernel manager (connect_shell...).
+        self.record = record
+        self._connection = connection
+        self.session = session
+        self.limits = limits
+        self.log = log
+        self._identity = uuid.uuid4().hex.encode("ascii")
+        # The session the server's own messages (status, notices) are written as.
+        self._server_session = uuid.uuid4().hex
+        self._streams: dict[str, ZMQStream] = {}
+        self._sinks: dict[str, MessageSink] = {}
+        self._offline: OrderedDict[str, SessionBuffer] = OrderedDict()
+        self._request_owner: OrderedDict[str, str] = OrderedDict()
+        self._internal_requests: OrderedDict[str, None] = OrderedDict()
+        self._internal_reply = asyncio.Event()
+        self._internal_idle = asyncio.Event()
+        self._rate = OutputRateLimiter(
+            limits.iopub_msg_rate_limit, limits.iopub_data_rate_limit, limits.rate_limit_window
+        )
+        self.closed = False
+
+    # -- sockets -------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """(Re)connect the sockets to the kernel's current ports and start reading them."""
+        self.disconnect()
+        self._internal_reply.clear()
+        self._internal_idle.clear()
+        for channel in ("shell", "control", "stdin", "iopub"):
+            options = {} if channel == "iopub" else {"identity": self._identity}
+            socket = getattr(self._connection, f"connect_{channel}")(**options)
+            # jupyter_client's IOLoop kernel managers hand out ZMQStreams already.
+            stream = socket if isinstance(socket, ZMQStream) else ZMQStream(socket)
+            stream.on_recv(functools.partial(self._on_recv, channel), copy=True)
+            self._streams[channel] = stream
+
+    def disconnect(self) -> None:
+        for stream in self._streams.values():
+            stream.on_recv(None)
+            stream.close(linger=0)
+        self._streams = {}
+
+    def close(self, reason: str) -> None:
+        """Stop for good: close the sockets and every client connection, forget the buffers."""
+        self.closed = True
+        self.disconnect()
+        for sink in list(self._sinks.values()):
+            sink.close_connection(WS_CLOSE_NORMAL, reason)
+        self._sinks.clear()
+        self._offline.clear()
+        self.record.connections = 0
+
+    def _on_recv(self, channel: str, parts: list[bytes]) -> None:
+        try:
+            message = self._parse(channel, parts)
+        except (ValueError, IndexError) as exc:
+            self.log.warning("Kernel %s: ignoring a malformed %s message: %s", self.record.id, channel, exc)
+            return
+        try:
+            self._route(message)
+        except Exception:
+            self.log.exception("Kernel %s: routing a %s message failed", self.record.id, channel)
+
+    def _parse(self, channel: str, parts: list[bytes]) -> KernelMessage:
+        _, msg_list = self.session.feed_identities(parts, copy=True)
+        if len(msg_list) < 5:
+            raise ValueError("too few message parts")
+        signature, header_bytes, parent_bytes, metadata_bytes, content_bytes = msg_list[:5]
+        if self.session.auth is not None:
+            expected = self.session.sign(msg_list[1:5])
+            if not hmac.compare_digest(expected, signature):
+                raise ValueError("invalid signature")
+        header = json.loads(header_bytes)
+        parent = json.loads(parent_bytes) or {}
+        if not isinstance(header, dict) or not isinstance(parent, dict):
+            raise ValueError("headers must be JSON objects")
+        return KernelMessage(
+            channel, header, parent, header_bytes, parent_bytes, metadata_bytes, content_bytes,
+            list(msg_list[5:]),
+        )
+
+    # -- from the kernel -------------------------------------------------------------------
+
+    def _route(self, message: KernelMessage) -> None:
+        self.record.touch()
+        internal = message.parent_msg_id in self._internal_requests
+        if message.channel == "iopub":
+            if message.msg_type == "status":
+                state = ExecutionState.from_status(message.content().get("execution_state"))
+                if state is not None:
+                    self.record.execution_state = state
+                if internal and state is ExecutionState.IDLE:
+                    self._internal_idle.set()
+            if not internal:
+                self._route_iopub(message)
+        elif internal:
+            self._internal_reply.set()
+        else:
+            owner = self._owner_of(message)
+            if owner is None:
+                self.log.debug("Kernel %s: no session for %s reply", self.record.id, message.msg_type)
+            else:
+                self._send_to_session(owner, message)
+
+    def _route_iopub(self, message: KernelMessage) -> None:
+        if message.msg_type not in UNLIMITED_IOPUB_TYPES:
+            decision = self._rate.admit(message.size)
+            if decision is RateDecision.DROP:
+                return
+            if decision is RateDecision.DROP_AND_NOTIFY:
+                message = notice_message(self._rate_notice(), message.parent_header, self._server_session)
+        for sink in list(self._sinks.values()):
+            self._deliver(sink, message)
+        owner = self._owner_of(message)
+        if owner is not None and owner not in self._sinks and owner in self._offline:
+            self._offline[owner].append(message)
+
+    def _rate_notice(self) -> str:
+        which = "message" if self._rate.message_rate() > self._rate.msg_rate_limit > 0 else "data"
+        return (
+            f"IOPub {which} rate exceeded: the server stops sending this kernel's output for a "
+            "moment so the client is not buried.\n"
+            f"Limits: {self.limits.iopub_msg_rate_limit:g} messages/s "
+            f"(KernelManager.iopub_msg_rate_limit) and {self.limits.iopub_data_rate_limit:g} bytes/s "
+            f"(KernelManager.iopub_data_rate_limit), measured over {self.limits.rate_limit_window:g} s "
+            "(KernelManager.rate_limit_window)."
+        )
+
+    def _owner_of(self, message: KernelMessage) -> str | None:
+        parent_id = message.parent_msg_id
+        if parent_id is not None and parent_id in self._request_owner:
+            return self._request_owner[parent_id]
+        session = message.parent_header.get("session")
+        if isinstance(session, str) and (session in self._sinks or session in self._offline):
+            return session
+        return None
+
+    def _send_to_session(self, key: str, message: KernelMessage) -> None:
+        sink = self._sinks.get(key)
+        if sink is not None and self._deliver(sink, message):
+            return
+        if key in self._offline:
+            self._offline[key].append(message)
+
+    def _deliver(self, sink: MessageSink, message: KernelMessage) -> bool:
+        """Hand a message to a connection; one that is closing counts as gone from now on."""
+        try:
+            if sink.deliver(message):
+                return True
+        except Exception:
+            self.log.exception("Kernel %s: delivering to session %s failed", self.record.id, sink.session_key)
+        # The client has begun to close: whatever comes next for it waits in its buffer.
+        self.detach(sink)
+        return False
+
+    def broadcast_status(self, state: ExecutionState) -> None:
+        """Tell every client, present or buffered, the kernel's new state (restarting, dead)."""
+        message = status_message(state.value, self._server_session)
+        for sink in list(self._sinks.values()):
+            self._deliver(sink, message)
+        for buffer in self._offline.values():
+            buffer.append(message)
+
+    # -- clients ---------------------------------------------------------------------------
+
+    def attach(self, sink: MessageSink) -> None:
+        """Connect a client session; replay what was kept for it while it was away."""
+        if self.closed:
+            raise NotFound("The kernel is no longer running.")
+        key = sink.session_key
+        stale = self._sinks.get(key)
+        if stale is not None and stale is not sink:
+            self.log.info("Kernel %s: session %s reconnected; closing its older connection", self.record.id, key)
+            stale.close_connection(WS_CLOSE_NORMAL, "Replaced by a newer connection of the same session")
+        self._sinks[key] = sink
+        self.record.connections = len(self._sinks)
+        buffer = self._offline.pop(key, None)
+        if buffer is None:
+            return
+        replay = buffer.drain()
+        if replay.dropped:
+            text = (
+                f"{replay.dropped} messages for this session were dropped while it was disconnected "
+                f"(the buffer keeps at most {self.limits.buffer_max_messages} messages and "
+                f"{self.limits.buffer_max_bytes} bytes)."
+            )
+            self._deliver(sink, notice_message(text, replay.dropped_parent, self._server_session))
+        self.log.debug("Kernel %s: replaying %d messages to session %s", self.record.id, len(replay.messages), key)
+        for index, message in enumerate(replay.messages):
+            if not self._deliver(sink, message):
+                for unsent in replay.messages[index:]:
+                    self._send_to_session(key, unsent)
+                return
+
+    def detach(self, sink: MessageSink) -> None:
+        """Disconnect a client session; one with keep_buffer keeps its messages until it returns."""
+        key = sink.session_key
+        if self._sinks.get(key) is not sink:
+            return  # already replaced by a newer connection of the same session
+        del self._sinks[key]
+        self.record.connections = len(self._sinks)
+        if sink.keep_buffer and not self.closed:
+            self._offline[key] = SessionBuffer(self.limits.buffer_max_messages, self.limits.buffer_max_bytes)
+            while len(self._offline) > MAX_OFFLINE_SESSIONS:
+                self._offline.popitem(last=False)
+
+    def send(self, session_key: str, message: KernelMessage) -> None:
+        """Forward a client's message to the kernel, signed with the kernel's key."""
+        stream = self._streams.get(message.channel)
+        if self.closed or stream is None:
+            raise NotFound("The kernel is no longer running.")
+        self._request_owner[message.msg_id] = session_key
+        self._request_owner.move_to_end(message.msg_id)
+        while len(self._request_owner) > MAX_TRACKED_REQUESTS:
+            self._request_owner.popitem(last=False)
+        self.record.touch()
+        parts = [message.header_bytes, message.parent_header_bytes, message.metadata_bytes, message.content_bytes]
+        stream.send_multipart([DELIM, self.session.sign(parts), *parts, *message.buffers])
+
+    # -- readiness -------------------------------------------------------------------------
+
+    def _send_internal(self, msg_type: str) -> None:
+        message = self.session.msg(msg_type)
+        self._internal_requests[message["header"]["msg_id"]] = None
+        while len(self._internal_requests) > MAX_TRACKED_REQUESTS:
+            self._internal_requests.popitem(last=False)
+        self._streams["shell"].send_multipart(self.session.serialize(message))
+
+    async def wait_ready(self, timeout: float, is_alive: Callable[[], Awaitable[bool]]) -> None:
+        """Wait until the kernel answers a kernel_info request and its idle status reaches us.
+
+        Raises KernelDied when the process exits first, TimeoutError after ``timeout`` s.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+
+        async def answered() -> None:
+            await self._internal_reply.wait()
+            await self._internal_idle.wait()
+
+        while not (self._internal_reply.is_set() and self._internal_idle.is_set()):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"the kernel did not answer within {timeout:g} s")
+            if not await is_alive():
+                raise KernelDied("the kernel process exited")
+            # Until our iopub subscription reaches the kernel its status messages are lost,
+            # so ask again at each interval.
+            self._send_internal("kernel_info_request")
+            try:
+                await asyncio.wait_for(answered(), min(NUDGE_INTERVAL, remaining))
+            except asyncio.TimeoutError:
+                pass

@@ -1,0 +1,259 @@
+"""The websocket end of the kernel channels bridge, and the one place of its wire framing.
+
+Each connection speaks one of two framings, chosen at the handshake:
+
+* legacy (no subprotocol): a message is a JSON text frame with its ``channel``; a message
+  with binary buffers is a binary frame: a big-endian uint32 count ``n`` of parts (the
+  JSON, then each buffer), ``n`` big-endian uint32 offsets of those parts, then the parts.
+* ``v1.kernel.websocket.jupyter.org``: every message is a binary frame: a little-endian
+  uint64 count of offsets, the uint64 offsets, then channel, header, parent_header,
+  metadata, content and the buffers; the last offset is the frame's length.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import struct
+import uuid
+from enum import Enum
+from typing import Any
+
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
+
+from nbserver.base.handlers import BaseHandler, error_status_and_message
+from nbserver.errors import NotFound
+from nbserver.services.kernels.bridge import KernelBridge
+from nbserver.services.kernels.manager import KernelManager
+from nbserver.services.kernels.messages import (
+    SERVER_USERNAME,
+    InvalidMessage,
+    KernelMessage,
+    notice_message,
+    validate_client_message,
+)
+
+log = logging.getLogger("nbserver")
+
+V1_SUBPROTOCOL = "v1.kernel.websocket.jupyter.org"
+# Offsets before the parts of a v1 frame: channel, header, parent_header, metadata, content, end.
+V1_MIN_OFFSETS = 6
+
+
+class WireProtocol(Enum):
+    LEGACY = "legacy"
+    V1 = V1_SUBPROTOCOL
+
+
+# -- framing -------------------------------------------------------------------------------
+
+
+def _json_text(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode("utf-8")
+
+
+def encode_legacy(message: KernelMessage) -> tuple[bytes, bool]:
+    """A message in the legacy framing: (payload, whether it is a binary frame)."""
+    body = b"".join([
+        b'{"channel":', _json_text(message.channel),
+        b',"header":', message.header_bytes,
+        b',"msg_id":', _json_text(message.msg_id),
+        b',"msg_type":', _json_text(message.msg_type),
+        b',"parent_header":', message.parent_header_bytes,
+        b',"metadata":', message.metadata_bytes,
+        b',"content":', message.content_bytes,
+        b"" if message.buffers else b',"buffers":[]',
+        b"}",
+    ])
+    if not message.buffers:
+        return body, False
+    parts = [body, *message.buffers]
+    offsets = []
+    position = 4 * (len(parts) + 1)
+    for part in parts:
+        offsets.append(position)
+        position += len(part)
+    return struct.pack(f"!{len(parts) + 1}I", len(parts), *offsets) + b"".join(parts), True
+
+
+def encode_v1(message: KernelMessage) -> bytes:
+    """A message in the ``v1.kernel.websocket.jupyter.org`` framing."""
+    parts = [
+        message.channel.encode("utf-8"), message.header_bytes, message.parent_header_bytes,
+        message.metadata_bytes, message.content_bytes, *message.buffers,
+    ]
+    count = len(parts) + 1
+    position = 8 * (count + 1)
+    offsets = [position]
+    for part in parts:
+        position += len(part)
+        offsets.append(position)
+    return struct.pack(f"<{count + 1}Q", count, *offsets) + b"".join(parts)
+
+
+def _loads(data: bytes | str, what: str) -> Any:
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidMessage(f"The {what} is not valid JSON: {exc}") from None
+
+
+def _message_from_object(value: Any, buffers: list[bytes]) -> KernelMessage:
+    if not isinstance(value, dict):
+        raise InvalidMessage("A message must be a JSON object.")
+    channel = value.get("channel")
+    header = value.get("header")
+    parent = value.get("parent_header") or {}
+    metadata = value.get("metadata") or {}
+    content = value.get("content", {})
+    validate_client_message(channel, header, parent, metadata, content)
+    return KernelMessage.from_parts(channel, header, parent, metadata, content, buffers)
+
+
+def _checked_bounds(offsets: tuple[int, ...], start: int, length: int) -> list[int]:
+    bounds = list(offsets)
+    if bounds[0] < start or any(b > a for a, b in zip(bounds[1:], bounds)) or bounds[-1] > length:
+        raise InvalidMessage("The frame's offsets do not fit the frame.")
+    return bounds
+
+
+def decode_legacy_binary(data: bytes) -> KernelMessage:
+    if len(data) < 8:
+        raise InvalidMessage("The binary frame is too short.")
+    (count,) = struct.unpack_from("!I", data, 0)
+    start = 4 * (count + 1)
+    if count < 1 or start > len(data):
+        raise InvalidMessage("The binary frame's part count does not fit the frame.")
+    bounds = _checked_bounds(struct.unpack_from(f"!{count}I", data, 4), start, len(data)) + [len(data)]
+    parts = [data[bounds[i]:bounds[i + 1]] for i in range(count)]
+    return _message_from_object(_loads(parts[0], "message"), parts[1:])
+
+
+def decode_v1(data: bytes) -> KernelMessage:
+    if len(data) < 8:
+        raise InvalidMessage("The binary frame is too short.")
+    (count,) = struct.unpack_from("<Q", data, 0)
+    start = 8 * (count + 1)
+    if count < V1_MIN_OFFSETS or start > len(data):
+        raise InvalidMessage("The frame's offset count does not fit the frame.")
+    bounds = _checked_bounds(struct.unpack_from(f"<{count}Q", data, 8), start, len(data))
+    parts = [data[bounds[i]:bounds[i + 1]] for i in range(count - 1)]
+    try:
+        channel = parts[0].decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidMessage("The channel is not UTF-8 text.") from None
+    header = _loads(parts[1], "header")
+    parent = _loads(parts[2], "parent_header") or {}
+    metadata = _loads(parts[3], "metadata") or {}
+    content = _loads(parts[4], "content")
+    validate_client_message(channel, header, parent, metadata, content)
+    return KernelMessage(
+        channel, header, parent, parts[1], parts[2] if parent else b"{}", parts[3] if metadata else b"{}",
+        parts[4], parts[5:],
+    )
+
+
+def decode_frame(protocol: WireProtocol, data: str | bytes) -> KernelMessage:
+    """A client's frame as a message; InvalidMessage when it is not one."""
+    if isinstance(data, str):
+        return _message_from_object(_loads(data, "message"), [])
+    if protocol is WireProtocol.V1:
+        return decode_v1(data)
+    return decode_legacy_binary(data)
+
+
+def encode_frame(protocol: WireProtocol, message: KernelMessage) -> tuple[bytes, bool]:
+    """A message as (payload, binary) for a client speaking ``protocol``."""
+    if protocol is WireProtocol.V1:
+        return encode_v1(message), True
+    return encode_legacy(message)
+
+
+# -- the websocket handler -------------------------------------------------------------------
+
+
+class KernelChannelsHandler(WebSocketHandler, BaseHandler):
+    """``/api/kernels/<id>/channels``: one client connection to a kernel's bridge."""
+
+    bridge: KernelBridge | None = None
+    protocol = WireProtocol.LEGACY
+    session_key = ""
+    keep_buffer = False
+
+    @property
+    def kernel_manager(self) -> KernelManager:
+        return self.settings["kernel_manager"]  # type: ignore[no-any-return]
+
+    def prepare(self) -> None:
+        # Authenticate before the upgrade: a refused client gets 401/403, not a socket.
+        self.check_auth()
+        self.on_request_activity()
+
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        kernel_id = kwargs["kernel_id"]
+        if not self.kernel_manager.has_kernel(kernel_id):
+            raise NotFound(f"No such kernel: {kernel_id}")
+        session_id = self.get_query_argument("session_id", default="") or ""
+        # Without a session_id a client cannot come back for its messages: nothing is kept.
+        self.keep_buffer = bool(session_id) and self.kernel_manager.buffer_offline_messages
+        self.session_key = session_id or uuid.uuid4().hex
+        await super().get(*args, **kwargs)
+
+    def check_origin(self, origin: str) -> bool:
+        return self.origin_allowed(origin)
+
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        return V1_SUBPROTOCOL if V1_SUBPROTOCOL in subprotocols else None
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        status, message, reason = error_status_and_message(exc, status_code)
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps({"message": message, "reason": reason}))
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        self.set_nodelay(True)
+        if self.selected_subprotocol == V1_SUBPROTOCOL:
+            self.protocol = WireProtocol.V1
+        try:
+            self.bridge = self.kernel_manager.channels_bridge(kwargs["kernel_id"])
+            self.bridge.attach(self)
+        except NotFound as exc:
+            self.bridge = None
+            self.close(1000, exc.message)
+
+    async def on_message(self, message: str | bytes) -> None:
+        try:
+            kernel_message = decode_frame(self.protocol, message)
+        except InvalidMessage as exc:
+            log.warning("Kernel channels: refused a message from session %s: %s", self.session_key, exc)
+            self.deliver(notice_message(f"nbserver refused a message: {exc}", {}, SERVER_USERNAME))
+            return
+        if self.bridge is None:
+            return
+        try:
+            self.bridge.send(self.session_key, kernel_message)
+        except NotFound as exc:
+            self.close(1000, exc.message)
+
+    def on_close(self) -> None:
+        if self.bridge is not None:
+            self.bridge.detach(self)
+
+    # -- MessageSink ---------------------------------------------------------------------
+
+    def deliver(self, message: KernelMessage) -> bool:
+        if self.ws_connection is None or self.ws_connection.is_closing():
+            return False
+        payload, binary = encode_frame(self.protocol, message)
+        try:
+            future = self.write_message(payload, binary=binary)
+        except WebSocketClosedError:
+            return False
+        # A write that fails because the client went away needs no report.
+        future.add_done_callback(lambda done: done.exception())
+        return True
+
+    def close_connection(self, code: int, reason: str) -> None:
+        self.close(code, reason)

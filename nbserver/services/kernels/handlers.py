@@ -1,0 +1,68 @@
+"""REST routes of ``/api/kernels`` and the route of the channels websocket."""
+
+from __future__ import annotations
+
+from nbserver.base.handlers import APIHandler
+from nbserver.base.urls import url_path_join
+from nbserver.errors import InvalidInput
+from nbserver.services.kernels.channels import KernelChannelsHandler
+from nbserver.services.kernels.manager import KernelManager
+
+KERNEL_ID_REGEX = r"(?P<kernel_id>\w+-\w+-\w+-\w+-\w+)"
+
+
+class KernelsAPIHandler(APIHandler):
+    @property
+    def kernel_manager(self) -> KernelManager:
+        return self.settings["kernel_manager"]  # type: ignore[no-any-return]
+
+    def kernel_url(self, kernel_id: str) -> str:
+        return url_path_join(self.base_url, "api/kernels", kernel_id)
+
+
+class MainKernelHandler(KernelsAPIHandler):
+    def get(self) -> None:
+        self.finish_json(self.kernel_manager.list_kernels())
+
+    async def post(self) -> None:
+        """Start a kernel: ``{"name": ..., "path": ...}``, both optional."""
+        body = self.get_json_object_body() or {}
+        for key in ("name", "path"):
+            if body.get(key) is not None and not isinstance(body[key], str):
+                raise InvalidInput(f"{key!r} must be a string.")
+        kernel_id = await self.kernel_manager.start_kernel(kernel_name=body.get("name"), path=body.get("path"))
+        self.set_header("Location", self.kernel_url(kernel_id))
+        self.finish_json(self.kernel_manager.kernel_model(kernel_id), 201)
+
+
+class KernelHandler(KernelsAPIHandler):
+    def get(self, kernel_id: str) -> None:
+        self.finish_json(self.kernel_manager.kernel_model(kernel_id))
+
+    async def delete(self, kernel_id: str) -> None:
+        await self.kernel_manager.shutdown_kernel(kernel_id)
+        self.set_status(204)
+        self.finish()
+
+
+class KernelInterruptHandler(KernelsAPIHandler):
+    async def post(self, kernel_id: str) -> None:
+        await self.kernel_manager.interrupt_kernel(kernel_id)
+        self.set_status(204)
+        self.finish()
+
+
+class KernelRestartHandler(KernelsAPIHandler):
+    async def post(self, kernel_id: str) -> None:
+        model = await self.kernel_manager.restart_kernel(kernel_id)
+        self.set_header("Location", self.kernel_url(kernel_id))
+        self.finish_json(model)
+
+
+handlers = [
+    (r"/api/kernels", MainKernelHandler),
+    (rf"/api/kernels/{KERNEL_ID_REGEX}", KernelHandler),
+    (rf"/api/kernels/{KERNEL_ID_REGEX}/interrupt", KernelInterruptHandler),
+    (rf"/api/kernels/{KERNEL_ID_REGEX}/restart", KernelRestartHandler),
+    (rf"/api/kernels/{KERNEL_ID_REGEX}/channels", KernelChannelsHandler),
+]

@@ -1,0 +1,401 @@
+"""KernelManager: kernel lifecycle over jupyter_client, activity, restarts and culling.
+
+Kernels run through jupyter_client's AsyncMultiKernelManager (its restarter brings a
+dead kernel back). Everything the server reports about a kernel lives in its own
+KernelRecord, updated by the kernel's KernelBridge; nothing is stored on jupyter_client's
+objects. Listeners (the sessions service) are told when a kernel starts, restarts, dies
+or is shut down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Callable
+
+from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+from jupyter_client.multikernelmanager import AsyncMultiKernelManager
+from jupyter_core.paths import jupyter_runtime_dir
+from traitlets import Bool, DottedObjectName, Float, Instance, Integer, Unicode, default
+from traitlets.config import LoggingConfigurable
+
+from nbserver.blocking import run_blocking
+from nbserver.errors import InvalidInput, NbserverError, NotFound
+from nbserver.services.contents.fileio import resolve_inside_root
+from nbserver.services.kernels.bridge import BridgeLimits, KernelBridge, KernelDied
+from nbserver.services.kernels.state import ExecutionState, KernelRecord
+
+
+class KernelStartFailed(NbserverError):
+    """A kernel could not be started or did not answer in time (500)."""
+
+
+class KernelEvent(str, Enum):
+    """What listeners are told about a kernel."""
+
+    STARTED = "started"
+    RESTARTING = "restarting"  # a restart (asked for, or after the process died) has begun
+    RESTARTED = "restarted"  # the kernel answers again after a restart
+    DIED = "died"  # the process died and could not be restarted; the kernel is gone
+    SHUTDOWN = "shutdown"  # shut down on request (or culled, or server shutdown)
+
+
+KernelListener = Callable[[str, KernelEvent], None]
+
+
+@dataclass
+class _RunningKernel:
+    record: KernelRecord
+    bridge: KernelBridge
+    km: Any  # jupyter_client AsyncKernelManager
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    restart_callbacks: list[tuple[Callable[[], None], str]] = field(default_factory=list)
+
+
+class KernelManager(LoggingConfigurable):
+    """Starts, tracks, restarts, culls and stops kernels; hands out their channel bridges."""
+
+    root_dir = Unicode(help="The server's root folder; kernels start in the folder of their path.")
+    default_kernel_name = Unicode(
+        "python3", help="The kernel started when a request names none."
+    ).tag(config=True)
+    kernel_manager_class = DottedObjectName(
+        "jupyter_client.ioloop.AsyncIOLoopKernelManager",
+        help="jupyter_client's class managing one kernel (an AsyncKernelManager with a restarter).",
+    ).tag(config=True)
+    kernel_info_timeout = Float(
+        60.0, help="Seconds a new or restarted kernel has to answer before it counts as failed."
+    ).tag(config=True)
+
+    cull_idle_timeout = Float(
+        0.0, help="Shut down kernels idle for longer than this many seconds; 0 never culls."
+    ).tag(config=True)
+    cull_interval = Float(300.0, help="Seconds between two checks for idle kernels.").tag(config=True)
+    cull_connected = Bool(False, help="Cull idle kernels that still have client connections.").tag(config=True)
+    cull_busy = Bool(False, help="Cull kernels that are busy (running code) too.").tag(config=True)
+
+    buffer_offline_messages = Bool(
+        True, help="Keep the messages of a disconnected client session and replay them when it reconnects."
+    ).tag(config=True)
+    buffer_max_messages = Integer(
+        10_000, help="Most messages kept for one disconnected session; the oldest go first."
+    ).tag(config=True)
+    buffer_max_bytes = Integer(
+        64 * 1024 * 1024, help="Most bytes kept for one disconnected session; the oldest go first."
+    ).tag(config=True)
+
+    iopub_msg_rate_limit = Float(
+        1000.0, help="Most iopub output messages per second sent to clients; 0 for no limit."
+    ).tag(config=True)
+    iopub_data_rate_limit = Float(
+        1_000_000.0, help="Most iopub output bytes per second sent to clients; 0 for no limit."
+    ).tag(config=True)
+    rate_limit_window = Float(3.0, help="Seconds over which the iopub rates are averaged.").tag(config=True)
+
+    kernel_spec_manager = Instance(KernelSpecManager)
+
+    @default("kernel_spec_manager")
+    def _default_kernel_spec_manager(self) -> KernelSpecManager:
+        return KernelSpecManager(parent=self)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        connection_dir = jupyter_runtime_dir()
+        os.makedirs(connection_dir, exist_ok=True)
+        self._multi = AsyncMultiKernelManager(
+            parent=self,
+            log=self.log,
+            kernel_spec_manager=self.kernel_spec_manager,
+            kernel_manager_class=self.kernel_manager_class,
+            default_kernel_name=self.default_kernel_name,
+            connection_dir=connection_dir,
+        )
+        self._kernels: dict[str, _RunningKernel] = {}
+        self._listeners: list[KernelListener] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._culler: asyncio.Task[None] | None = None
+
+    # -- queries -----------------------------------------------------------------------
+
+    def has_kernel(self, kernel_id: str) -> bool:
+        return kernel_id in self._kernels
+
+    def _get(self, kernel_id: str) -> _RunningKernel:
+        try:
+            return self._kernels[kernel_id]
+        except KeyError:
+            raise NotFound(f"No such kernel: {kernel_id}") from None
+
+    def kernel_model(self, kernel_id: str) -> dict[str, Any]:
+        """The REST model of a kernel: id, name, last_activity, execution_state, connections."""
+        return self._get(kernel_id).record.to_model()
+
+    def list_kernels(self) -> list[dict[str, Any]]:
+        return [running.record.to_model() for running in self._kernels.values()]
+
+    def channels_bridge(self, kernel_id: str) -> KernelBridge:
+        """The bridge that websocket clients of this kernel attach to."""
+        return self._get(kernel_id).bridge
+
+    def status_summary(self) -> dict[str, Any]:
+        """The kernel figures of ``/api/status``."""
+        records = [running.record for running in self._kernels.values()]
+        return {
+            "kernels": len(records),
+            "connections": sum(record.connections for record in records),
+            "last_activity": max((record.last_activity for record in records), default=None),
+        }
+
+    # -- listeners -----------------------------------------------------------------------
+
+    def add_listener(self, listener: KernelListener) -> None:
+        """Call ``listener(kernel_id, event)`` on every KernelEvent."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: KernelListener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def _emit(self, kernel_id: str, event: KernelEvent) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(kernel_id, event)
+            except Exception:
+                self.log.exception("Kernel listener %r failed on %s", listener, event.value)
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def cwd_for_path(self, path: str) -> str:
+        """The folder a kernel for ``path`` starts in: the path's folder, inside the root."""
+        root = os.path.realpath(self.root_dir or os.getcwd())
+        os_path = resolve_inside_root(root, path or "")
+        while not os.path.isdir(os_path) and os_path != root:
+            os_path = os.path.dirname(os_path)
+        return os_path
+
+    def _bridge_limits(self) -> BridgeLimits:
+        return BridgeLimits(
+            buffer_max_messages=self.buffer_max_messages,
+            buffer_max_bytes=self.buffer_max_bytes,
+            iopub_msg_rate_limit=self.iopub_msg_rate_limit,
+            iopub_data_rate_limit=self.iopub_data_rate_limit,
+            rate_limit_window=self.rate_limit_window,
+        )
+
+    async def start_kernel(
+        self, kernel_name: str | None = None, path: str | None = None, env: dict[str, str] | None = None
+    ) -> str:
+        """Start a kernel in the folder of ``path``; return its id once it answers."""
+        name = kernel_name or self.default_kernel_name
+        try:
+            await run_blocking(self.kernel_spec_manager.get_kernel_spec, name)
+        except NoSuchKernel:
+            raise InvalidInput(f"No kernel named {name!r}; see /api/kernelspecs.") from None
+        cwd = await run_blocking(self.cwd_for_path, path or "")
+        options: dict[str, Any] = {"cwd": cwd}
+        if env:
+            options["env"] = {**os.environ, **env}
+        try:
+            kernel_id: str = await self._multi.start_kernel(kernel_name=name, **options)
+        except Exception as exc:
+            self.log.error("Kernel %r failed to start: %s", name, exc, exc_info=True)
+            raise KernelStartFailed(
+                f"The kernel {name!r} failed to start ({type(exc).__name__}); see the server log.",
+                log_detail=str(exc),
+            ) from None
+        km = self._multi.get_kernel(kernel_id)
+        record = KernelRecord(id=kernel_id, name=name, path=path or "")
+        bridge = KernelBridge(record, km, km.session, self._bridge_limits(), self.log)
+        running = _RunningKernel(record, bridge, km)
+        died_early = asyncio.Event()
+
+        def on_early_death() -> None:
+            died_early.set()
+
+        km.add_restart_callback(on_early_death, "restart")
+        km.add_restart_callback(on_early_death, "dead")
+        try:
+            bridge.connect()
+            await self._wait_ready(running, died_early)
+        except (KernelDied, TimeoutError) as exc:
+            bridge.close("The kernel failed to start")
+            await self._stop_process(kernel_id)
+            raise KernelStartFailed(f"The kernel {name!r} failed to start: {exc}.") from None
+        finally:
+            km.remove_restart_callback(on_early_death, "restart")
+            km.remove_restart_callback(on_early_death, "dead")
+        for event, handler in (("restart", self._on_autorestart), ("dead", self._on_dead)):
+            callback = functools.partial(handler, kernel_id)
+            km.add_restart_callback(callback, event)
+            running.restart_callbacks.append((callback, event))
+        self._kernels[kernel_id] = running
+        self.log.info("Kernel %s (%s) started in %s", kernel_id, name, cwd)
+        self._start_culler()
+        self._emit(kernel_id, KernelEvent.STARTED)
+        return kernel_id
+
+    async def _wait_ready(self, running: _RunningKernel, died: asyncio.Event | None = None) -> None:
+        async def alive() -> bool:
+            return not (died is not None and died.is_set()) and bool(await running.km.is_alive())
+
+        await running.bridge.wait_ready(self.kernel_info_timeout, alive)
+
+    async def _stop_process(self, kernel_id: str, now: bool = True) -> None:
+        try:
+            await self._multi.shutdown_kernel(kernel_id, now=now)
+        except Exception as exc:
+            self.log.warning("Stopping kernel %s: %s", kernel_id, exc)
+
+    async def shutdown_kernel(self, kernel_id: str, now: bool = False) -> None:
+        """Stop a kernel and close its client connections."""
+        running = self._get(kernel_id)
+        async with running.lock:
+            if self._kernels.get(kernel_id) is not running:
+                raise NotFound(f"No such kernel: {kernel_id}")
+            del self._kernels[kernel_id]
+            for callback, event in running.restart_callbacks:
+                running.km.remove_restart_callback(callback, event)
+            running.bridge.close("The kernel was shut down")
+            await self._stop_process(kernel_id, now=now)
+        self.log.info("Kernel %s shut down", kernel_id)
+        self._emit(kernel_id, KernelEvent.SHUTDOWN)
+
+    async def interrupt_kernel(self, kernel_id: str) -> None:
+        running = self._get(kernel_id)
+        await self._multi.interrupt_kernel(kernel_id)
+        running.record.touch()
+
+    async def restart_kernel(self, kernel_id: str) -> dict[str, Any]:
+        """Restart a kernel (its state is lost); return its model once it answers again."""
+        running = self._get(kernel_id)
+        async with running.lock:
+            if self._kernels.get(kernel_id) is not running:
+                raise NotFound(f"No such kernel: {kernel_id}")
+            running.record.execution_state = ExecutionState.RESTARTING
+            running.bridge.broadcast_status(ExecutionState.RESTARTING)
+            self._emit(kernel_id, KernelEvent.RESTARTING)
+            try:
+                await self._multi.restart_kernel(kernel_id, now=False)
+                running.bridge.connect()
+                await self._wait_ready(running)
+            except Exception as exc:
+                self.log.error("Kernel %s failed to restart: %s", kernel_id, exc)
+                raise KernelStartFailed(f"The kernel failed to restart: {exc}.") from None
+        self._emit(kernel_id, KernelEvent.RESTARTED)
+        return running.record.to_model()
+
+    # -- when the process dies ---------------------------------------------------------
+
+    def _on_autorestart(self, kernel_id: str) -> None:
+        """jupyter_client's restarter found the process dead and is about to restart it."""
+        running = self._kernels.get(kernel_id)
+        if running is None:
+            return
+        self.log.warning("Kernel %s died; restarting it", kernel_id)
+        running.record.execution_state = ExecutionState.RESTARTING
+        running.bridge.broadcast_status(ExecutionState.RESTARTING)
+        self._emit(kernel_id, KernelEvent.RESTARTING)
+        self._spawn(self._reconnect_after_autorestart(running))
+
+    async def _reconnect_after_autorestart(self, running: _RunningKernel) -> None:
+        kernel_id = running.record.id
+        deadline = time.monotonic() + self.kernel_info_timeout
+        # The restarter replaces km.ready for the shutdown, then again for the new start;
+        # the restart is over when the current future is done and no newer one replaced it.
+        while True:
+            ready = running.km.ready
+            waitable = ready if isinstance(ready, asyncio.Future) else asyncio.wrap_future(ready)
+            try:
+                await asyncio.wait_for(asyncio.shield(waitable), max(0.1, deadline - time.monotonic()))
+            except Exception as exc:
+                self.log.warning("Kernel %s: restart did not complete: %s", kernel_id, exc)
+                return
+            if running.km.ready is ready:
+                break
+        if self._kernels.get(kernel_id) is not running:
+            return
+        async with running.lock:
+            running.bridge.connect()
+            try:
+                await self._wait_ready(running)
+            except (KernelDied, TimeoutError) as exc:
+                self.log.warning("Kernel %s did not answer after its restart: %s", kernel_id, exc)
+                return
+        self.log.info("Kernel %s restarted", kernel_id)
+        self._emit(kernel_id, KernelEvent.RESTARTED)
+
+    def _on_dead(self, kernel_id: str) -> None:
+        """The restarter gave up: tell the clients and forget the kernel."""
+        running = self._kernels.pop(kernel_id, None)
+        if running is None:
+            return
+        self.log.error("Kernel %s died and could not be restarted", kernel_id)
+        running.record.execution_state = ExecutionState.DEAD
+        running.bridge.broadcast_status(ExecutionState.DEAD)
+        running.bridge.close("The kernel died")
+        self._spawn(self._stop_process(kernel_id))
+        self._emit(kernel_id, KernelEvent.DIED)
+
+    # -- culling -------------------------------------------------------------------------
+
+    def _start_culler(self) -> None:
+        if self.cull_idle_timeout > 0 and self._culler is None:
+            self.log.info(
+                "Culling kernels idle for %g s (checked every %g s)", self.cull_idle_timeout, self.cull_interval
+            )
+            self._culler = asyncio.create_task(self._cull_periodically())
+
+    async def _cull_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.cull_interval)
+            await self.cull_idle_kernels()
+
+    def is_cullable(self, record: KernelRecord, now: float) -> bool:
+        if now - record.last_activity <= self.cull_idle_timeout:
+            return False
+        if record.connections and not self.cull_connected:
+            return False
+        if record.execution_state is ExecutionState.BUSY and not self.cull_busy:
+            return False
+        return record.execution_state not in (ExecutionState.STARTING, ExecutionState.RESTARTING)
+
+    async def cull_idle_kernels(self) -> None:
+        """Shut down every kernel idle for longer than cull_idle_timeout (once, now)."""
+        now = time.time()
+        for kernel_id, running in list(self._kernels.items()):
+            if self.is_cullable(running.record, now):
+                self.log.info("Culling kernel %s, idle for %.0f s", kernel_id, now - running.record.last_activity)
+                try:
+                    await self.shutdown_kernel(kernel_id)
+                except NotFound:
+                    pass
+                except Exception:
+                    self.log.exception("Culling kernel %s failed", kernel_id)
+
+    # -- server shutdown -----------------------------------------------------------------
+
+    async def shutdown_all(self) -> None:
+        """Stop the culler and every kernel: what the server does when it stops."""
+        if self._culler is not None:
+            self._culler.cancel()
+            self._culler = None
+        for task in list(self._tasks):
+            task.cancel()
+        kernel_ids = list(self._kernels)
+        if kernel_ids:
+            self.log.info("Shutting down %d kernels", len(kernel_ids))
+        results = await asyncio.gather(
+            *(self.shutdown_kernel(kernel_id) for kernel_id in kernel_ids), return_exceptions=True
+        )
+        for kernel_id, result in zip(kernel_ids, results):
+            if isinstance(result, BaseException) and not isinstance(result, NotFound):
+                self.log.warning("Shutting down kernel %s: %s", kernel_id, result)
