@@ -6,6 +6,7 @@ file or a folder of many thousands of entries never stalls other clients.
 
 from __future__ import annotations
 
+import bisect
 import errno
 import hashlib
 import os
@@ -32,6 +33,10 @@ from nbserver.services.contents.manager import (
 from nbserver.services.contents.notebooks import parse_notebook, serialize_notebook
 
 
+#: How many folders' sorted name lists the paged listing keeps.
+LISTING_CACHE_SIZE = 16
+
+
 class FileContentsManager(ContentsManager):
     """Files and folders on the local filesystem, contained in ``root_dir``."""
 
@@ -40,6 +45,10 @@ class FileContentsManager(ContentsManager):
         False,
         help="Follow symbolic links that point outside root_dir (for linked-in data folders).",
     ).tag(config=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._listing_cache: dict[tuple[str, int, int, bool], list[str]] = {}
 
     @default("root_dir")
     def _default_root_dir(self) -> str:
@@ -96,14 +105,33 @@ class FileContentsManager(ContentsManager):
             "hash_algorithm": None,
         }
 
-    def _child_visible(self, entry: os.DirEntry[str]) -> bool:
-        if entry.name.startswith(fileio.STAGING_PREFIX):
+    def _name_visible(self, name: str) -> bool:
+        if name.startswith(fileio.STAGING_PREFIX):
             return False
-        if not self.allow_hidden and entry.name.startswith("."):
-            return False
-        if entry.is_symlink() and not self.allow_symlinks_outside_root:
-            return fileio.is_inside(self.real_root, os.path.realpath(entry.path))
-        return True
+        return self.allow_hidden or not name.startswith(".")
+
+    def _child_model(self, parent_path: str, name: str, os_path: str, is_link: bool) -> Model | None:
+        """The content-less model of one directory entry, or None when it is not shown."""
+        if is_link and not self.allow_symlinks_outside_root:
+            if not fileio.is_inside(self.real_root, os.path.realpath(os_path)):
+                return None
+        try:
+            info = os.stat(os_path)
+        except OSError:
+            return None  # a broken link, or a file removed while we listed
+        child_path = f"{parent_path}/{name}" if parent_path else name
+        if stat.S_ISDIR(info.st_mode):
+            child = self._base_model(child_path, os_path, info)
+            child.update(type="directory", size=None)
+        elif stat.S_ISREG(info.st_mode):
+            child = self._base_model(child_path, os_path, info)
+            if name.endswith(".ipynb"):
+                child["type"] = "notebook"
+            else:
+                child["mimetype"] = file_mimetype(name, None)
+        else:
+            return None  # sockets, fifos, devices are not contents
+        return child
 
     def _directory_model(self, path: str, os_path: str, info: os.stat_result, content: bool) -> Model:
         model = self._base_model(path, os_path, info)
@@ -113,27 +141,47 @@ class FileContentsManager(ContentsManager):
         children = []
         with os.scandir(os_path) as entries:
             for entry in entries:
-                if not self._child_visible(entry):
-                    continue
-                try:
-                    child_info = entry.stat()
-                except OSError:
-                    continue  # a broken link or a file removed while we listed
-                child_path = f"{path}/{entry.name}" if path else entry.name
-                if stat.S_ISDIR(child_info.st_mode):
-                    child = self._base_model(child_path, entry.path, child_info)
-                    child.update(type="directory", size=None)
-                elif stat.S_ISREG(child_info.st_mode):
-                    child = self._base_model(child_path, entry.path, child_info)
-                    if entry.name.endswith(".ipynb"):
-                        child["type"] = "notebook"
-                    else:
-                        child["mimetype"] = file_mimetype(entry.name, None)
-                else:
-                    continue  # sockets, fifos, devices are not contents
-                children.append(child)
+                if self._name_visible(entry.name):
+                    child = self._child_model(path, entry.name, entry.path, entry.is_symlink())
+                    if child is not None:
+                        children.append(child)
         model.update(content=children, format="json")
         return model
+
+    def _sorted_visible_names(self, os_path: str, info: os.stat_result) -> list[str]:
+        """The folder's visible names in order, cached until the folder changes (its mtime)."""
+        key = (os_path, info.st_ino, info.st_mtime_ns, self.allow_hidden)
+        names = self._listing_cache.get(key)
+        if names is None:
+            names = sorted(name for name in os.listdir(os_path) if self._name_visible(name))
+            if len(self._listing_cache) >= LISTING_CACHE_SIZE:
+                self._listing_cache.pop(next(iter(self._listing_cache)))
+            self._listing_cache[key] = names
+        return names
+
+    def _directory_page(self, path: str, page_size: int, cursor: str | None) -> Model:
+        path = fileio.normalize_api_path(path)
+        os_path = self.visible_os_path(path)
+        info = self._stat(path, os_path)
+        if not stat.S_ISDIR(info.st_mode):
+            raise InvalidInput(f"{path} is not a directory; only directories are paged.")
+        names = self._sorted_visible_names(os_path, info)
+        start = bisect.bisect_right(names, cursor) if cursor else 0
+        page = names[start:start + page_size]
+        children = []
+        for name in page:
+            child_os_path = os.path.join(os_path, name)
+            child = self._child_model(path, name, child_os_path, os.path.islink(child_os_path))
+            if child is not None:
+                children.append(child)
+        model = self._directory_model(path, os_path, info, content=False)
+        more = start + page_size < len(names)
+        model.update(content=children, format="json", total=len(names),
+                     next_cursor=page[-1] if more and page else None)
+        return model
+
+    async def list_directory_page(self, path: str, page_size: int, cursor: str | None = None) -> Model:
+        return await run_blocking(self._directory_page, path, page_size, cursor)
 
     def _file_model(
         self, path: str, os_path: str, info: os.stat_result, content: bool, format: str | None,

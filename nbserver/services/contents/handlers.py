@@ -14,6 +14,7 @@ from nbserver.services.contents.fileio import normalize_api_path
 from nbserver.services.contents.manager import CONTENT_TYPES, FILE_FORMATS, ContentsManager, Model
 
 PATH_REGEX = r"(?P<path>(?:/[^/]+)*)"
+MAX_PAGE_SIZE = 10_000
 
 
 def _optional_str(body: dict[str, Any], key: str) -> str | None:
@@ -80,8 +81,21 @@ class ContentsAPIHandler(APIHandler):
         self.finish_json(model, status)
 
 
+def parse_page_size(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE_SIZE:
+        raise InvalidInput(f"'page_size' must be a whole number from 1 to {MAX_PAGE_SIZE}.")
+    return int(value)
+
+
 class ContentsHandler(ContentsAPIHandler):
     async def get(self, path: str = "") -> None:
+        page_size = self.get_query_argument("page_size", default=None)
+        if page_size is not None:
+            # nbserver's own paged listing of a directory; a plain GET stays as Jupyter's.
+            model = await self.contents_manager.list_directory_page(
+                path, parse_page_size(page_size), self.get_query_argument("cursor", default=None) or None)
+            self.finish_model(model)
+            return
         model = await self.contents_manager.get(
             path,
             content=self.flag_argument("content", True),

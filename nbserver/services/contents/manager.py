@@ -9,13 +9,14 @@ REST handlers know only this interface.
 from __future__ import annotations
 
 import base64
+import bisect
 import binascii
 import itertools
 import mimetypes
 import posixpath
 import re
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import nbformat
 from traitlets import Bool, Instance, Type, Unicode, default
@@ -26,6 +27,8 @@ from nbserver.services.contents.checkpoints import CheckpointModel, Checkpoints
 from nbserver.services.contents.fileio import normalize_api_path, split_api_path
 
 Model = dict[str, Any]
+#: Called as ``await listener(old_path, new_path)`` after a rename or move.
+RenameListener = Callable[[str, str], Awaitable[None]]
 
 CONTENT_TYPES = ("directory", "file", "notebook")
 FILE_FORMATS = ("text", "base64")
@@ -98,6 +101,14 @@ class ContentsManager(LoggingConfigurable):
     def _default_checkpoints(self) -> Checkpoints:
         return self.checkpoints_class(parent=self, log=self.log)
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._rename_listeners: list[RenameListener] = []
+
+    def add_rename_listener(self, listener: RenameListener) -> None:
+        """Have ``listener(old_path, new_path)`` awaited after every rename (sessions follow files)."""
+        self._rename_listeners.append(listener)
+
     # -- primitives a store implements -------------------------------------------------
 
     async def get(
@@ -153,6 +164,11 @@ class ContentsManager(LoggingConfigurable):
         if old_path != new_path:
             await self.rename_file(old_path, new_path)
             await self.checkpoints.rename_all_checkpoints(old_path, new_path)
+            for listener in self._rename_listeners:
+                try:
+                    await listener(old_path, new_path)
+                except Exception:
+                    self.log.exception("A rename listener failed for %s -> %s", old_path, new_path)
         return await self.get(new_path, content=False)
 
     async def new(self, model: Model | None, path: str) -> Model:
@@ -231,6 +247,21 @@ class ContentsManager(LoggingConfigurable):
         model.pop("name", None)
         model.pop("path", None)
         return await self.save(model, to_path)
+
+    async def list_directory_page(self, path: str, page_size: int, cursor: str | None = None) -> Model:
+        """One page of a directory's children in name order, after ``cursor`` (the last name seen).
+
+        The model carries ``total`` (how many children in all) and ``next_cursor`` (None on
+        the last page). Stores with large folders override this with a cheaper version.
+        """
+        model = await self.get(path, content=True, type="directory")
+        children = sorted(model["content"], key=lambda child: child["name"])
+        names = [child["name"] for child in children]
+        start = bisect.bisect_right(names, cursor) if cursor else 0
+        page = children[start:start + page_size]
+        more = start + page_size < len(children)
+        model.update(content=page, total=len(children), next_cursor=page[-1]["name"] if more and page else None)
+        return model
 
     # -- checkpoints -------------------------------------------------------------------
 

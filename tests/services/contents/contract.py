@@ -250,3 +250,22 @@ class ContentsManagerContract:
         await manager.save({"type": "directory"}, "sub")
         with pytest.raises(Conflict):
             await manager.save(text_model("x"), "sub")
+
+    @pytest.mark.gen_test
+    async def test_paged_listing_walks_children_in_name_order(self, manager: ContentsManager) -> None:
+        for name in ("c.txt", "a.txt", "e.txt", "b.txt", "d.txt"):
+            await manager.save(text_model(name), name)
+        first = await manager.list_directory_page("", page_size=2)
+        assert [c["name"] for c in first["content"]] == ["a.txt", "b.txt"]
+        assert first["total"] == 5 and first["next_cursor"]
+        second = await manager.list_directory_page("", page_size=2, cursor=first["next_cursor"])
+        assert [c["name"] for c in second["content"]] == ["c.txt", "d.txt"]
+        last = await manager.list_directory_page("", page_size=2, cursor=second["next_cursor"])
+        assert [c["name"] for c in last["content"]] == ["e.txt"] and last["next_cursor"] is None
+        assert all(c["content"] is None for c in first["content"])
+
+    @pytest.mark.gen_test
+    async def test_paged_listing_of_a_file_is_invalid(self, manager: ContentsManager) -> None:
+        await manager.save(text_model("x"), "a.txt")
+        with pytest.raises(InvalidInput):
+            await manager.list_directory_page("a.txt", page_size=10)

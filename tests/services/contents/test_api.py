@@ -504,3 +504,43 @@ async def test_request_without_token_is_401_json(api):
 async def test_trailing_slash_is_accepted(api, root_dir):
     (root_dir / "sub").mkdir()
     assert (await api.get("api/contents/sub/")).json()["path"] == "sub"
+
+
+# -- paged listing (nbserver's own) ------------------------------------------------------
+
+@pytest.mark.gen_test
+async def test_paged_listing_returns_pages_with_total_and_cursor(api, root_dir):
+    for i in range(25):
+        (root_dir / f"f{i:02d}.txt").write_text("x")
+    (root_dir / ".hidden").write_text("x")
+    seen, cursor = [], None
+    while True:
+        params = {"page_size": 10, **({"cursor": cursor} if cursor else {})}
+        model = (await api.get("api/contents", params=params)).json()
+        assert model["total"] == 25 and model["type"] == "directory"
+        seen += [c["name"] for c in model["content"]]
+        cursor = model["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [f"f{i:02d}.txt" for i in range(25)]
+
+
+@pytest.mark.gen_test
+async def test_paged_listing_sees_a_new_file(api, root_dir):
+    (root_dir / "b.txt").write_text("x")
+    assert (await api.get("api/contents", params={"page_size": 5})).json()["total"] == 1
+    (root_dir / "a.txt").write_text("x")
+    page = (await api.get("api/contents", params={"page_size": 5})).json()
+    assert [c["name"] for c in page["content"]] == ["a.txt", "b.txt"]
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("size", ["0", "-1", "abc", "10001"])
+async def test_bad_page_size_is_400(api, size):
+    assert (await api.get("api/contents", params={"page_size": size})).status == 400
+
+
+@pytest.mark.gen_test
+async def test_plain_listing_has_no_paging_fields(api, root_dir):
+    model = (await api.get("api/contents")).json()
+    assert "total" not in model and "next_cursor" not in model
