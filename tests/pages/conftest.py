@@ -21,6 +21,7 @@ def live_server(tmp_path: Path, jupyter_env: dict[str, str]) -> Iterator[LiveSer
         yield server
     finally:
         stop_process_group(server.process)
+        print("---- server log ----\n" + server.log()[-6000:])  # shown when the test fails
 
 
 @pytest.fixture

@@ -222,12 +222,13 @@ def test_a_person_creates_runs_saves_renames_exports_and_deletes_a_notebook(
     # The kernel restarts: its variables are gone.
     page.click("[data-command='restart']")
     page.click("#dialog-ok")
+    page.wait_for_selector(".toast:has-text('Kernel restarted')", timeout=KERNEL_START_MS)
     page.wait_for_selector("#kernel-indicator[data-state='idle']", timeout=KERNEL_START_MS)
     cell = page.locator(".cell").first.locator("textarea")
     cell.click()
     cell.fill("print(i)")
     cell.press("Control+Enter")
-    page.locator(".cell").first.locator(".output.error").get_by_text("NameError").wait_for()
+    page.locator(".cell").first.locator(".output.error").get_by_text("NameError").first.wait_for()
     page.keyboard.press("Control+s")
     page.wait_for_selector("#save-state:text('Saved')")
 

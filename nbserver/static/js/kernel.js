@@ -142,7 +142,10 @@ export class KernelConnection {
   async restart() {
     this.setState("restarting");
     await kernels.restart(this.kernelId);
+    // The server answers once the new kernel is ready; its own status messages may have gone
+    // to the server's readiness check rather than to us.
     if (this.socket && this.socket.readyState !== WebSocket.OPEN) this.connect();
+    else if (this.state === "restarting" || this.state === "starting") this.setState("idle");
   }
 
   /** Pending executions end with the restart: forget their callbacks. */

@@ -92,7 +92,8 @@ class Cell {
       this.outputs = [];
       this.executionCount = null;
     }
-    if (type === "markdown") this.renderMarkdown();
+    // An empty markdown cell stays open for typing; one with text shows rendered.
+    if (type === "markdown" && this.text.trim()) this.renderMarkdown();
     else this.node.classList.remove("rendered");
     this.updatePrompt();
     this.renderOutputs();
@@ -342,9 +343,8 @@ async function describeKernel(name) {
     }
   } catch (_) { /* kernelspecs not served: keep the name */ }
   document.getElementById("kernel-name").textContent = display;
-  const old = JSON.stringify(nb.metadata.kernelspec || {});
+  // Recorded for the next save; not a change the person made, so the page stays "saved".
   nb.metadata.kernelspec = { name, display_name: display, language: language || "" };
-  if (JSON.stringify(nb.metadata.kernelspec) !== old) markDirty();
 }
 
 async function restartKernel() {
