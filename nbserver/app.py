@@ -33,6 +33,7 @@ from nbserver.services.config.manager import ConfigSectionManager
 from nbserver.services.contents.filemanager import FileContentsManager
 from nbserver.services.contents.manager import ContentsManager
 from nbserver.services.kernels.manager import KernelManager
+from nbserver.services.sessions.manager import SessionManager
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(nbserver.__file__))
 
@@ -93,7 +94,8 @@ class NotebookServerApp(JupyterApp):
     aliases = aliases
     flags = flags
     subcommands = subcommands
-    classes = [IdentityProvider, ContentsManager, FileContentsManager, ConfigSectionManager, KernelManager]
+    classes = [IdentityProvider, ContentsManager, FileContentsManager, ConfigSectionManager, KernelManager,
+               SessionManager]
 
     ip = Unicode("127.0.0.1", help="The IP address the server listens on.").tag(config=True)
     port = Integer(
@@ -189,6 +191,8 @@ class NotebookServerApp(JupyterApp):
             self.contents_manager.root_dir = self.root_dir
         self.config_manager = ConfigSectionManager(parent=self, log=self.log, config_dir=self.nbconfig_dir)
         self.kernel_manager = self.kernel_manager_class(parent=self, log=self.log, root_dir=self.root_dir)
+        self.session_manager = SessionManager(parent=self, log=self.log, kernel_manager=self.kernel_manager)
+        self.contents_manager.add_rename_listener(self.session_manager.path_renamed)
 
     def handler_modules(self) -> list[str]:
         pages = ["nbserver.pages.handlers", "nbserver.pages.files", "nbserver.pages.nbconvert"]
@@ -209,6 +213,7 @@ class NotebookServerApp(JupyterApp):
             "contents_manager": self.contents_manager,
             "config_manager": self.config_manager,
             "kernel_manager": self.kernel_manager,
+            "session_manager": self.session_manager,
             "kernel_spec_manager": self.kernel_manager.kernel_spec_manager,
             "activity_tracker": self.activity_tracker,
             "max_body_size": self.max_body_size,
@@ -298,13 +303,16 @@ class NotebookServerApp(JupyterApp):
             "version": __version__,
         }
 
+    async def stop_services(self) -> None:
+        """Stop every kernel and close the session store (also used by in-process tests)."""
+        await self.kernel_manager.shutdown_all()
+        await self.session_manager.close()
+
     async def cleanup(self) -> None:
         """Stop accepting requests and stop everything the server started."""
         remove_server_info(getattr(self, "info_file", ""))
         self.http_server.stop()
-        kernel_manager = getattr(self, "kernel_manager", None)
-        if kernel_manager is not None:
-            await kernel_manager.shutdown_all()
+        await self.stop_services()
         try:
             await asyncio.wait_for(self.http_server.close_all_connections(), self.shutdown_timeout)
         except asyncio.TimeoutError:

@@ -53,7 +53,7 @@ def server_app(root_dir: Path, server_config: dict[str, Any]) -> Iterator[Notebo
 def app(server_app: NotebookServerApp, io_loop: Any) -> Iterator[Any]:
     """The tornado Application that pytest-tornado's http_server serves; its kernels stop after the test."""
     yield server_app.build_web_application()
-    io_loop.run_sync(server_app.kernel_manager.shutdown_all, timeout=30)
+    io_loop.run_sync(server_app.stop_services, timeout=30)
 
 
 @pytest.fixture
