@@ -7,7 +7,9 @@ Each test starts its own server subprocess (``live_server``) and saves screensho
 from __future__ import annotations
 
 import json
+import os
 import re
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -145,7 +147,7 @@ def test_text_editor_saves(live_server: LiveServer, page: Any) -> None:
     page.wait_for_function("!document.getElementById('editor').disabled")
     page.fill("#editor", "changed text\n")
     page.keyboard.press("Control+s")
-    page.wait_for_selector("#save-state:text('Saved')")
+    page.wait_for_selector("#save-state:text-matches('^Saved')")
     assert (live_server.root / "notes.txt").read_text() == "changed text\n"
     screenshot(page, "editor")
 
@@ -179,6 +181,7 @@ def test_a_person_creates_runs_saves_renames_exports_and_deletes_a_notebook(
     # A notebook with the default kernel.
     page.click("#new-button")
     page.wait_for_selector("#kernel-choices .menu-item img.kernel-logo")
+    screenshot(page, "dashboard-new-menu")
     page.locator("#kernel-choices .menu-item").first.click()
     page.wait_for_url(re.compile(r"/notebooks/Project/Untitled\.ipynb"))
     page.wait_for_selector("#kernel-indicator[data-state='idle']", timeout=KERNEL_START_MS)
@@ -205,7 +208,7 @@ def test_a_person_creates_runs_saves_renames_exports_and_deletes_a_notebook(
 
     # Saved with Ctrl+S; everything is there after a reload.
     page.keyboard.press("Control+s")
-    page.wait_for_selector("#save-state:text('Saved')")
+    page.wait_for_selector("#save-state:text-matches('^Saved')")
     screenshot(page, "notebook")
     page.set_viewport_size({"width": 390, "height": 760})
     screenshot(page, "notebook-narrow")
@@ -230,7 +233,7 @@ def test_a_person_creates_runs_saves_renames_exports_and_deletes_a_notebook(
     cell.press("Control+Enter")
     page.locator(".cell").first.locator(".output.error").get_by_text("NameError").first.wait_for()
     page.keyboard.press("Control+s")
-    page.wait_for_selector("#save-state:text('Saved')")
+    page.wait_for_selector("#save-state:text-matches('^Saved')")
 
     # Renamed from the dashboard.
     open_dashboard(page, live_server, "Project")
@@ -262,4 +265,109 @@ def test_a_person_creates_runs_saves_renames_exports_and_deletes_a_notebook(
     page.click(".tab[data-tab='running']")
     page.wait_for_selector("#running-kernels li button:has-text('Shut down'), #running-kernels li.empty")
     screenshot(page, "dashboard-running")
+    assert page.js_errors == []
+
+
+def test_upload_by_drag_and_drop_in_chunks_with_progress(live_server: LiveServer, page: Any) -> None:
+    open_dashboard(page, live_server)
+    # Drop two files at once: a small one and one large enough to go in 1 MiB chunks.
+    page.evaluate("""() => {
+        const transfer = new DataTransfer();
+        transfer.items.add(new File(["hello"], "small.txt", {type: "text/plain"}));
+        const big = new Uint8Array(5 * 1024 * 1024 + 123);
+        for (let i = 0; i < big.length; i += 4096) big[i] = i % 251;
+        transfer.items.add(new File([big], "big.bin"));
+        const zone = document.getElementById("drop-zone");
+        zone.dispatchEvent(new DragEvent("dragover", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+        zone.dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+    }""")
+    page.wait_for_selector(".upload progress")
+    screenshot(page, "dashboard-uploading")
+    row(page, "big.bin").wait_for()
+    row(page, "small.txt").wait_for()
+    assert (live_server.root / "small.txt").read_text() == "hello"
+    big = (live_server.root / "big.bin").read_bytes()
+    assert len(big) == 5 * 1024 * 1024 + 123
+    assert big[4096 * 3] == (4096 * 3) % 251
+    assert not [path for path in live_server.root.iterdir() if path.name.startswith(".")]  # no staging left
+    assert page.js_errors == []
+
+
+def test_duplicate_move_and_download_from_the_dashboard(live_server: LiveServer, page: Any) -> None:
+    (live_server.root / "target").mkdir()
+    (live_server.root / "report.txt").write_text("numbers")
+    open_dashboard(page, live_server)
+
+    row(page, "report.txt").locator("input[type=checkbox]").check()
+    page.click("[data-action='duplicate']")
+    row(page, "report-Copy1.txt").wait_for()
+
+    row(page, "report-Copy1.txt").locator("input[type=checkbox]").check()
+    with page.expect_download() as download_info:
+        page.click("[data-action='download']")
+    assert download_info.value.suggested_filename == "report-Copy1.txt"
+    assert Path(download_info.value.path()).read_text() == "numbers"
+
+    row(page, "report-Copy1.txt").locator("input[type=checkbox]").check()
+    page.click("[data-action='move']")
+    page.fill("#dialog-input", "target")
+    page.click("#dialog-ok")
+    page.wait_for_function("!document.querySelector('#file-rows').textContent.includes('report-Copy1.txt')")
+    assert (live_server.root / "target" / "report-Copy1.txt").read_text() == "numbers"
+    assert page.js_errors == []
+
+
+def test_checkpoint_restore_and_change_on_disk_warning(live_server: LiveServer, page: Any) -> None:
+    notebook = live_server.root / "Check.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 'original'")]
+    nbformat.write(nb, str(notebook))
+    open_dashboard(page, live_server)
+    page.click("text=Check.ipynb")
+    source = page.locator(".cell textarea.source").first
+    source.wait_for()
+
+    page.click("#file-menu-button")
+    page.click("[data-command='checkpoint']")
+    page.wait_for_selector(".toast:has-text('Checkpoint saved')")
+    source.fill("x = 'edited'")
+    page.keyboard.press("Control+s")
+    page.wait_for_selector("#save-state:text-matches('^Saved')")
+    assert "edited" in notebook.read_text()
+
+    page.click("#file-menu-button")
+    page.click("[data-command='restore-checkpoint']")
+    page.click("#dialog-ok")
+    page.wait_for_selector(".toast:has-text('Reverted')")
+    assert page.locator(".cell textarea.source").first.input_value() == "x = 'original'"
+
+    # Someone else writes the file: saving now warns instead of overwriting.
+    nb.cells = [nbformat.v4.new_code_cell("x = 'from elsewhere'")]
+    nbformat.write(nb, str(notebook))
+    later = time.time() + 5
+    os.utime(notebook, (later, later))
+    page.locator(".cell textarea.source").first.fill("x = 'mine'")
+    page.keyboard.press("Control+s")
+    page.wait_for_selector("#banner:has-text('changed on disk')")
+    screenshot(page, "notebook-changed-on-disk")
+    assert "from elsewhere" in notebook.read_text()
+    page.click("#banner-actions button:has-text('Overwrite')")
+    page.wait_for_selector("#save-state:text-matches('^Saved')")
+    assert "mine" in notebook.read_text()
+
+
+def test_interrupt_stops_a_running_cell(live_server: LiveServer, page: Any) -> None:
+    if not kernels_available(live_server):
+        pytest.skip("this server has no kernels yet (GET /api/kernelspecs)")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import time\nprint('sleeping', flush=True)\ntime.sleep(60)")]
+    nbformat.write(nb, str(live_server.root / "Slow.ipynb"))
+    page.goto(live_server.page_url(f"notebooks/Slow.ipynb?token={live_server.token}"))
+    page.wait_for_selector("#kernel-indicator[data-state='idle']", timeout=KERNEL_START_MS)
+    page.locator(".cell textarea.source").first.press("Control+Enter")
+    page.locator(".output.stream").get_by_text("sleeping").wait_for()
+    assert page.locator("#kernel-indicator").get_attribute("data-state") == "busy"
+    page.click("[data-command='interrupt']")
+    page.locator(".output.error").get_by_text("KeyboardInterrupt").first.wait_for(timeout=20_000)
+    page.wait_for_selector("#kernel-indicator[data-state='idle']")
     assert page.js_errors == []

@@ -188,6 +188,7 @@ async function runAction(name) {
   } catch (error) {
     toast(error.message, "error", 6);
   }
+  await refreshRunning();
   await refresh();
 }
 

@@ -23,6 +23,7 @@ export function toast(message, kind = "info", seconds = 4) {
   if (!box) return;
   const item = el("div", { class: `toast ${kind}`, text: message });
   box.append(item);
+  while (box.children.length > 3) box.firstChild.remove();
   setTimeout(() => item.remove(), seconds * 1000);
 }
 
