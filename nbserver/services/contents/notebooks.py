@@ -32,6 +32,8 @@ def validation_message(nb: Any) -> str | None:
         nbformat.validate(nb)
     except nbformat.ValidationError as exc:
         return f"Notebook validation failed: {exc.message}"
+    except Exception as exc:  # nbformat's validator trips over some malformed structures
+        return f"Notebook validation failed: malformed document ({type(exc).__name__}: {exc})"
     return None
 
 
