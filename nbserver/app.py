@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
 import importlib
+import importlib.util
 import logging
 import os
 import pkgutil
@@ -18,7 +20,7 @@ from typing import Any
 
 from jupyter_core.application import JupyterApp, NoStart, base_aliases, base_flags
 from tornado import httpserver, netutil, web
-from traitlets import Bool, Integer, Type, Unicode, default, validate
+from traitlets import Bool, Integer, List, Type, Unicode, default, validate
 
 import nbserver
 from nbserver import __version__
@@ -59,6 +61,10 @@ flags.update({
         "List and serve hidden files and folders (names starting with a dot).",
     ),
     "debug": ({"Application": {"log_level": logging.DEBUG}}, "Log at debug level."),
+    "allow-remote-access": (
+        {"NotebookServerApp": {"allow_remote_access": True}},
+        "Answer requests for any Host name, not only localhost and loopback addresses.",
+    ),
     "allow-unauthenticated": (
         {"IdentityProvider": {"allow_unauthenticated": True, "token": ""}},
         "DANGER: run with no token and no password; anyone reaching the server can run code as you.",
@@ -111,6 +117,13 @@ class NotebookServerApp(JupyterApp):
     max_buffer_size = Integer(
         512 * 1024 * 1024, help="Largest amount of request data buffered in memory, in bytes."
     ).tag(config=True)
+    allow_remote_access = Bool(
+        help="Answer requests whose Host is not this machine's (localhost, a loopback address or "
+        "local_hostnames). Default: only when listening on a non-loopback ip. Guards against DNS rebinding."
+    ).tag(config=True)
+    local_hostnames = List(
+        Unicode(), ["localhost"], help="Host names that count as this machine when allow_remote_access is off."
+    ).tag(config=True)
     allow_origin = Unicode(
         "", help="Origin whose web pages may use the REST API (CORS) and websockets; '*' for any. "
         "Default: only pages served by this server."
@@ -139,6 +152,15 @@ class NotebookServerApp(JupyterApp):
     shutdown_timeout = Integer(10, help="Seconds to wait for kernels and connections on shutdown.").tag(
         config=True
     )
+
+    @default("allow_remote_access")
+    def _default_allow_remote_access(self) -> bool:
+        if self.ip in ("localhost", ""):
+            return self.ip == ""
+        try:
+            return not ipaddress.ip_address(self.ip).is_loopback
+        except ValueError:
+            return True  # a host name: we cannot tell what it resolves to
 
     @default("root_dir")
     def _default_root_dir(self) -> str:
@@ -222,6 +244,8 @@ class NotebookServerApp(JupyterApp):
             "xsrf_cookies": True,
             "xsrf_cookie_kwargs": {"path": self.base_url, "samesite": "Lax"},
             "login_url": url_path_join(self.base_url, "login"),
+            "allow_remote_access": self.allow_remote_access,
+            "local_hostnames": tuple(name.lower() for name in self.local_hostnames),
             "allow_origin": self.allow_origin,
             "allow_origin_pat": re.compile(self.allow_origin_pat) if self.allow_origin_pat else None,
             "allow_credentials": self.allow_credentials,

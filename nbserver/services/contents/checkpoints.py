@@ -63,7 +63,7 @@ class FileCheckpoints(Checkpoints):
 
     @property
     def manager(self) -> FileContentsManager:
-        return self.parent  # type: ignore[no-any-return]
+        return self.parent  # type: ignore[return-value]
 
     def _source_path(self, path: str) -> str:
         os_path = self.manager.visible_os_path(path)

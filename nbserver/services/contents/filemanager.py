@@ -32,7 +32,6 @@ from nbserver.services.contents.manager import (
 )
 from nbserver.services.contents.notebooks import parse_notebook, serialize_notebook
 
-
 #: How many folders' sorted name lists the paged listing keeps.
 LISTING_CACHE_SIZE = 16
 

@@ -9,8 +9,8 @@ REST handlers know only this interface.
 from __future__ import annotations
 
 import base64
-import bisect
 import binascii
+import bisect
 import itertools
 import mimetypes
 import posixpath

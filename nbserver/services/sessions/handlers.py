@@ -51,7 +51,8 @@ class SessionRootHandler(SessionsAPIHandler):
         body = self.get_json_object_body()
         if body is None:
             raise InvalidInput("Send the session as a JSON object with 'path', 'type' and 'kernel'.")
-        legacy = body.get("notebook") if isinstance(body.get("notebook"), dict) else {}
+        notebook = body.get("notebook")
+        legacy: dict[str, Any] = notebook if isinstance(notebook, dict) else {}
         path = _string_field(body, "path") or _string_field(legacy, "path")
         if not path:
             raise InvalidInput("Missing field in JSON data: path")
