@@ -1,0 +1,429 @@
+"""Side-by-side benchmark of nbserver (this checkout) against jupyter_server 2.21.1.
+
+    python benchmarks/run.py [--trials N] [--quick] [--json out.json] [--only workload,...]
+
+Each trial starts each server afresh on a free 127.0.0.1 port with an identical fresh root folder
+and the same token, runs the workloads, reads its memory and stops it with every kernel it
+started; the order of the servers alternates from trial to trial so that drift hits both alike.
+The table shows medians over trials with [min-max]. See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import fixtures  # noqa: E402
+import workloads  # noqa: E402
+from servers import (  # noqa: E402
+    BENCH_DIR,
+    JUPYTER_SERVER,
+    NBSERVER,
+    RunningServer,
+    ServerCommand,
+    isolated_env,
+    jupyter_server_venv,
+    kill_leftovers,
+    server_commands,
+)
+from workloads import NOT_SUPPORTED, Budget  # noqa: E402
+
+SERVERS = (NBSERVER, JUPYTER_SERVER)
+
+
+@dataclass
+class Row:
+    key: str
+    label: str
+    unit: str
+    higher_is_better: bool
+    group: str
+
+
+ROWS = [
+    Row("startup", "start-up to first answered request", "s", False, "always"),
+    Row("small_file_get", "GET 100-byte file, concurrency 16", "req/s", True, "small_file_get"),
+    Row("notebook_get", "GET 1 MB notebook, concurrency 8", "req/s", True, "notebook_get"),
+    Row("notebook_put", "PUT 1 MB notebook, concurrency 4", "req/s", True, "notebook_put"),
+    Row("list_5000", "list 5,000 files (content=1)", "s", False, "list_5000"),
+    Row("list_5000_no_content", "folder of 5,000 files, content=0", "s", False, "list_5000"),
+    Row("list_100000", "list 100,000 files (one trial)", "s", False, "list_100000"),
+    Row("list_100000_first_page", "100,000 files: first page of 100", "ms", False, "list_100000"),
+    Row("kernel_start_cold", "kernel start to 1+1 reply, cold", "s", False, "kernel_start"),
+    Row("kernel_start_warm", "kernel start to 1+1 reply, warm pool", "s", False, "kernel_start"),
+    Row("execute_rtt_median", "execute `pass` round trip, median", "ms", False, "execute_rtt"),
+    Row("execute_rtt_p99", "execute `pass` round trip, p99", "ms", False, "execute_rtt"),
+    Row("execute_rtt_floor_median", "  floor: jupyter_client direct, median", "ms", False, "execute_rtt"),
+    Row("execute_rtt_floor_p99", "  floor: jupyter_client direct, p99", "ms", False, "execute_rtt"),
+    Row("stream_output", "stream 20 MB of output until idle", "MB/s", True, "stream_output"),
+    Row("stream_output_floor", "  floor: jupyter_client direct", "MB/s", True, "stream_output"),
+    Row("rss", "server resident memory after the run", "MB", False, "always"),
+]
+ROW_BY_KEY = {row.key: row for row in ROWS}
+GROUPS = [*workloads.SERVER_WORKLOADS, "list_100000"]
+
+# Issue 7's targets: (row, how nbserver's advantage is judged, the bar). "ratio": nbserver
+# better by at least the factor; "floor_ratio": nbserver's figure over its own floor at most the
+# factor; "floor_share": at least that share of its own floor; "below": nbserver's figure under
+# the bar; "warm_vs_cold": nbserver's warm start against jupyter_server's cold start.
+TARGETS = [
+    ("notebook_get", "ratio", 3.0), ("notebook_put", "ratio", 3.0), ("small_file_get", "ratio", 2.0),
+    ("list_5000", "ratio", 10.0), ("list_100000_first_page", "below", 50.0), ("list_100000", "ratio", 10.0),
+    ("kernel_start_warm", "warm_vs_cold", 10.0), ("kernel_start_cold", "ratio", 1.0),
+    ("execute_rtt_median", "floor_ratio", 1.5), ("stream_output", "floor_share", 0.9),
+    ("stream_output", "ratio", 1.0), ("startup", "ratio", 2.0), ("rss", "ratio", 1.0),
+]
+
+ACTIVE: list[RunningServer] = []
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        memory = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
+        memory_gb = round(int(memory) / 1024 / 1024, 1)
+    except OSError:
+        memory_gb = None
+    return {
+        "nproc": len(os.sched_getaffinity(0)), "cpu": cpu, "memory_gb": memory_gb,
+        "python": platform.python_version(), "os": f"{platform.system()} {platform.release()}",
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def versions(venv: Path) -> dict[str, str]:
+    def of(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "-"
+    commit = subprocess.run(["git", "-C", str(BENCH_DIR.parent), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(BENCH_DIR.parent), "status", "--porcelain", "--", "nbserver"],
+                           capture_output=True, text=True).stdout.strip()
+    venv_versions = subprocess.run(
+        [str(venv / "bin" / "python"), "-c",
+         "from importlib.metadata import version as v; print(v('jupyter_server'), v('ipykernel'), v('tornado'))"],
+        capture_output=True, text=True).stdout.split()
+    return {
+        "nbserver": f"{of('nbserver')} @ {commit}{' + uncommitted changes' if dirty else ''}",
+        "nbserver_env": f"ipykernel {of('ipykernel')}, tornado {of('tornado')}, jupyter_client {of('jupyter_client')}",
+        "jupyter_server_env": "jupyter_server {}, ipykernel {}, tornado {}".format(*venv_versions)
+        if len(venv_versions) == 3 else "?",
+    }
+
+
+# -- one trial ------------------------------------------------------------------------------
+
+
+def record(results: dict[str, dict[str, list]], server: str, figures: dict[str, Any]) -> None:
+    for key, value in figures.items():
+        results.setdefault(key, {name: [] for name in SERVERS})[server].append(value)
+
+
+def failure_figures(group: str, text: str) -> dict[str, str]:
+    return {row.key: text for row in ROWS if row.group == group and row.key != "kernel_start_warm"}
+
+
+async def run_group(name: str, call: Any, server_name: str, limit: float) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        figures = await asyncio.wait_for(call, limit)
+    except asyncio.TimeoutError:
+        figures = failure_figures(name, f"timeout (> {limit:.0f} s)")
+    except Exception as error:  # a failing workload is reported, the others still run
+        figures = failure_figures(name, f"error: {type(error).__name__}: {error}"[:300])
+    shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items())
+    log(f"  {server_name} {name} ({time.perf_counter() - started:.1f} s): {shown}")
+    return figures
+
+
+async def measure_server(spec: ServerCommand, scratch: Path, token: str, notebook_json: str, groups: list[str],
+                         budget: Budget, with_100k: bool) -> dict[str, Any]:
+    home = scratch / "home"
+    root = scratch / "root"
+    fixtures.make_root(root, notebook_json, with_100k)
+    server = RunningServer(spec, root, home, token)
+    ACTIVE.append(server)
+    figures: dict[str, Any] = {}
+    try:
+        figures["startup"] = server.start()
+        log(f"  {spec.name} answered after {figures['startup']:.2f} s (port {server.port})")
+        for name, workload in workloads.SERVER_WORKLOADS.items():
+            if name in groups:
+                figures.update(await run_group(name, workload(server, budget, notebook_json), spec.name, 600))
+        figures["rss"] = server.rss_mb()
+        if with_100k:
+            figures.update(await run_group("list_100000", workloads.list_100000(server, budget, notebook_json),
+                                           spec.name, budget.listing_100k_timeout + 200))
+    finally:
+        server.stop()
+        ACTIVE.remove(server)
+        kill_leftovers(str(scratch))
+    if "kernel_start" in groups:
+        figures.update(await measure_warm_pool(spec, scratch, token, notebook_json, budget))
+    return figures
+
+
+async def measure_warm_pool(spec: ServerCommand, scratch: Path, token: str, notebook_json: str,
+                            budget: Budget) -> dict[str, Any]:
+    """A server of its own with a kernel pool, when the server has that setting."""
+    if not spec.features.get("kernel_pool"):
+        return {"kernel_start_warm": NOT_SUPPORTED}
+    root = scratch / "pool-root"
+    fixtures.make_root(root, notebook_json, False)
+    server = RunningServer(spec, root, scratch / "pool-home", token, ["--KernelManager.kernel_pool_size=1"])
+    ACTIVE.append(server)
+    try:
+        server.start()
+        return await run_group("kernel_start", workloads.kernel_start_warm(server, budget), spec.name + " (pool)", 600)
+    except Exception as error:
+        return {"kernel_start_warm": f"error: {error}"[:300]}
+    finally:
+        server.stop()
+        ACTIVE.remove(server)
+        kill_leftovers(str(scratch))
+
+
+async def measure_floor(spec: ServerCommand, scratch: Path, budget: Budget) -> dict[str, Any]:
+    """jupyter_client straight to a kernel of the server's own environment (benchmarks/floor.py)."""
+    env = isolated_env(scratch / "floor-home")
+    command = [str(spec.python), str(BENCH_DIR / "floor.py"), str(budget.round_trips), str(budget.stream_bytes),
+               str(budget.stream_timeout)]
+    process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE,
+                                                   stderr=asyncio.subprocess.PIPE, env=env, cwd=str(scratch))
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), budget.stream_timeout + 120)
+    except asyncio.TimeoutError:
+        process.kill()
+        await process.wait()
+        return {"execute_rtt_floor_median": "timeout", "execute_rtt_floor_p99": "timeout",
+                "stream_output_floor": "timeout"}
+    finally:
+        kill_leftovers(str(scratch))
+    if process.returncode != 0:
+        text = f"error: floor.py exited {process.returncode}: {err.decode()[-200:]}"
+        return {"execute_rtt_floor_median": text, "execute_rtt_floor_p99": text, "stream_output_floor": text}
+    data = json.loads(out.decode().strip().splitlines()[-1])
+    figures = {"execute_rtt_floor_median": statistics.median(data["round_trips"]) * 1000,
+               "execute_rtt_floor_p99": workloads.p99(data["round_trips"]) * 1000,
+               "stream_output_floor": data["stream_bytes"] / 1e6 / data["stream_seconds"]}
+    log(f"  {spec.name} floor: " + ", ".join(f"{k}={v:.4g}" for k, v in figures.items()))
+    return figures
+
+
+async def run_trials(specs: dict[str, ServerCommand], scratch: Path, args: argparse.Namespace, budget: Budget,
+                     groups: list[str]) -> tuple[dict[str, dict[str, list]], list[list[str]]]:
+    results: dict[str, dict[str, list]] = {}
+    orders = []
+    token = secrets.token_hex(24)
+    notebook_json = json.dumps(fixtures.notebook_model(), indent=1)
+    for trial in range(args.trials):
+        order = list(SERVERS) if trial % 2 == 0 else list(reversed(SERVERS))
+        orders.append(order)
+        log(f"trial {trial + 1}/{args.trials}: {' then '.join(order)}")
+        with_100k = trial == 0 and "list_100000" in groups
+        for name in order:
+            trial_dir = scratch / f"trial{trial}-{name}"
+            figures = await measure_server(specs[name], trial_dir, token, notebook_json, groups, budget, with_100k)
+            if "execute_rtt" in groups or "stream_output" in groups:
+                figures.update(await measure_floor(specs[name], trial_dir, budget))
+            record(results, name, figures)
+            shutil.rmtree(trial_dir, ignore_errors=True)
+    return results, orders
+
+
+# -- summary --------------------------------------------------------------------------------
+
+
+def summarize(samples: list) -> dict[str, Any]:
+    numbers = [value for value in samples if isinstance(value, (int, float))]
+    problems = [value for value in samples if not isinstance(value, (int, float))]
+    if not numbers:
+        return {"samples": samples, "status": problems[0] if problems else "not run"}
+    summary = {"samples": samples, "median": statistics.median(numbers), "min": min(numbers), "max": max(numbers)}
+    if problems:
+        summary["problems"] = problems
+    return summary
+
+
+def advantage(row: Row, ours: float, theirs: float) -> float:
+    """How many times better nbserver is (above 1: nbserver better)."""
+    if row.higher_is_better:
+        return ours / theirs if theirs else float("inf")
+    return theirs / ours if ours else float("inf")
+
+
+def cell(summary: dict[str, Any], unit: str) -> str:
+    if "median" not in summary:
+        return summary["status"]
+    def fmt(value: float) -> str:
+        return f"{value:.3g}" if value < 1000 else f"{value:.0f}"
+    text = fmt(summary["median"])
+    if summary["max"] != summary["min"]:
+        text += f" [{fmt(summary['min'])}-{fmt(summary['max'])}]"
+    if "problems" in summary:
+        text += " (some trials failed)"
+    return text
+
+
+def comparison(row: Row, rows: dict[str, dict[str, Any]]) -> str:
+    ours, theirs = rows[row.key][NBSERVER], rows[row.key][JUPYTER_SERVER]
+    if row.key == "kernel_start_warm" and "median" not in theirs:
+        theirs, note = rows.get("kernel_start_cold", {}).get(JUPYTER_SERVER, {}), " vs its cold start"
+    else:
+        note = ""
+    if "median" not in ours or "median" not in theirs:
+        return ""
+    factor = advantage(row, ours["median"], theirs["median"])
+    word = "better" if factor >= 1 else "worse"
+    shown = factor if factor >= 1 else 1 / factor
+    return f"{shown:.2f}x {word}{note}"
+
+
+def target_checks(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    checks = []
+    for key, kind, bar in TARGETS:
+        if key not in rows:
+            continue
+        row = ROW_BY_KEY[key]
+        ours = rows[key][NBSERVER].get("median")
+        theirs = rows[key][JUPYTER_SERVER].get("median")
+        value = None
+        if kind == "ratio" and ours is not None and theirs is not None:
+            value = advantage(row, ours, theirs)
+            text, met = f"{key}: nbserver {value:.2f}x better than jupyter_server (target >= {bar}x)", value >= bar
+        elif kind == "warm_vs_cold":
+            theirs = rows.get("kernel_start_cold", {}).get(JUPYTER_SERVER, {}).get("median")
+            if ours is not None and theirs is not None:
+                value = theirs / ours
+                text, met = (f"{key}: nbserver warm {value:.2f}x faster than jupyter_server cold (target >= {bar}x)",
+                             value >= bar)
+        elif kind == "below" and ours is not None:
+            value = ours
+            text, met = f"{key}: nbserver {ours:.3g} {row.unit} (target < {bar} {row.unit})", ours < bar
+        elif kind in ("floor_ratio", "floor_share"):
+            floor_key = "execute_rtt_floor_median" if kind == "floor_ratio" else "stream_output_floor"
+            floor = rows.get(floor_key, {}).get(NBSERVER, {}).get("median")
+            if ours is not None and floor:
+                value = ours / floor
+                if kind == "floor_ratio":
+                    text, met = f"{key}: nbserver {value:.2f}x its jupyter_client floor (target <= {bar}x)", value <= bar
+                else:
+                    text, met = f"{key}: nbserver {value:.0%} of its jupyter_client floor (target >= {bar:.0%})", \
+                        value >= bar
+        if value is None:
+            checks.append({"row": key, "kind": kind, "bar": bar, "met": None,
+                           "text": f"{key}: not measurable in this run"})
+        else:
+            checks.append({"row": key, "kind": kind, "bar": bar, "value": value, "met": met, "text": text})
+    return checks
+
+
+def print_table(rows: dict[str, dict[str, Any]], info: dict[str, Any], trials: int) -> str:
+    lines = [f"machine: {info['nproc']} cores, {info['cpu']}, {info['memory_gb']} GB, Python {info['python']}, "
+             f"{info['os']}; {info['date']}; medians over {trials} trial(s) [min-max]"]
+    header = ("workload", "unit", "nbserver", "jupyter_server", "nbserver vs jupyter_server")
+    table = [header]
+    for row in ROWS:
+        if row.key not in rows:
+            continue
+        better = "higher" if row.higher_is_better else "lower"
+        table.append((row.label, f"{row.unit} ({better} better)", cell(rows[row.key][NBSERVER], row.unit),
+                      cell(rows[row.key][JUPYTER_SERVER], row.unit), comparison(row, rows)))
+    widths = [max(len(line[column]) for line in table) for column in range(len(header))]
+    for index, line in enumerate(table):
+        lines.append("  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip())
+        if index == 0:
+            lines.append("  ".join("-" * width for width in widths))
+    text = "\n".join(lines)
+    print("\n" + text)
+    return text
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trials", type=int, default=None, help="trials per server (default 3, 1 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="a short smoke run: small budgets, no 100,000 files")
+    parser.add_argument("--json", type=Path, help="write every figure and sample to this file")
+    parser.add_argument("--only", help=f"comma-separated workloads among: {', '.join(GROUPS)}")
+    args = parser.parse_args()
+    groups = GROUPS if not args.only else [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = set(groups) - set(GROUPS)
+    if unknown:
+        parser.error(f"unknown workload(s) {', '.join(sorted(unknown))}; choose among {', '.join(GROUPS)}")
+    if args.quick and not args.only:
+        groups = [name for name in groups if name != "list_100000"]
+    args.trials = args.trials or (1 if args.quick else 3)
+    budget = Budget.quick() if args.quick else Budget()
+
+    # A SIGTERM ends the run like Ctrl-C: through the finally below, which stops everything.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    info = machine_info()
+    venv = jupyter_server_venv(log)
+    scratch = Path(tempfile.mkdtemp(prefix="nbbench-"))
+    started = time.perf_counter()
+    try:
+        specs = server_commands(venv, scratch)
+        log(f"workloads: {', '.join(groups)}; {args.trials} trial(s); scratch {scratch}")
+        log("kernel pool: " + ", ".join(f"{name} {'yes' if spec.features['kernel_pool'] else 'no'}"
+                                         for name, spec in specs.items()))
+        results, orders = asyncio.run(run_trials(specs, scratch, args, budget, groups))
+    except KeyboardInterrupt:
+        log("interrupted: stopping the servers and their kernels")
+        return 130
+    finally:
+        for server in list(ACTIVE):
+            server.stop(timeout=5)
+        killed = kill_leftovers(str(scratch))
+        if killed:
+            log(f"killed {len(killed)} leftover process(es): {killed}")
+        shutil.rmtree(scratch, ignore_errors=True)
+    rows = {key: {name: summarize(per_server[name]) for name in SERVERS} for key, per_server in results.items()}
+    table = print_table(rows, info, args.trials)
+    checks = target_checks(rows)
+    print("\nissue 7 targets:")
+    for check in checks:
+        mark = {True: "met    ", False: "NOT met", None: "n/a    "}[check["met"]]
+        print(f"  {mark} {check['text']}")
+    print(f"\n(total {time.perf_counter() - started:.0f} s)")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "machine": info, "versions": versions(venv), "command": " ".join(sys.argv), "trials": args.trials,
+            "orders": orders, "budget": asdict(budget), "workloads": groups, "table": table,
+            "rows": {key: {"label": ROW_BY_KEY[key].label, "unit": ROW_BY_KEY[key].unit,
+                           "higher_is_better": ROW_BY_KEY[key].higher_is_better, **value}
+                     for key, value in rows.items() if key in ROW_BY_KEY},
+            "targets": checks,
+        }, indent=2))
+        log(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
