@@ -7,6 +7,7 @@ from :class:`APIHandler`, which turns every failure into a JSON body
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
@@ -86,6 +87,27 @@ class BaseHandler(web.RequestHandler):
             return False
         return bool(host) and origin_netloc.lower() == host.lower()
 
+    def host_allowed(self) -> bool:
+        """Whether the Host header names this machine, unless ``allow_remote_access``.
+
+        A local server must refuse other host names: a site whose DNS name is rebound to
+        127.0.0.1 is same-origin with itself, so origin checks and cookies do not stop it.
+        """
+        if self.settings.get("allow_remote_access", True):
+            return True
+        host = self.request.host_name.strip("[]").lower()
+        if host in self.settings.get("local_hostnames", ("localhost",)):
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+    def check_host(self) -> None:
+        if not self.host_allowed():
+            raise Forbidden("Host not allowed: start the server with --allow-remote-access to use this name.",
+                            log_detail=f"Host {self.request.host!r}")
+
     def check_request_origin(self) -> None:
         """403 when a browser on another, not allowed origin sends this request."""
         origin = self.request.headers.get("Origin")
@@ -106,7 +128,8 @@ class BaseHandler(web.RequestHandler):
         return self._authenticate()[0]
 
     def check_auth(self) -> None:
-        """Raise 401 when this handler needs a user and the request has none."""
+        """Raise 403 for a foreign Host, 401 when this handler needs a user and the request has none."""
+        self.check_host()
         if self.auth_required and self.current_user is None:
             raise Unauthorized("Authentication is required: send the server token.")
 
@@ -212,6 +235,7 @@ class APIHandler(BaseHandler):
         self.finish()
 
     def prepare(self) -> Awaitable[None] | None:
+        self.check_host()
         self.check_request_origin()
         if self.request.method == "OPTIONS":
             return None
@@ -290,6 +314,7 @@ class PageHandler(BaseHandler):
     """
 
     def prepare(self) -> Awaitable[None] | None:
+        self.check_host()
         if "token" in self.request.query_arguments and self.request.method in ("GET", "HEAD"):
             self.exchange_query_token()
         if self.request.method not in ("GET", "HEAD", "OPTIONS"):
