@@ -24,6 +24,7 @@ from traitlets import Bool, Integer, List, Type, Unicode, default, validate
 
 import nbserver
 from nbserver import __version__
+from nbserver.auth.authorizer import Authorizer
 from nbserver.auth.commands import subcommands
 from nbserver.auth.identity import IdentityProvider
 from nbserver.auth.logscrub import SHOW_SECRET, install_secret_scrubbing
@@ -143,6 +144,9 @@ class NotebookServerApp(JupyterApp):
     contents_manager_class = Type(
         FileContentsManager, klass=ContentsManager, help="The contents store class."
     ).tag(config=True)
+    authorizer_class = Type(
+        Authorizer, klass=Authorizer, help="The class that decides what an authenticated user may do."
+    ).tag(config=True)
     identity_provider_class = Type(
         IdentityProvider, klass=IdentityProvider, help="The class that authenticates requests."
     ).tag(config=True)
@@ -208,6 +212,7 @@ class NotebookServerApp(JupyterApp):
         self.activity_tracker = ActivityTracker()
         self.identity_provider = self.identity_provider_class(parent=self, log=self.log)
         self.identity_provider.check_configuration()
+        self.authorizer = self.authorizer_class(parent=self, log=self.log)
         self.contents_manager = self.contents_manager_class(parent=self, log=self.log)
         if hasattr(self.contents_manager, "root_dir"):
             self.contents_manager.root_dir = self.root_dir
@@ -232,6 +237,7 @@ class NotebookServerApp(JupyterApp):
         return {
             "base_url": self.base_url,
             "identity_provider": self.identity_provider,
+            "authorizer": self.authorizer,
             "contents_manager": self.contents_manager,
             "config_manager": self.config_manager,
             "kernel_manager": self.kernel_manager,

@@ -18,6 +18,7 @@ from urllib.parse import urlencode, urlsplit
 from tornado import web
 from tornado.escape import xhtml_escape
 
+from nbserver.auth.authorizer import resource_and_action
 from nbserver.auth.identity import AuthMethod, IdentityProvider, User
 from nbserver.auth.redirects import safe_next_path
 from nbserver.base.urls import url_path_join
@@ -128,10 +129,22 @@ class BaseHandler(web.RequestHandler):
         return self._authenticate()[0]
 
     def check_auth(self) -> None:
-        """Raise 403 for a foreign Host, 401 when this handler needs a user and the request has none."""
+        """403 for a foreign Host, 401 when this handler needs a user and the request has none,
+        403 when the authorizer does not let the user do this."""
         self.check_host()
-        if self.auth_required and self.current_user is None:
+        if not self.auth_required:
+            return
+        user = self.current_user
+        if user is None:
             raise Unauthorized("Authentication is required: send the server token.")
+        authorizer = self.settings.get("authorizer")
+        if authorizer is not None:
+            relative = "/" + (self.request.path or "/")[len(self.base_url):]
+            is_websocket = self.request.headers.get("Upgrade", "").lower() == "websocket"
+            resource, action = resource_and_action(self.request.method or "GET", relative, is_websocket)
+            if not authorizer.is_authorized(self, user, action, resource):
+                raise Forbidden(f"You may not {action} {resource}.",
+                                log_detail=f"user {user.username!r} refused")
 
     def check_xsrf_cookie(self) -> None:
         """Writes authenticated by the browser (cookie, or no auth at all) need the ``_xsrf`` token.

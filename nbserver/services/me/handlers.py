@@ -29,8 +29,12 @@ class IdentityHandler(APIHandler):
         assert user is not None  # prepare() answered 401 otherwise
         raw = self.get_query_argument("permissions", default="")
         requested = parse_permissions_query(raw) if raw else {}
-        # Every authenticated user may do everything: there is one user per server.
-        permissions = {resource: list(actions) for resource, actions in requested.items()}
+        authorizer = self.settings.get("authorizer")
+        permissions = {
+            resource: [action for action in actions
+                       if authorizer is None or authorizer.is_authorized(self, user, action, resource)]
+            for resource, actions in requested.items()
+        }
         self.finish_json({"identity": user.to_model(), "permissions": permissions})
 
 
