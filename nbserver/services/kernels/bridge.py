@@ -201,9 +201,9 @@ class KernelBridge:
             f"IOPub {which} rate exceeded: the server stops sending this kernel's output for a "
             "moment so the client is not buried.\n"
             f"Limits: {self.limits.iopub_msg_rate_limit:g} messages/s "
-            f"(KernelManager.iopub_msg_rate_limit) and {self.limits.iopub_data_rate_limit:g} bytes/s "
-            f"(KernelManager.iopub_data_rate_limit), measured over {self.limits.rate_limit_window:g} s "
-            "(KernelManager.rate_limit_window)."
+            f"(MappingKernelManager.iopub_msg_rate_limit) and {self.limits.iopub_data_rate_limit:g} bytes/s "
+            f"(MappingKernelManager.iopub_data_rate_limit), measured over {self.limits.rate_limit_window:g} s "
+            "(MappingKernelManager.rate_limit_window)."
         )
 
     def _owner_of(self, message: KernelMessage) -> str | None:

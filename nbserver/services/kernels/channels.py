@@ -24,7 +24,7 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 from nbserver.base.handlers import BaseHandler, error_status_and_message
 from nbserver.errors import NotFound
 from nbserver.services.kernels.bridge import KernelBridge
-from nbserver.services.kernels.manager import KernelManager
+from nbserver.services.kernels.manager import MappingKernelManager
 from nbserver.services.kernels.messages import (
     SERVER_USERNAME,
     InvalidMessage,
@@ -181,7 +181,7 @@ class KernelChannelsHandler(WebSocketHandler, BaseHandler):
     keep_buffer = False
 
     @property
-    def kernel_manager(self) -> KernelManager:
+    def kernel_manager(self) -> MappingKernelManager:
         return self.settings["kernel_manager"]  # type: ignore[no-any-return]
 
     def prepare(self) -> None:

@@ -6,14 +6,14 @@ from nbserver.base.handlers import APIHandler
 from nbserver.base.urls import url_path_join
 from nbserver.errors import InvalidInput
 from nbserver.services.kernels.channels import KernelChannelsHandler
-from nbserver.services.kernels.manager import KernelManager
+from nbserver.services.kernels.manager import MappingKernelManager
 
 KERNEL_ID_REGEX = r"(?P<kernel_id>\w+-\w+-\w+-\w+-\w+)"
 
 
 class KernelsAPIHandler(APIHandler):
     @property
-    def kernel_manager(self) -> KernelManager:
+    def kernel_manager(self) -> MappingKernelManager:
         return self.settings["kernel_manager"]  # type: ignore[no-any-return]
 
     def kernel_url(self, kernel_id: str) -> str:

@@ -1,4 +1,4 @@
-"""KernelManager: kernel lifecycle over jupyter_client, activity, restarts and culling.
+"""MappingKernelManager: kernel lifecycle over jupyter_client, activity, restarts and culling.
 
 Kernels run through jupyter_client's AsyncMultiKernelManager (its restarter brings a
 dead kernel back). Everything the server reports about a kernel lives in its own
@@ -56,8 +56,12 @@ class _RunningKernel:
     restart_callbacks: list[tuple[Callable[[], None], str]] = field(default_factory=list)
 
 
-class KernelManager(LoggingConfigurable):
-    """Starts, tracks, restarts, culls and stops kernels; hands out their channel bridges."""
+class MappingKernelManager(LoggingConfigurable):
+    """Starts, tracks, restarts, culls and stops kernels; hands out their channel bridges.
+
+    Named as Jupyter Server's, so its config (``MappingKernelManager.cull_idle_timeout``...)
+    carries over, and apart from jupyter_client's own ``KernelManager`` config section.
+    """
 
     root_dir = Unicode(help="The server's root folder; kernels start in the folder of their path.")
     default_kernel_name = Unicode(
@@ -399,3 +403,12 @@ class KernelManager(LoggingConfigurable):
         for kernel_id, result in zip(kernel_ids, results):
             if isinstance(result, BaseException) and not isinstance(result, NotFound):
                 self.log.warning("Shutting down kernel %s: %s", kernel_id, result)
+        # No socket is left open: close the ZMQ context now rather than when it is collected,
+        # which would wait for lingering messages (a new kernel would make a new context).
+        context = self._multi.context
+        if not context.closed:
+            context.destroy(linger=0)
+
+
+#: The name this class had first; the sessions service imports it.
+KernelManager = MappingKernelManager

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from nbserver.services.kernels.manager import KernelManager
+from nbserver.services.kernels.manager import MappingKernelManager
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -124,5 +124,5 @@ async def test_kernel_that_never_answers_times_out(api, server_app, jupyter_env)
 
 
 def test_kernel_manager_is_configurable_from_the_app(server_app):
-    assert isinstance(server_app.kernel_manager, KernelManager)
+    assert isinstance(server_app.kernel_manager, MappingKernelManager)
     assert server_app.kernel_manager.root_dir == server_app.root_dir
