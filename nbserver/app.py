@@ -36,7 +36,6 @@ from nbserver.services.config.manager import ConfigSectionManager
 from nbserver.services.contents.filemanager import FileContentsManager
 from nbserver.services.contents.manager import ContentsManager
 from nbserver.services.kernels.manager import MappingKernelManager
-from nbserver.services.kernels.manager import MappingKernelManager
 from nbserver.services.sessions.manager import SessionManager
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(nbserver.__file__))
@@ -102,7 +101,7 @@ class NotebookServerApp(JupyterApp):
     aliases = aliases
     flags = flags
     subcommands = subcommands
-    classes = [IdentityProvider, ContentsManager, FileContentsManager, ConfigSectionManager, KernelManager,
+    classes = [IdentityProvider, ContentsManager, FileContentsManager, ConfigSectionManager, MappingKernelManager,
                SessionManager]
 
     ip = Unicode("127.0.0.1", help="The IP address the server listens on.").tag(config=True)
@@ -150,9 +149,6 @@ class NotebookServerApp(JupyterApp):
     ).tag(config=True)
     identity_provider_class = Type(
         IdentityProvider, klass=IdentityProvider, help="The class that authenticates requests."
-    ).tag(config=True)
-    kernel_manager_class = Type(
-        MappingKernelManager, klass=MappingKernelManager, help="The class that starts and tracks kernels."
     ).tag(config=True)
     kernel_manager_class = Type(
         MappingKernelManager, klass=MappingKernelManager, help="The class that starts and tracks kernels."
@@ -222,7 +218,6 @@ class NotebookServerApp(JupyterApp):
             self.contents_manager.root_dir = self.root_dir
         self.config_manager = ConfigSectionManager(parent=self, log=self.log, config_dir=self.nbconfig_dir)
         self.kernel_manager = self.kernel_manager_class(parent=self, log=self.log, root_dir=self.root_dir)
-        self.kernel_manager = self.kernel_manager_class(parent=self, log=self.log, root_dir=self.root_dir)
         self.session_manager = SessionManager(parent=self, log=self.log, kernel_manager=self.kernel_manager)
         self.contents_manager.add_rename_listener(self.session_manager.path_renamed)
 
@@ -245,8 +240,6 @@ class NotebookServerApp(JupyterApp):
             "authorizer": self.authorizer,
             "contents_manager": self.contents_manager,
             "config_manager": self.config_manager,
-            "kernel_manager": self.kernel_manager,
-            "kernel_spec_manager": self.kernel_manager.kernel_spec_manager,
             "kernel_manager": self.kernel_manager,
             "session_manager": self.session_manager,
             "kernel_spec_manager": self.kernel_manager.kernel_spec_manager,
