@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import errno
 import ipaddress
 import importlib
@@ -311,6 +312,7 @@ class NotebookServerApp(JupyterApp):
         self.bound_port = sockets[0].getsockname()[1]
         self.http_server.add_sockets(sockets)
         self.info_file = write_server_info(self.runtime_dir, self.server_info())
+        atexit.register(remove_server_info, self.info_file)  # also when the loop dies of an error
         token = self.identity_provider.token
         url = f"{self.display_url}tree" + (f"?token={token}" if token else "")
         self.log.info("nbserver %s is serving %s", __version__, self.root_dir)

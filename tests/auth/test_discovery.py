@@ -84,7 +84,7 @@ def test_info_file_is_private_and_describes_the_server(server_process, jupyter_e
 
 @pytest.mark.timeout(60)
 def test_list_prints_running_servers_with_urls(server_process):
-    process, info, _ = server_process
+    _, info, _ = server_process
     result = run_nbserver("list")
     assert result.returncode == 0, result.stderr
     assert f"{info['url']}?token={SERVER_TOKEN} :: {info['root_dir']}" in result.stdout

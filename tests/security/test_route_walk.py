@@ -37,7 +37,7 @@ def application_routes(app: web.Application) -> list[tuple[str, type[web.Request
 def implemented_methods(handler: type[web.RequestHandler]) -> list[str]:
     return [m for m in METHODS
             if getattr(handler, m.lower()) is not getattr(web.RequestHandler, m.lower())
-            or (m == "HEAD" and getattr(handler, "get") is not web.RequestHandler.get)]
+            or (m == "HEAD" and handler.get is not web.RequestHandler.get)]
 
 
 @pytest.fixture
