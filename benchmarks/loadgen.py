@@ -221,12 +221,14 @@ class KernelSocket:
                     raise BenchmarkError(f"execute of {code!r} failed: {reply['content']}")
                 return elapsed
 
-    async def stream(self, code: str, timeout: float) -> tuple[int, float]:
-        """Send ``code``; (bytes of stream output received, seconds) until the kernel is idle."""
+    async def stream(self, code: str, timeout: float) -> tuple[int, float, str]:
+        """Send ``code``; (bytes of stream output received, seconds until the kernel is idle,
+        the first 200 characters received)."""
         message = execute_request(code, self.session)
         msg_id = message["header"]["msg_id"]
         deadline = time.monotonic() + timeout
         received = 0
+        start = ""
         sent = time.perf_counter()
         await self.connection.write_message(json.dumps(message))
         while True:
@@ -236,5 +238,6 @@ class KernelSocket:
             msg_type = reply["header"].get("msg_type")
             if msg_type == "stream":
                 received += len(reply["content"]["text"].encode("utf-8"))
+                start = start or reply["content"]["text"][:200]
             elif msg_type == "status" and reply["content"]["execution_state"] == "idle":
-                return received, time.perf_counter() - sent
+                return received, time.perf_counter() - sent, start

@@ -4,6 +4,7 @@ and stopping either server (with every kernel it started) as a subprocess on 127
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -80,6 +81,7 @@ class ServerCommand:
     rate_limits_off: list[str]
     help_text: str = ""
     features: dict[str, bool] = field(default_factory=dict)
+    pool_option: str = ""
 
     def command(self, port: int, token: str, root: Path, extra: list[str]) -> list[str]:
         if self.name == NBSERVER:
@@ -92,23 +94,31 @@ class ServerCommand:
         return [*self.base, "--no-browser", *where, *self.rate_limits_off, *extra]
 
 
+def trait_options(help_text: str, trait: str) -> list[str]:
+    """Every ``--Class.trait`` that a ``--help-all`` text lists for ``trait``."""
+    return sorted(set(re.findall(rf"^--(\w+\.{trait})=", help_text, re.MULTILINE)))
+
+
 def server_commands(venv: Path, scratch: Path) -> dict[str, ServerCommand]:
+    """Both servers, with their output rate limits off. The setting names are read from each
+    server's ``--help-all`` (nbserver's may move between classes as it grows); a server with
+    no such setting stops the run rather than being measured with its limits on."""
     env = isolated_env(scratch / "help")
-    nbserver = ServerCommand(
-        NBSERVER, Path(sys.executable), [sys.executable, "-m", "nbserver"],
-        ["--KernelManager.iopub_msg_rate_limit=0", "--KernelManager.iopub_data_rate_limit=0"])
-    jupyter = ServerCommand(
-        JUPYTER_SERVER, venv / "bin" / "python", [str(venv / "bin" / "jupyter-server")],
-        ["--ZMQChannelsWebsocketConnection.iopub_msg_rate_limit=0",
-         "--ZMQChannelsWebsocketConnection.iopub_data_rate_limit=0"])
+    nbserver = ServerCommand(NBSERVER, Path(sys.executable), [sys.executable, "-m", "nbserver"], [])
+    jupyter = ServerCommand(JUPYTER_SERVER, venv / "bin" / "python", [str(venv / "bin" / "jupyter-server")], [])
     for server in (nbserver, jupyter):
         server.help_text = help_all(server.base, env)
-        # A misspelt trait would silently leave the rate limits on; refuse to measure then.
-        for option in server.rate_limits_off:
-            trait = option.split("=")[0]
-            if trait not in server.help_text:
-                raise SystemExit(f"{server.name} has no {trait}: the benchmark must be updated")
-        server.features["kernel_pool"] = "kernel_pool_size" in server.help_text
+        for trait in ("iopub_msg_rate_limit", "iopub_data_rate_limit"):
+            names = trait_options(server.help_text, trait)
+            if server.name == JUPYTER_SERVER:
+                # ServerApp's copies are deprecated aliases of the websocket connection's.
+                names = [name for name in names if not name.startswith("ServerApp.")]
+            if not names:
+                raise SystemExit(f"{server.name} --help-all lists no {trait}: the benchmark must be updated")
+            server.rate_limits_off += [f"--{name}=0" for name in names]
+        pool = trait_options(server.help_text, "kernel_pool_size")
+        server.features["kernel_pool"] = bool(pool)
+        server.pool_option = f"--{pool[0]}" if pool else ""
     return {NBSERVER: nbserver, JUPYTER_SERVER: jupyter}
 
 

@@ -119,8 +119,10 @@ async def list_100000(server: RunningServer, budget: Budget, notebook_json: str)
         if page.get("total") != 100_000 or len(page.get("content") or []) != 100:
             raise BenchmarkError(f"the first page has total={page.get('total')}, {len(page.get('content'))} entries")
         figures["list_100000_first_page"] = elapsed * 1000
+        again, _ = await timed_get(server, contents_path(FOLDER_100K, "content=1&page_size=100"), 60)
+        figures["list_100000_first_page_again"] = again * 1000
     else:
-        figures["list_100000_first_page"] = NOT_SUPPORTED
+        figures["list_100000_first_page"] = figures["list_100000_first_page_again"] = NOT_SUPPORTED
     try:
         elapsed, model = await timed_get(server, contents_path(FOLDER_100K, "content=1"), budget.listing_100k_timeout)
         if len(model.get("content") or []) != 100_000:
@@ -200,11 +202,11 @@ async def execute_rtt(server: RunningServer, budget: Budget, notebook_json: str)
 async def stream_output(server: RunningServer, budget: Budget, notebook_json: str) -> Figures:
     async def measure(socket: KernelSocket) -> Figures:
         try:
-            received, seconds = await socket.stream(stream_code(budget.stream_bytes), budget.stream_timeout)
+            received, seconds, start = await socket.stream(stream_code(budget.stream_bytes), budget.stream_timeout)
         except asyncio.TimeoutError:
             return {"stream_output": f"timeout (> {budget.stream_timeout:.0f} s)"}
         if received < budget.stream_bytes:
-            return {"stream_output": f"error: {received} of {budget.stream_bytes} bytes arrived"}
+            return {"stream_output": f"error: {received} of {budget.stream_bytes} bytes arrived, starting {start!r}"}
         return {"stream_output": received / 1e6 / seconds}
     return await with_kernel(server, measure)
 

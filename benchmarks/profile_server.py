@@ -1,0 +1,112 @@
+"""Profile one server under one benchmark workload with py-spy, and print where the time goes.
+
+    pip install py-spy
+    python benchmarks/profile_server.py notebook_get [--server jupyter_server] [--out stacks.txt]
+
+Starts the server as the benchmark does, attaches ``py-spy record`` (raw collapsed stacks, all
+threads, native frames off) for the length of the workload, then prints the functions with the
+most samples: "self" (on top of the stack) and "total" (anywhere in the stack), as a share of the
+samples. ``--startup`` instead records the server from spawn until it answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import fixtures  # noqa: E402
+import workloads  # noqa: E402
+from servers import JUPYTER_SERVER, NBSERVER, RunningServer, jupyter_server_venv, kill_leftovers, server_commands  # noqa: E402
+
+
+def summarize(stacks_file: Path, top: int) -> str:
+    self_counts: collections.Counter[str] = collections.Counter()
+    total_counts: collections.Counter[str] = collections.Counter()
+    samples = 0
+    for line in stacks_file.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(count_text)
+        frames = [frame for frame in stack.split(";")[1:]]  # the first is the thread/process
+        if not frames:
+            continue
+        samples += count
+        self_counts[frames[-1]] += count
+        for frame in set(frames):
+            total_counts[frame] += count
+    lines = [f"{samples} samples"]
+    for title, counter in (("self", self_counts), ("total", total_counts)):
+        lines.append(f"\ntop {top} by {title}:")
+        for frame, count in counter.most_common(top):
+            lines.append(f"  {count / samples:6.1%}  {frame}")
+    return "\n".join(lines)
+
+
+async def run_workload(name: str, server: RunningServer, budget: workloads.Budget, notebook_json: str) -> None:
+    if name == "list_100000":
+        await workloads.list_100000(server, budget, notebook_json)
+    else:
+        await workloads.SERVER_WORKLOADS[name](server, budget, notebook_json)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("workload", nargs="?", default="notebook_get",
+                        choices=[*workloads.SERVER_WORKLOADS, "list_100000", "startup"])
+    parser.add_argument("--server", default=NBSERVER, choices=[NBSERVER, JUPYTER_SERVER])
+    parser.add_argument("--out", type=Path, help="keep the raw collapsed stacks here")
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--rate", type=int, default=250, help="samples per second")
+    args = parser.parse_args()
+
+    scratch = Path(tempfile.mkdtemp(prefix="nbbench-profile-"))
+    out = args.out or scratch / "stacks.txt"
+    notebook_json = json.dumps(fixtures.notebook_model(), indent=1)
+    specs = server_commands(jupyter_server_venv(print), scratch)
+    fixtures.make_root(scratch / "root", notebook_json, args.workload == "list_100000")
+    server = RunningServer(specs[args.server], scratch / "root", scratch / "home", secrets.token_hex(16))
+    spy = None
+    try:
+        if args.workload == "startup":
+            # py-spy can launch the command itself, which covers the imports too.
+            server.command = ["py-spy", "record", "--format", "raw", "--rate", str(args.rate), "-o", str(out),
+                              "--", *server.command]
+            print(f"start-up took {server.start():.2f} s (under py-spy)")
+            server.stop()
+            time.sleep(1)
+        else:
+            server.start()
+            spy = subprocess.Popen(["py-spy", "record", "--format", "raw", "--rate", str(args.rate), "-o", str(out),
+                                    "--pid", str(server.process.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            time.sleep(1)
+            asyncio.run(run_workload(args.workload, server, workloads.Budget(), notebook_json))
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=30)
+        print(summarize(out, args.top))
+        if args.out:
+            print(f"\nraw stacks in {out}")
+    finally:
+        if spy is not None and spy.poll() is None:
+            spy.kill()
+        server.stop()
+        kill_leftovers(str(scratch))
+        if not args.out:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
