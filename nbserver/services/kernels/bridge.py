@@ -142,7 +142,8 @@ class KernelBridge:
             self.log.exception("Kernel %s: routing a %s message failed", self.record.id, channel)
 
     def _parse(self, channel: str, parts: list[bytes]) -> KernelMessage:
-        _, msg_list = self.session.feed_identities(parts, copy=True)
+        _, frames = self.session.feed_identities(parts, copy=True)
+        msg_list = [frame if isinstance(frame, bytes) else frame.bytes for frame in frames]
         if len(msg_list) < 5:
             raise ValueError("too few message parts")
         signature, header_bytes, parent_bytes, metadata_bytes, content_bytes = msg_list[:5]

@@ -106,8 +106,7 @@ def _message_from_object(value: Any, buffers: list[bytes]) -> KernelMessage:
     parent = value.get("parent_header") or {}
     metadata = value.get("metadata") or {}
     content = value.get("content", {})
-    validate_client_message(channel, header, parent, metadata, content)
-    return KernelMessage.from_parts(channel, header, parent, metadata, content, buffers)
+    return KernelMessage.from_parts(*validate_client_message(channel, header, parent, metadata, content), buffers)
 
 
 def _checked_bounds(offsets: tuple[int, ...], start: int, length: int) -> list[int]:

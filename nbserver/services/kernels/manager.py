@@ -275,7 +275,7 @@ class MappingKernelManager(LoggingConfigurable):
 
     async def interrupt_kernel(self, kernel_id: str) -> None:
         running = self._get(kernel_id)
-        await self._multi.interrupt_kernel(kernel_id)
+        await running.km.interrupt_kernel()
         running.record.touch()
 
     async def restart_kernel(self, kernel_id: str) -> dict[str, Any]:

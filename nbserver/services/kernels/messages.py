@@ -94,8 +94,8 @@ class KernelMessage:
 
 def validate_client_message(
     channel: Any, header: Any, parent_header: Any, metadata: Any, content: Any
-) -> None:
-    """Raise InvalidMessage unless the parsed parts make a message a kernel can take."""
+) -> tuple[str, dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The parsed parts, checked: InvalidMessage unless they make a message a kernel can take."""
     if channel not in CLIENT_CHANNELS:
         raise InvalidMessage(f"'channel' must be one of {', '.join(CLIENT_CHANNELS)}, not {channel!r}.")
     if not isinstance(header, dict):
@@ -106,6 +106,7 @@ def validate_client_message(
     for name, value in (("parent_header", parent_header), ("metadata", metadata), ("content", content)):
         if not isinstance(value, dict):
             raise InvalidMessage(f"{name!r} must be a JSON object.")
+    return channel, header, parent_header, metadata, content
 
 
 def server_header(msg_type: str, session: str) -> dict[str, Any]:
