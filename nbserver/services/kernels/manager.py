@@ -234,6 +234,11 @@ class MappingKernelManager(LoggingConfigurable):
             bridge.close("The kernel failed to start")
             await self._stop_process(kernel_id)
             raise KernelStartFailed(f"The kernel {name!r} failed to start: {exc}.") from None
+        except BaseException:
+            # Cancelled (the server is stopping) or an unexpected error: leave no process behind.
+            bridge.close("The kernel failed to start")
+            await self._stop_process(kernel_id)
+            raise
         finally:
             km.remove_restart_callback(on_early_death, "restart")
             km.remove_restart_callback(on_early_death, "dead")
@@ -403,6 +408,11 @@ class MappingKernelManager(LoggingConfigurable):
         for kernel_id, result in zip(kernel_ids, results):
             if isinstance(result, BaseException) and not isinstance(result, NotFound):
                 self.log.warning("Shutting down kernel %s: %s", kernel_id, result)
+        # Kernels still starting are not ours yet, but jupyter_client knows them.
+        try:
+            await self._multi.shutdown_all(now=True)
+        except Exception as exc:
+            self.log.warning("Shutting down starting kernels: %s", exc)
         # No socket is left open: close the ZMQ context now rather than when it is collected,
         # which would wait for lingering messages (a new kernel would make a new context).
         context = self._multi.context

@@ -215,3 +215,31 @@ def test_server_shutdown_leaves_no_kernel_process(tmp_path, token):
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def kernel_processes_using(folder: str) -> list[int]:
+    """Live processes whose command line names ``folder`` (kernels name their connection file)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                cmdline = handle.read().decode(errors="replace")
+        except OSError:
+            continue
+        if folder in cmdline and process_exists(int(entry)):
+            pids.append(int(entry))
+    return pids
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_shutdown_all_during_a_start_leaves_no_process(server_app, jupyter_env, io_loop):
+    manager = server_app.kernel_manager
+    starting = asyncio.ensure_future(manager.start_kernel())
+    await wait_until(lambda: asyncio.sleep(0, bool(kernel_processes_using(jupyter_env["runtime"]))), timeout=10,
+                     interval=0.05)
+    await manager.shutdown_all()
+    with pytest.raises(Exception):
+        await starting
+    await wait_until(lambda: asyncio.sleep(0, not kernel_processes_using(jupyter_env["runtime"])), timeout=10)
