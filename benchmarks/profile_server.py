@@ -3,10 +3,12 @@
     pip install py-spy
     python benchmarks/profile_server.py notebook_get [--server jupyter_server] [--out stacks.txt]
 
-Starts the server as the benchmark does, attaches ``py-spy record`` (raw collapsed stacks, all
-threads, native frames off) for the length of the workload, then prints the functions with the
+Starts the server as the benchmark does, attaches ``py-spy record --gil`` (raw collapsed stacks of
+whichever thread holds the GIL, so idle threads and waits do not count) for the length of the workload, then prints the functions with the
 most samples: "self" (on top of the stack) and "total" (anywhere in the stack), as a share of the
-samples. ``--startup`` instead records the server from spawn until it answers.
+samples. ``startup`` instead records the server from spawn until it answers, and ``memory``
+runs every workload without py-spy, printing the server's resident memory after each one
+(``--env MALLOC_ARENA_MAX=2`` and the like try an allocator setting).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import asyncio
 import collections
 import json
+import os
 import secrets
 import shutil
 import signal
@@ -65,7 +68,8 @@ async def run_workload(name: str, server: RunningServer, budget: workloads.Budge
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("workload", nargs="?", default="notebook_get",
-                        choices=[*workloads.SERVER_WORKLOADS, "list_100000", "startup"])
+                        choices=[*workloads.SERVER_WORKLOADS, "list_100000", "startup", "memory"])
+    parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the server's environment")
     parser.add_argument("--server", default=NBSERVER, choices=[NBSERVER, JUPYTER_SERVER])
     parser.add_argument("--out", type=Path, help="keep the raw collapsed stacks here")
     parser.add_argument("--top", type=int, default=25)
@@ -78,18 +82,29 @@ def main() -> int:
     specs = server_commands(jupyter_server_venv(print), scratch)
     fixtures.make_root(scratch / "root", notebook_json, args.workload == "list_100000")
     server = RunningServer(specs[args.server], scratch / "root", scratch / "home", secrets.token_hex(16))
+    server.env.update(item.split("=", 1) for item in args.env)
     spy = None
     try:
+        if args.workload == "memory":
+            server.start()
+            print(f"after start-up: {server.rss_mb():.1f} MB")
+            for name, workload in workloads.SERVER_WORKLOADS.items():
+                asyncio.run(workload(server, workloads.Budget(), notebook_json))
+                print(f"after {name}: {server.rss_mb():.1f} MB")
+            return 0
         if args.workload == "startup":
             # py-spy can launch the command itself, which covers the imports too.
-            server.command = ["py-spy", "record", "--format", "raw", "--rate", str(args.rate), "-o", str(out),
+            server.command = ["py-spy", "record", "--gil", "--format", "raw", "--rate", str(args.rate), "-o", str(out),
                               "--", *server.command]
             print(f"start-up took {server.start():.2f} s (under py-spy)")
-            server.stop()
-            time.sleep(1)
+            # py-spy writes its file when the profiled program ends: stop the server, not py-spy.
+            children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
+            for child in children:
+                os.kill(int(child), signal.SIGTERM)
+            server.process.wait(timeout=30)
         else:
             server.start()
-            spy = subprocess.Popen(["py-spy", "record", "--format", "raw", "--rate", str(args.rate), "-o", str(out),
+            spy = subprocess.Popen(["py-spy", "record", "--gil", "--format", "raw", "--rate", str(args.rate), "-o", str(out),
                                     "--pid", str(server.process.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             time.sleep(1)
             asyncio.run(run_workload(args.workload, server, workloads.Budget(), notebook_json))
