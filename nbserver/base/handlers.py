@@ -117,8 +117,30 @@ class BaseHandler(web.RequestHandler):
 
     def _authenticate(self) -> tuple[User | None, AuthMethod]:
         if not hasattr(self, "_auth_result"):
-            self._auth_result = self.identity_provider.authenticate(self)
+            user, method = self.identity_provider.authenticate(self)
+            if method in (AuthMethod.COOKIE, AuthMethod.ANONYMOUS) and self.is_foreign_subresource_request():
+                user, method = None, AuthMethod.NONE
+            self._auth_result = (user, method)
         return self._auth_result
+
+    def is_foreign_subresource_request(self) -> bool:
+        """Whether a page of another origin makes the browser fetch this as part of itself.
+
+        Such a request (``<script src>``, ``<img>``, a fetch from another port of this host)
+        gets no credit for the browser's cookie, so files and JSON cannot be included
+        cross-site (XSSI). SameSite cookies alone do not stop it: other ports of the same
+        host are the same *site*. Browsers without Fetch Metadata headers are not covered.
+        """
+        site = self.request.headers.get("Sec-Fetch-Site", "").lower()
+        if site not in ("cross-site", "same-site"):
+            return False  # same-origin, or "none": the user typed the URL or used a bookmark
+        mode = self.request.headers.get("Sec-Fetch-Mode", "").lower()
+        if mode == "navigate" and self.request.method in ("GET", "HEAD"):
+            return False  # following a link here; pages do not change anything on GET
+        if mode in ("cors", "websocket"):
+            # Allowed only where allow_origin / allow_origin_pat say so (the own host is not "-site").
+            return not self.origin_allowed(self.request.headers.get("Origin"))
+        return True
 
     @property
     def auth_method(self) -> AuthMethod:

@@ -6,8 +6,11 @@ checks, that the address bar loses the token, and that served HTML/SVG runs no s
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -102,3 +105,50 @@ def test_served_html_and_svg_run_no_script(name: str, password_server: LiveServe
     assert len(page.frames) >= 1
     for frame in page.frames:  # the page and the frame that shows the file
         assert frame.title() != "pwned", frame.url
+
+
+
+@contextlib.contextmanager
+def other_port_page(html: str) -> Iterator[str]:
+    """A real web server on another port of 127.0.0.1 (same site, another origin) serving ``html``."""
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            body = html.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/evil.html"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_another_port_of_the_host_cannot_include_files_as_script(password_server: LiveServer, chromium_page: Any):
+    """XSSI: a page on another port is the same *site*, so the SameSite cookie rides along."""
+    (password_server.root / "secret.js").write_text("window.leaked = 'do-not-leak';")
+    page = chromium_page
+    page.goto(password_server.page_url(f"tree?token={password_server.token}"))  # logged in by cookie
+    script_url = password_server.page_url("files/secret.js")
+    html = f"<html><body><script src='{script_url}'></script></body></html>"
+    with other_port_page(html) as evil_page:
+        page.goto(evil_page)
+        page.wait_for_timeout(300)
+        assert page.evaluate("() => window.leaked") is None
+    # The control: the same document served from the server's own origin does load it.
+    own_page = password_server.page_url("control.html")
+    page.route(own_page, lambda route: route.fulfill(content_type="text/html", body=html))
+    page.goto(own_page)
+    page.wait_for_timeout(300)
+    assert page.evaluate("() => window.leaked") == "do-not-leak"
