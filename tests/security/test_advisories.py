@@ -361,6 +361,19 @@ async def test_static_refuses_absolute_unc_and_traversal_paths(path, http_server
     assert b"root:" not in body and b"import" not in body and b"__version__" not in body
 
 
+@pytest.mark.parametrize("path", [
+    "/files/%5C%5Cattacker.example%5Cshare%5Cx.txt", "/files//attacker.example/share/x.txt",
+    "/api/contents/%5C%5Cattacker.example%5Cshare", "/api/contents//etc/passwd", "/files/%2Fetc%2Fpasswd",
+    "/view/%2Fetc%2Fpasswd", "/nbconvert/html/%2Fetc%2Fpasswd",
+])
+@pytest.mark.gen_test(timeout=30)
+async def test_absolute_and_unc_like_content_paths_are_not_followed(path, http_server, http_client, base_url,
+                                                                    token):
+    response = await fetch(http_client, base_url + path, headers=auth(token))
+    assert response.code in (400, 403, 404), (path, response.code)
+    assert b"root:" not in (response.body or b"")
+
+
 # -- secrets in logs ----------------------------------------------------------------------
 
 
@@ -404,7 +417,8 @@ async def test_logs_never_show_tokens_cookies_or_passwords(http_server, http_cli
     await fetch(http_client, f"{base_url}/api/status?token=wrong-guess-1234")
     await session.login("my-wrong-password-xyz")
     monkeypatch.setattr(server_app.contents_manager, "get", broken_get)
-    await fetch(http_client, f"{base_url}/api/contents/x?token={token}")
+    await fetch(http_client, f"{base_url}/api/contents/x?token={token}",  # a 500, with Referer and cookie
+                headers={"Referer": f"{base_url}/tree?token={token}", "Cookie": cookie})
     text = "\n".join(captured_log)
     assert "/api/status" in text and "Uncaught exception" in text  # the requests were logged
     for secret in (token, "wrong-guess-1234", "my-wrong-password-xyz", session.cookies.get("_xsrf", "-"),
