@@ -18,6 +18,7 @@ import sys
 import threading
 import webbrowser
 from typing import Any
+from urllib.request import pathname2url
 
 from jupyter_core.application import JupyterApp, NoStart, base_aliases, base_flags
 from tornado import httpserver, netutil, web
@@ -29,7 +30,7 @@ from nbserver.auth.authorizer import Authorizer
 from nbserver.auth.commands import subcommands
 from nbserver.auth.identity import IdentityProvider
 from nbserver.auth.logscrub import SHOW_SECRET, install_secret_scrubbing
-from nbserver.auth.serverinfo import remove_server_info, write_server_info
+from nbserver.auth.serverinfo import remove_server_info, write_browser_open_file, write_server_info
 from nbserver.base.activity import ActivityTracker
 from nbserver.base.handlers import NotFoundAPIHandler
 from nbserver.base.urls import normalize_base_url, url_path_join
@@ -318,7 +319,10 @@ class NotebookServerApp(JupyterApp):
         self.log.info("nbserver %s is serving %s", __version__, self.root_dir)
         self.log.info("Open this URL in a browser: %s", url, extra={SHOW_SECRET: True})
         if self.open_browser:
-            threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+            self.browser_open_file = write_browser_open_file(self.runtime_dir, url)
+            atexit.register(remove_server_info, self.browser_open_file)
+            target = "file://" + pathname2url(self.browser_open_file)
+            threading.Thread(target=webbrowser.open, args=(target,), daemon=True).start()
 
     def server_info(self) -> dict[str, Any]:
         """What ``nbserver list`` and ``stop`` read from the info file."""
@@ -343,6 +347,7 @@ class NotebookServerApp(JupyterApp):
     async def cleanup(self) -> None:
         """Stop accepting requests and stop everything the server started."""
         remove_server_info(getattr(self, "info_file", ""))
+        remove_server_info(getattr(self, "browser_open_file", ""))
         self.http_server.stop()
         await self.stop_services()
         try:

@@ -7,6 +7,7 @@ The file holds the token, so it is written owner-only (0600) in the Jupyter runt
 from __future__ import annotations
 
 import glob
+import html
 import json
 import os
 import signal
@@ -94,3 +95,20 @@ def stop_server(info: dict[str, Any], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def write_browser_open_file(runtime_dir: str, url: str, pid: int | None = None) -> str:
+    """A 0600 HTML file that sends the browser on to ``url``.
+
+    Opening this file rather than the URL keeps the token out of the browser's command
+    line, which other users of the machine can read (``ps``).
+    """
+    escaped = html.escape(url, quote=True)
+    page = (
+        '<!doctype html><html><head><meta charset="utf-8">'
+        f'<meta http-equiv="refresh" content="0;url={escaped}"><title>Opening nbserver</title></head>'
+        f'<body><p><a href="{escaped}">Open nbserver</a></p></body></html>'
+    )
+    path = os.path.join(runtime_dir, f"nbserver-{os.getpid() if pid is None else pid}-open.html")
+    write_private_file(path, page.encode())
+    return path

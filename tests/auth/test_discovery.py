@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -204,3 +205,30 @@ def test_stale_info_files_are_not_listed(jupyter_env):
     (runtime / f"nbserver-{dead.pid}.json").write_text(json.dumps({"pid": dead.pid, "port": 1, "url": "x"}))
     assert running_servers(str(runtime)) == []
     assert not (runtime / f"nbserver-{dead.pid}.json").exists()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_browser_opens_a_private_redirect_file_not_the_token_url(server_app, token, monkeypatch,
+                                                                       jupyter_env):
+    opened: list[str] = []
+    monkeypatch.setattr("webbrowser.open", opened.append)
+    server_app.port = 0
+    server_app.open_browser = True
+    server_app.start_server()
+    try:
+        for _ in range(50):
+            if opened:
+                break
+            await asyncio.sleep(0.05)
+        assert len(opened) == 1 and opened[0].startswith("file://")
+        assert token not in opened[0]
+        redirect_file = Path(server_app.browser_open_file)
+        assert stat.S_IMODE(redirect_file.stat().st_mode) == 0o600
+        assert f"tree?token={token}" in redirect_file.read_text()
+        info_file = Path(server_app.info_file)
+        assert info_file.parent == Path(jupyter_env["runtime"])
+        assert stat.S_IMODE(info_file.stat().st_mode) == 0o600
+    finally:
+        await server_app.cleanup()
+    assert not redirect_file.exists()
+    assert not info_file.exists()
