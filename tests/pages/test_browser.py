@@ -371,3 +371,78 @@ def test_interrupt_stops_a_running_cell(live_server: LiveServer, page: Any) -> N
     page.locator(".output.error").get_by_text("KeyboardInterrupt").first.wait_for(timeout=20_000)
     page.wait_for_selector("#kernel-indicator[data-state='idle']")
     assert page.js_errors == []
+
+
+def test_cells_are_added_moved_retyped_and_deleted_from_the_toolbar(live_server: LiveServer, page: Any) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("first"), nbformat.v4.new_code_cell("second")]
+    notebook = live_server.root / "Edit.ipynb"
+    nbformat.write(nb, str(notebook))
+    page.goto(live_server.page_url(f"notebooks/Edit.ipynb?token={live_server.token}"))
+    sources = page.locator(".cell textarea.source")
+    sources.first.wait_for()
+
+    sources.nth(1).click()
+    page.click("[data-command='move-up']")
+    assert [sources.nth(i).input_value() for i in range(2)] == ["second", "first"]
+    page.click("[data-command='insert-below']")
+    page.keyboard.type("third")
+    page.select_option("#cell-type", "markdown")
+    page.click("[data-command='move-down']")
+    page.click("[data-command='delete-cell']")  # deletes the selected markdown cell
+    assert page.locator(".cell").count() == 2
+    page.locator(".cell").nth(1).locator("textarea").click()
+    page.select_option("#cell-type", "raw")
+    page.keyboard.press("Control+s")
+    page.wait_for_selector("#save-state:text-matches('^Saved')")
+    saved = nbformat.read(str(notebook), as_version=4)
+    assert [(cell.cell_type, cell.source) for cell in saved.cells] == [("code", "second"), ("raw", "first")]
+    nbformat.validate(saved)
+    assert page.js_errors == []
+
+
+def test_new_text_file_opens_in_the_editor(live_server: LiveServer, page: Any) -> None:
+    open_dashboard(page, live_server)
+    page.click("#new-button")
+    page.click("[data-new='file']")
+    page.fill("#dialog-input", "todo.md")
+    page.click("#dialog-ok")
+    page.wait_for_url(re.compile(r"/edit/todo\.md$"))
+    page.wait_for_function("!document.getElementById('editor').disabled")
+    page.fill("#editor", "- write tests\n")
+    page.click("#save-button")
+    page.wait_for_selector("#save-state:text-matches('^Saved')")
+    assert (live_server.root / "todo.md").read_text() == "- write tests\n"
+
+
+def test_view_shows_images_and_sandboxes_html(live_server: LiveServer, page: Any) -> None:
+    (live_server.root / "logo.svg").write_text(
+        "<svg xmlns='http://www.w3.org/2000/svg' width='200' height='120'><rect width='200' height='120' "
+        "rx='16' fill='#2d6a8e'/><script>parent.document.title='owned'</script></svg>")
+    (live_server.root / "page.html").write_text(
+        "<h1 id='h'>A page</h1><script>document.getElementById('h').textContent = 'script ran'</script>")
+    open_dashboard(page, live_server)
+    page.click("text=logo.svg")
+    page.wait_for_url(re.compile(r"/view/logo\.svg$"))
+    page.wait_for_function("document.querySelector('.viewer img').naturalWidth > 0")
+    screenshot(page, "view-image")
+    page.goto(live_server.page_url("view/page.html"))
+    frame = page.frame_locator("iframe.viewer-frame")
+    assert frame.locator("#h").inner_text() == "A page"  # the sandbox kept its script from running
+    assert page.title() != "owned"
+    screenshot(page, "view-html")
+
+
+def test_running_tab_shuts_a_kernel_down(live_server: LiveServer, page: Any) -> None:
+    if not kernels_available(live_server):
+        pytest.skip("this server has no kernels yet (GET /api/kernelspecs)")
+    nbformat.write(nbformat.v4.new_notebook(), str(live_server.root / "Run.ipynb"))
+    page.goto(live_server.page_url(f"notebooks/Run.ipynb?token={live_server.token}"))
+    page.wait_for_selector("#kernel-indicator[data-state='idle']", timeout=KERNEL_START_MS)
+    open_dashboard(page, live_server)
+    assert row(page, "Run.ipynb").locator(".badge.running").count() == 1
+    page.click(".tab[data-tab='running']")
+    page.locator("#running-kernels li button:has-text('Shut down')").first.click()
+    page.wait_for_selector("#running-kernels li.empty")
+    assert page.locator("#running-count").inner_text() == ""
+    assert page.js_errors == []
