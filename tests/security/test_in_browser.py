@@ -152,3 +152,39 @@ def test_another_port_of_the_host_cannot_include_files_as_script(password_server
     page.goto(own_page)
     page.wait_for_timeout(300)
     assert page.evaluate("() => window.leaked") == "do-not-leak"
+
+
+PAYLOAD = ("<img src=x onerror=\"try{top.document.title='pwned'}catch(e){};try{top.pwned=1}catch(e){}\">"
+           "<script>try{top.document.title='pwned'}catch(e){};try{top.pwned=1}catch(e){}</script>")
+
+
+def hostile_notebook() -> dict[str, Any]:
+    payload = PAYLOAD
+    return {
+        "cells": [
+            {"cell_type": "markdown", "id": "m1", "metadata": {}, "source": "# Title\n\n" + payload},
+            {"cell_type": "code", "id": "c1", "execution_count": 1, "metadata": {}, "source": "x",
+             "outputs": [
+                 {"output_type": "display_data", "metadata": {}, "data": {"text/html": payload}},
+                 {"output_type": "display_data", "metadata": {},
+                  "data": {"image/svg+xml": "<svg xmlns='http://www.w3.org/2000/svg' onload=\"top.pwned=1\"/>"}},
+                 {"output_type": "display_data", "metadata": {}, "data": {"text/markdown": payload}},
+             ]},
+        ],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5,
+    }
+
+
+@pytest.mark.parametrize("page_path", ["notebooks/hostile.ipynb", "nbconvert/html/hostile.ipynb",
+                                       "view/hostile.ipynb"])
+def test_untrusted_notebook_runs_no_script_on_the_server_origin(page_path: str, password_server: LiveServer,
+                                                                 chromium_page: Any):
+    (password_server.root / "hostile.ipynb").write_text(json.dumps(hostile_notebook()))
+    page = chromium_page
+    page.set_content(f"<title>inert</title>{PAYLOAD}")  # the control: as plain HTML it does run
+    page.wait_for_function("() => window.pwned === 1")
+    page.goto(password_server.page_url(f"tree?token={password_server.token}"))
+    page.goto(password_server.page_url(page_path))
+    page.wait_for_timeout(1500)
+    assert page.title() != "pwned"
+    assert page.evaluate("() => window.pwned") is None
