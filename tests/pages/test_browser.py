@@ -122,7 +122,7 @@ def test_notebook_page_renders_outputs_in_sandboxes(live_server: LiveServer, pag
     sandbox = frame.get_attribute("sandbox")
     assert "allow-scripts" in sandbox and "allow-same-origin" not in sandbox
     page.frame_locator("iframe.html-output").locator("#inside").wait_for()
-    page.wait_for_function("document.querySelector('iframe.html-output').style.height !== '40px'")
+    page.wait_for_function("document.querySelector('iframe.html-output').style.height !== '24px'")
     inner = page.frame_locator("iframe.html-output").locator("#inside").inner_text()
     assert inner == "blocked"  # its script ran, but could not reach this page
     assert page.title() != "owned"

@@ -61,18 +61,19 @@ function joined(value) {
   return Array.isArray(value) ? value.join("") : String(value ?? "");
 }
 
+// The body's own box (display: flow-root keeps its children's margins in), not the viewport's.
 const resizeScript = "<script>(function(){function s(){parent.postMessage({nbserverFrameHeight:" +
-  "document.documentElement.scrollHeight},'*')}addEventListener('load',s);" +
-  "new ResizeObserver(s).observe(document.documentElement);setTimeout(s,50)})();<\/script>";
+  "Math.ceil(document.body.getBoundingClientRect().bottom)},'*')}addEventListener('load',s);" +
+  "new ResizeObserver(s).observe(document.body);setTimeout(s,50)})();<\/script>";
 
 /** HTML output in an iframe sandboxed without allow-same-origin: it cannot touch the page or the API. */
 function htmlFrame(html) {
   const frame = el("iframe", { sandbox: "allow-scripts allow-popups", class: "html-output", title: "HTML output", loading: "lazy" });
   frame.srcdoc = "<!doctype html><html><head><meta charset='utf-8'><base target='_blank'><style>" +
-    "body{margin:0;font:14px/1.5 system-ui,sans-serif;color:#1f2933}table{border-collapse:collapse}" +
+    "body{margin:0;display:flow-root;font:14px/1.5 system-ui,sans-serif;color:#1f2933}table{border-collapse:collapse}" +
     "td,th{border:1px solid #e1e5ea;padding:3px 8px;text-align:right}th{background:#f5f7f9}" +
     "</style></head><body>" + html + resizeScript + "</body></html>";
-  frame.style.height = "40px";
+  frame.style.height = "24px";
   return frame;
 }
 
