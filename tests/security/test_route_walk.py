@@ -132,3 +132,38 @@ async def test_allow_list_answers_without_auth(http_server, http_client, base_ur
         assert response.code == status, path
     version = await http_client.fetch(base_url + "/api", raise_error=False)
     assert set(json.loads(version.body)) == {"version"}
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_wrong_query_token_on_every_api_route_is_401(app, http_server, http_client, base_url,
+                                                            populated_root):
+    problems = []
+    for pattern, handler in application_routes(app):
+        if not issubclass(handler, APIHandler) or handler.__name__ in ALLOWED_WITHOUT_AUTH:
+            continue
+        path = sample_path(pattern) + "?token=not-the-server-token"
+        for method in implemented_methods(handler):
+            body = b"{}" if method in ("POST", "PUT", "PATCH") else None
+            response = await http_client.fetch(base_url + path, method=method, body=body, raise_error=False,
+                                               follow_redirects=False, request_timeout=20)
+            if response.code != 401:
+                problems.append(f"{method} {path}: {response.code}")
+    assert problems == []
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_cors_preflight_answers_without_auth_but_grants_nothing_unconfigured(
+        app, http_server, http_client, base_url, populated_root):
+    """OPTIONS is the one method an API route answers unauthenticated: it carries no data."""
+    for pattern, handler in application_routes(app):
+        if not issubclass(handler, APIHandler):
+            continue
+        response = await http_client.fetch(
+            base_url + sample_path(pattern), method="OPTIONS", raise_error=False, request_timeout=20,
+            headers={"Access-Control-Request-Method": "PUT"})
+        if handler.__name__ == "NotFoundAPIHandler":
+            assert response.code == 404  # no such route, preflight or not
+        else:
+            assert response.code == 204, pattern
+            assert not response.body
+        assert "Access-Control-Allow-Origin" not in response.headers
