@@ -290,6 +290,9 @@ class MappingKernelManager(LoggingConfigurable):
             if self._kernels.get(kernel_id) is not running:
                 raise NotFound(f"No such kernel: {kernel_id}")
             running.record.execution_state = ExecutionState.RESTARTING
+            # Connected clients learn that the kernel's state is about to be lost. Jupyter Server
+            # sends "restarting" only for restarts after a death; JupyterLab takes it as such
+            # (status "autorestarting") and reconnects, which is harmless.
             running.bridge.broadcast_status(ExecutionState.RESTARTING)
             self._emit(kernel_id, KernelEvent.RESTARTING)
             try:
