@@ -35,8 +35,10 @@ UNLIMITED_IOPUB_TYPES = frozenset({"status", "execute_input", "comm_open", "comm
 MAX_OFFLINE_SESSIONS = 64
 #: How many requests remember which session sent them (for routing their replies).
 MAX_TRACKED_REQUESTS = 10_000
-#: Seconds between kernel_info requests while waiting for a kernel to answer.
+#: Seconds between kernel_info requests while waiting for a kernel to answer at all...
 NUDGE_INTERVAL = 0.5
+#: ...and once it answers, while waiting for our iopub subscription to reach it.
+FAST_NUDGE_INTERVAL = 0.05
 WS_CLOSE_NORMAL = 1000
 
 
@@ -314,21 +316,21 @@ class KernelBridge:
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-
-        async def answered() -> None:
-            await self._internal_reply.wait()
-            await self._internal_idle.wait()
-
         while not (self._internal_reply.is_set() and self._internal_idle.is_set()):
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise TimeoutError(f"the kernel did not answer within {timeout:g} s")
             if not await is_alive():
                 raise KernelDied("the kernel process exited")
-            # Until our iopub subscription reaches the kernel its status messages are lost,
-            # so ask again at each interval.
+            # Requests wait in ZMQ's queue until the kernel listens, so while it starts one
+            # every NUDGE_INTERVAL is enough. Once it replies, its status messages are lost only
+            # until our iopub subscription reaches it: ask again quickly.
             self._send_internal("kernel_info_request")
+            if self._internal_reply.is_set():
+                waiting, interval = self._internal_idle.wait(), FAST_NUDGE_INTERVAL
+            else:
+                waiting, interval = self._internal_reply.wait(), NUDGE_INTERVAL
             try:
-                await asyncio.wait_for(answered(), min(NUDGE_INTERVAL, remaining))
+                await asyncio.wait_for(waiting, min(interval, remaining))
             except asyncio.TimeoutError:
                 pass

@@ -126,6 +126,7 @@ async def test_two_clients_both_see_iopub_but_each_gets_only_its_replies(api, st
     first = await connect(kernel["id"])
     second = await connect(kernel["id"])
     assert (await api.get(f"api/kernels/{kernel['id']}")).json()["connections"] == 2
+    assert (await api.get("api/status")).json()["connections"] == 2
     first_id = await first.execute("print('from first')")
     second_id = await second.execute("print('from second')")
     first_result = await first.result(first_id)
