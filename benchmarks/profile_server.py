@@ -77,7 +77,7 @@ def main() -> int:
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="nbbench-profile-"))
-    out = args.out or scratch / "stacks.txt"
+    out = (args.out or scratch / "stacks.txt").resolve()
     notebook_json = json.dumps(fixtures.notebook_model(), indent=1)
     specs = server_commands(jupyter_server_venv(print), scratch)
     fixtures.make_root(scratch / "root", notebook_json, args.workload == "list_100000")
@@ -118,8 +118,7 @@ def main() -> int:
             spy.kill()
         server.stop()
         kill_leftovers(str(scratch))
-        if not args.out:
-            shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
     return 0
 
 

@@ -114,6 +114,7 @@ def machine_info() -> dict[str, Any]:
         "nproc": len(os.sched_getaffinity(0)), "cpu": cpu, "memory_gb": memory_gb,
         "python": platform.python_version(), "os": f"{platform.system()} {platform.release()}",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load_average_before": round(os.getloadavg()[0], 2),
     }
 
 
@@ -364,9 +365,17 @@ def target_checks(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return checks
 
 
+def noisy_machine(info: dict[str, Any]) -> bool:
+    """Whether other work shared the machine: the benchmark alone keeps the 1-minute load
+    average around 2 (server, kernel and client), and near 0 before it starts."""
+    return info["load_average_before"] > 1.0 or info["load_average_after"] > 3.0
+
+
 def print_table(rows: dict[str, dict[str, Any]], info: dict[str, Any], trials: int) -> str:
     lines = [f"machine: {info['nproc']} cores, {info['cpu']}, {info['memory_gb']} GB, Python {info['python']}, "
-             f"{info['os']}; {info['date']}; medians over {trials} trial(s) [min-max]"]
+             f"{info['os']}; {info['date']}; medians over {trials} trial(s) [min-max]",
+             f"load average (1 min) before the run {info['load_average_before']}, after {info['load_average_after']}"
+             + (" -- other work was running: figures are noisy" if noisy_machine(info) else "")]
     header = ("workload", "unit", "nbserver", "jupyter_server", "nbserver vs jupyter_server")
     table = [header]
     for row in ROWS:
@@ -404,6 +413,8 @@ def main() -> int:
     # A SIGTERM ends the run like Ctrl-C: through the finally below, which stops everything.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     info = machine_info()
+    if info["load_average_before"] > 1:
+        log(f"warning: the load average is {info['load_average_before']} before the run: other work is running")
     venv = jupyter_server_venv(log)
     scratch = Path(tempfile.mkdtemp(prefix="nbbench-"))
     started = time.perf_counter()
@@ -425,6 +436,7 @@ def main() -> int:
         if killed:
             log(f"killed {len(killed)} leftover process(es): {killed}")
         shutil.rmtree(scratch, ignore_errors=True)
+    info["load_average_after"] = round(os.getloadavg()[0], 2)
     rows = {key: {name: summarize(per_server[name]) for name in SERVERS} for key, per_server in results.items()}
     table = print_table(rows, info, args.trials)
     checks = target_checks(rows)

@@ -194,6 +194,7 @@ def kill_leftovers(marker: str) -> list[int]:
     """SIGKILL every process whose command line mentions ``marker`` (the run's scratch folder:
     every server's root and every kernel's connection file are inside it). Returns their pids."""
     killed = []
+    marker = marker.rstrip("/") + "/"  # a folder's contents, not a sibling whose name it begins
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
