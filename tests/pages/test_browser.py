@@ -446,3 +446,24 @@ def test_running_tab_shuts_a_kernel_down(live_server: LiveServer, page: Any) -> 
     page.wait_for_selector("#running-kernels li.empty")
     assert page.locator("#running-count").inner_text() == ""
     assert page.js_errors == []
+
+
+def test_display_updates_replace_earlier_output(live_server: LiveServer, page: Any) -> None:
+    if not kernels_available(live_server):
+        pytest.skip("this server has no kernels yet (GET /api/kernelspecs)")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "from IPython.display import display, HTML\n"
+        "handle = display('first', display_id=True)\n"
+        "handle.update('second')\n"
+        "display(HTML('<table><tr><th>a</th><th>b</th></tr><tr><td>1</td><td>2</td></tr></table>'))")]
+    nbformat.write(nb, str(live_server.root / "Display.ipynb"))
+    page.goto(live_server.page_url(f"notebooks/Display.ipynb?token={live_server.token}"))
+    page.wait_for_selector("#kernel-indicator[data-state='idle']", timeout=KERNEL_START_MS)
+    page.locator(".cell textarea.source").first.press("Control+Enter")
+    page.frame_locator("iframe.html-output").locator("td").first.wait_for()
+    page.wait_for_selector(".cell .prompt:text('[1]:')")
+    texts = page.locator(".output.display_data pre").all_inner_texts()
+    assert texts == ["'second'"]
+    screenshot(page, "notebook-display")
+    assert page.js_errors == []

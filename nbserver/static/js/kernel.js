@@ -128,9 +128,15 @@ export class KernelConnection {
     const id = this.send("shell", "execute_request", {
       code, silent: false, store_history: true, user_expressions: {}, allow_stdin: false, stop_on_error: true,
     });
+    // Shell and iopub are separate streams: the reply may come before the last outputs, so the
+    // request is done only when both its reply and its iopub "idle" have arrived.
+    let replied = false;
+    let idle = false;
     this.handlers.set(id, (message) => {
       onMessage(message);
-      if (message.channel === "shell" && message.msg_type === "execute_reply") this.handlers.delete(id);
+      if (message.channel === "shell" && message.msg_type === "execute_reply") replied = true;
+      if (message.channel === "iopub" && message.msg_type === "status" && message.content.execution_state === "idle") idle = true;
+      if (replied && idle) this.handlers.delete(id);
     });
     return id;
   }

@@ -284,6 +284,10 @@ function runCell(cell) {
         const output = { output_type: type, data: content.data, metadata: content.metadata || {} };
         if (type === "execute_result") output.execution_count = content.execution_count;
         cell.addOutput(output);
+        const displayId = content.transient && content.transient.display_id;
+        if (displayId) displays.set(output, displayId);
+      } else if (type === "update_display_data") {
+        updateDisplay(content);
       } else if (type === "error") {
         cell.addOutput({ output_type: "error", ename: content.ename, evalue: content.evalue, traceback: content.traceback });
       } else if (type === "clear_output") {
@@ -297,6 +301,25 @@ function runCell(cell) {
       markDirty();
     }
   });
+}
+
+// Outputs shown with a display_id, so update_display_data can find them in any cell.
+const displays = new WeakMap();
+
+function updateDisplay(content) {
+  const displayId = content.transient && content.transient.display_id;
+  if (!displayId) return;
+  for (const cell of nb.cells) {
+    let changed = false;
+    for (const output of cell.outputs) {
+      if (displays.get(output) === displayId) {
+        output.data = content.data;
+        output.metadata = content.metadata || {};
+        changed = true;
+      }
+    }
+    if (changed) cell.renderOutputs();
+  }
 }
 
 function runAndAdvance(cell, insert = false) {
