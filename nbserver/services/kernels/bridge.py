@@ -170,10 +170,12 @@ class KernelBridge:
         if message.channel == "iopub":
             if message.msg_type == "status":
                 state = ExecutionState.from_status(message.content().get("execution_state"))
-                if state is not None:
+                if internal:
+                    # Our own kernel_info requests say nothing about the clients' work.
+                    if state is ExecutionState.IDLE:
+                        self._internal_idle.set()
+                elif state is not None:
                     self.record.execution_state = state
-                if internal and state is ExecutionState.IDLE:
-                    self._internal_idle.set()
             if not internal:
                 self._route_iopub(message)
         elif internal:
@@ -334,3 +336,5 @@ class KernelBridge:
                 await asyncio.wait_for(waiting, min(interval, remaining))
             except asyncio.TimeoutError:
                 pass
+        if self.record.execution_state in (ExecutionState.STARTING, ExecutionState.RESTARTING):
+            self.record.execution_state = ExecutionState.IDLE
