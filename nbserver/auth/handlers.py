@@ -82,7 +82,8 @@ class LoginHandler(PageHandler):
         self.render_form("Wrong password or token.", 401)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        if status_code == 403 and self.request.method == "POST":
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if status_code == 403 and self.request.method == "POST" and "XSRF" in str(exc):
             # Most often an expired or missing _xsrf cookie: offer a fresh form.
             self.render_form("The form expired; please try again.", 403)
             return
