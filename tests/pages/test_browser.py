@@ -467,3 +467,19 @@ def test_display_updates_replace_earlier_output(live_server: LiveServer, page: A
     assert texts == ["'second'"]
     screenshot(page, "notebook-display")
     assert page.js_errors == []
+
+
+def test_notebook_renamed_from_its_page_keeps_its_links(live_server: LiveServer, page: Any) -> None:
+    nbformat.write(nbformat.v4.new_notebook(), str(live_server.root / "Old name.ipynb"))
+    page.goto(live_server.page_url(f"notebooks/Old name.ipynb?token={live_server.token}"))
+    page.locator(".cell textarea.source").first.wait_for()
+    page.click("#doc-name")
+    page.fill("#dialog-input", "New name")
+    page.click("#dialog-ok")
+    page.wait_for_url(re.compile(r"/notebooks/New%20name\.ipynb$"))
+    assert (live_server.root / "New name.ipynb").exists()
+    assert not (live_server.root / "Old name.ipynb").exists()
+    assert page.locator("#doc-name").inner_text() == "New name.ipynb"
+    href = page.locator("a[data-prefix='nbconvert/html'][data-query='?download=1']").get_attribute("href")
+    assert href.endswith("/nbconvert/html/New%20name.ipynb?download=1")
+    assert page.js_errors == []

@@ -1,14 +1,14 @@
 // The notebook page: render a notebook from /api/contents, edit and run its cells over the
 // kernel websocket, save it back (Ctrl+S, autosave, checkpoints), and notice changes on disk.
 
-import { ApiError, basename, contents, dirname, joinPath, kernels, url } from "./api.js";
+import { ApiError, basename, contents, dirname, joinPath, kernels, sessions, url } from "./api.js";
 import { KernelConnection } from "./kernel.js";
 import { renderMarkdown } from "./markdown.js";
 import { renderOutput } from "./outputs.js";
 import { dialog, dropdown, el, exactTime, toast } from "./ui.js";
 
 const AUTOSAVE_SECONDS = 120;
-const path = document.body.dataset.path;
+let path = document.body.dataset.path;
 const printView = document.body.dataset.print === "true";
 const container = document.getElementById("notebook");
 
@@ -473,6 +473,25 @@ async function restoreCheckpoint() {
   }
 }
 
+async function renameNotebook() {
+  const name = await dialog({ title: "Rename notebook", input: basename(path), ok: "Rename" });
+  if (!name || name === basename(path)) return;
+  const newPath = joinPath(dirname(path), name.endsWith(".ipynb") ? name : `${name}.ipynb`);
+  try {
+    const model = await contents.rename(path, newPath);
+    if (kernel && kernel.sessionId) await sessions.rename(kernel.sessionId, newPath).catch(() => {});
+    path = model.path;
+    nb.lastModified = model.last_modified;
+    document.getElementById("doc-name").textContent = model.name;
+    document.title = `${model.name} · nbserver`;
+    history.replaceState(null, "", url("notebooks", path));
+    for (const link of document.querySelectorAll("a[data-prefix]")) link.href = url(link.dataset.prefix, path) + link.dataset.query;
+    toast(`Renamed to ${model.name}`);
+  } catch (error) {
+    toast(`Could not rename: ${error.message}`, "error");
+  }
+}
+
 // -- banner -------------------------------------------------------------------------------------
 
 function showBanner(text, kind, buttons = []) {
@@ -580,6 +599,7 @@ function wire() {
   const typeSelect = document.getElementById("cell-type");
   typeSelect.addEventListener("change", () => changeType(nb.cells[nb.selected], typeSelect.value));
   dropdown(document.getElementById("file-menu-button"), document.getElementById("file-menu"));
+  document.getElementById("doc-name").addEventListener("click", renameNotebook);
   window.addEventListener("beforeunload", (event) => {
     if (nb.dirty) {
       event.preventDefault();
