@@ -58,17 +58,18 @@ def summarize(stacks_file: Path, top: int) -> str:
     return "\n".join(lines)
 
 
-async def run_workload(name: str, server: RunningServer, budget: workloads.Budget, notebook_json: str) -> None:
+async def run_workload(name: str, server: RunningServer, budget: workloads.Budget, notebook_json: str) -> dict:
     if name == "list_100000":
-        await workloads.list_100000(server, budget, notebook_json)
-    else:
-        await workloads.SERVER_WORKLOADS[name](server, budget, notebook_json)
+        return await workloads.list_100000(server, budget, notebook_json)
+    return await workloads.SERVER_WORKLOADS[name](server, budget, notebook_json)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("workload", nargs="?", default="notebook_get",
                         choices=[*workloads.SERVER_WORKLOADS, "list_100000", "startup", "memory"])
+    parser.add_argument("--stream-bytes", type=int, default=workloads.Budget.stream_bytes,
+                        help="output size of the stream_output workload")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the server's environment")
     parser.add_argument("--server", default=NBSERVER, choices=[NBSERVER, JUPYTER_SERVER])
     parser.add_argument("--out", type=Path, help="keep the raw collapsed stacks here")
@@ -107,7 +108,8 @@ def main() -> int:
             spy = subprocess.Popen(["py-spy", "record", "--gil", "--format", "raw", "--rate", str(args.rate), "-o", str(out),
                                     "--pid", str(server.process.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             time.sleep(1)
-            asyncio.run(run_workload(args.workload, server, workloads.Budget(), notebook_json))
+            budget = workloads.Budget(stream_bytes=args.stream_bytes)
+            print("figures:", asyncio.run(run_workload(args.workload, server, budget, notebook_json)))
             spy.send_signal(signal.SIGINT)
             spy.wait(timeout=30)
         print(summarize(out, args.top))

@@ -394,6 +394,10 @@ def print_table(rows: dict[str, dict[str, Any]], info: dict[str, Any], trials: i
     return text
 
 
+def raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=None, help="trials per server (default 5, 1 with --quick)")
@@ -410,8 +414,11 @@ def main() -> int:
     args.trials = args.trials or (1 if args.quick else 5)
     budget = Budget.quick() if args.quick else Budget()
 
-    # A SIGTERM ends the run like Ctrl-C: through the finally below, which stops everything.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # Ctrl-C and SIGTERM raise at once, wherever the run is (asyncio.run's own Ctrl-C handling
+    # only cancels the current task, which a workload's clean-up can outlast); the finally
+    # below then stops every server and kernel.
+    signal.signal(signal.SIGINT, raise_interrupt)
+    signal.signal(signal.SIGTERM, raise_interrupt)
     info = machine_info()
     if info["load_average_before"] > 1:
         log(f"warning: the load average is {info['load_average_before']} before the run: other work is running")
