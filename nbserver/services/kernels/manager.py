@@ -198,7 +198,12 @@ class MappingKernelManager(LoggingConfigurable):
     async def start_kernel(
         self, kernel_name: str | None = None, path: str | None = None, env: dict[str, str] | None = None
     ) -> str:
-        """Start a kernel in the folder of ``path``; return its id once it answers."""
+        """Start a kernel in the folder of ``path``; return its id once it answers.
+
+        ``env`` adds variables to the server's environment for the kernel. Raises InvalidInput
+        for an unknown name or a path outside the root, KernelStartFailed (500) when the
+        process fails or does not answer within kernel_info_timeout.
+        """
         name = kernel_name or self.default_kernel_name
         try:
             await run_blocking(self.kernel_spec_manager.get_kernel_spec, name)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterator
 
 import pytest
 
 from tests.support.api_client import APIClient
 from tests.support.kernel_client import KernelWebsocketClient
-
-# Every kernel test talks to a real ipykernel: bound each one in time.
-pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
@@ -24,7 +21,7 @@ def start_kernel(api: APIClient) -> Callable[..., Awaitable[dict[str, Any]]]:
 
 
 @pytest.fixture
-def connect(base_url: str, token: str) -> Callable[..., Awaitable[KernelWebsocketClient]]:
+def connect(base_url: str, token: str) -> Iterator[Callable[..., Awaitable[KernelWebsocketClient]]]:
     clients: list[KernelWebsocketClient] = []
 
     async def open_client(kernel_id: str, **kwargs: Any) -> KernelWebsocketClient:
@@ -32,6 +29,6 @@ def connect(base_url: str, token: str) -> Callable[..., Awaitable[KernelWebsocke
         clients.append(client)
         return client
 
-    yield open_client  # type: ignore[misc]
+    yield open_client
     for client in clients:
         client.close()
