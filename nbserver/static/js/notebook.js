@@ -128,11 +128,9 @@ class Cell {
 
   renderOutputs() {
     this.outputArea.replaceChildren();
-    this.outputs.forEach((output, index) => {
+    this.outputs.forEach((output) => {
       const node = renderOutput(output, markdownOptions);
-      if (output.output_type === "execute_result" && index === this.outputs.findIndex((o) => o.output_type === "execute_result")) {
-        node.dataset.prompt = `Out[${output.execution_count ?? ""}]`;
-      }
+      if (output.output_type === "execute_result") node.dataset.prompt = `Out[${output.execution_count ?? ""}]`;
       this.outputArea.append(node);
     });
   }
@@ -145,7 +143,9 @@ class Cell {
       return;
     }
     this.outputs.push(output);
-    this.outputArea.append(renderOutput(output, markdownOptions));
+    const node = renderOutput(output, markdownOptions);
+    if (output.output_type === "execute_result") node.dataset.prompt = `Out[${output.execution_count ?? ""}]`;
+    this.outputArea.append(node);
   }
 
   clearOutputs() {
