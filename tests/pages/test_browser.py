@@ -483,3 +483,41 @@ def test_notebook_renamed_from_its_page_keeps_its_links(live_server: LiveServer,
     href = page.locator("a[data-prefix='nbconvert/html'][data-query='?download=1']").get_attribute("href")
     assert href.endswith("/nbconvert/html/New%20name.ipynb?download=1")
     assert page.js_errors == []
+
+
+def test_unsaved_changes_are_autosaved(live_server: LiveServer, page: Any) -> None:
+    notebook = live_server.root / "Auto.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(), str(notebook))
+    page.clock.install()
+    page.goto(live_server.page_url(f"notebooks/Auto.ipynb?token={live_server.token}"))
+    source = page.locator(".cell textarea.source").first
+    source.wait_for()
+    source.fill("autosaved = True")
+    page.clock.run_for(121_000)  # past the two-minute autosave interval
+    page.wait_for_selector("#save-state:text-matches('^Saved')")
+    assert "autosaved = True" in notebook.read_text()
+
+
+def test_a_kernel_shut_down_elsewhere_shows_as_dead_and_can_be_replaced(live_server: LiveServer, page: Any) -> None:
+    if not kernels_available(live_server):
+        pytest.skip("this server has no kernels yet (GET /api/kernelspecs)")
+    nbformat.write(nbformat.v4.new_notebook(), str(live_server.root / "Dead.ipynb"))
+    page.goto(live_server.page_url(f"notebooks/Dead.ipynb?token={live_server.token}"))
+    page.wait_for_selector("#kernel-indicator[data-state='idle']", timeout=KERNEL_START_MS)
+    request = urllib.request.Request(live_server.page_url("api/kernels"),
+                                     headers={"Authorization": f"token {live_server.token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        kernel_ids = [kernel["id"] for kernel in json.load(response)]
+    for kernel_id in kernel_ids:
+        urllib.request.urlopen(urllib.request.Request(
+            live_server.page_url(f"api/kernels/{kernel_id}"), method="DELETE",
+            headers={"Authorization": f"token {live_server.token}"}), timeout=30).close()
+    page.wait_for_selector("#kernel-indicator[data-state='dead']", timeout=30_000)
+    page.wait_for_selector("#banner:has-text('kernel has died')")
+    screenshot(page, "notebook-kernel-dead")
+    page.click("#banner-actions button:has-text('Start a new kernel')")
+    page.wait_for_selector("#kernel-indicator[data-state='idle']", timeout=KERNEL_START_MS)
+    cell = page.locator(".cell textarea.source").first
+    cell.fill("print('alive')")
+    cell.press("Control+Enter")
+    page.locator(".output.stream").get_by_text("alive").wait_for()
