@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import time
+from datetime import datetime
 
 import pytest
 from tornado.httpclient import HTTPClientError
@@ -39,6 +40,17 @@ async def test_execute_streams_output_and_reply(start_kernel, connect):
     assert result.reply["content"]["status"] == "ok"
     assert result.stdout == "hello, kernel\n"
     assert [m["header"]["msg_type"] for m in result.iopub][:2] == ["status", "execute_input"]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_traffic_updates_last_activity(api, start_kernel, connect):
+    kernel = await start_kernel()
+    client = await connect(kernel["id"])
+    await asyncio.sleep(0.05)
+    await client.run("pass")
+    model = (await api.get(f"api/kernels/{kernel['id']}")).json()
+    assert datetime.fromisoformat(model["last_activity"]) > datetime.fromisoformat(kernel["last_activity"])
+    assert model["connections"] == 1
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -97,6 +109,7 @@ async def test_interrupt_stops_a_sleeping_cell_within_3_seconds(api, start_kerne
     msg_id = await client.execute("import time; time.sleep(60)")
     await client.receive(lambda m: m["header"]["msg_type"] == "execute_input")
     await asyncio.sleep(0.3)
+    assert (await api.get(f"api/kernels/{kernel['id']}")).json()["execution_state"] == "busy"
     started = time.monotonic()
     response = await api.post(f"api/kernels/{kernel['id']}/interrupt")
     assert response.status == 204
@@ -104,6 +117,7 @@ async def test_interrupt_stops_a_sleeping_cell_within_3_seconds(api, start_kerne
     assert time.monotonic() - started < 3
     assert result.reply["content"]["status"] == "error"
     assert result.reply["content"]["ename"] == "KeyboardInterrupt"
+    assert (await api.get(f"api/kernels/{kernel['id']}")).json()["execution_state"] == "idle"
 
 
 @pytest.mark.gen_test(timeout=60)
