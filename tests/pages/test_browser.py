@@ -18,7 +18,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from tests.support.browser import LiveServer, screenshot
+from tests.support.browser import LiveServer, screenshot, start_server, stop_process_group
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
@@ -521,3 +521,17 @@ def test_a_kernel_shut_down_elsewhere_shows_as_dead_and_can_be_replaced(live_ser
     cell.fill("print('alive')")
     cell.press("Control+Enter")
     page.locator(".output.stream").get_by_text("alive").wait_for()
+
+
+def test_hidden_files_are_listed_only_when_the_server_allows(tmp_path: Path, page: Any) -> None:
+    root = tmp_path / "hidden-root"
+    root.mkdir()
+    (root / ".config.txt").write_text("x")
+    (root / "visible.txt").write_text("y")
+    server = start_server(root, tmp_path / "hidden.log", extra_args=("--allow-hidden",))
+    try:
+        open_dashboard(page, server)
+        names = page.locator("#file-rows tr[data-path] .name span").all_text_contents()
+        assert names == [".config.txt", "visible.txt"]
+    finally:
+        stop_process_group(server.process)

@@ -81,13 +81,14 @@ def stop_process_group(process: subprocess.Popen[bytes], grace_seconds: float = 
     process.wait(5)
 
 
-def start_server(root: Path, log_path: Path, token: str = BROWSER_TOKEN) -> LiveServer:
+def start_server(root: Path, log_path: Path, token: str = BROWSER_TOKEN,
+                 extra_args: tuple[str, ...] = ()) -> LiveServer:
     """Start ``python -m nbserver`` on a free port of 127.0.0.1 and wait for its URL in the log."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "nbserver", "--no-browser", "--port", "0", "--root-dir", str(root),
-             f"--IdentityProvider.token={token}"],
+             f"--IdentityProvider.token={token}", *extra_args],
             stdout=log_file, stderr=subprocess.STDOUT, cwd=REPO_ROOT, env=env, start_new_session=True,
         )
     deadline = time.monotonic() + SERVER_START_SECONDS
