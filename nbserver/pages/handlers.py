@@ -32,6 +32,17 @@ def breadcrumbs(path: str) -> list[dict[str, str]]:
     return crumbs
 
 
+def is_text_like(path: str) -> bool:
+    """Whether the editor suits the file: text types, or no known type at all."""
+    mimetype = guess_mimetype(path)
+    if mimetype is None:
+        return True
+    return mimetype.startswith("text/") or mimetype in (
+        "application/json", "application/javascript", "application/x-sh", "application/xml",
+        "application/x-python-code", "application/toml", "application/x-yaml", "application/yaml",
+    )
+
+
 class RootRedirectHandler(PageBase):
     """``/``: the dashboard lives at ``/tree``."""
 
@@ -66,23 +77,13 @@ class TreeHandler(PathPageHandler):
                              **self.common_context(path))
             return
         if await manager.file_exists(path):
-            prefix = "notebooks" if path.endswith(".ipynb") else "edit"
-            if not path.endswith(".ipynb") and not is_text_like(path):
-                prefix = "view"
+            if path.endswith(".ipynb"):
+                prefix = "notebooks"
+            else:
+                prefix = "edit" if is_text_like(path) else "view"
             self.redirect(self.page_url(prefix, path))
             return
         raise NotFound(f"No such file or directory: {path}")
-
-
-def is_text_like(path: str) -> bool:
-    """Whether the editor suits the file: text types, or no known type at all."""
-    mimetype = guess_mimetype(path)
-    if mimetype is None:
-        return True
-    return mimetype.startswith("text/") or mimetype in (
-        "application/json", "application/javascript", "application/x-sh", "application/xml",
-        "application/x-python-code", "application/toml", "application/x-yaml", "application/yaml",
-    )
 
 
 class NotebookPageHandler(PathPageHandler):

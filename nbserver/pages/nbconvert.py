@@ -44,9 +44,11 @@ def export_notebook(format: str, notebook: dict[str, Any], name: str) -> tuple[b
         output, resources = exporter.from_notebook_node(node, resources={"metadata": {"name": stem}})
     except NbserverError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # exporters raise anything: pandoc missing, template errors...
+        log.warning("nbconvert export of %s to %s failed", name, format, exc_info=True)
         raise ConversionFailed(
-            f"nbconvert could not export this notebook to {format}: {type(exc).__name__}: {exc}"
+            f"nbconvert could not export this notebook to {format} ({type(exc).__name__}).",
+            log_detail=str(exc),
         ) from None
     body = output if isinstance(output, bytes) else output.encode("utf-8")
     filename = stem + resources.get("output_extension", "")

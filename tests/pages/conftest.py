@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, LiveServer, start_server, stop_process_group
+from tests.support.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LiveServer,
+    start_server,
+    stop_process_group,
+)
 
 
 @pytest.fixture

@@ -18,7 +18,12 @@ from typing import Any
 import nbformat
 import pytest
 
-from tests.support.browser import LiveServer, screenshot, start_server, stop_process_group
+from tests.support.browser import (
+    LiveServer,
+    screenshot,
+    start_server,
+    stop_process_group,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 

@@ -275,3 +275,18 @@ async def test_api_nbconvert_needs_auth(api):
     response = await api.get("api/nbconvert", authenticated=False)
     assert response.status == 401
     assert json.loads(response.body)["message"]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_nbconvert_failure_is_a_clear_500_without_details(api, root_dir, monkeypatch):
+    import nbconvert.exporters
+
+    def broken(self, nb, resources=None, **kw):
+        raise RuntimeError("/secret/path/template.tpl missing")
+
+    monkeypatch.setattr(nbconvert.exporters.MarkdownExporter, "from_notebook_node", broken)
+    write_notebook(root_dir / "a.ipynb")
+    response = await api.get("nbconvert/markdown/a.ipynb")
+    assert response.status == 500
+    assert b"could not export this notebook to markdown" in response.body
+    assert b"/secret/path" not in response.body

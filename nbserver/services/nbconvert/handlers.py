@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from nbserver.base.handlers import APIHandler
 from nbserver.blocking import run_blocking
+
+log = logging.getLogger("nbserver")
 
 
 def exporter_listing() -> dict[str, dict[str, Any]]:
@@ -17,6 +20,7 @@ def exporter_listing() -> dict[str, dict[str, Any]]:
         try:
             exporter_class = get_exporter(name)
         except Exception:  # a broken third-party exporter must not break the listing
+            log.warning("nbconvert exporter %r does not load; left out of /api/nbconvert", name, exc_info=True)
             continue
         listing[name] = {"output_mimetype": exporter_class.output_mimetype}
     return listing
