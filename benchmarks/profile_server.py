@@ -3,12 +3,13 @@
     pip install py-spy
     python benchmarks/profile_server.py notebook_get [--server jupyter_server] [--out stacks.txt]
 
-Starts the server as the benchmark does, attaches ``py-spy record --gil`` (raw collapsed stacks of
-whichever thread holds the GIL, so idle threads and waits do not count) for the length of the workload, then prints the functions with the
-most samples: "self" (on top of the stack) and "total" (anywhere in the stack), as a share of the
-samples. ``startup`` instead records the server from spawn until it answers, and ``memory``
-runs every workload without py-spy, printing the server's resident memory after each one
-(``--env MALLOC_ARENA_MAX=2`` and the like try an allocator setting).
+Starts the server as the benchmark does, attaches ``py-spy record --gil`` (raw collapsed stacks
+of whichever thread holds the GIL, so idle threads and waits do not count) for the length of
+the workload, then prints the functions with the most samples: "self" (on top of the stack) and
+"total" (anywhere in the stack), as a share of the samples. ``startup`` instead records the
+server from spawn until it answers, and ``memory`` runs every workload without py-spy, printing
+the server's resident memory after each one (``--env MALLOC_ARENA_MAX=2`` and the like try an
+allocator setting).
 """
 
 from __future__ import annotations
@@ -26,12 +27,20 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fixtures  # noqa: E402
 import workloads  # noqa: E402
-from servers import JUPYTER_SERVER, NBSERVER, RunningServer, jupyter_server_venv, kill_leftovers, server_commands  # noqa: E402
+from servers import (  # noqa: E402
+    JUPYTER_SERVER,
+    NBSERVER,
+    RunningServer,
+    jupyter_server_venv,
+    kill_leftovers,
+    server_commands,
+)
 
 
 def summarize(stacks_file: Path, top: int) -> str:
@@ -58,7 +67,8 @@ def summarize(stacks_file: Path, top: int) -> str:
     return "\n".join(lines)
 
 
-async def run_workload(name: str, server: RunningServer, budget: workloads.Budget, notebook_json: str) -> dict:
+async def run_workload(name: str, server: RunningServer, budget: workloads.Budget,
+                       notebook_json: str) -> dict[str, Any]:
     if name == "list_100000":
         return await workloads.list_100000(server, budget, notebook_json)
     return await workloads.SERVER_WORKLOADS[name](server, budget, notebook_json)
@@ -89,8 +99,8 @@ def main() -> int:
         if args.workload == "memory":
             server.start()
             print(f"after start-up: {server.rss_mb():.1f} MB")
-            for name, workload in workloads.SERVER_WORKLOADS.items():
-                asyncio.run(workload(server, workloads.Budget(), notebook_json))
+            for name in workloads.SERVER_WORKLOADS:
+                asyncio.run(run_workload(name, server, workloads.Budget(), notebook_json))
                 print(f"after {name}: {server.rss_mb():.1f} MB")
             return 0
         if args.workload == "startup":
@@ -99,14 +109,18 @@ def main() -> int:
                               "--", *server.command]
             print(f"start-up took {server.start():.2f} s (under py-spy)")
             # py-spy writes its file when the profiled program ends: stop the server, not py-spy.
-            children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
+            spy_process = server.process
+            assert spy_process is not None
+            children = Path(f"/proc/{spy_process.pid}/task/{spy_process.pid}/children").read_text().split()
             for child in children:
                 os.kill(int(child), signal.SIGTERM)
-            server.process.wait(timeout=30)
+            spy_process.wait(timeout=30)
         else:
             server.start()
-            spy = subprocess.Popen(["py-spy", "record", "--gil", "--format", "raw", "--rate", str(args.rate), "-o", str(out),
-                                    "--pid", str(server.process.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            assert server.process is not None
+            spy = subprocess.Popen(["py-spy", "record", "--gil", "--format", "raw", "--rate", str(args.rate),
+                                    "-o", str(out), "--pid", str(server.process.pid)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             time.sleep(1)
             budget = workloads.Budget(stream_bytes=args.stream_bytes)
             print("figures:", asyncio.run(run_workload(args.workload, server, budget, notebook_json)))

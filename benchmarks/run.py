@@ -281,7 +281,7 @@ def advantage(row: Row, ours: float, theirs: float) -> float:
     return theirs / ours if ours else float("inf")
 
 
-def cell(summary: dict[str, Any], unit: str) -> str:
+def cell(summary: dict[str, Any]) -> str:
     if "median" not in summary:
         return summary["status"]
     def fmt(value: float) -> str:
@@ -353,10 +353,11 @@ def target_checks(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             if ours is not None and floor:
                 value = ours / floor
                 if kind == "floor_ratio":
-                    text, met = f"{key}: nbserver {value:.2f}x its jupyter_client floor (target <= {bar}x)", value <= bar
+                    text = f"{key}: nbserver {value:.2f}x its jupyter_client floor (target <= {bar}x)"
+                    met = value <= bar
                 else:
-                    text, met = f"{key}: nbserver {value:.0%} of its jupyter_client floor (target >= {bar:.0%})", \
-                        value >= bar
+                    text = f"{key}: nbserver {value:.0%} of its jupyter_client floor (target >= {bar:.0%})"
+                    met = value >= bar
         if value is None:
             checks.append({"row": key, "kind": kind, "bar": bar, "met": None,
                            "text": f"{key}: not measurable in this run"})
@@ -382,11 +383,11 @@ def print_table(rows: dict[str, dict[str, Any]], info: dict[str, Any], trials: i
         if row.key not in rows:
             continue
         better = "higher" if row.higher_is_better else "lower"
-        table.append((row.label, f"{row.unit} ({better} better)", cell(rows[row.key][NBSERVER], row.unit),
-                      cell(rows[row.key][JUPYTER_SERVER], row.unit), comparison(row, rows)))
+        table.append((row.label, f"{row.unit} ({better} better)", cell(rows[row.key][NBSERVER]),
+                      cell(rows[row.key][JUPYTER_SERVER]), comparison(row, rows)))
     widths = [max(len(line[column]) for line in table) for column in range(len(header))]
     for index, line in enumerate(table):
-        lines.append("  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip())
+        lines.append("  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip())
         if index == 0:
             lines.append("  ".join("-" * width for width in widths))
     text = "\n".join(lines)

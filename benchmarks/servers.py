@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Callable, Sequence
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -23,7 +24,7 @@ NBSERVER = "nbserver"
 JUPYTER_SERVER = "jupyter_server"
 
 
-def jupyter_server_venv(log: callable = print) -> Path:
+def jupyter_server_venv(log: Callable[[str], None] = print) -> Path:
     """The cached virtual environment with jupyter_server and ipykernel; created on first use.
 
     ipykernel is pinned to the version this interpreter has (when it has one), so both servers
@@ -133,7 +134,7 @@ def read_rss_mb(pid: int) -> float:
 class RunningServer:
     """One server process; ``start`` waits until it answers ``GET /api/status`` and times that."""
 
-    def __init__(self, spec: ServerCommand, root: Path, home: Path, token: str, extra: list[str] = ()) -> None:
+    def __init__(self, spec: ServerCommand, root: Path, home: Path, token: str, extra: Sequence[str] = ()) -> None:
         self.spec = spec
         self.name = spec.name
         self.root = root
