@@ -38,6 +38,9 @@ log = logging.getLogger("nbserver")
 V1_SUBPROTOCOL = "v1.kernel.websocket.jupyter.org"
 # Offsets before the parts of a v1 frame: channel, header, parent_header, metadata, content, end.
 V1_MIN_OFFSETS = 6
+#: Seconds between pings when the app sets no ``websocket_ping_interval``: they keep proxies from
+#: closing quiet connections and reveal dead ones, whose session then starts buffering.
+DEFAULT_PING_INTERVAL = 30.0
 
 
 class WireProtocol(Enum):
@@ -197,6 +200,10 @@ class KernelChannelsHandler(WebSocketHandler, BaseHandler):
         self.keep_buffer = bool(session_id) and self.kernel_manager.buffer_offline_messages
         self.session_key = session_id or uuid.uuid4().hex
         await super().get(*args, **kwargs)
+
+    @property
+    def ping_interval(self) -> float | None:
+        return self.settings.get("websocket_ping_interval", DEFAULT_PING_INTERVAL)  # type: ignore[no-any-return]
 
     def check_origin(self, origin: str) -> bool:
         return self.origin_allowed(origin)
