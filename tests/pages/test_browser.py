@@ -28,6 +28,8 @@ from tests.support.browser import (
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
 KERNEL_START_MS = 60_000
+PNG_DOT = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkaPhfDwAE"
+           "hQGAhKmMIQAAAABJRU5ErkJggg==")
 
 
 def open_dashboard(page: Any, server: LiveServer, path: str = "") -> None:
@@ -56,6 +58,7 @@ def write_notebook_with_outputs(path: Path) -> None:
     nb.cells = [
         nbformat.v4.new_markdown_cell("# Outputs\n\nText, *emphasis*, `code`, a [link](https://example.org) and $e^{i\\pi}$.\n\n"
                                       "<script>window.parent.markdownScriptRan = true</script>"),
+        nbformat.v4.new_markdown_cell("![dot](attachment:dot.png)", attachments={"dot.png": {"image/png": PNG_DOT}}),
         nbformat.v4.new_code_cell("print('plain')", execution_count=1, outputs=[
             nbformat.v4.new_output("stream", name="stdout", text="plain text\n"),
             nbformat.v4.new_output("stream", name="stderr", text="a warning\n"),
@@ -135,6 +138,7 @@ def test_notebook_page_renders_outputs_in_sandboxes(live_server: LiveServer, pag
     assert page.locator(".output.error .ansi-red-fg").inner_text() == "ZeroDivisionError"
     assert page.locator(".output.stream.stderr").inner_text().strip() == "a warning"
     assert page.locator(".output img[src^='data:image/svg+xml']").count() == 1
+    page.wait_for_function("document.querySelector(\".markdown-rendered img[alt='dot']\").naturalWidth === 1")
     assert '"a": 1' in page.locator(".output pre.json").inner_text()
     screenshot(page, "notebook-outputs", full_page=True)
 

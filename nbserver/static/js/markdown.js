@@ -9,6 +9,7 @@ export function escapeHtml(text) {
 
 function safeUrl(raw, resolve) {
   const target = raw.trim().replace(/^<|>$/g, "");
+  if (target.startsWith("attachment:")) return resolve ? resolve(target) : null;
   if (/^(https?:|mailto:|#)/i.test(target)) return target;
   if (/^[a-z][a-z0-9+.-]*:/i.test(target) || target.startsWith("//")) return null; // javascript:, data:...
   return resolve ? resolve(target) : target;

@@ -100,8 +100,17 @@ class Cell {
   }
 
   renderMarkdown() {
-    this.rendered.innerHTML = renderMarkdown(this.text, markdownOptions);
+    const options = { ...markdownOptions, resolveImage: (target) => this.attachmentUrl(target) ?? markdownOptions.resolveImage(target) };
+    this.rendered.innerHTML = renderMarkdown(this.text, options);
     this.node.classList.add("rendered");
+  }
+
+  /** A data: URL for ``attachment:name`` (raster images only), null for other targets. */
+  attachmentUrl(target) {
+    if (!target.startsWith("attachment:")) return null;
+    const bundle = (this.attachments || {})[decodeURIComponent(target.slice("attachment:".length))] || {};
+    const type = ["image/png", "image/jpeg", "image/gif"].find((candidate) => typeof bundle[candidate] === "string");
+    return type ? `data:${type};base64,${bundle[type].replace(/\s/g, "")}` : "";
   }
 
   edit() {
