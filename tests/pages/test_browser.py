@@ -544,3 +544,14 @@ def test_hidden_files_are_listed_only_when_the_server_allows(tmp_path: Path, pag
         assert names == [".config.txt", "visible.txt"]
     finally:
         stop_process_group(server.process)
+
+
+def test_missing_folder_shows_a_friendly_404_page(live_server: LiveServer, page: Any) -> None:
+    open_dashboard(page, live_server)
+    response = page.goto(live_server.page_url("tree/no such folder"))
+    assert response.status == 404
+    assert "No such file or directory" in page.locator("main").inner_text()
+    page.click("text=Back to the files")
+    page.wait_for_url(re.compile(r"/tree$"))
+    page.goto(live_server.page_url("tree/no such folder"))
+    screenshot(page, "error-404")
