@@ -283,6 +283,7 @@ def test_upload_by_drag_and_drop_in_chunks_with_progress(live_server: LiveServer
     page.evaluate("""() => {
         const transfer = new DataTransfer();
         transfer.items.add(new File(["hello"], "small.txt", {type: "text/plain"}));
+        transfer.items.add(new File([JSON.stringify({cells: [], metadata: {}, nbformat: 4, nbformat_minor: 5})], "up.ipynb"));
         const big = new Uint8Array(5 * 1024 * 1024 + 123);
         for (let i = 0; i < big.length; i += 4096) big[i] = i % 251;
         transfer.items.add(new File([big], "big.bin"));
@@ -295,6 +296,8 @@ def test_upload_by_drag_and_drop_in_chunks_with_progress(live_server: LiveServer
     row(page, "big.bin").wait_for()
     row(page, "small.txt").wait_for()
     assert (live_server.root / "small.txt").read_text() == "hello"
+    row(page, "up.ipynb").wait_for()
+    assert nbformat.read(str(live_server.root / "up.ipynb"), as_version=4).nbformat == 4
     big = (live_server.root / "big.bin").read_bytes()
     assert len(big) == 5 * 1024 * 1024 + 123
     assert big[4096 * 3] == (4096 * 3) % 251
@@ -555,3 +558,25 @@ def test_missing_folder_shows_a_friendly_404_page(live_server: LiveServer, page:
     page.wait_for_url(re.compile(r"/tree$"))
     page.goto(live_server.page_url("tree/no such folder"))
     screenshot(page, "error-404")
+
+
+def test_pages_work_under_a_base_url(tmp_path: Path, page: Any) -> None:
+    root = tmp_path / "based-root"
+    root.mkdir()
+    write_notebook_with_outputs(root / "Outputs.ipynb")
+    server = start_server(root, tmp_path / "based.log", extra_args=("--base-url", "/nb/"))
+    try:
+        assert server.url.endswith("/nb/")
+        open_dashboard(page, server)
+        page.click("text=Outputs.ipynb")
+        page.wait_for_url(re.compile(r"/nb/notebooks/Outputs\.ipynb$"))
+        page.wait_for_selector(".cell.markdown.rendered h1")
+        if kernels_available(server):
+            page.wait_for_selector("#kernel-indicator[data-state='idle']", timeout=KERNEL_START_MS)
+            cell = page.locator(".cell.code textarea.source").first
+            cell.fill("print('under /nb/')")
+            cell.press("Control+Enter")
+            page.locator(".output.stream").get_by_text("under /nb/").wait_for()
+        assert page.js_errors == []
+    finally:
+        stop_process_group(server.process)

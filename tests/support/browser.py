@@ -93,7 +93,7 @@ def start_server(root: Path, log_path: Path, token: str = BROWSER_TOKEN,
         )
     deadline = time.monotonic() + SERVER_START_SECONDS
     while True:
-        match = re.search(r"(http://127\.0\.0\.1:\d+/)tree\?token=", log_path.read_text(errors="replace"))
+        match = re.search(r"(http://127\.0\.0\.1:\d+/(?:[^\s?]*/)?)tree\?token=", log_path.read_text(errors="replace"))
         if match:
             return LiveServer(match.group(1), token, root, log_path, process)
         if process.poll() is not None or time.monotonic() > deadline:
