@@ -398,7 +398,9 @@ def test_cells_are_added_moved_retyped_and_deleted_from_the_toolbar(live_server:
     page.click("[data-command='move-up']")
     assert [sources.nth(i).input_value() for i in range(2)] == ["second", "first"]
     page.click("[data-command='insert-below']")
-    page.keyboard.type("third")
+    page.keyboard.type("if True:\nx = 1\ny = 2")
+    assert page.locator(".cell.selected textarea").input_value() == "if True:\n    x = 1\n    y = 2"
+    page.locator(".cell.selected textarea").fill("third")
     page.select_option("#cell-type", "markdown")
     page.click("[data-command='move-down']")
     page.click("[data-command='delete-cell']")  # deletes the selected markdown cell

@@ -529,6 +529,14 @@ function onSourceKey(event, cell) {
   } else if (event.key === "Enter" && event.altKey) {
     event.preventDefault();
     runAndAdvance(cell, true);
+  } else if (event.key === "Enter" && !event.shiftKey && !event.ctrlKey && !event.metaKey && cell.type === "code") {
+    // Keep the line's indentation, one level more after a colon.
+    const { value, selectionStart } = cell.source;
+    const line = value.slice(value.lastIndexOf("\n", selectionStart - 1) + 1, selectionStart);
+    let indent = line.match(/^[ \t]*/)[0];
+    if (/:\s*$/.test(line)) indent += "    ";
+    event.preventDefault();
+    document.execCommand("insertText", false, "\n" + indent);
   } else if (event.key === "Escape") {
     event.preventDefault();
     commandMode();
