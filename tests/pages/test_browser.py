@@ -582,3 +582,13 @@ def test_pages_work_under_a_base_url(tmp_path: Path, page: Any) -> None:
         assert page.js_errors == []
     finally:
         stop_process_group(server.process)
+
+
+def test_a_person_without_the_token_url_logs_in_with_the_token(live_server: LiveServer, page: Any) -> None:
+    page.goto(live_server.page_url("tree"))
+    page.wait_for_selector("form input[type=password]")
+    screenshot(page, "login")
+    page.fill("input[type=password]", live_server.token)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/tree$"))
+    page.wait_for_selector("#file-rows tr.placeholder:has-text('empty')")
