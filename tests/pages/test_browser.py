@@ -592,3 +592,23 @@ def test_a_person_without_the_token_url_logs_in_with_the_token(live_server: Live
     page.click("button[type=submit]")
     page.wait_for_url(re.compile(r"/tree$"))
     page.wait_for_selector("#file-rows tr.placeholder:has-text('empty')")
+
+
+def test_input_asks_the_person_in_the_page(live_server: LiveServer, page: Any) -> None:
+    if not kernels_available(live_server):
+        pytest.skip("this server has no kernels yet (GET /api/kernelspecs)")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("name = input('Your name? ')\nprint('Hello,', name)")]
+    nbformat.write(nb, str(live_server.root / "Ask.ipynb"))
+    page.goto(live_server.page_url(f"notebooks/Ask.ipynb?token={live_server.token}"))
+    page.wait_for_selector("#kernel-indicator[data-state='idle']", timeout=KERNEL_START_MS)
+    page.locator(".cell textarea.source").first.press("Control+Enter")
+    field = page.locator(".output.stdin input")
+    field.wait_for()
+    assert page.locator(".stdin-prompt").inner_text() == "Your name?"
+    screenshot(page, "notebook-input")
+    field.fill("Ada")
+    field.press("Enter")
+    page.locator(".output.stream").get_by_text("Hello, Ada").wait_for()
+    assert "Your name? Ada" in page.locator(".output.stream").inner_text()
+    assert page.js_errors == []

@@ -99,11 +99,11 @@ export class KernelConnection {
   }
 
   /** Send a message; returns its msg_id. Queued while the socket opens. */
-  send(channel, msgType, content, metadata = {}) {
+  send(channel, msgType, content, parentHeader = {}) {
     const message = {
       header: { msg_id: newId(), msg_type: msgType, username: "", session: this.clientSession,
         date: new Date().toISOString(), version: "5.3" },
-      parent_header: {}, metadata, content, channel, buffers: [],
+      parent_header: parentHeader, metadata: {}, content, channel, buffers: [],
     };
     if (this.socket && this.socket.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
     else this.queue.push(message);
@@ -126,7 +126,7 @@ export class KernelConnection {
   /** Run code; ``onOutput`` hears the iopub messages and the execute_reply. */
   execute(code, onMessage) {
     const id = this.send("shell", "execute_request", {
-      code, silent: false, store_history: true, user_expressions: {}, allow_stdin: false, stop_on_error: true,
+      code, silent: false, store_history: true, user_expressions: {}, allow_stdin: true, stop_on_error: true,
     });
     // Shell and iopub are separate streams: the reply may come before the last outputs, so the
     // request is done only when both its reply and its iopub "idle" have arrived.
@@ -139,6 +139,11 @@ export class KernelConnection {
       if (replied && idle) this.handlers.delete(id);
     });
     return id;
+  }
+
+  /** Answer the kernel's input_request (Python's input()) with what the person typed. */
+  inputReply(value, requestHeader) {
+    this.send("stdin", "input_reply", { value }, requestHeader);
   }
 
   async interrupt() {

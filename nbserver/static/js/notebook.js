@@ -303,7 +303,10 @@ function runCell(cell) {
         if (content.wait) clearPending = true;
         else cell.clearOutputs();
       }
+    } else if (message.channel === "stdin" && type === "input_request") {
+      askForInput(cell, content, message.header);
     } else if (message.channel === "shell" && type === "execute_reply") {
+      for (const box of cell.outputArea.querySelectorAll(".output.stdin")) box.remove(); // interrupted while asking
       cell.running = false;
       if (content.execution_count !== undefined) cell.executionCount = content.execution_count;
       cell.updatePrompt();
@@ -329,6 +332,24 @@ function updateDisplay(content) {
     }
     if (changed) cell.renderOutputs();
   }
+}
+
+/** A field under the cell for Python's input(); its answer stays in the output as a stream. */
+function askForInput(cell, request, header) {
+  const field = el("input", { type: request.password ? "password" : "text", class: "stdin-field",
+    "aria-label": request.prompt || "Input" });
+  const box = el("div", { class: "output stdin" }, el("span", { class: "stdin-prompt", text: request.prompt }), field);
+  cell.outputArea.append(box);
+  field.focus();
+  field.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter") return;
+    event.preventDefault();
+    event.stopPropagation();
+    kernel.inputReply(field.value, header);
+    box.remove();
+    const echo = request.password ? "·".repeat(field.value.length) : field.value;
+    cell.addOutput({ output_type: "stream", name: "stdout", text: `${request.prompt}${echo}\n` });
+  });
 }
 
 function runAndAdvance(cell, insert = false) {
