@@ -1,8 +1,7 @@
-"""The page routes over HTTP: redirects, escaping, /files headers and caching, /nbconvert, /api/nbconvert."""
+"""The page routes over HTTP: redirects, escaping, /files headers and caching, /nbconvert."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import nbformat
@@ -258,23 +257,6 @@ async def test_nbconvert_of_a_missing_or_non_notebook_file(api, root_dir):
     (root_dir / "a.txt").write_text("x")
     assert (await api.get("nbconvert/html/missing.ipynb")).status == 404
     assert (await api.get("nbconvert/html/a.txt")).status == 400
-
-
-@pytest.mark.gen_test(timeout=60)
-async def test_api_nbconvert_lists_exporters_with_their_media_types(api):
-    response = await api.get("api/nbconvert")
-    assert response.status == 200
-    listing = response.json()
-    assert listing["html"] == {"output_mimetype": "text/html"}
-    assert listing["markdown"] == {"output_mimetype": "text/markdown"}
-    assert all(set(entry) == {"output_mimetype"} for entry in listing.values())
-
-
-@pytest.mark.gen_test
-async def test_api_nbconvert_needs_auth(api):
-    response = await api.get("api/nbconvert", authenticated=False)
-    assert response.status == 401
-    assert json.loads(response.body)["message"]
 
 
 @pytest.mark.gen_test(timeout=60)
