@@ -272,3 +272,15 @@ async def test_nbconvert_failure_is_a_clear_500_without_details(api, root_dir, m
     assert response.status == 500
     assert b"could not export this notebook to markdown" in response.body
     assert b"/secret/path" not in response.body
+
+
+@pytest.mark.gen_test
+async def test_pdf_is_viewed_in_an_embed_and_served_unsandboxed_for_the_viewer(api, root_dir):
+    (root_dir / "paper.pdf").write_bytes(b"%PDF-1.4\n%%EOF\n")
+    view = await api.get("view/paper.pdf")
+    assert view.status == 200
+    assert b'<embed src="/files/paper.pdf" type="application/pdf"' in view.body
+    served = await api.get("files/paper.pdf")
+    assert served.headers["Content-Type"] == "application/pdf"
+    assert "sandbox" not in served.headers.get("Content-Security-Policy", "")
+    assert served.headers["X-Content-Type-Options"] == "nosniff"
