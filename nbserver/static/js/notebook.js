@@ -2,6 +2,7 @@
 // kernel websocket, save it back (Ctrl+S, autosave, checkpoints), and notice changes on disk.
 
 import { ApiError, basename, contents, dirname, joinPath, kernels, sessions, url } from "./api.js";
+import { highlightPython } from "./highlight.js";
 import { KernelConnection } from "./kernel.js";
 import { renderMarkdown } from "./markdown.js";
 import { renderOutput } from "./outputs.js";
@@ -57,17 +58,21 @@ class Cell {
       "aria-label": "Cell source" });
     if (printView) this.source.textContent = source;
     else this.source.value = source;
+    // Code shows coloured through a transparent textarea: the pre underneath holds the colours.
+    this.highlight = el("pre", { class: "highlight", "aria-hidden": "true" });
     this.rendered = el("div", { class: "markdown-rendered" });
     this.outputArea = el("div", { class: "outputs" });
     this.node = el("div", { class: "cell", dataset: { cellId: this.id } },
       this.prompt,
-      el("div", { class: "cell-body" }, el("div", { class: "input" }, this.source), this.rendered, this.outputArea));
+      el("div", { class: "cell-body" }, el("div", { class: "input" }, printView ? null : this.highlight, this.source), this.rendered, this.outputArea));
     this.node.cell = this;
     if (!printView) {
       this.source.addEventListener("input", () => {
         this.fit();
+        this.colour();
         markDirty();
       });
+      this.source.addEventListener("scroll", () => { this.highlight.scrollLeft = this.source.scrollLeft; });
       this.source.addEventListener("focus", () => select(this, { edit: true }));
       this.source.addEventListener("keydown", (event) => onSourceKey(event, this));
     }
@@ -97,6 +102,14 @@ class Cell {
     else this.node.classList.remove("rendered");
     this.updatePrompt();
     this.renderOutputs();
+    this.colour();
+  }
+
+  colour() {
+    const target = printView ? this.source : this.highlight;
+    if (this.type === "code" && isPython()) highlightPython(this.text, target);
+    else if (printView) target.textContent = this.text;
+    this.node.classList.toggle("coloured", this.type === "code" && isPython() && !printView);
   }
 
   renderMarkdown() {
@@ -173,6 +186,12 @@ class Cell {
     }
     return model;
   }
+}
+
+function isPython() {
+  const language = (nb.metadata.kernelspec && nb.metadata.kernelspec.language) ||
+    (nb.metadata.language_info && nb.metadata.language_info.name) || "python";
+  return language.toLowerCase() === "python";
 }
 
 function cellIndex(cell) {
