@@ -452,6 +452,10 @@ def main() -> int:
     for check in checks:
         mark = {True: "met    ", False: "NOT met", None: "n/a    "}[check["met"]]
         print(f"  {mark} {check['text']}")
+    failures = [f"{key} ({name}): {value}" for key, per_server in results.items() for name in SERVERS
+                for value in per_server[name] if isinstance(value, str) and not value.startswith("n/a")]
+    for failure in failures:
+        print(f"FAILED {failure}")
     print(f"\n(total {time.perf_counter() - started:.0f} s)")
     if args.json:
         args.json.write_text(json.dumps({
@@ -463,7 +467,8 @@ def main() -> int:
             "targets": checks,
         }, indent=2))
         log(f"wrote {args.json}")
-    return 0
+    # A smoke run is a check too: any error or time-out (not "n/a") makes the exit status 1.
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
