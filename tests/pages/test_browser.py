@@ -340,6 +340,13 @@ def test_checkpoint_restore_and_change_on_disk_warning(live_server: LiveServer, 
     source.wait_for()
 
     page.click("#file-menu-button")
+    page.click("[data-command='shortcuts']")
+    assert "Shift+Enter" in page.locator("#dialog-message").inner_text()
+    assert page.locator("#dialog-cancel").is_hidden()
+    screenshot(page, "notebook-shortcuts")
+    page.click("#dialog-ok")
+
+    page.click("#file-menu-button")
     page.click("[data-command='checkpoint']")
     page.wait_for_selector(".toast:has-text('Checkpoint saved')")
     source.fill("x = 'edited'")

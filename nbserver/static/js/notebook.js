@@ -615,6 +615,24 @@ function onCommandKey(event) {
   }
 }
 
+const SHORTCUTS = [
+  ["Shift+Enter", "run the cell, go to the next"],
+  ["Ctrl+Enter", "run the cell, stay"],
+  ["Alt+Enter", "run the cell, insert one below"],
+  ["Ctrl+S", "save"],
+  ["Esc / Enter", "leave the cell (command mode) / edit it"],
+  ["↑ ↓  k j", "select a cell (command mode)"],
+  ["a  b", "insert a cell above, below"],
+  ["m  y  r", "make it markdown, code, raw"],
+  ["d d", "delete the cell"],
+  ["i i  0 0", "interrupt, restart the kernel"],
+];
+
+function shortcutTable() {
+  return el("table", { class: "shortcuts" }, SHORTCUTS.map(([keys, what]) =>
+    el("tr", {}, el("td", {}, el("kbd", { text: keys })), el("td", { text: what }))));
+}
+
 const commands = {
   save: () => save(),
   "insert-below": () => select(insertCell(nb.selected + 1), { edit: true }),
@@ -635,6 +653,7 @@ const commands = {
   restart: () => restartKernel(),
   checkpoint: () => saveCheckpoint(),
   "restore-checkpoint": () => restoreCheckpoint(),
+  shortcuts: () => dialog({ title: "Keyboard shortcuts", ok: "Close", cancel: false, message: shortcutTable() }),
   "clear-outputs": () => {
     for (const cell of nb.cells) if (cell.type === "code") { cell.clearOutputs(); cell.executionCount = null; cell.updatePrompt(); }
     markDirty();

@@ -28,16 +28,19 @@ export function toast(message, kind = "info", seconds = 4) {
 }
 
 /** A modal dialog: resolves to the typed text (prompt), true (confirm) or null when cancelled. */
-export function dialog({ title, message = "", input = null, ok = "OK", danger = false }) {
+export function dialog({ title, message = "", input = null, ok = "OK", danger = false, cancel = true }) {
   const box = document.getElementById("dialog");
   const field = document.getElementById("dialog-input");
   const okButton = document.getElementById("dialog-ok");
   document.getElementById("dialog-title").textContent = title;
-  document.getElementById("dialog-message").textContent = message;
+  const messageBox = document.getElementById("dialog-message");
+  if (message instanceof Node) messageBox.replaceChildren(message);
+  else messageBox.textContent = message;
   field.hidden = input === null;
   field.value = input ?? "";
   okButton.textContent = ok;
   okButton.classList.toggle("danger", danger);
+  document.getElementById("dialog-cancel").hidden = !cancel;
   return new Promise((resolve) => {
     const form = document.getElementById("dialog-form");
     const cancel = document.getElementById("dialog-cancel");
