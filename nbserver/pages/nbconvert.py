@@ -34,6 +34,7 @@ def export_notebook(format: str, notebook: dict[str, Any], name: str) -> tuple[b
     When the export has extra files (extracted images) the result is a zip of all.
     """
     from nbconvert.exporters import get_export_names, get_exporter
+    from nbconvert.utils.pandoc import PandocMissing
 
     if format not in get_export_names():
         raise NotFound(f"No exporter named {format!r}; GET /api/nbconvert lists them.")
@@ -44,6 +45,10 @@ def export_notebook(format: str, notebook: dict[str, Any], name: str) -> tuple[b
         output, resources = exporter.from_notebook_node(node, resources={"metadata": {"name": stem}})
     except NbserverError:
         raise
+    except PandocMissing:
+        raise ConversionFailed(
+            f"Exporting to {format} needs pandoc, which is not installed on the server."
+        ) from None
     except Exception as exc:  # exporters raise anything: pandoc missing, template errors...
         log.warning("nbconvert export of %s to %s failed", name, format, exc_info=True)
         raise ConversionFailed(

@@ -284,3 +284,18 @@ async def test_pdf_is_viewed_in_an_embed_and_served_unsandboxed_for_the_viewer(a
     assert served.headers["Content-Type"] == "application/pdf"
     assert "sandbox" not in served.headers.get("Content-Security-Policy", "")
     assert served.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_nbconvert_says_when_a_format_needs_pandoc(api, root_dir, monkeypatch):
+    import nbconvert.exporters
+    from nbconvert.utils.pandoc import PandocMissing
+
+    def no_pandoc(self, nb, resources=None, **kw):
+        raise PandocMissing()
+
+    monkeypatch.setattr(nbconvert.exporters.RSTExporter, "from_notebook_node", no_pandoc)
+    write_notebook(root_dir / "a.ipynb")
+    response = await api.get("nbconvert/rst/a.ipynb")
+    assert response.status == 500
+    assert b"needs pandoc" in response.body
