@@ -254,15 +254,19 @@ def test_a_person_creates_runs_saves_renames_exports_and_deletes_a_notebook(
     assert row(page, "Untitled.ipynb").count() == 0
     screenshot(page, "dashboard-project")
 
-    # Exported to HTML.
+    # Exported to HTML from the notebook's File menu.
+    page.click("text=Analysis.ipynb")
+    page.wait_for_url(re.compile(r"/notebooks/Project/Analysis\.ipynb"))
+    page.click("#file-menu-button")
     with page.expect_download() as download_info:
-        page.evaluate("location.href = 'nbconvert/html/Project/Analysis.ipynb?download=1'.replace(/^/, document.body.dataset.baseUrl)")
+        page.click("#file-menu a:has-text('HTML (.html)')")
     download = download_info.value
     assert download.suggested_filename == "Analysis.html"
     exported = Path(download.path()).read_text()
     assert "Findings" in exported and "NameError" in exported
 
-    # Deleted, after confirmation.
+    # Deleted from the dashboard, after confirmation.
+    open_dashboard(page, live_server, "Project")
     row(page, "Analysis.ipynb").locator("input[type=checkbox]").check()
     page.click("[data-action='delete']")
     assert "cannot be undone" in page.locator("#dialog-message").inner_text()
