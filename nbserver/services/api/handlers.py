@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-
 from nbserver import __version__
 from nbserver.base.activity import ActivityTracker
 from nbserver.base.handlers import APIHandler
