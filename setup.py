@@ -26,6 +26,7 @@ setup(
             "pytest-tornado>=0.8.1",
             "pytest-timeout>=2.1",
             "schemathesis>=4.0",
+            "openapi-spec-validator>=0.7",
             "PyYAML>=6",
             "jupyter_server>=2.0",
             "playwright>=1.40",

@@ -5,6 +5,7 @@ from datetime import datetime
 
 import pytest
 import yaml
+from openapi_spec_validator import OpenAPIV30SpecValidator
 
 import nbserver
 
@@ -55,6 +56,16 @@ def test_spec_describes_exactly_the_api_routes(server_app):
               if pattern.startswith("/api") and pattern != "/api/.*"}
     assert routed - spec_paths == set(), "routes missing from api.yaml"
     assert spec_paths - routed == set(), "api.yaml paths with no route"
+
+
+def test_spec_is_a_valid_openapi_document():
+    """Strict OpenAPI 3.0 validation: a plain-scalar description holding a comma inside a flow
+    mapping silently turns into extra keys, which only a validator notices."""
+    with open(nbserver.services.api.handlers.SPEC_PATH) as handle:
+        spec = yaml.safe_load(handle)
+    errors = [f"{'/'.join(map(str, error.path))}: {error.message[:200]}"
+              for error in OpenAPIV30SpecValidator(spec).iter_errors()]
+    assert errors == []
 
 
 def test_route_to_template_examples():
