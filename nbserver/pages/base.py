@@ -7,7 +7,6 @@ import logging
 from typing import Any
 
 import jinja2
-from tornado import web
 
 from nbserver import __version__
 from nbserver.base.handlers import PageHandler, error_status_and_message
@@ -48,15 +47,17 @@ class PageBase(PageHandler):
         self.finish(self.render_template(template, **context))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """The styled error page; PageHandler's plain one if the template itself fails."""
         exc = kwargs.get("exc_info", (None, None, None))[1]
         status, message, reason = error_status_and_message(exc, status_code)
-        self.set_status(status)
-        self.clear_header("Content-Disposition")
-        self.set_header("Content-Type", "text/html; charset=UTF-8")
         try:
             page = self.render_template("error.html", status=status, reason=reason, message=message,
                                         page_title=f"{status} {reason}")
         except Exception:  # a broken template must not hide the original error
             log.exception("Rendering the error page failed")
-            page = f"<!doctype html><title>{status}</title><p>{status} {web.escape.xhtml_escape(reason)}</p>"
+            super().write_error(status_code, **kwargs)
+            return
+        self.set_status(status)
+        self.clear_header("Content-Disposition")
+        self.set_header("Content-Type", "text/html; charset=UTF-8")
         self.finish(page)
