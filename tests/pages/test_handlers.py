@@ -72,6 +72,21 @@ async def test_tree_of_a_missing_folder_is_an_html_404(api):
 
 
 @pytest.mark.gen_test
+async def test_a_broken_error_template_still_gives_the_status_and_a_plain_page(api, monkeypatch):
+    from nbserver.pages.base import PageBase
+
+    def broken(self, template_name, **context):
+        raise RuntimeError("template exploded")
+
+    monkeypatch.setattr(PageBase, "render_template", broken)
+    response = await api.get("tree/nowhere")
+    assert response.status == 404
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert b"<h1>404 Not Found</h1>" in response.body
+    assert b"exploded" not in response.body and b"Traceback" not in response.body
+
+
+@pytest.mark.gen_test
 async def test_tree_of_a_hidden_folder_is_404(api, root_dir):
     (root_dir / ".secret").mkdir()
     response = await api.get("tree/.secret")
