@@ -13,6 +13,8 @@ setup(
     install_requires=[
         "tornado>=6.2",
         "nbformat>=5.7",
+        "fastjsonschema>=2.16",  # validates notebooks with nbformat's schema, without importing nbformat
+        "ujson>=5.4",  # writes notebooks; checked byte for byte against json, which it falls back to
         "nbconvert>=7.0",
         "jupyter_client>=8.0",
         "jupyter_core>=5.0",

@@ -109,3 +109,36 @@ def test_signal_shuts_down_cleanly(root_dir, sig):
     server = ServerProcess(root_dir).wait_until_serving()
     assert server.stop(sig) == 0
     assert "Shutting down" in server.log and "Traceback" not in server.log
+
+
+# Importing either takes about a second (jsonschema compiles a grammar at import); start-up must not.
+SLOW_IMPORTS = ("nbformat", "jsonschema")
+
+
+def test_building_the_application_imports_neither_nbformat_nor_jsonschema(root_dir):
+    script = (
+        "import sys\n"
+        "from nbserver.app import NotebookServerApp\n"
+        f"app = NotebookServerApp(root_dir={str(root_dir)!r}, open_browser=False)\n"
+        "app.initialize(argv=[])\n"
+        "app.build_web_application()\n"
+        f"print(sorted(name for name in {SLOW_IMPORTS!r} if name in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_serving_a_valid_notebook_imports_neither_nbformat_nor_jsonschema(root_dir):
+    (root_dir / "a.ipynb").write_text(json.dumps(
+        {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+            {"cell_type": "code", "id": "c1", "metadata": {}, "source": "1", "outputs": [],
+             "execution_count": None}]}))
+    with ServerProcess(root_dir, env={"PYTHONPROFILEIMPORTTIME": "1"}) as server:
+        assert fetch_json(server.base_url + "api/status", server.token)[0] == 200
+        status, model = fetch_json(server.base_url + "api/contents/a.ipynb", server.token)
+        assert status == 200 and "message" not in model
+        server.stop()
+    imported = {line.rsplit("|", 1)[-1].strip() for line in server.lines if line.startswith("import time:")}
+    assert "nbserver.app" in imported  # the import log is there
+    assert not [name for name in imported if name.split(".")[0] in SLOW_IMPORTS]

@@ -12,8 +12,6 @@ import posixpath
 import zipfile
 from typing import Any
 
-import nbformat
-
 from nbserver.blocking import run_blocking
 from nbserver.errors import InvalidInput, NbserverError, NotFound
 from nbserver.pages.base import PageBase
@@ -33,6 +31,7 @@ def export_notebook(format: str, notebook: dict[str, Any], name: str) -> tuple[b
 
     When the export has extra files (extracted images) the result is a zip of all.
     """
+    import nbformat
     from nbconvert.exporters import get_export_names, get_exporter
     from nbconvert.utils.pandoc import PandocMissing
 

@@ -18,13 +18,13 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
-import nbformat
 from traitlets import Bool, Instance, Type, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from nbserver.errors import Conflict, InvalidInput, NotFound
 from nbserver.services.contents.checkpoints import CheckpointModel, Checkpoints
 from nbserver.services.contents.fileio import normalize_api_path, split_api_path
+from nbserver.services.contents.notebooks import empty_notebook
 
 Model = dict[str, Any]
 #: Called as ``await listener(old_path, new_path)`` after a rename or move.
@@ -176,7 +176,7 @@ class ContentsManager(LoggingConfigurable):
         model = dict(model or {})
         kind = model.setdefault("type", default_type_for(path))
         if kind == "notebook":
-            model.setdefault("content", nbformat.v4.new_notebook())
+            model.setdefault("content", empty_notebook())
             model.setdefault("format", "json")
         elif kind == "file":
             model.setdefault("content", "")

@@ -3,19 +3,23 @@
 On disk, multi-line strings are stored as lists of lines (friendlier to version
 control); on the wire they are whole strings. v4 documents take a fast path over
 plain dicts that gives the same bytes as nbformat's writer; older versions go
-through nbformat's converters.
+through nbformat's converters, imported only then (nbformat takes a second to import).
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from typing import Any
-
-import nbformat
+import logging
+from typing import Any, NamedTuple
 
 from nbserver.errors import InvalidInput
+from nbserver.services.contents.validation import validate_notebook
+
+log = logging.getLogger("nbserver")
 
 CURRENT_MAJOR = 4
+CURRENT_MINOR = 5
 
 # Mimetypes outside text/* whose values are still stored as lines, as nbformat does.
 SPLIT_NON_TEXT_MIMES = frozenset({"application/javascript", "image/svg+xml"})
@@ -28,13 +32,7 @@ def _is_json_mime(mime: str) -> bool:
 
 def validation_message(nb: Any) -> str | None:
     """None for a valid notebook, else a short description of what is wrong."""
-    try:
-        nbformat.validate(nb)
-    except nbformat.ValidationError as exc:
-        return f"Notebook validation failed: {exc.message}"
-    except Exception as exc:  # nbformat's validator trips over some malformed structures
-        return f"Notebook validation failed: malformed document ({type(exc).__name__}: {exc})"
-    return None
+    return validate_notebook(nb).message
 
 
 # -- disk -> wire --------------------------------------------------------------------------
@@ -75,8 +73,8 @@ def _join_lines(nb: dict[str, Any]) -> dict[str, Any]:
     return nb
 
 
-def parse_notebook(raw: bytes) -> tuple[Any, str | None]:
-    """Parse a notebook file's bytes into the v4 model; return it with a validation message."""
+def load_notebook(raw: bytes) -> Any:
+    """Parse a notebook file's bytes into the v4 model, without validating it."""
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -87,9 +85,17 @@ def parse_notebook(raw: bytes) -> tuple[Any, str | None]:
         if data.get("nbformat") == CURRENT_MAJOR:
             nb: Any = _join_lines(data)
         else:
+            import nbformat  # older versions are rare: pay for the import only then
+
             nb = nbformat.reads(raw.decode("utf-8"), as_version=CURRENT_MAJOR)
     except Exception as exc:  # nbformat raises many kinds on malformed documents
         raise InvalidInput(f"Unreadable notebook: {type(exc).__name__}: {exc}") from None
+    return nb
+
+
+def parse_notebook(raw: bytes) -> tuple[Any, str | None]:
+    """Parse a notebook file's bytes into the v4 model; return it with a validation message."""
+    nb = load_notebook(raw)
     return nb, validation_message(nb)
 
 
@@ -129,6 +135,15 @@ def _split_cell(cell: dict[str, Any]) -> dict[str, Any]:
     return cell
 
 
+def _has_transient_fields(nb: dict[str, Any]) -> bool:
+    """Whether writing drops fields of this model (so reading it back gives a different model)."""
+    metadata = nb.get("metadata")
+    if isinstance(metadata, dict) and any(key in metadata for key in TRANSIENT_NOTEBOOK_METADATA):
+        return True
+    return any(isinstance(cell, dict) and isinstance(cell.get("metadata"), dict) and "trusted" in cell["metadata"]
+               for cell in nb["cells"])
+
+
 def _disk_form(nb: dict[str, Any]) -> dict[str, Any]:
     """A copy of a v4 notebook in its on-disk form; the input is left untouched."""
     disk = dict(nb)
@@ -138,7 +153,91 @@ def _disk_form(nb: dict[str, Any]) -> dict[str, Any]:
     return disk
 
 
-def serialize_notebook(content: Any) -> tuple[bytes, str | None]:
+# -- the on-disk text ---------------------------------------------------------------------
+# nbformat's layout (indent=1, sorted keys) makes json.dumps use its pure-Python encoder,
+# five times slower than ujson's. ujson writes the very same bytes for documents of plain
+# types except floats (it writes 1e-05 as 1e-5), so it is used only for those, only when
+# installed, and only when a check of awkward content at first use gives identical output.
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, indent=1, sort_keys=True, ensure_ascii=False, separators=(",", ": "))
+
+
+def _ujson_text(ujson: Any, value: Any) -> str:
+    return str(ujson.dumps(value, indent=1, sort_keys=True, ensure_ascii=False, escape_forward_slashes=False))
+
+
+def _plain_types_only(value: Any) -> bool:
+    """True when ``value`` holds only dicts with string keys, lists, strings, ints, bools and None."""
+    containers = [value]
+    while containers:
+        item = containers.pop()
+        if type(item) is dict:
+            if not all(type(key) is str for key in item):
+                return False
+            children: Any = item.values()
+        elif type(item) is list:
+            children = item
+        else:
+            return False
+        for child in children:
+            kind = type(child)
+            if kind is dict or kind is list:
+                containers.append(child)
+            elif kind is not str and kind is not int and kind is not bool and child is not None:
+                return False
+    return True
+
+
+#: Content json and ujson have written differently in some version or other; checked at first use.
+UJSON_SELF_CHECK = {
+    "strings": ["", "plain", "a/b</script>", 'quote " backslash \\', "\u00e9\u4e2d\U0001f600\U0010ffff",
+                "\u2028\u2029", "".join(chr(code) for code in range(32)) + "\x7f\x80\x9f\ufeff"],
+    "numbers": [0, -1, 2**31, 2**53 + 1, 2**63 - 1, 2**63, 2**64, -(2**63) - 1, 10**30, -(10**30)],
+    "constants": [True, False, None],
+    "empty": [[], {}, [[]], [{}], {"a": {}}, {"b": []}],
+    "keys": {"b": 1, "a": 2, "B": 3, "": 4, "\U0001f600": 5, "\ue000": 6, "\uffff": 7, "é": 8},
+    "nested": {"x": [1, [2, [3, {"y": "z"}]]], "lines": ["one\n", "two\n", "three"]},
+}
+
+
+@functools.cache
+def usable_ujson() -> Any:
+    """The ujson module when it is installed and writes the self-check exactly as json does, else None."""
+    try:
+        import ujson
+    except ImportError:
+        return None
+    try:
+        if _ujson_text(ujson, UJSON_SELF_CHECK) == _json_text(UJSON_SELF_CHECK):
+            return ujson
+    except Exception:
+        pass
+    log.warning("ujson %s writes JSON unlike json; notebooks are written with json",
+                getattr(ujson, "__version__", "?"))
+    return None
+
+
+def notebook_text(disk_form: Any) -> str:
+    """The text of a notebook file for its on-disk form, as nbformat's writer lays it out."""
+    ujson = usable_ujson()
+    if ujson is not None and _plain_types_only(disk_form):
+        try:
+            return _ujson_text(ujson, disk_form)
+        except Exception:  # anything ujson refuses (huge ints, lone surrogates): json says why
+            pass
+    return _json_text(disk_form)
+
+
+class SerializedNotebook(NamedTuple):
+    data: bytes
+    #: The validation message of the model (None when valid).
+    message: str | None
+    #: True when reading ``data`` back gives the same verdict, so it may be remembered for the file.
+    verdict_holds_on_disk: bool
+
+
+def encode_notebook(content: Any) -> SerializedNotebook:
     """Turn a notebook model from a client into the bytes to store, upgraded to v4.
 
     An invalid but usable notebook is still serialized and the validation message
@@ -148,15 +247,25 @@ def serialize_notebook(content: Any) -> tuple[bytes, str | None]:
         raise InvalidInput("A notebook's content must be a JSON object.")
     try:
         nb: Any = content
-        if nb.get("nbformat") != CURRENT_MAJOR:
+        upgraded = nb.get("nbformat") != CURRENT_MAJOR
+        if upgraded:
+            import nbformat  # older versions are rare: pay for the import only then
+
             nb = nbformat.convert(nbformat.from_dict(content), CURRENT_MAJOR)
-        message = validation_message(nb)
-        text = json.dumps(_disk_form(nb), indent=1, sort_keys=True, ensure_ascii=False, separators=(",", ": "))
+        verdict = validate_notebook(nb)
+        text = notebook_text(_disk_form(nb))
+        holds = verdict.repeatable and not upgraded and not _has_transient_fields(nb)
     except Exception as exc:  # malformed structures fail deep inside
         raise InvalidInput(f"Unusable notebook content: {type(exc).__name__}: {exc}") from None
-    return (text + "\n").encode("utf-8"), message
+    return SerializedNotebook((text + "\n").encode("utf-8"), verdict.message, holds)
 
 
-def new_notebook_bytes() -> bytes:
-    """The bytes of a new, empty v4 notebook."""
-    return serialize_notebook(nbformat.v4.new_notebook())[0]
+def serialize_notebook(content: Any) -> tuple[bytes, str | None]:
+    """The bytes to store for a client's notebook model, and its validation message."""
+    serialized = encode_notebook(content)
+    return serialized.data, serialized.message
+
+
+def empty_notebook() -> dict[str, Any]:
+    """A new, empty notebook of the current format (what ``nbformat.v4.new_notebook()`` makes)."""
+    return {"nbformat": CURRENT_MAJOR, "nbformat_minor": CURRENT_MINOR, "metadata": {}, "cells": []}

@@ -6,7 +6,13 @@ import nbformat
 import pytest
 
 from nbserver.errors import InvalidInput
-from nbserver.services.contents.notebooks import parse_notebook, serialize_notebook
+from nbserver.services.contents.notebooks import (
+    empty_notebook,
+    notebook_text,
+    parse_notebook,
+    serialize_notebook,
+    usable_ujson,
+)
 
 
 def rich_notebook():
@@ -65,3 +71,70 @@ def test_unparseable_documents_are_invalid_input(raw):
 def test_wrong_structure_is_read_with_a_validation_message():
     nb, message = parse_notebook(b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": 5}')
     assert nb["cells"] == 5 and "validation" in message.lower()
+
+
+def test_empty_notebook_is_nbformats_new_notebook():
+    assert empty_notebook() == json.loads(json.dumps(nbformat.v4.new_notebook()))
+
+
+AWKWARD_VALUES = {
+    "non-BMP": "emoji \U0001f600 and the last code point \U0010ffff",
+    "line separators": "a\u2028b\u2029c",
+    "control characters": "".join(chr(code) for code in range(32)) + "\x7f\x80\x9f",
+    "slashes and quotes": '</script> "quoted" back\\slash /path/',
+    "non-ASCII": "café 中文 ﻿BOM",
+    "floats": [0.0, -0.0, 1.5, 1e16, 1e-05, 1e-7, 2.5e-08, 123456789.123, 1e300, 5e-324, 0.1],
+    "not finite": [float("nan"), float("inf"), float("-inf")],
+    "big ints": [2**63 - 1, 2**63, 2**64, -(2**63) - 1, 10**40, -(10**40)],
+    "empty containers": [[], {}, [[]], [{}], {"a": {}, "b": []}, ""],
+    "constants": [True, False, None, 0, -1],
+    "keys": {"b": 1, "a": 2, "B": 3, "": 4, "\U0001f600": 5, "\ue000": 6, "é": 7},
+    "lone surrogate": "\ud800",
+}
+
+
+@pytest.mark.parametrize("name", list(AWKWARD_VALUES))
+def test_notebook_text_is_json_dumps_byte_for_byte(name):
+    nb = rich_notebook()
+    nb.metadata["awkward"] = AWKWARD_VALUES[name]
+    nb.cells[1].outputs[1]["data"]["application/json"] = {"value": AWKWARD_VALUES[name]}
+    nb.cells[1].source = f"x = {AWKWARD_VALUES[name]!r}\n" * 3
+    disk = json.loads(json.dumps(nb, allow_nan=True))
+    expected = json.dumps(disk, indent=1, sort_keys=True, ensure_ascii=False, separators=(",", ": "))
+    assert notebook_text(disk) == expected
+
+
+def test_ujson_writes_documents_without_floats(monkeypatch):
+    pytest.importorskip("ujson")
+    from nbserver.services.contents import notebooks
+
+    assert usable_ujson() is not None  # it passes the self-check
+    monkeypatch.setattr(notebooks, "_json_text", lambda value: "json was used")
+    assert notebook_text({"a": [1, "b", None]}) != "json was used"
+    assert notebook_text({"a": [1.5]}) == "json was used"
+
+
+def test_ujson_is_not_used_when_missing(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ujson", None)
+    usable_ujson.cache_clear()
+    try:
+        assert usable_ujson() is None
+        assert notebook_text({"a": ["b\n"]}) == '{\n "a": [\n  "b\\n"\n ]\n}'
+    finally:
+        usable_ujson.cache_clear()
+
+
+def test_ujson_is_not_used_when_its_self_check_differs(monkeypatch):
+    import sys
+    import types
+
+    fake = types.SimpleNamespace(dumps=lambda value, **options: "different", __version__="0")
+    monkeypatch.setitem(sys.modules, "ujson", fake)
+    usable_ujson.cache_clear()
+    try:
+        assert usable_ujson() is None
+        assert notebook_text({"a": 1}) == '{\n "a": 1\n}'
+    finally:
+        usable_ujson.cache_clear()
