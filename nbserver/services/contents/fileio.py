@@ -86,6 +86,11 @@ def atomic_write(os_path: str, data: bytes | Iterable[bytes]) -> str:
     fsynced and renamed over the target: readers see the old file or the new one,
     never a part. A symbolic link at ``os_path`` is written through, not replaced.
     """
+    return atomic_write_stat(os_path, data)[0]
+
+
+def atomic_write_stat(os_path: str, data: bytes | Iterable[bytes]) -> tuple[str, os.stat_result]:
+    """:func:`atomic_write`, also returning the ``fstat`` of the file written (inode, mtime, size)."""
     target = os.path.realpath(os_path)
     directory, name = os.path.split(target)
     temp_path = os.path.join(directory, f"{STAGING_PREFIX}{secrets.token_hex(6)}-{name[:NAME_KEEP]}")
@@ -99,6 +104,7 @@ def atomic_write(os_path: str, data: bytes | Iterable[bytes]) -> str:
                 digest.update(chunk)
             handle.flush()
             os.fsync(handle.fileno())
+            written = os.fstat(handle.fileno())
         os.chmod(temp_path, _new_file_mode(target))
         os.replace(temp_path, target)
     except BaseException:
@@ -108,7 +114,7 @@ def atomic_write(os_path: str, data: bytes | Iterable[bytes]) -> str:
             pass
         raise
     _fsync_directory(directory)
-    return digest.hexdigest()
+    return digest.hexdigest(), written
 
 
 def staging_path_for(os_path: str) -> str:

@@ -6,15 +6,19 @@ file or a folder of many thousands of entries never stalls other clients.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
+import collections
 import errno
 import hashlib
+import heapq
 import os
 import shutil
 import stat
-from typing import Any
+import threading
+from typing import Any, Callable, NamedTuple, TypeVar
 
-from traitlets import Bool, Unicode, default, observe
+from traitlets import Bool, Int, Unicode, default, observe
 
 from nbserver.blocking import run_blocking
 from nbserver.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -30,10 +34,57 @@ from nbserver.services.contents.manager import (
     is_hidden_path,
     iso_timestamp,
 )
-from nbserver.services.contents.notebooks import parse_notebook, serialize_notebook
+from nbserver.services.contents.notebooks import encode_notebook, load_notebook
+from nbserver.services.contents.validation import validate_notebook
 
-#: How many folders' sorted name lists the paged listing keeps.
+T = TypeVar("T")
+
+#: How many folders' name lists the paged listing keeps.
 LISTING_CACHE_SIZE = 16
+#: How many notebook file versions' validation verdicts are kept.
+VERDICT_CACHE_SIZE = 256
+
+#: Identifies one version of a file: (real path, device, inode, st_mtime_ns, size).
+FileVersion = tuple[str, int, int, int, int]
+
+
+def file_version(real_path: str, info: os.stat_result) -> FileVersion:
+    return (real_path, info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size)
+
+
+class VerdictCache:
+    """Validation messages of notebook file versions (None: valid), least recently used out first.
+
+    Validating a large notebook costs more than parsing it; a file read again unchanged
+    (same inode, mtime and size) keeps its verdict.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._verdicts: collections.OrderedDict[FileVersion, str | None] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def lookup(self, version: FileVersion) -> tuple[bool, str | None]:
+        """(found, message) for a file version."""
+        with self._lock:
+            if version not in self._verdicts:
+                return False, None
+            self._verdicts.move_to_end(version)
+            return True, self._verdicts[version]
+
+    def store(self, version: FileVersion, message: str | None) -> None:
+        with self._lock:
+            self._verdicts[version] = message
+            self._verdicts.move_to_end(version)
+            while len(self._verdicts) > self._size:
+                self._verdicts.popitem(last=False)
+
+
+class NameListing(NamedTuple):
+    """A folder's visible names; sorted only once a page after the first needs them in order."""
+
+    names: list[str]
+    is_sorted: bool
 
 
 class FileContentsManager(ContentsManager):
@@ -44,10 +95,23 @@ class FileContentsManager(ContentsManager):
         False,
         help="Follow symbolic links that point outside root_dir (for linked-in data folders).",
     ).tag(config=True)
+    notebook_jobs = Int(
+        min=1,
+        help="How many notebooks are parsed or serialized at once; more requests wait their turn. "
+        "Each holds several times its file size in memory, and more at once than cores gains nothing.",
+    ).tag(config=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._listing_cache: dict[tuple[str, int, int, bool], list[str]] = {}
+        self._listing_cache: dict[tuple[str, int, int, bool], NameListing] = {}
+        self._listing_lock = threading.Lock()
+        self._verdicts = VerdictCache(VERDICT_CACHE_SIZE)
+        self._notebook_slots: asyncio.Semaphore | None = None
+        self._notebook_slots_loop: asyncio.AbstractEventLoop | None = None
+
+    @default("notebook_jobs")
+    def _default_notebook_jobs(self) -> int:
+        return os.cpu_count() or 2
 
     @default("root_dir")
     def _default_root_dir(self) -> str:
@@ -104,10 +168,11 @@ class FileContentsManager(ContentsManager):
             "hash_algorithm": None,
         }
 
-    def _name_visible(self, name: str) -> bool:
-        if name.startswith(fileio.STAGING_PREFIX):
-            return False
-        return self.allow_hidden or not name.startswith(".")
+    @staticmethod
+    def _visible_names(names: list[str], allow_hidden: bool) -> list[str]:
+        """The names a listing shows: never staging files, hidden ones only when allowed."""
+        hidden = fileio.STAGING_PREFIX if allow_hidden else "."  # staging names start with "." too
+        return [name for name in names if not name.startswith(hidden)]
 
     def _child_model(self, parent_path: str, name: str, os_path: str, is_link: bool) -> Model | None:
         """The content-less model of one directory entry, or None when it is not shown."""
@@ -138,25 +203,32 @@ class FileContentsManager(ContentsManager):
         if not content:
             return model
         children = []
+        hidden = fileio.STAGING_PREFIX if self.allow_hidden else "."  # staging names start with "." too
         with os.scandir(os_path) as entries:
             for entry in entries:
-                if self._name_visible(entry.name):
+                if not entry.name.startswith(hidden):
                     child = self._child_model(path, entry.name, entry.path, entry.is_symlink())
                     if child is not None:
                         children.append(child)
         model.update(content=children, format="json")
         return model
 
-    def _sorted_visible_names(self, os_path: str, info: os.stat_result) -> list[str]:
-        """The folder's visible names in order, cached until the folder changes (its mtime)."""
-        key = (os_path, info.st_ino, info.st_mtime_ns, self.allow_hidden)
-        names = self._listing_cache.get(key)
-        if names is None:
-            names = sorted(name for name in os.listdir(os_path) if self._name_visible(name))
-            if len(self._listing_cache) >= LISTING_CACHE_SIZE:
-                self._listing_cache.pop(next(iter(self._listing_cache)))
-            self._listing_cache[key] = names
-        return names
+    def _listing(self, os_path: str, info: os.stat_result, sort: bool) -> NameListing:
+        """The folder's visible names, cached until the folder changes (its mtime); sorted if asked."""
+        allow_hidden = self.allow_hidden
+        key = (os_path, info.st_ino, info.st_mtime_ns, allow_hidden)
+        listing = self._listing_cache.get(key)
+        if listing is None:
+            listing = NameListing(self._visible_names(os.listdir(os_path), allow_hidden), is_sorted=False)
+        if sort and not listing.is_sorted:
+            listing = NameListing(sorted(listing.names), is_sorted=True)
+        with self._listing_lock:
+            if self._listing_cache.get(key) is not listing:
+                self._listing_cache.pop(key, None)
+                if len(self._listing_cache) >= LISTING_CACHE_SIZE:
+                    self._listing_cache.pop(next(iter(self._listing_cache)))
+                self._listing_cache[key] = listing
+        return listing
 
     def _directory_page(self, path: str, page_size: int, cursor: str | None) -> Model:
         path = fileio.normalize_api_path(path)
@@ -164,9 +236,14 @@ class FileContentsManager(ContentsManager):
         info = self._stat(path, os_path)
         if not stat.S_ISDIR(info.st_mode):
             raise InvalidInput(f"{path} is not a directory; only directories are paged.")
-        names = self._sorted_visible_names(os_path, info)
-        start = bisect.bisect_right(names, cursor) if cursor else 0
-        page = names[start:start + page_size]
+        # The first page needs only the smallest names: a folder's first listing skips the full sort.
+        listing = self._listing(os_path, info, sort=cursor is not None)
+        names = listing.names
+        if listing.is_sorted:
+            start = bisect.bisect_right(names, cursor) if cursor else 0
+            page = names[start:start + page_size]
+        else:
+            start, page = 0, heapq.nsmallest(page_size, names)
         children = []
         for name in page:
             child_os_path = os.path.join(os_path, name)
@@ -207,15 +284,40 @@ class FileContentsManager(ContentsManager):
         if format not in (None, "json"):
             raise InvalidInput(f"Format {format!r} is not valid for a notebook; use json.")
         if content or require_hash:
-            raw = self._read_bytes(os_path)
+            raw, version = self._read_notebook_file(os_path)
             if content:
-                nb, message = parse_notebook(raw)
+                nb = load_notebook(raw)
                 model.update(content=nb, format="json")
+                message = self._notebook_verdict(nb, version)
                 if message:
                     model["message"] = message
             if require_hash:
                 model.update(hash=hashlib.sha256(raw).hexdigest(), hash_algorithm=HASH_ALGORITHM)
         return model
+
+    @staticmethod
+    def _read_notebook_file(os_path: str) -> tuple[bytes, FileVersion | None]:
+        """A file's bytes and the version they are (None when the file changed while it was read)."""
+        try:
+            with open(os_path, "rb") as handle:
+                before = os.fstat(handle.fileno())
+                raw = handle.read()
+                after = os.fstat(handle.fileno())
+        except PermissionError:
+            raise Forbidden("Permission denied reading this file.") from None
+        unchanged = (before.st_mtime_ns, before.st_size) == (after.st_mtime_ns, len(raw))
+        return raw, file_version(os.path.realpath(os_path), after) if unchanged else None
+
+    def _notebook_verdict(self, nb: Any, version: FileVersion | None) -> str | None:
+        """The validation message of a notebook read from file ``version``, remembered per version."""
+        if version is not None:
+            found, message = self._verdicts.lookup(version)
+            if found:
+                return message
+        verdict = validate_notebook(nb)
+        if version is not None and verdict.repeatable:
+            self._verdicts.store(version, verdict.message)
+        return verdict.message
 
     @staticmethod
     def _read_bytes(os_path: str) -> bytes:
@@ -258,7 +360,18 @@ class FileContentsManager(ContentsManager):
 
     async def get(self, path: str, content: bool = True, type: str | None = None,
                   format: str | None = None, require_hash: bool = False) -> Model:
+        if content and (type == "notebook" or (type is None and path.endswith(".ipynb"))):
+            return await self._notebook_job(self._get, path, content, type, format, require_hash)
         return await run_blocking(self._get, path, content, type, format, require_hash)
+
+    async def _notebook_job(self, func: Callable[..., T], *args: Any) -> T:
+        """Run notebook parsing or serializing in the thread pool, at most ``notebook_jobs`` at once."""
+        loop = asyncio.get_running_loop()
+        if self._notebook_slots is None or self._notebook_slots_loop is not loop:
+            self._notebook_slots = asyncio.Semaphore(self.notebook_jobs)
+            self._notebook_slots_loop = loop
+        async with self._notebook_slots:
+            return await run_blocking(func, *args)
 
     # -- saving ------------------------------------------------------------------------
 
@@ -280,8 +393,11 @@ class FileContentsManager(ContentsManager):
         if kind == "notebook":
             if chunk is not None:
                 raise InvalidInput("Notebooks cannot be uploaded in chunks; upload as a file.")
-            raw, message = serialize_notebook(model.get("content"))
-            digest = fileio.atomic_write(os_path, raw)
+            notebook = encode_notebook(model.get("content"))
+            message = notebook.message
+            digest, written = fileio.atomic_write_stat(os_path, notebook.data)
+            if notebook.verdict_holds_on_disk:
+                self._verdicts.store(file_version(os.path.realpath(os_path), written), message)
         else:
             raw = decode_file_content(model.get("content"), model.get("format") or "text")
             if chunk is None:
@@ -318,6 +434,8 @@ class FileContentsManager(ContentsManager):
 
     async def save(self, model: Model, path: str) -> Model:
         try:
+            if model.get("type") == "notebook":
+                return await self._notebook_job(self._save, model, path)
             return await run_blocking(self._save, model, path)
         except PermissionError:
             raise Forbidden("Permission denied writing this file.") from None

@@ -1,5 +1,6 @@
 """FileContentsManager: the contract suite, plus what only a filesystem store has."""
 
+import json
 import os
 
 import pytest
@@ -127,3 +128,122 @@ async def test_listing_runs_off_the_event_loop(manager, monkeypatch):
     assert not listing.done()
     release.set()
     assert (await listing)["type"] == "directory"
+
+
+def _notebook_json(cells: object = ()) -> str:
+    """A v4.5 notebook's text; ``cells=5`` makes an invalid one."""
+    return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+                       "cells": cells if isinstance(cells, int) else list(cells)})
+
+
+@pytest.fixture
+def validations(monkeypatch):
+    """Counts the notebooks the file manager validates."""
+    from nbserver.services.contents import filemanager
+
+    calls = []
+    original = filemanager.validate_notebook
+
+    def counting(nb):
+        calls.append(nb)
+        return original(nb)
+
+    monkeypatch.setattr(filemanager, "validate_notebook", counting)
+    return calls
+
+
+@pytest.mark.gen_test
+async def test_unchanged_notebook_is_validated_once(manager, root_dir, validations):
+    (root_dir / "a.ipynb").write_text(_notebook_json())
+    first = await manager.get("a.ipynb")
+    second = await manager.get("a.ipynb")
+    assert "message" not in first and "message" not in second
+    assert len(validations) == 1
+
+
+@pytest.mark.gen_test
+async def test_validation_is_redone_when_the_file_changes_on_disk(manager, root_dir, validations):
+    path = root_dir / "a.ipynb"
+    path.write_text(_notebook_json())
+    assert "message" not in await manager.get("a.ipynb")
+    path.write_text(_notebook_json(cells=5))
+    assert "validation failed" in (await manager.get("a.ipynb"))["message"]
+    path.write_text(_notebook_json())
+    assert "message" not in await manager.get("a.ipynb")
+    assert len(validations) == 3
+
+
+@pytest.mark.gen_test
+async def test_same_size_rewrite_in_place_is_revalidated(manager, root_dir):
+    path = root_dir / "a.ipynb"
+    valid, invalid = _notebook_json(cells=[]), _notebook_json(cells=5)
+    valid, invalid = valid.ljust(len(invalid)), invalid.ljust(len(valid))
+    path.write_text(valid)
+    assert len(valid) == len(invalid) and "message" not in await manager.get("a.ipynb")
+    inode = path.stat().st_ino
+    with open(path, "r+") as handle:  # same file, same size, new content
+        handle.write(invalid)
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
+    assert path.stat().st_ino == inode
+    assert "validation failed" in (await manager.get("a.ipynb"))["message"]
+
+
+@pytest.mark.gen_test
+async def test_a_saved_notebooks_verdict_is_kept_for_its_next_read(manager, validations):
+    nb = json.loads(_notebook_json())
+    await manager.save({"type": "notebook", "format": "json", "content": nb}, "a.ipynb")
+    assert "message" not in await manager.get("a.ipynb")
+    assert len(validations) == 0  # the save validated through encode_notebook and stored the verdict
+
+
+@pytest.mark.gen_test
+async def test_a_saved_notebook_with_transient_fields_is_validated_again_when_read(manager, validations):
+    nb = json.loads(_notebook_json())
+    nb["metadata"]["orig_nbformat"] = "not a number"  # invalid, and dropped on disk
+    saved = await manager.save({"type": "notebook", "format": "json", "content": nb}, "a.ipynb")
+    assert "validation failed" in saved["message"]
+    assert "message" not in await manager.get("a.ipynb")
+    assert len(validations) == 1
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_notebook_work_is_limited_to_notebook_jobs_at_once(root_dir, monkeypatch):
+    import asyncio
+    import threading
+
+    from nbserver.services.contents import filemanager
+
+    manager = FileContentsManager(root_dir=str(root_dir), notebook_jobs=2)
+    for index in range(5):
+        (root_dir / f"{index}.ipynb").write_text(_notebook_json())
+    running, most, lock = 0, 0, threading.Lock()
+    original = filemanager.load_notebook
+
+    def slow_load(raw):
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        threading.Event().wait(0.05)
+        with lock:
+            running -= 1
+        return original(raw)
+
+    monkeypatch.setattr(filemanager, "load_notebook", slow_load)
+    await asyncio.gather(*(manager.get(f"{index}.ipynb") for index in range(5)))
+    assert most == 2
+
+
+@pytest.mark.gen_test
+async def test_first_page_of_a_new_folder_is_right_without_a_full_sort(manager, root_dir):
+    names = [f"f{index:03d}.txt" for index in (5, 3, 9, 1, 7, 0, 8, 2, 6, 4)]
+    for name in names + [".hidden"]:
+        (root_dir / name).write_text("x")
+    first = await manager.list_directory_page("", page_size=3)
+    assert [child["name"] for child in first["content"]] == sorted(names)[:3]
+    assert first["total"] == 10 and first["next_cursor"] == "f002.txt"
+    rest = await manager.list_directory_page("", page_size=20, cursor=first["next_cursor"])
+    assert [child["name"] for child in rest["content"]] == sorted(names)[3:]
+    assert rest["next_cursor"] is None
+    again = await manager.list_directory_page("", page_size=3)
+    assert again["content"] == first["content"]
