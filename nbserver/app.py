@@ -361,6 +361,7 @@ class NotebookServerApp(JupyterApp):
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self.stop)
         self.start_server()
+        self.kernel_manager.start_kernel_pool()
         await self._stop_requested.wait()
         self.log.info("Shutting down")
         await self.cleanup()

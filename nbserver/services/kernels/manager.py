@@ -1,7 +1,7 @@
 """MappingKernelManager: kernel lifecycle over jupyter_client, activity, restarts and culling.
 
 Kernels run through jupyter_client's AsyncMultiKernelManager (its restarter brings a
-dead kernel back). Everything the server reports about a kernel lives in its own
+dead kernel back); with ``kernel_pool_size`` set, new kernels come from a warm pool (pool.py). Everything the server reports about a kernel lives in its own
 KernelRecord, updated by the kernel's KernelBridge; nothing is stored on jupyter_client's
 objects. Listeners (the sessions service) are told when a kernel starts, restarts, dies
 or is shut down.
@@ -20,14 +20,20 @@ from typing import Any, Callable
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from jupyter_client.multikernelmanager import AsyncMultiKernelManager
 from jupyter_core.paths import jupyter_runtime_dir
-from traitlets import Bool, DottedObjectName, Float, Instance, Integer, Unicode, default
+from traitlets import Bool, DottedObjectName, Float, Instance, Integer, List, Unicode, default
 from traitlets.config import LoggingConfigurable
+import zmq
 
 from nbserver.blocking import run_blocking
 from nbserver.errors import InvalidInput, NbserverError, NotFound
 from nbserver.services.contents.fileio import resolve_inside_root
 from nbserver.services.kernels.bridge import BridgeLimits, KernelBridge, KernelDied
+from nbserver.services.kernels.pool import KernelPool
 from nbserver.services.kernels.state import ExecutionState, KernelRecord
+
+
+#: Milliseconds between a kernel socket's attempts to connect to a kernel that does not listen yet.
+RECONNECT_INTERVAL_MS = 10
 
 
 class KernelStartFailed(NbserverError):
@@ -48,7 +54,9 @@ KernelListener = Callable[[str, KernelEvent], None]
 
 
 @dataclass
-class _RunningKernel:
+class RunningKernel:
+    """A started kernel: its record, its channels bridge and jupyter_client's manager of it."""
+
     record: KernelRecord
     bridge: KernelBridge
     km: Any  # jupyter_client AsyncKernelManager
@@ -100,6 +108,17 @@ class MappingKernelManager(LoggingConfigurable):
     ).tag(config=True)
     rate_limit_window = Float(3.0, help="Seconds over which the iopub rates are averaged.").tag(config=True)
 
+    kernel_pool_size = Integer(
+        0, min=0,
+        help="Started kernels kept waiting for each pooled kernelspec, so that a new kernel answers "
+        "at once; each one costs a kernel's memory (about 65 MB for ipykernel). 0 turns the pool off. "
+        "Only Python kernels are pooled: they move to their notebook's folder when handed out.",
+    ).tag(config=True)
+    kernel_pool_kernels = List(
+        Unicode(),
+        help="The kernelspecs that get a pool of kernel_pool_size kernels (default: default_kernel_name).",
+    ).tag(config=True)
+
     kernel_spec_manager = Instance(KernelSpecManager)
 
     @default("kernel_spec_manager")
@@ -118,17 +137,18 @@ class MappingKernelManager(LoggingConfigurable):
             default_kernel_name=self.default_kernel_name,
             connection_dir=connection_dir,
         )
-        self._kernels: dict[str, _RunningKernel] = {}
+        self._kernels: dict[str, RunningKernel] = {}
         self._listeners: list[KernelListener] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._culler: asyncio.Task[None] | None = None
+        self._pool: KernelPool | None = None
 
     # -- queries -----------------------------------------------------------------------
 
     def has_kernel(self, kernel_id: str) -> bool:
         return kernel_id in self._kernels
 
-    def _get(self, kernel_id: str) -> _RunningKernel:
+    def _get(self, kernel_id: str) -> RunningKernel:
         try:
             return self._kernels[kernel_id]
         except KeyError:
@@ -200,16 +220,35 @@ class MappingKernelManager(LoggingConfigurable):
     ) -> str:
         """Start a kernel in the folder of ``path``; return its id once it answers.
 
-        ``env`` adds variables to the server's environment for the kernel. Raises InvalidInput
-        for an unknown name or a path outside the root, KernelStartFailed (500) when the
-        process fails or does not answer within kernel_info_timeout.
+        ``env`` adds variables to the server's environment for the kernel (such a kernel never
+        comes from the pool). Raises InvalidInput for an unknown name or a path outside the root,
+        KernelStartFailed (500) when the process fails or does not answer within kernel_info_timeout.
         """
         name = kernel_name or self.default_kernel_name
         try:
-            await run_blocking(self.kernel_spec_manager.get_kernel_spec, name)
+            spec = await run_blocking(self.kernel_spec_manager.get_kernel_spec, name)
         except NoSuchKernel:
             raise InvalidInput(f"No kernel named {name!r}; see /api/kernelspecs.") from None
         cwd = await run_blocking(self.cwd_for_path, path or "")
+        running = None
+        if self._pool is not None and not env:
+            running = await self._pool.take(name, spec, cwd)
+        if running is not None:
+            # jupyter_client starts a restarted kernel with the arguments of its first start, which
+            # for a pooled one named the pool's folder: a restart must come back in the notebook's.
+            running.km._launch_args["cwd"] = cwd
+            running.km.start_restarter()
+            running.record.touch()
+            self.log.info("Kernel %s (%s) taken from the pool, moved to %s", running.record.id, name, cwd)
+        else:
+            running = await self._launch(name, cwd, env)
+            self.log.info("Kernel %s (%s) started in %s", running.record.id, name, cwd)
+        running.record.path = path or ""
+        self._adopt(running)
+        return running.record.id
+
+    async def _launch(self, name: str, cwd: str, env: dict[str, str] | None = None) -> RunningKernel:
+        """Start a kernel process and wait until it answers; the caller adopts it (or pools it)."""
         options: dict[str, Any] = {"cwd": cwd}
         if env:
             options["env"] = {**os.environ, **env}
@@ -222,9 +261,12 @@ class MappingKernelManager(LoggingConfigurable):
                 log_detail=str(exc),
             ) from None
         km = self._multi.get_kernel(kernel_id)
-        record = KernelRecord(id=kernel_id, name=name, path=path or "")
+        # The bridge connects before the new kernel listens, and ZeroMQ retries a refused
+        # connection only every 100 ms by default: up to 100 ms lost per start, twice (shell, iopub).
+        km.context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_INTERVAL_MS)
+        record = KernelRecord(id=kernel_id, name=name)
         bridge = KernelBridge(record, km, km.session, self._bridge_limits(), self.log)
-        running = _RunningKernel(record, bridge, km)
+        running = RunningKernel(record, bridge, km)
         died_early = asyncio.Event()
 
         def on_early_death() -> None:
@@ -247,17 +289,57 @@ class MappingKernelManager(LoggingConfigurable):
         finally:
             km.remove_restart_callback(on_early_death, "restart")
             km.remove_restart_callback(on_early_death, "dead")
+        return running
+
+    def _adopt(self, running: RunningKernel) -> None:
+        """Make a started kernel one of the server's: listed, restarted when it dies, culled."""
+        kernel_id = running.record.id
         for event, handler in (("restart", self._on_autorestart), ("dead", self._on_dead)):
             callback = functools.partial(handler, kernel_id)
-            km.add_restart_callback(callback, event)
+            running.km.add_restart_callback(callback, event)
             running.restart_callbacks.append((callback, event))
         self._kernels[kernel_id] = running
-        self.log.info("Kernel %s (%s) started in %s", kernel_id, name, cwd)
         self._start_culler()
         self._emit(kernel_id, KernelEvent.STARTED)
-        return kernel_id
 
-    async def _wait_ready(self, running: _RunningKernel, died: asyncio.Event | None = None) -> None:
+    # -- the warm pool ---------------------------------------------------------------------
+
+    def start_kernel_pool(self) -> None:
+        """Begin filling the kernel pool in the background, if kernel_pool_size asks for one.
+
+        Called by the app once it serves requests (on the running event loop).
+        """
+        if self.kernel_pool_size <= 0 or self._pool is not None:
+            return
+        names = self.kernel_pool_kernels or [self.default_kernel_name]
+        self._pool = KernelPool(
+            self.kernel_pool_size, names, self.kernel_spec_manager, self._launch_for_pool,
+            self._discard_pooled, self._pool_start_dir(), self.log,
+        )
+        self.log.info("Kernel pool: keeping %d kernel(s) ready for %s", self.kernel_pool_size, ", ".join(names))
+        self._pool.start()
+
+    def pooled_kernel_count(self, kernel_name: str | None = None) -> int:
+        """How many started kernels of ``kernel_name`` (default: the default kernel) wait in the pool."""
+        if self._pool is None:
+            return 0
+        return self._pool.ready_count(kernel_name or self.default_kernel_name)
+
+    def _pool_start_dir(self) -> str:
+        return os.path.realpath(self.root_dir or os.getcwd())
+
+    async def _launch_for_pool(self, name: str) -> RunningKernel:
+        # The restarter waits until the kernel is handed out: a pooled kernel that dies is
+        # discarded when taken, not restarted behind the pool's back.
+        running = await self._launch(name, self._pool_start_dir())
+        running.km.stop_restarter()
+        return running
+
+    async def _discard_pooled(self, running: RunningKernel) -> None:
+        running.bridge.close("The pooled kernel was discarded")
+        await self._stop_process(running.record.id)
+
+    async def _wait_ready(self, running: RunningKernel, died: asyncio.Event | None = None) -> None:
         async def alive() -> bool:
             return not (died is not None and died.is_set()) and bool(await running.km.is_alive())
 
@@ -323,7 +405,7 @@ class MappingKernelManager(LoggingConfigurable):
         self._emit(kernel_id, KernelEvent.RESTARTING)
         self._spawn(self._reconnect_after_autorestart(running))
 
-    async def _reconnect_after_autorestart(self, running: _RunningKernel) -> None:
+    async def _reconnect_after_autorestart(self, running: RunningKernel) -> None:
         kernel_id = running.record.id
         deadline = time.monotonic() + self.kernel_info_timeout
         # The restarter replaces km.ready for the shutdown, then again for the new start;
@@ -407,6 +489,9 @@ class MappingKernelManager(LoggingConfigurable):
             self._culler = None
         for task in list(self._tasks):
             task.cancel()
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
         kernel_ids = list(self._kernels)
         if kernel_ids:
             self.log.info("Shutting down %d kernels", len(kernel_ids))

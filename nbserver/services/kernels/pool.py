@@ -1,0 +1,284 @@
+"""A warm pool: started kernels waiting, per kernelspec, to be handed out instead of a cold start.
+
+A kernel's working directory is the folder of its notebook, which is known only when it is
+asked for; so only kernels that can move to another folder after start, exactly as if they had
+started there, are pooled: Python kernels (ipykernel). On take the pool moves the kernel to the
+folder with a silent execute (no execution count, no output to any client) and checks that
+nothing changed since it started (the kernelspec, the server's environment); a kernel that died
+or changed is discarded and the caller starts one cold. The pool refills in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
+
+from nbserver.blocking import run_blocking
+from nbserver.errors import NotFound
+from nbserver.services.kernels.messages import KernelMessage, server_header
+
+if TYPE_CHECKING:
+    from nbserver.services.kernels.manager import RunningKernel
+
+#: Kernel languages whose kernels can change folder after start as if they had started there.
+POOLABLE_LANGUAGES = frozenset({"python"})
+#: Seconds a pooled kernel has to move to its folder; one that takes longer is discarded.
+MOVE_TIMEOUT = 10.0
+#: Seconds after a take before the replacement starts, so that it does not compete for the CPU
+#: with the kernel just handed out while its user's first requests arrive.
+REFILL_DELAY = 1.0
+
+# Run with exec() in a namespace of its own, so that no name reaches the user's namespace. What a
+# fresh ipykernel knows of its start folder: the working directory, IPython's starting_dir and
+# directory history (_dh); its sys.path has '' rather than the folder, but a Python kernel that
+# keeps its start folder as a sys.path entry gets the new folder there.
+_PYTHON_MOVE_SOURCE = """\
+import os, sys
+os.chdir({folder!r})
+sys.path[:] = [os.getcwd() if entry == {start_dir!r} else entry for entry in sys.path]
+try:
+    from IPython import get_ipython
+except ImportError:
+    shell = None
+else:
+    shell = get_ipython()
+if shell is not None:
+    from pathlib import Path
+    shell.starting_dir = os.getcwd()
+    history = getattr(shell, "history_manager", None)
+    if history is not None:
+        history.dir_hist[:] = [Path.cwd()]
+"""
+
+
+def is_poolable(spec: KernelSpec) -> bool:
+    """Whether kernels of this spec can be started ahead and moved to their folder later."""
+    return str(spec.language or "").lower() in POOLABLE_LANGUAGES
+
+
+class KernelMoveFailed(Exception):
+    """A pooled kernel did not move to its folder (it failed, died or did not answer)."""
+
+
+class _MoveRequestSink:
+    """A client of the pooled kernel's bridge for one request: the execute that moves it."""
+
+    keep_buffer = False
+
+    def __init__(self, request_id: str) -> None:
+        self.session_key = uuid.uuid4().hex
+        self.request_id = request_id
+        self.reply: dict[str, Any] | None = None
+        self.replied = asyncio.Event()
+        self.idle = asyncio.Event()
+        self.closed = False
+
+    def deliver(self, message: KernelMessage) -> bool:
+        if message.parent_msg_id != self.request_id:
+            return True
+        if message.channel == "shell" and message.msg_type == "execute_reply":
+            self.reply = message.content()
+            self.replied.set()
+        elif message.msg_type == "status" and message.content().get("execution_state") == "idle":
+            self.idle.set()
+        return True
+
+    def close_connection(self, code: int, reason: str) -> None:
+        self.closed = True
+        self.replied.set()
+        self.idle.set()
+
+
+async def move_python_kernel(running: RunningKernel, folder: str, start_dir: str, timeout: float) -> None:
+    """Make a pooled Python kernel's working directory ``folder``, as if it had started there.
+
+    A silent execute (``store_history=False``: the user's first cell is still number 1), awaited
+    until its reply and the kernel's idle status, so no message of it reaches a user's client.
+    """
+    code = f"exec({_PYTHON_MOVE_SOURCE.format(folder=folder, start_dir=start_dir)!r}, {{}})"
+    bridge = running.bridge
+    header = server_header("execute_request", uuid.uuid4().hex)
+    sink = _MoveRequestSink(header["msg_id"])
+    content = {"code": code, "silent": True, "store_history": False, "user_expressions": {},
+               "allow_stdin": False, "stop_on_error": False}
+    bridge.attach(sink)
+    try:
+        bridge.send(sink.session_key, KernelMessage.from_parts("shell", header, {}, {}, content))
+        await asyncio.wait_for(asyncio.gather(sink.replied.wait(), sink.idle.wait()), timeout)
+    except TimeoutError:
+        raise KernelMoveFailed(f"no answer within {timeout:g} s") from None
+    finally:
+        bridge.detach(sink)
+    if sink.closed:
+        raise KernelMoveFailed("the kernel stopped")
+    if sink.reply is None or sink.reply.get("status") != "ok":
+        error = (sink.reply or {}).get("evalue", "no reply")
+        raise KernelMoveFailed(f"the move failed: {error}")
+
+
+@dataclass
+class _PooledKernel:
+    running: RunningKernel
+    #: What the kernel was started with: it is handed out only while both are still current.
+    spec: dict[str, Any]
+    environ: dict[str, str]
+
+
+class KernelPool:
+    """Keeps ``size`` started kernels of each pooled kernelspec; hands them out on ``take``.
+
+    The owner (MappingKernelManager) supplies how to start a kernel for the pool (in
+    ``start_dir``, with the server's environment, its restarter paused) and how to discard one;
+    the pool decides when, and starts its filling in ``start`` and stops it in ``close``.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        kernel_names: list[str],
+        kernel_spec_manager: KernelSpecManager,
+        launch: Callable[[str], Awaitable[RunningKernel]],
+        discard: Callable[[RunningKernel], Awaitable[None]],
+        start_dir: str,
+        log: logging.Logger | logging.LoggerAdapter[Any],
+    ) -> None:
+        self.size = size
+        self.kernel_names = list(dict.fromkeys(kernel_names))
+        self.kernel_spec_manager = kernel_spec_manager
+        self._launch = launch
+        self._discard = discard
+        self.start_dir = start_dir
+        self.log = log
+        self._ready: dict[str, deque[_PooledKernel]] = {name: deque() for name in self.kernel_names}
+        self._fillers: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._refill_timers: dict[str, asyncio.TimerHandle] = {}
+        self._not_poolable: set[str] = set()
+        self.closed = False
+
+    def ready_count(self, kernel_name: str) -> int:
+        """How many started kernels of this kernelspec wait in the pool."""
+        return len(self._ready.get(kernel_name, ()))
+
+    def start(self) -> None:
+        """Begin filling the pool in the background (call on the running event loop)."""
+        for name in self.kernel_names:
+            self._refill(name)
+
+    # -- filling -----------------------------------------------------------------------
+
+    def _refill(self, kernel_name: str) -> None:
+        self._refill_timers.pop(kernel_name, None)
+        if self.closed or kernel_name in self._not_poolable:
+            return
+        filler = self._fillers.get(kernel_name)
+        if filler is not None and not filler.done():
+            return
+        self._fillers[kernel_name] = asyncio.create_task(self._fill(kernel_name))
+
+    def _refill_later(self, kernel_name: str) -> None:
+        if self.closed or kernel_name in self._refill_timers:
+            return
+        loop = asyncio.get_running_loop()
+        self._refill_timers[kernel_name] = loop.call_later(REFILL_DELAY, self._refill, kernel_name)
+
+    async def _fill(self, kernel_name: str) -> None:
+        try:
+            spec = await run_blocking(self.kernel_spec_manager.get_kernel_spec, kernel_name)
+        except NoSuchKernel:
+            self.log.warning("Kernel pool: there is no kernelspec %r; it is not pooled", kernel_name)
+            self._not_poolable.add(kernel_name)
+            return
+        if not is_poolable(spec):
+            self.log.info(
+                "Kernel pool: %r kernels (language %r) are not pooled: only Python kernels can move "
+                "to their notebook's folder after start", kernel_name, spec.language,
+            )
+            self._not_poolable.add(kernel_name)
+            return
+        ready = self._ready[kernel_name]
+        while not self.closed and len(ready) < self.size:
+            environ = dict(os.environ)
+            try:
+                running = await self._launch(kernel_name)
+            except Exception as exc:
+                # No retry loop on a kernel that cannot start: the next take tries again.
+                self.log.warning("Kernel pool: a %r kernel failed to start: %s", kernel_name, exc)
+                return
+            if self.closed:
+                await self._discard(running)
+                return
+            ready.append(_PooledKernel(running, spec.to_dict(), environ))
+            self.log.info("Kernel pool: %s (%s) is ready (%d/%d)", running.record.id, kernel_name,
+                          len(ready), self.size)
+
+    # -- handing out -------------------------------------------------------------------
+
+    async def take(self, kernel_name: str, spec: KernelSpec, folder: str) -> RunningKernel | None:
+        """A pooled kernel of ``kernel_name`` moved to ``folder``, or None: start one cold.
+
+        ``spec`` is the kernelspec as it is now; a kernel started with another one, or with
+        another server environment, is discarded with the rest of that pool.
+        """
+        ready = self._ready.get(kernel_name)
+        if ready is None or self.closed or kernel_name in self._not_poolable:
+            return None
+        if not ready:
+            self.log.info("Kernel pool: no %r kernel ready; starting one cold", kernel_name)
+            self._refill_later(kernel_name)
+            return None
+        pooled = ready.popleft()
+        running = pooled.running
+        if pooled.spec != spec.to_dict() or pooled.environ != os.environ:
+            self.log.info("Kernel pool: the kernelspec %r or the server's environment changed since its "
+                          "pooled kernels started; they are replaced", kernel_name)
+            stale = [pooled, *ready]
+            ready.clear()
+            self._discard_soon(*(entry.running for entry in stale))
+            self._refill_later(kernel_name)
+            return None
+        try:
+            if not await running.km.is_alive():
+                raise KernelMoveFailed("the kernel process has exited")
+            await move_python_kernel(running, folder, self.start_dir, MOVE_TIMEOUT)
+        except (KernelMoveFailed, NotFound) as exc:
+            self.log.warning("Kernel pool: discarding %s (%s): %s", running.record.id, kernel_name, exc)
+            self._discard_soon(running)
+            self._refill_later(kernel_name)
+            return None
+        except BaseException:
+            self._discard_soon(running)
+            raise
+        self._refill_later(kernel_name)
+        return running
+
+    def _discard_soon(self, *kernels: RunningKernel) -> None:
+        for running in kernels:
+            task: asyncio.Task[None] = asyncio.ensure_future(self._discard(running))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    # -- stopping ------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Stop filling and stop every pooled kernel (the server is stopping)."""
+        self.closed = True
+        for timer in self._refill_timers.values():
+            timer.cancel()
+        self._refill_timers.clear()
+        fillers = [task for task in self._fillers.values() if not task.done()]
+        for task in fillers:
+            task.cancel()
+        await asyncio.gather(*fillers, return_exceptions=True)
+        pooled = [entry.running for ready in self._ready.values() for entry in ready]
+        for ready in self._ready.values():
+            ready.clear()
+        await asyncio.gather(*(self._discard(running) for running in pooled), *list(self._tasks),
+                             return_exceptions=True)

@@ -1,0 +1,288 @@
+"""The warm kernel pool (kernel_pool_size): a pooled kernel behaves exactly like a fresh one."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tornado.httpclient import AsyncHTTPClient
+from traitlets.config import Config
+
+from nbserver.services.kernels.manager import MappingKernelManager
+from tests.services.kernels.test_manager import kernel_pid, kernel_processes_using, process_exists, wait_until
+from tests.support.kernel_client import KernelWebsocketClient
+
+pytestmark = pytest.mark.timeout(90)
+
+#: What a kernel knows of where it started; the same for a pooled kernel and a fresh one.
+FINGERPRINT = (
+    "import json, os, sys; shell = get_ipython(); print(json.dumps({'cwd': os.getcwd(), 'sys.path': sys.path, "
+    "'_dh': [str(p) for p in _dh], 'starting_dir': shell.starting_dir, 'names': sorted(shell.user_ns)}))"
+)
+
+
+def pool_config(**traits: Any) -> dict[str, Any]:
+    return {"config": Config({"MappingKernelManager": {"kernel_pool_size": 1, **traits}})}
+
+
+async def filled_pool(manager: MappingKernelManager, kernel_name: str = "python3") -> None:
+    """Start the pool (as the app does once it serves) and wait until a kernel waits in it."""
+    manager.start_kernel_pool()
+
+    async def filled() -> bool:
+        return manager.pooled_kernel_count(kernel_name) == 1
+
+    await wait_until(filled, timeout=30)
+
+
+async def fingerprint(client: KernelWebsocketClient) -> dict[str, Any]:
+    result = await client.run(FINGERPRINT)
+    assert result.reply["content"]["status"] == "ok", result.reply["content"]
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def install_kernelspec(data_dir: str, name: str, language: str, env: dict[str, str] | None = None) -> None:
+    """A kernelspec that runs ipykernel under any ``language`` name."""
+    folder = Path(data_dir, "kernels", name)
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": name, "language": language, "env": env or {}}
+    (folder / "kernel.json").write_text(json.dumps(spec))
+
+
+@pytest.fixture
+def server_config() -> dict[str, Any]:
+    return pool_config()
+
+
+@pytest.fixture
+def manager(server_app, http_server) -> MappingKernelManager:
+    """The served app's kernel manager (with http_server, every kernel stops after the test)."""
+    return server_app.kernel_manager  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def subfolder(root_dir: Path) -> Path:
+    folder = root_dir / "sub"
+    folder.mkdir()
+    return folder
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_pooled_kernel_runs_in_the_notebook_folder_like_a_fresh_one(
+    manager, start_kernel, connect, subfolder
+):
+    await filled_pool(manager)
+    pooled = await start_kernel(path="sub/nb.ipynb")
+    assert manager.pooled_kernel_count() == 0, "the kernel did not come from the pool"
+    # env makes a kernel start cold: the reference of what a fresh kernel in that folder knows.
+    fresh_id = await manager.start_kernel(path="sub/nb.ipynb", env={"NBSERVER_TEST": "1"})
+    pooled_state = await fingerprint(await connect(pooled["id"]))
+    assert pooled_state["cwd"] == os.path.realpath(subfolder)
+    assert pooled_state == await fingerprint(await connect(fresh_id))
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_pooled_kernel_looks_new_and_counts_executions_from_1(manager, start_kernel, connect):
+    await filled_pool(manager)
+    await asyncio.sleep(1.5)  # the pooled kernel's last traffic is now well in the past
+    before = time.time()
+    model = await start_kernel()
+    assert (model["execution_state"], model["connections"]) == ("idle", 0)
+    assert model["last_activity"] >= time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(before))
+    client = await connect(model["id"])
+    result = await client.run("1+1")
+    assert result.reply["content"]["execution_count"] == 1
+    assert result.of_type("execute_result")[0]["content"]["data"]["text/plain"] == "2"
+    # Nothing of the pool's own work reaches the client: every message answers its request.
+    assert client.pending == []
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_restarted_pooled_kernel_comes_back_in_the_notebook_folder(api, manager, start_kernel, connect, subfolder):
+    await filled_pool(manager)
+    model = await start_kernel(path="sub/nb.ipynb")
+    assert (await api.post(f"api/kernels/{model['id']}/restart")).status == 200
+    state = await fingerprint(await connect(model["id"]))
+    assert state["cwd"] == os.path.realpath(subfolder)
+    assert state["_dh"] == [os.path.realpath(subfolder)]
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_pool_refills_after_a_take(manager, start_kernel):
+    await filled_pool(manager)
+    first = await start_kernel()
+    assert manager.pooled_kernel_count() == 0
+    await filled_pool(manager)
+    second = await start_kernel()
+    assert manager.pooled_kernel_count() == 0
+    assert second["id"] != first["id"]
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_pooled_kernels_are_not_listed(api, manager):
+    await filled_pool(manager)
+    assert (await api.get("api/kernels")).json() == []
+    assert (await api.get("api/sessions")).json() == []
+    assert (await api.get("api/status")).json()["kernels"] == 0
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_session_post_takes_a_kernel_from_the_pool(api, manager, connect, subfolder):
+    await filled_pool(manager)
+    body = {"path": "sub/nb.ipynb", "type": "notebook", "kernel": {"name": "python3"}}
+    response = await api.post("api/sessions", body)
+    assert response.status == 201, response.body
+    assert manager.pooled_kernel_count() == 0
+    state = await fingerprint(await connect(response.json()["kernel"]["id"]))
+    assert state["cwd"] == os.path.realpath(subfolder)
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_request_with_its_own_env_starts_cold(manager, connect):
+    await filled_pool(manager)
+    kernel_id = await manager.start_kernel(env={"NBSERVER_TEST": "asked"})
+    assert manager.pooled_kernel_count() == 1
+    result = await (await connect(kernel_id)).run("import os; print(os.environ['NBSERVER_TEST'])")
+    assert result.stdout == "asked\n"
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_server_environment_changed_since_pooling_starts_cold(manager, start_kernel, connect, monkeypatch):
+    await filled_pool(manager)
+    monkeypatch.setenv("NBSERVER_TEST", "changed")
+    model = await start_kernel()
+    result = await (await connect(model["id"])).run("import os; print(os.environ.get('NBSERVER_TEST'))")
+    assert result.stdout == "changed\n"
+
+
+class TestChangedKernelspec:
+    @pytest.fixture
+    def server_config(self) -> dict[str, Any]:
+        return pool_config(kernel_pool_kernels=["pyspec"])
+
+    @pytest.mark.gen_test(timeout=90)
+    async def test_kernelspec_changed_since_pooling_starts_cold(self, manager, start_kernel, connect, jupyter_env):
+        install_kernelspec(jupyter_env["data"], "pyspec", "python")
+        await filled_pool(manager, "pyspec")
+        install_kernelspec(jupyter_env["data"], "pyspec", "python", env={"NBSERVER_TEST": "from the spec"})
+        model = await start_kernel(name="pyspec")
+        result = await (await connect(model["id"])).run("import os; print(os.environ.get('NBSERVER_TEST'))")
+        assert result.stdout == "from the spec\n"
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_pooled_kernel_that_died_is_replaced_by_a_cold_start(
+    manager, start_kernel, connect, jupyter_env, subfolder
+):
+    await filled_pool(manager)
+    [pooled_pid] = kernel_processes_using(jupyter_env["runtime"])
+    os.kill(pooled_pid, signal.SIGKILL)
+    await wait_until(lambda: asyncio.sleep(0, not process_exists(pooled_pid)), timeout=10)
+    model = await start_kernel(path="sub/nb.ipynb")
+    client = await connect(model["id"])
+    assert await kernel_pid(client) != pooled_pid
+    assert (await fingerprint(client))["cwd"] == os.path.realpath(subfolder)
+
+
+class TestNonPythonKernelspec:
+    @pytest.fixture
+    def server_config(self) -> dict[str, Any]:
+        return pool_config(kernel_pool_kernels=["python3", "fakebash"])
+
+    @pytest.mark.gen_test(timeout=90)
+    async def test_kernel_of_another_language_is_not_pooled(self, manager, start_kernel, connect, jupyter_env):
+        install_kernelspec(jupyter_env["data"], "fakebash", "bash")
+        await filled_pool(manager)
+        assert manager.pooled_kernel_count("fakebash") == 0
+        assert len(kernel_processes_using(jupyter_env["runtime"])) == 1
+        model = await start_kernel(name="fakebash")
+        assert manager.pooled_kernel_count() == 1, "the python3 kernel was taken for fakebash"
+        assert (await (await connect(model["id"])).run("print(6 * 7)")).stdout == "42\n"
+
+
+class TestCullingWithPool:
+    @pytest.fixture
+    def server_config(self) -> dict[str, Any]:
+        return pool_config(cull_idle_timeout=0.5, cull_interval=0.2)
+
+    @pytest.mark.gen_test(timeout=90)
+    async def test_pooled_kernels_are_not_culled(self, manager, start_kernel, jupyter_env):
+        await filled_pool(manager)
+        await start_kernel()  # starts the culler, which culls this kernel soon
+        await filled_pool(manager)
+        await wait_until(lambda: asyncio.sleep(0, manager.list_kernels() == []), timeout=10)
+        await asyncio.sleep(1.5)
+        assert manager.pooled_kernel_count() == 1
+        assert len(kernel_processes_using(jupyter_env["runtime"])) == 1
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_shutdown_all_stops_pooled_kernels(manager, jupyter_env):
+    await filled_pool(manager)
+    assert kernel_processes_using(jupyter_env["runtime"])
+    await manager.shutdown_all()
+    await wait_until(lambda: asyncio.sleep(0, not kernel_processes_using(jupyter_env["runtime"])), timeout=10)
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_shutdown_all_while_the_pool_fills_leaves_no_process(manager, jupyter_env):
+    manager.start_kernel_pool()
+    await wait_until(lambda: asyncio.sleep(0, bool(kernel_processes_using(jupyter_env["runtime"]))), timeout=10,
+                     interval=0.05)
+    await manager.shutdown_all()
+    await wait_until(lambda: asyncio.sleep(0, not kernel_processes_using(jupyter_env["runtime"])), timeout=10)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_server_with_a_pool_serves_from_it_and_leaves_no_kernel_on_stop(tmp_path, token, jupyter_env):
+    """A real server process: the pool fills after start-up, a POST takes from it, SIGTERM stops all."""
+    root = tmp_path / "served"
+    root.mkdir()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "nbserver", "--no-browser", "--port=0", f"--root-dir={root}",
+         f"--IdentityProvider.token={token}", "--MappingKernelManager.kernel_pool_size=1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        assert server.stdout is not None
+        port = None
+        for line in server.stdout:
+            match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+            port = int(match.group(1)) if match else port
+            if "Kernel pool:" in line and "is ready" in line:
+                break
+        assert port, "the server did not log its URL"
+
+        async def start_kernel() -> None:
+            response = await AsyncHTTPClient().fetch(
+                f"http://127.0.0.1:{port}/api/kernels", method="POST", body="{}",
+                headers={"Authorization": f"token {token}"}, request_timeout=30,
+            )
+            assert response.code == 201
+
+        asyncio.run(start_kernel())
+        for line in server.stdout:
+            if "taken from the pool" in line:
+                break
+        assert kernel_processes_using(jupyter_env["runtime"])
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=30)
+        deadline = time.monotonic() + 10
+        while kernel_processes_using(jupyter_env["runtime"]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not kernel_processes_using(jupyter_env["runtime"])
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
