@@ -109,6 +109,7 @@ class KernelWebsocketClient:
         session_id: str | None = None,
         subprotocols: list[str] | None = None,
         headers: dict[str, str] | None = None,
+        compression_options: dict[str, Any] | None = None,
     ) -> KernelWebsocketClient:
         session_id = session_id or uuid.uuid4().hex
         request = HTTPRequest(
@@ -116,7 +117,9 @@ class KernelWebsocketClient:
             headers={"Authorization": f"token {token}", **(headers or {})},
             request_timeout=20,
         )
-        connection = await websocket_connect(request, subprotocols=subprotocols)
+        connection = await websocket_connect(
+            request, subprotocols=subprotocols, compression_options=compression_options
+        )
         return cls(connection, session_id)
 
     def message(self, msg_type: str, content: dict[str, Any], channel: str = "shell",

@@ -20,12 +20,13 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Protocol
 
+import zmq
 from jupyter_client.session import DELIM, Session
 from zmq.eventloop.zmqstream import ZMQStream
 
 from nbserver.errors import NotFound
 from nbserver.services.kernels.buffering import SessionBuffer
-from nbserver.services.kernels.messages import KernelMessage, notice_message, status_message
+from nbserver.services.kernels.messages import KernelMessage, Payload, notice_message, status_message
 from nbserver.services.kernels.ratelimit import OutputRateLimiter, RateDecision
 from nbserver.services.kernels.state import ExecutionState, KernelRecord
 
@@ -40,6 +41,21 @@ NUDGE_INTERVAL = 0.5
 #: ...and once it answers, while waiting for our iopub subscription to reach it.
 FAST_NUDGE_INTERVAL = 0.05
 WS_CLOSE_NORMAL = 1000
+#: Message parts at least this long stay in the ZeroMQ frame they arrived in and travel on as a
+#: view of it (to the websocket, a session's buffer, the rate limit); shorter ones are copied to
+#: bytes, which is cheaper for them than a view and does not pin a frame.
+ZERO_COPY_MIN_BYTES = 64 * 1024
+
+
+def _payload(frame: zmq.Frame) -> Payload:
+    """A frame's data: a view of the frame when it is big, else a copy as bytes.
+
+    The view keeps the frame alive, and a frame received with copy=False owns its ZeroMQ
+    message: nothing reuses that memory while the view is held (in a replay buffer, say).
+    """
+    if len(frame) >= ZERO_COPY_MIN_BYTES:
+        return frame.buffer
+    return frame.bytes
 
 
 class KernelDied(Exception):
@@ -113,7 +129,8 @@ class KernelBridge:
             socket = getattr(self._connection, f"connect_{channel}")(**options)
             # jupyter_client's IOLoop kernel managers hand out ZMQStreams already.
             stream = socket if isinstance(socket, ZMQStream) else ZMQStream(socket)
-            stream.on_recv(functools.partial(self._on_recv, channel), copy=True)
+            # copy=False: a frame's memory is handed over, not copied into bytes (see _payload).
+            stream.on_recv(functools.partial(self._on_recv, channel), copy=False)
             self._streams[channel] = stream
 
     def disconnect(self) -> None:
@@ -132,9 +149,9 @@ class KernelBridge:
         self._offline.clear()
         self.record.connections = 0
 
-    def _on_recv(self, channel: str, parts: list[bytes]) -> None:
+    def _on_recv(self, channel: str, frames: list[zmq.Frame]) -> None:
         try:
-            message = self._parse(channel, parts)
+            message = self._parse(channel, frames)
         except (ValueError, IndexError) as exc:
             self.log.warning("Kernel %s: ignoring a malformed %s message: %s", self.record.id, channel, exc)
             return
@@ -143,24 +160,27 @@ class KernelBridge:
         except Exception:
             self.log.exception("Kernel %s: routing a %s message failed", self.record.id, channel)
 
-    def _parse(self, channel: str, parts: list[bytes]) -> KernelMessage:
-        _, frames = self.session.feed_identities(parts, copy=True)
-        msg_list = [frame if isinstance(frame, bytes) else frame.bytes for frame in frames]
-        if len(msg_list) < 5:
+    def _parse(self, channel: str, frames: list[zmq.Frame]) -> KernelMessage:
+        delimiter = next(
+            (index for index, frame in enumerate(frames) if len(frame) == len(DELIM) and frame.bytes == DELIM), None
+        )
+        if delimiter is None:
+            raise ValueError("no delimiter frame")
+        parts = frames[delimiter + 1:]
+        if len(parts) < 5:
             raise ValueError("too few message parts")
-        signature, header_bytes, parent_bytes, metadata_bytes, content_bytes = msg_list[:5]
+        signature, header_bytes, parent_bytes, metadata_bytes = (frame.bytes for frame in parts[:4])
+        content = _payload(parts[4])
+        buffers = [_payload(frame) for frame in parts[5:]]
         if self.session.auth is not None:
-            expected = self.session.sign(msg_list[1:5])
+            expected = self.session.sign([header_bytes, parent_bytes, metadata_bytes, content])
             if not hmac.compare_digest(expected, signature):
                 raise ValueError("invalid signature")
         header = json.loads(header_bytes)
         parent = json.loads(parent_bytes) or {}
         if not isinstance(header, dict) or not isinstance(parent, dict):
             raise ValueError("headers must be JSON objects")
-        return KernelMessage(
-            channel, header, parent, header_bytes, parent_bytes, metadata_bytes, content_bytes,
-            list(msg_list[5:]),
-        )
+        return KernelMessage(channel, header, parent, header_bytes, parent_bytes, metadata_bytes, content, buffers)
 
     # -- from the kernel -------------------------------------------------------------------
 

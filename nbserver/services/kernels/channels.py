@@ -24,11 +24,13 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 from nbserver.base.handlers import BaseHandler, error_status_and_message
 from nbserver.errors import NotFound
 from nbserver.services.kernels.bridge import KernelBridge
+from nbserver.services.kernels.frame_writer import write_message_parts
 from nbserver.services.kernels.manager import MappingKernelManager
 from nbserver.services.kernels.messages import (
     SERVER_USERNAME,
     InvalidMessage,
     KernelMessage,
+    Payload,
     notice_message,
     validate_client_message,
 )
@@ -55,9 +57,12 @@ def _json_text(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False).encode("utf-8")
 
 
-def encode_legacy(message: KernelMessage) -> tuple[bytes, bool]:
-    """A message in the legacy framing: (payload, whether it is a binary frame)."""
-    body = b"".join([
+def legacy_parts(message: KernelMessage) -> tuple[list[Payload], bool]:
+    """A message in the legacy framing, as parts to concatenate, and whether it is a binary frame.
+
+    The content and the buffers are passed as they are, so big ones are never copied here.
+    """
+    body: list[Payload] = [
         b'{"channel":', _json_text(message.channel),
         b',"header":', message.header_bytes,
         b',"msg_id":', _json_text(message.msg_id),
@@ -65,23 +70,23 @@ def encode_legacy(message: KernelMessage) -> tuple[bytes, bool]:
         b',"parent_header":', message.parent_header_bytes,
         b',"metadata":', message.metadata_bytes,
         b',"content":', message.content_bytes,
-        b"" if message.buffers else b',"buffers":[]',
-        b"}",
-    ])
+        b"}" if message.buffers else b',"buffers":[]}',
+    ]
     if not message.buffers:
         return body, False
-    parts = [body, *message.buffers]
-    offsets = []
-    position = 4 * (len(parts) + 1)
-    for part in parts:
+    count = 1 + len(message.buffers)
+    position = 4 * (count + 1)
+    offsets = [position]
+    position += sum(len(part) for part in body)
+    for buffer in message.buffers:
         offsets.append(position)
-        position += len(part)
-    return struct.pack(f"!{len(parts) + 1}I", len(parts), *offsets) + b"".join(parts), True
+        position += len(buffer)
+    return [struct.pack(f"!{count + 1}I", count, *offsets), *body, *message.buffers], True
 
 
-def encode_v1(message: KernelMessage) -> bytes:
-    """A message in the ``v1.kernel.websocket.jupyter.org`` framing."""
-    parts = [
+def v1_parts(message: KernelMessage) -> list[Payload]:
+    """A message in the ``v1.kernel.websocket.jupyter.org`` framing, as parts to concatenate."""
+    parts: list[Payload] = [
         message.channel.encode("utf-8"), message.header_bytes, message.parent_header_bytes,
         message.metadata_bytes, message.content_bytes, *message.buffers,
     ]
@@ -91,7 +96,7 @@ def encode_v1(message: KernelMessage) -> bytes:
     for part in parts:
         position += len(part)
         offsets.append(position)
-    return struct.pack(f"<{count + 1}Q", count, *offsets) + b"".join(parts)
+    return [struct.pack(f"<{count + 1}Q", count, *offsets), *parts]
 
 
 def _loads(data: bytes | str, what: str) -> Any:
@@ -101,7 +106,7 @@ def _loads(data: bytes | str, what: str) -> Any:
         raise InvalidMessage(f"The {what} is not valid JSON: {exc}") from None
 
 
-def _message_from_object(value: Any, buffers: list[bytes]) -> KernelMessage:
+def _message_from_object(value: Any, buffers: list[Payload]) -> KernelMessage:
     if not isinstance(value, dict):
         raise InvalidMessage("A message must be a JSON object.")
     channel = value.get("channel")
@@ -119,6 +124,12 @@ def _checked_bounds(offsets: tuple[int, ...], start: int, length: int) -> list[i
     return bounds
 
 
+def _buffer_views(data: bytes, bounds: list[int]) -> list[Payload]:
+    """The binary buffers between consecutive ``bounds``, as views: a big upload is not copied."""
+    view = memoryview(data)
+    return [view[bounds[i]:bounds[i + 1]] for i in range(len(bounds) - 1)]
+
+
 def decode_legacy_binary(data: bytes) -> KernelMessage:
     if len(data) < 8:
         raise InvalidMessage("The binary frame is too short.")
@@ -127,8 +138,7 @@ def decode_legacy_binary(data: bytes) -> KernelMessage:
     if count < 1 or start > len(data):
         raise InvalidMessage("The binary frame's part count does not fit the frame.")
     bounds = _checked_bounds(struct.unpack_from(f"!{count}I", data, 4), start, len(data)) + [len(data)]
-    parts = [data[bounds[i]:bounds[i + 1]] for i in range(count)]
-    return _message_from_object(_loads(parts[0], "message"), parts[1:])
+    return _message_from_object(_loads(data[bounds[0]:bounds[1]], "message"), _buffer_views(data, bounds[1:]))
 
 
 def decode_v1(data: bytes) -> KernelMessage:
@@ -139,7 +149,7 @@ def decode_v1(data: bytes) -> KernelMessage:
     if count < V1_MIN_OFFSETS or start > len(data):
         raise InvalidMessage("The frame's offset count does not fit the frame.")
     bounds = _checked_bounds(struct.unpack_from(f"<{count}Q", data, 8), start, len(data))
-    parts = [data[bounds[i]:bounds[i + 1]] for i in range(count - 1)]
+    parts = [data[bounds[i]:bounds[i + 1]] for i in range(5)]
     try:
         channel = parts[0].decode("utf-8")
     except UnicodeDecodeError:
@@ -151,7 +161,7 @@ def decode_v1(data: bytes) -> KernelMessage:
     validate_client_message(channel, header, parent, metadata, content)
     return KernelMessage(
         channel, header, parent, parts[1], parts[2] if parent else b"{}", parts[3] if metadata else b"{}",
-        parts[4], parts[5:],
+        parts[4], _buffer_views(data, bounds[5:]),
     )
 
 
@@ -164,11 +174,17 @@ def decode_frame(protocol: WireProtocol, data: str | bytes) -> KernelMessage:
     return decode_legacy_binary(data)
 
 
+def frame_parts(protocol: WireProtocol, message: KernelMessage) -> tuple[list[Payload], bool]:
+    """A message as (parts of its payload, binary) for a client speaking ``protocol``."""
+    if protocol is WireProtocol.V1:
+        return v1_parts(message), True
+    return legacy_parts(message)
+
+
 def encode_frame(protocol: WireProtocol, message: KernelMessage) -> tuple[bytes, bool]:
     """A message as (payload, binary) for a client speaking ``protocol``."""
-    if protocol is WireProtocol.V1:
-        return encode_v1(message), True
-    return encode_legacy(message)
+    parts, binary = frame_parts(protocol, message)
+    return b"".join(parts), binary
 
 
 # -- the websocket handler -------------------------------------------------------------------
@@ -204,6 +220,12 @@ class KernelChannelsHandler(WebSocketHandler, BaseHandler):
     @property
     def ping_interval(self) -> float | None:
         return self.settings.get("websocket_ping_interval", DEFAULT_PING_INTERVAL)  # type: ignore[no-any-return]
+
+    def get_compression_options(self) -> dict[str, Any] | None:
+        # permessage-deflate, when the application's settings ask for it (jupyter_server's
+        # setting name); off by default, as compressing multi-MB output costs more than it saves
+        # on the loopback and LAN links a notebook server mostly serves.
+        return self.settings.get("websocket_compression_options")  # type: ignore[no-any-return]
 
     def check_origin(self, origin: str) -> bool:
         return self.origin_allowed(origin)
@@ -252,9 +274,9 @@ class KernelChannelsHandler(WebSocketHandler, BaseHandler):
     def deliver(self, message: KernelMessage) -> bool:
         if self.ws_connection is None or self.ws_connection.is_closing():
             return False
-        payload, binary = encode_frame(self.protocol, message)
+        parts, binary = frame_parts(self.protocol, message)
         try:
-            future = self.write_message(payload, binary=binary)
+            future = write_message_parts(self, parts, binary)
         except WebSocketClosedError:
             return False
         # A write that fails because the client went away needs no report.

@@ -2,7 +2,8 @@
 
 A message keeps its header, parent header, metadata and content as the JSON bytes they
 arrived as, so the bridge forwards them without decoding and re-encoding the content;
-only the headers, which routing needs, are parsed.
+only the headers, which routing needs, are parsed. A big content or buffer from the kernel
+stays in the ZeroMQ frame it arrived in (a memoryview of it) all the way to the websocket.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ CHANNELS = ("shell", "iopub", "stdin", "control")
 CLIENT_CHANNELS = ("shell", "stdin", "control")
 #: The username and session of the messages the server itself writes to clients.
 SERVER_USERNAME = "nbserver"
+
+#: A part of a message: bytes, or a read-only view of a buffer that nobody changes (a ZeroMQ
+#: frame received with copy=False owns its memory, so a view of it stays valid while held).
+Payload = bytes | memoryview
 
 
 class InvalidMessage(ValueError):
@@ -40,8 +45,8 @@ class KernelMessage:
     header_bytes: bytes
     parent_header_bytes: bytes
     metadata_bytes: bytes
-    content_bytes: bytes
-    buffers: list[bytes] = field(default_factory=list)
+    content_bytes: Payload
+    buffers: list[Payload] = field(default_factory=list)
 
     @classmethod
     def from_parts(
@@ -51,7 +56,7 @@ class KernelMessage:
         parent_header: dict[str, Any],
         metadata: dict[str, Any],
         content: dict[str, Any],
-        buffers: list[bytes] | None = None,
+        buffers: list[Payload] | None = None,
     ) -> KernelMessage:
         """Build a message from parsed parts (encoding them once)."""
         return cls(
@@ -80,7 +85,8 @@ class KernelMessage:
 
     def content(self) -> dict[str, Any]:
         """The parsed content (parsed on each call: only status messages need it)."""
-        value = json.loads(self.content_bytes)
+        data = self.content_bytes
+        value = json.loads(data if isinstance(data, bytes) else data.tobytes())
         return value if isinstance(value, dict) else {}
 
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import re
 import time
 from datetime import datetime
@@ -175,6 +176,79 @@ async def test_comm_message_with_binary_buffers_round_trips(start_kernel, connec
     echoed = await client.receive(lambda m: m["header"]["msg_type"] == "comm_msg")
     assert echoed["content"]["data"] == {"echo": {"n": 1}}
     assert [bytes(b) for b in echoed["buffers"]] == buffers
+
+
+def big_output_code(tag: str, lines: int = 3000) -> str:
+    """A cell printing ``lines`` numbered 1,000-byte lines (3 MB: one stream message well above
+    the size the server writes from the ZeroMQ frame without copying)."""
+    return f"for i in range({lines}):\n    print({tag!r}, f'{{i:06d}}', 'x' * {991 - len(tag)})"
+
+
+def big_output(tag: str, lines: int = 3000) -> str:
+    return "".join(f"{tag} {i:06d} {'x' * (991 - len(tag))}\n" for i in range(lines))
+
+
+@pytest.fixture
+def unlimited_output(server_app):
+    """No iopub rate limit: the default 1 MB/s would cut a few MB of output short."""
+    server_app.kernel_manager.iopub_data_rate_limit = 0
+
+
+COMPRESSIONS = pytest.mark.parametrize("compression", [None, {}], ids=["plain", "deflate"])
+PROTOCOLS = pytest.mark.parametrize("subprotocols", [None, [V1]], ids=["legacy", "v1"])
+
+
+async def connect_with(app, connect, kernel_id, subprotocols, compression):
+    """A client of the protocol; with permessage-deflate on both ends when ``compression``."""
+    app.settings["websocket_compression_options"] = compression
+    client = await connect(kernel_id, subprotocols=subprotocols, compression_options=compression)
+    extensions = client.connection.headers.get("Sec-WebSocket-Extensions", "")
+    assert ("permessage-deflate" in extensions) == (compression is not None)
+    return client
+
+
+@COMPRESSIONS
+@PROTOCOLS
+@pytest.mark.gen_test(timeout=60)
+async def test_megabytes_of_output_arrive_intact(app, unlimited_output, start_kernel, connect, subprotocols,
+                                                 compression):
+    client = await connect_with(app, connect, (await start_kernel())["id"], subprotocols, compression)
+    result = await client.run(big_output_code("big"))
+    assert result.reply["content"]["status"] == "ok"
+    assert result.stdout == big_output("big")
+
+
+@COMPRESSIONS
+@PROTOCOLS
+@pytest.mark.gen_test(timeout=60)
+async def test_big_binary_buffers_round_trip_intact(app, unlimited_output, start_kernel, connect, subprotocols,
+                                                    compression):
+    client = await connect_with(app, connect, (await start_kernel())["id"], subprotocols, compression)
+    assert (await client.run(ECHO_COMM_TARGET)).reply["content"]["status"] == "ok"
+    await client.send(client.message("comm_open", {"comm_id": "big", "target_name": "echo", "data": {}}))
+    rng = random.Random(3)
+    buffers = [rng.randbytes(300_000), b"small", rng.randbytes(1_500_000)]
+    await client.send(client.message("comm_msg", {"comm_id": "big", "data": {"n": 2}}, buffers=buffers))
+    echoed = await client.receive(lambda m: m["header"]["msg_type"] == "comm_msg")
+    assert echoed["content"]["data"] == {"echo": {"n": 2}}
+    assert [bytes(b) for b in echoed["buffers"]] == buffers
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_big_output_kept_for_an_absent_session_arrives_intact(unlimited_output, start_kernel, connect):
+    kernel = await start_kernel()
+    away = await connect(kernel["id"], session_id="away-session")
+    code = "import sys, time\ntime.sleep(0.5)\n" + big_output_code("first") + "\nsys.stdout.flush()\n"
+    code += "time.sleep(0.3)\n" + big_output_code("second")
+    msg_id = await away.execute(code)
+    await away.close_and_drain()
+    # While that session's output waits in its buffer, more big frames pass through the bridge.
+    other = await connect(kernel["id"])
+    assert (await other.run(big_output_code("other"))).stdout == big_output("other")
+    back = await connect(kernel["id"], session_id="away-session")
+    result = await back.result(msg_id)
+    assert result.reply["content"]["status"] == "ok"
+    assert result.stdout == big_output("first") + big_output("second")
 
 
 @pytest.mark.gen_test(timeout=60)
