@@ -218,22 +218,26 @@ def usable_ujson() -> Any:
     return None
 
 
-def notebook_text(disk_form: Any) -> str:
-    """The text of a notebook file for its on-disk form, as nbformat's writer lays it out."""
+def notebook_text(nb: dict[str, Any]) -> str:
+    """The text of the file for a v4 notebook model, as nbformat's writer lays it out."""
+    disk = _disk_form(nb)
     ujson = usable_ujson()
-    if ujson is not None and _plain_types_only(disk_form):
+    # The on-disk form holds the model's own values, new dicts and lists, and lines split from
+    # the model's strings: it holds plain types only when the model, with far fewer objects, does.
+    if ujson is not None and _plain_types_only(nb):
         try:
-            return _ujson_text(ujson, disk_form)
-        except Exception:  # anything ujson refuses (huge ints, lone surrogates): json says why
+            return _ujson_text(ujson, disk)
+        except Exception:  # anything ujson refuses (lone surrogates...): json says why
             pass
-    return _json_text(disk_form)
+    return _json_text(disk)
 
 
 class SerializedNotebook(NamedTuple):
-    data: bytes
+    #: The file's bytes, in pieces (the text and its final newline: no copy of a large text to join them).
+    chunks: tuple[bytes, ...]
     #: The validation message of the model (None when valid).
     message: str | None
-    #: True when reading ``data`` back gives the same verdict, so it may be remembered for the file.
+    #: True when reading the bytes back gives the same verdict, so it may be remembered for the file.
     verdict_holds_on_disk: bool
 
 
@@ -253,17 +257,17 @@ def encode_notebook(content: Any) -> SerializedNotebook:
 
             nb = nbformat.convert(nbformat.from_dict(content), CURRENT_MAJOR)
         verdict = validate_notebook(nb)
-        text = notebook_text(_disk_form(nb))
+        text = notebook_text(nb)
         holds = verdict.repeatable and not upgraded and not _has_transient_fields(nb)
     except Exception as exc:  # malformed structures fail deep inside
         raise InvalidInput(f"Unusable notebook content: {type(exc).__name__}: {exc}") from None
-    return SerializedNotebook((text + "\n").encode("utf-8"), verdict.message, holds)
+    return SerializedNotebook((text.encode("utf-8"), b"\n"), verdict.message, holds)
 
 
 def serialize_notebook(content: Any) -> tuple[bytes, str | None]:
     """The bytes to store for a client's notebook model, and its validation message."""
     serialized = encode_notebook(content)
-    return serialized.data, serialized.message
+    return b"".join(serialized.chunks), serialized.message
 
 
 def empty_notebook() -> dict[str, Any]:

@@ -7,6 +7,7 @@ import pytest
 
 from nbserver.errors import InvalidInput
 from nbserver.services.contents.notebooks import (
+    _disk_form,
     empty_notebook,
     notebook_text,
     parse_notebook,
@@ -93,15 +94,26 @@ AWKWARD_VALUES = {
 }
 
 
+def awkward_notebook(value):
+    nb = rich_notebook()
+    nb.metadata["awkward"] = value
+    nb.cells[1].outputs[1]["data"]["application/json"] = {"value": value}
+    nb.cells[1].source = f"x = {value!r}\n" * 3
+    return json.loads(json.dumps(nb))
+
+
 @pytest.mark.parametrize("name", list(AWKWARD_VALUES))
 def test_notebook_text_is_json_dumps_byte_for_byte(name):
-    nb = rich_notebook()
-    nb.metadata["awkward"] = AWKWARD_VALUES[name]
-    nb.cells[1].outputs[1]["data"]["application/json"] = {"value": AWKWARD_VALUES[name]}
-    nb.cells[1].source = f"x = {AWKWARD_VALUES[name]!r}\n" * 3
-    disk = json.loads(json.dumps(nb, allow_nan=True))
-    expected = json.dumps(disk, indent=1, sort_keys=True, ensure_ascii=False, separators=(",", ": "))
-    assert notebook_text(disk) == expected
+    nb = awkward_notebook(AWKWARD_VALUES[name])
+    expected = json.dumps(_disk_form(nb), indent=1, sort_keys=True, ensure_ascii=False, separators=(",", ": "))
+    assert notebook_text(nb) == expected
+
+
+@pytest.mark.parametrize("name", [name for name in AWKWARD_VALUES if name != "lone surrogate"])
+def test_awkward_content_is_written_as_nbformat_writes_it(name):
+    nb = awkward_notebook(AWKWARD_VALUES[name])
+    expected = (nbformat.writes(nbformat.from_dict(json.loads(json.dumps(nb))), version=4) + "\n").encode()
+    assert serialize_notebook(nb)[0] == expected
 
 
 def test_ujson_writes_documents_without_floats(monkeypatch):
@@ -110,8 +122,8 @@ def test_ujson_writes_documents_without_floats(monkeypatch):
 
     assert usable_ujson() is not None  # it passes the self-check
     monkeypatch.setattr(notebooks, "_json_text", lambda value: "json was used")
-    assert notebook_text({"a": [1, "b", None]}) != "json was used"
-    assert notebook_text({"a": [1.5]}) == "json was used"
+    assert notebook_text({"cells": [], "metadata": {"a": [1, "b", None]}}) != "json was used"
+    assert notebook_text({"cells": [], "metadata": {"a": [1.5]}}) == "json was used"
 
 
 def test_ujson_is_not_used_when_missing(monkeypatch):
@@ -121,7 +133,7 @@ def test_ujson_is_not_used_when_missing(monkeypatch):
     usable_ujson.cache_clear()
     try:
         assert usable_ujson() is None
-        assert notebook_text({"a": ["b\n"]}) == '{\n "a": [\n  "b\\n"\n ]\n}'
+        assert notebook_text({"cells": [], "a": ["b\n"]}) == '{\n "a": [\n  "b\\n"\n ],\n "cells": []\n}'
     finally:
         usable_ujson.cache_clear()
 
@@ -135,6 +147,6 @@ def test_ujson_is_not_used_when_its_self_check_differs(monkeypatch):
     usable_ujson.cache_clear()
     try:
         assert usable_ujson() is None
-        assert notebook_text({"a": 1}) == '{\n "a": 1\n}'
+        assert notebook_text({"cells": []}) == '{\n "cells": []\n}'
     finally:
         usable_ujson.cache_clear()
