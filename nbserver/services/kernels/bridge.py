@@ -26,6 +26,7 @@ from zmq.eventloop.zmqstream import ZMQStream
 
 from nbserver.errors import NotFound
 from nbserver.services.kernels.buffering import SessionBuffer
+from nbserver.services.kernels.handshake import HandshakeWatch, connect_watched
 from nbserver.services.kernels.messages import KernelMessage, Payload, notice_message, status_message
 from nbserver.services.kernels.ratelimit import OutputRateLimiter, RateDecision
 from nbserver.services.kernels.state import ExecutionState, KernelRecord
@@ -40,6 +41,9 @@ MAX_TRACKED_REQUESTS = 10_000
 NUDGE_INTERVAL = 0.5
 #: ...and once it answers, while waiting for our iopub subscription to reach it.
 FAST_NUDGE_INTERVAL = 0.05
+#: Seconds a kernel that answers may still wait for the handshake of our stdin socket (see
+#: handshake.py) before it is called ready anyway, with a warning.
+STDIN_HANDSHAKE_GRACE = 5.0
 WS_CLOSE_NORMAL = 1000
 #: Message parts at least this long stay in the ZeroMQ frame they arrived in and travel on as a
 #: view of it (to the websocket, a session's buffer, the rate limit); shorter ones are copied to
@@ -112,6 +116,7 @@ class KernelBridge:
         self._internal_requests: OrderedDict[str, None] = OrderedDict()
         self._internal_reply = asyncio.Event()
         self._internal_idle = asyncio.Event()
+        self._stdin_watch: HandshakeWatch | None = None
         self._rate = OutputRateLimiter(
             limits.iopub_msg_rate_limit, limits.iopub_data_rate_limit, limits.rate_limit_window
         )
@@ -125,15 +130,22 @@ class KernelBridge:
         self._internal_reply.clear()
         self._internal_idle.clear()
         for channel in ("shell", "control", "stdin", "iopub"):
-            options = {} if channel == "iopub" else {"identity": self._identity}
-            socket = getattr(self._connection, f"connect_{channel}")(**options)
-            # jupyter_client's IOLoop kernel managers hand out ZMQStreams already.
-            stream = socket if isinstance(socket, ZMQStream) else ZMQStream(socket)
+            watched = connect_watched(self._connection, channel, self._identity) if channel == "stdin" else None
+            if watched is not None:
+                stream, self._stdin_watch = watched
+            else:
+                options = {} if channel == "iopub" else {"identity": self._identity}
+                socket = getattr(self._connection, f"connect_{channel}")(**options)
+                # jupyter_client's IOLoop kernel managers hand out ZMQStreams already.
+                stream = socket if isinstance(socket, ZMQStream) else ZMQStream(socket)
             # copy=False: a frame's memory is handed over, not copied into bytes (see _payload).
             stream.on_recv(functools.partial(self._on_recv, channel), copy=False)
             self._streams[channel] = stream
 
     def disconnect(self) -> None:
+        if self._stdin_watch is not None:
+            self._stdin_watch.close()
+            self._stdin_watch = None
         for stream in self._streams.values():
             stream.on_recv(None)
             stream.close(linger=0)
@@ -356,5 +368,17 @@ class KernelBridge:
                 await asyncio.wait_for(waiting, min(interval, remaining))
             except asyncio.TimeoutError:
                 pass
+        await self._wait_stdin_handshake(min(STDIN_HANDSHAKE_GRACE, max(0.0, deadline - loop.time())))
         if self.record.execution_state in (ExecutionState.STARTING, ExecutionState.RESTARTING):
             self.record.execution_state = ExecutionState.IDLE
+
+    async def _wait_stdin_handshake(self, timeout: float) -> None:
+        """Until the kernel's stdin socket knows ours, or ``timeout`` s (then go on, warned)."""
+        watch = self._stdin_watch
+        if watch is None or watch.done.is_set():
+            return
+        try:
+            await asyncio.wait_for(watch.done.wait(), timeout)
+        except asyncio.TimeoutError:
+            self.log.warning("Kernel %s: the stdin channel did not finish connecting within %g s; "
+                             "an input() may go unanswered", self.record.id, timeout)
