@@ -225,8 +225,20 @@ def error_status_and_message(exc: BaseException | None, status_code: int) -> tup
     return status_code, reason, reason
 
 
+class JSONErrorsMixin(web.RequestHandler):
+    """Errors as ``{"message", "reason"}`` JSON: for the API, and for routes of other kinds
+    (websockets, kernelspec resources) that API clients call."""
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        status, message, reason = error_status_and_message(exc, status_code)
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps({"message": message, "reason": reason}))
+
+
 @web.stream_request_body
-class APIHandler(BaseHandler):
+class APIHandler(JSONErrorsMixin, BaseHandler):
     """A REST handler: JSON in, JSON out, JSON errors, bounded bodies."""
 
     def initialize(self, **kwargs: Any) -> None:
@@ -325,13 +337,6 @@ class APIHandler(BaseHandler):
         self.set_status(status)
         # ASCII-escaped: the C encoder's fast path, and bytes with no second pass to UTF-8.
         self.finish(json.dumps(model).encode("ascii"))
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        status, message, reason = error_status_and_message(exc, status_code)
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps({"message": message, "reason": reason}))
 
 
 class NotFoundAPIHandler(APIHandler):

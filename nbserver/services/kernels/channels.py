@@ -21,7 +21,7 @@ from typing import Any
 
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from nbserver.base.handlers import BaseHandler, error_status_and_message
+from nbserver.base.handlers import BaseHandler, JSONErrorsMixin
 from nbserver.errors import NotFound
 from nbserver.services.kernels.bridge import KernelBridge
 from nbserver.services.kernels.frame_writer import write_message_parts
@@ -190,7 +190,7 @@ def encode_frame(protocol: WireProtocol, message: KernelMessage) -> tuple[bytes,
 # -- the websocket handler -------------------------------------------------------------------
 
 
-class KernelChannelsHandler(WebSocketHandler, BaseHandler):
+class KernelChannelsHandler(JSONErrorsMixin, WebSocketHandler, BaseHandler):
     """``/api/kernels/<id>/channels``: one client connection to a kernel's bridge."""
 
     bridge: KernelBridge | None = None
@@ -232,13 +232,6 @@ class KernelChannelsHandler(WebSocketHandler, BaseHandler):
 
     def select_subprotocol(self, subprotocols: list[str]) -> str | None:
         return V1_SUBPROTOCOL if V1_SUBPROTOCOL in subprotocols else None
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        status, message, reason = error_status_and_message(exc, status_code)
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps({"message": message, "reason": reason}))
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         self.set_nodelay(True)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import glob
-import json
 import os
 from typing import Any
 
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from tornado import web
 
-from nbserver.base.handlers import APIHandler, BaseHandler, error_status_and_message
+from nbserver.base.handlers import APIHandler, BaseHandler, JSONErrorsMixin
 from nbserver.base.urls import url_escape_path, url_path_join
 from nbserver.blocking import run_blocking
 from nbserver.errors import NotFound
@@ -70,7 +69,7 @@ class KernelSpecHandler(KernelSpecsAPIHandler):
         self.finish_json(model)
 
 
-class KernelSpecResourceHandler(BaseHandler, web.StaticFileHandler):
+class KernelSpecResourceHandler(JSONErrorsMixin, BaseHandler, web.StaticFileHandler):
     """A file of a kernelspec's folder (its logos, kernel.js), with caching headers."""
 
     def initialize(self, **kwargs: Any) -> None:  # type: ignore[override]
@@ -94,13 +93,6 @@ class KernelSpecResourceHandler(BaseHandler, web.StaticFileHandler):
     def set_extra_headers(self, path: str) -> None:
         # The resource needs the token: shared caches must not keep it.
         self.set_header("Cache-Control", f"private, max-age={RESOURCE_MAX_AGE}")
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        status, message, reason = error_status_and_message(exc, status_code)
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps({"message": message, "reason": reason}))
 
 
 handlers = [
