@@ -44,6 +44,8 @@ LISTING_CACHE_SIZE = 16
 #: How many notebook file versions' validation verdicts are kept.
 VERDICT_CACHE_SIZE = 256
 
+#: Identifies one state of a folder's listing: (OS path, inode, st_mtime_ns, allow_hidden).
+ListingKey = tuple[str, int, int, bool]
 #: Identifies one version of a file: (real path, device, inode, st_mtime_ns, size).
 FileVersion = tuple[str, int, int, int, int]
 
@@ -85,6 +87,8 @@ class NameListing(NamedTuple):
 
     names: list[str]
     is_sorted: bool
+    #: Until then, the smallest names in order, as many as a first page has asked for.
+    head: list[str]
 
 
 class FileContentsManager(ContentsManager):
@@ -103,7 +107,7 @@ class FileContentsManager(ContentsManager):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._listing_cache: dict[tuple[str, int, int, bool], NameListing] = {}
+        self._listing_cache: dict[ListingKey, NameListing] = {}
         self._listing_lock = threading.Lock()
         self._verdicts = VerdictCache(VERDICT_CACHE_SIZE)
         self._notebook_slots: asyncio.Semaphore | None = None
@@ -215,21 +219,22 @@ class FileContentsManager(ContentsManager):
         model.update(content=children, format="json")
         return model
 
-    def _listing(self, os_path: str, info: os.stat_result, sort: bool) -> NameListing:
-        """The folder's visible names, cached until the folder changes (its mtime); sorted if asked."""
+    def _listing(self, os_path: str, info: os.stat_result) -> tuple[ListingKey, NameListing]:
+        """The folder's visible names, cached until the folder changes (its mtime)."""
         allow_hidden = self.allow_hidden
         key = (os_path, info.st_ino, info.st_mtime_ns, allow_hidden)
         listing = self._listing_cache.get(key)
         if listing is None:
-            listing = NameListing(self._visible_names(os.listdir(os_path), allow_hidden), is_sorted=False)
-        if sort and not listing.is_sorted:
-            listing = NameListing(sorted(listing.names), is_sorted=True)
+            names = self._visible_names(os.listdir(os_path), allow_hidden)
+            listing = self._remember_listing(key, NameListing(names, is_sorted=False, head=[]))
+        return key, listing
+
+    def _remember_listing(self, key: ListingKey, listing: NameListing) -> NameListing:
         with self._listing_lock:
-            if self._listing_cache.get(key) is not listing:
-                self._listing_cache.pop(key, None)
-                if len(self._listing_cache) >= LISTING_CACHE_SIZE:
-                    self._listing_cache.pop(next(iter(self._listing_cache)))
-                self._listing_cache[key] = listing
+            self._listing_cache.pop(key, None)
+            if len(self._listing_cache) >= LISTING_CACHE_SIZE:
+                self._listing_cache.pop(next(iter(self._listing_cache)))
+            self._listing_cache[key] = listing
         return listing
 
     def _directory_page(self, path: str, page_size: int, cursor: str | None) -> Model:
@@ -238,14 +243,18 @@ class FileContentsManager(ContentsManager):
         info = self._stat(path, os_path)
         if not stat.S_ISDIR(info.st_mode):
             raise InvalidInput(f"{path} is not a directory; only directories are paged.")
-        # The first page needs only the smallest names: a folder's first listing skips the full sort.
-        listing = self._listing(os_path, info, sort=cursor is not None)
+        key, listing = self._listing(os_path, info)
         names = listing.names
-        if listing.is_sorted:
-            start = bisect.bisect_right(names, cursor) if cursor else 0
-            page = names[start:start + page_size]
+        if cursor is None and not listing.is_sorted:
+            # The first page needs only the smallest names: a folder's first listing skips the full sort.
+            if len(listing.head) < min(page_size, len(names)):
+                listing = self._remember_listing(key, listing._replace(head=heapq.nsmallest(page_size, names)))
+            start, page = 0, listing.head[:page_size]
         else:
-            start, page = 0, heapq.nsmallest(page_size, names)
+            if not listing.is_sorted:
+                listing = self._remember_listing(key, NameListing(sorted(names), is_sorted=True, head=[]))
+            start = bisect.bisect_right(listing.names, cursor) if cursor else 0
+            page = listing.names[start:start + page_size]
         children = []
         for name in page:
             child_os_path = os.path.join(os_path, name)

@@ -242,8 +242,10 @@ async def test_first_page_of_a_new_folder_is_right_without_a_full_sort(manager, 
     first = await manager.list_directory_page("", page_size=3)
     assert [child["name"] for child in first["content"]] == sorted(names)[:3]
     assert first["total"] == 10 and first["next_cursor"] == "f002.txt"
+    longer = await manager.list_directory_page("", page_size=5)
+    assert [child["name"] for child in longer["content"]] == sorted(names)[:5]
+    again = await manager.list_directory_page("", page_size=3)
+    assert again["content"] == first["content"] and again["next_cursor"] == "f002.txt"
     rest = await manager.list_directory_page("", page_size=20, cursor=first["next_cursor"])
     assert [child["name"] for child in rest["content"]] == sorted(names)[3:]
     assert rest["next_cursor"] is None
-    again = await manager.list_directory_page("", page_size=3)
-    assert again["content"] == first["content"]
