@@ -104,7 +104,14 @@ CHANGES: dict[str, Callable[[dict[str, Any]], None]] = {
 }
 
 
+# nbformat warns when it repairs cell ids; both sides of these comparisons do it.
+ignore_missing_id = pytest.mark.filterwarnings("ignore:Cell is missing an id field")
+ignore_duplicate_id = pytest.mark.filterwarnings("ignore:Non-unique cell id")
+
+
 @pytest.mark.parametrize("change", list(CHANGES), ids=list(CHANGES))
+@ignore_missing_id
+@ignore_duplicate_id
 def test_verdict_is_nbformats(change):
     ours, theirs = valid_notebook(), valid_notebook()
     CHANGES[change](ours)
@@ -114,6 +121,7 @@ def test_verdict_is_nbformats(change):
 
 @pytest.mark.parametrize("minor", range(6))
 @pytest.mark.parametrize("with_ids", [True, False])
+@ignore_missing_id
 def test_verdict_is_nbformats_for_every_v4_minor(minor, with_ids):
     ours = valid_notebook()
     ours["nbformat_minor"] = minor
