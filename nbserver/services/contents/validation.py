@@ -128,6 +128,17 @@ def _union_members(schema: dict[str, Any], name: str) -> dict[str, str] | None:
     return members
 
 
+def _member_passes(checks: dict[str, SchemaCheck], item: dict[str, Any], kind_field: str) -> bool:
+    """Check ``item`` against the union member its ``kind_field`` names: False when it names none,
+    the member's exception when it does not pass."""
+    kind = item.get(kind_field)
+    check = checks.get(kind) if type(kind) is str else None
+    if check is None:
+        return False
+    check(item)
+    return True
+
+
 class SchemaValidator:
     """nbformat's v4.<minor> schema compiled by fastjsonschema; a call says whether a notebook passes.
 
@@ -164,18 +175,12 @@ class SchemaValidator:
                 return True
             self._notebook(nb)
             for cell in nb["cells"]:
-                kind = cell.get("cell_type")
-                check = self._cells.get(kind) if type(kind) is str else None
-                if check is None:
+                if not _member_passes(self._cells, cell, "cell_type"):
                     return False
-                check(cell)
-                if kind == "code":
+                if cell["cell_type"] == "code":
                     for output in cell["outputs"]:
-                        output_kind = output.get("output_type")
-                        check = self._outputs.get(output_kind) if type(output_kind) is str else None
-                        if check is None:
+                        if not _member_passes(self._outputs, output, "output_type"):
                             return False
-                        check(output)
         except Exception:  # the schema's error, or a structure it did not expect: nbformat will word it
             return False
         return True
