@@ -112,7 +112,7 @@ async def move_python_kernel(running: RunningKernel, folder: str, start_dir: str
     try:
         bridge.send(sink.session_key, KernelMessage.from_parts("shell", header, {}, {}, content))
         await asyncio.wait_for(asyncio.gather(sink.replied.wait(), sink.idle.wait()), timeout)
-    except TimeoutError:
+    except asyncio.TimeoutError:  # not yet the builtin TimeoutError on Python 3.10
         raise KernelMoveFailed(f"no answer within {timeout:g} s") from None
     finally:
         bridge.detach(sink)

@@ -17,6 +17,7 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient
 from traitlets.config import Config
 
+from nbserver.services.kernels import pool
 from nbserver.services.kernels.manager import MappingKernelManager
 from tests.services.kernels.test_manager import kernel_pid, kernel_processes_using, process_exists, wait_until
 from tests.support.kernel_client import KernelWebsocketClient
@@ -192,6 +193,20 @@ async def test_pooled_kernel_that_died_is_replaced_by_a_cold_start(
     client = await connect(model["id"])
     assert await kernel_pid(client) != pooled_pid
     assert (await fingerprint(client))["cwd"] == os.path.realpath(subfolder)
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_pooled_kernel_that_does_not_move_in_time_is_replaced_by_a_cold_start(
+    manager, start_kernel, connect, jupyter_env, subfolder, monkeypatch
+):
+    await filled_pool(manager)
+    [pooled_pid] = kernel_processes_using(jupyter_env["runtime"])
+    monkeypatch.setattr(pool, "MOVE_TIMEOUT", 0.0)  # no kernel answers the move this fast
+    model = await start_kernel(path="sub/nb.ipynb")
+    client = await connect(model["id"])
+    assert await kernel_pid(client) != pooled_pid
+    assert (await fingerprint(client))["cwd"] == os.path.realpath(subfolder)
+    await wait_until(lambda: asyncio.sleep(0, not process_exists(pooled_pid)), timeout=20)
 
 
 class TestNonPythonKernelspec:
