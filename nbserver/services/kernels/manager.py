@@ -1,10 +1,11 @@
 """MappingKernelManager: kernel lifecycle over jupyter_client, activity, restarts and culling.
 
 Kernels run through jupyter_client's AsyncMultiKernelManager (its restarter brings a
-dead kernel back); with ``kernel_pool_size`` set, new kernels come from a warm pool (pool.py). Everything the server reports about a kernel lives in its own
-KernelRecord, updated by the kernel's KernelBridge; nothing is stored on jupyter_client's
-objects. Listeners (the sessions service) are told when a kernel starts, restarts, dies
-or is shut down.
+dead kernel back); with ``kernel_pool_size`` set, new kernels come from a warm pool
+(pool.py). Everything the server reports about a kernel lives in its own KernelRecord,
+updated by the kernel's KernelBridge; nothing is stored on jupyter_client's objects.
+Listeners (the sessions service) are told when a kernel starts, restarts, dies or is shut
+down.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable
 
+import zmq
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from jupyter_client.multikernelmanager import AsyncMultiKernelManager
 from jupyter_core.paths import jupyter_runtime_dir
 from traitlets import Bool, DottedObjectName, Float, Instance, Integer, List, Unicode, default
 from traitlets.config import LoggingConfigurable
-import zmq
 
 from nbserver.blocking import run_blocking
 from nbserver.errors import InvalidInput, NbserverError, NotFound
