@@ -32,6 +32,7 @@ setup(
             "PyYAML>=6",
             "jupyter_server>=2.0",
             "playwright>=1.40",
+            "mypy>=1.9",  # .ci/run checks nbserver/ with mypy --strict (mypy.ini)
         ],
     },
     entry_points={"console_scripts": ["nbserver = nbserver.app:main"]},

@@ -174,7 +174,7 @@ class NotebookServerApp(JupyterApp):
 
     @validate("root_dir")
     def _validate_root_dir(self, proposal: Any) -> str:
-        value = os.path.abspath(os.path.expanduser(proposal["value"]))
+        value = os.path.abspath(os.path.expanduser(str(proposal["value"])))
         if not os.path.isdir(value):
             raise ValueError(f"root_dir {value!r} is not a directory")
         return value

@@ -53,7 +53,8 @@ class BaseHandler(web.RequestHandler):
 
     @property
     def identity_provider(self) -> IdentityProvider:
-        return self.settings["identity_provider"]
+        provider: IdentityProvider = self.settings["identity_provider"]
+        return provider
 
     def base_path(self, *pieces: str) -> str:
         """A URL path under the server's base URL."""

@@ -225,7 +225,8 @@ class KernelChannelsHandler(JSONErrorsMixin, WebSocketHandler, BaseHandler):
         # permessage-deflate, when the application's settings ask for it (jupyter_server's
         # setting name); off by default, as compressing multi-MB output costs more than it saves
         # on the loopback and LAN links a notebook server mostly serves.
-        return self.settings.get("websocket_compression_options")  # type: ignore[no-any-return]
+        options: dict[str, Any] | None = self.settings.get("websocket_compression_options")
+        return options
 
     def check_origin(self, origin: str) -> bool:
         return self.origin_allowed(origin)

@@ -22,7 +22,7 @@ from zmq.utils.monitor import parse_monitor_message
 class HandshakeWatch:
     """Sets ``done`` once ``socket`` has finished a handshake with its peer, then stops watching."""
 
-    def __init__(self, socket: zmq.Socket) -> None:
+    def __init__(self, socket: zmq.Socket[Any]) -> None:
         self.done = asyncio.Event()
         self._socket = socket
         address = f"inproc://nbserver-handshake-{uuid.uuid4().hex}"

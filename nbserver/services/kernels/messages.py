@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from jupyter_client.session import protocol_version
+from jupyter_client._version import protocol_version  # the package re-exports it without __all__
 
 CHANNELS = ("shell", "iopub", "stdin", "control")
 #: The channels a client may send on; iopub only flows from the kernel.
