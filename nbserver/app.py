@@ -218,6 +218,7 @@ class NotebookServerApp(JupyterApp):
         self.contents_manager = self.contents_manager_class(parent=self, log=self.log)
         if hasattr(self.contents_manager, "root_dir"):
             self.contents_manager.root_dir = self.root_dir
+        self.contents_manager.recover_interrupted_writes()
         self.config_manager = ConfigSectionManager(parent=self, log=self.log, config_dir=self.nbconfig_dir)
         self.kernel_manager = self.kernel_manager_class(parent=self, log=self.log, root_dir=self.root_dir)
         self.session_manager = SessionManager(parent=self, log=self.log, kernel_manager=self.kernel_manager)

@@ -1,21 +1,24 @@
 """Checkpoints: a saved copy of a file that can be restored, and the file-based store of them.
 
 File checkpoints live in ``.ipynb_checkpoints/`` beside the file, named
-``<stem>-<id><ext>``, as Jupyter keeps them, so both servers can share a folder.
+``<stem>-<id><ext>``, as Jupyter keeps them, so both servers can share a folder; a name
+that would pass the 255-byte NAME_MAX is cut, with a hash of the full name (``fileio.fit_name``).
+Creating and restoring write through the store's ``FileWriter``: crash-safe, and a restored
+file keeps its owner, mode, attributes and inode.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from traitlets import Unicode
 from traitlets.config import LoggingConfigurable
 
 from nbserver.blocking import run_blocking
 from nbserver.errors import InvalidInput, NotFound
-from nbserver.services.contents.fileio import atomic_write
+from nbserver.services.contents.fileio import fit_name, read_blocks
 
 if TYPE_CHECKING:
     from nbserver.services.contents.filemanager import FileContentsManager
@@ -48,11 +51,6 @@ class Checkpoints(LoggingConfigurable):
         raise NotImplementedError
 
 
-def _read_blocks(os_path: str) -> Iterator[bytes]:
-    with open(os_path, "rb") as handle:
-        yield from iter(lambda: handle.read(1 << 20), b"")
-
-
 class FileCheckpoints(Checkpoints):
     """Checkpoints as exact byte copies in a hidden folder beside each file."""
 
@@ -76,7 +74,8 @@ class FileCheckpoints(Checkpoints):
     def _checkpoint_path(self, checkpoint_id: str, os_path: str) -> str:
         directory, name = os.path.split(os_path)
         stem, ext = os.path.splitext(name)
-        return os.path.join(directory, self.checkpoint_dir, f"{stem}-{checkpoint_id}{ext}")
+        # Jupyter's name, cut to NAME_MAX bytes (with a hash of the full name) where it is too long.
+        return os.path.join(directory, self.checkpoint_dir, fit_name(f"{stem}-{checkpoint_id}{ext}"))
 
     def _model(self, checkpoint_id: str, checkpoint_path: str) -> CheckpointModel:
         from nbserver.services.contents.manager import iso_timestamp
@@ -94,7 +93,7 @@ class FileCheckpoints(Checkpoints):
         os_path = self._source_path(path)
         checkpoint_path = self._checkpoint_path(DEFAULT_CHECKPOINT_ID, os_path)
         os.makedirs(os.path.dirname(checkpoint_path), exist_ok=True)
-        atomic_write(checkpoint_path, _read_blocks(os_path))
+        self.manager.file_writer.write(checkpoint_path, read_blocks(os_path))
         shutil.copystat(os_path, checkpoint_path)
         return self._model(DEFAULT_CHECKPOINT_ID, checkpoint_path)
 
@@ -106,7 +105,7 @@ class FileCheckpoints(Checkpoints):
 
     def _restore(self, checkpoint_id: str, path: str) -> None:
         os_path, checkpoint_path = self._existing_checkpoint(checkpoint_id, path)
-        atomic_write(os_path, _read_blocks(checkpoint_path))
+        self.manager.file_writer.write(os_path, read_blocks(checkpoint_path))
 
     def _delete(self, checkpoint_id: str, path: str) -> None:
         _, checkpoint_path = self._existing_checkpoint(checkpoint_id, path)

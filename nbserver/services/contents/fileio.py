@@ -1,26 +1,74 @@
-"""Filesystem primitives for the contents store: paths kept inside the root, atomic writes.
+"""Filesystem primitives for the contents store: paths kept inside the root, safe writes.
 
-Every path that reaches the disk goes through :func:`resolve_inside_root`; every
-write of a user's file goes through :func:`atomic_write` or the staged upload
-functions, so a crash mid-write never leaves a half-written file in place.
+Every path that reaches the disk goes through :func:`resolve_inside_root`; every write of a
+user's file goes through a :class:`FileWriter`, which promises two things at once:
+
+- **crash safety**: a crash (kill -9, power loss) at any moment leaves the old content or the
+  new one, never a mix and never nothing;
+- **identity**: the file keeps its owner, group, mode, extended attributes (POSIX ACLs are the
+  ``system.posix_acl_access`` attribute) and, where a rename would lose something, its inode, so
+  a hard link to it sees the new content.
+
+It writes in one of two ways (``FileWriter.method``, the ``save_method`` setting):
+
+replace
+    The bytes go to a temporary file beside the target, which first gets the target's owner,
+    group, mode and extended attributes; it is fsynced and renamed over the target, and the
+    folder fsynced. Used when the file has a single link, its folder lets us create a file and
+    the identity can be copied (``chown`` succeeds).
+in place
+    Otherwise. A backup copy of the old content is written and fsynced (beside the target, or
+    in the journal's folder when the target's folder is read-only), a record naming backup and
+    target is fsynced in the write journal, then the target is overwritten, truncated and
+    fsynced, and the backup removed. The target is locked (``flock``) meanwhile, so two writers
+    never interleave. After a crash, start-up recovery (:mod:`writejournal`) copies the backup
+    back; a backup without its record was never complete, and its target never touched.
+
+Names derived from a user's file name (temporary files, upload staging files, backups,
+checkpoints) must fit NAME_MAX, 255 *bytes* on Linux filesystems: :func:`fit_name` cuts them on
+character boundaries and adds a short hash of the full name where it cuts, so they stay unique.
+Derived names start with ``.~nbserver-<writer id>-``, the writer id being the pid of the server
+and a random tag, so start-up recovery removes only files whose writer is gone.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
+import logging
 import os
 import secrets
-from typing import Iterable
+import stat
+from typing import TYPE_CHECKING, Iterable, Iterator, Union
 
 from nbserver.errors import InvalidInput, NotFound
 
+if TYPE_CHECKING:
+    from nbserver.services.contents.writejournal import WriteJournal
+
+log = logging.getLogger(__name__)
+
 STAGING_PREFIX = ".~nbserver-"
-# How much of a file's name its temporary twin keeps, to stay under NAME_MAX.
-NAME_KEEP = 200
+#: The longest file name, in bytes, of Linux filesystems (ext4, xfs, btrfs, tmpfs, NFS).
+NAME_MAX = 255
+#: How many hex digits of the full name's SHA-256 a cut name carries.
+NAME_HASH_DIGITS = 8
+#: A cut name keeps its extension when it is at most this many bytes.
+KEPT_EXTENSION_BYTES = 32
+#: The ways a FileWriter can write over an existing file.
+SAVE_METHODS = ("auto", "replace", "in_place")
+
+BLOCK_SIZE = 1 << 20
+# Errors of creating a file in a folder that say "not here", not "something is broken".
+_CANNOT_CREATE_HERE = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 # The process umask, read once at import (reading it means setting it, which is not thread-safe).
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
+NEW_FILE_MODE = 0o666 & ~_UMASK
+
+Buffer = Union[bytes, bytearray, memoryview]
 
 
 def split_api_path(path: str) -> list[str]:
@@ -59,14 +107,54 @@ def resolve_inside_root(root: str, api_path: str, allow_outside_root: bool = Fal
     return os_path
 
 
-def _new_file_mode(existing: str) -> int:
-    try:
-        return os.stat(existing).st_mode & 0o7777
-    except OSError:
-        return 0o666 & ~_UMASK
+# -- names ---------------------------------------------------------------------------------
+
+def truncate_to_bytes(text: str, limit: int) -> str:
+    """The longest start of ``text`` whose OS encoding (UTF-8) has at most ``limit`` bytes.
+
+    Whole characters only: a multi-byte character is kept whole or dropped.
+    """
+    used = 0
+    for index, char in enumerate(text):
+        used += len(os.fsencode(char))
+        if used > limit:
+            return text[:index]
+    return text
 
 
-def _fsync_directory(directory: str) -> None:
+def fit_name(name: str, limit: int = NAME_MAX) -> str:
+    """``name`` when its UTF-8 form has at most ``limit`` bytes, else a unique shorter name.
+
+    The shorter name is the start of ``name`` cut on a character boundary, ``~``, the first
+    :data:`NAME_HASH_DIGITS` hex digits of the SHA-256 of the full name, and the extension
+    (when it is short), so two long names sharing a start still differ. Deterministic: the
+    same name always fits to the same result. ``limit`` must leave room for the hash.
+    """
+    encoded = os.fsencode(name)
+    if len(encoded) <= limit:
+        return name
+    digest = hashlib.sha256(encoded).hexdigest()[:NAME_HASH_DIGITS]
+    stem, extension = os.path.splitext(name)
+    if len(os.fsencode(extension)) > KEPT_EXTENSION_BYTES:
+        stem, extension = name, ""
+    tail = f"~{digest}{extension}"
+    return truncate_to_bytes(stem, limit - len(os.fsencode(tail))) + tail
+
+
+def derived_name(prefix: str, name: str) -> str:
+    """``prefix`` followed by as much of ``name`` as fits in NAME_MAX bytes (see :func:`fit_name`)."""
+    return prefix + fit_name(name, NAME_MAX - len(os.fsencode(prefix)))
+
+
+def new_writer_id() -> str:
+    """An id for one writer in one process: its pid (for people) and a random tag (against reuse)."""
+    return f"{os.getpid()}-{secrets.token_hex(3)}"
+
+
+# -- small disk helpers --------------------------------------------------------------------
+
+def fsync_directory(directory: str) -> None:
+    """Make a folder's entries (a rename, a new file) durable; a no-op where that is not possible."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:
@@ -79,78 +167,330 @@ def _fsync_directory(directory: str) -> None:
         os.close(fd)
 
 
-def atomic_write(os_path: str, data: bytes | Iterable[bytes]) -> str:
-    """Write ``data`` to ``os_path`` atomically and return the hex SHA-256 of what was written.
-
-    The bytes go to a temporary file in the same directory, which is flushed,
-    fsynced and renamed over the target: readers see the old file or the new one,
-    never a part. A symbolic link at ``os_path`` is written through, not replaced.
-    """
-    return atomic_write_stat(os_path, data)[0]
-
-
-def atomic_write_stat(os_path: str, data: bytes | Iterable[bytes]) -> tuple[str, os.stat_result]:
-    """:func:`atomic_write`, also returning the ``fstat`` of the file written (inode, mtime, size)."""
-    target = os.path.realpath(os_path)
-    directory, name = os.path.split(target)
-    temp_path = os.path.join(directory, f"{STAGING_PREFIX}{secrets.token_hex(6)}-{name[:NAME_KEEP]}")
-    digest = hashlib.sha256()
-    chunks = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data
-    fd = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+def unlink_quietly(path: str) -> None:
     try:
-        with os.fdopen(fd, "wb") as handle:
-            for chunk in chunks:
-                handle.write(chunk)
-                digest.update(chunk)
-            handle.flush()
-            os.fsync(handle.fileno())
-            written = os.fstat(handle.fileno())
-        os.chmod(temp_path, _new_file_mode(target))
-        os.replace(temp_path, target)
-    except BaseException:
-        try:
-            os.unlink(temp_path)
-        except OSError:
-            pass
-        raise
-    _fsync_directory(directory)
-    return digest.hexdigest(), written
+        os.unlink(path)
+    except OSError:
+        pass
 
 
-def staging_path_for(os_path: str) -> str:
-    """The hidden file in the target's directory where a chunked upload is assembled."""
-    directory, name = os.path.split(os.path.realpath(os_path))
-    return os.path.join(directory, f"{STAGING_PREFIX}upload-{name[:NAME_KEEP]}")
-
-
-def append_chunk(os_path: str, data: bytes, first: bool) -> int:
-    """Add one chunk of an upload to its staging file; return the staged size so far."""
-    staging = staging_path_for(os_path)
-    if not first and not os.path.exists(staging):
-        raise InvalidInput("No chunked upload is in progress for this file; send chunk 1 first.")
-    with open(staging, "wb" if first else "ab") as handle:
-        handle.write(data)
-        return handle.tell()
-
-
-def commit_staged(os_path: str) -> str:
-    """Move a finished chunked upload over its target atomically; return its SHA-256."""
-    staging = staging_path_for(os_path)
-    target = os.path.realpath(os_path)
-    digest = hashlib.sha256()
-    with open(staging, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-        os.fsync(handle.fileno())
-    os.chmod(staging, _new_file_mode(target))
-    os.replace(staging, target)
-    _fsync_directory(os.path.dirname(target))
-    return digest.hexdigest()
+def read_blocks(os_path: str) -> Iterator[bytes]:
+    """A file's bytes in blocks of BLOCK_SIZE."""
+    with open(os_path, "rb") as handle:
+        yield from iter(lambda: handle.read(BLOCK_SIZE), b"")
 
 
 def file_sha256(os_path: str) -> str:
     digest = hashlib.sha256()
-    with open(os_path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    for block in read_blocks(os_path):
+        digest.update(block)
     return digest.hexdigest()
+
+
+def _as_chunks(data: bytes | Iterable[bytes]) -> Iterable[Buffer]:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return [data]
+    return data
+
+
+def _write_all(fd: int, chunks: Iterable[Buffer]) -> tuple[str, int]:
+    """Write ``chunks`` at the start of ``fd``; return (hex SHA-256, bytes written)."""
+    digest = hashlib.sha256()
+    offset = 0
+    for chunk in chunks:
+        view = memoryview(chunk)
+        digest.update(view)
+        while view:
+            done = os.pwrite(fd, view, offset)
+            offset += done
+            view = view[done:]
+    return digest.hexdigest(), offset
+
+
+def _copy_fd(source: int, target: int) -> int:
+    """Copy all of ``source`` over the start of ``target``, truncate and fsync it; return the size."""
+    offset = 0
+    while True:
+        block = os.pread(source, BLOCK_SIZE, offset)
+        if not block:
+            break
+        view = memoryview(block)
+        while view:
+            done = os.pwrite(target, view, offset)
+            offset += done
+            view = view[done:]
+    os.ftruncate(target, offset)
+    os.fsync(target)
+    return offset
+
+
+def copy_identity(fd: int, original: str, info: os.stat_result, strict: bool = True) -> None:
+    """Give the file open as ``fd`` the owner, group, mode and extended attributes of ``original``.
+
+    ``info`` is the ``stat`` of ``original``. With ``strict``, an attribute that cannot be
+    copied raises its OSError (the caller then writes in place instead); without, it is skipped.
+    """
+    def attempt(action: str, *args: object) -> None:
+        try:
+            getattr(os, action)(fd, *args)
+        except OSError:
+            if strict:
+                raise
+
+    current = os.fstat(fd)
+    if (current.st_uid, current.st_gid) != (info.st_uid, info.st_gid):
+        attempt("fchown", info.st_uid, info.st_gid)
+    attempt("fchmod", stat.S_IMODE(info.st_mode))
+    try:
+        names = os.listxattr(original)
+    except OSError:
+        names = []  # a filesystem without extended attributes
+    for name in names:
+        try:
+            value = os.getxattr(original, name)
+        except OSError:
+            continue  # removed meanwhile, or not readable: nothing we could copy
+        attempt("setxattr", name, value)
+
+
+def restore_backup(backup: str, target: str, target_fd: int | None = None) -> None:
+    """Copy ``backup`` over ``target`` in place (same inode), fsync, then remove the backup.
+
+    Used when an in-place write fails (``target_fd``: the target, open and locked by the
+    writer) and by start-up recovery; safe to repeat after a crash.
+    """
+    source = os.open(backup, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if target_fd is not None:
+            _copy_fd(source, target_fd)
+        else:
+            destination = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, NEW_FILE_MODE)
+            try:
+                fcntl.flock(destination, fcntl.LOCK_EX)
+                _copy_fd(source, destination)
+            finally:
+                os.close(destination)
+    finally:
+        os.close(source)
+    os.unlink(backup)
+    fsync_directory(os.path.dirname(backup))
+
+
+class FileWriter:
+    """Writes users' files crash-safely while keeping their identity (see the module docstring).
+
+    ``journal`` records where unfinished writes can be found after a crash (None: nowhere, as
+    for files that are not users'); ``method`` is one of :data:`SAVE_METHODS`: ``auto`` (replace
+    when the identity can be kept, else in place), ``replace`` (always rename; owner, mode and
+    attributes copied where possible, hard links broken) or ``in_place`` (always in place).
+    """
+
+    def __init__(self, journal: WriteJournal | None = None, method: str = "auto") -> None:
+        if method not in SAVE_METHODS:
+            raise ValueError(f"save method {method!r} is not one of {', '.join(SAVE_METHODS)}")
+        self.journal = journal
+        self.method = method
+        self.writer_id = journal.writer_id if journal is not None else new_writer_id()
+
+    # -- names -----------------------------------------------------------------------------
+
+    def derived_path(self, target: str, kind: str, unique: bool = True, folder: str | None = None) -> str:
+        """A hidden name for a ``kind`` of file derived from ``target``, in its folder or ``folder``."""
+        token = f"{secrets.token_hex(4)}-" if unique else ""
+        prefix = f"{STAGING_PREFIX}{self.writer_id}-{kind}-{token}"
+        return os.path.join(folder or os.path.dirname(target), derived_name(prefix, os.path.basename(target)))
+
+    def _note_folder(self, folder: str) -> None:
+        if self.journal is not None:
+            self.journal.note_folder(folder)
+
+    # -- whole writes ----------------------------------------------------------------------
+
+    def write(self, os_path: str, data: bytes | Iterable[bytes]) -> tuple[str, os.stat_result]:
+        """Write ``data`` to ``os_path``; return the hex SHA-256 of the bytes and the file's ``fstat``.
+
+        A symbolic link at ``os_path`` is written through, not replaced. OSErrors of the disk
+        (EACCES, ENOSPC, EROFS...) propagate; the old content is then intact.
+        """
+        target = os.path.realpath(os_path)
+        chunks = _as_chunks(data)
+        existing = _regular_file_stat(target)
+        if existing is not None and self._goes_in_place(existing):
+            return self._write_in_place(target, chunks)
+        try:
+            fd, temp = self._open_temp(target)
+        except OSError as exc:
+            if existing is None or self.method == "replace" or exc.errno not in _CANNOT_CREATE_HERE:
+                raise
+            return self._write_in_place(target, chunks)  # a read-only folder, a writable file
+        try:
+            self._take_identity(fd, target, existing)
+        except OSError:
+            os.close(fd)
+            unlink_quietly(temp)
+            return self._write_in_place(target, chunks)
+        try:
+            digest, size = _write_all(fd, chunks)
+            os.fsync(fd)
+            if existing is not None and stat.S_IMODE(existing.st_mode) & 0o6000:
+                os.fchmod(fd, stat.S_IMODE(existing.st_mode))  # a write may clear set-id bits
+            written = os.fstat(fd)
+        except BaseException:
+            os.close(fd)
+            unlink_quietly(temp)
+            raise
+        os.close(fd)
+        self._rename_into_place(temp, target)
+        return digest, written
+
+    def _goes_in_place(self, existing: os.stat_result) -> bool:
+        if self.method == "replace":
+            return False
+        return self.method == "in_place" or existing.st_nlink > 1
+
+    def _open_temp(self, target: str) -> tuple[int, str]:
+        folder = os.path.dirname(target)
+        self._note_folder(folder)  # before the file exists, so a crash right after leaves it findable
+        temp = self.derived_path(target, "save")
+        return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), temp
+
+    def _take_identity(self, fd: int, target: str, existing: os.stat_result | None) -> None:
+        if existing is None:
+            os.fchmod(fd, NEW_FILE_MODE)
+        else:
+            copy_identity(fd, target, existing, strict=self.method != "replace")
+
+    @staticmethod
+    def _rename_into_place(temp: str, target: str) -> None:
+        try:
+            os.replace(temp, target)
+        except BaseException:
+            unlink_quietly(temp)
+            raise
+        fsync_directory(os.path.dirname(target))
+
+    def _write_in_place(self, target: str, chunks: Iterable[Buffer]) -> tuple[str, os.stat_result]:
+        """Overwrite ``target`` behind a fsynced, journaled backup of its old content."""
+        fd = os.open(target, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            backup = self._make_backup(fd, target)
+            try:
+                digest, size = _write_all(fd, chunks)
+                os.ftruncate(fd, size)
+                os.fsync(fd)
+                written = os.fstat(fd)
+            except BaseException:
+                self._undo_in_place(backup, target, fd)
+                raise
+        finally:
+            os.close(fd)
+        self._drop_backup(backup)
+        return digest, written
+
+    @staticmethod
+    def _drop_backup(backup: str) -> None:
+        """The new content is durable: the backup (and with it the journal record) is spent."""
+        os.unlink(backup)
+        fsync_directory(os.path.dirname(backup))
+
+    def _make_backup(self, fd: int, target: str) -> str:
+        """Copy the content of ``fd`` to a new fsynced backup, journal it, and return its path."""
+        self._note_folder(os.path.dirname(target))
+        backup = self.derived_path(target, "backup")
+        try:
+            backup_fd = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            spare = self.journal.backup_folder() if self.journal is not None else None
+            if spare is None or exc.errno not in _CANNOT_CREATE_HERE:
+                raise
+            backup = self.derived_path(target, "backup", folder=spare)
+            backup_fd = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            _copy_fd(fd, backup_fd)
+        except BaseException:
+            os.close(backup_fd)
+            unlink_quietly(backup)
+            raise
+        os.close(backup_fd)
+        fsync_directory(os.path.dirname(backup))
+        if self.journal is not None:
+            self.journal.record_restore(target, backup, os.fstat(fd))
+        return backup
+
+    @staticmethod
+    def _undo_in_place(backup: str, target: str, fd: int) -> None:
+        """Put the old content back after a failed overwrite; start-up recovery retries if this fails."""
+        try:
+            restore_backup(backup, target, fd)
+        except OSError:
+            log.exception("Could not restore %s from its backup %s; start-up recovery will", target, backup)
+
+    # -- chunked uploads -------------------------------------------------------------------
+
+    def staging_path(self, os_path: str) -> str:
+        """The hidden file in the target's folder where this writer assembles a chunked upload."""
+        return self.derived_path(os.path.realpath(os_path), "upload", unique=False)
+
+    def append_chunk(self, os_path: str, data: bytes, first: bool) -> int:
+        """Add one chunk of an upload to its staging file; return the staged size so far."""
+        staging = self.staging_path(os_path)
+        if first:
+            self._note_folder(os.path.dirname(staging))
+        elif not os.path.exists(staging):
+            raise InvalidInput("No chunked upload is in progress for this file; send chunk 1 first.")
+        with open(staging, "wb" if first else "ab") as handle:
+            handle.write(data)
+            return handle.tell()
+
+    def commit_staged(self, os_path: str) -> str:
+        """Put a finished chunked upload in place of its target, as :meth:`write` would; return its SHA-256."""
+        staging = self.staging_path(os_path)
+        target = os.path.realpath(os_path)
+        existing = _regular_file_stat(target)
+        fd = os.open(staging, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            digest = hashlib.sha256()
+            for block in iter(lambda: os.read(fd, BLOCK_SIZE), b""):
+                digest.update(block)
+            os.fsync(fd)
+            in_place = existing is not None and self._goes_in_place(existing)
+            if not in_place:
+                try:
+                    self._take_identity(fd, target, existing)
+                except OSError:
+                    in_place = True
+        finally:
+            os.close(fd)
+        if in_place:
+            self._write_in_place(target, read_blocks(staging))
+            os.unlink(staging)
+        else:
+            self._rename_into_place(staging, target)
+        return digest.hexdigest()
+
+
+def _regular_file_stat(path: str) -> os.stat_result | None:
+    """The ``stat`` of a regular file at ``path``; None when there is none (nothing to keep)."""
+    try:
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return info if stat.S_ISREG(info.st_mode) else None
+
+
+_PLAIN_WRITER = FileWriter()
+
+
+def atomic_write(os_path: str, data: bytes | Iterable[bytes]) -> str:
+    """Write ``data`` to ``os_path`` crash-safely, keeping its identity; return the hex SHA-256.
+
+    For files outside the contents store (settings): no journal, so a backup left by a crash
+    in the in-place path is not restored automatically.
+    """
+    return _PLAIN_WRITER.write(os_path, data)[0]
+
+
+def atomic_write_stat(os_path: str, data: bytes | Iterable[bytes]) -> tuple[str, os.stat_result]:
+    """:func:`atomic_write`, also returning the ``fstat`` of the file written (inode, mtime, size)."""
+    return _PLAIN_WRITER.write(os_path, data)

@@ -18,11 +18,12 @@ import stat
 import threading
 from typing import Any, Callable, NamedTuple, TypeVar
 
-from traitlets import Bool, Int, Unicode, default, observe
+from jupyter_core.paths import jupyter_runtime_dir
+from traitlets import Bool, Enum, Float, Int, Unicode, default, observe
 
 from nbserver.blocking import run_blocking
 from nbserver.errors import Conflict, Forbidden, InvalidInput, NotFound
-from nbserver.services.contents import fileio
+from nbserver.services.contents import fileio, writejournal
 from nbserver.services.contents.checkpoints import FileCheckpoints
 from nbserver.services.contents.manager import (
     HASH_ALGORITHM,
@@ -104,6 +105,23 @@ class FileContentsManager(ContentsManager):
         help="How many notebooks are parsed or serialized at once; more requests wait their turn. "
         "Each holds several times its file size in memory, and more at once than cores gains nothing.",
     ).tag(config=True)
+    save_method = Enum(
+        fileio.SAVE_METHODS, "auto",
+        help="How a save writes over an existing file. 'auto': a new file renamed over it, with the "
+        "old one's owner, group, mode and extended attributes (ACLs) copied, when it has one link and "
+        "that copy succeeds; else in place behind a fsynced backup, which keeps the inode (hard links) "
+        "too. 'replace': always rename (hard links keep the old content). 'in_place': always in place. "
+        "Every method leaves the old or the new content after a crash.",
+    ).tag(config=True)
+    leftover_min_age = Float(
+        300.0, min=0.0,
+        help="Seconds: at start-up, temporary and upload files that killed servers left are removed "
+        "once older than this. Backups of files being written in place are restored at once.",
+    ).tag(config=True)
+    write_journal_dir = Unicode(
+        help="Folder of the journals that let a start-up find and finish a killed server's writes "
+        "(default: nbserver-writes in the Jupyter runtime folder).",
+    ).tag(config=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -121,6 +139,10 @@ class FileContentsManager(ContentsManager):
     def _default_root_dir(self) -> str:
         return os.getcwd()
 
+    @default("write_journal_dir")
+    def _default_write_journal_dir(self) -> str:
+        return os.path.join(getattr(self.parent, "runtime_dir", None) or jupyter_runtime_dir(), "nbserver-writes")
+
     @default("checkpoints_class")
     def _default_checkpoints_class(self) -> type:
         return FileCheckpoints
@@ -128,6 +150,25 @@ class FileContentsManager(ContentsManager):
     @observe("root_dir")
     def _root_dir_changed(self, change: Any) -> None:
         self.__dict__.pop("_real_root", None)
+
+    @observe("save_method", "write_journal_dir")
+    def _writer_settings_changed(self, change: Any) -> None:
+        self.__dict__.pop("_file_writer", None)
+
+    @property
+    def file_writer(self) -> fileio.FileWriter:
+        """Writes every user's file of this store (crash-safe, identity-keeping, journaled)."""
+        writer = self.__dict__.get("_file_writer")
+        if writer is None:
+            journal = writejournal.WriteJournal(self.write_journal_dir)
+            writer = self.__dict__["_file_writer"] = fileio.FileWriter(journal, self.save_method)
+        return writer
+
+    def recover_interrupted_writes(self) -> None:
+        report = writejournal.recover_interrupted_writes(self.write_journal_dir, self.leftover_min_age)
+        if report.restored or report.removed or report.kept:
+            self.log.info("Unfinished writes of stopped servers: %d files restored from backups, "
+                          "%d leftovers removed, %d kept for now", report.restored, report.removed, report.kept)
 
     @property
     def real_root(self) -> str:
@@ -417,18 +458,18 @@ class FileContentsManager(ContentsManager):
         if kind == "notebook":
             notebook = notebook or encode_notebook(model.get("content"))
             message = notebook.message
-            digest, written = fileio.atomic_write_stat(os_path, notebook.chunks)
+            digest, written = self.file_writer.write(os_path, notebook.chunks)
             if notebook.verdict_holds_on_disk:
                 self._verdicts.store(file_version(os.path.realpath(os_path), written), message)
         else:
             raw = decode_file_content(model.get("content"), model.get("format") or "text")
             if chunk is None:
-                digest = fileio.atomic_write(os_path, raw)
+                digest = self.file_writer.write(os_path, raw)[0]
             else:
-                fileio.append_chunk(os_path, raw, first=(chunk == 1))
+                self.file_writer.append_chunk(os_path, raw, first=(chunk == 1))
                 if chunk != -1:
                     return self._staged_model(path, os_path)
-                digest = fileio.commit_staged(os_path)
+                digest = self.file_writer.commit_staged(os_path)
         saved = self._get(path, False, kind, None, False)
         saved.update(hash=digest, hash_algorithm=HASH_ALGORITHM)
         if message:
@@ -449,7 +490,7 @@ class FileContentsManager(ContentsManager):
 
     def _staged_model(self, path: str, os_path: str) -> Model:
         """The model of a file whose chunked upload is still in progress."""
-        staging = fileio.staging_path_for(os_path)
+        staging = self.file_writer.staging_path(os_path)
         model = self._base_model(path, staging, os.stat(staging))
         model["mimetype"] = file_mimetype(model["name"], None)
         return model
@@ -517,7 +558,7 @@ class FileContentsManager(ContentsManager):
             shutil.copytree(source, target, symlinks=True)
             return self._get(to_path, False, None, None, False)
         with open(source, "rb") as handle:
-            digest = fileio.atomic_write(target, iter(lambda: handle.read(1 << 20), b""))
+            digest = self.file_writer.write(target, iter(lambda: handle.read(1 << 20), b""))[0]
         saved = self._get(to_path, False, None, None, False)
         saved.update(hash=digest, hash_algorithm=HASH_ALGORITHM)
         return saved

@@ -109,6 +109,12 @@ class ContentsManager(LoggingConfigurable):
         """Have ``listener(old_path, new_path)`` awaited after every rename (sessions follow files)."""
         self._rename_listeners.append(listener)
 
+    def recover_interrupted_writes(self) -> None:
+        """At start-up, before serving: finish or undo the writes a killed server left half done.
+
+        Blocking. A store whose writes cannot be interrupted half way has nothing to do.
+        """
+
     # -- primitives a store implements -------------------------------------------------
 
     async def get(

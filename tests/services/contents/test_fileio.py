@@ -86,3 +86,174 @@ def test_symlink_escape_is_not_found_unless_allowed(tmp_path):
     with pytest.raises(NotFound):
         fileio.resolve_inside_root(str(root), "out/x")
     assert fileio.resolve_inside_root(str(root), "out/x", allow_outside_root=True).endswith("out/x")
+
+
+# -- names derived from a user's file name fit NAME_MAX bytes ------------------------------
+
+def test_fit_name_counts_bytes_and_never_splits_a_character():
+    name = "é" * 115 + ".ipynb"  # 236 bytes, 121 characters
+    fitted = fileio.fit_name(name, 200)
+    assert len(fitted.encode()) <= 200
+    assert fitted.endswith(".ipynb") and fitted.startswith("é" * 90)
+    assert fitted.encode().decode("utf-8") == fitted  # whole characters only
+    assert fileio.fit_name(name, 200) == fitted  # deterministic: lookups find it again
+
+
+def test_fit_name_keeps_short_names_and_cut_names_stay_unique():
+    assert fileio.fit_name("é" * 127) == "é" * 127  # 254 bytes: fits
+    first, second = "é" * 140 + "a.txt", "é" * 140 + "b.txt"
+    assert fileio.fit_name(first) != fileio.fit_name(second)
+    assert all(len(fileio.fit_name(n).encode()) <= 255 for n in (first, second))
+
+
+def test_fit_name_cuts_a_long_extension_with_the_rest():
+    fitted = fileio.fit_name("a." + "x" * 300)
+    assert len(fitted.encode()) <= 255 and "~" in fitted
+
+
+def test_derived_names_of_a_long_name_fit(root_dir):
+    target = root_dir / ("é" * 127)  # 254 bytes: the longest name there is
+    writer = fileio.FileWriter()
+    for kind in ("save", "upload", "backup"):
+        assert len(os.path.basename(writer.derived_path(str(target), kind)).encode()) <= 255
+    writer.write(str(target), b"one")
+    writer.write(str(target), b"two")
+    writer.append_chunk(str(target), b"thr", first=True)
+    writer.append_chunk(str(target), b"ee", first=False)
+    writer.commit_staged(str(target))
+    assert target.read_bytes() == b"three"
+    assert [p.name for p in root_dir.iterdir()] == [target.name]
+
+
+# -- saves keep the file's identity ------------------------------------------------------
+
+requires_root = pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's owner needs root")
+NOBODY = 65534
+ACL_XATTR = "system.posix_acl_access"
+
+
+def posix_acl(extra_user: int) -> bytes:
+    """The system.posix_acl_access value of 'u::rw-,u:<extra_user>:r--,g::r--,m::r--,o::---' (mode 0640)."""
+    import struct
+
+    undefined = 0xFFFFFFFF
+    entries = [(0x01, 6, undefined), (0x02, 4, extra_user), (0x04, 4, undefined), (0x10, 4, undefined),
+               (0x20, 0, undefined)]
+    return struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *entry) for entry in entries)
+
+
+def shared_file(path, content=b"old content"):
+    """A file as people share one: owned by nobody, mode 0640, a user attribute and an ACL."""
+    path.write_bytes(content)
+    os.chown(path, NOBODY, NOBODY)
+    os.chmod(path, 0o640)
+    os.setxattr(path, "user.project", b"apollo")
+    os.setxattr(path, ACL_XATTR, posix_acl(1234))
+    return path
+
+
+def identity(path):
+    info = os.stat(path)
+    attributes = {name: os.getxattr(path, name) for name in os.listxattr(path)}
+    return info.st_uid, info.st_gid, info.st_mode, attributes
+
+
+@requires_root
+@pytest.mark.parametrize("method", ["auto", "in_place"])
+def test_save_keeps_owner_group_mode_xattrs_and_acl(root_dir, method):
+    target = shared_file(root_dir / "shared.ipynb")
+    before = identity(target)
+    assert before[3][ACL_XATTR] == posix_acl(1234)
+    fileio.FileWriter(method=method).write(str(target), b"new content")
+    assert target.read_bytes() == b"new content"
+    assert identity(target) == before
+    assert [p.name for p in root_dir.iterdir()] == ["shared.ipynb"]
+
+
+def test_hard_link_sees_the_new_content(root_dir):
+    target = root_dir / "a.ipynb"
+    target.write_bytes(b"old")
+    os.link(target, root_dir / "link.ipynb")
+    inode = target.stat().st_ino
+    digest, written = fileio.FileWriter().write(str(target), [b"new ", b"and longer"])
+    assert (root_dir / "link.ipynb").read_bytes() == b"new and longer"
+    assert target.stat().st_ino == inode == written.st_ino and written.st_size == 14
+    import hashlib
+    assert digest == hashlib.sha256(b"new and longer").hexdigest()
+    assert sorted(p.name for p in root_dir.iterdir()) == ["a.ipynb", "link.ipynb"]
+
+
+def test_shorter_content_in_place_is_truncated(root_dir):
+    target = root_dir / "a.txt"
+    target.write_bytes(b"a long old content")
+    fileio.FileWriter(method="in_place").write(str(target), b"short")
+    assert target.read_bytes() == b"short"
+
+
+def test_replace_method_breaks_hard_links_as_documented(root_dir):
+    target = root_dir / "a.txt"
+    target.write_bytes(b"old")
+    os.link(target, root_dir / "link.txt")
+    fileio.FileWriter(method="replace").write(str(target), b"new")
+    assert (root_dir / "link.txt").read_bytes() == b"old" and target.read_bytes() == b"new"
+
+
+def test_new_file_gets_the_umask_mode(root_dir):
+    fileio.FileWriter().write(str(root_dir / "new.txt"), b"x")
+    assert stat_mode(root_dir / "new.txt") == fileio.NEW_FILE_MODE
+
+
+def stat_mode(path):
+    import stat
+
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_symlink_is_written_through(root_dir):
+    (root_dir / "real.txt").write_bytes(b"old")
+    (root_dir / "link.txt").symlink_to("real.txt")
+    fileio.FileWriter().write(str(root_dir / "link.txt"), b"new")
+    assert (root_dir / "link.txt").is_symlink() and (root_dir / "real.txt").read_bytes() == b"new"
+
+
+@pytest.fixture
+def immutable_folder(root_dir):
+    """A folder in which no file can be created (chattr +i, even for root) holding a writable file."""
+    folder = root_dir / "locked"
+    folder.mkdir()
+    (folder / "a.ipynb").write_bytes(b"old content")
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available here")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
+def test_read_only_folder_writable_file_is_written_in_place(immutable_folder, tmp_path):
+    from nbserver.services.contents.writejournal import WriteJournal
+
+    target = immutable_folder / "a.ipynb"
+    with pytest.raises(PermissionError):
+        (immutable_folder / "probe").write_bytes(b"")
+    inode = target.stat().st_ino
+    journal = WriteJournal(str(tmp_path / "journal"))
+    fileio.FileWriter(journal).write(str(target), b"new content")
+    assert target.read_bytes() == b"new content" and target.stat().st_ino == inode
+    assert os.listdir(immutable_folder) == ["a.ipynb"]
+    assert os.listdir(tmp_path / "journal" / "backups") == []  # the backup went there, and is gone
+
+
+def test_failed_in_place_write_puts_the_old_content_back(root_dir):
+    target = root_dir / "a.txt"
+    target.write_bytes(b"the original content")
+    os.link(target, root_dir / "b.txt")
+
+    def failing():
+        yield b"part"
+        raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError):
+        fileio.FileWriter().write(str(target), failing())
+    assert target.read_bytes() == b"the original content"
+    assert sorted(p.name for p in root_dir.iterdir()) == ["a.txt", "b.txt"]
