@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 
 import nbformat
 import pytest
@@ -434,6 +435,54 @@ async def test_checkpoint_errors_are_404(api, root_dir):
 async def test_checkpoint_of_directory_is_400(api, root_dir):
     (root_dir / "sub").mkdir()
     assert (await api.post("api/contents/sub/checkpoints")).status == 400
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("stem_chars", [115, 124])  # 236 and 254 bytes: Jupyter's checkpoint name is cut
+async def test_long_utf8_name_saves_checkpoints_and_restores(api, root_dir, stem_chars):
+    name = "é" * stem_chars + ".ipynb"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])
+    response = await api.put(f"api/contents/{name}", {"type": "notebook", "content": nb})
+    assert response.status == 201 and response.json()["name"] == name
+    assert (await api.put(f"api/contents/{name}", {"type": "notebook", "content": nb})).status == 200
+    saved = (root_dir / name).read_bytes()
+    created = await api.post(f"api/contents/{name}/checkpoints")
+    assert created.status == 201
+    assert (await api.get(f"api/contents/{name}/checkpoints")).json() == [created.json()]
+    (root_dir / name).write_bytes(b"changed")
+    assert (await api.post(f"api/contents/{name}/checkpoints/checkpoint")).status == 204
+    assert (root_dir / name).read_bytes() == saved
+    [checkpoint_name] = os.listdir(root_dir / ".ipynb_checkpoints")
+    assert len(checkpoint_name.encode()) <= 255
+    assert sorted(os.listdir(root_dir)) == [".ipynb_checkpoints", name]
+
+
+@pytest.mark.gen_test
+async def test_chunked_upload_of_a_long_utf8_name(api, root_dir):
+    name = "é" * 117 + ".bin"  # 238 bytes
+    for number, part in ((1, b"first "), (-1, b"last")):
+        body = {"type": "file", "format": "base64", "chunk": number, "content": base64.b64encode(part).decode()}
+        response = await api.put(f"api/contents/{name}", body)
+        assert response.status in (200, 201)
+    assert response.status == 201 and (root_dir / name).read_bytes() == b"first last"
+    assert os.listdir(root_dir) == [name]
+
+
+@pytest.mark.gen_test
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's owner needs root")
+async def test_save_and_checkpoint_restore_keep_owner_mode_acl_and_hard_links(api, root_dir):
+    from tests.services.contents.test_fileio import identity, shared_file
+
+    target = shared_file(root_dir / "shared.txt", b"version 1")
+    os.link(target, root_dir / "link.txt")
+    before, inode = identity(target), target.stat().st_ino
+    assert (await api.post("api/contents/shared.txt/checkpoints")).status == 201
+    put = await api.put("api/contents/shared.txt", {"type": "file", "format": "text", "content": "version 2"})
+    assert put.status == 200 and (root_dir / "link.txt").read_text() == "version 2"
+    assert identity(target) == before and target.stat().st_ino == inode
+    assert (await api.post("api/contents/shared.txt/checkpoints/checkpoint")).status == 204
+    assert (root_dir / "link.txt").read_text() == "version 1"
+    assert identity(target) == before and target.stat().st_ino == inode
 
 
 # -- paths and containment ---------------------------------------------------------------

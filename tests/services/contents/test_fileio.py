@@ -9,6 +9,8 @@ import pytest
 
 from nbserver.errors import InvalidInput, NotFound
 from nbserver.services.contents import fileio
+from nbserver.services.contents.writejournal import recover_interrupted_writes
+from tests.support import crashing_writer
 
 SLOW_WRITER = textwrap.dedent("""
     import sys, time
@@ -257,3 +259,37 @@ def test_failed_in_place_write_puts_the_old_content_back(root_dir):
         fileio.FileWriter().write(str(target), failing())
     assert target.read_bytes() == b"the original content"
     assert sorted(p.name for p in root_dir.iterdir()) == ["a.txt", "b.txt"]
+
+
+# -- a writer killed at any moment of the in-place path: start-up recovery gives old or new -------
+
+OLD = b"OLD" * 100_000
+
+
+@pytest.mark.parametrize("stage", crashing_writer.STAGES)
+def test_killed_in_place_writer_is_recovered_to_the_old_content(root_dir, tmp_path, stage):
+    target = root_dir / "a.ipynb"
+    target.write_bytes(OLD)
+    os.link(target, root_dir / "link.ipynb")  # a hard link: the in-place path
+    inode = target.stat().st_ino
+    journal_dir = tmp_path / "journal"
+    crashing_writer.kill_at(target, journal_dir, stage)
+    if stage == "mid-overwrite":
+        assert target.read_bytes()[:3] == b"NEW" and target.read_bytes()[-3:] == b"OLD"  # a mix, for now
+    report = recover_interrupted_writes(str(journal_dir), min_age=0)
+    assert target.read_bytes() == OLD and target.stat().st_ino == inode
+    assert (root_dir / "link.ipynb").read_bytes() == OLD
+    assert sorted(os.listdir(root_dir)) == ["a.ipynb", "link.ipynb"]
+    assert os.listdir(journal_dir) == [] and report.kept == 0
+    assert report.restored == (0 if stage == "backup-copied" else 1)
+
+
+def test_killed_replacing_writer_leaves_old_content_and_a_temp_file_recovery_removes(root_dir, tmp_path):
+    target = root_dir / "a.ipynb"
+    target.write_bytes(OLD)
+    journal_dir = tmp_path / "journal"
+    crashing_writer.kill_at(target, journal_dir, "mid-overwrite")
+    assert target.read_bytes() == OLD and len(os.listdir(root_dir)) == 2
+    assert recover_interrupted_writes(str(journal_dir), min_age=300).kept == 1  # too young to go
+    assert recover_interrupted_writes(str(journal_dir), min_age=0).removed == 1
+    assert os.listdir(root_dir) == ["a.ipynb"] and os.listdir(journal_dir) == []
