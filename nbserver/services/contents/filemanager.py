@@ -127,6 +127,7 @@ class FileContentsManager(ContentsManager):
         super().__init__(**kwargs)
         self._listing_cache: dict[ListingKey, NameListing] = {}
         self._listing_lock = threading.Lock()
+        self._writer_lock = threading.Lock()
         self._verdicts = VerdictCache(VERDICT_CACHE_SIZE)
         self._notebook_slots: asyncio.Semaphore | None = None
         self._notebook_slots_loop: asyncio.AbstractEventLoop | None = None
@@ -158,10 +159,11 @@ class FileContentsManager(ContentsManager):
     @property
     def file_writer(self) -> fileio.FileWriter:
         """Writes every user's file of this store (crash-safe, identity-keeping, journaled)."""
-        writer = self.__dict__.get("_file_writer")
-        if writer is None:
-            journal = writejournal.WriteJournal(self.write_journal_dir)
-            writer = self.__dict__["_file_writer"] = fileio.FileWriter(journal, self.save_method)
+        with self._writer_lock:
+            writer = self.__dict__.get("_file_writer")
+            if writer is None:
+                journal = writejournal.WriteJournal(self.write_journal_dir)
+                writer = self.__dict__["_file_writer"] = fileio.FileWriter(journal, self.save_method)
         return writer
 
     def recover_interrupted_writes(self) -> None:

@@ -41,6 +41,7 @@ import socket
 import stat
 import threading
 import time
+import weakref
 from typing import Any
 
 from nbserver.services.contents import fileio
@@ -98,6 +99,9 @@ class WriteJournal:
             try:
                 if self._fd is None:
                     self._fd = self._create()
+                    # Closing it (when this journal is dropped) releases the lock: the journal is then
+                    # a dead writer's, which the next start-up sweeps and removes.
+                    weakref.finalize(self, os.close, self._fd)
                 os.write(self._fd, line)
                 os.fsync(self._fd)
             except OSError:
