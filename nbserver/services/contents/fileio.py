@@ -22,7 +22,10 @@ in place
     target is fsynced in the write journal, then the target is overwritten, truncated and
     fsynced, and the backup removed. The target is locked (``flock``) meanwhile, so two writers
     never interleave. After a crash, start-up recovery (:mod:`writejournal`) copies the backup
-    back; a backup without its record was never complete, and its target never touched.
+    back; a backup without its record was never complete, and its target never touched. When
+    the journal cannot be written, ``auto`` replaces hard-linked files instead (crash safety
+    before identity); only files that cannot be replaced (a read-only folder, an owner that cannot
+    be copied) are then written in place unjournaled, their backup left beside them on a crash.
 
 Names derived from a user's file name (temporary files, upload staging files, backups,
 checkpoints) must fit NAME_MAX, 255 *bytes* on Linux filesystems: :func:`fit_name` cuts them on
@@ -224,6 +227,15 @@ def _copy_fd(source: int, target: int) -> int:
     return offset
 
 
+def lock_exclusively(fd: int) -> None:
+    """``flock`` the file for writing, waiting for other writers; a no-op where locks do not exist."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
+            raise
+
+
 def copy_identity(fd: int, original: str, info: os.stat_result, strict: bool = True) -> None:
     """Give the file open as ``fd`` the owner, group, mode and extended attributes of ``original``.
 
@@ -266,7 +278,7 @@ def restore_backup(backup: str, target: str, target_fd: int | None = None) -> No
         else:
             destination = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, NEW_FILE_MODE)
             try:
-                fcntl.flock(destination, fcntl.LOCK_EX)
+                lock_exclusively(destination)
                 _copy_fd(source, destination)
             finally:
                 os.close(destination)
@@ -315,6 +327,7 @@ class FileWriter:
         target = os.path.realpath(os_path)
         chunks = _as_chunks(data)
         existing = _regular_file_stat(target)
+        self._note_folder(os.path.dirname(target))  # before any file is made, so a crash leaves it findable
         if existing is not None and self._goes_in_place(existing):
             return self._write_in_place(target, chunks)
         try:
@@ -344,13 +357,13 @@ class FileWriter:
         return digest, written
 
     def _goes_in_place(self, existing: os.stat_result) -> bool:
-        if self.method == "replace":
-            return False
-        return self.method == "in_place" or existing.st_nlink > 1
+        """Whether to write over ``existing`` in place rather than replace it, when both can be done."""
+        if self.method != "auto":
+            return self.method == "in_place"
+        # Without a working journal a crash mid-way could not be undone: crash safety comes first.
+        return existing.st_nlink > 1 and self.journal is not None and self.journal.usable
 
     def _open_temp(self, target: str) -> tuple[int, str]:
-        folder = os.path.dirname(target)
-        self._note_folder(folder)  # before the file exists, so a crash right after leaves it findable
         temp = self.derived_path(target, "save")
         return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), temp
 
@@ -373,7 +386,7 @@ class FileWriter:
         """Overwrite ``target`` behind a fsynced, journaled backup of its old content."""
         fd = os.open(target, os.O_RDWR | os.O_CLOEXEC)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            lock_exclusively(fd)
             backup = self._make_backup(fd, target)
             try:
                 digest, size = _write_all(fd, chunks)
@@ -396,7 +409,6 @@ class FileWriter:
 
     def _make_backup(self, fd: int, target: str) -> str:
         """Copy the content of ``fd`` to a new fsynced backup, journal it, and return its path."""
-        self._note_folder(os.path.dirname(target))
         backup = self.derived_path(target, "backup")
         try:
             backup_fd = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)

@@ -69,6 +69,11 @@ class WriteJournal:
         self._failed = False
 
     @property
+    def usable(self) -> bool:
+        """False once the journal could not be written: its writer then avoids the in-place path."""
+        return not self._failed
+
+    @property
     def path(self) -> str:
         return os.path.join(self.directory, self.writer_id + JOURNAL_SUFFIX)
 

@@ -9,7 +9,7 @@ import pytest
 
 from nbserver.errors import InvalidInput, NotFound
 from nbserver.services.contents import fileio
-from nbserver.services.contents.writejournal import recover_interrupted_writes
+from nbserver.services.contents.writejournal import WriteJournal, recover_interrupted_writes
 from tests.support import crashing_writer
 
 SLOW_WRITER = textwrap.dedent("""
@@ -129,6 +129,12 @@ def test_derived_names_of_a_long_name_fit(root_dir):
 
 # -- saves keep the file's identity ------------------------------------------------------
 
+@pytest.fixture
+def writer(tmp_path):
+    """The writer of a contents store: journaled, so it may write in place."""
+    return fileio.FileWriter(WriteJournal(str(tmp_path / "journal")))
+
+
 requires_root = pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's owner needs root")
 NOBODY = 65534
 ACL_XATTR = "system.posix_acl_access"
@@ -172,12 +178,12 @@ def test_save_keeps_owner_group_mode_xattrs_and_acl(root_dir, method):
     assert [p.name for p in root_dir.iterdir()] == ["shared.ipynb"]
 
 
-def test_hard_link_sees_the_new_content(root_dir):
+def test_hard_link_sees_the_new_content(root_dir, writer):
     target = root_dir / "a.ipynb"
     target.write_bytes(b"old")
     os.link(target, root_dir / "link.ipynb")
     inode = target.stat().st_ino
-    digest, written = fileio.FileWriter().write(str(target), [b"new ", b"and longer"])
+    digest, written = writer.write(str(target), [b"new ", b"and longer"])
     assert (root_dir / "link.ipynb").read_bytes() == b"new and longer"
     assert target.stat().st_ino == inode == written.st_ino and written.st_size == 14
     import hashlib
@@ -233,8 +239,6 @@ def immutable_folder(root_dir):
 
 
 def test_read_only_folder_writable_file_is_written_in_place(immutable_folder, tmp_path):
-    from nbserver.services.contents.writejournal import WriteJournal
-
     target = immutable_folder / "a.ipynb"
     with pytest.raises(PermissionError):
         (immutable_folder / "probe").write_bytes(b"")
@@ -246,18 +250,20 @@ def test_read_only_folder_writable_file_is_written_in_place(immutable_folder, tm
     assert os.listdir(tmp_path / "journal" / "backups") == []  # the backup went there, and is gone
 
 
-def test_failed_in_place_write_puts_the_old_content_back(root_dir):
+def test_failed_in_place_write_puts_the_old_content_back(root_dir, writer):
     target = root_dir / "a.txt"
     target.write_bytes(b"the original content")
     os.link(target, root_dir / "b.txt")
+    inode = target.stat().st_ino
 
     def failing():
         yield b"part"
         raise RuntimeError("disk on fire")
 
     with pytest.raises(RuntimeError):
-        fileio.FileWriter().write(str(target), failing())
-    assert target.read_bytes() == b"the original content"
+        writer.write(str(target), failing())
+    assert target.read_bytes() == b"the original content" == (root_dir / "b.txt").read_bytes()
+    assert target.stat().st_ino == inode
     assert sorted(p.name for p in root_dir.iterdir()) == ["a.txt", "b.txt"]
 
 
