@@ -299,3 +299,43 @@ def test_killed_replacing_writer_leaves_old_content_and_a_temp_file_recovery_rem
     assert recover_interrupted_writes(str(journal_dir), min_age=300).kept == 1  # too young to go
     assert recover_interrupted_writes(str(journal_dir), min_age=0).removed == 1
     assert os.listdir(root_dir) == ["a.ipynb"] and os.listdir(journal_dir) == []
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path):
+    """A real 128 KiB tmpfs, unmounted after the test."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", str(mount_point)], check=True)
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=True)
+
+
+@pytest.mark.parametrize("old_size,new_size", [(70_000, 10_000), (40_000, 100_000)])
+def test_full_disk_in_place_keeps_the_old_content(tiny_tmpfs, writer, old_size, new_size):
+    """No room for the backup (70 KB twice), or for the new content after it: ENOSPC, the old file intact."""
+    import errno
+
+    target = tiny_tmpfs / "a.ipynb"
+    target.write_bytes(b"o" * old_size)
+    os.link(target, tiny_tmpfs / "link.ipynb")
+    with pytest.raises(OSError) as raised:
+        writer.write(str(target), [b"n" * (new_size // 2), b"n" * (new_size // 2)])
+    assert raised.value.errno == errno.ENOSPC
+    assert target.read_bytes() == b"o" * old_size
+    assert sorted(os.listdir(tiny_tmpfs)) == ["a.ipynb", "link.ipynb"]
+
+
+def test_full_disk_replacing_keeps_the_old_content(tiny_tmpfs, writer):
+    import errno
+
+    target = tiny_tmpfs / "a.ipynb"
+    target.write_bytes(b"o" * 40_000)
+    with pytest.raises(OSError) as raised:
+        writer.write(str(target), b"n" * 100_000)
+    assert raised.value.errno == errno.ENOSPC
+    assert target.read_bytes() == b"o" * 40_000 and os.listdir(tiny_tmpfs) == ["a.ipynb"]
