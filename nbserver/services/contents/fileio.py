@@ -24,8 +24,9 @@ in place
     never interleave. After a crash, start-up recovery (:mod:`writejournal`) copies the backup
     back; a backup without its record was never complete, and its target never touched. When
     the journal cannot be written, ``auto`` replaces hard-linked files instead (crash safety
-    before identity); only files that cannot be replaced (a read-only folder, an owner that cannot
-    be copied) are then written in place unjournaled, their backup left beside them on a crash.
+    before identity); files that cannot be replaced (an owner that cannot be copied) are then
+    written in place unjournaled, a crash leaving their backup beside them for a person to find,
+    and a file in a read-only folder, where no backup can be made, is not written (EACCES).
 
 Names derived from a user's file name (temporary files, upload staging files, backups,
 checkpoints) must fit NAME_MAX, 255 *bytes* on Linux filesystems: :func:`fit_name` cuts them on
