@@ -159,6 +159,15 @@ class NotebookServerApp(JupyterApp):
         config=True
     )
 
+    @default("log_format")
+    def _default_log_format(self) -> str:
+        # "[I 2026-11-29 17:00:00.123 nbserver] ...": level initial, time to the millisecond, logger.
+        return "[%(levelname)1.1s %(asctime)s.%(msecs)03d %(name)s] %(message)s"
+
+    @default("log_datefmt")
+    def _default_log_datefmt(self) -> str:
+        return "%Y-%m-%d %H:%M:%S"
+
     @default("allow_remote_access")
     def _default_allow_remote_access(self) -> bool:
         if self.ip in ("localhost", ""):

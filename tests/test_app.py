@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -67,6 +68,12 @@ def test_port_0_serves_and_logs_one_url_with_the_token(root_dir):
         assert server.log.count("?token=process-token") == 1
         status, body = fetch_json(server.base_url + "api/contents", server.token)
         assert status == 200 and body["type"] == "directory"
+
+
+def test_log_lines_carry_level_timestamp_and_name(root_dir):
+    with ServerProcess(root_dir) as server:
+        url_line = next(line for line in server.lines if "?token=process-token" in line)
+    assert re.match(r"\[I \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} NotebookServerApp\] ", url_line), url_line
 
 
 def test_taken_port_moves_to_the_next_free_one(root_dir):

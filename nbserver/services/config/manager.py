@@ -22,12 +22,21 @@ SECTION_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
 def merge_section(target: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """Merge ``update`` into ``target`` in place: dicts recursively, None deletes the key."""
+    """Merge ``update`` into ``target`` in place: dicts recursively, None deletes the key.
+
+    As in Jupyter Server's config service, an object left empty by the merge is removed too
+    (``{"a": {"b": null}}`` on ``{"a": {"b": 1}}`` leaves ``{}``), and so is an empty object sent.
+    """
     for key, value in update.items():
         if value is None:
             target.pop(key, None)
-        elif isinstance(value, dict) and isinstance(target.get(key), dict):
-            merge_section(target[key], value)
+        elif isinstance(value, dict):
+            current = target.get(key)
+            merged = merge_section(current if isinstance(current, dict) else {}, value)
+            if merged:
+                target[key] = merged
+            else:
+                target.pop(key, None)
         else:
             target[key] = value
     return target

@@ -43,3 +43,17 @@ async def test_non_object_body_is_400(api, body):
 async def test_bad_section_names_are_400_or_404(api, section):
     response = await api.put(f"api/config/{section}", {"a": 1})
     assert response.status in (400, 404)
+
+
+@pytest.mark.gen_test
+async def test_patch_removing_the_last_nested_key_removes_the_emptied_object(api):
+    await api.put("api/config/notebook", {"keep": 1, "outer": {"inner": {"only": 1}}})
+    response = await api.patch("api/config/notebook", {"outer": {"inner": {"only": None}}})
+    assert response.status == 200 and response.json() == {"keep": 1}
+    assert (await api.get("api/config/notebook")).json() == {"keep": 1}
+
+
+@pytest.mark.gen_test
+async def test_patch_with_an_empty_object_stores_nothing_for_it(api):
+    response = await api.patch("api/config/notebook", {"empty": {}, "nulls": {"a": None}, "x": 1})
+    assert response.status == 200 and response.json() == {"x": 1}
