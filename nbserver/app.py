@@ -138,7 +138,9 @@ class NotebookServerApp(JupyterApp):
         False, help="Send Access-Control-Allow-Credentials: true to allowed cross-origin requests."
     ).tag(config=True)
     content_security_policy = Unicode(
-        "frame-ancestors 'self'", help="Content-Security-Policy header sent with every response."
+        help="Content-Security-Policy header sent with every response (API replies add "
+        "\"; default-src 'none'\"). Default: frame-ancestors 'self' and a report-uri to "
+        "<base_url>api/security/csp-report, where violations are logged."
     ).tag(config=True)
     nbconfig_dir = Unicode(help="Folder of the /api/config sections (default: <config dir>/nbconfig).").tag(
         config=True
@@ -158,6 +160,10 @@ class NotebookServerApp(JupyterApp):
     shutdown_timeout = Integer(10, help="Seconds to wait for kernels and connections on shutdown.").tag(
         config=True
     )
+
+    @default("content_security_policy")
+    def _default_content_security_policy(self) -> str:
+        return f"frame-ancestors 'self'; report-uri {url_path_join(self.base_url, 'api/security/csp-report')}"
 
     @default("log_format")
     def _default_log_format(self) -> str:

@@ -31,6 +31,8 @@ from nbserver.errors import (
     UnsupportedMediaType,
 )
 
+# The Content-Type of every JSON reply, exactly as Jupyter Server sends it (JSON is UTF-8 by RFC 8259).
+JSON_MEDIA_TYPE = "application/json"
 # What a JSON body may be labelled: curl's default form type too, as scripts often omit -H.
 JSON_CONTENT_TYPES = ("application/json", "text/plain", "application/x-www-form-urlencoded")
 
@@ -62,9 +64,14 @@ class BaseHandler(web.RequestHandler):
 
     def set_default_headers(self) -> None:
         self.set_header("X-Content-Type-Options", "nosniff")
-        csp = self.settings.get("content_security_policy", "frame-ancestors 'self'")
+        csp = self.content_security_policy
         if csp:
             self.set_header("Content-Security-Policy", csp)
+
+    @property
+    def content_security_policy(self) -> str:
+        """The ``NotebookServerApp.content_security_policy`` setting; API handlers narrow it."""
+        return str(self.settings.get("content_security_policy", "frame-ancestors 'self'"))
 
     def origin_allowed(self, origin: str | None) -> bool:
         """Whether a browser request from ``origin`` may act here.
@@ -234,7 +241,7 @@ class JSONErrorsMixin(web.RequestHandler):
         exc = kwargs.get("exc_info", (None, None, None))[1]
         status, message, reason = error_status_and_message(exc, status_code)
         self.set_status(status)
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.set_header("Content-Type", JSON_MEDIA_TYPE)
         self.finish(json.dumps({"message": message, "reason": reason}))
 
 
@@ -251,9 +258,15 @@ class APIHandler(JSONErrorsMixin, BaseHandler):
     def max_body_size(self) -> int:
         return int(self.settings.get("max_body_size", 512 * 1024 * 1024))
 
+    @property
+    def content_security_policy(self) -> str:
+        # A JSON reply loads nothing: Jupyter Server's API policy, the page policy plus default-src 'none'.
+        page_policy = super().content_security_policy
+        return f"{page_policy}; default-src 'none'" if page_policy else "default-src 'none'"
+
     def set_default_headers(self) -> None:
         super().set_default_headers()
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.set_header("Content-Type", JSON_MEDIA_TYPE)
         self.set_header("Cache-Control", "no-store, no-cache, must-revalidate, max-age=0")
         self.set_cors_headers()
 

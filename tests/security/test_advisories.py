@@ -313,7 +313,7 @@ async def test_json_is_typed_nosniff_and_cookie_not_sent_cross_site(browser_sess
     assert "samesite=lax" in session_header.lower()  # not sent with a cross-site <script src>
     response = await browser_session.get("/api/contents")
     assert response.status == 200
-    assert response.headers["Content-Type"] == "application/json; charset=UTF-8"
+    assert response.headers["Content-Type"] == "application/json"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.body.lstrip().startswith(b"{")  # an object literal is not a script that leaks
 

@@ -197,17 +197,30 @@ async def test_security_headers_on_api_pages_and_errors(http_server, http_client
 @pytest.mark.parametrize("server_config", [{"content_security_policy": "frame-ancestors 'none'"}])
 @pytest.mark.gen_test(timeout=30)
 async def test_content_security_policy_is_configurable(server_config, api):
+    page = await api.get("tree")
+    assert page.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
     response = await api.get("api/status")
-    assert response.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+    assert response.headers["Content-Security-Policy"] == "frame-ancestors 'none'; default-src 'none'"
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_api_policy_is_jupyters_with_a_report_uri_under_the_base_url(api, base_url):
+    for path in ("api/status", "api/contents/missing", "api/no-such-route"):
+        response = await api.get(path)
+        assert response.headers["Content-Security-Policy"] == (
+            "frame-ancestors 'self'; report-uri /api/security/csp-report; default-src 'none'"
+        ), path
+    page = await api.get("tree")
+    assert page.headers["Content-Security-Policy"] == "frame-ancestors 'self'; report-uri /api/security/csp-report"
 
 
 @pytest.mark.gen_test(timeout=30)
 async def test_api_json_including_errors_is_typed_json(api):
     for path in ("api/status", "api/contents", "api/contents/missing", "api/no-such-route"):
         response = await api.get(path)
-        assert response.headers["Content-Type"] == "application/json; charset=UTF-8", path
+        assert response.headers["Content-Type"] == "application/json", path
     unauthenticated = await api.get("api/contents", authenticated=False)
-    assert unauthenticated.headers["Content-Type"] == "application/json; charset=UTF-8"
+    assert unauthenticated.headers["Content-Type"] == "application/json"
 
 
 # -- bounded bodies ----------------------------------------------------------------------

@@ -8,18 +8,21 @@ from typing import Any
 from nbserver.base.handlers import APIHandler
 from nbserver.errors import InvalidInput
 
+# Jupyter Server's wording, which clients match, then what the dict holds.
+PERMISSIONS_ERROR = "permissions should be a JSON dict of resource names to lists of actions."
+
 
 def parse_permissions_query(raw: str) -> dict[str, list[str]]:
     """``?permissions={"contents": ["read", "write"]}`` as a dict of resource -> actions."""
     try:
         value: Any = json.loads(raw)
     except ValueError:
-        raise InvalidInput("'permissions' must be a JSON object of resource names to lists of actions.") from None
+        raise InvalidInput(PERMISSIONS_ERROR) from None
     if not isinstance(value, dict) or not all(
         isinstance(actions, list) and all(isinstance(action, str) for action in actions)
         for actions in value.values()
     ):
-        raise InvalidInput("'permissions' must be a JSON object of resource names to lists of actions.")
+        raise InvalidInput(PERMISSIONS_ERROR)
     return value
 
 

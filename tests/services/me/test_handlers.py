@@ -33,6 +33,7 @@ async def test_malformed_permissions_is_400(api, bad):
     response = await api.get("api/me", params={"permissions": bad})
     assert response.status == 400
     assert set(response.json()) == {"message", "reason"}
+    assert response.json()["message"].startswith("permissions should be a JSON dict")
 
 
 @pytest.mark.gen_test(timeout=30)
