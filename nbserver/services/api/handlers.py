@@ -8,7 +8,11 @@ from typing import Any
 from nbserver import __version__
 from nbserver.base.activity import ActivityTracker
 from nbserver.base.handlers import APIHandler
-from nbserver.services.contents.manager import iso_timestamp
+from nbserver.blocking import run_blocking
+from nbserver.errors import InvalidInput, NotFound
+from nbserver.services.contents.manager import ContentsManager
+from nbserver.services.kernels.manager import MappingKernelManager
+from nbserver.timestamps import iso_timestamp
 
 SPEC_PATH = os.path.join(os.path.dirname(__file__), "api.yaml")
 
@@ -51,10 +55,45 @@ class APISpecHandler(APIHandler):
         self.finish(spec)
 
 
+class PathResolverHandler(APIHandler):
+    """``GET /api/resolvePath?path=<p>[&kernel=<id>]``: what a path a user typed (or a kernel printed)
+    names, as Jupyter Server's route answers it.
+
+    ``{"resolved": [{"scope": "server", "path": <API path>}, {"scope": "kernel", "path": <absolute
+    path>}]}``, each entry only where something exists inside the root (nothing outside it is
+    disclosed: no entry instead); an unknown kernel adds ``"unresolved": [{"scope": "kernel",
+    "reason": ...}]``. 400 without ``path``.
+    """
+
+    async def get(self) -> None:
+        path = self.get_query_argument("path", default=None)
+        if path is None:
+            raise InvalidInput("Missing query parameter: path")
+        kernel_id = self.get_query_argument("kernel", default=None)
+        contents_manager: ContentsManager = self.settings["contents_manager"]
+        resolved: list[dict[str, str]] = []
+        unresolved: list[dict[str, str]] = []
+        server_path = await contents_manager.resolve_path(path)
+        if server_path is not None:
+            resolved.append({"scope": "server", "path": server_path})
+        if kernel_id:
+            kernel_manager: MappingKernelManager = self.settings["kernel_manager"]
+            try:
+                kernel_path = await run_blocking(kernel_manager.resolve_path, kernel_id, path)
+            except NotFound:
+                unresolved.append({"scope": "kernel", "reason": f"Kernel {kernel_id} could not be found"})
+            else:
+                if kernel_path is not None:
+                    resolved.append({"scope": "kernel", "path": kernel_path})
+        reply: dict[str, Any] = {"resolved": resolved}
+        if unresolved:
+            reply["unresolved"] = unresolved
+        self.finish_json(reply)
 
 
 handlers = [
     (r"/api/?", APIVersionHandler),
     (r"/api/status", APIStatusHandler),
     (r"/api/spec.yaml", APISpecHandler),
+    (r"/api/resolvePath", PathResolverHandler),
 ]

@@ -78,7 +78,7 @@ class FileCheckpoints(Checkpoints):
         return os.path.join(directory, self.checkpoint_dir, fit_name(f"{stem}-{checkpoint_id}{ext}"))
 
     def _model(self, checkpoint_id: str, checkpoint_path: str) -> CheckpointModel:
-        from nbserver.services.contents.manager import iso_timestamp
+        from nbserver.timestamps import iso_timestamp
 
         return {"id": checkpoint_id, "last_modified": iso_timestamp(os.stat(checkpoint_path).st_mtime)}
 

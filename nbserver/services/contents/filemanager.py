@@ -579,3 +579,13 @@ class FileContentsManager(ContentsManager):
 
     async def dir_exists(self, path: str) -> bool:
         return await run_blocking(self._exists_as, path, os.path.isdir)
+
+    async def resolve_path(self, path: str) -> str | None:
+        """As ContentsManager.resolve_path, and also an absolute (or ``~``) path on this machine,
+        when it lies inside the root."""
+        if "\x00" not in path and (path.startswith("~") or os.path.isabs(path)):
+            real = await run_blocking(os.path.realpath, os.path.expanduser(path))
+            if not fileio.is_inside(self.real_root, real):
+                return None
+            path = os.path.relpath(real, self.real_root).replace(os.sep, "/")
+        return await super().resolve_path(path)

@@ -15,7 +15,6 @@ import itertools
 import mimetypes
 import posixpath
 import re
-from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
 from traitlets import Bool, Instance, Type, Unicode, default
@@ -25,6 +24,7 @@ from nbserver.errors import Conflict, InvalidInput, NotFound
 from nbserver.services.contents.checkpoints import CheckpointModel, Checkpoints
 from nbserver.services.contents.fileio import normalize_api_path, split_api_path
 from nbserver.services.contents.notebooks import empty_notebook
+from nbserver.timestamps import iso_timestamp as iso_timestamp  # models are stamped with it
 
 Model = dict[str, Any]
 #: Called as ``await listener(old_path, new_path)`` after a rename or move.
@@ -34,11 +34,6 @@ CONTENT_TYPES = ("directory", "file", "notebook")
 FILE_FORMATS = ("text", "base64")
 HASH_ALGORITHM = "sha256"
 _COPY_SUFFIX = re.compile(r"-Copy\d*$")
-
-
-def iso_timestamp(seconds: float) -> str:
-    """A POSIX timestamp as Jupyter writes it: ISO 8601 in UTC with a ``Z``."""
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def guess_mimetype(name: str) -> str | None:
@@ -153,6 +148,21 @@ class ContentsManager(LoggingConfigurable):
 
     async def exists(self, path: str) -> bool:
         return await self.file_exists(path) or await self.dir_exists(path)
+
+    async def resolve_path(self, path: str) -> str | None:
+        """The API path that ``path`` names, when a file or folder a client may see is there.
+
+        ``path`` is relative to the root; ``.`` and ``..`` are resolved, and a path that leaves
+        the root resolves to None, as does one naming nothing. The "server" scope of
+        ``GET /api/resolvePath`` (Jupyter Server's route); stores on disk also take absolute paths.
+        """
+        if "\x00" in path or posixpath.isabs(path):
+            return None
+        normalized = posixpath.normpath(path)
+        if normalized == ".." or normalized.startswith("../"):
+            return None
+        api_path = "" if normalized == "." else normalized
+        return api_path if await self.exists(api_path) else None
 
     async def delete(self, path: str) -> None:
         path = normalize_api_path(path)

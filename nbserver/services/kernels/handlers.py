@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from nbserver.base.handlers import APIHandler
 from nbserver.base.urls import url_path_join
 from nbserver.errors import InvalidInput
@@ -9,6 +11,15 @@ from nbserver.services.kernels.channels import KernelChannelsHandler
 from nbserver.services.kernels.manager import MappingKernelManager
 
 KERNEL_ID_REGEX = r"(?P<kernel_id>\w+-\w+-\w+-\w+-\w+)"
+
+
+def kernel_env(value: Any) -> dict[str, str] | None:
+    """The ``env`` of a kernel start request: a JSON object of strings, else 400."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(item, str) for item in value.values()):
+        raise InvalidInput("'env' must be an object whose values are strings.")
+    return value
 
 
 class KernelsAPIHandler(APIHandler):
@@ -25,12 +36,16 @@ class MainKernelHandler(KernelsAPIHandler):
         self.finish_json(self.kernel_manager.list_kernels())
 
     async def post(self) -> None:
-        """Start a kernel: ``{"name": ..., "path": ...}``, both optional."""
+        """Start a kernel: ``{"name", "path", "env", "id"}``, all optional (Jupyter Server's and
+        Kernel Gateway's fields; see MappingKernelManager.start_kernel for what each does)."""
         body = self.get_json_object_body() or {}
-        for key in ("name", "path"):
+        for key in ("name", "path", "id"):
             if body.get(key) is not None and not isinstance(body[key], str):
                 raise InvalidInput(f"{key!r} must be a string.")
-        kernel_id = await self.kernel_manager.start_kernel(kernel_name=body.get("name"), path=body.get("path"))
+        kernel_id = await self.kernel_manager.start_kernel(
+            kernel_name=body.get("name"), path=body.get("path"), env=kernel_env(body.get("env")),
+            kernel_id=body.get("id"),
+        )
         self.set_header("Location", self.kernel_url(kernel_id))
         self.finish_json(self.kernel_manager.kernel_model(kernel_id), 201)
 

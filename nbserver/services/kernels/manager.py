@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from enum import Enum
@@ -27,7 +28,7 @@ from traitlets.config import LoggingConfigurable
 
 from nbserver.blocking import run_blocking
 from nbserver.errors import InvalidInput, NbserverError, NotFound
-from nbserver.services.contents.fileio import resolve_inside_root
+from nbserver.services.contents.fileio import is_inside, resolve_inside_root
 from nbserver.services.kernels.bridge import BridgeLimits, KernelBridge, KernelDied
 from nbserver.services.kernels.pool import KernelPool
 from nbserver.services.kernels.state import ExecutionState, KernelRecord
@@ -35,6 +36,15 @@ from nbserver.services.kernels.state import ExecutionState, KernelRecord
 
 #: Milliseconds between a kernel socket's attempts to connect to a kernel that does not listen yet.
 RECONNECT_INTERVAL_MS = 10
+
+
+#: A kernel id a client may choose: a UUID in its hyphenated form.
+CLIENT_KERNEL_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def kernel_not_found(kernel_id: str) -> NotFound:
+    """The 404 for an unknown kernel id, in Jupyter Server's words (clients match them)."""
+    return NotFound(f"Kernel does not exist: {kernel_id}")
 
 
 class KernelStartFailed(NbserverError):
@@ -61,6 +71,8 @@ class RunningKernel:
     record: KernelRecord
     bridge: KernelBridge
     km: Any  # jupyter_client AsyncKernelManager
+    #: The folder it was started in (or moved to, from the pool): its relative paths start there.
+    cwd: str = ""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     restart_callbacks: list[tuple[Callable[[], None], str]] = field(default_factory=list)
 
@@ -120,6 +132,13 @@ class MappingKernelManager(LoggingConfigurable):
         help="The kernelspecs that get a pool of kernel_pool_size kernels (default: default_kernel_name).",
     ).tag(config=True)
 
+    kernel_env_allowlist = List(
+        Unicode(),
+        help="Environment variables, besides those named KERNEL_*, that a client may set for a kernel "
+        "it starts (the env of POST /api/kernels; other names are dropped), as Enterprise Gateway "
+        "allows. KERNEL_WORKING_DIR, a folder inside the root, is where the kernel starts.",
+    ).tag(config=True)
+
     kernel_spec_manager = Instance(KernelSpecManager)
 
     @default("kernel_spec_manager")
@@ -153,7 +172,7 @@ class MappingKernelManager(LoggingConfigurable):
         try:
             return self._kernels[kernel_id]
         except KeyError:
-            raise NotFound(f"No such kernel: {kernel_id}") from None
+            raise kernel_not_found(kernel_id) from None
 
     def kernel_model(self, kernel_id: str) -> dict[str, Any]:
         """The REST model of a kernel: id, name, last_activity, execution_state, connections."""
@@ -199,13 +218,38 @@ class MappingKernelManager(LoggingConfigurable):
 
     # -- lifecycle -----------------------------------------------------------------------
 
+    @property
+    def real_root(self) -> str:
+        return os.path.realpath(self.root_dir or os.getcwd())
+
     def cwd_for_path(self, path: str) -> str:
         """The folder a kernel for ``path`` starts in: the path's folder, inside the root."""
-        root = os.path.realpath(self.root_dir or os.getcwd())
+        root = self.real_root
         os_path = resolve_inside_root(root, path or "")
         while not os.path.isdir(os_path) and os_path != root:
             os_path = os.path.dirname(os_path)
         return os_path
+
+    def session_name_for(self, path: str) -> str:
+        """``JPY_SESSION_NAME`` for a session on API path ``path``: the notebook's path on disk."""
+        return resolve_inside_root(self.real_root, path)
+
+    def working_dir_from_env(self, value: str) -> str | None:
+        """The folder ``KERNEL_WORKING_DIR`` names (absolute, or relative to the root), if it is
+        a folder inside the root; None otherwise (the kernel then starts as its path says)."""
+        root = self.real_root
+        folder = os.path.realpath(os.path.join(root, os.path.expanduser(value)))
+        return folder if is_inside(root, folder) and os.path.isdir(folder) else None
+
+    def client_env(self, env: dict[str, str]) -> dict[str, str]:
+        """The variables of a client's ``env`` that reach the kernel: KERNEL_* and the allow-list."""
+        allowed = set(self.kernel_env_allowlist)
+        kept = {name: value for name, value in env.items() if name.startswith("KERNEL_") or name in allowed}
+        dropped = sorted(set(env) - set(kept))
+        if dropped:
+            self.log.info("Kernel environment: dropped %s (not KERNEL_* nor in kernel_env_allowlist)",
+                          ", ".join(dropped))
+        return kept
 
     def _bridge_limits(self) -> BridgeLimits:
         return BridgeLimits(
@@ -217,42 +261,72 @@ class MappingKernelManager(LoggingConfigurable):
         )
 
     async def start_kernel(
-        self, kernel_name: str | None = None, path: str | None = None, env: dict[str, str] | None = None
+        self, kernel_name: str | None = None, path: str | None = None, env: dict[str, str] | None = None,
+        kernel_id: str | None = None, session_path: str | None = None,
     ) -> str:
         """Start a kernel in the folder of ``path``; return its id once it answers.
 
-        ``env`` adds variables to the server's environment for the kernel (such a kernel never
-        comes from the pool). Raises InvalidInput for an unknown name or a path outside the root,
+        ``env`` is a client's: its KERNEL_* variables and those in kernel_env_allowlist are added
+        to the server's environment for the kernel, and ``KERNEL_WORKING_DIR`` (a folder inside
+        the root) is where it starts. ``kernel_id`` is the id to give it (Jupyter Server's
+        client-chosen ids); a kernel that has it already is returned as it is. ``session_path``,
+        the API path of the session's notebook, becomes ``JPY_SESSION_NAME`` as its path on disk
+        (so IPython sets ``__session__``). Only a kernel with none of ``env`` and ``kernel_id``
+        comes from the pool. Raises InvalidInput for an unknown name or a path outside the root,
         KernelStartFailed (500) when the process fails or does not answer within kernel_info_timeout.
         """
+        if kernel_id is not None:
+            if not CLIENT_KERNEL_ID.fullmatch(kernel_id):
+                raise InvalidInput("A kernel id must be a UUID such as 0b5e0c5e-4f4e-4a57-9a39-55b1c8a4b2f1.")
+            if kernel_id in self._kernels:
+                return kernel_id
         name = kernel_name or self.default_kernel_name
         try:
             spec = await run_blocking(self.kernel_spec_manager.get_kernel_spec, name)
         except NoSuchKernel:
             raise InvalidInput(f"No kernel named {name!r}; see /api/kernelspecs.") from None
         cwd = await run_blocking(self.cwd_for_path, path or "")
+        launch_env = self.client_env(env or {})
+        working_dir = launch_env.get("KERNEL_WORKING_DIR")
+        if working_dir:
+            folder: str | None = await run_blocking(self.working_dir_from_env, working_dir)
+            if folder is None:
+                self.log.warning("KERNEL_WORKING_DIR %r is not a folder inside the root; the kernel "
+                                 "starts in %s", working_dir, cwd)
+            else:
+                cwd = folder
+        session_name = await run_blocking(self.session_name_for, session_path) if session_path else ""
         running = None
-        if self._pool is not None and not env:
-            running = await self._pool.take(name, spec, cwd)
+        if self._pool is not None and not launch_env and kernel_id is None:
+            running = await self._pool.take(name, spec, cwd, session_name)
         if running is not None:
             # jupyter_client starts a restarted kernel with the arguments of its first start, which
             # for a pooled one named the pool's folder: a restart must come back in the notebook's.
             running.km._launch_args["cwd"] = cwd
+            if session_name:
+                self._set_restart_env(running, JPY_SESSION_NAME=session_name)
             running.km.start_restarter()
             running.record.touch()
             self.log.info("Kernel %s (%s) taken from the pool, moved to %s", running.record.id, name, cwd)
         else:
-            running = await self._launch(name, cwd, env)
+            if session_name:
+                launch_env["JPY_SESSION_NAME"] = session_name
+            running = await self._launch(name, cwd, launch_env, kernel_id)
             self.log.info("Kernel %s (%s) started in %s", running.record.id, name, cwd)
         running.record.path = path or ""
+        running.cwd = cwd
         self._adopt(running)
         return running.record.id
 
-    async def _launch(self, name: str, cwd: str, env: dict[str, str] | None = None) -> RunningKernel:
+    async def _launch(
+        self, name: str, cwd: str, env: dict[str, str] | None = None, requested_id: str | None = None
+    ) -> RunningKernel:
         """Start a kernel process and wait until it answers; the caller adopts it (or pools it)."""
         options: dict[str, Any] = {"cwd": cwd}
         if env:
             options["env"] = {**os.environ, **env}
+        if requested_id is not None:
+            options["kernel_id"] = requested_id
         try:
             kernel_id: str = await self._multi.start_kernel(kernel_name=name, **options)
         except Exception as exc:
@@ -302,6 +376,38 @@ class MappingKernelManager(LoggingConfigurable):
         self._kernels[kernel_id] = running
         self._start_culler()
         self._emit(kernel_id, KernelEvent.STARTED)
+
+    def resolve_path(self, kernel_id: str, path: str) -> str | None:
+        """The absolute path ``path`` names for kernel ``kernel_id`` (relative paths start in the
+        folder it started in; ``~`` expanded), when it exists inside the root; None otherwise.
+
+        The "kernel" scope of ``GET /api/resolvePath``; raises NotFound for an unknown kernel.
+        """
+        running = self._get(kernel_id)
+        if "\x00" in path:
+            return None
+        candidate = os.path.join(running.cwd or self.real_root, os.path.expanduser(path))
+        real = os.path.realpath(candidate)
+        if not is_inside(self.real_root, real) or not os.path.exists(real):
+            return None
+        return real
+
+    def set_session_path(self, kernel_id: str, session_path: str) -> None:
+        """The kernel's session moved to ``session_path``: its next restart gets that JPY_SESSION_NAME
+        and, when it ran in the notebook's old folder, starts in the new one (the old may be gone)."""
+        running = self._kernels.get(kernel_id)
+        if running is None:
+            return
+        self._set_restart_env(running, JPY_SESSION_NAME=self.session_name_for(session_path))
+        if running.cwd == self.cwd_for_path(running.record.path) or not os.path.isdir(running.cwd):
+            running.cwd = running.km._launch_args["cwd"] = self.cwd_for_path(session_path)
+        running.record.path = session_path
+
+    @staticmethod
+    def _set_restart_env(running: RunningKernel, **variables: str) -> None:
+        # jupyter_client restarts a kernel with the arguments of its first start (_launch_args).
+        launch_args = running.km._launch_args
+        launch_args["env"] = {**(launch_args.get("env") or os.environ), **variables}
 
     # -- the warm pool ---------------------------------------------------------------------
 
@@ -357,7 +463,7 @@ class MappingKernelManager(LoggingConfigurable):
         running = self._get(kernel_id)
         async with running.lock:
             if self._kernels.get(kernel_id) is not running:
-                raise NotFound(f"No such kernel: {kernel_id}")
+                raise kernel_not_found(kernel_id)
             del self._kernels[kernel_id]
             for callback, event in running.restart_callbacks:
                 running.km.remove_restart_callback(callback, event)
@@ -376,7 +482,7 @@ class MappingKernelManager(LoggingConfigurable):
         running = self._get(kernel_id)
         async with running.lock:
             if self._kernels.get(kernel_id) is not running:
-                raise NotFound(f"No such kernel: {kernel_id}")
+                raise kernel_not_found(kernel_id)
             running.record.execution_state = ExecutionState.RESTARTING
             # Connected clients learn that the kernel's state is about to be lost. Jupyter Server
             # sends "restarting" only for restarts after a death; JupyterLab takes it as such

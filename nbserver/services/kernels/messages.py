@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from jupyter_client._version import protocol_version  # the package re-exports it without __all__
+
+from nbserver.timestamps import utc_now_iso
 
 CHANNELS = ("shell", "iopub", "stdin", "control")
 #: The channels a client may send on; iopub only flows from the kernel.
@@ -122,7 +123,7 @@ def server_header(msg_type: str, session: str) -> dict[str, Any]:
         "msg_type": msg_type,
         "username": SERVER_USERNAME,
         "session": session,
-        "date": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "date": utc_now_iso(),
         "version": protocol_version,
     }
 

@@ -55,6 +55,11 @@ if shell is not None:
     history = getattr(shell, "history_manager", None)
     if history is not None:
         history.dir_hist[:] = [Path.cwd()]
+session_name = {session_name!r}
+if session_name:
+    os.environ["JPY_SESSION_NAME"] = session_name
+    if shell is not None:
+        shell.user_ns["__session__"] = session_name  # what ipykernel sets at start from JPY_SESSION_NAME
 """
 
 
@@ -96,13 +101,17 @@ class _MoveRequestSink:
         self.idle.set()
 
 
-async def move_python_kernel(running: RunningKernel, folder: str, start_dir: str, timeout: float) -> None:
-    """Make a pooled Python kernel's working directory ``folder``, as if it had started there.
+async def move_python_kernel(
+    running: RunningKernel, folder: str, start_dir: str, timeout: float, session_name: str = ""
+) -> None:
+    """Make a pooled Python kernel's working directory ``folder``, as if it had started there
+    (and, for a session's kernel, with ``JPY_SESSION_NAME`` and ``__session__`` set to ``session_name``).
 
     A silent execute (``store_history=False``: the user's first cell is still number 1), awaited
     until its reply and the kernel's idle status, so no message of it reaches a user's client.
     """
-    code = f"exec({_PYTHON_MOVE_SOURCE.format(folder=folder, start_dir=start_dir)!r}, {{}})"
+    source = _PYTHON_MOVE_SOURCE.format(folder=folder, start_dir=start_dir, session_name=session_name)
+    code = f"exec({source!r}, {{}})"
     bridge = running.bridge
     header = server_header("execute_request", uuid.uuid4().hex)
     sink = _MoveRequestSink(header["msg_id"])
@@ -221,7 +230,9 @@ class KernelPool:
 
     # -- handing out -------------------------------------------------------------------
 
-    async def take(self, kernel_name: str, spec: KernelSpec, folder: str) -> RunningKernel | None:
+    async def take(
+        self, kernel_name: str, spec: KernelSpec, folder: str, session_name: str = ""
+    ) -> RunningKernel | None:
         """A pooled kernel of ``kernel_name`` moved to ``folder``, or None: start one cold.
 
         ``spec`` is the kernelspec as it is now; a kernel started with another one, or with
@@ -247,7 +258,7 @@ class KernelPool:
         try:
             if not await running.km.is_alive():
                 raise KernelMoveFailed("the kernel process has exited")
-            await move_python_kernel(running, folder, self.start_dir, MOVE_TIMEOUT)
+            await move_python_kernel(running, folder, self.start_dir, MOVE_TIMEOUT, session_name)
         except (KernelMoveFailed, NotFound) as exc:
             self.log.warning("Kernel pool: discarding %s (%s): %s", running.record.id, kernel_name, exc)
             self._discard_soon(running)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from nbserver.services.contents.manager import iso_timestamp
+from nbserver.timestamps import iso_timestamp
 
 
 class ExecutionState(str, Enum):

@@ -19,7 +19,7 @@ from typing import Any, Callable, TypeVar
 from traitlets import Instance, Unicode
 from traitlets.config import LoggingConfigurable
 
-from nbserver.errors import NotFound
+from nbserver.errors import InvalidInput, NotFound
 from nbserver.services.kernels.manager import KernelEvent, KernelManager
 
 T = TypeVar("T")
@@ -164,10 +164,6 @@ class SessionManager(LoggingConfigurable):
         rows = await self._live_rows(await self.store.find("path", path))
         return self.model(rows[0]) if rows else None
 
-    def _require_kernel(self, kernel_id: str) -> None:
-        if not self.kernel_manager.has_kernel(kernel_id):
-            raise NotFound(f"No such kernel: {kernel_id}")
-
     async def get_or_create_session(
         self, path: str, name: str, type: str, kernel_name: str | None = None, kernel_id: str | None = None
     ) -> dict[str, Any]:
@@ -186,11 +182,11 @@ class SessionManager(LoggingConfigurable):
     async def create_session(
         self, path: str, name: str, type: str, kernel_name: str | None = None, kernel_id: str | None = None
     ) -> dict[str, Any]:
-        """A new session on a new kernel (by name) or an existing one (by id)."""
-        if kernel_id is not None:
-            self._require_kernel(kernel_id)
-        else:
-            kernel_id = await self.kernel_manager.start_kernel(kernel_name=kernel_name, path=path)
+        """A new session on a new kernel (by name) or an existing one (by id).
+
+        An id no kernel has yet starts a new kernel with that id, as Jupyter Server does.
+        """
+        kernel_id = await self._session_kernel(path, kernel_name, kernel_id)
         row = SessionRow(str(uuid.uuid4()), path, name, type, kernel_id)
         await self.store.insert(row)
         return self.model(row)
@@ -204,17 +200,26 @@ class SessionManager(LoggingConfigurable):
         changes = {key: value for key, value in (("path", path), ("name", name), ("type", type))
                    if value is not None}
         old_kernel = row.kernel_id
-        if kernel_id is not None:
-            self._require_kernel(kernel_id)
-            changes["kernel_id"] = kernel_id
-        elif kernel_name is not None:
-            changes["kernel_id"] = await self.kernel_manager.start_kernel(
-                kernel_name=kernel_name, path=path if path is not None else row.path)
+        if kernel_id is not None and not self.kernel_manager.has_kernel(kernel_id):
+            raise InvalidInput(f"No such kernel: {kernel_id}")  # Jupyter Server's 400 for a PATCH
+        if kernel_id is not None or kernel_name is not None:
+            changes["kernel_id"] = await self._session_kernel(
+                path if path is not None else row.path, kernel_name, kernel_id)
         await self.store.update(session_id, changes)
         new_kernel = changes.get("kernel_id", old_kernel)
+        if path is not None:
+            self.kernel_manager.set_session_path(new_kernel, path)
         if kernel_name is not None and new_kernel != old_kernel:
             await self._shutdown_if_unused(old_kernel)
         return await self.get_session(session_id)
+
+    async def _session_kernel(self, path: str, kernel_name: str | None, kernel_id: str | None) -> str:
+        """The kernel a session on ``path`` gets: the running one with ``kernel_id``, else a new one
+        (with that id when one is given) of ``kernel_name``, knowing its notebook's path."""
+        if kernel_id is not None and self.kernel_manager.has_kernel(kernel_id):
+            return kernel_id
+        return await self.kernel_manager.start_kernel(
+            kernel_name=kernel_name, path=path, kernel_id=kernel_id, session_path=path)
 
     async def delete_session(self, session_id: str) -> None:
         """End a session and shut its kernel down (unless another session still uses it)."""
@@ -232,8 +237,12 @@ class SessionManager(LoggingConfigurable):
     # -- following kernels and files ---------------------------------------------------
 
     async def path_renamed(self, old_path: str, new_path: str) -> None:
-        """The contents manager moved a file or folder: its sessions follow."""
+        """The contents manager moved a file or folder: its sessions follow, and their kernels'
+        next restart gets the new JPY_SESSION_NAME."""
         await self.store.move_paths(old_path, new_path)
+        for row in await self.store.all():
+            if row.path == new_path or row.path.startswith(new_path.rstrip("/") + "/"):
+                self.kernel_manager.set_session_path(row.kernel_id, row.path)
 
     def _on_kernel_event(self, kernel_id: str, event: KernelEvent) -> None:
         if event in (KernelEvent.SHUTDOWN, KernelEvent.DIED):

@@ -86,7 +86,7 @@ async def test_pooled_kernel_runs_in_the_notebook_folder_like_a_fresh_one(
     pooled = await start_kernel(path="sub/nb.ipynb")
     assert manager.pooled_kernel_count() == 0, "the kernel did not come from the pool"
     # env makes a kernel start cold: the reference of what a fresh kernel in that folder knows.
-    fresh_id = await manager.start_kernel(path="sub/nb.ipynb", env={"NBSERVER_TEST": "1"})
+    fresh_id = await manager.start_kernel(path="sub/nb.ipynb", env={"KERNEL_NBSERVER_TEST": "1"})
     pooled_state = await fingerprint(await connect(pooled["id"]))
     assert pooled_state["cwd"] == os.path.realpath(subfolder)
     assert pooled_state == await fingerprint(await connect(fresh_id))
@@ -151,9 +151,9 @@ async def test_session_post_takes_a_kernel_from_the_pool(api, manager, connect, 
 @pytest.mark.gen_test(timeout=90)
 async def test_request_with_its_own_env_starts_cold(manager, connect):
     await filled_pool(manager)
-    kernel_id = await manager.start_kernel(env={"NBSERVER_TEST": "asked"})
+    kernel_id = await manager.start_kernel(env={"KERNEL_NBSERVER_TEST": "asked"})
     assert manager.pooled_kernel_count() == 1
-    result = await (await connect(kernel_id)).run("import os; print(os.environ['NBSERVER_TEST'])")
+    result = await (await connect(kernel_id)).run("import os; print(os.environ['KERNEL_NBSERVER_TEST'])")
     assert result.stdout == "asked\n"
 
 

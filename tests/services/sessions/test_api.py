@@ -116,7 +116,7 @@ BAD_BODIES = [
     ({"type": "notebook", "kernel": {"name": "python3"}}, 400),                  # no path
     ({"path": "a.ipynb", "kernel": {"name": "python3"}}, 400),                   # no type
     ({"path": "a.ipynb", "type": "notebook", "kernel": {"name": "no-such"}}, 400),  # unknown kernel name
-    ({"path": "a.ipynb", "type": "notebook", "kernel": {"id": "1-2-3-4-5"}}, 404),  # unknown kernel id
+    ({"path": "a.ipynb", "type": "notebook", "kernel": {"id": "1-2-3-4-5"}}, 400),  # kernel id not a UUID
     ({"path": "a.ipynb", "type": "notebook", "kernel": "python3"}, 400),         # kernel not an object
     ({"path": 5, "type": "notebook"}, 400),                                      # path not a string
     ([], 400),                                                                   # not an object
@@ -141,7 +141,7 @@ async def test_unknown_session_is_404(api):
 @pytest.mark.gen_test(timeout=90)
 async def test_patch_with_unknown_kernel_changes_nothing(api):
     session = (await start_session(api)).json()
-    for body, status in (({"kernel": {"id": "1-2-3-4-5"}}, 404), ({"kernel": {"name": "no-such"}}, 400),
+    for body, status in (({"kernel": {"id": "1-2-3-4-5"}}, 400), ({"kernel": {"name": "no-such"}}, 400),
                          ({"kernel": {}}, 400), ({"path": 3}, 400)):
         assert (await api.patch(f"api/sessions/{session['id']}", body)).status == status
     assert (await api.get(f"api/sessions/{session['id']}")).json() == session | {
