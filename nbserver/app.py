@@ -32,7 +32,7 @@ from nbserver.auth.identity import IdentityProvider
 from nbserver.auth.logscrub import SHOW_SECRET, install_secret_scrubbing
 from nbserver.auth.serverinfo import remove_server_info, write_browser_open_file, write_server_info
 from nbserver.base.activity import ActivityTracker
-from nbserver.base.handlers import NotFoundAPIHandler
+from nbserver.base.handlers import NotFoundAPIHandler, StaticAssetHandler, undeclared_access
 from nbserver.base.urls import normalize_base_url, url_path_join
 from nbserver.services.config.manager import ConfigSectionManager
 from nbserver.services.contents.filemanager import FileContentsManager
@@ -275,15 +275,21 @@ class NotebookServerApp(JupyterApp):
             "allow_credentials": self.allow_credentials,
             "static_path": os.path.join(PACKAGE_DIR, "static"),
             "static_url_prefix": url_path_join(self.base_url, "static/"),
+            "static_handler_class": StaticAssetHandler,
             "template_path": os.path.join(PACKAGE_DIR, "templates"),
             "log_function": self.log_request,
             "nbserver_app": self,
         }
 
     def build_web_application(self) -> web.Application:
+        """The tornado Application; refused when a route's handler would escape the access checks."""
         prefix = re.escape(self.base_url.rstrip("/"))
         routes = [(prefix + pattern, handler) for pattern, handler in self.route_table()]
-        return web.Application(routes, **self.tornado_settings())
+        application = web.Application(routes, **self.tornado_settings())
+        problems = undeclared_access(rule.target for rule in application.wildcard_router.rules)
+        if problems:
+            raise TypeError("Handlers without an access declaration: " + "; ".join(problems))
+        return application
 
     def log_request(self, handler: web.RequestHandler) -> None:
         """Access log: method, path without the query (it may carry a token), status, time."""

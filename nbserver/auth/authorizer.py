@@ -1,12 +1,21 @@
 """What an authenticated user may do: the hook behind 403s and ``/api/me?permissions=``.
 
-A request names a resource (``contents``, ``kernels``, ... : the segment after ``/api/``)
-and an action: ``read`` for GET/HEAD, ``execute`` for kernel websockets and starting
-kernels, ``write`` otherwise. The default Authorizer allows everything to the one user
-of the server; a subclass set by ``NotebookServerApp.authorizer_class`` can restrict it.
+Every handler declares what its requests act on (``BaseHandler.auth_resource``: ``contents``,
+``kernels``, ``sessions``, ...) and the action of each HTTP method (``auth_actions``): ``read``
+for GET and HEAD, ``write`` for the other methods, ``execute`` for starting, interrupting and
+restarting kernels and for the kernel websocket. Pages declare the resource they show
+(``/files``, ``/view``, ``/tree``... are ``contents:read``). A handler that answers anyone
+declares :data:`PUBLIC` instead. The server refuses to start when a routed handler declares
+neither (``nbserver.base.handlers.undeclared_access``).
+
+The default Authorizer allows everything to the one user of the server; a subclass set by
+``NotebookServerApp.authorizer_class`` can restrict it. The action names are Jupyter Server's.
 """
 
 from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Mapping
 
 from tornado.web import RequestHandler
 from traitlets.config import LoggingConfigurable
@@ -15,20 +24,22 @@ from nbserver.auth.identity import User
 
 ACTIONS = ("read", "write", "execute")
 
+#: The ``auth_resource`` of a handler that answers without authentication (login, static assets).
+PUBLIC = "<public>"
+
+#: The action of each HTTP method, as Jupyter Server maps them; a handler may declare its own map.
+METHOD_ACTIONS: Mapping[str, str] = MappingProxyType({
+    "GET": "read", "HEAD": "read", "OPTIONS": "read",
+    "POST": "write", "PUT": "write", "PATCH": "write", "DELETE": "write",
+})
+
+#: A method a handler's map does not name is taken as the strongest change it could make.
+UNMAPPED_METHOD_ACTION = "write"
+
 
 class Authorizer(LoggingConfigurable):
     """Allows every action on every resource to every authenticated user."""
 
     def is_authorized(self, handler: RequestHandler, user: User, action: str, resource: str) -> bool:
+        """Whether ``user`` may do ``action`` (one of :data:`ACTIONS`) on ``resource``."""
         return True
-
-
-def resource_and_action(method: str, path: str, is_websocket: bool) -> tuple[str, str]:
-    """(resource, action) of a request to ``path`` (relative to the base URL)."""
-    parts = [part for part in path.split("/") if part]
-    resource = parts[1] if len(parts) > 1 and parts[0] == "api" else (parts[0] if parts else "api")
-    if parts == ["api"]:
-        resource = "api"
-    if is_websocket or (method == "POST" and resource == "kernels"):
-        return resource, "execute"
-    return resource, "read" if method in ("GET", "HEAD") else "write"

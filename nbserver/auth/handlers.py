@@ -11,6 +11,7 @@ import jinja2
 from tornado import web
 
 from nbserver import __version__
+from nbserver.auth.authorizer import PUBLIC
 from nbserver.auth.redirects import safe_next_path
 from nbserver.base.handlers import PageHandler
 
@@ -25,7 +26,7 @@ def login_templates(template_path: str) -> jinja2.Environment:
 class LoginHandler(PageHandler):
     """The login form: GET shows it, POST checks the password (or token) and starts a session."""
 
-    auth_required = False
+    auth_resource = PUBLIC
 
     def set_default_headers(self) -> None:
         super().set_default_headers()
@@ -93,7 +94,7 @@ class LoginHandler(PageHandler):
 class LogoutHandler(PageHandler):
     """Ends the browser session and goes back to the login page."""
 
-    auth_required = False
+    auth_resource = PUBLIC
 
     def get(self) -> None:
         self.identity_provider.clear_login_cookie(self)

@@ -1,7 +1,11 @@
-"""Base request handlers: authentication hook, common headers and JSON errors.
+"""Base request handlers: the access pipeline, common headers and JSON errors.
 
-Every handler of the server derives from :class:`BaseHandler`; REST handlers derive
-from :class:`APIHandler`, which turns every failure into a JSON body
+Every handler of the server derives from :class:`BaseHandler`, whose ``prepare`` runs one
+access pipeline for every kind of route (API, page, websocket, static file) in a fixed
+order: Host, origin, authentication, authorization, activity. Each handler declares the
+resource it acts on and the action of each method (see :mod:`nbserver.auth.authorizer`);
+the server checks at start-up that every routed handler does (:func:`undeclared_access`).
+REST handlers derive from :class:`APIHandler`, which turns every failure into a JSON body
 ``{"message": ..., "reason": ...}`` with the right status and never a traceback.
 """
 
@@ -12,13 +16,13 @@ import json
 import logging
 import re
 from http.client import responses
-from typing import Any, Awaitable
+from typing import Any, Awaitable, ClassVar, Iterable, Mapping
 from urllib.parse import urlencode, urlsplit
 
 from tornado import web
 from tornado.escape import xhtml_escape
 
-from nbserver.auth.authorizer import resource_and_action
+from nbserver.auth.authorizer import ACTIONS, METHOD_ACTIONS, PUBLIC, UNMAPPED_METHOD_ACTION
 from nbserver.auth.identity import AuthMethod, IdentityProvider, User
 from nbserver.auth.redirects import safe_next_path
 from nbserver.base.urls import url_path_join
@@ -44,10 +48,13 @@ CORS_ALLOWED_HEADERS = "Authorization, Content-Type, X-XSRFToken, X-Requested-Wi
 
 
 class BaseHandler(web.RequestHandler):
-    """Common ground: identity, security headers, base URL."""
+    """Common ground: the access pipeline, identity, security headers, base URL."""
 
-    #: Set to False on the few handlers that answer without authentication.
-    auth_required = True
+    #: The resource this handler's requests act on, for the authorizer ("contents", "kernels"...),
+    #: or PUBLIC for a handler that answers anyone. Every routed handler declares one.
+    auth_resource: ClassVar[str | None] = None
+    #: The action (read, write, execute) of each HTTP method on ``auth_resource``.
+    auth_actions: ClassVar[Mapping[str, str]] = METHOD_ACTIONS
 
     @property
     def base_url(self) -> str:
@@ -158,34 +165,79 @@ class BaseHandler(web.RequestHandler):
     def get_current_user(self) -> User | None:
         return self._authenticate()[0]
 
-    def check_auth(self) -> None:
-        """403 for a foreign Host, 401 when this handler needs a user and the request has none,
-        403 when the authorizer does not let the user do this."""
+    # -- the access pipeline --------------------------------------------------------------
+
+    def prepare(self) -> Awaitable[None] | None:
+        self.admit()
+        return None
+
+    def admit(self) -> None:
+        """The one access pipeline, in this order for every kind of route.
+
+        1. Host: 403 for a name that is not this machine (DNS rebinding).
+        2. Origin: 403 for a browser request from an origin that is not allowed.
+        3. Authentication: 401 (pages: a redirect to the login page) without valid credentials;
+           then the XSRF check of writes that the browser authenticated.
+        4. Authorization: 403 unless the authorizer grants every permission the request needs.
+        5. Activity: the request counts as the user's activity (``/api/status``).
+
+        A public request (``auth_resource`` PUBLIC, or a CORS preflight) stops after step 3's
+        XSRF check: it needs no user and is not a user's activity.
+        """
         self.check_host()
-        if not self.auth_required:
+        if self.origin_checked():
+            self.check_request_origin()
+        public = self.is_public_request()
+        user = self.authenticate(required=not public)
+        self.check_xsrf()
+        if user is None or public:
             return
+        self.authorize(user)
+        self.on_request_activity()
+
+    def origin_checked(self) -> bool:
+        """Whether step 2 applies to this request (pages let other sites link to them)."""
+        return True
+
+    def is_public_request(self) -> bool:
+        """Whether this request may be answered without a user."""
+        return self.auth_resource == PUBLIC
+
+    def authenticate(self, required: bool) -> User | None:
+        """The request's user; 401 when ``required`` and there is none."""
         user = self.current_user
-        if user is None:
+        if user is None and required:
             raise Unauthorized("Authentication is required: send the server token.")
+        return user
+
+    def permissions_needed(self) -> list[tuple[str, str]]:
+        """The (resource, action) pairs this request needs, from the handler's declaration."""
+        if self.auth_resource is None or self.auth_resource == PUBLIC:
+            return []
+        method = self.request.method or "GET"
+        return [(self.auth_resource, self.auth_actions.get(method, UNMAPPED_METHOD_ACTION))]
+
+    def authorize(self, user: User) -> None:
+        """403 unless the authorizer grants ``user`` every permission this request needs."""
         authorizer = self.settings.get("authorizer")
-        if authorizer is not None:
-            relative = "/" + (self.request.path or "/")[len(self.base_url):]
-            is_websocket = self.request.headers.get("Upgrade", "").lower() == "websocket"
-            resource, action = resource_and_action(self.request.method or "GET", relative, is_websocket)
+        if authorizer is None:
+            return
+        for resource, action in self.permissions_needed():
             if not authorizer.is_authorized(self, user, action, resource):
                 raise Forbidden(f"You may not {action} {resource}.",
                                 log_detail=f"user {user.username!r} refused")
 
     def check_xsrf_cookie(self) -> None:
+        """Tornado calls this before ``prepare``; the pipeline runs :meth:`check_xsrf` in its place."""
+
+    def check_xsrf(self) -> None:
         """Writes authenticated by the browser (cookie, or no auth at all) need the ``_xsrf`` token.
 
         Token-authenticated requests are exempt: a cross-site page cannot know the token.
-        Unauthenticated requests to protected handlers are left to the 401 of ``check_auth``.
         """
-        method = self.auth_method
-        if method is AuthMethod.TOKEN:
+        if self.request.method in ("GET", "HEAD", "OPTIONS") or not self.settings.get("xsrf_cookies"):
             return
-        if method is AuthMethod.NONE and self.auth_required:
+        if self.auth_method is AuthMethod.TOKEN:
             return
         try:
             super().check_xsrf_cookie()
@@ -295,13 +347,14 @@ class APIHandler(JSONErrorsMixin, BaseHandler):
         self.set_status(204)
         self.finish()
 
+    def is_public_request(self) -> bool:
+        # A CORS preflight: browsers send it without credentials, and it carries no data.
+        return super().is_public_request() or self.request.method == "OPTIONS"
+
     def prepare(self) -> Awaitable[None] | None:
-        self.check_host()
-        self.check_request_origin()
+        self.admit()
         if self.request.method == "OPTIONS":
             return None
-        self.check_auth()
-        self.on_request_activity()
         length = self.request.headers.get("Content-Length")
         if length is not None and length.isdigit() and int(length) > self.max_body_size:
             raise PayloadTooLarge(f"The request body is larger than {self.max_body_size} bytes.")
@@ -356,6 +409,8 @@ class APIHandler(JSONErrorsMixin, BaseHandler):
 class NotFoundAPIHandler(APIHandler):
     """Catch-all under /api: unknown routes get a JSON 404, after authentication."""
 
+    auth_resource = "api"
+
     def prepare(self) -> None:
         super().prepare()
         raise web.HTTPError(404, reason="No such API route.")
@@ -369,19 +424,25 @@ class PageHandler(BaseHandler):
     """
 
     def prepare(self) -> Awaitable[None] | None:
-        self.check_host()
+        self.admit()
+        self.xsrf_token  # sets the _xsrf cookie that scripts send back as X-XSRFToken
+        return None
+
+    def origin_checked(self) -> bool:
+        # Other sites may link to a page (a GET navigation); only writes must come from here.
+        return self.request.method not in ("GET", "HEAD", "OPTIONS")
+
+    def authenticate(self, required: bool) -> User | None:
+        """The ``?token=`` exchange, then the user; without one a GET goes to the login page."""
         if "token" in self.request.query_arguments and self.request.method in ("GET", "HEAD"):
             self.exchange_query_token()
-        if self.request.method not in ("GET", "HEAD", "OPTIONS"):
-            self.check_request_origin()
-        if self.auth_required and self.current_user is None:
+        user = self.current_user
+        if user is None and required:
             if self.request.method in ("GET", "HEAD"):
                 self.redirect(self.login_url_for(self.request.uri or self.base_url))
                 raise web.Finish()
             raise Unauthorized("Authentication is required: log in first.")
-        self.on_request_activity()
-        self.xsrf_token  # sets the _xsrf cookie that scripts send back as X-XSRFToken
-        return None
+        return user
 
     def login_url_for(self, next_url: str) -> str:
         """``/login?next=...`` leading back to ``next_url`` (only if it is a path on this server)."""
@@ -421,3 +482,28 @@ class PageHandler(BaseHandler):
             f"<title>{status} {xhtml_escape(reason)}</title></head><body>"
             f"<h1>{status} {xhtml_escape(reason)}</h1><p>{xhtml_escape(message)}</p></body></html>"
         )
+
+
+class StaticAssetHandler(BaseHandler, web.StaticFileHandler):
+    """``/static/...``: the server's own css, scripts and icons, to anyone (the login page needs them),
+    after the pipeline's Host and origin checks."""
+
+    auth_resource = PUBLIC
+
+
+def undeclared_access(handlers: Iterable[type[web.RequestHandler]]) -> list[str]:
+    """Why each of ``handlers`` would escape the access pipeline; empty when none would.
+
+    The start-up check: every routed handler derives from BaseHandler (so ``prepare`` runs the
+    pipeline) and declares ``auth_resource`` (PUBLIC included), with actions from ACTIONS.
+    """
+    problems = []
+    for handler in handlers:
+        name = f"{handler.__module__}.{handler.__qualname__}"
+        if not issubclass(handler, BaseHandler):
+            problems.append(f"{name} does not derive from BaseHandler, so no access check runs for it")
+        elif not handler.auth_resource:
+            problems.append(f"{name} declares no auth_resource (a resource name, or PUBLIC)")
+        elif unknown := sorted(set(handler.auth_actions.values()) - set(ACTIONS)):
+            problems.append(f"{name} declares unknown actions {unknown}; known: {', '.join(ACTIONS)}")
+    return problems

@@ -1,4 +1,10 @@
-"""``/files/<path>``: a file's raw bytes, streamed, cached by ETag, unable to run script here.
+"""``/files/<path>``: a file's raw bytes, streamed, with ranges and caching, unable to run script here.
+
+Built on tornado's StaticFileHandler, which decides the status and headers: Range
+(``bytes=a-b``, ``a-``, ``-n``; 206 with Content-Range, 416 past the end), ETag with
+If-None-Match and Last-Modified with If-Modified-Since (304), HEAD. The bytes come from the
+contents store (``ContentsManager.open_file``), read asynchronously in chunks, so any
+store streams and the disk is never read on the event loop.
 
 Whatever a file holds (HTML, SVG, XML...) is served with ``Content-Security-Policy:
 sandbox``, so a browser shows it in an opaque origin with no script and no access
@@ -8,22 +14,20 @@ sandboxed documents, and it renders PDF in its own origin anyway.
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import email.utils
-import os
 import posixpath
-import stat
-from datetime import datetime
-from typing import Any, BinaryIO
+from datetime import datetime, timezone
+from typing import Any
 from urllib.parse import quote
 
-from nbserver.blocking import run_blocking
-from nbserver.errors import NotFound
+from tornado import iostream, web
+
 from nbserver.pages.base import PageBase
 from nbserver.services.contents.fileio import normalize_api_path
 from nbserver.services.contents.manager import guess_mimetype
+from nbserver.services.contents.streams import FileStream
 
-CHUNK_SIZE = 1 << 20  # bytes read and written per step of a streamed file
 SANDBOX_CSP = "sandbox; frame-ancestors 'self'"
 UNSANDBOXED_TYPES = ("application/pdf",)
 
@@ -43,89 +47,99 @@ def content_disposition(kind: str, name: str) -> str:
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-class FilesHandler(PageBase):
-    """Serve the file at an API path; ``?download=1`` makes it an attachment."""
+class FilesHandler(PageBase, web.StaticFileHandler):
+    """Serve the file at an API path; ``?download=1`` makes it an attachment.
 
-    def prepare(self) -> None:
-        super().prepare()
-        self.set_header("X-Content-Type-Options", "nosniff")
+    StaticFileHandler's filesystem hooks are answered by the store's open file, and its
+    ``get_content`` only notes which bytes tornado chose to send: ``get`` then sends them
+    asynchronously, chunk by chunk (tornado would read them on the event loop).
+    """
 
-    def set_file_headers(self, path: str, size: int, mtime: float, etag: str) -> None:
-        name = posixpath.basename(path)
-        mimetype = content_type_for(name)
-        self.set_header("Content-Type", mimetype)
-        if not mimetype.startswith(UNSANDBOXED_TYPES):
-            self.set_header("Content-Security-Policy", SANDBOX_CSP)
-        if self.get_query_argument("download", default="0") not in ("0", ""):
-            self.set_header("Content-Disposition", content_disposition("attachment", name))
-        else:
-            self.set_header("Content-Disposition", content_disposition("inline", name))
-        self.set_header("Last-Modified", email.utils.formatdate(mtime, usegmt=True))
-        self.set_header("ETag", etag)
-        self.set_header("Cache-Control", "private, no-cache")
-        self.set_header("Content-Length", str(size))
+    auth_resource = "contents"
 
-    def not_modified(self, etag: str, mtime: float) -> bool:
-        """Whether the client's cached copy is current (If-None-Match, else If-Modified-Since)."""
-        if_none_match = self.request.headers.get("If-None-Match")
-        if if_none_match is not None:
-            candidates = [tag.strip() for tag in if_none_match.split(",")]
-            return "*" in candidates or etag in candidates or etag.removeprefix("W/") in candidates
-        since = self.request.headers.get("If-Modified-Since")
-        if since:
-            parsed = email.utils.parsedate_to_datetime(since) if _is_http_date(since) else None
-            return parsed is not None and int(mtime) <= parsed.timestamp()
-        return False
+    file: FileStream
+    #: (start, end) of the bytes to send, as tornado passes them to get_content; None: no body.
+    body_range: tuple[int | None, int | None] | None = None
+
+    def initialize(self, **kwargs: Any) -> None:  # type: ignore[override]
+        super().initialize(path="")  # no folder: the contents store resolves and contains paths
 
     async def get(self, path: str, include_body: bool = True) -> None:
         path = normalize_api_path(path)
-        os_path_of = getattr(self.contents_manager, "visible_os_path", None)
-        if os_path_of is not None:
-            await self.stream_from_disk(path, os_path_of(path), include_body)
-        else:
-            await self.send_from_manager(path, include_body)
-
-    async def head(self, path: str) -> None:
-        await self.get(path, include_body=False)
-
-    async def stream_from_disk(self, path: str, os_path: str, include_body: bool) -> None:
-        """Send a file of the filesystem store in chunks, never whole in memory."""
+        self.file = await self.contents_manager.open_file(path)
         try:
-            handle: BinaryIO = await run_blocking(open, os_path, "rb")
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError):
-            raise NotFound(f"No such file: {path}") from None
-        try:
-            info = os.fstat(handle.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise NotFound(f"No such file: {path}")
-            etag = f'W/"{info.st_size:x}-{info.st_mtime_ns:x}"'
-            self.set_file_headers(path, info.st_size, info.st_mtime, etag)
-            if self.not_modified(etag, info.st_mtime):
-                self.clear_header("Content-Length")
-                self.set_status(304)
-                self.finish()
-                return
-            if include_body:
-                while chunk := await run_blocking(handle.read, CHUNK_SIZE):
-                    self.write(chunk)
-                    await self.flush()
-            self.finish()
+            self.apply_if_range()
+            await super().get(path, include_body=include_body)
+            if self.body_range is not None:
+                await self.send_body(*self.body_range)
         finally:
-            handle.close()
+            await self.file.close()
 
-    async def send_from_manager(self, path: str, include_body: bool) -> None:
-        """Any other store: the file through the manager's ``get``, as base64."""
-        model: dict[str, Any] = await self.contents_manager.get(path, type="file", format="base64")
-        raw = base64.b64decode(model["content"])
-        mtime = datetime.fromisoformat(model["last_modified"].replace("Z", "+00:00")).timestamp()
-        etag = f'W/"{len(raw):x}-{int(mtime * 1e9):x}"'
-        self.set_file_headers(path, len(raw), mtime, etag)
-        if self.not_modified(etag, mtime):
-            self.clear_header("Content-Length")
-            self.set_status(304)
-            self.finish()
+    async def send_body(self, start: int | None, end: int | None) -> None:
+        """Write bytes ``start`` to ``end`` (tornado's values: None for the file's start or end)."""
+        chunks = self.file.read(start or 0, self.file.size if end is None else end)
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                self.write(chunk)
+                try:
+                    await self.flush()
+                except iostream.StreamClosedError:
+                    return
+
+    def apply_if_range(self) -> None:
+        """RFC 9110 13.1.5: a Range sent with If-Range applies only to the version it names.
+
+        Tornado ignores If-Range; without this, resuming a download of a file that changed
+        meanwhile would splice two versions. Otherwise the whole file is sent (200).
+        """
+        validator = self.request.headers.get("If-Range")
+        if validator is None or "Range" not in self.request.headers:
             return
-        self.finish(raw if include_body else None)
+        if validator.startswith('"'):
+            matches = validator == self.file.etag
+        else:
+            date = email.utils.parsedate_to_datetime(validator) if _is_http_date(validator) else None
+            matches = date is not None and date.timestamp() == int(self.file.mtime)
+        if not matches:
+            del self.request.headers["Range"]
+
+    # -- StaticFileHandler's hooks, answered by the open file ---------------------------------
+
+    @classmethod
+    def get_absolute_path(cls, root: str, path: str) -> str:
+        return path  # the API path: the store resolved it when it opened the file
+
+    def validate_absolute_path(self, root: str, absolute_path: str) -> str | None:
+        return absolute_path
+
+    def get_content_size(self) -> int:
+        return self.file.size
+
+    def get_modified_time(self) -> datetime | None:
+        return datetime.fromtimestamp(int(self.file.mtime), timezone.utc)
+
+    def compute_etag(self) -> str | None:
+        return self.file.etag
+
+    def get_content_type(self) -> str:
+        return content_type_for(posixpath.basename(self.path))
+
+    def get_cache_time(self, path: str, modified: datetime | None, mime_type: str) -> int:
+        return 0
+
+    def get_content(self, abspath: str, start: int | None = None,  # type: ignore[override]
+                    end: int | None = None) -> list[bytes]:
+        self.body_range = (start, end)
+        return []
+
+    def set_extra_headers(self, path: str) -> None:
+        name = posixpath.basename(path)
+        if not self.get_content_type().startswith(UNSANDBOXED_TYPES):
+            self.set_header("Content-Security-Policy", SANDBOX_CSP)
+        download = self.get_query_argument("download", default="0") not in ("0", "")
+        self.set_header("Content-Disposition", content_disposition("attachment" if download else "inline", name))
+        # Revalidated on every use (the ETag makes that cheap); shared caches must not keep it.
+        self.set_header("Cache-Control", "private, no-cache")
 
 
 def _is_http_date(value: str) -> bool:

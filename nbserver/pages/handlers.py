@@ -46,12 +46,16 @@ def is_text_like(path: str) -> bool:
 class RootRedirectHandler(PageBase):
     """``/``: the dashboard lives at ``/tree``."""
 
+    auth_resource = "contents"
+
     def get(self) -> None:
         self.redirect(self.base_path("tree"))
 
 
 class PathPageHandler(PageBase):
     """A page about one path: normalises it and builds links to its other pages."""
+
+    auth_resource = "contents"
 
     def page_url(self, prefix: str, path: str) -> str:
         return url_path_join(self.base_url, prefix, url_escape_path(path))

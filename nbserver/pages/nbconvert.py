@@ -69,7 +69,16 @@ def export_notebook(format: str, notebook: dict[str, Any], name: str) -> tuple[b
 
 
 class NbconvertFileHandler(PageBase):
-    """Export the notebook at ``path``; ``?download=1`` sends it as an attachment."""
+    """Export the notebook at ``path``; ``?download=1`` sends it as an attachment.
+
+    It shows a notebook's contents, so it needs ``contents:read``, and it runs an exporter,
+    so it needs ``nbconvert:read`` too, as Jupyter Server's ``/api/nbconvert`` listing does.
+    """
+
+    auth_resource = "contents"
+
+    def permissions_needed(self) -> list[tuple[str, str]]:
+        return [*super().permissions_needed(), ("nbconvert", "read")]
 
     async def get(self, format: str, path: str) -> None:
         path = normalize_api_path(path)

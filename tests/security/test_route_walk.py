@@ -19,7 +19,7 @@ from tornado.httpclient import HTTPClientError, HTTPRequest
 from nbserver.base.handlers import APIHandler, PageHandler
 from tests.support.routes import sample_path
 
-ALLOWED_WITHOUT_AUTH = {"APIVersionHandler", "LoginHandler", "LogoutHandler", "StaticFileHandler"}
+ALLOWED_WITHOUT_AUTH = {"APIVersionHandler", "LoginHandler", "LogoutHandler", "StaticAssetHandler"}
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 CREDENTIAL_VARIANTS = {
     "none": {},

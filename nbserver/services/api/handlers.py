@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from nbserver import __version__
+from nbserver.auth.authorizer import PUBLIC
 from nbserver.base.activity import ActivityTracker
 from nbserver.base.handlers import APIHandler
 from nbserver.blocking import run_blocking
@@ -20,13 +21,15 @@ SPEC_PATH = os.path.join(os.path.dirname(__file__), "api.yaml")
 class APIVersionHandler(APIHandler):
     """``GET /api``: the server version; answers without authentication, as Jupyter's does."""
 
-    auth_required = False
+    auth_resource = PUBLIC
 
     def get(self) -> None:
         self.finish_json({"version": __version__})
 
 
 class APIStatusHandler(APIHandler):
+    auth_resource = "api"
+
     def get(self) -> None:
         tracker: ActivityTracker = self.settings["activity_tracker"]
         last_activity = tracker.last_activity
@@ -47,6 +50,8 @@ class APIStatusHandler(APIHandler):
 
 class APISpecHandler(APIHandler):
     """``GET /api/spec.yaml``: the OpenAPI document of every route this server has."""
+
+    auth_resource = "api"
 
     def get(self) -> None:
         with open(SPEC_PATH, "rb") as handle:

@@ -10,6 +10,8 @@ from nbserver.services.config.manager import ConfigSectionManager
 
 
 class ConfigHandler(APIHandler):
+    auth_resource = "config"
+
     @property
     def config_manager(self) -> ConfigSectionManager:
         return self.settings["config_manager"]  # type: ignore[no-any-return]

@@ -36,6 +36,7 @@ from nbserver.services.contents.manager import (
     iso_timestamp,
 )
 from nbserver.services.contents.notebooks import SerializedNotebook, encode_notebook, load_notebook
+from nbserver.services.contents.streams import FileStream, OSFileStream
 from nbserver.services.contents.validation import validate_notebook
 
 T = TypeVar("T")
@@ -417,6 +418,20 @@ class FileContentsManager(ContentsManager):
         if content and (type == "notebook" or (type is None and path.endswith(".ipynb"))):
             return await self._notebook_job(self._get, path, content, type, format, require_hash)
         return await run_blocking(self._get, path, content, type, format, require_hash)
+
+    def _open_file(self, path: str) -> OSFileStream:
+        path = fileio.normalize_api_path(path)
+        os_path = self.visible_os_path(path)
+        try:
+            return OSFileStream.open(os_path)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise NotFound(f"No such file: {path}") from None
+        except PermissionError:
+            raise Forbidden(f"Permission denied: {path}") from None
+
+    async def open_file(self, path: str) -> FileStream:
+        """The regular file at ``path`` open by descriptor; its reads run in the thread pool."""
+        return await run_blocking(self._open_file, path)
 
     async def _notebook_job(self, func: Callable[..., T], *args: Any) -> T:
         """Run notebook parsing or serializing in the thread pool, at most ``notebook_jobs`` at once."""

@@ -57,6 +57,8 @@ def validate_save_model(body: dict[str, Any]) -> Model:
 class ContentsAPIHandler(APIHandler):
     """Shared by the contents handlers: the manager and URL building."""
 
+    auth_resource = "contents"
+
     @property
     def contents_manager(self) -> ContentsManager:
         return self.settings["contents_manager"]  # type: ignore[no-any-return]

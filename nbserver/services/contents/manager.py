@@ -15,6 +15,7 @@ import itertools
 import mimetypes
 import posixpath
 import re
+from datetime import datetime
 from typing import Any, Awaitable, Callable
 
 from traitlets import Bool, Instance, Type, Unicode, default
@@ -24,6 +25,7 @@ from nbserver.errors import Conflict, InvalidInput, NotFound
 from nbserver.services.contents.checkpoints import CheckpointModel, Checkpoints
 from nbserver.services.contents.fileio import normalize_api_path, split_api_path
 from nbserver.services.contents.notebooks import empty_notebook
+from nbserver.services.contents.streams import BytesFileStream, FileStream
 from nbserver.timestamps import iso_timestamp as iso_timestamp  # models are stamped with it
 
 Model = dict[str, Any]
@@ -143,6 +145,20 @@ class ContentsManager(LoggingConfigurable):
 
     async def is_hidden(self, path: str) -> bool:
         return is_hidden_path(path)
+
+    async def open_file(self, path: str) -> FileStream:
+        """The file at ``path`` open for streaming (``/files``): size, mtime, ETag, ranged reads.
+
+        NotFound for a folder, a hidden path or no file at all. A store should override this
+        to read its files in pieces; this default fetches the file whole through ``get``, so
+        that a store with only the primitives still serves ``/files``.
+        """
+        try:
+            model = await self.get(path, type="file", format="base64")
+        except InvalidInput:  # a folder
+            raise NotFound(f"No such file: {normalize_api_path(path)}") from None
+        mtime = datetime.fromisoformat(model["last_modified"].replace("Z", "+00:00")).timestamp()
+        return BytesFileStream(base64.b64decode(model["content"]), mtime)
 
     # -- built on the primitives -------------------------------------------------------
 

@@ -193,6 +193,8 @@ def encode_frame(protocol: WireProtocol, message: KernelMessage) -> tuple[bytes,
 class KernelChannelsHandler(JSONErrorsMixin, WebSocketHandler, BaseHandler):
     """``/api/kernels/<id>/channels``: one client connection to a kernel's bridge."""
 
+    auth_resource = "kernels"
+    auth_actions = {"GET": "execute"}  # the websocket upgrade; the pipeline runs before it
     bridge: KernelBridge | None = None
     protocol = WireProtocol.LEGACY
     session_key = ""
@@ -201,11 +203,6 @@ class KernelChannelsHandler(JSONErrorsMixin, WebSocketHandler, BaseHandler):
     @property
     def kernel_manager(self) -> MappingKernelManager:
         return self.settings["kernel_manager"]  # type: ignore[no-any-return]
-
-    def prepare(self) -> None:
-        # Authenticate before the upgrade: a refused client gets 401/403, not a socket.
-        self.check_auth()
-        self.on_request_activity()
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         kernel_id = kwargs["kernel_id"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from nbserver.auth.authorizer import METHOD_ACTIONS
 from nbserver.base.handlers import APIHandler
 from nbserver.base.urls import url_path_join
 from nbserver.errors import InvalidInput
@@ -23,6 +24,10 @@ def kernel_env(value: Any) -> dict[str, str] | None:
 
 
 class KernelsAPIHandler(APIHandler):
+    auth_resource = "kernels"
+    #: Starting, interrupting and restarting a kernel execute code.
+    auth_actions = {**METHOD_ACTIONS, "POST": "execute"}
+
     @property
     def kernel_manager(self) -> MappingKernelManager:
         return self.settings["kernel_manager"]  # type: ignore[no-any-return]

@@ -51,6 +51,8 @@ def _one_model(manager: KernelSpecManager, base_url: str, name: str) -> dict[str
 
 
 class KernelSpecsAPIHandler(APIHandler):
+    auth_resource = "kernelspecs"
+
     @property
     def kernel_spec_manager(self) -> KernelSpecManager:
         return self.settings["kernel_spec_manager"]  # type: ignore[no-any-return]
@@ -72,11 +74,10 @@ class KernelSpecHandler(KernelSpecsAPIHandler):
 class KernelSpecResourceHandler(JSONErrorsMixin, BaseHandler, web.StaticFileHandler):
     """A file of a kernelspec's folder (its logos, kernel.js), with caching headers."""
 
+    auth_resource = "kernelspecs"
+
     def initialize(self, **kwargs: Any) -> None:  # type: ignore[override]
         super().initialize(path="")
-
-    def prepare(self) -> None:
-        self.check_auth()
 
     async def get(self, kernel_name: str, path: str, include_body: bool = True) -> None:  # type: ignore[override]
         manager: KernelSpecManager = self.settings["kernel_spec_manager"]

@@ -27,6 +27,8 @@ def parse_permissions_query(raw: str) -> dict[str, list[str]]:
 
 
 class IdentityHandler(APIHandler):
+    auth_resource = "me"
+
     def get(self) -> None:
         user = self.current_user
         assert user is not None  # prepare() answered 401 otherwise

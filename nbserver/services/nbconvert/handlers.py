@@ -27,6 +27,8 @@ def exporter_listing() -> dict[str, dict[str, Any]]:
 
 
 class NbconvertRootHandler(APIHandler):
+    auth_resource = "nbconvert"
+
     async def get(self) -> None:
         self.finish_json(await run_blocking(exporter_listing))
 

@@ -34,6 +34,8 @@ def kernel_choice(body: dict[str, Any]) -> tuple[str | None, str | None]:
 
 
 class SessionsAPIHandler(APIHandler):
+    auth_resource = "sessions"
+
     @property
     def session_manager(self) -> SessionManager:
         return self.settings["session_manager"]  # type: ignore[no-any-return]

@@ -22,6 +22,7 @@ from nbserver.services.contents.manager import (
     iso_timestamp,
 )
 from nbserver.services.contents.notebooks import parse_notebook, serialize_notebook
+from nbserver.services.contents.streams import BytesFileStream, FileStream
 
 
 @dataclass
@@ -101,6 +102,14 @@ class InMemoryContentsManager(ContentsManager):
                 model["content"], model["format"] = encode_file_content(entry.data, format, path)
                 model["mimetype"] = file_mimetype(path, model["format"])
         return model
+
+    async def open_file(self, path: str) -> FileStream:
+        """Slices of the stored bytes: the file is neither copied whole nor base64-encoded."""
+        path = self._visible(path)
+        entry = self._entry(path)
+        if entry.data is None:
+            raise NotFound(f"No such file: {path}")
+        return BytesFileStream(entry.data, entry.modified)
 
     async def save(self, model: Model, path: str) -> Model:
         path = normalize_api_path(path)
