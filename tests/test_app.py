@@ -11,8 +11,10 @@ import sys
 import urllib.request
 
 import pytest
+from tornado import web
 
 from nbserver.app import NotebookServerApp
+from nbserver.base.handlers import BaseHandler
 from tests.support.server_process import ServerProcess
 
 
@@ -149,3 +151,40 @@ def test_serving_a_valid_notebook_imports_neither_nbformat_nor_jsonschema(root_d
     imported = {line.rsplit("|", 1)[-1].strip() for line in server.lines if line.startswith("import time:")}
     assert "nbserver.app" in imported  # the import log is there
     assert not [name for name in imported if name.split(".")[0] in SLOW_IMPORTS]
+
+
+class UndeclaredHandler(BaseHandler):
+    def get(self) -> None:
+        self.finish("no access check would say who may see this")
+
+
+class PlainTornadoHandler(web.RequestHandler):
+    def get(self) -> None:
+        self.finish("this bypasses the access pipeline")
+
+
+@pytest.mark.parametrize("handler,problem", [
+    (UndeclaredHandler, "declares no auth_resource"),
+    (PlainTornadoHandler, "does not derive from BaseHandler"),
+])
+def test_a_handler_without_an_access_declaration_stops_the_start(server_app, monkeypatch, handler, problem):
+    routes = server_app.route_table()
+    monkeypatch.setattr(server_app, "route_table", lambda: [*routes, (r"/extra", handler)])
+    with pytest.raises(TypeError, match=problem) as raised:
+        server_app.build_web_application()
+    assert handler.__qualname__ in str(raised.value)
+
+
+def test_a_handler_declaring_an_unknown_action_stops_the_start(server_app, monkeypatch):
+    class TypoHandler(BaseHandler):
+        auth_resource = "contents"
+        auth_actions = {"GET": "raed"}
+
+    routes = server_app.route_table()
+    monkeypatch.setattr(server_app, "route_table", lambda: [*routes, (r"/extra", TypoHandler)])
+    with pytest.raises(TypeError, match="unknown actions"):
+        server_app.build_web_application()
+
+
+def test_every_handler_of_the_server_declares_its_access(server_app):
+    server_app.build_web_application()  # raises when one does not

@@ -48,7 +48,7 @@ CORS_ALLOWED_HEADERS = "Authorization, Content-Type, X-XSRFToken, X-Requested-Wi
 
 
 class BaseHandler(web.RequestHandler):
-    """Common ground: the access pipeline, identity, security headers, base URL."""
+    """Common ground: the access pipeline, identity, security headers, base URL, plain HTML errors."""
 
     #: The resource this handler's requests act on, for the authorizer ("contents", "kernels"...),
     #: or PUBLIC for a handler that answers anyone. Every routed handler declares one.
@@ -256,6 +256,19 @@ class BaseHandler(web.RequestHandler):
         if tracker is not None:
             tracker.touch()
 
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """A small HTML error page: the public message only, escaped."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        status, message, reason = error_status_and_message(exc, status_code)
+        self.set_status(status)
+        self.clear_header("Content-Disposition")
+        self.set_header("Content-Type", "text/html; charset=UTF-8")
+        self.finish(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{status} {xhtml_escape(reason)}</title></head><body>"
+            f"<h1>{status} {xhtml_escape(reason)}</h1><p>{xhtml_escape(message)}</p></body></html>"
+        )
+
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, NbserverError):
             # The access log already records the status; add what only the log may see.
@@ -417,7 +430,7 @@ class NotFoundAPIHandler(APIHandler):
 
 
 class PageHandler(BaseHandler):
-    """Base of the HTML pages: login redirect, the ``?token=`` exchange, ``_xsrf`` cookie, HTML errors.
+    """Base of the HTML pages: login redirect, the ``?token=`` exchange, the ``_xsrf`` cookie.
 
     ``prepare`` ends the request (``web.Finish``) when it redirects, so a subclass that
     extends it can go on after ``super().prepare()`` returns.
@@ -469,19 +482,6 @@ class PageHandler(BaseHandler):
         self.set_header("Referrer-Policy", "no-referrer")
         self.redirect(self.url_without_token())
         raise web.Finish()
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """A small HTML error page: the public message only, escaped."""
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        status, message, reason = error_status_and_message(exc, status_code)
-        self.set_status(status)
-        self.clear_header("Content-Disposition")
-        self.set_header("Content-Type", "text/html; charset=UTF-8")
-        self.finish(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{status} {xhtml_escape(reason)}</title></head><body>"
-            f"<h1>{status} {xhtml_escape(reason)}</h1><p>{xhtml_escape(message)}</p></body></html>"
-        )
 
 
 class StaticAssetHandler(BaseHandler, web.StaticFileHandler):

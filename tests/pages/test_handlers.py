@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nbformat
@@ -214,6 +215,12 @@ async def test_files_of_a_folder_or_missing_file_is_404(api, root_dir):
     (root_dir / "sub").mkdir()
     assert (await api.get("files/sub")).status == 404
     assert (await api.get("files/missing.txt")).status == 404
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_files_of_a_fifo_is_404_without_waiting_for_a_writer(api, root_dir):
+    os.mkfifo(root_dir / "pipe")
+    assert (await api.get("files/pipe")).status == 404
 
 
 @pytest.mark.gen_test

@@ -9,18 +9,17 @@ Only the allow-list may answer: the login page, static assets and the ``/api`` v
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 from tornado import web, websocket
 from tornado.httpclient import HTTPClientError, HTTPRequest
 
+from nbserver.auth.authorizer import PUBLIC
 from nbserver.base.handlers import APIHandler, PageHandler
-from tests.support.routes import sample_path
+from tests.support.routes import application_routes, implemented_methods, sample_path
 
 ALLOWED_WITHOUT_AUTH = {"APIVersionHandler", "LoginHandler", "LogoutHandler", "StaticAssetHandler"}
-METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 CREDENTIAL_VARIANTS = {
     "none": {},
     "wrong token header": {"Authorization": "token not-the-server-token"},
@@ -29,29 +28,15 @@ CREDENTIAL_VARIANTS = {
 }
 
 
-def application_routes(app: web.Application) -> list[tuple[str, type[web.RequestHandler]]]:
-    return [(rule.matcher.regex.pattern.removesuffix("$"), rule.target)
-            for rule in app.wildcard_router.rules]
-
-
-def implemented_methods(handler: type[web.RequestHandler]) -> list[str]:
-    return [m for m in METHODS
-            if getattr(handler, m.lower()) is not getattr(web.RequestHandler, m.lower())
-            or (m == "HEAD" and handler.get is not web.RequestHandler.get)]
-
-
-@pytest.fixture
-def populated_root(root_dir: Path) -> Path:
-    (root_dir / "a.ipynb").write_text(json.dumps(
-        {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
-    (root_dir / "sub").mkdir()
-    return root_dir
-
-
 def test_walk_covers_the_route_table(server_app, app):
     walked = {pattern for pattern, _ in application_routes(app)}
     for pattern, _ in server_app.route_table():
         assert pattern in walked
+
+
+def test_only_the_allow_list_is_declared_public(app):
+    public = {handler.__name__ for _, handler in application_routes(app) if handler.auth_resource == PUBLIC}
+    assert public == ALLOWED_WITHOUT_AUTH
 
 
 def refusal_problem(handler: type[web.RequestHandler], method: str, status: int, headers: Any,

@@ -5,6 +5,9 @@ from __future__ import annotations
 import itertools
 import re
 
+from tornado import web
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 KERNEL_ID = "0b6f6d2e-4b1c-4bb3-9a59-3c4b2b1d5e71"
 GROUP_SAMPLES: dict[str, list[str]] = {
     "path": ["a.ipynb", "/a.ipynb", ""],
@@ -83,3 +86,16 @@ def sample_path(pattern: str) -> str:
         if re.fullmatch(pattern, candidate):
             return candidate
     raise ValueError(f"No sample path for route {pattern!r}")
+
+
+def application_routes(app: web.Application) -> list[tuple[str, type[web.RequestHandler]]]:
+    """Every (pattern, handler) of a tornado Application: route_table() plus tornado's static routes."""
+    return [(rule.matcher.regex.pattern.removesuffix("$"), rule.target)
+            for rule in app.wildcard_router.rules]
+
+
+def implemented_methods(handler: type[web.RequestHandler]) -> list[str]:
+    """The HTTP methods of METHODS that ``handler`` answers (HEAD wherever GET is)."""
+    return [m for m in METHODS
+            if getattr(handler, m.lower()) is not getattr(web.RequestHandler, m.lower())
+            or (m == "HEAD" and handler.get is not web.RequestHandler.get)]

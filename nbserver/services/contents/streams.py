@@ -32,7 +32,7 @@ class FileStream:
     """One version of a file, open for reading: what ``/files`` needs for a whole or ranged GET.
 
     ``size`` is in bytes, ``mtime`` in POSIX seconds, ``etag`` a strong entity tag (quoted)
-    that changes whenever the content may have. Reads see the version that was opened.
+    that changes whenever the content may have; all three describe the file as it was opened.
     """
 
     def __init__(self, size: int, mtime: float, etag: str) -> None:

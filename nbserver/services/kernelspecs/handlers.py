@@ -88,6 +88,9 @@ class KernelSpecResourceHandler(JSONErrorsMixin, BaseHandler, web.StaticFileHand
         self.root = spec.resource_dir
         await super().get(path, include_body=include_body)
 
+    async def head(self, kernel_name: str, path: str) -> None:  # type: ignore[override]
+        await self.get(kernel_name, path, include_body=False)
+
     def get_cache_time(self, path: str, modified: Any, mime_type: str) -> int:
         return RESOURCE_MAX_AGE
 

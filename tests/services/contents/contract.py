@@ -221,6 +221,41 @@ class ContentsManagerContract:
         assert (await manager.get(".hidden"))["content"] == "secret"
 
     @pytest.mark.gen_test
+    async def test_open_file_reads_any_range_in_chunks(self, manager: ContentsManager) -> None:
+        data = bytes(range(256)) * 40
+        await manager.save({"type": "file", "format": "base64", "content": base64.b64encode(data).decode()},
+                           "blob.bin")
+        async with await manager.open_file("blob.bin") as stream:
+            assert stream.size == len(data) and stream.etag.startswith('"')
+            assert [len(c) async for c in stream.read(0, len(data), chunk_size=4096)] == [4096, 4096, 2048]
+            assert b"".join([c async for c in stream.read(100, 200)]) == data[100:200]
+            assert b"".join([c async for c in stream.read(len(data) - 5, len(data))]) == data[-5:]
+            assert [c async for c in stream.read(7, 7)] == []
+
+    @pytest.mark.gen_test
+    async def test_open_file_of_a_folder_missing_or_hidden_file_is_not_found(
+            self, manager: ContentsManager) -> None:
+        await manager.save({"type": "directory"}, "sub")
+        manager.allow_hidden = True
+        await manager.save(text_model("secret"), ".env")
+        manager.allow_hidden = False
+        for path in ("sub", "missing.txt", ".env", "sub/missing.txt"):
+            with pytest.raises(NotFound):
+                await manager.open_file(path)
+
+    @pytest.mark.gen_test
+    async def test_open_file_etag_changes_with_the_content(self, manager: ContentsManager) -> None:
+        await manager.save(text_model("one"), "a.txt")
+        async with await manager.open_file("a.txt") as first:
+            pass
+        async with await manager.open_file("a.txt") as unchanged:
+            assert unchanged.etag == first.etag
+        await manager.save(text_model("two"), "a.txt")
+        async with await manager.open_file("a.txt") as second:
+            assert second.etag != first.etag
+            assert b"".join([c async for c in second.read(0, second.size)]) == b"two"
+
+    @pytest.mark.gen_test
     async def test_chunked_upload_is_assembled_at_the_last_chunk(self, manager: ContentsManager) -> None:
         parts = [b"a" * 1000, b"b" * 1000, b"c" * 10]
         for number, part in zip((1, 2, -1), parts):

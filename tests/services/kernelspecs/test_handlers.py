@@ -73,6 +73,14 @@ async def test_resource_is_served_with_caching_headers(api, custom_spec):
 
 
 @pytest.mark.gen_test
+async def test_resource_head_sends_headers_only(api, custom_spec):
+    response = await api.request("HEAD", "kernelspecs/custom/logo-64x64.png")
+    assert response.status == 200
+    assert response.headers["Content-Length"] == str(len(b"\x89PNG\r\n\x1a\nfake"))
+    assert response.body == b""
+
+
+@pytest.mark.gen_test
 async def test_builtin_python_logo_is_served(api):
     logo = (await api.get("api/kernelspecs/python3")).json()["resources"]["logo-64x64"]
     response = await api.get(logo)
