@@ -205,7 +205,7 @@ class BaseHandler(web.RequestHandler):
 
     def authenticate(self, required: bool) -> User | None:
         """The request's user; 401 when ``required`` and there is none."""
-        user = self.current_user
+        user: User | None = self.current_user
         if user is None and required:
             raise Unauthorized("Authentication is required: send the server token.")
         return user
@@ -449,7 +449,7 @@ class PageHandler(BaseHandler):
         """The ``?token=`` exchange, then the user; without one a GET goes to the login page."""
         if "token" in self.request.query_arguments and self.request.method in ("GET", "HEAD"):
             self.exchange_query_token()
-        user = self.current_user
+        user: User | None = self.current_user
         if user is None and required:
             if self.request.method in ("GET", "HEAD"):
                 self.redirect(self.login_url_for(self.request.uri or self.base_url))

@@ -458,6 +458,49 @@ def test_view_shows_images_and_sandboxes_html(live_server: LiveServer, page: Any
     screenshot(page, "view-html")
 
 
+def write_tone(path: Path, seconds: int) -> None:
+    """A WAV file of ``seconds`` of a 440 Hz tone (44.1 kHz, 16-bit stereo: 176,400 bytes a second)."""
+    import math
+    import struct
+    import wave
+
+    period = [struct.pack("<hh", value, value)
+              for value in (int(8000 * math.sin(2 * math.pi * 440 * n / 44100)) for n in range(44100))]
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(44100)
+        out.writeframes(b"".join(period) * seconds)
+
+
+def test_audio_from_files_seeks_with_range_requests(live_server: LiveServer, page: Any) -> None:
+    """A person jumps to near the end of a long recording: the browser asks /files for a range."""
+    write_tone(live_server.root / "tone.wav", 60)  # about 10.6 MB: not buffered whole at once
+    ranged: list[tuple[int, str]] = []
+    page.on("response", lambda response: ranged.append((response.status, response.headers.get("content-range", "")))
+            if "/files/tone.wav" in response.url else None)
+    open_dashboard(page, live_server)
+    page.evaluate("""() => new Promise((resolve, reject) => {
+        const audio = document.createElement("audio");
+        audio.preload = "metadata";
+        audio.onloadedmetadata = resolve;
+        audio.onerror = () => reject(new Error("the audio did not load"));
+        audio.src = "/files/tone.wav";
+        document.body.append(audio);
+        window.testAudio = audio;
+    })""")
+    assert page.evaluate("() => testAudio.seekable.length") == 1
+    assert page.evaluate("() => testAudio.seekable.end(0)") == pytest.approx(60, abs=0.1)
+    page.evaluate("""() => new Promise(resolve => {
+        testAudio.onseeked = resolve;
+        testAudio.currentTime = 58;
+    })""")
+    page.wait_for_function("() => testAudio.readyState >= 2")  # data at the new position
+    assert page.evaluate("() => testAudio.currentTime") == pytest.approx(58, abs=0.1)
+    assert any(status == 206 and value.startswith("bytes ") and value.endswith("/10584044")
+               for status, value in ranged), ranged
+
+
 def test_running_tab_shuts_a_kernel_down(live_server: LiveServer, page: Any) -> None:
     if not kernels_available(live_server):
         pytest.skip("this server has no kernels yet (GET /api/kernelspecs)")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import stat
 from types import TracebackType
-from typing import AsyncIterator
+from typing import AsyncGenerator
 
 from nbserver.blocking import run_blocking
 
@@ -40,7 +40,7 @@ class FileStream:
         self.mtime = mtime
         self.etag = etag
 
-    def read(self, start: int, end: int, chunk_size: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
+    def read(self, start: int, end: int, chunk_size: int = CHUNK_SIZE) -> AsyncGenerator[bytes, None]:
         """The bytes ``start`` to ``end`` (exclusive; 0 <= start <= end <= size), in chunks of at
         most ``chunk_size``. The chunks may be fewer if the file shrank since it was opened."""
         raise NotImplementedError
@@ -63,7 +63,7 @@ class BytesFileStream(FileStream):
         super().__init__(len(data), mtime, etag or version_etag(len(data), int(mtime * 1e9)))
         self._data = memoryview(data)
 
-    async def read(self, start: int, end: int, chunk_size: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
+    async def read(self, start: int, end: int, chunk_size: int = CHUNK_SIZE) -> AsyncGenerator[bytes, None]:
         for offset in range(start, min(end, self.size), chunk_size):
             yield bytes(self._data[offset:min(offset + chunk_size, end)])
 
@@ -99,7 +99,7 @@ class OSFileStream(FileStream):
             os.close(fd)
             raise
 
-    async def read(self, start: int, end: int, chunk_size: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
+    async def read(self, start: int, end: int, chunk_size: int = CHUNK_SIZE) -> AsyncGenerator[bytes, None]:
         offset = start
         while offset < end and self._fd is not None:
             chunk = await run_blocking(os.pread, self._fd, min(chunk_size, end - offset), offset)
