@@ -39,6 +39,12 @@ def shows_contents(path: str) -> bool:
     return path == "/" or path.startswith(CONTENTS_ROUTES)
 
 
+def guarded_routes(app: Any) -> list[tuple[str, type]]:
+    """(sample path, handler) of every route that is not public, websockets included."""
+    return [(sample_path(pattern), handler) for pattern, handler in application_routes(app)
+            if handler.auth_resource != PUBLIC]
+
+
 async def websocket_status(base_url: str, path: str, token: str) -> int:
     """The HTTP status that refused the upgrade, or 101 when the socket opened."""
     request = HTTPRequest(base_url.replace("http", "ws") + path, headers={"Authorization": f"token {token}"},
@@ -49,6 +55,14 @@ async def websocket_status(base_url: str, path: str, token: str) -> int:
         return exc.code
     connection.close()
     return 101
+
+
+async def fetch_as_user(http_client: Any, base_url: str, path: str, method: str, token: str) -> Any:
+    """The response to ``method path`` sent with the server token (an empty JSON object as a body)."""
+    return await http_client.fetch(
+        base_url + path, method=method, body=b"{}" if method in ("POST", "PUT", "PATCH") else None,
+        raise_error=False, follow_redirects=False, headers={"Authorization": f"token {token}"},
+        request_timeout=20)
 
 
 def refusal_problem(handler: type, method: str, status: int, headers: Any, body: bytes) -> str | None:
@@ -73,10 +87,7 @@ def refusal_problem(handler: type, method: str, status: int, headers: Any, body:
 async def test_deny_all_authorizer_refuses_every_route_and_method(
         server_config, app, http_server, http_client, base_url, token, populated_root):
     problems, walked = [], 0
-    for pattern, handler in application_routes(app):
-        if handler.auth_resource == PUBLIC:
-            continue
-        path = sample_path(pattern)
+    for path, handler in guarded_routes(app):
         if issubclass(handler, websocket.WebSocketHandler):
             status = await websocket_status(base_url, path, token)
             if status != 403:
@@ -84,10 +95,7 @@ async def test_deny_all_authorizer_refuses_every_route_and_method(
             walked += 1
             continue
         for method in implemented_methods(handler):
-            body = b"{}" if method in ("POST", "PUT", "PATCH") else None
-            response = await http_client.fetch(
-                base_url + path, method=method, body=body, raise_error=False, follow_redirects=False,
-                headers={"Authorization": f"token {token}"}, request_timeout=20)
+            response = await fetch_as_user(http_client, base_url, path, method, token)
             problem = refusal_problem(handler, method, response.code, response.headers, response.body or b"")
             if problem:
                 problems.append(f"{method} {path} ({handler.__name__}): {problem}")
@@ -102,20 +110,13 @@ async def test_deny_all_authorizer_refuses_every_route_and_method(
 async def test_refusing_contents_read_closes_exactly_the_routes_that_show_contents(
         server_config, app, http_server, http_client, base_url, token, populated_root):
     problems, refused, answered = [], set(), set()
-    for pattern, handler in application_routes(app):
-        if handler.auth_resource == PUBLIC:
-            continue
-        path = sample_path(pattern)
+    for path, handler in guarded_routes(app):
         if issubclass(handler, websocket.WebSocketHandler):
             status = await websocket_status(base_url, path, token)
             (refused if status == 403 else answered).add(path)
             continue
-        for method in ("GET", "HEAD"):
-            if method not in implemented_methods(handler):
-                continue
-            response = await http_client.fetch(
-                base_url + path, method=method, raise_error=False, follow_redirects=False,
-                headers={"Authorization": f"token {token}"}, request_timeout=20)
+        for method in {"GET", "HEAD"} & set(implemented_methods(handler)):  # reads only: no side effects
+            response = await fetch_as_user(http_client, base_url, path, method, token)
             (refused if response.code == 403 else answered).add(path)
             if response.code >= 500:
                 problems.append(f"{method} {path}: {response.code}")
