@@ -70,6 +70,8 @@ class PathResolverHandler(APIHandler):
     "reason": ...}]``. 400 without ``path``.
     """
 
+    auth_resource = "contents"  # it tells whether a path exists in the root
+
     async def get(self) -> None:
         path = self.get_query_argument("path", default=None)
         if path is None:

@@ -39,7 +39,9 @@ def describe_report(raw: bytes) -> str:
 class CSPReportHandler(APIHandler):
     """Log a violation report. Browsers send it with the page's cookies but no XSRF header."""
 
-    def check_xsrf_cookie(self) -> None:
+    auth_resource = "csp"  # Jupyter Server's resource name for it
+
+    def check_xsrf(self) -> None:
         return  # a report changes nothing, and a browser cannot add X-XSRFToken to it
 
     def on_request_activity(self) -> None:
