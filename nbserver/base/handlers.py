@@ -16,7 +16,7 @@ import json
 import logging
 import re
 from http.client import responses
-from typing import Any, Awaitable, ClassVar, Iterable, Mapping
+from typing import Any, Awaitable, ClassVar, Iterable, Mapping, NoReturn
 from urllib.parse import urlencode, urlsplit
 
 from tornado import web
@@ -204,11 +204,14 @@ class BaseHandler(web.RequestHandler):
         return self.auth_resource == PUBLIC
 
     def authenticate(self, required: bool) -> User | None:
-        """The request's user; 401 when ``required`` and there is none."""
+        """The request's user; refused when ``required`` and there is none."""
         user: User | None = self.current_user
         if user is None and required:
-            raise Unauthorized("Authentication is required: send the server token.")
+            self.refuse_unauthenticated()
         return user
+
+    def refuse_unauthenticated(self) -> NoReturn:
+        raise Unauthorized("Authentication is required: send the server token.")
 
     def permissions_needed(self) -> list[tuple[str, str]]:
         """The (resource, action) pairs this request needs, from the handler's declaration."""
@@ -446,16 +449,17 @@ class PageHandler(BaseHandler):
         return self.request.method not in ("GET", "HEAD", "OPTIONS")
 
     def authenticate(self, required: bool) -> User | None:
-        """The ``?token=`` exchange, then the user; without one a GET goes to the login page."""
+        """The ``?token=`` exchange first, then the user as for any request."""
         if "token" in self.request.query_arguments and self.request.method in ("GET", "HEAD"):
             self.exchange_query_token()
-        user: User | None = self.current_user
-        if user is None and required:
-            if self.request.method in ("GET", "HEAD"):
-                self.redirect(self.login_url_for(self.request.uri or self.base_url))
-                raise web.Finish()
-            raise Unauthorized("Authentication is required: log in first.")
-        return user
+        return super().authenticate(required)
+
+    def refuse_unauthenticated(self) -> NoReturn:
+        """A GET goes to the login page and comes back after it; other methods get 401."""
+        if self.request.method in ("GET", "HEAD"):
+            self.redirect(self.login_url_for(self.request.uri or self.base_url))
+            raise web.Finish()
+        raise Unauthorized("Authentication is required: log in first.")
 
     def login_url_for(self, next_url: str) -> str:
         """``/login?next=...`` leading back to ``next_url`` (only if it is a path on this server)."""
