@@ -6,6 +6,7 @@ import asyncio
 import os
 import random
 import re
+import struct
 import time
 from datetime import datetime
 
@@ -313,6 +314,49 @@ async def test_bad_messages_get_a_notice_and_the_bridge_keeps_working(start_kern
         notice = await client.receive(lambda m: m["header"]["msg_type"] == "stream")
         assert notice["content"]["name"] == "stderr"
         assert notice["content"]["text"].startswith("nbserver refused a message")
+    assert (await client.run("print('still fine')")).stdout == "still fine\n"
+
+
+def _v1_frame(parts: list[bytes]) -> bytes:
+    offsets = [8 * (len(parts) + 2)]
+    for part in parts:
+        offsets.append(offsets[-1] + len(part))
+    return struct.pack(f"<{len(offsets) + 1}Q", len(offsets), *offsets) + b"".join(parts)
+
+
+def _legacy_binary_frame(message_json: bytes) -> bytes:
+    return struct.pack("!II", 1, 8) + message_json
+
+
+DEEP = b"[" * 979 + b"]" * 979
+DEEPER = b'{"a":' * 100_000 + b"1" + b"}" * 100_000
+HEADER = b'{"msg_id": "m1", "msg_type": "kernel_info_request", "session": "s", "username": "u", "version": "5.3"}'
+
+
+def _bad_frames(protocol: str | None) -> list[str | bytes]:
+    """Frames that are not messages the server can take: too deep, non-finite numbers."""
+    if protocol == V1:
+        return [_v1_frame([b"shell", HEADER, b"{}", b"{}", b'{"x":' + DEEP + b"}"]),
+                _v1_frame([b"shell", DEEPER, b"{}", b"{}", b"{}"]),
+                _v1_frame([b"shell", HEADER, b"{}", b"{}", b'{"x": NaN}']),
+                _v1_frame([b"shell", HEADER, b"{}", b"{}", b'{"x": 1e400}'])]
+    message = b'{"channel": "shell", "header": ' + HEADER + b', "parent_header": {}, "metadata": {}, "content": %s}'
+    return [(message % (b'{"x": ' + DEEP + b"}")).decode(), DEEPER.decode(), (message % b'{"x": NaN}').decode(),
+            _legacy_binary_frame(message % (b'{"x": ' + DEEP + b"}")), _legacy_binary_frame(DEEPER)]
+
+
+@pytest.mark.parametrize("protocol", [None, V1], ids=["json", "v1"])
+@pytest.mark.gen_test(timeout=60)
+async def test_deep_or_non_finite_frames_get_a_notice_and_the_socket_stays_open(start_kernel, connect, protocol):
+    kernel = await start_kernel()
+    client = await connect(kernel["id"], subprotocols=[protocol] if protocol else None)
+    for frame in _bad_frames(protocol):
+        await client.send_raw(frame)
+        notice = await client.receive(lambda m: m["header"]["msg_type"] == "stream")
+        assert notice["content"]["name"] == "stderr"
+        text = notice["content"]["text"]
+        assert text.startswith("nbserver refused a message") and ("deeper than 512" in text or "/x is" in text)
+    assert not client.closed
     assert (await client.run("print('still fine')")).stdout == "still fine\n"
 
 
