@@ -79,6 +79,8 @@ class KernelSpecResourceHandler(JSONErrorsMixin, BaseHandler, web.StaticFileHand
         self.check_auth()
 
     async def get(self, kernel_name: str, path: str, include_body: bool = True) -> None:  # type: ignore[override]
+        if "\x00" in path:
+            raise NotFound("No such kernelspec resource.")  # tornado's path checks fail on NUL
         manager: KernelSpecManager = self.settings["kernel_spec_manager"]
         try:
             spec = await run_blocking(manager.get_kernel_spec, kernel_name)
@@ -86,6 +88,9 @@ class KernelSpecResourceHandler(JSONErrorsMixin, BaseHandler, web.StaticFileHand
             raise NotFound(f"No such kernel spec: {kernel_name}") from None
         self.root = spec.resource_dir
         await super().get(path, include_body=include_body)
+
+    async def head(self, kernel_name: str, path: str) -> None:  # type: ignore[override]
+        await self.get(kernel_name, path, include_body=False)
 
     def get_cache_time(self, path: str, modified: Any, mime_type: str) -> int:
         return RESOURCE_MAX_AGE
