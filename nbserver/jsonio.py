@@ -30,11 +30,11 @@ _NON_FINITE_CONSTANTS = ("NaN", "Infinity", "-Infinity")
 
 log = logging.getLogger("nbserver")
 
-# An escaped surrogate half that is not part of a pair: a string no UTF-8 file or reply can carry.
-# (It may also match an escaped backslash followed by "ud800"; the parsed strings decide.)
-_LONE_SURROGATE_ESCAPE = re.compile(
-    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
-)
+# An escaped UTF-16 surrogate, a pair's half or a lone one. A lone one makes a string that no
+# UTF-8 file or reply can carry.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_HIGH_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abAB][0-9a-fA-F]{2}")
+_LOW_SURROGATE_ESCAPE = re.compile(r"\\u[dD][c-fC-F][0-9a-fA-F]{2}")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -104,11 +104,6 @@ def deeper_than(value: Any, limit: int) -> bool:
     return False
 
 
-def _too_deep_possible(text: str) -> bool:
-    # Each level needs its own bracket: a cheap count rules out nearly every document.
-    return text.count("[") + text.count("{") > MAX_DEPTH
-
-
 def _non_finite_message(text: str) -> str:
     """Where the first non-finite number of ``text`` is, worded for the client (slow path)."""
     marked = json.loads(text, parse_constant=_mark_constant, parse_float=_mark_float)
@@ -151,14 +146,41 @@ def parse_client_json(raw: bytes | bytearray | memoryview | str) -> Any:
         if isinstance(exc, json.JSONDecodeError):
             raise JSONRefused(str(exc)) from None
         raise JSONRefused(f"it holds an integer of more than {sys.get_int_max_str_digits()} digits") from None
-    if _too_deep_possible(text) and deeper_than(value, MAX_DEPTH):
+    # Each level takes two characters: short documents cannot be too deep.
+    if len(text) > 2 * MAX_DEPTH and deeper_than(value, MAX_DEPTH):
         raise JSONRefused(f"it nests arrays and objects deeper than {MAX_DEPTH} levels")
-    if "\\u" in text and _LONE_SURROGATE_ESCAPE.search(text):
+    if _has_lone_surrogate_escape(text):
         pointer = _first_lone_surrogate(value)
         if pointer is not None:
             raise JSONRefused(f"a string at {pointer or '/'} holds an unpaired UTF-16 surrogate escape, "
                               "which UTF-8 cannot encode")
     return value
+
+
+def _is_escape(text: str, index: int) -> bool:
+    """Whether the backslash at ``index`` starts an escape (it is not itself escaped)."""
+    backslashes = 0
+    while index - backslashes - 1 >= 0 and text[index - backslashes - 1] == "\\":
+        backslashes += 1
+    return backslashes % 2 == 0
+
+
+def _has_lone_surrogate_escape(text: str) -> bool:
+    """Whether JSON ``text`` escapes a surrogate that is not half of a high-low pair.
+
+    Looks only at the surrogate escapes themselves (emoji from ``ensure_ascii`` writers: few).
+    """
+    for match in _SURROGATE_ESCAPE.finditer(text):
+        start, end = match.span()
+        if not _is_escape(text, start):
+            continue
+        if _HIGH_SURROGATE_ESCAPE.fullmatch(match.group()):
+            if not _LOW_SURROGATE_ESCAPE.match(text, end):
+                return True
+        elif not (start >= 6 and _HIGH_SURROGATE_ESCAPE.fullmatch(text, start - 6, start)
+                  and _is_escape(text, start - 6)):
+            return True
+    return False
 
 
 def _first_lone_surrogate(value: Any) -> str | None:

@@ -99,3 +99,9 @@ def test_replace_non_finite_reports_pointers_in_document_order():
     assert replace_non_finite(value) == ["/a/0", "/a/2/b"]
     assert value == {"a": [None, 1, {"b": None}], "c": 2.0}
     assert describe_non_finite({"x": [0.5, math.inf]}).startswith("Infinity at /x/1")
+
+
+@pytest.mark.parametrize("raw", [b'"\\ud800\\ud800\\udc00"', b'"\\\\\\ud800"', b'"\\\\ud800\\udc00"', b'"x\\uDBFF"'])
+def test_lone_surrogate_escapes_are_found_among_pairs_and_escaped_backslashes(raw):
+    with pytest.raises(JSONRefused, match="unpaired"):
+        parse_client_json(raw)
