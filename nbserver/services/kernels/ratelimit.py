@@ -101,8 +101,9 @@ class OutputRateLimiter:
         """Count a message of ``size`` bytes and say whether the rates stay under the limits."""
         if not self.enabled:
             return RateDecision.SEND
-        self._forget_before(self.clock())
-        self._record(self.clock(), size)
+        now = self.clock()
+        self._forget_before(now)
+        self._record(now, size)
         return RateDecision.DROP if self.messages_over() or self.data_over() else RateDecision.SEND
 
     def reset(self) -> None:
@@ -238,11 +239,11 @@ class OutputThrottle:
         return with_content(message, {"name": name, "text": head})
 
     def end_flood(self) -> list[KernelMessage]:
-        """The notice and kept tails of the current flood (none without one); the window restarts."""
+        """The notice and kept tails of the current flood, and a new window; nothing without a flood."""
         flood, self.flood = self.flood, None
-        self.limiter.reset()
         if flood is None:
             return []
+        self.limiter.reset()
         notice = notice_message(self._notice_text(flood), flood.parent_header, self.server_session)
         tails = [stream_message(tail.name, tail.shown_text(), tail.parent_header, self.server_session)
                  for tail in flood.tails.values() if tail.text]

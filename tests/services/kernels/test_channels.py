@@ -319,6 +319,7 @@ def _flood_shape(result) -> tuple[str, list[str], str]:
     return "".join(before), notices, "".join(after)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("protocol", [None, V1], ids=["json", "v1"])
 @pytest.mark.gen_test(timeout=180)
 @pytest.mark.timeout(180)
@@ -342,6 +343,7 @@ async def test_output_flood_shows_the_start_one_notice_and_the_end_on_every_run(
         assert (await client.run("print('after')")).stdout == "after\n"
 
 
+@pytest.mark.slow
 @pytest.mark.gen_test(timeout=120)
 async def test_a_flood_followed_by_quiet_is_reported_before_the_cell_ends(server_app, start_kernel, connect):
     server_app.kernel_manager.rate_limit_window = 1

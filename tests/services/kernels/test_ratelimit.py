@@ -136,3 +136,11 @@ def test_when_the_rate_falls_back_the_flood_is_reported_before_the_next_message(
     assert "output messages" in texts([notice])[0]
     assert texts([tail])[0].endswith("19\n") and texts([message]) == ["after\n"]
     assert gate.flood is None
+
+
+def test_ending_without_a_flood_keeps_the_window():
+    gate = throttle(msg_rate=5)
+    for index in range(5):
+        assert gate.filter(display(index))
+    assert gate.end_flood() == []
+    assert gate.filter(display(6)) == []  # still over the limit: the window was kept
