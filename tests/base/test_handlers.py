@@ -116,3 +116,12 @@ async def test_notebook_nested_up_to_the_bound_round_trips(api, root_dir):
     assert response.status == 200
     assert response.json()["content"]["metadata"]["deep"] == deep
     assert (await api.put("api/contents/deep.ipynb", model)).status == 200
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_config_nested_up_to_the_bound_is_merged_and_read_back(api):
+    body = nested_objects(MAX_DEPTH)
+    response = await api.patch("api/config/deep", raw_body=body)
+    assert response.status == 200, response.body
+    assert (await api.get("api/config/deep")).json() == json.loads(body)
+    assert (await api.patch("api/config/deep", raw_body=body)).status == 200  # merged into itself
