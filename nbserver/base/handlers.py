@@ -34,6 +34,7 @@ from nbserver.errors import (
     Forbidden,
     UnsupportedMediaType,
 )
+from nbserver.jsonio import JSONRefused, dumps_for_client, parse_client_json
 
 # The Content-Type of every JSON reply, exactly as Jupyter Server sends it (JSON is UTF-8 by RFC 8259).
 JSON_MEDIA_TYPE = "application/json"
@@ -396,7 +397,12 @@ class APIHandler(JSONErrorsMixin, BaseHandler):
         return b"".join(self._body_chunks)
 
     def get_json_body(self) -> Any:
-        """The parsed JSON body, or None when there is none. 400/415 on a bad one."""
+        """The parsed JSON body, or None when there is none.
+
+        413 past ``max_body_size``, 415 for a body labelled as another media type, 400 for one that
+        is not strict JSON (see :func:`nbserver.jsonio.parse_client_json`: UTF-8, finite numbers,
+        at most ``MAX_DEPTH`` levels).
+        """
         raw = self.body
         if not raw.strip():
             return None
@@ -405,9 +411,9 @@ class APIHandler(JSONErrorsMixin, BaseHandler):
         if media_type and media_type not in JSON_CONTENT_TYPES and not media_type.endswith("+json"):
             raise UnsupportedMediaType(f"Expected a JSON body, got Content-Type {media_type!r}.")
         try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidInput(f"The request body is not valid JSON: {exc}") from None
+            return parse_client_json(raw)
+        except JSONRefused as exc:
+            raise InvalidInput(f"The request body is not valid JSON: {exc}.") from None
 
     def get_json_object_body(self) -> dict[str, Any] | None:
         """Like get_json_body, but the body must be a JSON object when present."""
@@ -417,9 +423,10 @@ class APIHandler(JSONErrorsMixin, BaseHandler):
         return body
 
     def finish_json(self, model: Any, status: int = 200) -> None:
+        """Send ``model`` as strict JSON (a stored NaN or infinity goes out as null, logged)."""
         self.set_status(status)
         # ASCII-escaped: the C encoder's fast path, and bytes with no second pass to UTF-8.
-        self.finish(json.dumps(model).encode("ascii"))
+        self.finish(dumps_for_client(model).encode("ascii"))
 
 
 class NotFoundAPIHandler(APIHandler):

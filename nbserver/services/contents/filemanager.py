@@ -35,7 +35,7 @@ from nbserver.services.contents.manager import (
     is_hidden_path,
     iso_timestamp,
 )
-from nbserver.services.contents.notebooks import SerializedNotebook, encode_notebook, load_notebook
+from nbserver.services.contents.notebooks import SerializedNotebook, encode_notebook, read_notebook
 from nbserver.services.contents.streams import FileStream, OSFileStream
 from nbserver.services.contents.validation import validate_notebook
 
@@ -341,9 +341,9 @@ class FileContentsManager(ContentsManager):
         if content or require_hash:
             raw, version = self._read_notebook_file(os_path)
             if content:
-                nb = load_notebook(raw)
+                nb, note = read_notebook(raw)
                 model.update(content=nb, format="json")
-                message = self._notebook_verdict(nb, version)
+                message = " ".join(filter(None, (note, self._notebook_verdict(nb, version))))
                 if message:
                     model["message"] = message
             if require_hash:

@@ -14,6 +14,7 @@ import logging
 from typing import Any, NamedTuple
 
 from nbserver.errors import InvalidInput
+from nbserver.jsonio import JSONRefused, dumps_strict, replace_non_finite
 from nbserver.services.contents.validation import validate_notebook
 
 log = logging.getLogger("nbserver")
@@ -73,12 +74,50 @@ def _join_lines(nb: dict[str, Any]) -> dict[str, Any]:
     return nb
 
 
-def load_notebook(raw: bytes) -> Any:
-    """Parse a notebook file's bytes into the v4 model, without validating it."""
+class LoadedNotebook(NamedTuple):
+    #: The v4 model (not validated).
+    nb: Any
+    #: What was changed to send the file as strict JSON (NaN or infinities as null), else None.
+    note: str | None
+
+
+def _non_finite_note(replaced: list[str]) -> str:
+    more = f" and {len(replaced) - 1} more" if len(replaced) > 1 else ""
+    return (f"The file holds numbers JSON cannot carry (NaN or infinity, at {replaced[0]}{more}); "
+            "they are shown as null, and saving the notebook writes null.")
+
+
+def read_notebook(raw: bytes) -> LoadedNotebook:
+    """Parse a notebook file's bytes into the v4 model, without validating it.
+
+    ``NaN``, ``Infinity`` and ``-Infinity``, which other tools may have written, become null
+    with a note, so the model can be sent to browsers as strict JSON (a 1e400 that overflows
+    is made null when the model is sent, see ``dumps_for_client``). InvalidInput when the
+    file cannot be read as a notebook (nested deeper than the parser can go, too).
+    """
+    found_constants: list[str] = []
+
+    def constant(literal: str) -> float:
+        found_constants.append(literal)
+        return float(literal)
+
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=constant)
+    except RecursionError:
+        raise InvalidInput("Unreadable notebook: it nests arrays and objects too deeply.") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"Unreadable notebook: {exc}") from None
+    note = _non_finite_note(replace_non_finite(data)) if found_constants else None
+    return LoadedNotebook(_upgraded(data, raw), note)
+
+
+def load_notebook(raw: bytes) -> Any:
+    """Parse a notebook file's bytes into the v4 model, without validating it (see read_notebook)."""
+    return read_notebook(raw).nb
+
+
+def _upgraded(data: Any, raw: bytes) -> Any:
+    """A parsed notebook document as the v4 model; older versions go through nbformat."""
     if not isinstance(data, dict):
         raise InvalidInput("Unreadable notebook: the document is not a JSON object.")
     try:
@@ -160,7 +199,8 @@ def _disk_form(nb: dict[str, Any]) -> dict[str, Any]:
 # installed, and only when a check of awkward content at first use gives identical output.
 
 def _json_text(value: Any) -> str:
-    return json.dumps(value, indent=1, sort_keys=True, ensure_ascii=False, separators=(",", ": "))
+    # Strict JSON: JSONRefused for NaN or infinity, which browsers could not read back.
+    return dumps_strict(value, indent=1, sort_keys=True, ensure_ascii=False, separators=(",", ": "))
 
 
 def _ujson_text(ujson: Any, value: Any) -> str:
@@ -259,9 +299,14 @@ def encode_notebook(content: Any) -> SerializedNotebook:
         verdict = validate_notebook(nb)
         text = notebook_text(nb)
         holds = verdict.repeatable and not upgraded and not _has_transient_fields(nb)
+        data = text.encode("utf-8")
+    except JSONRefused as exc:
+        raise InvalidInput(f"The notebook cannot be written as JSON: {exc}.") from None
+    except UnicodeEncodeError:
+        raise InvalidInput("The notebook cannot be written as UTF-8: a string holds an unpaired surrogate.") from None
     except Exception as exc:  # malformed structures fail deep inside
         raise InvalidInput(f"Unusable notebook content: {type(exc).__name__}: {exc}") from None
-    return SerializedNotebook((text.encode("utf-8"), b"\n"), verdict.message, holds)
+    return SerializedNotebook((data, b"\n"), verdict.message, holds)
 
 
 def serialize_notebook(content: Any) -> tuple[bytes, str | None]:

@@ -28,7 +28,7 @@ from nbserver.errors import NotFound
 from nbserver.services.kernels.buffering import SessionBuffer
 from nbserver.services.kernels.handshake import HandshakeWatch, connect_watched
 from nbserver.services.kernels.messages import KernelMessage, Payload, notice_message, status_message
-from nbserver.services.kernels.ratelimit import OutputRateLimiter, RateDecision
+from nbserver.services.kernels.ratelimit import OutputRateLimiter, OutputThrottle
 from nbserver.services.kernels.state import ExecutionState, KernelRecord
 
 #: iopub messages that carry state rather than output: never dropped by the rate limit.
@@ -117,9 +117,11 @@ class KernelBridge:
         self._internal_reply = asyncio.Event()
         self._internal_idle = asyncio.Event()
         self._stdin_watch: HandshakeWatch | None = None
-        self._rate = OutputRateLimiter(
-            limits.iopub_msg_rate_limit, limits.iopub_data_rate_limit, limits.rate_limit_window
+        self._throttle = OutputThrottle(
+            OutputRateLimiter(limits.iopub_msg_rate_limit, limits.iopub_data_rate_limit, limits.rate_limit_window),
+            self._server_session,
         )
+        self._flood_timer: asyncio.TimerHandle | None = None
         self.closed = False
 
     # -- sockets -------------------------------------------------------------------------
@@ -154,6 +156,9 @@ class KernelBridge:
     def close(self, reason: str) -> None:
         """Stop for good: close the sockets and every client connection, forget the buffers."""
         self.closed = True
+        if self._flood_timer is not None:
+            self._flood_timer.cancel()
+            self._flood_timer = None
         self.disconnect()
         for sink in list(self._sinks.values()):
             sink.close_connection(WS_CLOSE_NORMAL, reason)
@@ -208,6 +213,8 @@ class KernelBridge:
                         self._internal_idle.set()
                 elif state is not None:
                     self.record.execution_state = state
+                    if state is ExecutionState.IDLE:
+                        self._end_flood()  # its notice and last lines go before the idle status
             if not internal:
                 self._route_iopub(message)
         elif internal:
@@ -220,28 +227,47 @@ class KernelBridge:
                 self._send_to_session(owner, message)
 
     def _route_iopub(self, message: KernelMessage) -> None:
-        if message.msg_type not in UNLIMITED_IOPUB_TYPES:
-            decision = self._rate.admit(message.size)
-            if decision is RateDecision.DROP:
-                return
-            if decision is RateDecision.DROP_AND_NOTIFY:
-                message = notice_message(self._rate_notice(), message.parent_header, self._server_session)
+        if message.msg_type in UNLIMITED_IOPUB_TYPES:
+            self._publish(message)
+            return
+        flooding = self._throttle.flood is not None
+        for outgoing in self._throttle.filter(message):
+            self._publish(outgoing)
+        if not flooding and self._throttle.flood is not None:
+            self._watch_flood()
+
+    def _publish(self, message: KernelMessage) -> None:
+        """Send an iopub message to every connected client, and keep it for its session if away."""
         for sink in list(self._sinks.values()):
             self._deliver(sink, message)
         owner = self._owner_of(message)
         if owner is not None and owner not in self._sinks and owner in self._offline:
             self._offline[owner].append(message)
 
-    def _rate_notice(self) -> str:
-        which = "message" if self._rate.message_rate() > self._rate.msg_rate_limit > 0 else "data"
-        return (
-            f"IOPub {which} rate exceeded: the server stops sending this kernel's output for a "
-            "moment so the client is not buried.\n"
-            f"Limits: {self.limits.iopub_msg_rate_limit:g} messages/s "
-            f"(MappingKernelManager.iopub_msg_rate_limit) and {self.limits.iopub_data_rate_limit:g} bytes/s "
-            f"(MappingKernelManager.iopub_data_rate_limit), measured over {self.limits.rate_limit_window:g} s "
-            "(MappingKernelManager.rate_limit_window)."
-        )
+    def _end_flood(self) -> None:
+        if self._flood_timer is not None:
+            self._flood_timer.cancel()
+            self._flood_timer = None
+        for message in self._throttle.end_flood():
+            self._publish(message)
+
+    def _watch_flood(self, delay: float | None = None) -> None:
+        """End the flood once no output has come for a window (a print, then a long sleep)."""
+        window = self._throttle.limiter.window
+        self._flood_timer = asyncio.get_running_loop().call_later(
+            window if delay is None else delay, self._check_flood)
+
+    def _check_flood(self) -> None:
+        self._flood_timer = None
+        flood = self._throttle.flood
+        if flood is None or self.closed:
+            return
+        quiet = self._throttle.limiter.clock() - flood.last_drop
+        window = self._throttle.limiter.window
+        if quiet >= window:
+            self._end_flood()
+        else:
+            self._watch_flood(window - quiet)
 
     def _owner_of(self, message: KernelMessage) -> str | None:
         parent_id = message.parent_msg_id

@@ -23,6 +23,7 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from nbserver.base.handlers import BaseHandler, JSONErrorsMixin
 from nbserver.errors import NotFound
+from nbserver.jsonio import JSONRefused, parse_client_json
 from nbserver.services.kernels.bridge import KernelBridge
 from nbserver.services.kernels.frame_writer import write_message_parts
 from nbserver.services.kernels.manager import MappingKernelManager
@@ -101,9 +102,9 @@ def v1_parts(message: KernelMessage) -> list[Payload]:
 
 def _loads(data: bytes | str, what: str) -> Any:
     try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidMessage(f"The {what} is not valid JSON: {exc}") from None
+        return parse_client_json(data)
+    except JSONRefused as exc:
+        raise InvalidMessage(f"The {what} is not valid JSON: {exc}.") from None
 
 
 def _message_from_object(value: Any, buffers: list[Payload]) -> KernelMessage:

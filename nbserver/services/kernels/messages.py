@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from jupyter_client._version import protocol_version  # the package re-exports it without __all__
@@ -135,12 +135,21 @@ def status_message(state: str, session: str) -> KernelMessage:
     )
 
 
+def stream_message(name: str, text: str, parent_header: dict[str, Any], session: str) -> KernelMessage:
+    """An iopub ``stream`` message the server writes, parented to the request it belongs to."""
+    return KernelMessage.from_parts(
+        "iopub", server_header("stream", session), parent_header, {}, {"name": name, "text": text},
+    )
+
+
 def notice_message(text: str, parent_header: dict[str, Any], session: str) -> KernelMessage:
     """An iopub stderr ``stream`` message: how Jupyter tells a client the server dropped output.
 
     Parented to the request it concerns, so a notebook shows it under the right cell.
     """
-    return KernelMessage.from_parts(
-        "iopub", server_header("stream", session), parent_header, {},
-        {"name": "stderr", "text": text if text.endswith("\n") else text + "\n"},
-    )
+    return stream_message("stderr", text if text.endswith("\n") else text + "\n", parent_header, session)
+
+
+def with_content(message: KernelMessage, content: dict[str, Any]) -> KernelMessage:
+    """``message`` with another content and no buffers (its header, parent and metadata kept)."""
+    return replace(message, content_bytes=_dumps(content), buffers=[])

@@ -80,6 +80,8 @@ class KernelSpecResourceHandler(JSONErrorsMixin, BaseHandler, web.StaticFileHand
         super().initialize(path="")
 
     async def get(self, kernel_name: str, path: str, include_body: bool = True) -> None:  # type: ignore[override]
+        if "\x00" in path:
+            raise NotFound("No such kernelspec resource.")  # tornado's path checks fail on NUL
         manager: KernelSpecManager = self.settings["kernel_spec_manager"]
         try:
             spec = await run_blocking(manager.get_kernel_spec, kernel_name)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from nbserver.base.handlers import APIHandler
 from nbserver.errors import InvalidInput
+from nbserver.jsonio import JSONRefused, parse_client_json
 
 # Jupyter Server's wording, which clients match, then what the dict holds.
 PERMISSIONS_ERROR = "permissions should be a JSON dict of resource names to lists of actions."
@@ -15,9 +15,9 @@ PERMISSIONS_ERROR = "permissions should be a JSON dict of resource names to list
 def parse_permissions_query(raw: str) -> dict[str, list[str]]:
     """``?permissions={"contents": ["read", "write"]}`` as a dict of resource -> actions."""
     try:
-        value: Any = json.loads(raw)
-    except ValueError:
-        raise InvalidInput(PERMISSIONS_ERROR) from None
+        value: Any = parse_client_json(raw)
+    except JSONRefused as exc:
+        raise InvalidInput(f"{PERMISSIONS_ERROR} It is not valid JSON: {exc}.") from None
     if not isinstance(value, dict) or not all(
         isinstance(actions, list) and all(isinstance(action, str) for action in actions)
         for actions in value.values()

@@ -20,6 +20,7 @@ from traitlets import Instance, Unicode
 from traitlets.config import LoggingConfigurable
 
 from nbserver.errors import InvalidInput, NotFound
+from nbserver.services.contents.fileio import normalize_api_path
 from nbserver.services.kernels.manager import KernelEvent, KernelManager
 
 T = TypeVar("T")
@@ -164,10 +165,23 @@ class SessionManager(LoggingConfigurable):
         rows = await self._live_rows(await self.store.find("path", path))
         return self.model(rows[0]) if rows else None
 
+    @staticmethod
+    def session_path(path: str) -> str:
+        """A session's path in the contents API's canonical form, inside the root.
+
+        The contents rule (``split_api_path``): no ``..`` component, no NUL; a leading ``/``
+        means the root. InvalidInput otherwise, or when nothing is left.
+        """
+        normalized = normalize_api_path(path)
+        if not normalized:
+            raise InvalidInput("A session's path must name a file or folder below the root.")
+        return normalized
+
     async def get_or_create_session(
         self, path: str, name: str, type: str, kernel_name: str | None = None, kernel_id: str | None = None
     ) -> dict[str, Any]:
         """The session on ``path`` if there is one, else a new one; one at a time per path."""
+        path = self.session_path(path)
         lock = self._creating.setdefault(path, asyncio.Lock())
         try:
             async with lock:
@@ -186,6 +200,7 @@ class SessionManager(LoggingConfigurable):
 
         An id no kernel has yet starts a new kernel with that id, as Jupyter Server does.
         """
+        path = self.session_path(path)
         kernel_id = await self._session_kernel(path, kernel_name, kernel_id)
         row = SessionRow(str(uuid.uuid4()), path, name, type, kernel_id)
         await self.store.insert(row)
@@ -196,6 +211,8 @@ class SessionManager(LoggingConfigurable):
         kernel_name: str | None = None, kernel_id: str | None = None,
     ) -> dict[str, Any]:
         """Change a session's path, name or type, or its kernel (a new one by name, or by id)."""
+        if path is not None:
+            path = self.session_path(path)
         row = await self._row(session_id)
         changes = {key: value for key, value in (("path", path), ("name", name), ("type", type))
                    if value is not None}

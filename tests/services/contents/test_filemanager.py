@@ -217,7 +217,7 @@ async def test_notebook_work_is_limited_to_notebook_jobs_at_once(root_dir, monke
     for index in range(5):
         (root_dir / f"{index}.ipynb").write_text(_notebook_json())
     running, most, lock = 0, 0, threading.Lock()
-    original = filemanager.load_notebook
+    original = filemanager.read_notebook
 
     def slow_load(raw):
         nonlocal running, most
@@ -229,7 +229,7 @@ async def test_notebook_work_is_limited_to_notebook_jobs_at_once(root_dir, monke
             running -= 1
         return original(raw)
 
-    monkeypatch.setattr(filemanager, "load_notebook", slow_load)
+    monkeypatch.setattr(filemanager, "read_notebook", slow_load)
     await asyncio.gather(*(manager.get(f"{index}.ipynb") for index in range(5)))
     assert most == 2
 

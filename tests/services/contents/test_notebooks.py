@@ -11,6 +11,7 @@ from nbserver.services.contents.notebooks import (
     empty_notebook,
     notebook_text,
     parse_notebook,
+    read_notebook,
     serialize_notebook,
     usable_ujson,
 )
@@ -85,7 +86,6 @@ AWKWARD_VALUES = {
     "slashes and quotes": '</script> "quoted" back\\slash /path/',
     "non-ASCII": "café 中文 ﻿BOM",
     "floats": [0.0, -0.0, 1.5, 1e16, 1e-05, 1e-7, 2.5e-08, 123456789.123, 1e300, 5e-324, 0.1],
-    "not finite": [float("nan"), float("inf"), float("-inf")],
     "big ints": [2**63 - 1, 2**63, 2**64, -(2**63) - 1, 10**40, -(10**40)],
     "empty containers": [[], {}, [[]], [{}], {"a": {}, "b": []}, ""],
     "constants": [True, False, None, 0, -1],
@@ -114,6 +114,38 @@ def test_awkward_content_is_written_as_nbformat_writes_it(name):
     nb = awkward_notebook(AWKWARD_VALUES[name])
     expected = (nbformat.writes(nbformat.from_dict(json.loads(json.dumps(nb))), version=4) + "\n").encode()
     assert serialize_notebook(nb)[0] == expected
+
+
+@pytest.mark.parametrize("number, literal", [(float("nan"), "NaN"), (float("inf"), "Infinity"),
+                                             (float("-inf"), "-Infinity")])
+def test_a_notebook_with_a_non_finite_number_is_refused_naming_it_and_where(number, literal):
+    nb = awkward_notebook([1.5, number])
+    with pytest.raises(InvalidInput) as refused:
+        serialize_notebook(nb)
+    assert f"{literal} at /" in refused.value.message
+    assert "/metadata/awkward/1" in refused.value.message or "/cells/" in refused.value.message
+
+
+def test_a_notebook_with_a_lone_surrogate_is_refused_not_an_error():
+    with pytest.raises(InvalidInput, match="UTF-8"):
+        serialize_notebook(awkward_notebook("\ud800"))
+
+
+def test_stored_nan_and_infinity_are_read_as_null_with_a_note():
+    nb = awkward_notebook("placeholder")
+    text = json.dumps(nb).replace('"placeholder"', "[NaN, -Infinity]")
+    loaded = read_notebook(text.encode())
+    assert loaded.nb["metadata"]["awkward"] == [None, None]
+    assert "NaN or infinity" in loaded.note and "/metadata/awkward/0 and 3 more" in loaded.note
+    json.dumps(loaded.nb, allow_nan=False)  # strict JSON from here on
+    assert read_notebook(json.dumps(nb).encode()).note is None
+
+
+def test_a_notebook_file_nested_past_the_parser_is_unreadable_not_an_error():
+    nb = awkward_notebook("placeholder")
+    text = json.dumps(nb).replace('"placeholder"', "[" * 5000 + "]" * 5000)
+    with pytest.raises(InvalidInput, match="too deeply"):
+        read_notebook(text.encode())
 
 
 def test_ujson_writes_documents_without_floats(monkeypatch):

@@ -6,6 +6,7 @@ import asyncio
 import os
 import random
 import re
+import struct
 import time
 from datetime import datetime
 
@@ -303,6 +304,62 @@ async def test_output_flood_is_rate_limited_with_a_notice(server_app, start_kern
     assert len(result.of_type("display_data")) < 200
 
 
+FLOOD_CELL = "print('\\n'.join(f'line {i:07d}' for i in range(2_000_000)))"  # 26 MB of stdout
+
+
+def _flood_shape(result) -> tuple[str, list[str], str]:
+    """(stdout sent before the notice, the notices, stdout sent after them) of one run."""
+    before, notices, after = [], [], []
+    for message in result.of_type("stream"):
+        text = message["content"]["text"]
+        if message["content"]["name"] == "stderr":
+            notices.append(text)
+        else:
+            (after if notices else before).append(text)
+    return "".join(before), notices, "".join(after)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("protocol", [None, V1], ids=["json", "v1"])
+@pytest.mark.gen_test(timeout=180)
+@pytest.mark.timeout(180)
+async def test_output_flood_shows_the_start_one_notice_and_the_end_on_every_run(
+        server_app, start_kernel, connect, protocol):
+    limits = server_app.kernel_manager
+    assert (limits.iopub_data_rate_limit, limits.rate_limit_window) == (1_000_000, 3.0)  # the defaults
+    kernel = await start_kernel()
+    client = await connect(kernel["id"], subprotocols=[protocol] if protocol else None)
+    for _ in range(2):
+        result = await client.run(FLOOD_CELL, timeout=150)
+        assert result.reply["content"]["status"] == "ok"
+        head, notices, tail = _flood_shape(result)
+        # The first megabytes, whole lines, up to the 3 MB the window allows.
+        assert head.startswith("line 0000000\nline 0000001\n") and head.endswith("\n")
+        assert 1_000_000 < len(head) <= 3_000_000
+        assert len(notices) == 1
+        assert re.search(r"did not send .*\(\d+\.\d MB\)", notices[0]) and "last lines" in notices[0]
+        # How it ended: the last lines, in order.
+        assert tail.endswith("line 1999998\nline 1999999\n") and tail.startswith("line ")
+        assert (await client.run("print('after')")).stdout == "after\n"
+
+
+@pytest.mark.slow
+@pytest.mark.gen_test(timeout=120)
+async def test_a_flood_followed_by_quiet_is_reported_before_the_cell_ends(server_app, start_kernel, connect):
+    server_app.kernel_manager.rate_limit_window = 1
+    kernel = await start_kernel()
+    client = await connect(kernel["id"])
+    msg_id = await client.execute("import time\n" + FLOOD_CELL + "\ntime.sleep(8)\nprint('woke')")
+    notice = await client.receive(lambda m: m["header"]["msg_type"] == "stream"
+                                  and m["content"]["name"] == "stderr", timeout=60)
+    assert "did not send" in notice["content"]["text"] and notice["parent_header"]["msg_id"] == msg_id
+    await client.receive(lambda m: m["header"]["msg_type"] == "stream"
+                         and m["content"]["text"].endswith("line 1999998\nline 1999999\n"), timeout=10)
+    assert not any(is_status("idle")(m) and m["parent_header"].get("msg_id") == msg_id for m in client.pending)
+    result = await client.result(msg_id, timeout=60)
+    assert result.stdout.endswith("\nwoke\n")  # later output flows as usual
+
+
 @pytest.mark.gen_test(timeout=60)
 async def test_bad_messages_get_a_notice_and_the_bridge_keeps_working(start_kernel, connect):
     kernel = await start_kernel()
@@ -313,6 +370,49 @@ async def test_bad_messages_get_a_notice_and_the_bridge_keeps_working(start_kern
         notice = await client.receive(lambda m: m["header"]["msg_type"] == "stream")
         assert notice["content"]["name"] == "stderr"
         assert notice["content"]["text"].startswith("nbserver refused a message")
+    assert (await client.run("print('still fine')")).stdout == "still fine\n"
+
+
+def _v1_frame(parts: list[bytes]) -> bytes:
+    offsets = [8 * (len(parts) + 2)]
+    for part in parts:
+        offsets.append(offsets[-1] + len(part))
+    return struct.pack(f"<{len(offsets) + 1}Q", len(offsets), *offsets) + b"".join(parts)
+
+
+def _legacy_binary_frame(message_json: bytes) -> bytes:
+    return struct.pack("!II", 1, 8) + message_json
+
+
+DEEP = b"[" * 979 + b"]" * 979
+DEEPER = b'{"a":' * 100_000 + b"1" + b"}" * 100_000
+HEADER = b'{"msg_id": "m1", "msg_type": "kernel_info_request", "session": "s", "username": "u", "version": "5.3"}'
+
+
+def _bad_frames(protocol: str | None) -> list[str | bytes]:
+    """Frames that are not messages the server can take: too deep, non-finite numbers."""
+    if protocol == V1:
+        return [_v1_frame([b"shell", HEADER, b"{}", b"{}", b'{"x":' + DEEP + b"}"]),
+                _v1_frame([b"shell", DEEPER, b"{}", b"{}", b"{}"]),
+                _v1_frame([b"shell", HEADER, b"{}", b"{}", b'{"x": NaN}']),
+                _v1_frame([b"shell", HEADER, b"{}", b"{}", b'{"x": 1e400}'])]
+    message = b'{"channel": "shell", "header": ' + HEADER + b', "parent_header": {}, "metadata": {}, "content": %s}'
+    return [(message % (b'{"x": ' + DEEP + b"}")).decode(), DEEPER.decode(), (message % b'{"x": NaN}').decode(),
+            _legacy_binary_frame(message % (b'{"x": ' + DEEP + b"}")), _legacy_binary_frame(DEEPER)]
+
+
+@pytest.mark.parametrize("protocol", [None, V1], ids=["json", "v1"])
+@pytest.mark.gen_test(timeout=60)
+async def test_deep_or_non_finite_frames_get_a_notice_and_the_socket_stays_open(start_kernel, connect, protocol):
+    kernel = await start_kernel()
+    client = await connect(kernel["id"], subprotocols=[protocol] if protocol else None)
+    for frame in _bad_frames(protocol):
+        await client.send_raw(frame)
+        notice = await client.receive(lambda m: m["header"]["msg_type"] == "stream")
+        assert notice["content"]["name"] == "stderr"
+        text = notice["content"]["text"]
+        assert text.startswith("nbserver refused a message") and ("deeper than 512" in text or "/x is" in text)
+    assert not client.closed
     assert (await client.run("print('still fine')")).stdout == "still fine\n"
 
 

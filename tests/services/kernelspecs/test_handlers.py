@@ -105,3 +105,17 @@ async def test_resource_path_cannot_leave_the_spec_folder(api, custom_spec):
 async def test_resource_needs_authentication(api, custom_spec):
     response = await api.get("kernelspecs/custom/logo-64x64.png", authenticated=False)
     assert response.status in (401, 403, 302)
+
+
+@pytest.mark.gen_test
+async def test_head_of_a_resource_has_the_headers_and_no_body(api, custom_spec):
+    response = await api.request("HEAD", "kernelspecs/custom/logo-64x64.png")
+    assert response.status == 200 and response.body == b""
+    assert response.headers["Content-Type"] == "image/png"
+    assert (await api.request("HEAD", "kernelspecs/custom/nothing.png")).status == 404
+
+
+@pytest.mark.gen_test
+async def test_resource_path_with_nul_is_404(api, custom_spec):
+    response = await api.get("kernelspecs/custom/logo%00.png")
+    assert response.status == 404 and set(response.json()) == {"message", "reason"}

@@ -147,3 +147,38 @@ async def test_patch_with_unknown_kernel_changes_nothing(api):
     assert (await api.get(f"api/sessions/{session['id']}")).json() == session | {
         "kernel": (await api.get(f"api/sessions/{session['id']}")).json()["kernel"]}
     assert await kernel_ids(api) == {session["kernel"]["id"]}
+
+
+OUTSIDE_PATHS = ["../x.ipynb", "a/../../x.ipynb", "..", "../../etc/passwd", "sub/..", "x\x00.ipynb", "/", ""]
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_session_paths_stay_inside_the_root(api):
+    kernel = (await api.post("api/kernels", {"name": "python3"})).json()
+    for path in OUTSIDE_PATHS:
+        body = {"path": path, "type": "notebook", "name": "x", "kernel": {"id": kernel["id"]}}
+        response = await api.post("api/sessions", body)
+        assert response.status == 400, (path, response.body)
+        assert set(response.json()) == {"message", "reason"}
+    assert (await api.get("api/sessions")).json() == []
+    assert await kernel_ids(api) == {kernel["id"]}
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_patch_to_a_path_outside_the_root_is_400_and_changes_nothing(api):
+    session = (await start_session(api)).json()
+    for path in OUTSIDE_PATHS:
+        response = await api.patch(f"api/sessions/{session['id']}", {"path": path})
+        assert response.status == 400, (path, response.body)
+    assert (await api.get(f"api/sessions/{session['id']}")).json()["path"] == "nb.ipynb"
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_session_paths_take_the_contents_canonical_form(api):
+    session = (await start_session(api, path="/sub//nb.ipynb")).json()
+    assert session["path"] == "sub/nb.ipynb"
+    # Percent-escapes in a JSON body are characters of a name, not "..": it stays inside the root.
+    patched = await api.patch(f"api/sessions/{session['id']}", {"path": "%2e%2e/nb.ipynb"})
+    assert patched.status == 200 and patched.json()["path"] == "%2e%2e/nb.ipynb"
+    # The same file by another spelling finds the same session.
+    assert (await start_session(api, path="./%2e%2e/nb.ipynb")).json()["id"] == session["id"]

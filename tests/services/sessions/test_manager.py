@@ -5,7 +5,8 @@ import sqlite3
 import pytest
 from traitlets.config import Config
 
-from nbserver.services.sessions.manager import SessionRow, SessionStore
+from nbserver.errors import InvalidInput
+from nbserver.services.sessions.manager import SessionManager, SessionRow, SessionStore
 
 
 @pytest.mark.gen_test
@@ -30,6 +31,16 @@ async def test_move_paths_rewrites_a_file_and_everything_under_a_folder():
     assert {row.session_id: row.path for row in await store.all()} == {
         "1": "moved/a.ipynb", "2": "moved/sub/b.ipynb", "3": "dir2/c.ipynb", "4": "moved"}
     store.close()
+
+
+@pytest.mark.parametrize("path", ["../x.ipynb", "a/../../x", "x\x00y", "/", "."])
+def test_session_path_refuses_what_the_contents_api_refuses(path):
+    with pytest.raises(InvalidInput):
+        SessionManager.session_path(path)
+
+
+def test_session_path_is_the_contents_canonical_form():
+    assert SessionManager.session_path("/a//b/./c.ipynb") == "a/b/c.ipynb"
 
 
 @pytest.fixture

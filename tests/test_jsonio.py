@@ -1,0 +1,107 @@
+"""Strict client JSON: UTF-8, finite numbers, bounded nesting; strict JSON out."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from nbserver.jsonio import (
+    MAX_DEPTH,
+    JSONRefused,
+    deeper_than,
+    describe_non_finite,
+    dumps_for_client,
+    dumps_strict,
+    parse_client_json,
+    replace_non_finite,
+)
+
+
+def nested_arrays(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def nested_objects(depth: int) -> str:
+    return '{"a":' * depth + "1" + "}" * depth
+
+
+@pytest.mark.parametrize("text", [nested_arrays(979), nested_objects(979), nested_arrays(100_000),
+                                  nested_objects(100_000), nested_arrays(MAX_DEPTH + 1)])
+def test_deep_nesting_is_refused(text):
+    with pytest.raises(JSONRefused, match=f"deeper than {MAX_DEPTH} levels"):
+        parse_client_json(text.encode())
+
+
+def test_nesting_up_to_the_bound_is_taken():
+    assert parse_client_json(nested_arrays(MAX_DEPTH)) is not None
+    assert parse_client_json(nested_objects(MAX_DEPTH - 1).encode()) is not None
+
+
+@pytest.mark.parametrize("text, named", [
+    ('{"a": [1, NaN]}', "NaN at /a/1"),
+    ('{"a/b": {"c~d": Infinity}}', "Infinity at /a~1b/c~0d"),
+    ("[-Infinity]", "-Infinity at /0"),
+    ('{"x": 1e400}', "1e400 at /x"),
+    ('{"x": -2.5E+308}', "-2.5E+308 at /x"),
+])
+def test_non_finite_numbers_are_refused_naming_the_value_and_where(text, named):
+    with pytest.raises(JSONRefused) as refused:
+        parse_client_json(text)
+    assert named in str(refused.value)
+
+
+def test_large_finite_and_tiny_numbers_are_taken():
+    assert parse_client_json("[1.7976931348623157e308, 1e-400, 12345678901234567890]") == [
+        1.7976931348623157e308, 0.0, 12345678901234567890]
+
+
+@pytest.mark.parametrize("raw, reason", [
+    (b"\xff\xfe[]", "not UTF-8"),
+    (b'{"a": "\xc3\x28"}', "not UTF-8"),
+    (b"not json", "Expecting value"),
+    (b'{"a": 1,}', "double quotes"),
+    (b"1" * 5000, "integer of more than"),
+    (b'"\\ud800"', "unpaired UTF-16 surrogate"),
+    (b'{"k": ["x\\udc00"]}', "at /k/0"),
+])
+def test_malformed_documents_are_refused_with_a_reason(raw, reason):
+    with pytest.raises(JSONRefused, match=reason):
+        parse_client_json(raw)
+
+
+def test_surrogate_pairs_and_escaped_backslashes_are_taken():
+    assert parse_client_json(b'["\\ud83d\\ude00", "\\\\ud800"]') == ["\U0001f600", "\\ud800"]
+
+
+def test_deeper_than_counts_containers_only():
+    assert not deeper_than(1, 0)
+    assert not deeper_than([[1]], 2)
+    assert deeper_than([[{}]], 2)
+
+
+def test_dumps_strict_names_the_value():
+    with pytest.raises(JSONRefused, match="NaN at /a/0"):
+        dumps_strict({"a": [math.nan]})
+    assert dumps_strict({"a": [1.5]}) == '{"a": [1.5]}'
+
+
+def test_dumps_for_client_sends_non_finite_numbers_as_null(caplog):
+    value = {"a": [1.0, math.nan], "b": {"c": -math.inf}}
+    assert json.loads(dumps_for_client(value)) == {"a": [1.0, None], "b": {"c": None}}
+    assert value["a"][1] != value["a"][1]  # the caller's model is left alone
+    assert "non-finite" in caplog.text
+
+
+def test_replace_non_finite_reports_pointers_in_document_order():
+    value = {"a": [math.inf, 1, {"b": math.nan}], "c": 2.0}
+    assert replace_non_finite(value) == ["/a/0", "/a/2/b"]
+    assert value == {"a": [None, 1, {"b": None}], "c": 2.0}
+    assert describe_non_finite({"x": [0.5, math.inf]}).startswith("Infinity at /x/1")
+
+
+@pytest.mark.parametrize("raw", [b'"\\ud800\\ud800\\udc00"', b'"\\\\\\ud800"', b'"\\\\ud800\\udc00"', b'"x\\uDBFF"'])
+def test_lone_surrogate_escapes_are_found_among_pairs_and_escaped_backslashes(raw):
+    with pytest.raises(JSONRefused, match="unpaired"):
+        parse_client_json(raw)
