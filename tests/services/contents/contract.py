@@ -38,7 +38,7 @@ class ContentsManagerContract:
 
     @pytest.mark.gen_test
     async def test_saved_text_file_reads_back_with_all_fields(self, manager: ContentsManager) -> None:
-        saved = await manager.save(text_model("héllo\n"), "a.txt")
+        saved = (await manager.save(text_model("héllo\n"), "a.txt")).model
         assert saved["hash"] == hashlib.sha256("héllo\n".encode()).hexdigest()
         assert saved["hash_algorithm"] == "sha256" and saved["content"] is None
         model = await manager.get("a.txt")
@@ -68,13 +68,13 @@ class ContentsManagerContract:
 
     @pytest.mark.gen_test
     async def test_require_hash_matches_the_saved_hash(self, manager: ContentsManager) -> None:
-        saved = await manager.save(notebook_with("1+1"), "n.ipynb")
+        saved = (await manager.save(notebook_with("1+1"), "n.ipynb")).model
         model = await manager.get("n.ipynb", content=False, require_hash=True)
         assert model["hash"] == saved["hash"] and model["hash_algorithm"] == "sha256"
 
     @pytest.mark.gen_test
     async def test_notebook_round_trips_as_v4_with_joined_source(self, manager: ContentsManager) -> None:
-        saved = await manager.save(notebook_with("a = 1\nprint(a)"), "n.ipynb")
+        saved = (await manager.save(notebook_with("a = 1\nprint(a)"), "n.ipynb")).model
         assert saved["type"] == "notebook" and "message" not in saved
         model = await manager.get("n.ipynb")
         assert model["format"] == "json" and model["mimetype"] is None
@@ -86,7 +86,7 @@ class ContentsManagerContract:
         content = nbformat.v4.new_notebook()
         content.cells.append({"cell_type": "code", "source": "x", "metadata": {}, "id": "abc",
                               "outputs": [], "execution_count": None, "bogus": True})
-        saved = await manager.save({"type": "notebook", "content": content, "format": "json"}, "bad.ipynb")
+        saved = (await manager.save({"type": "notebook", "content": content, "format": "json"}, "bad.ipynb")).model
         assert "validation" in saved["message"].lower()
         assert (await manager.get("bad.ipynb"))["content"]["cells"][0]["source"] == "x"
 
@@ -224,8 +224,8 @@ class ContentsManagerContract:
     async def test_chunked_upload_is_assembled_at_the_last_chunk(self, manager: ContentsManager) -> None:
         parts = [b"a" * 1000, b"b" * 1000, b"c" * 10]
         for number, part in zip((1, 2, -1), parts):
-            saved = await manager.save({"type": "file", "format": "base64", "chunk": number,
-                                        "content": base64.b64encode(part).decode()}, "big.bin")
+            saved = (await manager.save({"type": "file", "format": "base64", "chunk": number,
+                                         "content": base64.b64encode(part).decode()}, "big.bin")).model
         assert saved["hash"] == hashlib.sha256(b"".join(parts)).hexdigest()
         model = await manager.get("big.bin", format="base64")
         assert base64.b64decode(model["content"]) == b"".join(parts)
