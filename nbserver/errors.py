@@ -112,7 +112,7 @@ def error_for_os_error(exc: OSError, action: str = "access", path: str | None = 
     kind, words = OS_ERRORS.get(code, (NbserverError, (exc.strerror or "input/output error").lower()))
     if code in _NOT_FOUND_WHEN_READING and action in READ_ACTIONS:
         kind = NotFound
-    return kind(f"Cannot {action} {where}: {words}.", log_detail=repr(exc))
+    return kind(f"Cannot {action} {where}: {words}.", log_detail=f"{type(exc).__name__}: {exc}")
 
 
 @contextlib.contextmanager

@@ -210,7 +210,7 @@ class BaseHandler(web.RequestHandler):
             # Mapped to a client status by error_status_and_message; the traceback shows where the
             # code let it escape, and its text (which holds server paths) stays here.
             mapped = error_for_os_error(value)
-            log.warning("%d %s: %r", mapped.status_code, self._request_summary(), value,
+            log.warning("%d %s: %s", mapped.status_code, self._request_summary(), mapped.log_detail,
                         exc_info=(typ, value, tb))
             return
         if isinstance(value, NbserverError):

@@ -7,8 +7,10 @@ against that store.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import json
 
 import nbformat
 import pytest
@@ -234,6 +236,47 @@ class ContentsManagerContract:
     async def test_later_chunk_without_a_first_is_invalid(self, manager: ContentsManager) -> None:
         with pytest.raises(InvalidInput):
             await manager.save({"type": "file", "format": "text", "chunk": 2, "content": "x"}, "a.txt")
+
+    @pytest.mark.gen_test
+    async def test_save_reports_whether_it_created_the_path(self, manager: ContentsManager) -> None:
+        first = await manager.save(text_model("one"), "a.txt")
+        second = await manager.save(text_model("two"), "a.txt")
+        assert (first.created, second.created) == (True, False)
+        assert second.model["path"] == "a.txt" and second.model["hash"] == hashlib.sha256(b"two").hexdigest()
+        folder = await manager.save({"type": "directory"}, "sub")
+        again = await manager.save({"type": "directory"}, "sub")
+        assert (folder.created, again.created) == (True, False) and folder.model["type"] == "directory"
+
+    @pytest.mark.gen_test
+    async def test_must_create_refuses_what_exists_and_leaves_it(self, manager: ContentsManager) -> None:
+        await manager.save(text_model("kept"), "a.txt")
+        await manager.save({"type": "directory"}, "sub")
+        with pytest.raises(Conflict):
+            await manager.save(text_model("new"), "a.txt", must_create=True)
+        with pytest.raises(Conflict):
+            await manager.save({"type": "directory"}, "sub", must_create=True)
+        with pytest.raises(Conflict):
+            await manager.new(None, "a.txt")
+        assert (await manager.get("a.txt"))["content"] == "kept"
+        assert (await manager.save(text_model("x"), "b.txt", must_create=True)).created
+
+    @pytest.mark.gen_test
+    async def test_concurrent_saves_of_a_new_path_create_it_once(self, manager: ContentsManager) -> None:
+        for trial in range(10):
+            results = await asyncio.gather(*(manager.save(notebook_with(str(n)), f"n{trial}.ipynb")
+                                             for n in range(4)))
+            assert sorted(result.created for result in results) == [False, False, False, True]
+
+    @pytest.mark.gen_test
+    async def test_a_notebook_saved_as_a_file_is_reported_as_a_notebook(self, manager: ContentsManager) -> None:
+        raw = json.dumps(nbformat.v4.new_notebook()).encode()
+        upload = {"type": "file", "format": "base64", "content": base64.b64encode(raw).decode()}
+        saved = await manager.save(upload, "up.ipynb")
+        assert saved.model["type"] == "notebook" == (await manager.get("up.ipynb", content=False))["type"]
+        chunked = await manager.save({**upload, "chunk": 1}, "chunked.ipynb")
+        assert chunked.model["type"] == "notebook"
+        last = await manager.save({**upload, "content": "", "chunk": -1}, "chunked.ipynb")
+        assert last.model["type"] == "notebook" and last.created
 
     @pytest.mark.gen_test
     async def test_get_missing_path_is_not_found(self, manager: ContentsManager) -> None:
