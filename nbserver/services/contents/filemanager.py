@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import collections
+import contextlib
 import errno
 import hashlib
 import heapq
@@ -552,24 +553,46 @@ class FileContentsManager(ContentsManager):
         except FileExistsError:
             if must_create:
                 raise Conflict(f"A file or directory already exists at {target.path}") from None
-            created = False  # another client made it a moment ago: this save replaces theirs
+            os.rename(temp, target.os_path)  # another client made it a moment ago: this save replaces theirs
+            return False
         except OSError as exc:
             if exc.errno not in NO_HARD_LINKS:
                 raise
-            created = self._claim_new_file(target, must_create) is not None
-        os.rename(temp, target.os_path)
-        return created
-
-    def _commit_upload(self, target: Lookup, must_create: bool) -> tuple[str, bool]:
-        """(SHA-256, created) of moving a finished chunked upload over ``target``."""
-        claim = self._claim_new_file(target, must_create) if target.info is None else None
+        # No hard links on this filesystem: an empty file made with O_EXCL decides, then is replaced.
+        claim = self._claim_new_file(target, must_create)
         try:
-            digest = self.file_writer.commit_staged(target.os_path)
+            os.rename(temp, target.os_path)
         except BaseException:
             if claim is not None:
-                self._release_claim(target.os_path, claim)
+                with contextlib.suppress(OSError):
+                    now = os.lstat(target.os_path)
+                    if (now.st_ino, now.st_size) == (claim.st_ino, 0):
+                        os.unlink(target.os_path)  # still the empty file this save made
             raise
-        return digest, claim is not None
+        return claim is not None
+
+    def _commit_upload(self, target: Lookup, must_create: bool) -> tuple[str, bool]:
+        """(SHA-256, created) of putting a finished chunked upload at ``target``.
+
+        Over an existing file, as the writer commits any upload; at a free path, linked into
+        place whole like any new file (:meth:`_create_file`).
+        """
+        if target.info is not None or os.path.islink(target.os_path):
+            if must_create:
+                raise Conflict(f"A file or directory already exists at {target.path}")
+            return self.file_writer.commit_staged(target.os_path), False
+        staging = self.file_writer.staging_path(target.os_path)
+        digest = fileio.file_sha256(staging)
+        fd = os.open(staging, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fchmod(fd, fileio.NEW_FILE_MODE)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        created = self._link_new_file(staging, target, must_create)
+        fileio.unlink_quietly(staging)
+        fileio.fsync_directory(os.path.dirname(target.os_path))
+        return digest, created
 
     @staticmethod
     def _claim_new_file(target: Lookup, must_create: bool) -> os.stat_result | None:
@@ -586,16 +609,6 @@ class FileContentsManager(ContentsManager):
             return os.fstat(fd)
         finally:
             os.close(fd)
-
-    @staticmethod
-    def _release_claim(os_path: str, claim: os.stat_result) -> None:
-        """Remove the empty file :meth:`_claim_new_file` made, if a failed write left it as it was."""
-        try:
-            now = os.lstat(os_path)
-            if (now.st_dev, now.st_ino, now.st_size) == (claim.st_dev, claim.st_ino, 0):
-                os.unlink(os_path)
-        except OSError:
-            pass
 
     def _reply(self, path: str, os_path: str, digest: str, message: str | None) -> Model:
         """The reply to a save: the model of what is on disk, with the hash and validation message."""

@@ -294,3 +294,22 @@ async def test_without_hard_links_o_excl_still_picks_one_creator(manager, root_d
     assert not [name for name in os.listdir(root_dir) if name.startswith(".~")]
     with pytest.raises(Conflict):
         await manager.new(None, "f0.txt")
+
+
+@pytest.mark.gen_test
+async def test_a_new_chunked_upload_is_linked_into_place_whole_at_its_last_chunk(manager, root_dir, monkeypatch):
+    seen = []
+    real_link = os.link
+
+    def watching_link(source, target, **kwargs):
+        seen.append((os.path.exists(target), open(source, "rb").read()))
+        return real_link(source, target, **kwargs)
+
+    monkeypatch.setattr(os, "link", watching_link)
+    first = await manager.save({"type": "file", "format": "text", "chunk": 1, "content": "part one, "}, "up.txt")
+    last = await manager.save({"type": "file", "format": "text", "chunk": -1, "content": "part two"}, "up.txt")
+    assert first.created and last.created and seen == [(False, b"part one, part two")]
+    assert os.listdir(root_dir) == ["up.txt"] and (root_dir / "up.txt").stat().st_nlink == 1
+    await manager.save({"type": "file", "format": "text", "chunk": 1, "content": "new"}, "up.txt")
+    replaced = await manager.save({"type": "file", "format": "text", "chunk": -1, "content": ""}, "up.txt")
+    assert not replaced.created and (root_dir / "up.txt").read_text() == "new" and len(seen) == 1
