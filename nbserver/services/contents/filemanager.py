@@ -120,7 +120,6 @@ class FileContentsManager(ContentsManager):
         help="How many notebooks are parsed or serialized at once; more requests wait their turn. "
         "Each holds several times its file size in memory, and more at once than cores gains nothing.",
     ).tag(config=True)
-
     save_method = Enum(
         fileio.SAVE_METHODS, "auto",
         help="How a save writes over an existing file. 'auto': a new file renamed over it, with the "
