@@ -251,18 +251,25 @@ async def test_first_page_of_a_new_folder_is_right_without_a_full_sort(manager, 
     assert rest["next_cursor"] is None
 
 
-@pytest.mark.gen_test
-async def test_a_new_file_appears_whole_by_link_and_leaves_no_temporary(manager, root_dir, monkeypatch):
+@pytest.fixture
+def links(monkeypatch):
+    """Each ``os.link`` made: (whether the target existed before, the bytes of the linked file)."""
     seen = []
     real_link = os.link
 
     def watching_link(source, target, **kwargs):
-        seen.append((os.path.exists(target), open(source, "rb").read()))
+        with open(source, "rb") as handle:
+            seen.append((os.path.exists(target), handle.read()))
         return real_link(source, target, **kwargs)
 
     monkeypatch.setattr(os, "link", watching_link)
+    return seen
+
+
+@pytest.mark.gen_test
+async def test_a_new_file_appears_whole_by_link_and_leaves_no_temporary(manager, root_dir, links):
     saved = await manager.save(text_model("complete"), "new.txt")
-    assert saved.created and seen == [(False, b"complete")]
+    assert saved.created and links == [(False, b"complete")]
     assert os.listdir(root_dir) == ["new.txt"] and (root_dir / "new.txt").stat().st_nlink == 1
 
 
@@ -297,19 +304,11 @@ async def test_without_hard_links_o_excl_still_picks_one_creator(manager, root_d
 
 
 @pytest.mark.gen_test
-async def test_a_new_chunked_upload_is_linked_into_place_whole_at_its_last_chunk(manager, root_dir, monkeypatch):
-    seen = []
-    real_link = os.link
-
-    def watching_link(source, target, **kwargs):
-        seen.append((os.path.exists(target), open(source, "rb").read()))
-        return real_link(source, target, **kwargs)
-
-    monkeypatch.setattr(os, "link", watching_link)
+async def test_a_new_chunked_upload_is_linked_into_place_whole_at_its_last_chunk(manager, root_dir, links):
     first = await manager.save({"type": "file", "format": "text", "chunk": 1, "content": "part one, "}, "up.txt")
     last = await manager.save({"type": "file", "format": "text", "chunk": -1, "content": "part two"}, "up.txt")
-    assert first.created and last.created and seen == [(False, b"part one, part two")]
+    assert first.created and last.created and links == [(False, b"part one, part two")]
     assert os.listdir(root_dir) == ["up.txt"] and (root_dir / "up.txt").stat().st_nlink == 1
     await manager.save({"type": "file", "format": "text", "chunk": 1, "content": "new"}, "up.txt")
     replaced = await manager.save({"type": "file", "format": "text", "chunk": -1, "content": ""}, "up.txt")
-    assert not replaced.created and (root_dir / "up.txt").read_text() == "new" and len(seen) == 1
+    assert not replaced.created and (root_dir / "up.txt").read_text() == "new" and len(links) == 1
