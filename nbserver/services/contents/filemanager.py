@@ -650,6 +650,8 @@ class FileContentsManager(ContentsManager):
     def _delete_file(self, path: str) -> None:
         os_path = self.visible_os_path(path)
         if os.path.isdir(os_path) and not os.path.islink(os_path):
+            if os.path.ismount(os_path):  # rmtree would empty it, then fail to remove it (EBUSY)
+                raise OSError(errno.EBUSY, "a mount point cannot be deleted", os_path)
             shutil.rmtree(os_path)
         else:
             os.unlink(os_path)

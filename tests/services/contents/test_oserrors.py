@@ -229,6 +229,14 @@ async def test_renaming_a_mount_point_is_409_and_moves_nothing(api, root_dir):
 
 
 @pytest.mark.gen_test
+async def test_deleting_a_mount_point_is_409_and_deletes_nothing(api, root_dir):
+    with tmpfs(root_dir / "vol") as volume:
+        (volume / "a.txt").write_text("x")
+        assert_error(await api.delete("api/contents/vol"), 409, "in use")
+        assert os.path.ismount(volume) and (volume / "a.txt").read_text() == "x"
+
+
+@pytest.mark.gen_test
 async def test_moving_a_folder_holding_a_mount_point_to_another_filesystem_is_409(api, root_dir):
     (root_dir / "outer").mkdir()
     with tmpfs(root_dir / "outer" / "inner") as inner, tmpfs(root_dir / "vol") as volume:
