@@ -6,6 +6,10 @@ must not leave the server (absolute paths, tracebacks) go in ``log_detail``.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+from typing import Iterator
+
 
 class NbserverError(Exception):
     """Base class: a failure a client caused or must be told about."""
@@ -54,6 +58,67 @@ class UnsupportedMediaType(NbserverError):
     reason = "Unsupported Media Type"
 
 
+class InsufficientStorage(NbserverError):
+    """The disk or the user's quota is full (RFC 4918, section 11.5)."""
+
+    status_code = 507
+    reason = "Insufficient Storage"
+
+
 class ServiceUnavailable(NbserverError):
     status_code = 503
     reason = "Service Unavailable"
+
+
+#: What each errno means to a client: the exception that carries it and the words that name it.
+#: The words never hold a path (``strerror`` does not either; ``str(exc)`` does, so it is logged only).
+OS_ERRORS: dict[int, tuple[type[NbserverError], str]] = {
+    errno.ENOENT: (NotFound, "no such file or folder"),
+    errno.ENOTDIR: (NotFound, "a part of the path is not a folder"),
+    errno.ELOOP: (NotFound, "too many levels of symbolic links"),
+    errno.ENAMETOOLONG: (InvalidInput, "the name is too long (at most 255 bytes per name, 4096 per path)"),
+    errno.EINVAL: (InvalidInput, "the operation is not valid for this path"),
+    errno.EACCES: (Forbidden, "permission denied"),
+    errno.EPERM: (Forbidden, "operation not permitted"),
+    errno.EROFS: (Forbidden, "the filesystem is read-only"),
+    errno.EEXIST: (Conflict, "a file or folder already exists there"),
+    errno.ENOTEMPTY: (Conflict, "the folder is not empty"),
+    errno.EISDIR: (Conflict, "it is a folder"),
+    errno.EBUSY: (Conflict, "it is in use (a mount point, or busy)"),
+    errno.ETXTBSY: (Conflict, "the file is in use"),
+    errno.EXDEV: (Conflict, "it is on another filesystem"),
+    errno.ENOSPC: (InsufficientStorage, "the disk is full"),
+    errno.EDQUOT: (InsufficientStorage, "the disk quota is exceeded (the disk is full for this user)"),
+    errno.EFBIG: (PayloadTooLarge, "the file is too large for the filesystem"),
+    errno.EMFILE: (ServiceUnavailable, "the server has too many open files; try again later"),
+    errno.ENFILE: (ServiceUnavailable, "the system has too many open files; try again later"),
+}
+
+#: Actions that only read: there a name too long or a folder in place of a file means "not found".
+READ_ACTIONS = frozenset({"access", "read", "list", "open"})
+_NOT_FOUND_WHEN_READING = frozenset({errno.ENAMETOOLONG, errno.EISDIR})
+
+
+def error_for_os_error(exc: OSError, action: str = "access", path: str | None = None) -> NbserverError:
+    """The project exception for an ``OSError`` met while doing ``action`` ("save", "read"...) to ``path``.
+
+    The one place that maps errno to HTTP: ENOENT, ENOTDIR and ELOOP 404; ENAMETOOLONG 400 when
+    writing (404 when reading); EACCES, EPERM and EROFS 403; EEXIST, ENOTEMPTY, EBUSY and EXDEV 409;
+    ENOSPC and EDQUOT 507; anything else 500 with the system's words for it. ``path`` is the API
+    path the client gave (None: not known); the OS path is kept in ``log_detail`` only.
+    """
+    code = exc.errno if isinstance(exc.errno, int) else -1
+    where = "this path" if path is None else (path or "the root folder")
+    kind, words = OS_ERRORS.get(code, (NbserverError, (exc.strerror or "input/output error").lower()))
+    if code in _NOT_FOUND_WHEN_READING and action in READ_ACTIONS:
+        kind = NotFound
+    return kind(f"Cannot {action} {where}: {words}.", log_detail=f"{type(exc).__name__}: {exc}")
+
+
+@contextlib.contextmanager
+def os_errors_as(action: str, path: str | None) -> Iterator[None]:
+    """Turn an ``OSError`` raised inside the block into :func:`error_for_os_error`'s exception."""
+    try:
+        yield
+    except OSError as exc:
+        raise error_for_os_error(exc, action, path) from exc

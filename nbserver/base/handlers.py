@@ -30,6 +30,7 @@ from nbserver.errors import (
     InvalidInput,
     NbserverError,
     PayloadTooLarge,
+    error_for_os_error,
     Unauthorized,
     Forbidden,
     UnsupportedMediaType,
@@ -274,6 +275,13 @@ class BaseHandler(web.RequestHandler):
         )
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, OSError) and value.errno is not None:
+            # Mapped to a client status by error_status_and_message; the traceback shows where the
+            # code let it escape, and its text (which holds server paths) stays here.
+            mapped = error_for_os_error(value)
+            log.warning("%d %s: %s", mapped.status_code, self._request_summary(), mapped.log_detail,
+                        exc_info=(typ, value, tb))
+            return
         if isinstance(value, NbserverError):
             # The access log already records the status; add what only the log may see.
             if value.log_detail:
@@ -290,7 +298,13 @@ class BaseHandler(web.RequestHandler):
 
 
 def error_status_and_message(exc: BaseException | None, status_code: int) -> tuple[int, str, str]:
-    """Map an exception to (status, public message, reason); one place for all handlers."""
+    """Map an exception to (status, public message, reason); one place for all handlers.
+
+    An ``OSError`` that escaped a handler of any kind gets its status by errno
+    (:func:`nbserver.errors.error_for_os_error`), with a message free of server paths.
+    """
+    if isinstance(exc, OSError) and exc.errno is not None:
+        exc = error_for_os_error(exc)
     if isinstance(exc, NbserverError):
         return exc.status_code, exc.message, exc.reason
     reason = responses.get(status_code, "Unknown")

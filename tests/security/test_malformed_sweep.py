@@ -265,8 +265,6 @@ def test_malformed_input_on_every_route_gives_no_5xx_and_changes_nothing_outside
     assert sweeper.sent > 1000 and time.monotonic() - started < 150
 
 
-@pytest.mark.xfail(strict=True, reason="ENAMETOOLONG answers 500 until issue 12 items 1-2 (contents store, "
-                                        "/files) are merged; then remove this mark")
 def test_paths_past_the_os_limits_give_no_5xx(tmp_path):
     root, outside = make_root(tmp_path)
     before = snapshot(outside)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import signal
 import subprocess
 import sys
+import sysconfig
 import threading
 import time
 from pathlib import Path
@@ -14,19 +16,52 @@ from pathlib import Path
 URL_PATTERN = re.compile(r"(http://127\.0\.0\.1:(\d+)(/\S*?))tree\?token=(\S+)")
 
 
+def python_for_user(user: str) -> tuple[str, dict[str, str]] | None:
+    """(interpreter, environment) with which ``user`` runs this checkout's nbserver; None if none can.
+
+    This interpreter may live where only root may enter (pyenv under /root); then the system's
+    Python of the same version loads the same packages (same ABI) through PYTHONPATH.
+    """
+    repo = str(Path(__file__).resolve().parents[2])
+    paths = dict.fromkeys([repo, sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
+    env = {"PYTHONPATH": os.pathsep.join(paths)}
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    for candidate in (sys.executable, f"/usr/bin/python{version}", f"/usr/local/bin/python{version}"):
+        try:
+            result = subprocess.run([candidate, "-c", "import nbserver.app"], user=user, capture_output=True,
+                                    env={**os.environ, **env}, cwd="/", timeout=60)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if result.returncode == 0:
+            return candidate, env
+    return None
+
+
 class ServerProcess:
-    """``python -m nbserver`` with the given arguments; its log is kept in ``self.log``."""
+    """``python -m nbserver`` with the given arguments; its log is kept in ``self.log``.
+
+    With ``user``, the server runs as that user and its group (see :func:`python_for_user`).
+    """
 
     def __init__(self, root_dir: Path, *args: str, token: str = "process-token", env: dict | None = None,
-                 cwd: Path | None = None) -> None:
+                 cwd: Path | None = None, user: str | None = None) -> None:
         self.token = token
-        command = [sys.executable, "-m", "nbserver", "--no-browser", f"--root-dir={root_dir}",
+        python, extra_env = sys.executable, {}
+        account = pwd.getpwnam(user) if user is not None else None
+        if user is not None:
+            found = python_for_user(user)
+            if found is None:
+                raise RuntimeError(f"no Python interpreter that {user} may run has nbserver's packages")
+            python, extra_env = found
+        command = [python, "-m", "nbserver", "--no-browser", f"--root-dir={root_dir}",
                    f"--IdentityProvider.token={token}", *args]
         if not any(arg.startswith("--port") for arg in args):
             command.append("--port=0")
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True,
+            env={**os.environ, **extra_env, **(env or {})}, cwd=cwd, start_new_session=True,
+            user=account.pw_uid if account else None, group=account.pw_gid if account else None,
+            extra_groups=[] if account else None,
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)

@@ -17,8 +17,9 @@ from traitlets import Unicode
 from traitlets.config import LoggingConfigurable
 
 from nbserver.blocking import run_blocking
-from nbserver.errors import InvalidInput, NotFound
-from nbserver.services.contents.fileio import fit_name, read_blocks
+from nbserver.errors import InvalidInput, NotFound, os_errors_as
+from nbserver.services.contents import moves
+from nbserver.services.contents.fileio import fit_name, normalize_api_path, read_blocks
 
 if TYPE_CHECKING:
     from nbserver.services.contents.filemanager import FileContentsManager
@@ -116,7 +117,7 @@ class FileCheckpoints(Checkpoints):
         if os.path.isfile(old_checkpoint):
             new_checkpoint = self._checkpoint_path(DEFAULT_CHECKPOINT_ID, new_os_path)
             os.makedirs(os.path.dirname(new_checkpoint), exist_ok=True)
-            os.replace(old_checkpoint, new_checkpoint)
+            moves.move(old_checkpoint, new_checkpoint)  # the file may have moved to another filesystem
 
     def _delete_all(self, os_path: str) -> None:
         checkpoint_path = self._checkpoint_path(DEFAULT_CHECKPOINT_ID, os_path)
@@ -124,23 +125,29 @@ class FileCheckpoints(Checkpoints):
             os.unlink(checkpoint_path)
 
     async def create_checkpoint(self, path: str) -> CheckpointModel:
-        return await run_blocking(self._create, path)
+        with os_errors_as("create a checkpoint of", normalize_api_path(path)):
+            return await run_blocking(self._create, path)
 
     async def list_checkpoints(self, path: str) -> list[CheckpointModel]:
-        return await run_blocking(self._list, path)
+        with os_errors_as("list the checkpoints of", normalize_api_path(path)):
+            return await run_blocking(self._list, path)
 
     async def restore_checkpoint(self, checkpoint_id: str, path: str) -> None:
-        await run_blocking(self._restore, checkpoint_id, path)
+        with os_errors_as("restore a checkpoint of", normalize_api_path(path)):
+            await run_blocking(self._restore, checkpoint_id, path)
 
     async def delete_checkpoint(self, checkpoint_id: str, path: str) -> None:
-        await run_blocking(self._delete, checkpoint_id, path)
+        with os_errors_as("delete a checkpoint of", normalize_api_path(path)):
+            await run_blocking(self._delete, checkpoint_id, path)
 
     async def rename_all_checkpoints(self, old_path: str, new_path: str) -> None:
         # Called after the file moved: a directory carries its checkpoints inside it.
-        new_os_path = self.manager.visible_os_path(new_path)
-        if not os.path.isdir(new_os_path):
-            old_os_path = self.manager.os_path(old_path)
-            await run_blocking(self._rename_all, old_os_path, new_os_path)
+        with os_errors_as("move the checkpoints of", normalize_api_path(old_path)):
+            new_os_path = self.manager.visible_os_path(new_path)
+            if not os.path.isdir(new_os_path):
+                old_os_path = self.manager.os_path(old_path)
+                await run_blocking(self._rename_all, old_os_path, new_os_path)
 
     async def delete_all_checkpoints(self, path: str) -> None:
-        await run_blocking(self._delete_all, self.manager.os_path(path))
+        with os_errors_as("delete the checkpoints of", normalize_api_path(path)):
+            await run_blocking(self._delete_all, self.manager.os_path(path))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import collections
+import contextlib
 import errno
 import hashlib
 import heapq
@@ -16,23 +17,23 @@ import os
 import shutil
 import stat
 import threading
-from typing import Any, Callable, NamedTuple, TypeVar
+from typing import Any, Callable, Iterable, NamedTuple, TypeVar
 
 from jupyter_core.paths import jupyter_runtime_dir
 from traitlets import Bool, Enum, Float, Int, Unicode, default, observe
 
 from nbserver.blocking import run_blocking
-from nbserver.errors import Conflict, Forbidden, InvalidInput, NotFound
-from nbserver.services.contents import fileio, writejournal
+from nbserver.errors import Conflict, InvalidInput, NotFound, os_errors_as
+from nbserver.services.contents import fileio, moves, writejournal
 from nbserver.services.contents.checkpoints import FileCheckpoints
 from nbserver.services.contents.manager import (
     HASH_ALGORITHM,
     ContentsManager,
     Model,
+    Saved,
     decode_file_content,
     encode_file_content,
     file_mimetype,
-    is_hidden_path,
     iso_timestamp,
 )
 from nbserver.services.contents.notebooks import SerializedNotebook, encode_notebook, read_notebook
@@ -46,6 +47,9 @@ LISTING_CACHE_SIZE = 16
 #: How many notebook file versions' validation verdicts are kept.
 VERDICT_CACHE_SIZE = 256
 
+#: What ``link`` fails with where a filesystem has no hard links (then O_EXCL decides a creation).
+NO_HARD_LINKS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK, errno.ENOSYS})
+
 #: Identifies one state of a folder's listing: (OS path, inode, st_mtime_ns, allow_hidden).
 ListingKey = tuple[str, int, int, bool]
 #: Identifies one version of a file: (real path, device, inode, st_mtime_ns, size).
@@ -54,6 +58,17 @@ FileVersion = tuple[str, int, int, int, int]
 
 def file_version(real_path: str, info: os.stat_result) -> FileVersion:
     return (real_path, info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size)
+
+
+class Lookup(NamedTuple):
+    """An API path resolved once for one operation (see :meth:`FileContentsManager._lookup`)."""
+
+    #: The normalized API path.
+    path: str
+    #: The contained OS path (symbolic links inside the root are kept, as a client named them).
+    os_path: str
+    #: ``os.stat`` of what is there when it was looked up; None when nothing was.
+    info: os.stat_result | None
 
 
 class VerdictCache:
@@ -182,21 +197,55 @@ class FileContentsManager(ContentsManager):
 
     # -- paths -------------------------------------------------------------------------
 
+    def _checked_os_path(self, path: str, writing: bool) -> tuple[str, str]:
+        """(normalized API path, contained OS path), after the rules for names a client may use.
+
+        Hidden names and names over fileio.NAME_MAX: not found when reading, 400 when writing.
+        """
+        parts = fileio.split_api_path(path)
+        path = "/".join(parts)
+        if not self.allow_hidden and any(part.startswith(".") for part in parts):
+            if writing:
+                raise InvalidInput("Hidden files and folders cannot be created or changed here.")
+            raise NotFound(f"No such file or directory: {path}")
+        if any(len(os.fsencode(part)) > fileio.NAME_MAX for part in parts):
+            if writing:
+                raise InvalidInput(f"A name is too long: at most {fileio.NAME_MAX} bytes (in UTF-8) per name.")
+            raise NotFound(f"No such file or directory: {path}")
+        return path, fileio.resolve_inside_root(self.real_root, path, self.allow_symlinks_outside_root)
+
+    def _lookup(self, path: str, writing: bool = False) -> Lookup:
+        """Resolve ``path`` once for one operation: check it, contain it, stat what is there.
+
+        Every operation starts here, and the layers below take the result (model: starlette's
+        ``StaticFiles.lookup_path``). Raises NotFound, InvalidInput, and the stat's other
+        ``OSError`` (ELOOP, ENAMETOOLONG, EACCES...), which the async method maps by errno.
+        """
+        path, os_path = self._checked_os_path(path, writing)
+        try:
+            info: os.stat_result | None = os.stat(os_path)
+        except (FileNotFoundError, NotADirectoryError):
+            info = None
+        return Lookup(path, os_path, info)
+
+    def _existing(self, path: str) -> tuple[str, str, os.stat_result]:
+        """:meth:`_lookup` of a path a client reads: (API path, OS path, stat); NotFound if absent."""
+        found = self._lookup(path)
+        if found.info is None:
+            raise NotFound(f"No such file or directory: {found.path}")
+        return found.path, found.os_path, found.info
+
     def os_path(self, path: str) -> str:
         """The contained OS path for an API path (hidden or not)."""
         return fileio.resolve_inside_root(self.real_root, path, self.allow_symlinks_outside_root)
 
     def visible_os_path(self, path: str) -> str:
         """The OS path for an API path a client may see: hidden paths are not found."""
-        if not self.allow_hidden and is_hidden_path(path):
-            raise NotFound(f"No such file or directory: {fileio.normalize_api_path(path)}")
-        return self.os_path(path)
+        return self._checked_os_path(path, writing=False)[1]
 
     def writable_os_path(self, path: str) -> str:
         """The OS path for an API path a client may create or change."""
-        if not self.allow_hidden and is_hidden_path(path):
-            raise InvalidInput("Hidden files and folders cannot be created or changed here.")
-        return self.os_path(path)
+        return self._checked_os_path(path, writing=True)[1]
 
     # -- models ------------------------------------------------------------------------
 
@@ -224,6 +273,22 @@ class FileContentsManager(ContentsManager):
         # Staging names start with "." too. name[0] is twice as fast as startswith on 100,000 names.
         return [name for name in names if name[0] != "."]
 
+    def _entry_model(self, path: str, os_path: str, info: os.stat_result) -> Model | None:
+        """The content-less model of what is at ``path``, typed as GET and listings type it.
+
+        None for what is not contents (sockets, pipes, devices).
+        """
+        model = self._base_model(path, os_path, info)
+        if stat.S_ISDIR(info.st_mode):
+            model.update(type="directory", size=None)
+        elif not stat.S_ISREG(info.st_mode):
+            return None
+        elif path.endswith(".ipynb"):
+            model["type"] = "notebook"
+        else:
+            model["mimetype"] = file_mimetype(model["name"], None)
+        return model
+
     def _child_model(self, parent_path: str, name: str, os_path: str, is_link: bool) -> Model | None:
         """The content-less model of one directory entry, or None when it is not shown."""
         if is_link and not self.allow_symlinks_outside_root:
@@ -233,19 +298,7 @@ class FileContentsManager(ContentsManager):
             info = os.stat(os_path)
         except OSError:
             return None  # a broken link, or a file removed while we listed
-        child_path = f"{parent_path}/{name}" if parent_path else name
-        if stat.S_ISDIR(info.st_mode):
-            child = self._base_model(child_path, os_path, info)
-            child.update(type="directory", size=None)
-        elif stat.S_ISREG(info.st_mode):
-            child = self._base_model(child_path, os_path, info)
-            if name.endswith(".ipynb"):
-                child["type"] = "notebook"
-            else:
-                child["mimetype"] = file_mimetype(name, None)
-        else:
-            return None  # sockets, fifos, devices are not contents
-        return child
+        return self._entry_model(f"{parent_path}/{name}" if parent_path else name, os_path, info)
 
     def _directory_model(self, path: str, os_path: str, info: os.stat_result, content: bool) -> Model:
         model = self._base_model(path, os_path, info)
@@ -282,9 +335,7 @@ class FileContentsManager(ContentsManager):
         return listing
 
     def _directory_page(self, path: str, page_size: int, cursor: str | None) -> Model:
-        path = fileio.normalize_api_path(path)
-        os_path = self.visible_os_path(path)
-        info = self._stat(path, os_path)
+        path, os_path, info = self._existing(path)
         if not stat.S_ISDIR(info.st_mode):
             raise InvalidInput(f"{path} is not a directory; only directories are paged.")
         key, listing = self._listing(os_path, info)
@@ -312,7 +363,9 @@ class FileContentsManager(ContentsManager):
         return model
 
     async def list_directory_page(self, path: str, page_size: int, cursor: str | None = None) -> Model:
-        return await run_blocking(self._directory_page, path, page_size, cursor)
+        path = fileio.normalize_api_path(path)
+        with os_errors_as("list", path):
+            return await run_blocking(self._directory_page, path, page_size, cursor)
 
     def _file_model(
         self, path: str, os_path: str, info: os.stat_result, content: bool, format: str | None,
@@ -353,13 +406,10 @@ class FileContentsManager(ContentsManager):
     @staticmethod
     def _read_notebook_file(os_path: str) -> tuple[bytes, FileVersion | None]:
         """A file's bytes and the version they are (None when the file changed while it was read)."""
-        try:
-            with open(os_path, "rb") as handle:
-                before = os.fstat(handle.fileno())
-                raw = handle.read()
-                after = os.fstat(handle.fileno())
-        except PermissionError:
-            raise Forbidden("Permission denied reading this file.") from None
+        with open(os_path, "rb") as handle:
+            before = os.fstat(handle.fileno())
+            raw = handle.read()
+            after = os.fstat(handle.fileno())
         unchanged = (before.st_mtime_ns, before.st_size) == (after.st_mtime_ns, len(raw))
         return raw, file_version(os.path.realpath(os_path), after) if unchanged else None
 
@@ -376,35 +426,18 @@ class FileContentsManager(ContentsManager):
 
     @staticmethod
     def _read_bytes(os_path: str) -> bytes:
-        try:
-            with open(os_path, "rb") as handle:
-                return handle.read()
-        except PermissionError:
-            raise Forbidden("Permission denied reading this file.") from None
-
-    @staticmethod
-    def _stat(path: str, os_path: str) -> os.stat_result:
-        try:
-            return os.stat(os_path)
-        except (FileNotFoundError, NotADirectoryError):
-            raise NotFound(f"No such file or directory: {path}") from None
-        except PermissionError:
-            raise Forbidden(f"Permission denied: {path}") from None
+        with open(os_path, "rb") as handle:
+            return handle.read()
 
     def _get(self, path: str, content: bool, type: str | None, format: str | None,
              require_hash: bool) -> Model:
-        path = fileio.normalize_api_path(path)
-        os_path = self.visible_os_path(path)
-        info = self._stat(path, os_path)
+        path, os_path, info = self._existing(path)
         if stat.S_ISDIR(info.st_mode):
             if type not in (None, "directory"):
                 raise InvalidInput(f"{path or 'The root'} is a directory, not a {type}.")
             if format not in (None, "json"):
                 raise InvalidInput(f"Format {format!r} is not valid for a directory; use json.")
-            try:
-                return self._directory_model(path, os_path, info, content)
-            except PermissionError:
-                raise Forbidden(f"Permission denied listing {path}") from None
+            return self._directory_model(path, os_path, info, content)
         if not stat.S_ISREG(info.st_mode):
             raise NotFound(f"No such file or directory: {path}")
         if type == "directory":
@@ -415,19 +448,17 @@ class FileContentsManager(ContentsManager):
 
     async def get(self, path: str, content: bool = True, type: str | None = None,
                   format: str | None = None, require_hash: bool = False) -> Model:
-        if content and (type == "notebook" or (type is None and path.endswith(".ipynb"))):
-            return await self._notebook_job(self._get, path, content, type, format, require_hash)
-        return await run_blocking(self._get, path, content, type, format, require_hash)
+        path = fileio.normalize_api_path(path)
+        with os_errors_as("read", path):
+            if content and (type == "notebook" or (type is None and path.endswith(".ipynb"))):
+                return await self._notebook_job(self._get, path, content, type, format, require_hash)
+            return await run_blocking(self._get, path, content, type, format, require_hash)
 
     def _open_file(self, path: str) -> OSFileStream:
         path = fileio.normalize_api_path(path)
         os_path = self.visible_os_path(path)
-        try:
+        with os_errors_as("open", path):
             return OSFileStream.open(os_path)
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            raise NotFound(f"No such file: {path}") from None
-        except PermissionError:
-            raise Forbidden(f"Permission denied: {path}") from None
 
     async def open_file(self, path: str) -> FileStream:
         """The regular file at ``path`` open by descriptor; its reads run in the thread pool."""
@@ -444,148 +475,259 @@ class FileContentsManager(ContentsManager):
 
     # -- saving ------------------------------------------------------------------------
 
-    def _save_target(self, model: Model, path: str) -> str:
-        """The OS path to save ``model`` at (a normalized API path); the errors a save can meet first."""
+    def _save_target(self, model: Model, path: str, must_create: bool) -> Lookup:
+        """Where ``model`` goes, resolved once; the errors a save can meet before it writes."""
         kind = model.get("type")
-        if not path and kind != "directory":
+        target = self._lookup(path, writing=True)
+        if not target.path and kind != "directory":
             raise InvalidInput("The root is a directory; give a file path.")
-        os_path = self.writable_os_path(path)
-        if path and not os.path.isdir(os.path.dirname(os_path)):
-            raise NotFound(f"No such directory: {path.rpartition('/')[0]}")
-        if kind != "directory" and os.path.isdir(os_path):
-            raise Conflict(f"A directory exists at {path}")
         if kind == "notebook" and model.get("chunk") is not None:
             raise InvalidInput("Notebooks cannot be uploaded in chunks; upload as a file.")
-        return os_path
+        if target.info is None:
+            if target.path and not os.path.isdir(os.path.dirname(target.os_path)):
+                raise NotFound(f"No such directory: {target.path.rpartition('/')[0]}")
+        elif must_create:
+            raise Conflict(f"A file or directory already exists at {target.path}")
+        elif kind != "directory" and stat.S_ISDIR(target.info.st_mode):
+            raise Conflict(f"A directory exists at {target.path}")
+        elif kind == "directory" and not stat.S_ISDIR(target.info.st_mode):
+            raise Conflict(f"A file exists at {target.path}")
+        return target
 
-    def _encode_notebook_for(self, model: Model, path: str) -> SerializedNotebook:
-        self._save_target(model, fileio.normalize_api_path(path))  # a bad target is reported first
-        return encode_notebook(model.get("content"))
+    def _prepare_notebook(self, model: Model, path: str, must_create: bool) -> tuple[Lookup, SerializedNotebook]:
+        target = self._save_target(model, path, must_create)  # a bad target is reported first
+        return target, encode_notebook(model.get("content"))
 
-    def _save(self, model: Model, path: str, notebook: SerializedNotebook | None = None) -> Model:
-        """Save ``model``; a notebook's content may come already encoded (``notebook``)."""
-        path = fileio.normalize_api_path(path)
+    def _save(self, model: Model, path: str, must_create: bool) -> Saved:
+        return self._write(self._save_target(model, path, must_create), model, None, must_create)
+
+    def _write(self, target: Lookup, model: Model, notebook: SerializedNotebook | None,
+               must_create: bool) -> Saved:
+        """Write ``model`` at the resolved ``target``; a notebook's content may come encoded."""
+        path, os_path = target.path, target.os_path
         kind = model.get("type")
-        os_path = self._save_target(model, path)
         if kind == "directory":
-            self._save_directory(path, os_path)
-            return self._get(path, False, None, None, False)
-        message = None
-        chunk = model.get("chunk")
+            return Saved(*self._make_directory(target, must_create))
         if kind == "notebook":
             notebook = notebook or encode_notebook(model.get("content"))
-            message = notebook.message
-            digest, written = self.file_writer.write(os_path, notebook.chunks)
-            if notebook.verdict_holds_on_disk:
-                self._verdicts.store(file_version(os.path.realpath(os_path), written), message)
+            data: bytes | Iterable[bytes] = notebook.chunks
         else:
             raw = decode_file_content(model.get("content"), model.get("format") or "text")
-            if chunk is None:
-                digest = self.file_writer.write(os_path, raw)[0]
-            else:
+            chunk = model.get("chunk")
+            if chunk is not None:
                 self.file_writer.append_chunk(os_path, raw, first=(chunk == 1))
                 if chunk != -1:
-                    return self._staged_model(path, os_path)
-                digest = self.file_writer.commit_staged(os_path)
-        saved = self._get(path, False, kind, None, False)
+                    return Saved(self._saved_model(path, self.file_writer.staging_path(os_path)), target.info is None)
+                digest, created = self._commit_upload(target, must_create)
+                return Saved(self._reply(path, os_path, digest, None), created)
+            data = raw
+        digest, written, created = self._write_file(target, data, must_create)
+        message = notebook.message if notebook is not None else None
+        if notebook is not None and notebook.verdict_holds_on_disk:
+            self._verdicts.store(file_version(os.path.realpath(os_path), written), message)
+        return Saved(self._reply(path, os_path, digest, message), created)
+
+    def _write_file(self, target: Lookup, data: bytes | Iterable[bytes],
+                    must_create: bool) -> tuple[str, os.stat_result, bool]:
+        """(SHA-256, stat, created) of writing ``data`` over the file at ``target`` or as a new one."""
+        if target.info is None and not os.path.islink(target.os_path):  # a dangling link is written through
+            return self._create_file(target, data, must_create)
+        if must_create:
+            raise Conflict(f"A file or directory already exists at {target.path}")
+        digest, written = self.file_writer.write(target.os_path, data)
+        return digest, written, False
+
+    def _create_file(self, target: Lookup, data: bytes | Iterable[bytes],
+                     must_create: bool) -> tuple[str, os.stat_result, bool]:
+        """Create the file at the free ``target`` whole: (SHA-256, stat, created).
+
+        The bytes are written and fsynced under a hidden name, then hard-linked to the target
+        name: the file appears complete or not at all, and of concurrent creators the OS makes
+        exactly one the creator (``link`` fails with EEXIST for the others, whose save then
+        replaces the file as a save over an existing file does; with ``must_create``, Conflict).
+        """
+        temp = self.file_writer.derived_path(target.os_path, "new")
+        digest, written = self.file_writer.write(temp, data)
+        try:
+            created = self._link_new_file(temp, target, must_create)
+        finally:
+            fileio.unlink_quietly(temp)
+        fileio.fsync_directory(os.path.dirname(target.os_path))
+        return digest, written, created
+
+    def _link_new_file(self, temp: str, target: Lookup, must_create: bool) -> bool:
+        """Give the complete file ``temp`` the name of ``target``; True when that created it."""
+        try:
+            os.link(temp, target.os_path, follow_symlinks=False)
+            return True
+        except FileExistsError:
+            if must_create:
+                raise Conflict(f"A file or directory already exists at {target.path}") from None
+            os.rename(temp, target.os_path)  # another client made it a moment ago: this save replaces theirs
+            return False
+        except OSError as exc:
+            if exc.errno not in NO_HARD_LINKS:
+                raise
+        # No hard links on this filesystem: an empty file made with O_EXCL decides, then is replaced.
+        claim = self._claim_new_file(target, must_create)
+        try:
+            os.rename(temp, target.os_path)
+        except BaseException:
+            if claim is not None:
+                with contextlib.suppress(OSError):
+                    now = os.lstat(target.os_path)
+                    if (now.st_ino, now.st_size) == (claim.st_ino, 0):
+                        os.unlink(target.os_path)  # still the empty file this save made
+            raise
+        return claim is not None
+
+    def _commit_upload(self, target: Lookup, must_create: bool) -> tuple[str, bool]:
+        """(SHA-256, created) of putting a finished chunked upload at ``target``.
+
+        Over an existing file, as the writer commits any upload; at a free path, linked into
+        place whole like any new file (:meth:`_create_file`).
+        """
+        if target.info is not None or os.path.islink(target.os_path):
+            if must_create:
+                raise Conflict(f"A file or directory already exists at {target.path}")
+            return self.file_writer.commit_staged(target.os_path), False
+        staging = self.file_writer.staging_path(target.os_path)
+        digest = fileio.file_sha256(staging)
+        fd = os.open(staging, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fchmod(fd, fileio.NEW_FILE_MODE)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        created = self._link_new_file(staging, target, must_create)
+        fileio.unlink_quietly(staging)
+        fileio.fsync_directory(os.path.dirname(target.os_path))
+        return digest, created
+
+    @staticmethod
+    def _claim_new_file(target: Lookup, must_create: bool) -> os.stat_result | None:
+        """Create an empty file at the free ``target`` with O_EXCL (the OS picks one of concurrent
+        creators); its stat, or None when another client made it first (Conflict if ``must_create``).
+        """
+        try:
+            fd = os.open(target.os_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            if must_create:
+                raise Conflict(f"A file or directory already exists at {target.path}") from None
+            return None
+        try:
+            return os.fstat(fd)
+        finally:
+            os.close(fd)
+
+    def _reply(self, path: str, os_path: str, digest: str, message: str | None) -> Model:
+        """The reply to a save: the model of what is on disk, with the hash and validation message."""
+        saved = self._saved_model(path, os_path)
         saved.update(hash=digest, hash_algorithm=HASH_ALGORITHM)
         if message:
             saved["message"] = message
         return saved
 
-    def _save_directory(self, path: str, os_path: str) -> None:
-        if os.path.isdir(os_path):
-            return
-        if os.path.lexists(os_path):
-            raise Conflict(f"A file exists at {path}")
-        try:
-            os.mkdir(os_path)
-        except FileExistsError:
-            pass
-        except PermissionError:
-            raise Forbidden(f"Permission denied creating {path}") from None
+    def _make_directory(self, target: Lookup, must_create: bool) -> tuple[Model, bool]:
+        """(model, created) of the folder at ``target``, made unless it is there already."""
+        created = False
+        if target.info is None:
+            try:
+                os.mkdir(target.os_path)
+                created = True
+            except FileExistsError:
+                if must_create or not os.path.isdir(target.os_path):
+                    raise Conflict(f"A file or directory already exists at {target.path}") from None
+        return self._saved_model(target.path, target.os_path), created
 
-    def _staged_model(self, path: str, os_path: str) -> Model:
-        """The model of a file whose chunked upload is still in progress."""
-        staging = self.file_writer.staging_path(os_path)
-        model = self._base_model(path, staging, os.stat(staging))
-        model["mimetype"] = file_mimetype(model["name"], None)
+    def _saved_model(self, path: str, os_path: str) -> Model:
+        """The content-less model of what a write left at ``path``: what GET and listings say."""
+        model = self._entry_model(path, os_path, os.stat(os_path))
+        if model is None:
+            raise Conflict(f"{path} is neither a file nor a directory.")
         return model
 
-    async def save(self, model: Model, path: str) -> Model:
-        try:
+    async def save(self, model: Model, path: str, must_create: bool = False) -> Saved:
+        path = fileio.normalize_api_path(path)
+        with os_errors_as("save", path):
             if model.get("type") == "notebook":
                 # Only the encoding takes one of the notebook_jobs slots: not the write and its fsync.
-                notebook = await self._notebook_job(self._encode_notebook_for, model, path)
-                return await run_blocking(self._save, model, path, notebook)
-            return await run_blocking(self._save, model, path)
-        except PermissionError:
-            raise Forbidden("Permission denied writing this file.") from None
+                target, notebook = await self._notebook_job(self._prepare_notebook, model, path, must_create)
+                return await run_blocking(self._write, target, model, notebook, must_create)
+            return await run_blocking(self._save, model, path, must_create)
 
     # -- the other primitives ----------------------------------------------------------
 
     def _delete_file(self, path: str) -> None:
         os_path = self.visible_os_path(path)
-        try:
-            if os.path.isdir(os_path) and not os.path.islink(os_path):
-                shutil.rmtree(os_path)
-            else:
-                os.unlink(os_path)
-        except FileNotFoundError:
-            raise NotFound(f"No such file or directory: {path}") from None
-        except PermissionError:
-            raise Forbidden(f"Permission denied deleting {path}") from None
+        if os.path.isdir(os_path) and not os.path.islink(os_path):
+            if os.path.ismount(os_path):  # rmtree would empty it, then fail to remove it (EBUSY)
+                raise OSError(errno.EBUSY, "a mount point cannot be deleted", os_path)
+            shutil.rmtree(os_path)
+        else:
+            os.unlink(os_path)
 
     async def delete_file(self, path: str) -> None:
-        await run_blocking(self._delete_file, fileio.normalize_api_path(path))
+        path = fileio.normalize_api_path(path)
+        with os_errors_as("delete", path):
+            await run_blocking(self._delete_file, path)
+
+    def _free_target(self, path: str) -> Lookup:
+        """The lookup of a path a rename or copy will create: Conflict when taken, NotFound without a parent."""
+        target = self._lookup(path, writing=True)
+        if not target.path:
+            raise InvalidInput("Nothing can be renamed or copied to the root directory.")
+        if target.info is not None or os.path.lexists(target.os_path):
+            raise Conflict(f"A file or directory already exists at {target.path}")
+        if not os.path.isdir(os.path.dirname(target.os_path)):
+            raise NotFound(f"No such directory: {target.path.rpartition('/')[0]}")
+        return target
+
+    @staticmethod
+    def _refuse_into_itself(source: str, target: str, verb: str) -> None:
+        if os.path.isdir(source) and not os.path.islink(source):
+            if fileio.is_inside(os.path.realpath(source), os.path.realpath(target)):
+                raise InvalidInput(f"A folder cannot be {verb} into itself.")
 
     def _rename_file(self, old_path: str, new_path: str) -> None:
-        old_os_path = self.visible_os_path(old_path)
-        new_os_path = self.writable_os_path(new_path)
-        if not os.path.lexists(old_os_path):
+        old_path, source = self._checked_os_path(old_path, writing=False)
+        if not os.path.lexists(source):
             raise NotFound(f"No such file or directory: {old_path}")
-        if os.path.lexists(new_os_path):
-            raise Conflict(f"A file or directory already exists at {new_path}")
-        if not os.path.isdir(os.path.dirname(new_os_path)):
-            raise NotFound(f"No such directory: {new_path.rpartition('/')[0]}")
-        try:
-            os.rename(old_os_path, new_os_path)
-        except OSError as exc:
-            if exc.errno == errno.EINVAL:
-                raise InvalidInput("A folder cannot be moved into itself.") from None
-            if exc.errno in (errno.EACCES, errno.EPERM):
-                raise Forbidden(f"Permission denied renaming {old_path}") from None
-            raise
+        target = self._free_target(new_path)
+        self._refuse_into_itself(source, target.os_path, "moved")
+        moves.move(source, target.os_path)
 
     async def rename_file(self, old_path: str, new_path: str) -> None:
-        await run_blocking(
-            self._rename_file, fileio.normalize_api_path(old_path), fileio.normalize_api_path(new_path)
-        )
+        old_path, new_path = fileio.normalize_api_path(old_path), fileio.normalize_api_path(new_path)
+        with os_errors_as("rename", old_path):
+            await run_blocking(self._rename_file, old_path, new_path)
 
     def _copy_to(self, from_path: str, to_path: str) -> Model:
-        source = self.visible_os_path(from_path)
-        target = self.writable_os_path(to_path)
-        if os.path.lexists(target):
-            raise Conflict(f"A file or directory already exists at {to_path}")
-        if not os.path.isdir(os.path.dirname(target)):
-            raise NotFound(f"No such directory: {to_path.rpartition('/')[0]}")
-        if os.path.isdir(source):
-            if fileio.is_inside(os.path.realpath(source), os.path.realpath(target)):
-                raise InvalidInput("A folder cannot be copied into itself.")
-            shutil.copytree(source, target, symlinks=True)
-            return self._get(to_path, False, None, None, False)
-        with open(source, "rb") as handle:
-            digest = self.file_writer.write(target, iter(lambda: handle.read(1 << 20), b""))[0]
-        saved = self._get(to_path, False, None, None, False)
-        saved.update(hash=digest, hash_algorithm=HASH_ALGORITHM)
-        return saved
+        from_path, source, info = self._existing(from_path)
+        target = self._free_target(to_path)
+        if stat.S_ISDIR(info.st_mode):
+            self._refuse_into_itself(source, target.os_path, "copied")
+            os.mkdir(target.os_path)  # claims the name; the whole copy is renamed over it
+            try:
+                moves.copy_whole(source, target.os_path)
+            except BaseException:
+                try:
+                    os.rmdir(target.os_path)
+                except OSError:
+                    pass
+                raise
+            return self._saved_model(target.path, target.os_path)
+        digest = self._create_file(target, fileio.read_blocks(source), must_create=True)[0]
+        return self._reply(target.path, target.os_path, digest, None)
 
     async def copy_to(self, from_path: str, to_path: str) -> Model:
-        return await run_blocking(self._copy_to, from_path, to_path)
+        from_path = fileio.normalize_api_path(from_path)
+        with os_errors_as("copy", from_path):
+            return await run_blocking(self._copy_to, from_path, to_path)
 
-    def _exists_as(self, path: str, test: Any) -> bool:
+    def _exists_as(self, path: str, test: Callable[[str], bool]) -> bool:
         try:
-            return bool(test(self.visible_os_path(path)))
+            return test(self.visible_os_path(path))
         except (NotFound, InvalidInput):
             return False
 

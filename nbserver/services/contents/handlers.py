@@ -9,7 +9,7 @@ from tornado.httputil import format_timestamp
 
 from nbserver.base.handlers import APIHandler
 from nbserver.base.urls import url_escape_path, url_path_join
-from nbserver.errors import Conflict, InvalidInput, NotFound
+from nbserver.errors import InvalidInput, NotFound
 from nbserver.services.contents.fileio import normalize_api_path
 from nbserver.services.contents.manager import CONTENT_TYPES, FILE_FORMATS, ContentsManager, Model
 
@@ -138,23 +138,20 @@ class ContentsHandler(ContentsAPIHandler):
         self.finish_model(model, 201)
 
     async def put(self, path: str = "") -> None:
-        """Save or upload to ``path``; with no body create it empty; with copy_from copy to it."""
+        """Save or upload to ``path`` (201 when this request created it, 200 when it replaced it);
+        with no body create it empty; with copy_from copy to it. Both of those 409 when it exists."""
         manager = self.contents_manager
+        path = normalize_api_path(path)
         body = self.get_json_object_body()
-        existed = await manager.exists(path)
         if not body:
-            if existed:
-                raise Conflict("A file already exists here; send a model to overwrite it.")
             self.finish_model(await manager.new(None, path), 201)
             return
         copy_from = _optional_str(body, "copy_from")
         if copy_from:
-            if existed:
-                raise Conflict("A file already exists at the copy's target path.")
-            self.finish_model(await manager.copy(copy_from, path), 201)
+            self.finish_model(await manager.copy_to(normalize_api_path(copy_from), path), 201)
             return
-        model = await manager.save(validate_save_model(body), path)
-        self.finish_model(model, 200 if existed else 201)
+        saved = await manager.save(validate_save_model(body), path)
+        self.finish_model(saved.model, 201 if saved.created else 200)
 
     async def delete(self, path: str = "") -> None:
         await self.contents_manager.delete(path)

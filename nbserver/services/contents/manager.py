@@ -16,7 +16,7 @@ import mimetypes
 import posixpath
 import re
 from datetime import datetime
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, NamedTuple
 
 from traitlets import Bool, Instance, Type, Unicode, default
 from traitlets.config import LoggingConfigurable
@@ -36,6 +36,17 @@ CONTENT_TYPES = ("directory", "file", "notebook")
 FILE_FORMATS = ("text", "base64")
 HASH_ALGORITHM = "sha256"
 _COPY_SUFFIX = re.compile(r"-Copy\d*$")
+#: How many fresh names new_untitled tries when other clients keep taking the one it picked.
+UNTITLED_ATTEMPTS = 10
+
+
+class Saved(NamedTuple):
+    """What a save did: the content-less model of what is now at the path, and whether it made it."""
+
+    #: As GET would give it (a ``.ipynb`` is a notebook even when uploaded as a file), with the hash.
+    model: Model
+    #: True when nothing was at the path before (HTTP 201); of concurrent creators, only one.
+    created: bool
 
 
 def guess_mimetype(name: str) -> str | None:
@@ -125,8 +136,13 @@ class ContentsManager(LoggingConfigurable):
         """The model of the file, notebook or directory at ``path``."""
         raise NotImplementedError
 
-    async def save(self, model: Model, path: str) -> Model:
-        """Store ``model`` at ``path``; return the saved model without content, with its hash."""
+    async def save(self, model: Model, path: str, must_create: bool = False) -> Saved:
+        """Store ``model`` at ``path``, resolving the path once; report what it saved and created.
+
+        With ``must_create``, Conflict when anything is at ``path``, decided atomically (of
+        concurrent creators exactly one succeeds). Raises NotFound (no parent folder),
+        Conflict (a file over a folder or the reverse), InvalidInput (a bad model or name).
+        """
         raise NotImplementedError
 
     async def delete_file(self, path: str) -> None:
@@ -195,7 +211,12 @@ class ContentsManager(LoggingConfigurable):
             raise InvalidInput("The root directory cannot be renamed, nor anything renamed to it.")
         if old_path != new_path:
             await self.rename_file(old_path, new_path)
-            await self.checkpoints.rename_all_checkpoints(old_path, new_path)
+            try:
+                await self.checkpoints.rename_all_checkpoints(old_path, new_path)
+            except Exception:
+                # The file has moved, which is what the client asked; an old checkpoint left
+                # behind must not make the rename look failed.
+                self.log.exception("Checkpoints of %s did not follow it to %s", old_path, new_path)
             for listener in self._rename_listeners:
                 try:
                     await listener(old_path, new_path)
@@ -204,7 +225,7 @@ class ContentsManager(LoggingConfigurable):
         return await self.get(new_path, content=False)
 
     async def new(self, model: Model | None, path: str) -> Model:
-        """Create a new, empty file, notebook or directory at ``path``."""
+        """Create a new, empty file, notebook or directory at ``path``; Conflict when it exists."""
         model = dict(model or {})
         kind = model.setdefault("type", default_type_for(path))
         if kind == "notebook":
@@ -213,7 +234,7 @@ class ContentsManager(LoggingConfigurable):
         elif kind == "file":
             model.setdefault("content", "")
             model.setdefault("format", "text")
-        return await self.save(model, path)
+        return (await self.save(model, path, must_create=True)).model
 
     async def new_untitled(self, path: str = "", type: str | None = None, ext: str = "") -> Model:
         """Create ``Untitled.ipynb``, ``untitled.txt``, ``Untitled Folder``... in directory ``path``."""
@@ -223,16 +244,20 @@ class ContentsManager(LoggingConfigurable):
         if type is None:
             type = "notebook" if ext == ".ipynb" else "file"
         if type == "directory":
-            name = await self.increment_filename(
-                self.untitled_directory, path, insert=" ", keep_extension=False
-            )
+            filename, insert, keep_extension = self.untitled_directory, " ", False
         elif type == "notebook":
-            name = await self.increment_filename(self.untitled_notebook + ".ipynb", path)
+            filename, insert, keep_extension = self.untitled_notebook + ".ipynb", "", True
         elif type == "file":
-            name = await self.increment_filename(self.untitled_file + ext, path)
+            filename, insert, keep_extension = self.untitled_file + ext, "", True
         else:
             raise InvalidInput(f"Unknown type {type!r}: expected one of {', '.join(CONTENT_TYPES)}.")
-        return await self.new({"type": type}, posixpath.join(path, name))
+        for _ in range(UNTITLED_ATTEMPTS):
+            name = await self.increment_filename(filename, path, insert=insert, keep_extension=keep_extension)
+            try:
+                return await self.new({"type": type}, posixpath.join(path, name))
+            except Conflict:
+                continue  # another client took the name between the look and the create
+        raise Conflict("Other clients keep creating the same new names here; try again.")
 
     async def increment_filename(
         self, filename: str, path: str = "", insert: str = "", keep_extension: bool = True
@@ -278,7 +303,7 @@ class ContentsManager(LoggingConfigurable):
         model = await self.get(from_path, content=True)
         model.pop("name", None)
         model.pop("path", None)
-        return await self.save(model, to_path)
+        return (await self.save(model, to_path, must_create=True)).model
 
     async def list_directory_page(self, path: str, page_size: int, cursor: str | None = None) -> Model:
         """One page of a directory's children in name order, after ``cursor`` (the last name seen).

@@ -7,8 +7,10 @@ against that store.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import json
 
 import nbformat
 import pytest
@@ -38,7 +40,7 @@ class ContentsManagerContract:
 
     @pytest.mark.gen_test
     async def test_saved_text_file_reads_back_with_all_fields(self, manager: ContentsManager) -> None:
-        saved = await manager.save(text_model("héllo\n"), "a.txt")
+        saved = (await manager.save(text_model("héllo\n"), "a.txt")).model
         assert saved["hash"] == hashlib.sha256("héllo\n".encode()).hexdigest()
         assert saved["hash_algorithm"] == "sha256" and saved["content"] is None
         model = await manager.get("a.txt")
@@ -68,13 +70,13 @@ class ContentsManagerContract:
 
     @pytest.mark.gen_test
     async def test_require_hash_matches_the_saved_hash(self, manager: ContentsManager) -> None:
-        saved = await manager.save(notebook_with("1+1"), "n.ipynb")
+        saved = (await manager.save(notebook_with("1+1"), "n.ipynb")).model
         model = await manager.get("n.ipynb", content=False, require_hash=True)
         assert model["hash"] == saved["hash"] and model["hash_algorithm"] == "sha256"
 
     @pytest.mark.gen_test
     async def test_notebook_round_trips_as_v4_with_joined_source(self, manager: ContentsManager) -> None:
-        saved = await manager.save(notebook_with("a = 1\nprint(a)"), "n.ipynb")
+        saved = (await manager.save(notebook_with("a = 1\nprint(a)"), "n.ipynb")).model
         assert saved["type"] == "notebook" and "message" not in saved
         model = await manager.get("n.ipynb")
         assert model["format"] == "json" and model["mimetype"] is None
@@ -86,7 +88,7 @@ class ContentsManagerContract:
         content = nbformat.v4.new_notebook()
         content.cells.append({"cell_type": "code", "source": "x", "metadata": {}, "id": "abc",
                               "outputs": [], "execution_count": None, "bogus": True})
-        saved = await manager.save({"type": "notebook", "content": content, "format": "json"}, "bad.ipynb")
+        saved = (await manager.save({"type": "notebook", "content": content, "format": "json"}, "bad.ipynb")).model
         assert "validation" in saved["message"].lower()
         assert (await manager.get("bad.ipynb"))["content"]["cells"][0]["source"] == "x"
 
@@ -259,8 +261,8 @@ class ContentsManagerContract:
     async def test_chunked_upload_is_assembled_at_the_last_chunk(self, manager: ContentsManager) -> None:
         parts = [b"a" * 1000, b"b" * 1000, b"c" * 10]
         for number, part in zip((1, 2, -1), parts):
-            saved = await manager.save({"type": "file", "format": "base64", "chunk": number,
-                                        "content": base64.b64encode(part).decode()}, "big.bin")
+            saved = (await manager.save({"type": "file", "format": "base64", "chunk": number,
+                                         "content": base64.b64encode(part).decode()}, "big.bin")).model
         assert saved["hash"] == hashlib.sha256(b"".join(parts)).hexdigest()
         model = await manager.get("big.bin", format="base64")
         assert base64.b64decode(model["content"]) == b"".join(parts)
@@ -269,6 +271,47 @@ class ContentsManagerContract:
     async def test_later_chunk_without_a_first_is_invalid(self, manager: ContentsManager) -> None:
         with pytest.raises(InvalidInput):
             await manager.save({"type": "file", "format": "text", "chunk": 2, "content": "x"}, "a.txt")
+
+    @pytest.mark.gen_test
+    async def test_save_reports_whether_it_created_the_path(self, manager: ContentsManager) -> None:
+        first = await manager.save(text_model("one"), "a.txt")
+        second = await manager.save(text_model("two"), "a.txt")
+        assert (first.created, second.created) == (True, False)
+        assert second.model["path"] == "a.txt" and second.model["hash"] == hashlib.sha256(b"two").hexdigest()
+        folder = await manager.save({"type": "directory"}, "sub")
+        again = await manager.save({"type": "directory"}, "sub")
+        assert (folder.created, again.created) == (True, False) and folder.model["type"] == "directory"
+
+    @pytest.mark.gen_test
+    async def test_must_create_refuses_what_exists_and_leaves_it(self, manager: ContentsManager) -> None:
+        await manager.save(text_model("kept"), "a.txt")
+        await manager.save({"type": "directory"}, "sub")
+        with pytest.raises(Conflict):
+            await manager.save(text_model("new"), "a.txt", must_create=True)
+        with pytest.raises(Conflict):
+            await manager.save({"type": "directory"}, "sub", must_create=True)
+        with pytest.raises(Conflict):
+            await manager.new(None, "a.txt")
+        assert (await manager.get("a.txt"))["content"] == "kept"
+        assert (await manager.save(text_model("x"), "b.txt", must_create=True)).created
+
+    @pytest.mark.gen_test
+    async def test_concurrent_saves_of_a_new_path_create_it_once(self, manager: ContentsManager) -> None:
+        for trial in range(10):
+            results = await asyncio.gather(*(manager.save(notebook_with(str(n)), f"n{trial}.ipynb")
+                                             for n in range(4)))
+            assert sorted(result.created for result in results) == [False, False, False, True]
+
+    @pytest.mark.gen_test
+    async def test_a_notebook_saved_as_a_file_is_reported_as_a_notebook(self, manager: ContentsManager) -> None:
+        raw = json.dumps(nbformat.v4.new_notebook()).encode()
+        upload = {"type": "file", "format": "base64", "content": base64.b64encode(raw).decode()}
+        saved = await manager.save(upload, "up.ipynb")
+        assert saved.model["type"] == "notebook" == (await manager.get("up.ipynb", content=False))["type"]
+        chunked = await manager.save({**upload, "chunk": 1}, "chunked.ipynb")
+        assert chunked.model["type"] == "notebook"
+        last = await manager.save({**upload, "content": "", "chunk": -1}, "chunked.ipynb")
+        assert last.model["type"] == "notebook" and last.created
 
     @pytest.mark.gen_test
     async def test_get_missing_path_is_not_found(self, manager: ContentsManager) -> None:

@@ -16,6 +16,7 @@ from nbserver.services.contents.manager import (
     HASH_ALGORITHM,
     ContentsManager,
     Model,
+    Saved,
     decode_file_content,
     encode_file_content,
     file_mimetype,
@@ -111,7 +112,8 @@ class InMemoryContentsManager(ContentsManager):
             raise NotFound(f"No such file: {path}")
         return BytesFileStream(entry.data, entry.modified)
 
-    async def save(self, model: Model, path: str) -> Model:
+    async def save(self, model: Model, path: str, must_create: bool = False) -> Saved:
+        # No await until the entry is stored: on one event loop, the look and the create are atomic.
         path = normalize_api_path(path)
         if not self.allow_hidden and any(p.startswith(".") for p in path.split("/") if p):
             raise InvalidInput("Hidden files cannot be created here.")
@@ -119,11 +121,13 @@ class InMemoryContentsManager(ContentsManager):
         if parent is None or parent.data is not None:
             raise NotFound(f"No such directory: {_parent(path)}")
         existing = self.entries.get(path)
+        if existing is not None and must_create:
+            raise Conflict(f"A file or directory already exists at {path}")
         if model["type"] == "directory":
             if existing is not None and existing.data is not None:
                 raise Conflict(f"A file exists at {path}")
             self.entries.setdefault(path, Entry(None))
-            return await self.get(path, content=False)
+            return Saved(await self.get(path, content=False), created=existing is None)
         if existing is not None and existing.data is None:
             raise Conflict(f"A directory exists at {path}")
         message = None
@@ -138,14 +142,14 @@ class InMemoryContentsManager(ContentsManager):
                 buffer = self.uploads[path] = bytearray() if chunk == 1 else self.uploads[path]
                 buffer.extend(data)
                 if chunk != -1:
-                    return {**self._model(path, Entry(bytes(buffer))), "type": "file"}
+                    return Saved(self._model(path, Entry(bytes(buffer))), created=existing is None)
                 data = bytes(self.uploads.pop(path))
         created = existing.created if existing else time.time()
         self.entries[path] = Entry(data, created=created)
         saved = await self.get(path, content=False, require_hash=True)
         if message:
             saved["message"] = message
-        return saved
+        return Saved(saved, created=existing is None)
 
     async def delete_file(self, path: str) -> None:
         path = self._visible(path)

@@ -221,6 +221,40 @@ async def test_chunked_upload_replaces_existing_file_only_at_the_end(api, root_d
     assert (root_dir / "a.txt").read_text() == "new text"
 
 
+@pytest.mark.gen_test
+async def test_a_notebook_uploaded_as_a_file_is_answered_as_the_notebook_it_is(api, root_dir):
+    raw = json.dumps(nbformat.v4.new_notebook()).encode()
+    upload = {"type": "file", "format": "base64", "content": base64.b64encode(raw).decode()}
+    response = await api.put("api/contents/uploaded.ipynb", upload)  # how JupyterLab uploads
+    assert response.status == 201
+    got = (await api.get("api/contents/uploaded.ipynb", params={"content": 0})).json()
+    listed = (await api.get("api/contents")).json()["content"][0]
+    assert response.json()["type"] == got["type"] == listed["type"] == "notebook"
+    assert response.json()["mimetype"] == got["mimetype"] and response.json()["size"] == len(raw)
+    assert (await api.put("api/contents/uploaded.ipynb", upload)).json()["type"] == "notebook"
+
+
+@pytest.mark.gen_test
+async def test_the_last_chunk_of_an_uploaded_notebook_answers_type_notebook(api, root_dir):
+    raw = json.dumps(nbformat.v4.new_notebook()).encode()
+    halves = [raw[:20], raw[20:]]
+    for number, part in zip((1, -1), halves):
+        body = {"type": "file", "format": "base64", "chunk": number, "content": base64.b64encode(part).decode()}
+        response = await api.put("api/contents/chunked.ipynb", body)
+    assert response.status == 201 and response.json()["type"] == "notebook"
+    assert response.json()["hash"] == hashlib.sha256(raw).hexdigest()
+
+
+@pytest.mark.gen_test
+async def test_a_text_file_saved_as_a_notebook_type_is_answered_as_the_file_it_is(api, root_dir):
+    nb = nbformat.v4.new_notebook()
+    response = await api.put("api/contents/notes.json", {"type": "notebook", "content": nb})
+    assert response.status == 201
+    got = (await api.get("api/contents/notes.json", params={"content": 0})).json()
+    assert response.json()["type"] == got["type"] == "file"
+    assert response.json()["mimetype"] == got["mimetype"] == "application/json"
+
+
 BAD_PUT_BODIES = [
     ({"format": "text", "content": "x"}, 400),                                   # no type
     ({"type": "thing", "format": "text", "content": "x"}, 400),                  # unknown type

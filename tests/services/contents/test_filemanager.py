@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from nbserver.errors import NotFound
+from nbserver.errors import Conflict, NbserverError, NotFound
 from nbserver.services.contents.filemanager import FileContentsManager
 from tests.services.contents.contract import ContentsManagerContract, text_model
 
@@ -32,7 +32,7 @@ async def test_checkpoints_live_in_ipynb_checkpoints_beside_the_file(manager, ro
 async def test_saved_hash_is_the_hash_of_the_bytes_on_disk(manager, root_dir):
     import hashlib
 
-    saved = await manager.save(text_model("data"), "a.txt")
+    saved = (await manager.save(text_model("data"), "a.txt")).model
     assert saved["hash"] == hashlib.sha256((root_dir / "a.txt").read_bytes()).hexdigest()
 
 
@@ -200,7 +200,7 @@ async def test_a_saved_notebooks_verdict_is_kept_for_its_next_read(manager, vali
 async def test_a_saved_notebook_with_transient_fields_is_validated_again_when_read(manager, validations):
     nb = json.loads(_notebook_json())
     nb["metadata"]["orig_nbformat"] = "not a number"  # invalid, and dropped on disk
-    saved = await manager.save({"type": "notebook", "format": "json", "content": nb}, "a.ipynb")
+    saved = (await manager.save({"type": "notebook", "format": "json", "content": nb}, "a.ipynb")).model
     assert "validation failed" in saved["message"]
     assert "message" not in await manager.get("a.ipynb")
     assert len(validations) == 1
@@ -249,3 +249,66 @@ async def test_first_page_of_a_new_folder_is_right_without_a_full_sort(manager, 
     rest = await manager.list_directory_page("", page_size=20, cursor=first["next_cursor"])
     assert [child["name"] for child in rest["content"]] == sorted(names)[3:]
     assert rest["next_cursor"] is None
+
+
+@pytest.fixture
+def links(monkeypatch):
+    """Each ``os.link`` made: (whether the target existed before, the bytes of the linked file)."""
+    seen = []
+    real_link = os.link
+
+    def watching_link(source, target, **kwargs):
+        with open(source, "rb") as handle:
+            seen.append((os.path.exists(target), handle.read()))
+        return real_link(source, target, **kwargs)
+
+    monkeypatch.setattr(os, "link", watching_link)
+    return seen
+
+
+@pytest.mark.gen_test
+async def test_a_new_file_appears_whole_by_link_and_leaves_no_temporary(manager, root_dir, links):
+    saved = await manager.save(text_model("complete"), "new.txt")
+    assert saved.created and links == [(False, b"complete")]
+    assert os.listdir(root_dir) == ["new.txt"] and (root_dir / "new.txt").stat().st_nlink == 1
+
+
+@pytest.mark.gen_test
+async def test_a_failed_link_leaves_neither_the_file_nor_a_temporary(manager, root_dir, monkeypatch):
+    import errno
+
+    def failing_link(source, target, **kwargs):
+        raise OSError(errno.EIO, "simulated I/O error")
+
+    monkeypatch.setattr(os, "link", failing_link)
+    with pytest.raises(NbserverError):
+        await manager.save(text_model("x"), "new.txt")
+    assert os.listdir(root_dir) == []
+
+
+@pytest.mark.gen_test
+async def test_without_hard_links_o_excl_still_picks_one_creator(manager, root_dir, monkeypatch):
+    import asyncio
+    import errno
+
+    def no_links(source, target, **kwargs):
+        raise OSError(errno.EPERM, "no hard links on this filesystem")
+
+    monkeypatch.setattr(os, "link", no_links)
+    for trial in range(10):
+        results = await asyncio.gather(*(manager.save(text_model(str(n)), f"f{trial}.txt") for n in range(4)))
+        assert sorted(result.created for result in results) == [False, False, False, True]
+    assert not [name for name in os.listdir(root_dir) if name.startswith(".~")]
+    with pytest.raises(Conflict):
+        await manager.new(None, "f0.txt")
+
+
+@pytest.mark.gen_test
+async def test_a_new_chunked_upload_is_linked_into_place_whole_at_its_last_chunk(manager, root_dir, links):
+    first = await manager.save({"type": "file", "format": "text", "chunk": 1, "content": "part one, "}, "up.txt")
+    last = await manager.save({"type": "file", "format": "text", "chunk": -1, "content": "part two"}, "up.txt")
+    assert first.created and last.created and links == [(False, b"part one, part two")]
+    assert os.listdir(root_dir) == ["up.txt"] and (root_dir / "up.txt").stat().st_nlink == 1
+    await manager.save({"type": "file", "format": "text", "chunk": 1, "content": "new"}, "up.txt")
+    replaced = await manager.save({"type": "file", "format": "text", "chunk": -1, "content": ""}, "up.txt")
+    assert not replaced.created and (root_dir / "up.txt").read_text() == "new" and len(links) == 1
