@@ -9,6 +9,7 @@ A store that is not a filesystem subclasses :class:`FileStream`, or uses
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from types import TracebackType
@@ -93,7 +94,7 @@ class OSFileStream(FileStream):
         try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
-                raise IsADirectoryError(f"not a regular file: {os_path}")
+                raise IsADirectoryError(errno.EISDIR, "not a regular file", os_path)
             return cls(fd, info)
         except BaseException:
             os.close(fd)
