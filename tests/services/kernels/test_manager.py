@@ -215,6 +215,8 @@ def test_server_shutdown_leaves_no_kernel_process(tmp_path, token):
         if server.poll() is None:
             server.kill()
             server.wait()
+        if server.stdout is not None:
+            server.stdout.close()
 
 
 def kernel_processes_using(folder: str) -> list[int]:

@@ -301,3 +301,5 @@ def test_server_with_a_pool_serves_from_it_and_leaves_no_kernel_on_stop(tmp_path
         if server.poll() is None:
             server.kill()
             server.wait()
+        if server.stdout is not None:
+            server.stdout.close()
