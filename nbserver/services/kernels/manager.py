@@ -15,6 +15,7 @@ import functools
 import os
 import re
 import time
+import uuid
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable
@@ -325,10 +326,16 @@ class MappingKernelManager(LoggingConfigurable):
         options: dict[str, Any] = {"cwd": cwd}
         if env:
             options["env"] = {**os.environ, **env}
-        if requested_id is not None:
-            options["kernel_id"] = requested_id
+        # The id is chosen here, so that a start cancelled half-way (the server stopping while the
+        # pool fills) can still find and stop the process jupyter_client may have spawned.
+        options["kernel_id"] = requested_id or str(uuid.uuid4())
+        starting = asyncio.ensure_future(self._multi.start_kernel(kernel_name=name, **options))
         try:
-            kernel_id: str = await self._multi.start_kernel(kernel_name=name, **options)
+            kernel_id: str = await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            await asyncio.gather(starting, return_exceptions=True)
+            await self._stop_process(options["kernel_id"])
+            raise
         except Exception as exc:
             self.log.error("Kernel %r failed to start: %s", name, exc, exc_info=True)
             raise KernelStartFailed(

@@ -9,10 +9,10 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from typing import Any
 
 import pytest
-from tornado.httpclient import AsyncHTTPClient
 from traitlets.config import Config
 
 from nbserver.services.kernels.manager import KernelEvent, MappingKernelManager
@@ -169,7 +169,7 @@ async def test_shutdown_all_stops_every_kernel_process(server_app, start_kernel,
 
 @pytest.mark.slow
 @pytest.mark.timeout(90)
-def test_server_shutdown_leaves_no_kernel_process(tmp_path, token):
+def test_server_shutdown_leaves_no_kernel_process(tmp_path, token, jupyter_env):
     """A real server process: start a kernel, stop the server with SIGTERM, the kernel is gone."""
     root = tmp_path / "served"
     root.mkdir()
@@ -187,24 +187,8 @@ def test_server_shutdown_leaves_no_kernel_process(tmp_path, token):
                 port = int(match.group(1))
                 break
         assert port, "the server did not log its URL"
-        base_url = f"http://127.0.0.1:{port}"
-
-        async def start_and_find_pid() -> int:
-            response = await AsyncHTTPClient().fetch(
-                f"{base_url}/api/kernels", method="POST", body="{}",
-                headers={"Authorization": f"token {token}"}, request_timeout=30,
-            )
-            import json
-
-            kernel_id = json.loads(response.body)["id"]
-            client = await KernelWebsocketClient.connect(base_url, token, kernel_id)
-            try:
-                return await kernel_pid(client)
-            finally:
-                client.close()
-
-        pid = asyncio.run(start_and_find_pid())
-        assert process_exists(pid)
+        post_kernel(port, token)
+        [pid] = kernel_processes_using(jupyter_env["runtime"])
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
         deadline = time.monotonic() + 10
@@ -217,6 +201,14 @@ def test_server_shutdown_leaves_no_kernel_process(tmp_path, token):
             server.wait()
         if server.stdout is not None:
             server.stdout.close()
+
+
+def post_kernel(port: int, token: str) -> None:
+    """Start a kernel in the server on ``port`` (a plain blocking client, for tests without a loop)."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/kernels", data=b"{}", method="POST",
+                                     headers={"Authorization": f"token {token}"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert response.status == 201
 
 
 def kernel_processes_using(folder: str) -> list[int]:

@@ -14,12 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tornado.httpclient import AsyncHTTPClient
 from traitlets.config import Config
 
 from nbserver.services.kernels import pool
 from nbserver.services.kernels.manager import MappingKernelManager
-from tests.services.kernels.test_manager import kernel_pid, kernel_processes_using, process_exists, wait_until
+from tests.services.kernels.test_manager import (
+    kernel_pid,
+    kernel_processes_using,
+    post_kernel,
+    process_exists,
+    wait_until,
+)
 from tests.support.kernel_client import KernelWebsocketClient
 
 pytestmark = pytest.mark.timeout(90)
@@ -279,14 +284,7 @@ def test_server_with_a_pool_serves_from_it_and_leaves_no_kernel_on_stop(tmp_path
                 break
         assert port, "the server did not log its URL"
 
-        async def start_kernel() -> None:
-            response = await AsyncHTTPClient().fetch(
-                f"http://127.0.0.1:{port}/api/kernels", method="POST", body="{}",
-                headers={"Authorization": f"token {token}"}, request_timeout=30,
-            )
-            assert response.code == 201
-
-        asyncio.run(start_kernel())
+        post_kernel(port, token)
         for line in server.stdout:
             if "taken from the pool" in line:
                 break
