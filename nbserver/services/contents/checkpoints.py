@@ -117,7 +117,7 @@ class FileCheckpoints(Checkpoints):
         if os.path.isfile(old_checkpoint):
             new_checkpoint = self._checkpoint_path(DEFAULT_CHECKPOINT_ID, new_os_path)
             os.makedirs(os.path.dirname(new_checkpoint), exist_ok=True)
-            moves.move(old_checkpoint, new_checkpoint)  # the file may have moved to another filesystem
+            moves.move(old_checkpoint, new_checkpoint, self.manager.file_writer)  # the file may have moved to another filesystem
 
     def _delete_all(self, os_path: str) -> None:
         checkpoint_path = self._checkpoint_path(DEFAULT_CHECKPOINT_ID, os_path)

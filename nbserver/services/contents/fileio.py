@@ -313,6 +313,14 @@ class FileWriter:
         prefix = f"{STAGING_PREFIX}{self.writer_id}-{kind}-{token}"
         return os.path.join(folder or os.path.dirname(target), derived_name(prefix, os.path.basename(target)))
 
+    def scratch_path(self, target: str, kind: str) -> str:
+        """A unique hidden name beside ``target`` for work other than a save (a cross-filesystem
+        move's copy), in the journal like a save's temporary file: what a killed server leaves
+        there is swept at start-up."""
+        path = self.derived_path(target, kind)
+        self._note_folder(os.path.dirname(path))
+        return path
+
     def _note_folder(self, folder: str) -> None:
         if self.journal is not None:
             self.journal.note_folder(folder)

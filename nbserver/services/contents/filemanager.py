@@ -695,7 +695,7 @@ class FileContentsManager(ContentsManager):
             raise NotFound(f"No such file or directory: {old_path}")
         target = self._free_target(new_path)
         self._refuse_into_itself(source, target.os_path, "moved")
-        moves.move(source, target.os_path)
+        moves.move(source, target.os_path, self.file_writer)
 
     async def rename_file(self, old_path: str, new_path: str) -> None:
         old_path, new_path = fileio.normalize_api_path(old_path), fileio.normalize_api_path(new_path)
@@ -709,7 +709,7 @@ class FileContentsManager(ContentsManager):
             self._refuse_into_itself(source, target.os_path, "copied")
             os.mkdir(target.os_path)  # claims the name; the whole copy is renamed over it
             try:
-                moves.copy_whole(source, target.os_path)
+                moves.copy_whole(source, target.os_path, writer=self.file_writer)
             except BaseException:
                 try:
                     os.rmdir(target.os_path)

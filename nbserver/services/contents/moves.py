@@ -16,7 +16,7 @@ import secrets
 import shutil
 
 from nbserver.errors import InvalidInput
-from nbserver.services.contents.fileio import STAGING_PREFIX, fsync_directory
+from nbserver.services.contents.fileio import STAGING_PREFIX, FileWriter, fsync_directory
 
 COPY_BLOCK_SIZE = 1 << 20  # bytes per read and write of a copied file
 
@@ -66,8 +66,11 @@ def _copy_tree(source: str, target: str, keep_owner: bool) -> None:
     fsync_directory(target)
 
 
-def _staging_name(target: str) -> str:
-    """A hidden, unique name beside ``target`` to assemble its copy under (short: fits NAME_MAX)."""
+def _staging_name(target: str, writer: FileWriter | None) -> str:
+    """A hidden, unique name beside ``target`` to assemble its copy under (fits NAME_MAX); with a
+    ``writer``, one its journal knows, so a killed server's partial copy is swept at start-up."""
+    if writer is not None:
+        return writer.scratch_path(target, "copy")
     return os.path.join(os.path.dirname(target), f"{STAGING_PREFIX}copy-{secrets.token_hex(8)}")
 
 
@@ -78,14 +81,14 @@ def _remove(os_path: str) -> None:
         os.unlink(os_path)
 
 
-def copy_whole(source: str, target: str, keep_owner: bool = False) -> None:
+def copy_whole(source: str, target: str, keep_owner: bool = False, writer: FileWriter | None = None) -> None:
     """Copy the file or folder ``source`` to ``target`` so that it appears complete or not at all.
 
     The copy is made and fsynced under a hidden name beside ``target``, then renamed to
     it (a file there is replaced, as by ``rename``). On any failure the partial copy is
     removed and the error raised (an ``OSError`` keeps its errno, e.g. ENOSPC).
     """
-    staging = _staging_name(target)
+    staging = _staging_name(target, writer)
     try:
         if os.path.islink(source):
             os.symlink(os.readlink(source), staging)
@@ -125,7 +128,7 @@ def _read_only(os_path: str) -> bool:
     return bool(os.statvfs(os_path).f_flag & os.ST_RDONLY)
 
 
-def move(source: str, target: str) -> None:
+def move(source: str, target: str, writer: FileWriter | None = None) -> None:
     """Move the file or folder ``source`` to ``target``, on this filesystem or another.
 
     The same filesystem: one ``rename``. Across filesystems: :func:`copy_whole` keeping
@@ -139,6 +142,6 @@ def move(source: str, target: str) -> None:
         if exc.errno != errno.EXDEV:
             raise
     _check_removable(source)
-    copy_whole(source, target, keep_owner=True)
+    copy_whole(source, target, keep_owner=True, writer=writer)
     _remove(source)
     fsync_directory(os.path.dirname(source))

@@ -37,6 +37,7 @@ import fcntl
 import json
 import logging
 import os
+import shutil
 import socket
 import stat
 import threading
@@ -239,10 +240,13 @@ def _recover_writer(writer_id: str, records: list[dict[str, Any]], min_age: floa
             path = os.path.join(folder, name)
             try:
                 info = os.lstat(path)
-                if not stat.S_ISREG(info.st_mode) or now - info.st_mtime < min_age:
+                if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)) or now - info.st_mtime < min_age:
                     report.kept += 1
                     continue
-                os.unlink(path)
+                if stat.S_ISDIR(info.st_mode):
+                    shutil.rmtree(path)  # a cross-filesystem move's partial copy of a folder
+                else:
+                    os.unlink(path)
                 report.removed += 1
             except FileNotFoundError:
                 continue

@@ -1,5 +1,6 @@
 """The write journal: start-up finds a killed server's leftovers and never touches a live one's."""
 
+import gc
 import os
 import time
 
@@ -90,3 +91,19 @@ def test_without_a_journal_saves_go_on_and_choose_crash_safety_over_hard_links(r
     assert not journal.usable
     # An in-place write could not be undone after a crash: the file is replaced, its link keeps the old bytes.
     assert target.read_bytes() == b"new" and (root_dir / "b.txt").read_bytes() == b"old"
+
+
+def test_a_dead_writers_partial_folder_copy_goes_too(root_dir, tmp_path):
+    """What a server killed in a cross-filesystem move of a folder leaves: a hidden, half-made tree."""
+    journal_dir = tmp_path / "journal"
+    journal = WriteJournal(str(journal_dir))
+    partial = fileio.FileWriter(journal).scratch_path(str(root_dir / "project"), "copy")
+    os.makedirs(os.path.join(partial, "data"))
+    with open(os.path.join(partial, "data", "table.csv"), "wb") as handle:
+        handle.write(b"half")
+    (root_dir / "kept.txt").write_bytes(b"a user's file")
+    del journal  # its lock goes with it, as with a killed process
+    gc.collect()
+    report = recover_interrupted_writes(str(journal_dir), min_age=0)
+    assert report.removed == 1
+    assert os.listdir(root_dir) == ["kept.txt"]
