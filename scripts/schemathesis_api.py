@@ -72,6 +72,7 @@ COSTLY = ("POST /api/kernels", "POST /api/sessions", "PATCH /api/sessions/{sessi
           "DELETE /api/sessions/{session}")
 REQUEST_TIMEOUT = 60
 CONTENT_TYPES = ("directory", "file", "notebook")
+DROPPED = 599  # the status recorded when a server closes the connection without an answer
 
 
 def jupyter_server_spec() -> dict[str, Any]:
@@ -133,7 +134,12 @@ class Server:
         self.roles: dict[str, str] = {}
 
     def request(self, method: str, path: str, body: Any = None) -> requests.Response:
-        return self.http.request(method, self.url + path, json=body, timeout=REQUEST_TIMEOUT)
+        """A bookkeeping request (not a fuzzed one): tried again once on a dropped keep-alive connection."""
+        try:
+            return self.http.request(method, self.url + path, json=body, timeout=REQUEST_TIMEOUT)
+        except requests.ConnectionError:
+            self.http.close()
+            return self.http.request(method, self.url + path, json=body, timeout=REQUEST_TIMEOUT)
 
     def listed(self, path: str) -> list[dict[str, Any]]:
         response = self.request("GET", path)
@@ -265,7 +271,7 @@ def plan(schema: Any, examples: int, negative: int, kernel_examples: int, seed: 
 class Answer:
     status: int
     body: str
-    violations: dict[str, str]  # check name -> first line of its message
+    violations: dict[str, str]  # check name -> what failed (a schema error with where in the schema)
 
 
 def checks() -> list[Callable[..., Any]]:
@@ -281,6 +287,13 @@ def checks() -> list[Callable[..., Any]]:
             response_headers_conformance, response_schema_conformance]
 
 
+def failure_key(failure: Any) -> str:
+    """A check failure as both servers can share it: its title, and for a schema error the place in
+    the schema it breaks (not the values, which differ between servers)."""
+    where = getattr(failure, "schema_path", None)
+    return f"{failure.title} at {'/'.join(map(str, where))}" if where else str(failure.title)
+
+
 def send(planned: Planned, server: Server) -> Answer:
     from schemathesis.core.failures import FailureGroup
 
@@ -289,13 +302,17 @@ def send(planned: Planned, server: Server) -> Answer:
     for name, value in planned.known.items():
         case.path_parameters[name] = server.roles[value[1:-1]] if value.startswith("<") else value
     try:
-        response = case.call(base_url=server.url, session=server.http, timeout=REQUEST_TIMEOUT)
+        try:
+            response = case.call(base_url=server.url, session=server.http, timeout=REQUEST_TIMEOUT)
+        except requests.ConnectionError as error:  # no answer at all: as bad as a 5xx
+            server.http.close()
+            return Answer(DROPPED, f"no answer: {error}", {"not_a_server_error": "Connection dropped"})
         violations = {}
         for check in checks():
             try:
                 case.validate_response(response, checks=[check])
             except FailureGroup as group:
-                violations[check.__name__] = "; ".join(failure.title for failure in group.exceptions)
+                violations[check.__name__] = "; ".join(sorted(map(failure_key, group.exceptions)))
         return Answer(response.status_code, response.text[:300], violations)
     finally:
         if case.path_parameters is not None:
@@ -338,7 +355,7 @@ class Pair:
         if self.nbserver.status >= 500:
             found.append(f"5xx: nbserver {self.nbserver.status}")
         for check, message in self.nbserver.violations.items():
-            if check not in self.jupyter.violations and check != "not_a_server_error":
+            if check != "not_a_server_error" and self.jupyter.violations.get(check) != message:
                 found.append(f"schema: {check}: {message}")
         if 200 <= self.jupyter.status < 300 and not 200 <= self.nbserver.status < 300:
             found.append(f"2xx: jupyter_server {self.jupyter.status}, nbserver {self.nbserver.status}")
@@ -482,6 +499,12 @@ def run(workdir: Path, examples: int, negative: int, kernel_examples: int, seed:
                 for server in servers:
                     server.sweep()
             log(f"{label}: {len(cases)} requests in {time.monotonic() - started:.1f} s")
+    except Exception:
+        for server in servers:
+            alive = server.running.process is not None and server.running.process.poll() is None
+            log(f"--- {server.name} ({'running' if alive else 'exited'}), the end of its log:\n"
+                f"{server.running.log_tail(40)}")
+        raise
     finally:
         for server in servers:
             server.running.stop()

@@ -44,6 +44,8 @@ def test_a_schema_violation_only_nbserver_has_breaks_a_rule(differential):
     assert pair(differential, "GET /api/kernels", (200, "", violation), (200, "", {})).problems == [
         "schema: response_schema_conformance: Response violates schema"]
     assert pair(differential, "GET /api/kernels", (200, "", violation), (200, "", violation)).problems == []
+    elsewhere = {"response_schema_conformance": "Response violates schema at properties/name/type"}
+    assert pair(differential, "GET /api/kernels", (200, "", violation), (200, "", elsewhere)).problems
 
 
 def test_a_2xx_from_jupyter_server_must_be_a_2xx_from_nbserver(differential):
