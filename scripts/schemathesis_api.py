@@ -38,7 +38,6 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,12 +104,17 @@ def seed_root(root: Path) -> None:
         (root / name / "notes.txt").write_text("some text\n")
     (root / "data" / "nb.ipynb").write_text(json.dumps(NOTEBOOK))
     (root / "data" / "shared.ipynb").write_text(json.dumps(NOTEBOOK))
+    # A checkpoint of each, where both servers keep them (``<stem>-checkpoint<ext>`` beside the file).
+    checkpoints = root / "data" / ".ipynb_checkpoints"
+    checkpoints.mkdir()
+    (checkpoints / "notes-checkpoint.txt").write_text("older text\n")
+    (checkpoints / "nb-checkpoint.ipynb").write_text(json.dumps(NOTEBOOK))
 
 
 # What a path parameter names, on every other request, so that requests reach things that exist.
 # A role in angle brackets is looked up per server (session ids are the server's own).
 KNOWN_VALUES: dict[str, list[str]] = {
-    "path": ["data/notes.txt", "data/nb.ipynb", "data", "a/notes.txt"],
+    "path": ["data/notes.txt", "data/nb.ipynb", "data", "a/notes.txt"],  # data/ files have a checkpoint
     "checkpoint_id": ["checkpoint"],
     "kernel_id": [SHARED_KERNEL_ID],
     "session": ["<session>"],
@@ -399,6 +403,11 @@ ALLOWED: list[Allowance] = [
               "nbserver; jupyter_server creates an empty file (an 'untitled' file inside a folder)",
               lambda pair: _is(pair, "PUT /api/contents/{path}", (400, 409), range(200, 300))
               and not (isinstance(_body(pair), dict) and _body(pair).get("type") in CONTENT_TYPES)),
+    Allowance("known, contents: POST (a new untitled item) with a 'type' other than directory, file or "
+              "notebook is 400 in nbserver; jupyter_server creates an untitled file",
+              lambda pair: _is(pair, "POST /api/contents/{path}", (400,), range(200, 300))
+              and isinstance(_body(pair), dict) and "copy_from" not in _body(pair)
+              and _body(pair).get("type") not in (None, *CONTENT_TYPES)),
     Allowance("known, contents: POST {copy_from} into a folder that does not exist is 404 in nbserver; "
               "jupyter_server creates the folder and copies into it",
               lambda pair: _is(pair, "POST /api/contents/{path}", (404,), range(200, 300))
