@@ -23,6 +23,14 @@ def kernel_env(value: Any) -> dict[str, str] | None:
     return value
 
 
+def requested_kernel_id(body: dict[str, Any]) -> str | None:
+    """The kernel id a start request asks for: ``"id"`` or ``"kernel_id"`` (the same, if both)."""
+    chosen = {body[key] for key in ("id", "kernel_id") if body.get(key) is not None}
+    if len(chosen) > 1:
+        raise InvalidInput("'id' and 'kernel_id' name different kernels.")
+    return chosen.pop() if chosen else None
+
+
 class KernelsAPIHandler(APIHandler):
     auth_resource = "kernels"
     #: Starting, interrupting and restarting a kernel execute code.
@@ -42,14 +50,16 @@ class MainKernelHandler(KernelsAPIHandler):
 
     async def post(self) -> None:
         """Start a kernel: ``{"name", "path", "env", "id"}``, all optional (Jupyter Server's and
-        Kernel Gateway's fields; see MappingKernelManager.start_kernel for what each does)."""
+        Kernel Gateway's fields; see MappingKernelManager.start_kernel for what each does).
+        ``"kernel_id"`` is taken as ``"id"``: Jupyter Server 2.x's own handler reads a client's
+        kernel id from that field; both naming different ids is a 400."""
         body = self.get_json_object_body() or {}
-        for key in ("name", "path", "id"):
+        for key in ("name", "path", "id", "kernel_id"):
             if body.get(key) is not None and not isinstance(body[key], str):
                 raise InvalidInput(f"{key!r} must be a string.")
         kernel_id = await self.kernel_manager.start_kernel(
             kernel_name=body.get("name"), path=body.get("path"), env=kernel_env(body.get("env")),
-            kernel_id=body.get("id"),
+            kernel_id=requested_kernel_id(body),
         )
         self.set_header("Location", self.kernel_url(kernel_id))
         self.finish_json(self.kernel_manager.kernel_model(kernel_id), 201)

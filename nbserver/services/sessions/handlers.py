@@ -75,7 +75,7 @@ class SessionHandler(SessionsAPIHandler):
 
     async def patch(self, session_id: str) -> None:
         body = self.get_json_object_body()
-        if not body:
+        if body is None:  # an empty object changes nothing and answers the session, as in Jupyter Server
             raise InvalidInput("Send the changes as a JSON object.")
         kernel_name, kernel_id = kernel_choice(body)
         if "kernel" in body and kernel_name is None and kernel_id is None:

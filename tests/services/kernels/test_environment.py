@@ -158,3 +158,18 @@ class TestFromThePool:
         assert (await api.post(f"api/kernels/{kernel_id}/restart")).status == 200
         assert (await run_json(connect, kernel_id, PRINT_PLACE)) == {"cwd": os.path.realpath(subfolder),
                                                                       "session": notebook}
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_a_client_chosen_id_in_jupyter_servers_kernel_id_field_is_the_kernels_id(api):
+    kernel_id = str(uuid.uuid4())
+    response = await api.post("api/kernels", {"kernel_id": kernel_id})
+    assert response.status == 201 and response.json()["id"] == kernel_id
+    assert [kernel["id"] for kernel in (await api.get("api/kernels")).json()] == [kernel_id]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_id_and_kernel_id_naming_different_kernels_is_400(api):
+    response = await api.post("api/kernels", {"id": str(uuid.uuid4()), "kernel_id": str(uuid.uuid4())})
+    assert response.status == 400
+    assert (await api.get("api/kernels")).json() == []

@@ -67,6 +67,17 @@ async def test_patch_changes_path_name_and_type(api):
     assert changed["kernel"]["id"] == session["kernel"]["id"]
 
 
+@pytest.mark.gen_test(timeout=90)
+async def test_patch_with_an_empty_object_changes_nothing_and_answers_the_session(api):
+    session = (await start_session(api)).json()
+    response = await api.patch(f"api/sessions/{session['id']}", {})
+    assert response.status == 200
+    assert {key: value for key, value in response.json().items() if key != "kernel"} == {
+        key: value for key, value in session.items() if key != "kernel"}
+    assert response.json()["kernel"]["id"] == session["kernel"]["id"]
+    assert (await api.patch("api/sessions/nope", {})).status == 404
+
+
 @pytest.mark.gen_test(timeout=120)
 async def test_patch_kernel_by_name_starts_a_new_kernel_and_stops_the_old(api):
     session = (await start_session(api)).json()
