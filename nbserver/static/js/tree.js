@@ -1,6 +1,6 @@
-// The dashboard: list a folder through /api/contents and act on its files; show running kernels.
+// The dashboard: list a folder through /api/contents and act on its files; show running kernels and terminals.
 
-import { ApiError, basename, contents, dirname, joinPath, kernels, sessions, url } from "./api.js";
+import { ApiError, basename, contents, dirname, joinPath, kernels, sessions, terminals, url } from "./api.js";
 import { dialog, dropdown, el, exactTime, humanSize, timeAgo, toast } from "./ui.js";
 
 const CHUNK_SIZE = 1024 * 1024; // bytes per chunk of an upload through the contents API
@@ -367,8 +367,32 @@ async function refreshRunning() {
     el("span", { class: `state ${kernel.execution_state || ""}`, text: kernel.execution_state || "" }),
     shutdownButton(kernel.id, () => kernels.shutdown(kernel.id)))));
   if (!kernelModels.length) kernelList.append(el("li", { class: "empty", text: "No running kernels." }));
-  const count = kernelModels.length;
+  const terminalList = document.getElementById("running-terminals");
+  let terminalModels = [];
+  if (terminalList) {
+    try {
+      terminalModels = await terminals.list();
+    } catch (_) { /* terminals switched off meanwhile: none */ }
+    terminalList.replaceChildren(...terminalModels.map((terminal) => el("li", {},
+      el("a", { class: "name", href: terminals.pageUrl(terminal.name) },
+        el("img", { class: "icon", src: icons + "terminal.svg", alt: "" }), el("span", { text: `Terminal ${terminal.name}` })),
+      el("span", { class: "state", title: exactTime(terminal.last_activity), text: timeAgo(terminal.last_activity) }),
+      shutdownButton(`terminal ${terminal.name}`, () => terminals.shutdown(terminal.name)))));
+    if (!terminalModels.length) terminalList.append(el("li", { class: "empty", text: "No running terminals." }));
+  }
+  const count = kernelModels.length + terminalModels.length;
   document.getElementById("running-count").textContent = count ? String(count) : "";
+}
+
+// -- terminals --------------------------------------------------------------------------------
+
+async function createTerminal() {
+  try {
+    const model = await terminals.start(state.path);
+    location.href = terminals.pageUrl(model.name);
+  } catch (error) {
+    toast(error.message, "error", 6);
+  }
 }
 
 // -- wiring -------------------------------------------------------------------------------------
@@ -402,6 +426,7 @@ function wire() {
   }
   dropdown(document.getElementById("new-button"), document.getElementById("new-menu"));
   for (const item of document.querySelectorAll("[data-new]")) item.addEventListener("click", () => createNamed(item.dataset.new));
+  document.getElementById("new-terminal")?.addEventListener("click", createTerminal);
   document.getElementById("upload-input").addEventListener("change", (event) => {
     uploadFiles(event.target.files);
     event.target.value = "";
