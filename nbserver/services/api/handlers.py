@@ -40,9 +40,6 @@ class APIStatusHandler(APIHandler):
             kernels, connections = summary["kernels"], summary["connections"]
             if summary.get("last_activity"):
                 last_activity = max(last_activity, summary["last_activity"])
-        terminal_manager: Any = self.settings.get("terminal_manager")
-        if terminal_manager is not None:
-            last_activity = max(last_activity, terminal_manager.last_activity() or last_activity)
         self.finish_json({
             "started": iso_timestamp(tracker.started),
             "last_activity": iso_timestamp(last_activity),

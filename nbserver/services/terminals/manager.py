@@ -177,10 +177,6 @@ class TerminalManager(LoggingConfigurable):
     def list_terminals(self) -> list[dict[str, Any]]:
         return [record.to_model() for record in self._records.values()]
 
-    def last_activity(self) -> float | None:
-        """The latest input or output of any terminal (POSIX seconds), or None without terminals."""
-        return max((record.last_activity for record in self._records.values()), default=None)
-
     # -- lifecycle ---------------------------------------------------------------------
 
     def working_directory(self, path: str) -> str:
@@ -314,6 +310,8 @@ class TerminalManager(LoggingConfigurable):
 
     async def cull_inactive_terminals(self) -> None:
         """Close every terminal without input or output for longer than cull_inactive_timeout (once, now)."""
+        if self.cull_inactive_timeout <= 0:
+            return
         now = time.time()
         for name, record in list(self._records.items()):
             idle = now - record.last_activity
