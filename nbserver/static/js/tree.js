@@ -338,10 +338,13 @@ async function uploadFiles(files) {
 async function refreshRunning() {
   const sessionList = document.getElementById("running-sessions");
   const kernelList = document.getElementById("running-kernels");
+  const terminalList = document.getElementById("running-terminals");
   let kernelModels = [];
   let sessionModels = [];
+  let terminalModels = [];
   try {
-    [kernelModels, sessionModels] = await Promise.all([kernels.list(), sessionsOrEmpty()]);
+    [kernelModels, sessionModels, terminalModels] = await Promise.all([kernels.list(), sessionsOrEmpty(),
+      terminalList ? terminals.list().catch(() => []) : []]);
   } catch (_) { /* no kernels route yet: nothing runs */ }
   state.runningPaths = new Set(sessionModels.map((session) => session.path));
   const shutdownButton = (label, action) => el("button", { type: "button", class: "button small danger", text: "Shut down",
@@ -367,12 +370,7 @@ async function refreshRunning() {
     el("span", { class: `state ${kernel.execution_state || ""}`, text: kernel.execution_state || "" }),
     shutdownButton(kernel.id, () => kernels.shutdown(kernel.id)))));
   if (!kernelModels.length) kernelList.append(el("li", { class: "empty", text: "No running kernels." }));
-  const terminalList = document.getElementById("running-terminals");
-  let terminalModels = [];
   if (terminalList) {
-    try {
-      terminalModels = await terminals.list();
-    } catch (_) { /* terminals switched off meanwhile: none */ }
     terminalList.replaceChildren(...terminalModels.map((terminal) => el("li", {},
       el("a", { class: "name", href: terminals.pageUrl(terminal.name) },
         el("img", { class: "icon", src: icons + "terminal.svg", alt: "" }), el("span", { text: `Terminal ${terminal.name}` })),
