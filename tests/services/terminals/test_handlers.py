@@ -272,7 +272,8 @@ async def test_authorizer_is_asked_about_the_terminals_resource(api, server_app,
     assert (await api.post("api/terminals", {})).status == 403
     assert (await api.delete("api/terminals/1")).status == 403
     assert await ws_refusal(base_url, "1", {"Authorization": f"token {token}"}) == 403
-    assert asked == [("read", "terminals"), ("write", "terminals"), ("write", "terminals"),
+    # Starting a shell runs code, as starting a kernel does: "execute", like the websocket.
+    assert asked == [("read", "terminals"), ("execute", "terminals"), ("write", "terminals"),
                      ("execute", "terminals")]
 
 
