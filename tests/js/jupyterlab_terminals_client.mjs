@@ -2,36 +2,13 @@
 // JupyterLab's terminal panel does: start one in a folder, talk to it over the websocket, shut it down.
 // Usage: NB_URL=http://127.0.0.1:PORT/ NB_TOKEN=... node jupyterlab_terminals_client.mjs
 import assert from 'node:assert/strict';
-import WebSocket from 'ws';
 import { PageConfig } from '@jupyterlab/coreutils'; // installed with @jupyterlab/services
-import { ServerConnection, TerminalManager } from '@jupyterlab/services';
+import { TerminalManager } from '@jupyterlab/services';
+import { baseUrl, results, serverSettings, step, timeLimit, token } from './client_setup.mjs';
 
-const baseUrl = process.env.NB_URL;
-const token = process.env.NB_TOKEN;
-const serverSettings = ServerConnection.makeSettings({
-  baseUrl,
-  wsUrl: baseUrl.replace(/^http/, 'ws'),
-  token,
-  appendToken: true,
-  WebSocket,
-  fetch,
-  Request,
-  Headers
-});
 // JupyterLab's page tells its client that the server has terminals; a script says it itself.
 PageConfig.setOption('terminalsAvailable', 'true');
-
-setTimeout(() => {
-  console.error('FAILED: the terminal client test did not finish within 60 s');
-  process.exit(1);
-}, 60_000).unref();
-
-let passed = 0;
-async function step(name, body) {
-  await body();
-  passed += 1;
-  console.log(`ok ${passed} - ${name}`);
-}
+timeLimit(60);
 
 // Resolve with everything the terminal printed once `pattern` appears in it.
 function outputUntil(connection, pattern) {
@@ -88,5 +65,5 @@ await step('listed, then shut down', async () => {
 });
 
 manager.dispose();
-console.log(`${passed} passed, 0 failed`);
+console.log(`${results.passed} passed, 0 failed`);
 process.exit(0);
