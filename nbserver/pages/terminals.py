@@ -10,10 +10,11 @@ from tornado import web
 
 from nbserver.errors import NotFound
 from nbserver.pages.base import PageBase
-from nbserver.services.terminals.handlers import TERMINAL_NAME_REGEX, terminal_manager_of
+from nbserver.services.terminals.handlers import AUTH_RESOURCE, TERMINAL_NAME_REGEX, terminal_manager_of
 
 
 class TerminalPageHandler(PageBase):
+    auth_resource = AUTH_RESOURCE
     def get(self, name: str) -> None:
         if not terminal_manager_of(self).has_terminal(name):
             raise NotFound(f"Terminal not found: {name}")

@@ -17,6 +17,7 @@ from typing import Any
 
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
+from nbserver.auth.authorizer import METHOD_ACTIONS
 from nbserver.base.handlers import APIHandler, BaseHandler, JSONErrorsMixin
 from nbserver.errors import InvalidInput, NotFound
 from nbserver.services.terminals.manager import TerminalManager, TerminalRecord
@@ -24,6 +25,8 @@ from nbserver.services.terminals.manager import TerminalManager, TerminalRecord
 log = logging.getLogger("nbserver")
 
 TERMINAL_NAME_REGEX = r"(?P<name>\w+)"
+#: The authorizer's resource for every terminal route, as in Jupyter Server.
+AUTH_RESOURCE = "terminals"
 
 
 def terminal_manager_of(handler: BaseHandler) -> TerminalManager:
@@ -35,6 +38,10 @@ def terminal_manager_of(handler: BaseHandler) -> TerminalManager:
 
 
 class TerminalsAPIHandler(APIHandler):
+    auth_resource = AUTH_RESOURCE
+    #: Starting a terminal runs a shell: "execute", as starting a kernel is.
+    auth_actions = {**METHOD_ACTIONS, "POST": "execute"}
+
     @property
     def terminal_manager(self) -> TerminalManager:
         return terminal_manager_of(self)
@@ -83,13 +90,10 @@ def parse_client_message(data: str | bytes) -> list[Any]:
 class TerminalSocketHandler(JSONErrorsMixin, WebSocketHandler, BaseHandler):
     """``/terminals/websocket/<name>``: one client connection to a terminal."""
 
+    auth_resource = AUTH_RESOURCE
+    auth_actions = {"GET": "execute"}  # the websocket upgrade; the access pipeline runs before it
     record: TerminalRecord | None = None
     size: tuple[int | None, int | None] = (None, None)
-
-    def prepare(self) -> None:
-        # Authenticated before the upgrade: a refused client gets 401/403, not a socket.
-        self.check_auth()
-        self.on_request_activity()
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         if not terminal_manager_of(self).has_terminal(kwargs["name"]):
