@@ -10,12 +10,20 @@ from typing import Any
 import pytest
 
 from tests.support.browser import LiveServer, screenshot
+from tests.support.terminal_client import TEST_SHELL, TEST_SHELL_ARGS
+
+
+@pytest.fixture
+def live_server_args() -> tuple[str, ...]:
+    return TEST_SHELL_ARGS
+
 
 # -- over HTTP (in-process server) -----------------------------------------------------------
 
 
 @pytest.mark.gen_test(timeout=60)
 async def test_page_of_a_running_terminal_loads_the_vendored_xterm(api, server_app):
+    server_app.terminal_manager.shell_command = TEST_SHELL
     assert (await api.post("api/terminals", {})).status == 200
     response = await api.get("terminals/1")
     assert response.status == 200 and response.headers["Content-Type"].startswith("text/html")

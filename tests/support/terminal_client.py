@@ -11,8 +11,11 @@ from typing import Any
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
-#: Shell for the tests: bash without the machine's rc files, so prompts and output are predictable.
+#: Shell for the tests: bash without the machine's rc files, so prompts and output are predictable
+#: and no rc script (pyenv's rehash, with its lock file) is killed half-way when a test ends.
 TEST_SHELL = ["bash", "--norc", "--noprofile"]
+#: The same, as command-line arguments of a server process.
+TEST_SHELL_ARGS = tuple(f"--TerminalManager.shell_command={arg}" for arg in TEST_SHELL)
 CONTROL_SEQUENCE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 

@@ -15,7 +15,7 @@ import pytest
 from nbserver.services.terminals.manager import TerminalManager, kill_session
 from tests.support.api_client import APIClient
 from tests.support.server_process import ServerProcess
-from tests.support.terminal_client import TerminalWebsocketClient
+from tests.support.terminal_client import TEST_SHELL_ARGS, TerminalWebsocketClient
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -127,7 +127,7 @@ async def test_server_stopped_by_sigterm_leaves_no_terminal_process(tmp_path: Pa
     root = tmp_path / "served"
     root.mkdir()
     pids: list[int] = []
-    with ServerProcess(root) as server:
+    with ServerProcess(root, *TEST_SHELL_ARGS) as server:
         api = APIClient(http_client, server.base_url, server.token)
         response = await api.post("api/terminals", {})
         assert response.status == 200, response.body
