@@ -21,6 +21,7 @@ setup(
         "traitlets>=5.9",
         "ipykernel>=6.20",
         "pyzmq>=25",
+        "terminado>=0.18",  # terminals: shells in ptys (its NamedTermManager)
     ],
     extras_require={
         "test": [

@@ -39,6 +39,7 @@ from nbserver.services.contents.filemanager import FileContentsManager
 from nbserver.services.contents.manager import ContentsManager
 from nbserver.services.kernels.manager import MappingKernelManager
 from nbserver.services.sessions.manager import SessionManager
+from nbserver.services.terminals.manager import TerminalManager
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(nbserver.__file__))
 
@@ -104,7 +105,7 @@ class NotebookServerApp(JupyterApp):
     flags = flags
     subcommands = subcommands
     classes = [IdentityProvider, ContentsManager, FileContentsManager, ConfigSectionManager, MappingKernelManager,
-               SessionManager]
+               SessionManager, TerminalManager]
 
     ip = Unicode("127.0.0.1", help="The IP address the server listens on.").tag(config=True)
     port = Integer(
@@ -156,6 +157,9 @@ class NotebookServerApp(JupyterApp):
     ).tag(config=True)
     kernel_manager_class = Type(
         MappingKernelManager, klass=MappingKernelManager, help="The class that starts and tracks kernels."
+    ).tag(config=True)
+    terminals_enabled = Bool(
+        True, help="Offer terminals (shells in the root folder, /api/terminals); off, their routes answer 404."
     ).tag(config=True)
     shutdown_timeout = Integer(10, help="Seconds to wait for kernels and connections on shutdown.").tag(
         config=True
@@ -238,9 +242,13 @@ class NotebookServerApp(JupyterApp):
         self.kernel_manager = self.kernel_manager_class(parent=self, log=self.log, root_dir=self.root_dir)
         self.session_manager = SessionManager(parent=self, log=self.log, kernel_manager=self.kernel_manager)
         self.contents_manager.add_rename_listener(self.session_manager.path_renamed)
+        self.terminal_manager = (
+            TerminalManager(parent=self, log=self.log, root_dir=self.root_dir) if self.terminals_enabled else None
+        )
 
     def handler_modules(self) -> list[str]:
-        pages = ["nbserver.pages.handlers", "nbserver.pages.files", "nbserver.pages.nbconvert"]
+        pages = ["nbserver.pages.handlers", "nbserver.pages.files", "nbserver.pages.nbconvert",
+                 "nbserver.pages.terminals"]
         return service_handler_modules() + ["nbserver.auth.handlers"] + pages
 
     def route_table(self) -> list[tuple[str, type[web.RequestHandler]]]:
@@ -261,6 +269,7 @@ class NotebookServerApp(JupyterApp):
             "kernel_manager": self.kernel_manager,
             "session_manager": self.session_manager,
             "kernel_spec_manager": self.kernel_manager.kernel_spec_manager,
+            "terminal_manager": self.terminal_manager,
             "activity_tracker": self.activity_tracker,
             "max_body_size": self.max_body_size,
             "content_security_policy": self.content_security_policy,
@@ -362,8 +371,10 @@ class NotebookServerApp(JupyterApp):
         }
 
     async def stop_services(self) -> None:
-        """Stop every kernel and close the session store (also used by in-process tests)."""
+        """Stop every kernel and terminal and close the session store (also used by in-process tests)."""
         await self.kernel_manager.shutdown_all()
+        if self.terminal_manager is not None:
+            await self.terminal_manager.shutdown_all()
         await self.session_manager.close()
 
     async def cleanup(self) -> None:

@@ -78,6 +78,7 @@ class TreeHandler(PathPageHandler):
         manager = self.contents_manager
         if await manager.dir_exists(path):
             self.finish_page("tree.html", page_title=(posixpath.basename(path) or "Home"),
+                             terminals_enabled=self.settings.get("terminal_manager") is not None,
                              **self.common_context(path))
             return
         if await manager.file_exists(path):

@@ -2,39 +2,10 @@
 // JupyterLab does: contents, checkpoints, sessions, kernels over the websocket.
 // Usage: NB_URL=http://127.0.0.1:PORT/ NB_TOKEN=... node jupyterlab_services_client.mjs
 import assert from 'node:assert/strict';
-import WebSocket from 'ws';
-import {
-  ContentsManager,
-  KernelManager,
-  ServerConnection,
-  SessionManager
-} from '@jupyterlab/services';
+import { ContentsManager, KernelManager, SessionManager } from '@jupyterlab/services';
+import { results, serverSettings, step, timeLimit } from './client_setup.mjs';
 
-const baseUrl = process.env.NB_URL;
-const token = process.env.NB_TOKEN;
-const serverSettings = ServerConnection.makeSettings({
-  baseUrl,
-  wsUrl: baseUrl.replace(/^http/, 'ws'),
-  token,
-  appendToken: true,
-  WebSocket,
-  fetch,
-  Request,
-  Headers
-});
-
-setTimeout(() => {
-  console.error('FAILED: the client test did not finish within 150 s');
-  process.exit(1);
-}, 150_000).unref();
-
-let passed = 0;
-async function step(name, body) {
-  const started = Date.now();
-  await body();
-  passed += 1;
-  console.log(`ok ${passed} - ${name} (${Date.now() - started} ms)`);
-}
+timeLimit(150);
 
 // Run code on a kernel; resolve with the reply and everything printed to stdout/stderr.
 async function execute(kernel, code) {
@@ -164,9 +135,9 @@ try {
     assert.deepEqual(Array.from(kernelManager.running()), []);
   });
 
-  console.log(`${passed} passed, 0 failed`);
+  console.log(`${results.passed} passed, 0 failed`);
 } catch (error) {
-  console.error(`FAILED after ${passed} steps:`, error);
+  console.error(`FAILED after ${results.passed} steps:`, error);
   process.exitCode = 1;
 } finally {
   sessionManager.dispose();

@@ -19,11 +19,18 @@ from tests.support.browser import (
 
 
 @pytest.fixture
-def live_server(tmp_path: Path, jupyter_env: dict[str, str]) -> Iterator[LiveServer]:
+def live_server_args() -> tuple[str, ...]:
+    """Extra command-line arguments of the ``live_server``; override in a module to change them."""
+    return ()
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, jupyter_env: dict[str, str],
+                live_server_args: tuple[str, ...]) -> Iterator[LiveServer]:
     """``python -m nbserver`` on 127.0.0.1, a free port, a temporary root; stopped with its kernels."""
     root = tmp_path / "root"
     root.mkdir(exist_ok=True)
-    server = start_server(root, tmp_path / "server.log")
+    server = start_server(root, tmp_path / "server.log", extra_args=live_server_args)
     try:
         yield server
     finally:

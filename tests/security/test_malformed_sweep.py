@@ -28,6 +28,7 @@ from nbserver.app import NotebookServerApp
 from tests.support.kernel_client import V1, KernelWebsocketClient
 from tests.support.routes import KERNEL_ID, sample_path
 from tests.support.server_process import ServerProcess
+from tests.support.terminal_client import TEST_SHELL_ARGS
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -221,7 +222,9 @@ def test_malformed_input_on_every_route_gives_no_5xx_and_changes_nothing_outside
     before = snapshot(outside)
     table = routes(root)
 
-    with ServerProcess(root, f"--NotebookServerApp.max_body_size={MAX_BODY}", token=TOKEN) as server:
+    # The sweep starts terminals too: theirs is a plain bash (see TEST_SHELL).
+    with ServerProcess(root, f"--NotebookServerApp.max_body_size={MAX_BODY}", *TEST_SHELL_ARGS,
+                       token=TOKEN) as server:
         sweeper = Sweeper(server.port)
         kernel_id = json.loads(_request(server.port, "POST", "/api/kernels", b"{}"))["id"]
         session_id = json.loads(_request(server.port, "POST", "/api/sessions", json.dumps(

@@ -1,4 +1,4 @@
-// The REST client every page uses: base URL, XSRF header, JSON errors, contents/kernels/sessions calls.
+// The REST client every page uses: base URL, XSRF header, JSON errors, contents/kernels/sessions/terminals calls.
 
 export const baseUrl = document.body.dataset.baseUrl || "/";
 
@@ -85,6 +85,17 @@ export const sessions = {
   create: (model) => request("POST", url("api/sessions"), model),
   rename: (id, path) => request("PATCH", url("api/sessions", id), { path, name: path.split("/").pop() }),
   remove: (id) => request("DELETE", url("api/sessions", id)),
+};
+
+export const terminals = {
+  list: () => request("GET", url("api/terminals")),
+  start: (cwd = "") => request("POST", url("api/terminals"), cwd ? { cwd } : {}),
+  shutdown: (name) => request("DELETE", url("api/terminals", name)),
+  pageUrl: (name) => url("terminals", name),
+  socketUrl: (name) => {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    return `${scheme}//${location.host}${url("terminals/websocket", name)}`;
+  },
 };
 
 /** The parent folder of an API path ("" for the root). */

@@ -1,6 +1,6 @@
-// The dashboard: list a folder through /api/contents and act on its files; show running kernels.
+// The dashboard: list a folder through /api/contents and act on its files; show running kernels and terminals.
 
-import { ApiError, basename, contents, dirname, joinPath, kernels, sessions, url } from "./api.js";
+import { ApiError, basename, contents, dirname, joinPath, kernels, sessions, terminals, url } from "./api.js";
 import { dialog, dropdown, el, exactTime, humanSize, timeAgo, toast } from "./ui.js";
 
 const CHUNK_SIZE = 1024 * 1024; // bytes per chunk of an upload through the contents API
@@ -338,10 +338,13 @@ async function uploadFiles(files) {
 async function refreshRunning() {
   const sessionList = document.getElementById("running-sessions");
   const kernelList = document.getElementById("running-kernels");
+  const terminalList = document.getElementById("running-terminals");
   let kernelModels = [];
   let sessionModels = [];
+  let terminalModels = [];
   try {
-    [kernelModels, sessionModels] = await Promise.all([kernels.list(), sessionsOrEmpty()]);
+    [kernelModels, sessionModels, terminalModels] = await Promise.all([kernels.list(), sessionsOrEmpty(),
+      terminalList ? terminals.list().catch(() => []) : []]);
   } catch (_) { /* no kernels route yet: nothing runs */ }
   state.runningPaths = new Set(sessionModels.map((session) => session.path));
   const shutdownButton = (label, action) => el("button", { type: "button", class: "button small danger", text: "Shut down",
@@ -367,8 +370,27 @@ async function refreshRunning() {
     el("span", { class: `state ${kernel.execution_state || ""}`, text: kernel.execution_state || "" }),
     shutdownButton(kernel.id, () => kernels.shutdown(kernel.id)))));
   if (!kernelModels.length) kernelList.append(el("li", { class: "empty", text: "No running kernels." }));
-  const count = kernelModels.length;
+  if (terminalList) {
+    terminalList.replaceChildren(...terminalModels.map((terminal) => el("li", {},
+      el("a", { class: "name", href: terminals.pageUrl(terminal.name) },
+        el("img", { class: "icon", src: icons + "terminal.svg", alt: "" }), el("span", { text: `Terminal ${terminal.name}` })),
+      el("span", { class: "state", title: exactTime(terminal.last_activity), text: timeAgo(terminal.last_activity) }),
+      shutdownButton(`terminal ${terminal.name}`, () => terminals.shutdown(terminal.name)))));
+    if (!terminalModels.length) terminalList.append(el("li", { class: "empty", text: "No running terminals." }));
+  }
+  const count = kernelModels.length + terminalModels.length;
   document.getElementById("running-count").textContent = count ? String(count) : "";
+}
+
+// -- terminals --------------------------------------------------------------------------------
+
+async function createTerminal() {
+  try {
+    const model = await terminals.start(state.path);
+    location.href = terminals.pageUrl(model.name);
+  } catch (error) {
+    toast(error.message, "error", 6);
+  }
 }
 
 // -- wiring -------------------------------------------------------------------------------------
@@ -402,6 +424,7 @@ function wire() {
   }
   dropdown(document.getElementById("new-button"), document.getElementById("new-menu"));
   for (const item of document.querySelectorAll("[data-new]")) item.addEventListener("click", () => createNamed(item.dataset.new));
+  document.getElementById("new-terminal")?.addEventListener("click", createTerminal);
   document.getElementById("upload-input").addEventListener("change", (event) => {
     uploadFiles(event.target.files);
     event.target.value = "";
