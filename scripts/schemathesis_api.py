@@ -385,11 +385,6 @@ def _is(pair: Pair, label: str, nbserver: tuple[int, ...], jupyter: tuple[int, .
 
 # Every difference the fuzzing finds and that is not fixed here: the request it covers, exactly, and why.
 ALLOWED: list[Allowance] = [
-    # Terminals are another part of issue 13 (branch i13-terminals). Until they are merged nbserver
-    # has no /api/terminals route at all; once it has, this entry stops matching and the rules apply.
-    Allowance("known: nbserver has no /api/terminals yet (terminals are their own part of issue 13)",
-              lambda pair: pair.label.endswith(("/api/terminals", "/api/terminals/{terminal_id}"))
-              and pair.nbserver.status == 404 and "No such API route" in pair.nbserver.body),
     # Contents (owned by the contents part of the work, reported rather than changed here):
     Allowance("known, contents: GET <folder or missing path>/checkpoints is 400/404 in nbserver; "
               "jupyter_server answers 200 []",
