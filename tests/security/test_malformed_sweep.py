@@ -177,6 +177,7 @@ async def websocket_sweep(base_url: str, kernel_id: str) -> list[str]:
         pass  # closed while the frame was still being written
     if await asyncio.wait_for(big.connection.read_message(), 30) is not None:
         problems.append("an oversized frame did not close its socket")
+    big.close()
     # ...and the kernel goes on serving new ones.
     again = await KernelWebsocketClient.connect(base_url, TOKEN, kernel_id, subprotocols=[V1])
     if (await again.run("print(1)", timeout=60)).stdout != "1\n":
