@@ -34,6 +34,7 @@ from nbserver.services.contents.manager import (
     decode_file_content,
     encode_file_content,
     file_mimetype,
+    hidden_write_refused,
     iso_timestamp,
 )
 from nbserver.services.contents.notebooks import SerializedNotebook, encode_notebook, read_notebook
@@ -134,6 +135,11 @@ class FileContentsManager(ContentsManager):
         help="Seconds: at start-up, temporary and upload files that killed servers left are removed "
         "once older than this. Backups of files being written in place are restored at once.",
     ).tag(config=True)
+    max_copy_folder_size_mb = Int(
+        500, min=0,
+        help="Megabytes (MiB): the largest folder a copy (POST with copy_from) takes, counting its "
+        "files' sizes; a larger one is refused with 400, as Jupyter Server's setting of this name does.",
+    ).tag(config=True)
     write_journal_dir = Unicode(
         help="Folder of the journals that let a start-up find and finish a killed server's writes "
         "(default: nbserver-writes in the Jupyter runtime folder).",
@@ -206,7 +212,7 @@ class FileContentsManager(ContentsManager):
         path = "/".join(parts)
         if not self.allow_hidden and any(part.startswith(".") for part in parts):
             if writing:
-                raise InvalidInput("Hidden files and folders cannot be created or changed here.")
+                raise hidden_write_refused("write", path)
             raise NotFound(f"No such file or directory: {path}")
         if any(len(os.fsencode(part)) > fileio.NAME_MAX for part in parts):
             if writing:
@@ -434,14 +440,14 @@ class FileContentsManager(ContentsManager):
         path, os_path, info = self._existing(path)
         if stat.S_ISDIR(info.st_mode):
             if type not in (None, "directory"):
-                raise InvalidInput(f"{path or 'The root'} is a directory, not a {type}.")
+                raise InvalidInput(f"{path} is a directory, not a {type}")  # Jupyter Server's words
             if format not in (None, "json"):
                 raise InvalidInput(f"Format {format!r} is not valid for a directory; use json.")
             return self._directory_model(path, os_path, info, content)
         if not stat.S_ISREG(info.st_mode):
             raise NotFound(f"No such file or directory: {path}")
         if type == "directory":
-            raise InvalidInput(f"{path} is not a directory.")
+            raise InvalidInput(f"{path} is not a directory")  # Jupyter Server's words
         if type == "notebook" or (type is None and path.endswith(".ipynb")):
             return self._notebook_model(path, os_path, info, content, format, require_hash)
         return self._file_model(path, os_path, info, content, format, require_hash)
@@ -707,6 +713,10 @@ class FileContentsManager(ContentsManager):
         target = self._free_target(to_path)
         if stat.S_ISDIR(info.st_mode):
             self._refuse_into_itself(source, target.os_path, "copied")
+            limit = self.max_copy_folder_size_mb * 1024 * 1024
+            if moves.folder_size(source, stop_above=limit) > limit:
+                raise InvalidInput(f"Cannot copy folders larger than {self.max_copy_folder_size_mb} MB: "
+                                   f"{from_path!r} is larger.")
             os.mkdir(target.os_path)  # claims the name; the whole copy is renamed over it
             try:
                 moves.copy_whole(source, target.os_path, writer=self.file_writer)

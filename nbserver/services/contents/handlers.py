@@ -119,12 +119,13 @@ class ContentsHandler(ContentsAPIHandler):
     async def post(self, path: str = "") -> None:
         """Create an untitled file, notebook or folder in ``path``, or a copy of ``copy_from``."""
         manager = self.contents_manager
+        body = self.get_json_object_body() or {}
+        copy_from = _optional_str(body, "copy_from")
+        manager.refuse_hidden("copy" if copy_from else "create", path, *filter(None, [copy_from]))
         if not await manager.dir_exists(path):
             if await manager.file_exists(path):
                 raise InvalidInput("POST creates new files inside a folder; to save a file use PUT.")
             raise NotFound(f"No such directory: {normalize_api_path(path)}")
-        body = self.get_json_object_body() or {}
-        copy_from = _optional_str(body, "copy_from")
         if copy_from:
             model = await manager.copy(copy_from, path)
         else:
@@ -139,17 +140,16 @@ class ContentsHandler(ContentsAPIHandler):
 
     async def put(self, path: str = "") -> None:
         """Save or upload to ``path`` (201 when this request created it, 200 when it replaced it);
-        with no body create it empty; with copy_from copy to it. Both of those 409 when it exists."""
+        with no body create it empty (409 when it exists). ``copy_from`` is refused (400): as in
+        Jupyter Server, copies are made by POST."""
         manager = self.contents_manager
         path = normalize_api_path(path)
         body = self.get_json_object_body()
         if not body:
             self.finish_model(await manager.new(None, path), 201)
             return
-        copy_from = _optional_str(body, "copy_from")
-        if copy_from:
-            self.finish_model(await manager.copy_to(normalize_api_path(copy_from), path), 201)
-            return
+        if body.get("copy_from"):
+            raise InvalidInput("Cannot copy with PUT, only POST")  # Jupyter Server's words
         saved = await manager.save(validate_save_model(body), path)
         self.finish_model(saved.model, 201 if saved.created else 200)
 

@@ -58,13 +58,19 @@ def default_type_for(path: str) -> str:
 
 
 def decode_file_content(content: Any, format: str) -> bytes:
-    """The bytes a file model's content stands for, in the given format."""
+    """The bytes a file model's content stands for, in the given format.
+
+    Base64 is decoded as Jupyter Server decodes it (``base64.decodebytes``, the same as
+    ``b64decode`` without ``validate``): characters outside the alphabet (line breaks, spaces)
+    are skipped, padding is required, and decoding stops at the first padded end. A
+    ``data:...;base64,`` prefix is not special (JupyterLab strips it before sending).
+    """
     if not isinstance(content, str):
         raise InvalidInput("A file's content must be a string.")
     if format == "text":
         return content.encode("utf-8", errors="surrogateescape")
     try:
-        return base64.b64decode(content.encode("ascii"), validate=True)
+        return base64.b64decode(content.encode("ascii"))
     except (binascii.Error, UnicodeEncodeError, ValueError):
         raise InvalidInput("The content is not valid base64.") from None
 
@@ -90,6 +96,16 @@ def file_mimetype(name: str, format: str | None) -> str | None:
 def is_hidden_path(path: str) -> bool:
     """True when any component of the API path starts with a dot."""
     return any(part.startswith(".") for part in split_api_path(path))
+
+
+def hidden_write_refused(verb: str, path: str) -> InvalidInput:
+    """The 400 for a write addressing a hidden path while ``allow_hidden`` is off.
+
+    Jupyter Server refuses these writes with 400 ("Cannot <verb> file or directory ...") where
+    reads of the same paths are 404; the message says why.
+    """
+    return InvalidInput(f"Cannot {verb} file or directory {normalize_api_path(path)!r}: it is hidden "
+                        "(names starting with a dot are not served).")
 
 
 class ContentsManager(LoggingConfigurable):
@@ -162,6 +178,17 @@ class ContentsManager(LoggingConfigurable):
     async def is_hidden(self, path: str) -> bool:
         return is_hidden_path(path)
 
+    def refuse_hidden(self, verb: str, *paths: str) -> None:
+        """Raise InvalidInput (400) when ``allow_hidden`` is off and one of ``paths`` is hidden.
+
+        Every write addressing a hidden path (create, save, copy from or to, rename from or to,
+        delete) is refused so, as Jupyter Server refuses it; reads of them stay NotFound.
+        """
+        if not self.allow_hidden:
+            for path in paths:
+                if is_hidden_path(path):
+                    raise hidden_write_refused(verb, path)
+
     async def open_file(self, path: str) -> FileStream:
         """The file at ``path`` open for streaming (``/files``): size, mtime, ETag, ranged reads.
 
@@ -198,6 +225,7 @@ class ContentsManager(LoggingConfigurable):
 
     async def delete(self, path: str) -> None:
         path = normalize_api_path(path)
+        self.refuse_hidden("delete", path)
         if not path:
             raise InvalidInput("The root directory cannot be deleted.")
         if not await self.exists(path):
@@ -207,6 +235,7 @@ class ContentsManager(LoggingConfigurable):
 
     async def rename(self, old_path: str, new_path: str) -> Model:
         old_path, new_path = normalize_api_path(old_path), normalize_api_path(new_path)
+        self.refuse_hidden("rename", old_path, new_path)
         if not old_path or not new_path:
             raise InvalidInput("The root directory cannot be renamed, nor anything renamed to it.")
         if old_path != new_path:
@@ -239,6 +268,7 @@ class ContentsManager(LoggingConfigurable):
     async def new_untitled(self, path: str = "", type: str | None = None, ext: str = "") -> Model:
         """Create ``Untitled.ipynb``, ``untitled.txt``, ``Untitled Folder``... in directory ``path``."""
         path = normalize_api_path(path)
+        self.refuse_hidden("create", path)
         if not await self.dir_exists(path):
             raise NotFound(f"No such directory: {path}")
         if type is None:
@@ -281,6 +311,7 @@ class ContentsManager(LoggingConfigurable):
         file's path and must not exist.
         """
         from_path = normalize_api_path(from_path)
+        self.refuse_hidden("copy", from_path, *(() if to_path is None else (to_path,)))
         if not await self.exists(from_path):
             raise NotFound(f"No such file or directory: {from_path}")
         to_path = posixpath.dirname(from_path) if to_path is None else normalize_api_path(to_path)

@@ -66,6 +66,26 @@ def _copy_tree(source: str, target: str, keep_owner: bool) -> None:
     fsync_directory(target)
 
 
+def folder_size(os_path: str, stop_above: int) -> int:
+    """Bytes of the regular files in folder ``os_path`` and below (links not followed).
+
+    Counting stops once the total passes ``stop_above``, so refusing a huge folder costs
+    little; the result is then some total larger than ``stop_above``.
+    """
+    total = 0
+    pending = [os_path]
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_size
+                    if total > stop_above:
+                        return total
+    return total
+
+
 def _staging_name(target: str, writer: FileWriter | None) -> str:
     """A hidden, unique name beside ``target`` to assemble its copy under (fits NAME_MAX); with a
     ``writer``, one its journal knows, so a killed server's partial copy is swept at start-up."""

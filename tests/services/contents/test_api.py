@@ -190,12 +190,11 @@ async def test_put_directory(api, root_dir):
 
 
 @pytest.mark.gen_test
-async def test_put_with_copy_from_copies_to_that_path(api, root_dir):
+async def test_put_with_copy_from_is_400_as_in_jupyter_server(api, root_dir):
     write_notebook(root_dir / "n.ipynb")
     response = await api.put("api/contents/copy.ipynb", {"copy_from": "n.ipynb"})
-    assert response.status == 201
-    assert (root_dir / "copy.ipynb").read_bytes() == (root_dir / "n.ipynb").read_bytes()
-    assert (await api.put("api/contents/copy.ipynb", {"copy_from": "n.ipynb"})).status == 409
+    assert response.status == 400 and response.json()["message"] == "Cannot copy with PUT, only POST"
+    assert not (root_dir / "copy.ipynb").exists()
 
 
 @pytest.mark.gen_test
@@ -567,7 +566,7 @@ async def test_hidden_file_is_not_listed_nor_served(api, root_dir):
     assert (await api.get("api/contents/.env")).status == 404
     assert (await api.get("api/contents/.git/config")).status == 404
     assert (await api.put("api/contents/.bashrc", {"type": "file", "format": "text", "content": "x"})).status == 400
-    assert (await api.delete("api/contents/.env")).status == 404
+    assert (await api.delete("api/contents/.env")).status == 400
     assert (root_dir / ".env").exists()
 
 

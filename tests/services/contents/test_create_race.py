@@ -61,14 +61,20 @@ async def test_exactly_one_of_concurrent_file_and_folder_creators_gets_201(concu
 
 @pytest.mark.gen_test(timeout=120)
 async def test_concurrent_empty_creates_give_one_201_and_409s(concurrent_api, root_dir):
-    for trial in range(TRIALS // 2):
+    for trial in range(TRIALS):
         assert await statuses(concurrent_api, "PUT", f"api/contents/e{trial}.ipynb", [None] * CREATORS) == \
             [201] + [409] * (CREATORS - 1)
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_concurrent_copies_to_one_path_give_one_copy_and_conflicts(server_app, root_dir):
+    # PUT with copy_from is refused (as in Jupyter Server); the store's exact-path copy stays atomic.
+    manager = server_app.contents_manager
     (root_dir / "src.txt").write_text("source")
     for trial in range(TRIALS // 2):
-        copies = [{"copy_from": "src.txt"}] * CREATORS
-        assert await statuses(concurrent_api, "PUT", f"api/contents/c{trial}.txt", copies) == \
-            [201] + [409] * (CREATORS - 1)
+        results = await asyncio.gather(
+            *(manager.copy_to("src.txt", f"c{trial}.txt") for _ in range(CREATORS)), return_exceptions=True)
+        assert sorted(type(result).__name__ for result in results) == ["Conflict"] * (CREATORS - 1) + ["dict"]
         assert (root_dir / f"c{trial}.txt").read_text() == "source"
 
 

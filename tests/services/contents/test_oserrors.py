@@ -95,7 +95,6 @@ async def test_a_name_over_255_bytes_is_400_for_every_write(api, root_dir):
         await api.put(f"api/contents/{LONG_NAME}", {"type": "directory"}),
         await api.put(f"api/contents/sub/{LONG_NAME}", {"type": "notebook",
                                                         "content": nbformat.v4.new_notebook()}),
-        await api.put(f"api/contents/{LONG_NAME}", {"copy_from": "a.txt"}),
         await api.put(f"api/contents/{LONG_NAME}"),
         await api.patch("api/contents/a.txt", {"path": f"sub/{LONG_NAME}"}),
     ]
@@ -183,7 +182,7 @@ async def test_a_copy_onto_a_full_disk_is_507_and_leaves_nothing(api, full_volum
     (root_dir / "big.txt").write_bytes(b"b" * 100_000)
     (root_dir / "folder").mkdir()
     (root_dir / "folder" / "big.txt").write_bytes(b"b" * 100_000)
-    assert_error(await api.put("api/contents/vol/big.txt", {"copy_from": "big.txt"}), 507, "disk is full")
+    assert_error(await api.post("api/contents/vol", {"copy_from": "big.txt"}), 507, "disk is full")
     assert_error(await api.post("api/contents/vol", {"copy_from": "folder"}), 507, "disk is full")
     assert sorted(os.listdir(full_volume)) == [".filler", "old.ipynb", "old.txt"]
 
