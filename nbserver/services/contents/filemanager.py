@@ -37,6 +37,7 @@ from nbserver.services.contents.manager import (
     hidden_write_refused,
     iso_timestamp,
 )
+from nbserver.services.contents.notary import mark_cells, take_cell_trust
 from nbserver.services.contents.notebooks import SerializedNotebook, encode_notebook, read_notebook
 from nbserver.services.contents.streams import FileStream, OSFileStream
 from nbserver.services.contents.validation import validate_notebook
@@ -72,11 +73,12 @@ class Lookup(NamedTuple):
     info: os.stat_result | None
 
 
-class VerdictCache:
-    """Validation messages of notebook file versions (None: valid), least recently used out first.
+class FileVersionCache:
+    """A result per notebook file version (a validation message, None when valid; a signature),
+    least recently used out first.
 
-    Validating a large notebook costs more than parsing it; a file read again unchanged
-    (same inode, mtime and size) keeps its verdict.
+    Validating or signing a large notebook costs more than parsing it; a file read again
+    unchanged (same inode, mtime and size) keeps its result.
     """
 
     def __init__(self, size: int) -> None:
@@ -150,7 +152,8 @@ class FileContentsManager(ContentsManager):
         self._listing_cache: dict[ListingKey, NameListing] = {}
         self._listing_lock = threading.Lock()
         self._writer_lock = threading.Lock()
-        self._verdicts = VerdictCache(VERDICT_CACHE_SIZE)
+        self._verdicts = FileVersionCache(VERDICT_CACHE_SIZE)
+        self._digests = FileVersionCache(VERDICT_CACHE_SIZE)
         self._notebook_slots: asyncio.Semaphore | None = None
         self._notebook_slots_loop: asyncio.AbstractEventLoop | None = None
 
@@ -401,6 +404,7 @@ class FileContentsManager(ContentsManager):
             raw, version = self._read_notebook_file(os_path)
             if content:
                 nb, note = read_notebook(raw)
+                mark_cells(nb, self._is_trusted(nb, version))
                 model.update(content=nb, format="json")
                 message = " ".join(filter(None, (note, self._notebook_verdict(nb, version))))
                 if message:
@@ -418,6 +422,15 @@ class FileContentsManager(ContentsManager):
             after = os.fstat(handle.fileno())
         unchanged = (before.st_mtime_ns, before.st_size) == (after.st_mtime_ns, len(raw))
         return raw, file_version(os.path.realpath(os_path), after) if unchanged else None
+
+    def _is_trusted(self, nb: Any, version: FileVersion | None) -> bool:
+        """Whether a notebook read from file ``version`` (before its cells are marked) is signed."""
+        found, digest = self._digests.lookup(version) if version is not None else (False, None)
+        if not found:
+            digest = self.notary.digest(nb)
+            if version is not None:
+                self._digests.store(version, digest)
+        return self.notary.is_signed(digest)
 
     def _notebook_verdict(self, nb: Any, version: FileVersion | None) -> str | None:
         """The validation message of a notebook read from file ``version``, remembered per version."""
@@ -500,16 +513,28 @@ class FileContentsManager(ContentsManager):
             raise Conflict(f"A file exists at {target.path}")
         return target
 
-    def _prepare_notebook(self, model: Model, path: str, must_create: bool) -> tuple[Lookup, SerializedNotebook]:
+    def _prepare_notebook(self, model: Model, path: str,
+                          must_create: bool) -> tuple[Lookup, SerializedNotebook, str | None]:
+        """(target, encoded notebook, signature to store or None) of a notebook save.
+
+        As Jupyter Server saves: the cells' ``trusted`` flags are taken off (never written), and
+        the notebook is signed when every code cell is trusted (nbformat's rule, see notary).
+        The signature is of the document as it reads back from the bytes written.
+        """
         target = self._save_target(model, path, must_create)  # a bad target is reported first
-        return target, encode_notebook(model.get("content"))
+        content = model.get("content")
+        all_trusted = isinstance(content, dict) and take_cell_trust(content)
+        notebook = encode_notebook(content)
+        signature = self.notary.digest(read_notebook(b"".join(notebook.chunks)).nb) if all_trusted else None
+        return target, notebook, signature
 
     def _save(self, model: Model, path: str, must_create: bool) -> Saved:
         return self._write(self._save_target(model, path, must_create), model, None, must_create)
 
     def _write(self, target: Lookup, model: Model, notebook: SerializedNotebook | None,
-               must_create: bool) -> Saved:
-        """Write ``model`` at the resolved ``target``; a notebook's content may come encoded."""
+               must_create: bool, signature: str | None = None) -> Saved:
+        """Write ``model`` at the resolved ``target``; a notebook's content may come encoded,
+        with the signature to store once it is written."""
         path, os_path = target.path, target.os_path
         kind = model.get("type")
         if kind == "directory":
@@ -531,6 +556,9 @@ class FileContentsManager(ContentsManager):
         message = notebook.message if notebook is not None else None
         if notebook is not None and notebook.verdict_holds_on_disk:
             self._verdicts.store(file_version(os.path.realpath(os_path), written), message)
+        if signature is not None:
+            self.notary.sign(signature)
+            self._digests.store(file_version(os.path.realpath(os_path), written), signature)
         return Saved(self._reply(path, os_path, digest, message), created)
 
     def _write_file(self, target: Lookup, data: bytes | Iterable[bytes],
@@ -658,8 +686,9 @@ class FileContentsManager(ContentsManager):
         with os_errors_as("save", path):
             if model.get("type") == "notebook":
                 # Only the encoding takes one of the notebook_jobs slots: not the write and its fsync.
-                target, notebook = await self._notebook_job(self._prepare_notebook, model, path, must_create)
-                return await run_blocking(self._write, target, model, notebook, must_create)
+                target, notebook, signature = await self._notebook_job(
+                    self._prepare_notebook, model, path, must_create)
+                return await run_blocking(self._write, target, model, notebook, must_create, signature)
             return await run_blocking(self._save, model, path, must_create)
 
     # -- the other primitives ----------------------------------------------------------

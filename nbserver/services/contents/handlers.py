@@ -181,7 +181,16 @@ class ModifyCheckpointsHandler(ContentsAPIHandler):
         self.finish()
 
 
+class TrustNotebooksHandler(ContentsAPIHandler):
+    async def post(self, path: str = "") -> None:
+        """Sign the notebook at ``path``: 201 with no body, as Jupyter Server answers."""
+        await self.contents_manager.trust_notebook(path)
+        self.set_status(201)
+        self.finish()
+
+
 handlers = [
+    (rf"/api/contents{PATH_REGEX}/trust", TrustNotebooksHandler),
     (rf"/api/contents{PATH_REGEX}/checkpoints", CheckpointsHandler),
     (rf"/api/contents{PATH_REGEX}/checkpoints/(?P<checkpoint_id>[^/]+)", ModifyCheckpointsHandler),
     (rf"/api/contents{PATH_REGEX}/?", ContentsHandler),

@@ -24,6 +24,8 @@ from traitlets.config import LoggingConfigurable
 from nbserver.errors import Conflict, InvalidInput, NotFound
 from nbserver.services.contents.checkpoints import CheckpointModel, Checkpoints
 from nbserver.services.contents.fileio import normalize_api_path, split_api_path
+from nbserver.blocking import run_blocking
+from nbserver.services.contents.notary import NotebookNotary, take_cell_trust
 from nbserver.services.contents.notebooks import empty_notebook
 from nbserver.services.contents.streams import BytesFileStream, FileStream
 from nbserver.timestamps import iso_timestamp as iso_timestamp  # models are stamped with it
@@ -120,6 +122,11 @@ class ContentsManager(LoggingConfigurable):
 
     checkpoints_class = Type(klass=Checkpoints, help="The checkpoint store class.").tag(config=True)
     checkpoints = Instance(Checkpoints)
+    notary = Instance(NotebookNotary, help="Signs notebooks this user saves or trusts (see notary.py).")
+
+    @default("notary")
+    def _default_notary(self) -> NotebookNotary:
+        return NotebookNotary(parent=self, log=self.log)
 
     @default("checkpoints")
     def _default_checkpoints(self) -> Checkpoints:
@@ -335,6 +342,19 @@ class ContentsManager(LoggingConfigurable):
         model.pop("name", None)
         model.pop("path", None)
         return (await self.save(model, to_path, must_create=True)).model
+
+    async def trust_notebook(self, path: str) -> None:
+        """Sign the notebook at ``path`` as it is now, so its outputs are trusted (Jupyter
+        Server's ``POST /api/contents/<path>/trust``). NotFound; InvalidInput for what is not
+        a notebook."""
+        path = normalize_api_path(path)
+        model = await self.get(path, content=True)
+        if model["type"] != "notebook":
+            raise InvalidInput(f"{path or 'The root'} is not a notebook.")
+        nb = model["content"]
+        take_cell_trust(nb)  # the marks GET added are not part of the signed document
+        self.log.warning("Trusting notebook %s", path)
+        await run_blocking(lambda: self.notary.sign(self.notary.digest(nb)))
 
     async def list_directory_page(self, path: str, page_size: int, cursor: str | None = None) -> Model:
         """One page of a directory's children in name order, after ``cursor`` (the last name seen).

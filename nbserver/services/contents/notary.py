@@ -1,0 +1,218 @@
+"""Notebook trust: signatures of notebooks this user saved, in nbformat's signature store.
+
+A notebook is trusted when the HMAC-SHA256 of its content, keyed with the secret in the
+Jupyter data folder (``notebook_secret``, mode 0600), is in the SQLite database beside it
+(``nbsignatures.db``). The digest and the database are nbformat's (``nbformat.sign``,
+``NotebookNotary``), byte for byte, so ``jupyter trust`` and Jupyter Server agree with this
+server about which notebooks are trusted. The digest is computed here rather than by
+importing ``nbformat.sign``, which imports all of nbformat and jsonschema (about a second;
+see docs/performance.md): opening and saving notebooks must not pay for that.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
+from traitlets import Int, Unicode, default
+from traitlets.config import LoggingConfigurable
+
+#: nbformat's default (``NotebookNotary.algorithm``); the database keys signatures by it.
+ALGORITHM = "sha256"
+#: Output types whose data may hold script (nbformat.sign's rule for v4 documents).
+RICH_OUTPUT_TYPES = frozenset({"execute_result", "display_data"})
+#: The keys of a rich output that carry no content (nbformat.sign's safe keys for v4).
+SAFE_OUTPUT_KEYS = frozenset({"output_type", "execution_count", "metadata"})
+#: Bytes handed to the HMAC at once while walking a notebook.
+HASH_BATCH = 1 << 16
+
+
+def _code_cells(nb: dict[str, Any]) -> list[dict[str, Any]]:
+    cells = nb.get("cells")
+    return [cell for cell in cells if isinstance(cell, dict) and cell.get("cell_type") == "code"] \
+        if isinstance(cells, list) else []
+
+
+def digest_notebook(secret: bytes, nb: dict[str, Any]) -> str:
+    """The hex HMAC-SHA256 of a notebook model, as ``nbformat.sign.NotebookNotary.compute_signature``.
+
+    The HMAC runs over every key (sorted) and value of the document, depth first, each as
+    UTF-8 (other scalars as their ``str``), without ``metadata.signature``. Raises
+    UnicodeEncodeError for a string with a lone surrogate (nbformat cannot sign those either).
+    """
+    mac = hmac.new(secret, digestmod=hashlib.sha256)
+    metadata = nb.get("metadata")
+    stack: list[Any] = [nb]
+    batch: list[bytes] = []
+    size = 0
+    while stack:
+        item = stack.pop()
+        if type(item) is bytes:  # a key, pushed already encoded
+            piece = item
+        elif isinstance(item, dict):
+            for key in sorted(item, reverse=True):  # popped in sorted order
+                if item is metadata and key == "signature":
+                    continue
+                stack.append(item[key])
+                stack.append(key.encode("utf8"))
+            continue
+        elif isinstance(item, (list, tuple)):
+            stack.extend(reversed(item))
+            continue
+        elif isinstance(item, str):
+            piece = item.encode("utf8")
+        else:
+            piece = str(item).encode("utf8")
+        batch.append(piece)
+        size += len(piece)
+        if size >= HASH_BATCH:
+            mac.update(b"".join(batch))
+            batch, size = [], 0
+    mac.update(b"".join(batch))
+    return mac.hexdigest()
+
+
+def take_cell_trust(nb: dict[str, Any]) -> bool:
+    """Remove ``metadata.trusted`` from the code cells; True when every code cell is trusted.
+
+    nbformat's ``check_cells`` rule (what Jupyter Server applies before signing a save): a
+    code cell is trusted when its ``trusted`` flag is set, or when none of its outputs is an
+    ``execute_result`` or ``display_data`` carrying data. Changes ``nb`` in place.
+    """
+    if not isinstance(nb.get("nbformat"), int) or nb["nbformat"] < 3:
+        return False
+    all_trusted = True
+    for cell in _code_cells(nb):
+        metadata = cell.get("metadata")
+        if isinstance(metadata, dict) and metadata.pop("trusted", False):
+            continue
+        outputs = cell.get("outputs")
+        for output in outputs if isinstance(outputs, list) else ():
+            if isinstance(output, dict) and output.get("output_type") in RICH_OUTPUT_TYPES \
+                    and not SAFE_OUTPUT_KEYS.issuperset(output):
+                all_trusted = False
+    return all_trusted
+
+
+def mark_cells(nb: dict[str, Any], trusted: bool) -> None:
+    """Set ``metadata.trusted`` of every code cell (what GET sends, as Jupyter Server does)."""
+    for cell in _code_cells(nb):
+        if not isinstance(cell.get("metadata"), dict):
+            cell["metadata"] = {}
+        cell["metadata"]["trusted"] = trusted
+
+
+class NotebookNotary(LoggingConfigurable):
+    """The secret and the signature database; named and configured as nbformat's class is
+    (``c.NotebookNotary.db_file = ":memory:"`` applies to both). Thread-safe."""
+
+    data_dir = Unicode(help="Folder of the secret and the signature database "
+                       "(default: the Jupyter data folder).").tag(config=True)
+    db_file = Unicode(help="The SQLite signature database (default: nbsignatures.db in data_dir; "
+                      "':memory:' keeps signatures for this run only).").tag(config=True)
+    secret_file = Unicode(help="The file of the signing key (default: notebook_secret in data_dir; "
+                          "made with mode 0600 when missing).").tag(config=True)
+    cache_size = Int(65535, help="Signatures kept; past it the least recently stored quarter goes, "
+                     "as nbformat culls.").tag(config=True)
+
+    @default("data_dir")
+    def _default_data_dir(self) -> str:
+        return jupyter_data_dir()
+
+    @default("db_file")
+    def _default_db_file(self) -> str:
+        return os.path.join(self.data_dir, "nbsignatures.db")
+
+    @default("secret_file")
+    def _default_secret_file(self) -> str:
+        return os.path.join(self.data_dir, "notebook_secret")
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._lock = threading.Lock()
+        self._secret: bytes | None = None
+        self._db: sqlite3.Connection | None = None
+
+    def _the_secret(self) -> bytes:
+        if self._secret is None:
+            try:
+                with open(self.secret_file, "rb") as handle:
+                    self._secret = handle.read()
+            except FileNotFoundError:
+                os.makedirs(os.path.dirname(self.secret_file) or ".", mode=0o700, exist_ok=True)
+                secret = base64.encodebytes(os.urandom(1024))  # nbformat's form of the key
+                try:
+                    fd = os.open(self.secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                except FileExistsError:  # another server made it a moment ago: use theirs
+                    with open(self.secret_file, "rb") as handle:
+                        self._secret = handle.read()
+                    return self._secret
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(secret)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                self.log.info("Wrote the notebook-signing key to %s", self.secret_file)
+                self._secret = secret
+        return self._secret
+
+    def _database(self) -> sqlite3.Connection:
+        if self._db is None:
+            if self.db_file != ":memory:":
+                os.makedirs(os.path.dirname(self.db_file) or ".", mode=0o700, exist_ok=True)
+            db = sqlite3.connect(self.db_file, timeout=10, check_same_thread=False)
+            db.execute("CREATE TABLE IF NOT EXISTS nbsignatures (id integer PRIMARY KEY AUTOINCREMENT, "
+                       "algorithm text, signature text, path text, last_seen timestamp)")
+            db.execute("CREATE INDEX IF NOT EXISTS algosig ON nbsignatures(algorithm, signature)")
+            db.commit()
+            self._db = db
+        return self._db
+
+    def digest(self, nb: dict[str, Any]) -> str | None:
+        """The notebook's signature; None when it cannot have one (a lone surrogate)."""
+        with self._lock:
+            secret = self._the_secret()
+        try:
+            return digest_notebook(secret, nb)
+        except UnicodeEncodeError:
+            return None
+
+    def is_signed(self, digest: str | None) -> bool:
+        """Whether ``digest`` is in the database (a read only: ``last_seen`` is updated on signing)."""
+        if digest is None:
+            return False
+        with self._lock:
+            found = self._database().execute(
+                "SELECT id FROM nbsignatures WHERE algorithm = ? AND signature = ?", (ALGORITHM, digest)).fetchone()
+        return found is not None
+
+    def sign(self, digest: str | None) -> None:
+        """Store ``digest`` as trusted, culling the oldest quarter past ``cache_size``."""
+        if digest is None:
+            return
+        now = datetime.now(tz=timezone.utc).isoformat(sep=" ")
+        with self._lock:
+            db = self._database()
+            updated = db.execute("UPDATE nbsignatures SET last_seen = ? WHERE algorithm = ? AND signature = ?",
+                                 (now, ALGORITHM, digest)).rowcount
+            if not updated:
+                db.execute("INSERT INTO nbsignatures (algorithm, signature, last_seen) VALUES (?, ?, ?)",
+                           (ALGORITHM, digest, now))
+            db.commit()
+            (count,) = db.execute("SELECT Count(*) FROM nbsignatures").fetchone()
+            if count > self.cache_size:
+                db.execute("DELETE FROM nbsignatures WHERE id IN (SELECT id FROM nbsignatures "
+                           "ORDER BY last_seen DESC LIMIT -1 OFFSET ?)", (max(int(0.75 * self.cache_size), 1),))
+                db.commit()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None

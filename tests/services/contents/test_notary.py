@@ -1,0 +1,122 @@
+"""Notebook trust: nbformat-compatible signatures, marks on GET, signing on save and by POST .../trust."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import nbformat
+import pytest
+from nbformat.sign import NotebookNotary as NbformatNotary
+
+from nbserver.services.contents.notary import NotebookNotary, digest_notebook, take_cell_trust
+
+
+def notebook_with_html(source: str = "display(HTML('<b>x</b>'))", trusted: bool | None = None) -> dict:
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell(source, outputs=[
+        nbformat.v4.new_output("display_data", data={"text/html": "<script>alert(1)</script><b>x</b>",
+                                                      "text/plain": "x\ny"}),
+        nbformat.v4.new_output("stream", text="line 1\nline 2\n")])
+    if trusted is not None:
+        cell.metadata["trusted"] = trusted
+    nb.cells += [nbformat.v4.new_markdown_cell("# title"), cell, nbformat.v4.new_code_cell("1 + 1")]
+    nb.metadata["signature"] = "sha256:ignored"
+    return json.loads(json.dumps(nb))
+
+
+def nbformat_notary(jupyter_env) -> NbformatNotary:
+    return NbformatNotary(data_dir=os.environ["JUPYTER_DATA_DIR"])
+
+
+# -- the notary against nbformat's -------------------------------------------------------------
+
+def test_the_digest_is_nbformats_compute_signature(jupyter_env):
+    theirs = nbformat_notary(jupyter_env)
+    nb = notebook_with_html()
+    nb["metadata"]["numbers"] = [1, 2.5, True, None, -3, "é\U0001f600"]
+    assert digest_notebook(theirs.secret, nb) == theirs.compute_signature(nbformat.from_dict(nb))
+
+
+def test_what_this_server_signs_nbformat_trusts_and_back(jupyter_env):
+    ours, theirs = NotebookNotary(), nbformat_notary(jupyter_env)
+    signed_here, signed_there = notebook_with_html("a"), notebook_with_html("b")
+    ours.sign(ours.digest(signed_here))
+    theirs.sign(nbformat.from_dict(signed_there))
+    assert theirs.check_signature(nbformat.from_dict(signed_here))
+    assert ours.is_signed(ours.digest(signed_there))
+    assert not ours.is_signed(ours.digest(notebook_with_html("c")))
+
+
+def test_the_secret_is_made_with_mode_0600_in_the_jupyter_data_dir(jupyter_env):
+    notary = NotebookNotary()
+    assert not notary.is_signed(notary.digest(notebook_with_html()))
+    secret = os.path.join(os.environ["JUPYTER_DATA_DIR"], "notebook_secret")
+    assert stat.S_IMODE(os.stat(secret).st_mode) == 0o600
+    assert os.path.exists(os.path.join(os.environ["JUPYTER_DATA_DIR"], "nbsignatures.db"))
+
+
+def test_take_cell_trust_follows_nbformats_check_cells(jupyter_env):
+    theirs = nbformat_notary(jupyter_env)
+    for trusted in (None, False, True):
+        ours_nb = notebook_with_html(trusted=trusted)
+        their_nb = nbformat.from_dict(json.loads(json.dumps(ours_nb)))
+        assert take_cell_trust(ours_nb) == theirs.check_cells(their_nb) == (trusted is True)
+        assert ours_nb == their_nb  # the flags are taken off alike
+    plain = json.loads(json.dumps(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])))
+    assert take_cell_trust(plain)
+
+
+# -- over the API ------------------------------------------------------------------------------
+
+def code_cell_marks(model: dict) -> list:
+    return [cell["metadata"].get("trusted") for cell in model["content"]["cells"] if cell["cell_type"] == "code"]
+
+
+@pytest.mark.gen_test
+async def test_a_notebook_that_arrived_on_disk_reads_as_untrusted(api, root_dir):
+    (root_dir / "n.ipynb").write_text(json.dumps(notebook_with_html()))
+    assert code_cell_marks((await api.get("api/contents/n.ipynb")).json()) == [False, False]
+
+
+@pytest.mark.gen_test
+async def test_a_notebook_saved_with_trusted_cells_is_signed_and_reads_as_trusted(api, root_dir, jupyter_env):
+    response = await api.put("api/contents/n.ipynb", {"type": "notebook", "content": notebook_with_html(trusted=True)})
+    assert response.status == 201
+    on_disk = json.loads((root_dir / "n.ipynb").read_text())
+    assert all("trusted" not in cell["metadata"] for cell in on_disk["cells"])  # never written
+    assert code_cell_marks((await api.get("api/contents/n.ipynb")).json()) == [True, True]
+    assert nbformat_notary(jupyter_env).check_signature(nbformat.read(str(root_dir / "n.ipynb"), as_version=4))
+
+
+@pytest.mark.gen_test
+async def test_a_notebook_saved_with_untrusted_rich_output_is_not_signed(api, root_dir):
+    await api.put("api/contents/n.ipynb", {"type": "notebook", "content": notebook_with_html(trusted=False)})
+    assert code_cell_marks((await api.get("api/contents/n.ipynb")).json()) == [False, False]
+
+
+@pytest.mark.gen_test
+async def test_a_changed_file_loses_its_trust(api, root_dir):
+    await api.put("api/contents/n.ipynb", {"type": "notebook", "content": notebook_with_html(trusted=True)})
+    nb = json.loads((root_dir / "n.ipynb").read_text())
+    nb["cells"][1]["outputs"][0]["data"]["text/html"] = ["<script>evil()</script>"]
+    (root_dir / "n.ipynb").write_text(json.dumps(nb))
+    assert code_cell_marks((await api.get("api/contents/n.ipynb")).json()) == [False, False]
+
+
+@pytest.mark.gen_test
+async def test_post_trust_signs_the_notebook_201(api, root_dir):
+    (root_dir / "n.ipynb").write_text(json.dumps(notebook_with_html()))
+    response = await api.post("api/contents/n.ipynb/trust")
+    assert response.status == 201 and response.body == b""
+    assert code_cell_marks((await api.get("api/contents/n.ipynb")).json()) == [True, True]
+
+
+@pytest.mark.gen_test
+async def test_post_trust_of_a_missing_path_is_404_and_of_a_non_notebook_400(api, root_dir):
+    (root_dir / "a.txt").write_text("x")
+    (root_dir / "sub").mkdir()
+    assert (await api.post("api/contents/missing.ipynb/trust")).status == 404
+    assert (await api.post("api/contents/a.txt/trust")).status == 400
+    assert (await api.post("api/contents/sub/trust")).status == 400
