@@ -519,14 +519,14 @@ class FileContentsManager(ContentsManager):
 
         As Jupyter Server saves: the cells' ``trusted`` flags are taken off (never written), and
         the notebook is signed when every code cell is trusted (nbformat's rule, see notary).
-        The signature is of the document as it reads back from the bytes written.
+        As there, the signature is of the client's document (which reads back the same unless
+        it came with multi-line strings as lists of lines: then it reads back untrusted).
         """
         target = self._save_target(model, path, must_create)  # a bad target is reported first
         content = model.get("content")
-        all_trusted = isinstance(content, dict) and take_cell_trust(content)
+        signed = isinstance(content, dict) and take_cell_trust(content)
         notebook = encode_notebook(content)
-        signature = self.notary.digest(read_notebook(b"".join(notebook.chunks)).nb) if all_trusted else None
-        return target, notebook, signature
+        return target, notebook, self.notary.digest(content) if signed and isinstance(content, dict) else None
 
     def _save(self, model: Model, path: str, must_create: bool) -> Saved:
         return self._write(self._save_target(model, path, must_create), model, None, must_create)
@@ -558,7 +558,6 @@ class FileContentsManager(ContentsManager):
             self._verdicts.store(file_version(os.path.realpath(os_path), written), message)
         if signature is not None:
             self.notary.sign(signature)
-            self._digests.store(file_version(os.path.realpath(os_path), written), signature)
         return Saved(self._reply(path, os_path, digest, message), created)
 
     def _write_file(self, target: Lookup, data: bytes | Iterable[bytes],
