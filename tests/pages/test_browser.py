@@ -119,8 +119,17 @@ def test_dashboard_lists_folders_first_with_escaped_names(live_server: LiveServe
     assert page.js_errors == []
 
 
+def trust_notebook(server: LiveServer, path: str) -> None:
+    """POST /api/contents/<path>/trust: its HTML outputs may then run script (as a notebook saved here)."""
+    request = urllib.request.Request(server.page_url(f"api/contents/{path}/trust"), data=b"", method="POST",
+                                     headers={"Authorization": f"token {server.token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 201
+
+
 def test_notebook_page_renders_outputs_in_sandboxes(live_server: LiveServer, page: Any) -> None:
     write_notebook_with_outputs(live_server.root / "Outputs.ipynb")
+    trust_notebook(live_server, "Outputs.ipynb")
     open_dashboard(page, live_server)
     page.click("text=Outputs.ipynb")
     page.wait_for_selector(".cell.markdown.rendered h1")

@@ -85,6 +85,16 @@ class Cell {
     this.renderOutputs();
   }
 
+  /** Whether this code cell's outputs may run script: the server marks the cells of notebooks
+   *  this user saved or trusted (metadata.trusted), and outputs made by running it here count. */
+  get trusted() {
+    return this.metadata.trusted === true;
+  }
+
+  get outputOptions() {
+    return { ...markdownOptions, trusted: this.trusted };
+  }
+
   get text() {
     return printView ? this.source.textContent : this.source.value;
   }
@@ -151,7 +161,7 @@ class Cell {
   renderOutputs() {
     this.outputArea.replaceChildren();
     this.outputs.forEach((output) => {
-      const node = renderOutput(output, markdownOptions);
+      const node = renderOutput(output, this.outputOptions);
       if (output.output_type === "execute_result") node.dataset.prompt = `Out[${output.execution_count ?? ""}]`;
       this.outputArea.append(node);
     });
@@ -161,11 +171,11 @@ class Cell {
     const last = this.outputs[this.outputs.length - 1];
     if (output.output_type === "stream" && last && last.output_type === "stream" && last.name === output.name) {
       last.text = joined(last.text) + joined(output.text);
-      this.outputArea.lastChild.replaceWith(renderOutput(last, markdownOptions));
+      this.outputArea.lastChild.replaceWith(renderOutput(last, this.outputOptions));
       return;
     }
     this.outputs.push(output);
-    const node = renderOutput(output, markdownOptions);
+    const node = renderOutput(output, this.outputOptions);
     if (output.output_type === "execute_result") node.dataset.prompt = `Out[${output.execution_count ?? ""}]`;
     this.outputArea.append(node);
   }
@@ -292,6 +302,7 @@ function runCell(cell) {
     return;
   }
   cell.clearOutputs();
+  cell.metadata.trusted = true; // what it prints now comes from this user's own run (saved so, it is signed)
   cell.running = true;
   cell.updatePrompt();
   markDirty();

@@ -1,5 +1,6 @@
 // Rendering of cell outputs: text with ANSI colours, errors, images, JSON, markdown, and HTML
-// inside a sandboxed frame (scripts may run there, but never with this server's origin).
+// inside a sandboxed frame (scripts may run there, but never with this server's origin, and
+// only for trusted outputs: Jupyter's notebook trust, see contents/notary.py).
 
 import { renderMarkdown } from "./markdown.js";
 import { el } from "./ui.js";
@@ -66,14 +67,18 @@ const resizeScript = "<script>(function(){function s(){parent.postMessage({nbser
   "Math.ceil(document.body.getBoundingClientRect().bottom)},'*')}addEventListener('load',s);" +
   "new ResizeObserver(s).observe(document.body);setTimeout(s,50)})();<\/script>";
 
-/** HTML output in an iframe sandboxed without allow-same-origin: it cannot touch the page or the API. */
-function htmlFrame(html) {
-  const frame = el("iframe", { sandbox: "allow-scripts allow-popups", class: "html-output", title: "HTML output", loading: "lazy" });
+/** HTML output in an iframe sandboxed without allow-same-origin: it cannot touch the page or the API.
+ *  Untrusted output (a notebook this user did not save or trust) gets no allow-scripts: its
+ *  scripts never run, and as it cannot report its height the frame starts taller and resizable. */
+function htmlFrame(html, trusted) {
+  const frame = el("iframe", { sandbox: trusted ? "allow-scripts allow-popups" : "allow-popups",
+    class: trusted ? "html-output" : "html-output untrusted", title: trusted ? "HTML output" : "HTML output (untrusted: scripts off)",
+    loading: "lazy" });
   frame.srcdoc = "<!doctype html><html><head><meta charset='utf-8'><base target='_blank'><style>" +
     "body{margin:0;display:flow-root;font:14px/1.5 system-ui,sans-serif;color:#1f2933}table{border-collapse:collapse}" +
     "td,th{border:1px solid #e1e5ea;padding:3px 8px;text-align:right}th{background:#f5f7f9}" +
-    "</style></head><body>" + html + resizeScript + "</body></html>";
-  frame.style.height = "24px";
+    "</style></head><body>" + html + (trusted ? resizeScript : "") + "</body></html>";
+  frame.style.height = trusted ? "24px" : "160px";
   return frame;
 }
 
@@ -87,7 +92,7 @@ window.addEventListener("message", (event) => {
 
 /** The DOM of one mime bundle: the richest type we show safely. */
 function renderBundle(data, metadata, options) {
-  if (data["text/html"] !== undefined) return htmlFrame(joined(data["text/html"]));
+  if (data["text/html"] !== undefined) return htmlFrame(joined(data["text/html"]), options.trusted === true);
   if (data["image/svg+xml"] !== undefined) {
     // As an <img>, an SVG never runs script.
     return el("img", { src: "data:image/svg+xml;charset=utf-8," + encodeURIComponent(joined(data["image/svg+xml"])), alt: "SVG output" });
@@ -113,7 +118,7 @@ function renderBundle(data, metadata, options) {
   return el("pre", { class: "unsupported", text: `[output of type ${types.join(", ")} not shown]` });
 }
 
-/** One nbformat output as a DOM element. */
+/** One nbformat output as a DOM element; ``options.trusted`` lets its HTML run script. */
 export function renderOutput(output, options = {}) {
   switch (output.output_type) {
     case "stream":
