@@ -371,11 +371,13 @@ class NotebookServerApp(JupyterApp):
         }
 
     async def stop_services(self) -> None:
-        """Stop every kernel and terminal and close the session store (also used by in-process tests)."""
+        """Stop every kernel and terminal, close the session store and the notebook signature
+        database (also used by in-process tests)."""
         await self.kernel_manager.shutdown_all()
         if self.terminal_manager is not None:
             await self.terminal_manager.shutdown_all()
         await self.session_manager.close()
+        self.contents_manager.notary.close()
 
     async def cleanup(self) -> None:
         """Stop accepting requests and stop everything the server started."""

@@ -120,3 +120,11 @@ async def test_post_trust_of_a_missing_path_is_404_and_of_a_non_notebook_400(api
     assert (await api.post("api/contents/missing.ipynb/trust")).status == 404
     assert (await api.post("api/contents/a.txt/trust")).status == 400
     assert (await api.post("api/contents/sub/trust")).status == 400
+
+
+def test_signatures_outlive_closing_the_database(jupyter_env):
+    notary = NotebookNotary()
+    digest = notary.digest(notebook_with_html())
+    notary.sign(digest)
+    notary.close()  # what the server does when it stops
+    assert NotebookNotary().is_signed(digest) and notary.is_signed(digest)
