@@ -21,7 +21,7 @@ from typing import Any, Awaitable, Callable, NamedTuple
 from traitlets import Bool, Instance, Type, Unicode, default
 from traitlets.config import LoggingConfigurable
 
-from nbserver.errors import Conflict, InvalidInput, NotFound
+from nbserver.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from nbserver.services.contents.checkpoints import CheckpointModel, Checkpoints
 from nbserver.services.contents.fileio import normalize_api_path, split_api_path
 from nbserver.blocking import run_blocking
@@ -346,7 +346,7 @@ class ContentsManager(LoggingConfigurable):
     async def trust_notebook(self, path: str) -> None:
         """Sign the notebook at ``path`` as it is now, so its outputs are trusted (Jupyter
         Server's ``POST /api/contents/<path>/trust``). NotFound; InvalidInput for what is not
-        a notebook."""
+        a notebook; ServiceUnavailable when the signature cannot be stored (see the log)."""
         path = normalize_api_path(path)
         model = await self.get(path, content=True)
         if model["type"] != "notebook":
@@ -354,7 +354,8 @@ class ContentsManager(LoggingConfigurable):
         nb = model["content"]
         take_cell_trust(nb)  # the marks GET added are not part of the signed document
         self.log.warning("Trusting notebook %s", path)
-        await run_blocking(lambda: self.notary.sign(self.notary.digest(nb)))
+        if not await run_blocking(lambda: self.notary.sign(self.notary.digest(nb))):
+            raise ServiceUnavailable("The notebook cannot be signed now: the signature store is unavailable.")
 
     async def list_directory_page(self, path: str, page_size: int, cursor: str | None = None) -> Model:
         """One page of a directory's children in name order, after ``cursor`` (the last name seen).

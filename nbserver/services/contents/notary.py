@@ -167,6 +167,9 @@ class NotebookNotary(LoggingConfigurable):
             if self.db_file != ":memory:":
                 os.makedirs(os.path.dirname(self.db_file) or ".", mode=0o700, exist_ok=True)
             db = sqlite3.connect(self.db_file, timeout=10, check_same_thread=False)
+            # No fsync per signature (30 ms of every notebook save on a slow disk): a signature an
+            # OS crash loses only leaves that notebook untrusted, the safe direction.
+            db.execute("PRAGMA synchronous = OFF")
             db.execute("CREATE TABLE IF NOT EXISTS nbsignatures (id integer PRIMARY KEY AUTOINCREMENT, "
                        "algorithm text, signature text, path text, last_seen timestamp)")
             db.execute("CREATE INDEX IF NOT EXISTS algosig ON nbsignatures(algorithm, signature)")
@@ -175,27 +178,51 @@ class NotebookNotary(LoggingConfigurable):
         return self._db
 
     def digest(self, nb: dict[str, Any]) -> str | None:
-        """The notebook's signature; None when it cannot have one (a lone surrogate)."""
-        with self._lock:
-            secret = self._the_secret()
+        """The notebook's signature; None when it cannot have one (a lone surrogate, or no key:
+        the data folder cannot be read or written, logged)."""
+        try:
+            with self._lock:
+                secret = self._the_secret()
+        except OSError as exc:
+            self.log.warning("Notebooks are untrusted: the signing key cannot be read or made (%s)", exc)
+            return None
         try:
             return digest_notebook(secret, nb)
         except UnicodeEncodeError:
             return None
 
     def is_signed(self, digest: str | None) -> bool:
-        """Whether ``digest`` is in the database (a read only: ``last_seen`` is updated on signing)."""
+        """Whether ``digest`` is in the database (a read only: ``last_seen`` is updated on signing).
+
+        False, logged, when the database cannot be read: trust fails closed, reads still work.
+        """
         if digest is None:
             return False
-        with self._lock:
-            found = self._database().execute(
-                "SELECT id FROM nbsignatures WHERE algorithm = ? AND signature = ?", (ALGORITHM, digest)).fetchone()
+        try:
+            with self._lock:
+                found = self._database().execute(
+                    "SELECT id FROM nbsignatures WHERE algorithm = ? AND signature = ?",
+                    (ALGORITHM, digest)).fetchone()
+        except (sqlite3.Error, OSError) as exc:
+            self.log.warning("Notebook signatures cannot be read from %s: %s", self.db_file, exc)
+            return False
         return found is not None
 
-    def sign(self, digest: str | None) -> None:
-        """Store ``digest`` as trusted, culling the oldest quarter past ``cache_size``."""
+    def sign(self, digest: str | None) -> bool:
+        """Store ``digest`` as trusted, culling the oldest quarter past ``cache_size``; True when stored.
+
+        A database that cannot be written is logged, not raised: the save it belongs to stands.
+        """
         if digest is None:
-            return
+            return False
+        try:
+            self._store(digest)
+        except (sqlite3.Error, OSError) as exc:
+            self.log.warning("A notebook signature cannot be stored in %s: %s", self.db_file, exc)
+            return False
+        return True
+
+    def _store(self, digest: str) -> None:
         now = datetime.now(tz=timezone.utc).isoformat(sep=" ")
         with self._lock:
             db = self._database()

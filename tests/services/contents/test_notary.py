@@ -128,3 +128,15 @@ def test_signatures_outlive_closing_the_database(jupyter_env):
     notary.sign(digest)
     notary.close()  # what the server does when it stops
     assert NotebookNotary().is_signed(digest) and notary.is_signed(digest)
+
+
+@pytest.mark.gen_test
+async def test_an_unusable_signature_store_leaves_saves_and_reads_working_untrusted_and_trust_503(api, root_dir, jupyter_env):
+    data_dir = os.environ["JUPYTER_DATA_DIR"]
+    os.makedirs(os.path.join(data_dir, "nbsignatures.db"))  # a folder where the database should be
+    response = await api.put("api/contents/n.ipynb", {"type": "notebook", "content": notebook_with_html(trusted=True)})
+    assert response.status == 201
+    assert code_cell_marks((await api.get("api/contents/n.ipynb")).json()) == [False, False]
+    response = await api.post("api/contents/n.ipynb/trust")
+    assert response.status == 503 and "signature store" in response.json()["message"]
+    assert data_dir not in response.json()["message"]
