@@ -64,13 +64,13 @@ def test_running_the_cell_here_makes_its_output_trusted_and_saving_signs_it(live
     assert frame_text(page) == "static"
     page.locator(".cell textarea.source").first.click()
     page.locator(".cell textarea.source").first.press("Shift+Enter")
-    page.wait_for_selector("iframe.html-output:not(.untrusted)")
+    page.wait_for_selector("iframe.html-output:not(.untrusted)", timeout=KERNEL_START_MS)  # the run's output
     assert "allow-scripts" in page.locator("iframe.html-output").get_attribute("sandbox")
     page.frame_locator("iframe.html-output").locator("#inside:has-text('script ran')").wait_for()
     page.wait_for_selector("#kernel-indicator[data-state='idle']", timeout=KERNEL_START_MS)
 
     page.keyboard.press("Control+s")
-    page.wait_for_selector("#save-state:has-text('Saved')", timeout=10_000)
+    page.wait_for_selector("#save-state:has-text('Saved')", timeout=30_000)
     model = get_model(live_server, "Untrusted.ipynb")
     marks = [cell["metadata"].get("trusted") for cell in model["content"]["cells"] if cell["cell_type"] == "code"]
     assert marks and all(marks)  # Shift+Enter added an empty cell below: trusted too (no output)
