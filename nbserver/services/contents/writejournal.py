@@ -68,6 +68,7 @@ class WriteJournal:
         self._folders: set[str] = set()
         self._lock = threading.Lock()
         self._failed = False
+        self._closer: weakref.finalize[[int], WriteJournal] | None = None
 
     @property
     def usable(self) -> bool:
@@ -97,6 +98,16 @@ class WriteJournal:
         self.note_folder(folder)
         return folder
 
+    def close(self) -> None:
+        """Let the journal go, lock and all, as when its writer dies: it records nothing more, and
+        the next start-up's recovery treats it as a finished writer's."""
+        with self._lock:
+            if self._closer is not None:
+                self._closer()
+                self._closer = None
+            self._fd = None
+            self._failed = True
+
     def _append(self, record: dict[str, Any]) -> bool:
         line = (json.dumps(record) + "\n").encode("utf-8", "surrogateescape")
         with self._lock:
@@ -107,7 +118,7 @@ class WriteJournal:
                     self._fd = self._create()
                     # Closing it (when this journal is dropped) releases the lock: the journal is then
                     # a dead writer's, which the next start-up sweeps and removes.
-                    weakref.finalize(self, os.close, self._fd)
+                    self._closer = weakref.finalize(self, os.close, self._fd)
                 os.write(self._fd, line)
                 os.fsync(self._fd)
             except OSError:

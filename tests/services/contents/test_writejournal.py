@@ -1,6 +1,5 @@
 """The write journal: start-up finds a killed server's leftovers and never touches a live one's."""
 
-import gc
 import os
 import time
 
@@ -102,8 +101,7 @@ def test_a_dead_writers_partial_folder_copy_goes_too(root_dir, tmp_path):
     with open(os.path.join(partial, "data", "table.csv"), "wb") as handle:
         handle.write(b"half")
     (root_dir / "kept.txt").write_bytes(b"a user's file")
-    del journal  # its lock goes with it, as with a killed process
-    gc.collect()
+    journal.close()  # its lock goes, as with a killed process
     report = recover_interrupted_writes(str(journal_dir), min_age=0)
     assert report.removed == 1
     assert os.listdir(root_dir) == ["kept.txt"]
