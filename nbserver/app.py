@@ -37,6 +37,7 @@ from nbserver.base.urls import normalize_base_url, url_path_join
 from nbserver.services.config.manager import ConfigSectionManager
 from nbserver.services.contents.filemanager import FileContentsManager
 from nbserver.services.contents.manager import ContentsManager
+from nbserver.services.files.manager import FileServices
 from nbserver.services.kernels.manager import MappingKernelManager
 from nbserver.services.sessions.manager import SessionManager
 from nbserver.services.terminals.manager import TerminalManager
@@ -104,8 +105,8 @@ class NotebookServerApp(JupyterApp):
     aliases = aliases
     flags = flags
     subcommands = subcommands
-    classes = [IdentityProvider, ContentsManager, FileContentsManager, ConfigSectionManager, MappingKernelManager,
-               SessionManager, TerminalManager]
+    classes = [IdentityProvider, ContentsManager, FileContentsManager, FileServices, ConfigSectionManager,
+               MappingKernelManager, SessionManager, TerminalManager]
 
     ip = Unicode("127.0.0.1", help="The IP address the server listens on.").tag(config=True)
     port = Integer(
@@ -245,6 +246,15 @@ class NotebookServerApp(JupyterApp):
         self.terminal_manager = (
             TerminalManager(parent=self, log=self.log, root_dir=self.root_dir) if self.terminals_enabled else None
         )
+        self.file_services = self.start_file_services()
+
+    def start_file_services(self) -> FileServices | None:
+        """Ids and the trash, over the file contents store (other stores have neither)."""
+        if not isinstance(self.contents_manager, FileContentsManager):
+            return None
+        services = FileServices(self.contents_manager, self.identity_provider.username, parent=self, log=self.log)
+        services.start()
+        return services
 
     def handler_modules(self) -> list[str]:
         pages = ["nbserver.pages.handlers", "nbserver.pages.files", "nbserver.pages.nbconvert",
@@ -265,6 +275,7 @@ class NotebookServerApp(JupyterApp):
             "identity_provider": self.identity_provider,
             "authorizer": self.authorizer,
             "contents_manager": self.contents_manager,
+            "file_services": self.file_services,
             "config_manager": self.config_manager,
             "kernel_manager": self.kernel_manager,
             "session_manager": self.session_manager,
@@ -378,6 +389,9 @@ class NotebookServerApp(JupyterApp):
             await self.terminal_manager.shutdown_all()
         await self.session_manager.close()
         self.contents_manager.notary.close()
+        if self.file_services is not None:
+            self.file_services.close()
+            self.file_services = None
 
     async def cleanup(self) -> None:
         """Stop accepting requests and stop everything the server started."""

@@ -17,10 +17,19 @@ class NbserverError(Exception):
     status_code = 500
     reason = "Internal Server Error"
 
-    def __init__(self, message: str, log_detail: str | None = None) -> None:
+    def __init__(self, message: str, log_detail: str | None = None, code: str | None = None,
+                 **details: str | int | None) -> None:
         super().__init__(message)
         self.message = message
         self.log_detail = log_detail
+        #: A machine-readable name of the error (``not_found``, ``restore_conflict``...), sent as ``code``.
+        self.code = code
+        #: Public context fields sent beside ``code`` (``conflict_path``...); never server paths.
+        self.details = details
+
+    def public_fields(self) -> dict[str, str | int | None]:
+        """What the JSON error body carries beyond ``message`` and ``reason``."""
+        return {"code": self.code, **self.details} if self.code else dict(self.details)
 
 
 class InvalidInput(NbserverError):

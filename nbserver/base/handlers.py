@@ -325,7 +325,10 @@ class JSONErrorsMixin(web.RequestHandler):
         status, message, reason = error_status_and_message(exc, status_code)
         self.set_status(status)
         self.set_header("Content-Type", JSON_MEDIA_TYPE)
-        self.finish(json.dumps({"message": message, "reason": reason}))
+        body: dict[str, Any] = {"message": message, "reason": reason}
+        if isinstance(exc, NbserverError):
+            body.update(exc.public_fields())
+        self.finish(json.dumps(body))
 
 
 @web.stream_request_body

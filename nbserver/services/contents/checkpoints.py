@@ -78,6 +78,10 @@ class FileCheckpoints(Checkpoints):
         # Jupyter's name, cut to NAME_MAX bytes (with a hash of the full name) where it is too long.
         return os.path.join(directory, self.checkpoint_dir, fit_name(f"{stem}-{checkpoint_id}{ext}"))
 
+    def checkpoint_file(self, checkpoint_id: str, os_path: str) -> str:
+        """The OS path of the checkpoint ``checkpoint_id`` of the file at ``os_path`` (the trash carries it)."""
+        return self._checkpoint_path(checkpoint_id, os_path)
+
     def _model(self, checkpoint_id: str, checkpoint_path: str) -> CheckpointModel:
         from nbserver.timestamps import iso_timestamp
 

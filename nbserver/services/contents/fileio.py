@@ -54,6 +54,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STAGING_PREFIX = ".~nbserver-"
+#: Names of the server's own state (ids, trash): never listed, served or changed, even with allow_hidden.
+RESERVED_PREFIX = ".nbserver"
 #: The longest file name, in bytes, of Linux filesystems (ext4, xfs, btrfs, tmpfs, NFS).
 NAME_MAX = 255
 #: How many hex digits of the full name's SHA-256 a cut name carries.
@@ -83,6 +85,11 @@ def split_api_path(path: str) -> list[str]:
     if any(part == ".." for part in parts):
         raise InvalidInput("A path may not contain '..' components.")
     return parts
+
+
+def is_reserved_name(name: str) -> bool:
+    """True for ``.nbserver``, ``.nbserver-trash``...: the state folders of design section 4.1."""
+    return name.startswith(RESERVED_PREFIX)
 
 
 def normalize_api_path(path: str) -> str:

@@ -17,7 +17,7 @@ import os
 import shutil
 import stat
 import threading
-from typing import Any, Callable, Iterable, NamedTuple, TypeVar
+from typing import Any, Awaitable, Callable, Iterable, NamedTuple, TypeVar
 
 from jupyter_core.paths import jupyter_runtime_dir
 from traitlets import Bool, Enum, Float, Int, Unicode, default, observe
@@ -142,6 +142,12 @@ class FileContentsManager(ContentsManager):
         help="Megabytes (MiB): the largest folder a copy (POST with copy_from) takes, counting its "
         "files' sizes; a larger one is refused with 400, as Jupyter Server's setting of this name does.",
     ).tag(config=True)
+    delete_to_trash = Bool(
+        True,
+        help="DELETE /api/contents/<path> moves the file or folder to the server's trash (GET /api/trash), "
+        "from which it can be restored; False deletes it for good. As jupyter_server's setting, but "
+        "into a trash the server can restore from.",
+    ).tag(config=True)
     write_journal_dir = Unicode(
         help="Folder of the journals that let a start-up find and finish a killed server's writes "
         "(default: nbserver-writes in the Jupyter runtime folder).",
@@ -156,6 +162,8 @@ class FileContentsManager(ContentsManager):
         self._digests = FileVersionCache(VERDICT_CACHE_SIZE)
         self._notebook_slots: asyncio.Semaphore | None = None
         self._notebook_slots_loop: asyncio.AbstractEventLoop | None = None
+        #: Moves a path to the trash (set by the file services); None: deletes are permanent.
+        self.trasher: Callable[[str], Awaitable[None]] | None = None
 
     @default("notebook_jobs")
     def _default_notebook_jobs(self) -> int:
@@ -213,6 +221,10 @@ class FileContentsManager(ContentsManager):
         """
         parts = fileio.split_api_path(path)
         path = "/".join(parts)
+        if any(fileio.is_reserved_name(part) for part in parts):
+            if writing:
+                raise InvalidInput("Names starting with .nbserver are reserved for the server's own state.")
+            raise NotFound(f"No such file or directory: {path}")
         if not self.allow_hidden and any(part.startswith(".") for part in parts):
             if writing:
                 raise hidden_write_refused("write", path)
@@ -278,7 +290,8 @@ class FileContentsManager(ContentsManager):
     def _visible_names(names: list[str], allow_hidden: bool) -> list[str]:
         """The names a listing shows: never staging files, hidden ones only when allowed."""
         if allow_hidden:
-            return [name for name in names if not name.startswith(fileio.STAGING_PREFIX)]
+            return [name for name in names
+                    if not name.startswith(fileio.STAGING_PREFIX) and not fileio.is_reserved_name(name)]
         # Staging names start with "." too. name[0] is twice as fast as startswith on 100,000 names.
         return [name for name in names if name[0] != "."]
 
@@ -318,7 +331,7 @@ class FileContentsManager(ContentsManager):
         hidden = fileio.STAGING_PREFIX if self.allow_hidden else "."  # staging names start with "." too
         with os.scandir(os_path) as entries:
             for entry in entries:
-                if not entry.name.startswith(hidden):
+                if not entry.name.startswith(hidden) and not fileio.is_reserved_name(entry.name):
                     child = self._child_model(path, entry.name, entry.path, entry.is_symlink())
                     if child is not None:
                         children.append(child)
@@ -700,6 +713,12 @@ class FileContentsManager(ContentsManager):
             shutil.rmtree(os_path)
         else:
             os.unlink(os_path)
+
+    async def delete(self, path: str) -> None:
+        if self.delete_to_trash and self.trasher is not None:
+            await self.trasher(fileio.normalize_api_path(path))
+            return
+        await super().delete(path)
 
     async def delete_file(self, path: str) -> None:
         path = fileio.normalize_api_path(path)

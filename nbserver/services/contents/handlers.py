@@ -78,6 +78,16 @@ class ContentsAPIHandler(APIHandler):
             raise InvalidInput(f"{name!r} must be one of {', '.join(choices)}.")
         return value
 
+    async def add_file_ids(self, model: Model) -> None:
+        """``?file_id=1``: the model and each listed child get ``file_id`` (None when ids are unavailable)."""
+        services = self.settings.get("file_services")
+        if services is None:
+            model["file_id"] = None
+            for child in model.get("content") or () if model.get("type") == "directory" else ():
+                child["file_id"] = None
+            return
+        await services.add_file_ids(model)
+
     def finish_model(self, model: Model, status: int = 200) -> None:
         self.set_header("Location", self.contents_url(model["path"]))
         self.finish_json(model, status)
@@ -96,6 +106,8 @@ class ContentsHandler(ContentsAPIHandler):
             # nbserver's own paged listing of a directory; a plain GET stays as Jupyter's.
             model = await self.contents_manager.list_directory_page(
                 path, parse_page_size(page_size), self.get_query_argument("cursor", default=None) or None)
+            if self.flag_argument("file_id", False):
+                await self.add_file_ids(model)
             self.finish_model(model)
             return
         model = await self.contents_manager.get(
@@ -105,6 +117,8 @@ class ContentsHandler(ContentsAPIHandler):
             format=self.choice_argument("format", ("text", "base64", "json")),
             require_hash=self.flag_argument("hash", False),
         )
+        if self.flag_argument("file_id", False):
+            await self.add_file_ids(model)
         modified = datetime.fromisoformat(model["last_modified"].replace("Z", "+00:00"))
         self.set_header("Last-Modified", format_timestamp(modified))
         self.finish_model(model)

@@ -33,6 +33,8 @@ from nbserver.timestamps import iso_timestamp as iso_timestamp  # models are sta
 Model = dict[str, Any]
 #: Called as ``await listener(old_path, new_path)`` after a rename or move.
 RenameListener = Callable[[str, str], Awaitable[None]]
+#: Called as ``await listener(path)`` after a file or folder was deleted for good.
+DeleteListener = Callable[[str], Awaitable[None]]
 
 CONTENT_TYPES = ("directory", "file", "notebook")
 FILE_FORMATS = ("text", "base64")
@@ -135,10 +137,15 @@ class ContentsManager(LoggingConfigurable):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._rename_listeners: list[RenameListener] = []
+        self._delete_listeners: list[DeleteListener] = []
 
     def add_rename_listener(self, listener: RenameListener) -> None:
         """Have ``listener(old_path, new_path)`` awaited after every rename (sessions follow files)."""
         self._rename_listeners.append(listener)
+
+    def add_delete_listener(self, listener: DeleteListener) -> None:
+        """Have ``listener(path)`` awaited after every permanent delete (ids of the path are forgotten)."""
+        self._delete_listeners.append(listener)
 
     def recover_interrupted_writes(self) -> None:
         """At start-up, before serving: finish or undo the writes a killed server left half done.
@@ -239,6 +246,11 @@ class ContentsManager(LoggingConfigurable):
             raise NotFound(f"No such file or directory: {path}")
         await self.checkpoints.delete_all_checkpoints(path)
         await self.delete_file(path)
+        for listener in self._delete_listeners:
+            try:
+                await listener(path)
+            except Exception:
+                self.log.exception("A delete listener failed for %s", path)
 
     async def rename(self, old_path: str, new_path: str) -> Model:
         old_path, new_path = normalize_api_path(old_path), normalize_api_path(new_path)

@@ -1,0 +1,258 @@
+"""REST routes of file ids and the trash: ``/api/files/...``, ``/api/trash``, ``/api/fileid/...``.
+
+Design sections 3.2, 3.6, 3.7. Every id route resolves the id first and then authorizes the
+request as ``contents`` on the path it names (the authorizer sees it as ``handler.contents_path``);
+a path the user may not use answers 404 like an unknown id, so existence is not revealed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from nbserver.base.handlers import APIHandler
+from nbserver.errors import Forbidden, InvalidInput, NotFound, ServiceUnavailable
+from nbserver.services.contents.fileio import normalize_api_path
+from nbserver.services.files.manager import FileServices
+from nbserver.services.files.store import FileRecord, TrashRecord
+
+ID_REGEX = r"(?P<file_id>[^/]+)"
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 100
+RESTORE_FIELDS = frozenset({"path", "on_conflict"})
+
+
+class FilesAPIHandler(APIHandler):
+    """Shared by the id and trash routes: the services, id resolution and per-path authorization."""
+
+    auth_resource = "contents"
+    #: The API path the request acts on, once resolved: what the authorizer may look at.
+    contents_path: str | None = None
+
+    @property
+    def file_services(self) -> FileServices:
+        services: FileServices | None = self.settings.get("file_services")
+        if services is None:
+            raise ServiceUnavailable("File ids and the trash are available only with the file contents store.")
+        return services
+
+    def authorize_path(self, path: str) -> None:
+        """Authorize this request as ``contents`` on ``path``; 404 (not 403) when refused."""
+        self.contents_path = path
+        user = self.current_user
+        if user is None:
+            self.refuse_unauthenticated()
+        try:
+            self.authorize(user)
+        except Forbidden:
+            raise NotFound("No such file id.", code="not_found") from None
+
+    async def resolve(self, file_id: str) -> FileRecord:
+        record = await self.file_services.resolve(file_id)
+        self.authorize_path(record.path)
+        return record
+
+    async def file_json(self, record: FileRecord) -> dict[str, Any]:
+        return await self.file_services.file_model(record, self.base_url)
+
+    async def finish_file(self, record: FileRecord, status: int = 200) -> None:
+        self.set_header("ETag", f'"{record.id}-{record.version}"')
+        self.finish_json(await self.file_json(record), status)
+
+    def path_argument(self, name: str = "path") -> str:
+        value = self.get_query_argument(name, default=None)
+        if value is None or not value.strip():
+            raise InvalidInput(f"'{name}' is required.", code="invalid_field")
+        return normalize_api_path(value)
+
+
+class FileHandler(FilesAPIHandler):
+    async def get(self, file_id: str) -> None:
+        await self.finish_file(await self.resolve(file_id))
+
+
+class FilePathHandler(FilesAPIHandler):
+    async def get(self, file_id: str) -> None:
+        record = await self.resolve(file_id)
+        answer: dict[str, Any] = {"id": record.id, "path": record.path}
+        if record.state == "trashed":
+            answer["trashed"] = True
+        self.finish_json(answer)
+
+
+class FileLookupHandler(FilesAPIHandler):
+    """``GET /api/files/lookup?path=&parent=&user=&exists=``: the File at a path (an id assigned if needed)."""
+
+    async def get(self) -> None:
+        path = self.path_argument()
+        parent_id = self.get_query_argument("parent", default=None)
+        if parent_id:
+            parent = await self.resolve(parent_id)
+            if parent.kind != "directory" or parent.state != "live":
+                raise NotFound("No such folder.", code="not_found")
+            path = normalize_api_path(f"{parent.path}/{path}")
+        user = self.get_query_argument("user", default=None)
+        current = self.current_user
+        exists = self.get_query_argument("exists", default=None)
+        if exists not in (None, "true", "false", "1", "0"):
+            raise InvalidInput("'exists' must be true or false.", code="invalid_field")
+        wants_exists = exists in ("true", "1")
+        try:
+            if user is not None and (current is None or user != current.username):
+                raise NotFound("No such file.", code="not_found")
+            self.authorize_path(path)
+            record = await self.file_services.record_for_path(path)
+        except NotFound:
+            if wants_exists:
+                self.finish_json({"exists": False})
+                return
+            raise NotFound("No such file.", code="not_found") from None
+        if wants_exists:
+            self.finish_json({"exists": True})
+            return
+        await self.finish_file(record)
+
+
+class FileTrashHandler(FilesAPIHandler):
+    async def post(self, file_id: str) -> None:
+        record = await self.resolve(file_id)
+        await self.finish_file(await self.file_services.trash(record, self.trashed_by()))
+
+    def trashed_by(self) -> str:
+        user = self.current_user
+        return user.username if user is not None else ""
+
+
+class FileRestoreHandler(FilesAPIHandler):
+    async def post(self, file_id: str) -> None:
+        body = self.get_json_object_body() or {}
+        unknown = sorted(set(body) - RESTORE_FIELDS)
+        if unknown:
+            raise InvalidInput(f"Unknown field {unknown[0]!r}: restore takes 'path' and 'on_conflict'.",
+                               code="invalid_field")
+        to_path = body.get("path")
+        if to_path is not None and not isinstance(to_path, str):
+            raise InvalidInput("'path' must be a string.", code="invalid_field")
+        on_conflict = body.get("on_conflict", "fail")
+        if on_conflict not in ("fail", "rename"):
+            raise InvalidInput("'on_conflict' must be 'fail' or 'rename'.", code="invalid_field")
+        record = await self.resolve(file_id)
+        if to_path is not None:
+            self.authorize_path(normalize_api_path(to_path))
+        await self.finish_file(await self.file_services.restore(record, to_path, on_conflict))
+
+
+class FilePermanentDeleteHandler(FilesAPIHandler):
+    async def delete(self, file_id: str) -> None:
+        confirm = self.get_query_argument("confirm", default=None)
+        if confirm not in (None, "no_trash"):
+            raise InvalidInput("'confirm' may only be 'no_trash'.", code="invalid_field")
+        record = await self.resolve(file_id)
+        await self.file_services.purge(record, confirm_no_trash=confirm == "no_trash")
+        self.set_status(204)
+        self.finish()
+
+
+def encode_cursor(trash: TrashRecord) -> str:
+    return base64.urlsafe_b64encode(json.dumps([trash.trashed_at, trash.id]).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        after = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
+    except (ValueError, binascii.Error, UnicodeEncodeError):
+        after = None
+    if not (isinstance(after, list) and len(after) == 2 and all(isinstance(part, str) for part in after)):
+        raise InvalidInput("'cursor' is not a cursor this server gave.", code="invalid_field")
+    return after[0], after[1]
+
+
+class TrashHandler(FilesAPIHandler):
+    """``/api/trash``: list (GET), trash by path (POST ``{"path"}``), empty (DELETE)."""
+
+    async def get(self) -> None:
+        self.authorize_path("")
+        size_text = self.get_query_argument("page_size", default=str(DEFAULT_PAGE_SIZE))
+        if not size_text.isdigit() or not 1 <= int(size_text) <= MAX_PAGE_SIZE:
+            raise InvalidInput(f"'page_size' must be a whole number from 1 to {MAX_PAGE_SIZE}.", code="invalid_field")
+        page_size = int(size_text)
+        cursor = self.get_query_argument("cursor", default=None)
+        after = decode_cursor(cursor) if cursor else None
+        services = self.file_services
+        page, total, total_size = await services.trash_page(page_size + 1, after)
+        more = len(page) > page_size
+        page = page[:page_size]
+        items = []
+        for trash in page:
+            record = await services.resolve(trash.file_id)
+            item = await self.file_json(record)
+            item.update(original_path=trash.original_path, trashed_at=trash.trashed_at,
+                        trashed_by=trash.trashed_by, size=trash.size, expires_at=self.expiry(trash))
+            items.append(item)
+        self.finish_json({"items": items, "total": total, "total_size": total_size,
+                          "next_cursor": encode_cursor(page[-1]) if more and page else None})
+
+    def expiry(self, trash: TrashRecord) -> str | None:
+        days = self.file_services.trash_retention_days
+        if not days:
+            return None
+        trashed = datetime.fromisoformat(trash.trashed_at.replace("Z", "+00:00"))
+        return (trashed + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    async def post(self) -> None:
+        body = self.get_json_object_body() or {}
+        if set(body) != {"path"} or not isinstance(body["path"], str):
+            raise InvalidInput("POST /api/trash takes {\"path\": \"<path>\"}.", code="invalid_field")
+        path = normalize_api_path(body["path"])
+        if not path:
+            raise InvalidInput("The root folder cannot be trashed.", code="invalid_field")
+        self.authorize_path(path)
+        services = self.file_services
+        user = self.current_user
+        record = await services.trash_path(path, user.username if user is not None else "")
+        await self.finish_file(record)
+
+    async def delete(self) -> None:
+        self.authorize_path("")
+        await self.file_services.empty_trash()
+        self.set_status(204)
+        self.finish()
+
+
+class FileIdByPathHandler(FilesAPIHandler):
+    """``GET /api/fileid/id?path=``: jupyter_server_fileid's route and shape, ``{"id", "path"}``."""
+
+    async def get(self) -> None:
+        path = self.path_argument()
+        self.authorize_path(path)
+        record = await self.file_services.record_for_path(path)
+        self.finish_json({"id": record.id, "path": record.path})
+
+
+class FilePathByIdHandler(FilesAPIHandler):
+    """``GET /api/fileid/path?id=``: jupyter_server_fileid's route and shape, ``{"id", "path"}``."""
+
+    async def get(self) -> None:
+        file_id = self.get_query_argument("id", default=None)
+        if not file_id:
+            raise InvalidInput("'id' is required.", code="invalid_field")
+        record = await self.resolve(file_id)
+        if record.state != "live":
+            raise NotFound("No such file id.", code="not_found")
+        self.finish_json({"id": record.id, "path": record.path})
+
+
+handlers = [
+    (r"/api/files/lookup", FileLookupHandler),
+    (rf"/api/files/{ID_REGEX}/path", FilePathHandler),
+    (rf"/api/files/{ID_REGEX}/trash", FileTrashHandler),
+    (rf"/api/files/{ID_REGEX}/restore", FileRestoreHandler),
+    (rf"/api/files/{ID_REGEX}/permanent_delete", FilePermanentDeleteHandler),
+    (rf"/api/files/{ID_REGEX}", FileHandler),
+    (r"/api/trash", TrashHandler),
+    (r"/api/fileid/id", FileIdByPathHandler),
+    (r"/api/fileid/path", FilePathByIdHandler),
+]

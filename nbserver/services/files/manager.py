@@ -1,0 +1,578 @@
+"""FileServices: stable file ids and a restorable trash over the file contents store.
+
+The design is ``file-services.md`` sections 3.6, 3.7 and 4. Ids are UUID4s kept in a
+:class:`~nbserver.services.files.store.MetadataStore`, assigned on first sight and moved with
+the files by the contents manager's rename listener. Trash, restore and purge run whole on
+one writer thread (so they are serialized, and the database has one writing connection), each
+as intent -> disk -> commit, so that a crash at any point leaves an item live or in the trash;
+:meth:`FileServices.start` resolves the intents a killed server left before serving.
+
+The store never makes a save fail: saves do not touch it, and a listener that cannot update
+it logs the error (the ids of those paths are then re-assigned on next sight).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import os
+import posixpath
+import sqlite3
+import threading
+import uuid
+from typing import Any, Callable, TypeVar
+
+from jupyter_core.paths import jupyter_data_dir
+from traitlets import Float, Unicode
+from traitlets.config import LoggingConfigurable
+
+from nbserver.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, error_for_os_error
+from nbserver.services.contents import fileio
+from nbserver.services.contents.checkpoints import DEFAULT_CHECKPOINT_ID, FileCheckpoints
+from nbserver.services.contents.filemanager import FileContentsManager
+from nbserver.base.urls import url_escape_path, url_path_join
+from nbserver.services.contents.manager import default_type_for, guess_mimetype
+from nbserver.timestamps import iso_timestamp
+from nbserver.services.files import trashcan
+from nbserver.services.files.store import (
+    FileRecord,
+    MetadataStore,
+    SQLiteMetadataStore,
+    TrashRecord,
+    is_network_filesystem,
+    now,
+)
+
+T = TypeVar("T")
+
+#: The alias of the root folder's id (design section 3.7).
+ROOT_ALIAS = "root"
+
+
+def canonical_id(text: str) -> str | None:
+    """The canonical UUID text of ``text``, or None when it is not one (malformed ids are 404)."""
+    try:
+        parsed = uuid.UUID(text)
+    except (ValueError, AttributeError):
+        return None
+    return str(parsed) if str(parsed) == text.lower() else None
+
+
+def restored_name(path: str, number: int) -> str:
+    """``a (restored).ipynb``, ``a (restored 2).ipynb``... for ``on_conflict: rename``."""
+    folder, name = posixpath.split(path)
+    stem, ext = posixpath.splitext(name)
+    suffix = " (restored)" if number == 1 else f" (restored {number})"
+    return posixpath.join(folder, f"{stem}{suffix}{ext}")
+
+
+class FileServices(LoggingConfigurable):
+    """Ids and trash for a :class:`FileContentsManager`'s root."""
+
+    db_path = Unicode(
+        "", help="The SQLite metadata database. Default: <root>/.nbserver/meta.sqlite on a writable local root, "
+        "else <Jupyter data dir>/nbserver/meta-<hash of the root>.sqlite.",
+    ).tag(config=True)
+    busy_timeout = Float(5.0, min=0.0, help="Seconds a database write waits for a lock before giving up.").tag(
+        config=True)
+    trash_retention_days = Float(
+        30.0, min=0.0, help="Days a trashed item is kept before the sweep purges it (0: forever).").tag(config=True)
+    debug_pause_at = Unicode(
+        "", help="TEST ONLY: the name of a step (trash:intent, trash:sidecar, trash:renamed, restore:intent, "
+        "restore:moved, purge:intent, purge:removed) at which trash operations stop for good, so that a "
+        "test can kill the server there. Never set it in use.",
+    ).tag(config=True)
+
+    def __init__(self, contents_manager: FileContentsManager, owner: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.contents_manager = contents_manager
+        self.owner = owner
+        self.store: MetadataStore | None = None
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nbserver-files")
+
+    @property
+    def real_root(self) -> str:
+        return self.contents_manager.real_root
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    def database_location(self) -> tuple[str, bool]:
+        """(database path, whether WAL may be used): section 4.1's rule."""
+        if self.db_path:
+            return self.db_path, not is_network_filesystem(os.path.dirname(os.path.abspath(self.db_path)))
+        root = self.real_root
+        if os.access(root, os.W_OK) and not is_network_filesystem(root):
+            return os.path.join(trashcan.make_state_dir(root), "meta.sqlite"), True
+        digest = hashlib.sha256(root.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        folder = os.path.join(jupyter_data_dir(), "nbserver")
+        os.makedirs(folder, exist_ok=True)
+        return os.path.join(folder, f"meta-{digest}.sqlite"), not is_network_filesystem(folder)
+
+    def start(self) -> None:
+        """Open the store and finish what killed servers left half done. Blocking; before serving.
+
+        A database that cannot be opened leaves ids and the trash unavailable (503), logged;
+        the contents API works as without them.
+        """
+        try:
+            path, wal = self.database_location()
+            if not wal:
+                self.log.warning("The file id database is on a network filesystem: SQLite runs without WAL")
+            store = SQLiteMetadataStore(path, self.owner, self.busy_timeout, wal)
+            self._executor.submit(store.open).result()
+        except (sqlite3.Error, OSError, RuntimeError) as exc:
+            self.log.error("File ids and the trash are unavailable: the metadata database cannot be opened (%s)", exc)
+            return
+        self.store = store
+        try:
+            self._executor.submit(self._recover).result()
+        except (sqlite3.Error, OSError) as exc:
+            self.log.error("Recovering unfinished trash operations failed: %s", exc)
+        self.contents_manager.add_rename_listener(self.path_renamed)
+        self.contents_manager.add_delete_listener(self.path_deleted)
+        self.contents_manager.trasher = self.trash_path_quietly
+
+    def close(self) -> None:
+        if self.store is not None:
+            self._executor.submit(self.store.close).result()
+            self.store = None
+        self._executor.shutdown(wait=True)
+
+    async def _call(self, func: Callable[..., T], *args: Any) -> T:
+        """Run ``func(store, *args)`` on the writer thread; 503 when the store is unavailable."""
+        store = self.store
+        if store is None:
+            raise ServiceUnavailable("File ids and the trash are unavailable (see the server log).")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, func, store, *args)
+        except sqlite3.Error as exc:
+            raise ServiceUnavailable("The file id database is unavailable; try again.",
+                                     log_detail=f"{type(exc).__name__}: {exc}") from exc
+
+    def _pause(self, step: str) -> None:
+        if self.debug_pause_at == step:
+            self.log.warning("debug_pause_at: stopped at %s", step)
+            threading.Event().wait()
+
+    # -- listeners of the contents manager (never fail the operation) ---------------------
+
+    async def path_renamed(self, old_path: str, new_path: str) -> None:
+        await self._call(lambda store: store.move(old_path, new_path))
+
+    async def path_deleted(self, path: str) -> None:
+        await self._call(lambda store: store.forget(path))
+
+    # -- ids -----------------------------------------------------------------------------
+
+    def _kind_on_disk(self, path: str) -> str:
+        """``notebook``/``file``/``directory`` of what a client sees at ``path``; NotFound if nothing."""
+        try:
+            os_path = self.contents_manager.visible_os_path(path)
+        except InvalidInput:
+            raise NotFound(f"No such file or directory: {path}") from None
+        if os.path.isdir(os_path):
+            return "directory"
+        if os.path.isfile(os_path):
+            return default_type_for(path)
+        raise NotFound(f"No such file or directory: {path}")
+
+    def _record_for_path(self, store: MetadataStore, path: str) -> FileRecord:
+        path = fileio.normalize_api_path(path)
+        return store.assign(path, self._kind_on_disk(path))
+
+    async def record_for_path(self, path: str) -> FileRecord:
+        """The id record of what is at ``path``, assigned now if it has none; NotFound if nothing."""
+        return await self._call(self._record_for_path, path)
+
+    async def exists(self, path: str) -> bool:
+        try:
+            await self.record_for_path(path)
+        except NotFound:
+            return False
+        return True
+
+    def _resolve(self, store: MetadataStore, file_id: str) -> FileRecord:
+        if file_id == ROOT_ALIAS:
+            return self._record_for_path(store, "")
+        canonical = canonical_id(file_id)
+        record = store.get(canonical) if canonical else None
+        if record is None or record.state == "missing":
+            raise NotFound("No such file id.", code="not_found")
+        if record.state == "live":
+            try:
+                self._kind_on_disk(record.path)
+            except NotFound:
+                raise NotFound("No such file id.", code="not_found") from None
+        return record
+
+    async def resolve(self, file_id: str) -> FileRecord:
+        """The record of ``file_id`` (or ``root``); NotFound (``code: not_found``) for unknown,
+        malformed, purged ids and live ids whose file is gone."""
+        return await self._call(self._resolve, file_id)
+
+    async def ids_for(self, items: list[tuple[str, str]]) -> dict[str, str]:
+        """path -> id for ``(path, type)`` pairs of a contents model and its children; {} degraded."""
+        try:
+            return await self._call(lambda store: store.assign_many(items))
+        except ServiceUnavailable as exc:
+            self.log.error("File ids left out of a listing: %s", exc.log_detail or exc.message)
+            return {}
+
+    async def add_file_ids(self, model: dict[str, Any]) -> None:
+        """``?file_id=1``: add ``file_id`` to a contents model and to each child it lists (None when degraded)."""
+        children = model.get("content") if model.get("type") == "directory" else None
+        entries = [model, *(children if isinstance(children, list) else [])]
+        ids = await self.ids_for([(entry["path"], entry["type"]) for entry in entries])
+        for entry in entries:
+            entry["file_id"] = ids.get(entry["path"])
+
+    def _parent_id(self, store: MetadataStore, path: str) -> str | None:
+        """The id of the folder holding ``path`` (``root`` at the top; None when it is gone)."""
+        if not path:
+            return None
+        parent = posixpath.dirname(path)
+        if not parent:
+            return ROOT_ALIAS
+        try:
+            return self._record_for_path(store, parent).id
+        except NotFound:
+            return None
+
+    async def file_model(self, record: FileRecord, base_url: str) -> dict[str, Any]:
+        """The File resource of design section 3.3 (fields of later issues at their defaults)."""
+        trash = await self.trash_of(record)
+        parent = await self._call(self._parent_id, record.path)
+        if trash is None:
+            contents = await self.contents_manager.get(record.path, content=False)
+        else:
+            contents = await asyncio.get_running_loop().run_in_executor(
+                None, self._trashed_contents, record, trash)
+        urls = {
+            "self": url_path_join(base_url, "api/files", record.id),
+            "contents": url_path_join(base_url, "api/contents", url_escape_path(record.path)),
+            "parent": url_path_join(base_url, "api/files", parent) if parent else None,
+        }
+        explicitly = trash is not None and trash.file_id == record.id
+        return {
+            "id": record.id,
+            "name": posixpath.basename(record.path),
+            "path": record.path,
+            "type": record.kind,
+            "mimetype": contents.get("mimetype"),
+            "size": contents.get("size") if record.kind != "directory" else None,
+            "created": record.created,
+            "last_modified": contents.get("last_modified"),
+            "parent": parent,
+            "parent_path": posixpath.dirname(record.path),
+            "owner": self.owner,
+            "title": None,
+            "world_readable": record.world_readable,
+            "share_url": None,
+            "starred": False,
+            "trashed": trash is not None,
+            "explicitly_trashed": explicitly,
+            "trashed_at": trash.trashed_at if trash is not None else None,
+            "current_user_permission": "owner",
+            "version": record.version,
+            "api_urls": urls,
+            "web_url": url_path_join(base_url, "notebooks" if record.kind == "notebook" else "tree",
+                                     url_escape_path(record.path)),
+        }
+
+    def _trashed_contents(self, record: FileRecord, trash: TrashRecord) -> dict[str, Any]:
+        location = self.stored_location(record, trash)
+        try:
+            info = os.lstat(location)
+        except OSError:
+            return {}
+        return {"size": info.st_size, "last_modified": iso_timestamp(info.st_mtime),
+                "mimetype": None if record.kind != "file" else guess_mimetype(record.path)}
+
+    async def trash_of(self, record: FileRecord) -> TrashRecord | None:
+        if record.trash_id is None:
+            return None
+        trash_id = record.trash_id
+        return await self._call(lambda store: store.trash_entry(trash_id))
+
+    def stored_location(self, record: FileRecord, trash: TrashRecord) -> str:
+        """The OS path of a trashed item (or of a child inside a trashed folder)."""
+        entry = os.path.join(self.real_root, trash.stored_at)
+        inside = record.path[len(trash.original_path):].lstrip("/")
+        item = os.path.join(entry, posixpath.basename(trash.original_path))
+        return os.path.join(item, inside) if inside else item
+
+    # -- trash ---------------------------------------------------------------------------
+
+    def _checkpoint_file(self, os_path: str) -> str | None:
+        checkpoints = self.contents_manager.checkpoints
+        if isinstance(checkpoints, FileCheckpoints):
+            return checkpoints.checkpoint_file(DEFAULT_CHECKPOINT_ID, os_path)
+        return None
+
+    def _trash(self, store: MetadataStore, record: FileRecord, by: str) -> FileRecord:
+        if record.state != "live":
+            return record  # idempotent: the same record, the same trashed_at
+        path = record.path
+        if not path:
+            raise InvalidInput("The root folder cannot be trashed.")
+        os_path = self.contents_manager.visible_os_path(path)
+        if not os.path.lexists(os_path):
+            raise NotFound(f"No such file or directory: {path}", code="not_found")
+        if os.path.ismount(os_path):
+            raise Conflict("A mount point cannot be moved to the trash.", code="no_trash_here")
+        try:
+            folder = trashcan.trash_dir_for(self.real_root, os_path)
+        except trashcan.NoTrashHere as exc:
+            raise Conflict("This item's filesystem has no trash folder: it can only be deleted permanently "
+                           "(permanent_delete?confirm=no_trash).", code="no_trash_here",
+                           log_detail=str(exc)) from None
+        trash_id = uuid.uuid4().hex
+        entry = os.path.join(folder, trash_id)
+        name = posixpath.basename(path)
+        checkpoint = None if os.path.isdir(os_path) else self._checkpoint_file(os_path)
+        trashed = TrashRecord(trash_id, record.id, path, os.path.relpath(entry, self.real_root), now(), by,
+                              trashcan.tree_size(os_path), "pending")
+        intent = store.begin("trash", {"trash_id": trash_id, "path": path, "name": name,
+                                       "checkpoint": checkpoint}, trashed)
+        self._pause("trash:intent")
+        try:
+            os.mkdir(entry)
+            trashcan.write_sidecar(entry, {
+                "trash_id": trash_id, "file_id": record.id, "original_path": path, "type": record.kind,
+                "size": trashed.size, "trashed_at": trashed.trashed_at, "trashed_by": by,
+                "checkpoints": [os.path.basename(checkpoint)] if checkpoint and os.path.isfile(checkpoint) else [],
+            })
+            self._pause("trash:sidecar")
+            os.rename(os_path, os.path.join(entry, name))
+        except OSError as exc:
+            trashcan.remove_tree(entry)
+            store.drop_intent(intent, trash_id)
+            if exc.errno == 18:  # EXDEV: never a copy, never a silent permanent delete
+                raise Conflict("This item cannot be moved to the trash from here.", code="no_trash_here") from None
+            raise error_for_os_error(exc, "move to the trash", path) from exc
+        self._move_checkpoint_in(checkpoint, entry)
+        fileio.fsync_directory(os.path.dirname(os_path))
+        fileio.fsync_directory(entry)
+        self._pause("trash:renamed")
+        store.finish_trash(intent, trash_id, path)
+        result = store.get(record.id)
+        assert result is not None
+        return result
+
+    @staticmethod
+    def _move_checkpoint_in(checkpoint: str | None, entry: str) -> None:
+        if checkpoint and os.path.isfile(checkpoint):
+            os.makedirs(os.path.join(entry, trashcan.CHECKPOINTS), exist_ok=True)
+            os.replace(checkpoint, os.path.join(entry, trashcan.CHECKPOINTS, os.path.basename(checkpoint)))
+
+    async def trash(self, record: FileRecord, by: str) -> FileRecord:
+        """Move ``record``'s item (a folder with its tree and checkpoints) into the trash; idempotent.
+
+        InvalidInput for the root; Conflict ``no_trash_here`` where no trash folder can be made.
+        """
+        with_errors = self._with_os_errors(self._trash, "move to the trash", record.path)
+        return await self._call(with_errors, record, by)
+
+    async def trash_path(self, path: str, by: str) -> FileRecord:
+        path = fileio.normalize_api_path(path)
+        if not path:
+            raise InvalidInput("The root folder cannot be trashed.")
+        return await self.trash(await self.record_for_path(path), by)
+
+    async def trash_path_quietly(self, path: str) -> None:
+        """``DELETE /api/contents/<path>`` with ``delete_to_trash``: as trash_path, answer unchanged."""
+        await self.trash_path(path, self.owner)
+
+    def _with_os_errors(self, func: Callable[..., T], action: str, path: str | None) -> Callable[..., T]:
+        def run(*args: Any) -> T:
+            try:
+                return func(*args)
+            except OSError as exc:
+                raise error_for_os_error(exc, action, path) from exc
+        return run
+
+    # -- restore -------------------------------------------------------------------------
+
+    def _restore(self, store: MetadataStore, record: FileRecord, to_path: str | None, on_conflict: str) -> FileRecord:
+        if record.state == "live":
+            return record
+        trash = store.trash_entry(record.trash_id or "")
+        if trash is None:
+            raise NotFound("No such file id.", code="not_found")
+        target = fileio.normalize_api_path(to_path if to_path is not None else record.path)
+        if not target:
+            raise InvalidInput("Nothing can be restored to the root folder.")
+        target_os = self.contents_manager.writable_os_path(target)
+        number = 1
+        while os.path.lexists(target_os):
+            if on_conflict != "rename":
+                raise Conflict(f"Something is at {target} now; restore with on_conflict 'rename' or another path.",
+                               code="restore_conflict", conflict_path=target)
+            target = restored_name(fileio.normalize_api_path(to_path or record.path), number)
+            target_os = self.contents_manager.writable_os_path(target)
+            number += 1
+        source = self.stored_location(record, trash)
+        whole = record.id == trash.file_id
+        entry = os.path.join(self.real_root, trash.stored_at)
+        intent = store.begin("restore", {"trash_id": trash.id, "path": record.path, "target": target,
+                                         "source": os.path.relpath(source, self.real_root), "whole": whole})
+        self._pause("restore:intent")
+        try:
+            os.makedirs(os.path.dirname(target_os), exist_ok=True)  # missing parents come back as plain folders
+            trashcan.place_without_overwriting(source, target_os)
+        except FileExistsError:
+            store.drop_intent(intent)
+            raise Conflict(f"Something is at {target} now.", code="restore_conflict", conflict_path=target) from None
+        except OSError:
+            store.drop_intent(intent)
+            raise
+        self._pause("restore:moved")
+        self._finish_restore(store, intent, record.path, target, trash, whole, target_os)
+        result = store.get(record.id)
+        assert result is not None
+        return result
+
+    def _finish_restore(self, store: MetadataStore, intent: str, old_path: str, target: str, trash: TrashRecord,
+                        whole: bool, target_os: str) -> None:
+        entry = os.path.join(self.real_root, trash.stored_at)
+        if whole and not os.path.isdir(target_os):
+            kept = os.path.join(entry, trashcan.CHECKPOINTS)
+            checkpoint = self._checkpoint_file(target_os)
+            if checkpoint and os.path.isdir(kept):
+                for name in os.listdir(kept):
+                    os.makedirs(os.path.dirname(checkpoint), exist_ok=True)
+                    if not os.path.lexists(checkpoint):
+                        os.replace(os.path.join(kept, name), checkpoint)
+        store.finish_restore(intent, old_path, target, trash.id, whole)
+        if whole:
+            trashcan.remove_tree(entry)
+
+    async def restore(self, record: FileRecord, to_path: str | None = None, on_conflict: str = "fail") -> FileRecord:
+        """Bring a trashed item back (same id, same bytes), to ``to_path`` or where it was.
+
+        A live item: unchanged (idempotent). Conflict ``restore_conflict`` with ``conflict_path``
+        when the target is taken, unless ``on_conflict`` is ``rename``.
+        """
+        with_errors = self._with_os_errors(self._restore, "restore", record.path)
+        return await self._call(with_errors, record, to_path, on_conflict)
+
+    # -- permanent delete ----------------------------------------------------------------
+
+    def _purge(self, store: MetadataStore, record: FileRecord) -> None:
+        trash = store.trash_entry(record.trash_id or "") if record.state == "trashed" else None
+        if trash is None:
+            raise Conflict("Only trashed items can be deleted permanently; move it to the trash first.",
+                           code="not_trashed")
+        whole = record.id == trash.file_id
+        source = self.stored_location(record, trash)
+        entry = os.path.join(self.real_root, trash.stored_at)
+        intent = store.begin("purge", {"trash_id": trash.id, "path": record.path,
+                                       "source": os.path.relpath(source, self.real_root), "whole": whole})
+        self._pause("purge:intent")
+        trashcan.remove_tree(entry if whole else source)
+        self._pause("purge:removed")
+        store.finish_purge(intent, record.path, trash.id, whole)
+
+    async def purge(self, record: FileRecord, confirm_no_trash: bool = False) -> None:
+        """Delete a trashed item for good. Conflict ``not_trashed`` for a live one, except with
+        ``confirm_no_trash`` on a filesystem where no trash can be made (section 3.6)."""
+        if record.state == "live" and confirm_no_trash:
+            os_path = self.contents_manager.visible_os_path(record.path)
+            try:
+                await asyncio.get_running_loop().run_in_executor(
+                    None, trashcan.trash_dir_for, self.real_root, os_path)
+            except trashcan.NoTrashHere:
+                manager = self.contents_manager
+                await manager.checkpoints.delete_all_checkpoints(record.path)
+                await manager.delete_file(record.path)
+                await self.path_deleted(record.path)
+                return
+        await self._call(self._with_os_errors(self._purge, "delete", record.path), record)
+
+    def _empty(self, store: MetadataStore) -> None:
+        while True:
+            page = store.trash_page(100, None)
+            if not page:
+                return
+            for trash in page:
+                record = store.get(trash.file_id)
+                if record is None or record.trash_id != trash.id:
+                    trashcan.remove_tree(os.path.join(self.real_root, trash.stored_at))
+                    store.finish_purge(store.begin("purge", {"trash_id": trash.id}), trash.original_path,
+                                       trash.id, True)
+                else:
+                    self._purge(store, record)
+
+    async def empty_trash(self) -> None:
+        await self._call(self._with_os_errors(self._empty, "empty the trash", None))
+
+    async def trash_page(self, page_size: int, after: tuple[str, str] | None) -> tuple[list[TrashRecord], int, int]:
+        """(page of explicitly trashed items newest first, total count, total bytes)."""
+        def page(store: MetadataStore) -> tuple[list[TrashRecord], int, int]:
+            return (store.trash_page(page_size, after), *store.trash_totals())
+        return await self._call(page)
+
+    # -- start-up recovery (section 4.3) -------------------------------------------------
+
+    def _recover(self) -> None:
+        store = self.store
+        assert store is not None
+        for intent in store.intents():
+            args = intent.args
+            trash = store.trash_entry(args.get("trash_id", ""))
+            try:
+                self._recover_one(store, intent.id, intent.op, args, trash)
+            except (OSError, sqlite3.Error) as exc:
+                self.log.error("Could not finish the interrupted %s of %s: %s", intent.op, args.get("path"), exc)
+        self._adopt_orphans(store)
+
+    def _recover_one(self, store: MetadataStore, intent: str, op: str, args: dict[str, Any],
+                     trash: TrashRecord | None) -> None:
+        path = args.get("path", "")
+        if op == "trash" and trash is not None:
+            entry = os.path.join(self.real_root, trash.stored_at)
+            if os.path.lexists(os.path.join(entry, args["name"])):
+                self._move_checkpoint_in(args.get("checkpoint"), entry)
+                store.finish_trash(intent, trash.id, path)
+                self.log.info("Finished moving %s to the trash (interrupted)", path)
+            else:
+                trashcan.remove_tree(entry)
+                store.drop_intent(intent, trash.id)
+                self.log.info("Rolled back an interrupted move of %s to the trash", path)
+        elif op == "restore" and trash is not None:
+            source = os.path.join(self.real_root, args["source"])
+            if os.path.lexists(source):
+                store.drop_intent(intent)
+            else:
+                target_os = self.contents_manager.os_path(args["target"])
+                self._finish_restore(store, intent, path, args["target"], trash, args["whole"], target_os)
+        elif op == "purge" and trash is not None:
+            whole = bool(args.get("whole"))
+            entry = os.path.join(self.real_root, trash.stored_at)
+            trashcan.remove_tree(entry if whole else os.path.join(self.real_root, args["source"]))
+            store.finish_purge(intent, path, trash.id, whole)
+        else:
+            store.drop_intent(intent, args.get("trash_id"))
+
+    def _adopt_orphans(self, store: MetadataStore) -> None:
+        """Trash entries on disk the database does not know (it was lost): re-recorded from sidecars."""
+        folder = os.path.join(self.real_root, trashcan.STATE_DIR, "trash")
+        if not os.path.isdir(folder):
+            return
+        for trash_id in os.listdir(folder):
+            entry = os.path.join(folder, trash_id)
+            if store.trash_entry(trash_id) is not None:
+                continue
+            record = trashcan.read_sidecar(entry)
+            if record is None or record.get("trash_id") != trash_id or canonical_id(str(record.get("file_id"))) is None:
+                continue
+            original = str(record.get("original_path", ""))
+            if not os.path.lexists(os.path.join(entry, posixpath.basename(original))):
+                continue
+            store.adopt_trash(TrashRecord(trash_id, str(record["file_id"]), original,
+                                          os.path.relpath(entry, self.real_root), str(record.get("trashed_at")),
+                                          str(record.get("trashed_by", "")), record.get("size"), "done"),
+                              str(record.get("type", "file")))
+            self.log.info("Recovered the trash record of %s from its sidecar", original)

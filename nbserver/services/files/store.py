@@ -1,0 +1,395 @@
+"""The metadata store: file ids, trash records and operation intents (design sections 4.1-4.3).
+
+:class:`MetadataStore` is the interface the file services use; :class:`SQLiteMetadataStore`
+is the default, on the standard library's ``sqlite3``. Its methods block: the file services
+call them on their one writer thread (``FileServices``), never on the event loop, so one
+connection does every write and no transaction is held across an ``await``.
+
+Paths are API paths (``a/b.ipynb``, root ``""``). A folder move rewrites its descendants with
+a byte-ordered range (``path >= 'a/' AND path < 'a0'``: ``'0'`` is the byte after ``'/'``),
+which uses the index and needs no ``LIKE`` escaping of ``_`` and ``%``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from nbserver.services.files.migrations import migrate
+from nbserver.timestamps import iso_timestamp
+
+#: Filesystem types where SQLite's WAL mode does not work (it needs shared memory on one host).
+NETWORK_FILESYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "lustre", "gpfs", "ceph", "9p")
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One file or folder's row: its id and where it is (or, trashed, where it goes back to)."""
+
+    id: str
+    path: str
+    kind: str
+    state: str
+    trash_id: str | None
+    created: str
+    updated: str
+    version: int
+    world_readable: bool
+
+
+@dataclass(frozen=True)
+class TrashRecord:
+    """One explicitly trashed item: ``stored_at`` is its trash folder, relative to the root."""
+
+    id: str
+    file_id: str
+    original_path: str
+    stored_at: str
+    trashed_at: str
+    trashed_by: str
+    size: int | None
+    state: str
+
+
+@dataclass(frozen=True)
+class Intent:
+    """An operation begun on disk and not yet recorded as finished (crash recovery, section 4.3)."""
+
+    id: str
+    op: str
+    args: dict[str, Any]
+
+
+def now() -> str:
+    return iso_timestamp(time.time())
+
+
+def descendants_clause(column: str = "path") -> str:
+    """SQL matching ``:prefix`` and everything below it (needs ``:prefix``, ``:lower``, ``:upper``)."""
+    return f"({column} = :prefix OR ({column} >= :lower AND {column} < :upper))"
+
+
+def range_args(prefix: str) -> dict[str, str]:
+    return {"prefix": prefix, "lower": prefix + "/", "upper": prefix + "0"}
+
+
+class MetadataStore:
+    """The interface of a metadata store. Every method blocks; ``sqlite3.Error`` (or the
+    backend's own error) escapes for the caller to degrade on."""
+
+    def open(self) -> None:
+        """Connect and bring the schema up to date."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    # ids
+    def get(self, file_id: str) -> FileRecord | None:
+        raise NotImplementedError
+
+    def live_at(self, path: str) -> FileRecord | None:
+        raise NotImplementedError
+
+    def assign(self, path: str, kind: str) -> FileRecord:
+        """The live row at ``path``, made with a new UUID4 if there is none."""
+        raise NotImplementedError
+
+    def assign_many(self, items: Iterable[tuple[str, str]]) -> dict[str, str]:
+        raise NotImplementedError
+
+    def ids_at(self, paths: Iterable[str]) -> dict[str, str]:
+        """path -> id of the live rows among ``paths`` (no ids are assigned)."""
+        raise NotImplementedError
+
+    def move(self, old_path: str, new_path: str) -> None:
+        """The live rows at and below ``old_path`` now live at and below ``new_path``."""
+        raise NotImplementedError
+
+    def forget(self, path: str) -> None:
+        """Drop the live rows at and below ``path`` (it was deleted for good)."""
+        raise NotImplementedError
+
+    # trash and intents
+    def begin(self, op: str, args: dict[str, Any], trash: TrashRecord | None = None) -> str:
+        """Record an intent (and a pending trash row) in one transaction; the intent's id."""
+        raise NotImplementedError
+
+    def intents(self) -> list[Intent]:
+        raise NotImplementedError
+
+    def drop_intent(self, intent_id: str, trash_id: str | None = None) -> None:
+        """Forget an intent rolled back (and the pending trash row it made)."""
+        raise NotImplementedError
+
+    def finish_trash(self, intent_id: str, trash_id: str, path: str) -> None:
+        raise NotImplementedError
+
+    def finish_restore(self, intent_id: str, old_path: str, new_path: str, trash_id: str,
+                       whole_entry: bool) -> None:
+        raise NotImplementedError
+
+    def finish_purge(self, intent_id: str, path: str, trash_id: str, whole_entry: bool) -> None:
+        raise NotImplementedError
+
+    def trash_entry(self, trash_id: str) -> TrashRecord | None:
+        raise NotImplementedError
+
+    def trash_page(self, limit: int, after: tuple[str, str] | None) -> list[TrashRecord]:
+        """Done trash rows, newest first (then by id), after the ``(trashed_at, id)`` cursor."""
+        raise NotImplementedError
+
+    def trash_totals(self) -> tuple[int, int]:
+        """(number of explicitly trashed items, their total size in bytes)."""
+        raise NotImplementedError
+
+    def adopt_trash(self, trash: TrashRecord, kind: str) -> None:
+        """Re-create a trash entry found on disk by its sidecar (the database lost it)."""
+        raise NotImplementedError
+
+
+class SQLiteMetadataStore(MetadataStore):
+    """The metadata store in one SQLite file: WAL where the filesystem allows it."""
+
+    def __init__(self, db_path: str, owner: str, busy_timeout: float = 5.0, wal: bool = True) -> None:
+        self.db_path = db_path
+        self.owner = owner
+        self.busy_timeout = busy_timeout
+        self.wal = wal
+        self._connection: sqlite3.Connection | None = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._connection is None:
+            self.open()
+        assert self._connection is not None
+        return self._connection
+
+    def open(self) -> None:
+        connection = sqlite3.connect(self.db_path, timeout=self.busy_timeout, isolation_level=None,
+                                     check_same_thread=False)
+        try:
+            connection.execute("PRAGMA journal_mode = " + ("WAL" if self.wal else "DELETE"))
+            connection.execute("PRAGMA synchronous = NORMAL" if self.wal else "PRAGMA synchronous = FULL")
+            migrate(connection)
+        except BaseException:
+            connection.close()
+            raise
+        self._connection = connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self.db)
+
+    @staticmethod
+    def _file(row: sqlite3.Row | tuple[Any, ...] | None) -> FileRecord | None:
+        if row is None:
+            return None
+        file_id, path, kind, state, trash_id, created, updated, version, world_readable = row
+        return FileRecord(file_id, path, kind, state, trash_id, created, updated, version, bool(world_readable))
+
+    _FILE_COLUMNS = "id, path, kind, state, trash_id, created, updated, version, world_readable"
+    _TRASH_COLUMNS = "id, file_id, original_path, stored_at, trashed_at, trashed_by, size, state"
+
+    def get(self, file_id: str) -> FileRecord | None:
+        row = self.db.execute(f"SELECT {self._FILE_COLUMNS} FROM files WHERE id = ? AND owner = ?",
+                              (file_id, self.owner)).fetchone()
+        return self._file(row)
+
+    def live_at(self, path: str) -> FileRecord | None:
+        row = self.db.execute(
+            f"SELECT {self._FILE_COLUMNS} FROM files WHERE owner = ? AND path = ? AND state = 'live'",
+            (self.owner, path)).fetchone()
+        return self._file(row)
+
+    def assign(self, path: str, kind: str) -> FileRecord:
+        self.assign_many([(path, kind)])
+        record = self.live_at(path)
+        assert record is not None
+        return record
+
+    def assign_many(self, items: Iterable[tuple[str, str]]) -> dict[str, str]:
+        """path -> id for ``(path, kind)`` items, new UUID4s for those without a live row (one transaction)."""
+        wanted = dict(items)
+        found = self.ids_at(wanted)
+        missing = [path for path in wanted if path not in found]
+        if missing:
+            stamp = now()
+            with self._transaction() as db:
+                for path in missing:
+                    row = db.execute("SELECT id FROM files WHERE owner = ? AND path = ? AND state = 'live'",
+                                     (self.owner, path)).fetchone()
+                    if row is None:
+                        row = (str(uuid.uuid4()),)
+                        db.execute("INSERT INTO files (id, owner, path, kind, created, updated) "
+                                   "VALUES (?, ?, ?, ?, ?, ?)", (row[0], self.owner, path, wanted[path], stamp, stamp))
+                    found[path] = row[0]
+        return found
+
+    def ids_at(self, paths: Iterable[str]) -> dict[str, str]:
+        wanted = list(paths)
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT path, id FROM files WHERE owner = ? AND state = 'live' AND path IN ({marks})",
+                (self.owner, *chunk))
+            found.update(dict(rows.fetchall()))
+        return found
+
+    def _move_live(self, db: sqlite3.Connection, old_path: str, new_path: str, state: str = "live") -> None:
+        db.execute(
+            "UPDATE files SET path = :new || substr(path, length(:prefix) + 1), updated = :now, "
+            f"version = version + (path = :prefix) WHERE owner = :owner AND state = :state AND {descendants_clause()}",
+            {"new": new_path, "now": now(), "owner": self.owner, "state": state, **range_args(old_path)})
+
+    def move(self, old_path: str, new_path: str) -> None:
+        with self._transaction() as db:
+            # Rows left at the target by files deleted outside the server make way (section 3.7, rule 4).
+            db.execute(f"DELETE FROM files WHERE owner = :owner AND state = 'live' AND {descendants_clause()}",
+                       {"owner": self.owner, **range_args(new_path)})
+            self._move_live(db, old_path, new_path)
+
+    def forget(self, path: str) -> None:
+        with self._transaction() as db:
+            db.execute(f"DELETE FROM files WHERE owner = :owner AND state = 'live' AND {descendants_clause()}",
+                       {"owner": self.owner, **range_args(path)})
+
+    def begin(self, op: str, args: dict[str, Any], trash: TrashRecord | None = None) -> str:
+        intent_id = uuid.uuid4().hex
+        with self._transaction() as db:
+            db.execute("INSERT INTO intents (id, op, args, created) VALUES (?, ?, ?, ?)",
+                       (intent_id, op, json.dumps(args), now()))
+            if trash is not None:
+                db.execute(f"INSERT INTO trash ({self._TRASH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           (trash.id, trash.file_id, trash.original_path, trash.stored_at, trash.trashed_at,
+                            trash.trashed_by, trash.size, "pending"))
+        return intent_id
+
+    def intents(self) -> list[Intent]:
+        rows = self.db.execute("SELECT id, op, args FROM intents ORDER BY created").fetchall()
+        return [Intent(intent_id, op, json.loads(args)) for intent_id, op, args in rows]
+
+    def drop_intent(self, intent_id: str, trash_id: str | None = None) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM intents WHERE id = ?", (intent_id,))
+            if trash_id is not None:
+                db.execute("DELETE FROM trash WHERE id = ? AND state = 'pending'", (trash_id,))
+
+    def finish_trash(self, intent_id: str, trash_id: str, path: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE files SET state = 'trashed', trash_id = :trash_id, updated = :now, version = version + 1 "
+                f"WHERE owner = :owner AND state = 'live' AND {descendants_clause()}",
+                {"trash_id": trash_id, "now": now(), "owner": self.owner, **range_args(path)})
+            db.execute("UPDATE trash SET state = 'done' WHERE id = ?", (trash_id,))
+            db.execute("DELETE FROM intents WHERE id = ?", (intent_id,))
+
+    def finish_restore(self, intent_id: str, old_path: str, new_path: str, trash_id: str,
+                       whole_entry: bool) -> None:
+        with self._transaction() as db:
+            # Rows of files at the target deleted outside the server make way for the restored ones.
+            db.execute(f"DELETE FROM files WHERE owner = :owner AND state = 'live' AND {descendants_clause()}",
+                       {"owner": self.owner, **range_args(new_path)})
+            args = {"trash_id": trash_id, "now": now(), "owner": self.owner, **range_args(old_path)}
+            db.execute(
+                "UPDATE files SET state = 'live', trash_id = NULL, updated = :now, version = version + 1, "
+                "path = :new || substr(path, length(:prefix) + 1) "
+                f"WHERE owner = :owner AND state = 'trashed' AND trash_id = :trash_id AND {descendants_clause()}",
+                {**args, "new": new_path})
+            if whole_entry:
+                db.execute("DELETE FROM trash WHERE id = ?", (trash_id,))
+            db.execute("DELETE FROM intents WHERE id = ?", (intent_id,))
+
+    def finish_purge(self, intent_id: str, path: str, trash_id: str, whole_entry: bool) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "DELETE FROM files WHERE owner = :owner AND state = 'trashed' AND trash_id = :trash_id "
+                f"AND {descendants_clause()}",
+                {"trash_id": trash_id, "owner": self.owner, **range_args(path)})
+            if whole_entry:
+                db.execute("DELETE FROM trash WHERE id = ?", (trash_id,))
+            db.execute("DELETE FROM intents WHERE id = ?", (intent_id,))
+
+    def trash_entry(self, trash_id: str) -> TrashRecord | None:
+        row = self.db.execute(f"SELECT {self._TRASH_COLUMNS} FROM trash WHERE id = ?", (trash_id,)).fetchone()
+        return TrashRecord(*row) if row else None
+
+    def trash_page(self, limit: int, after: tuple[str, str] | None) -> list[TrashRecord]:
+        if after is None:
+            rows = self.db.execute(
+                f"SELECT {self._TRASH_COLUMNS} FROM trash WHERE state = 'done' "
+                "ORDER BY trashed_at DESC, id LIMIT ?", (limit,))
+        else:
+            rows = self.db.execute(
+                f"SELECT {self._TRASH_COLUMNS} FROM trash WHERE state = 'done' "
+                "AND (trashed_at < ? OR (trashed_at = ? AND id > ?)) ORDER BY trashed_at DESC, id LIMIT ?",
+                (after[0], after[0], after[1], limit))
+        return [TrashRecord(*row) for row in rows.fetchall()]
+
+    def trash_totals(self) -> tuple[int, int]:
+        count, size = self.db.execute(
+            "SELECT count(*), coalesce(sum(size), 0) FROM trash WHERE state = 'done'").fetchone()
+        return int(count), int(size)
+
+    def adopt_trash(self, trash: TrashRecord, kind: str) -> None:
+        with self._transaction() as db:
+            db.execute(f"INSERT OR IGNORE INTO trash ({self._TRASH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       (trash.id, trash.file_id, trash.original_path, trash.stored_at, trash.trashed_at,
+                        trash.trashed_by, trash.size, "done"))
+            if db.execute("SELECT 1 FROM files WHERE id = ?", (trash.file_id,)).fetchone() is None:
+                db.execute("INSERT INTO files (id, owner, path, kind, state, trash_id, created, updated) "
+                           "VALUES (?, ?, ?, ?, 'trashed', ?, ?, ?)",
+                           (trash.file_id, self.owner, trash.original_path, kind, trash.id,
+                            trash.trashed_at, trash.trashed_at))
+
+
+class _Transaction:
+    """``with``: BEGIN IMMEDIATE (the write lock up front, so no upgrade deadlock), COMMIT or ROLLBACK."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if kind is None:
+            self.db.execute("COMMIT")
+        else:
+            self.db.execute("ROLLBACK")
+
+
+def filesystem_type(path: str) -> str:
+    """The type of the filesystem ``path`` is on, from /proc/self/mountinfo ("" when unknown)."""
+    best, fstype = "", ""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                fields = line.split()
+                if " - " not in line or len(fields) < 5:
+                    continue
+                mount_point = fields[4].replace("\\040", " ")
+                after = line.split(" - ", 1)[1].split()
+                inside = path == mount_point or path.startswith(mount_point.rstrip("/") + "/")
+                if inside and len(mount_point) >= len(best) and after:
+                    best, fstype = mount_point, after[0]
+    except OSError:
+        return ""
+    return fstype
+
+
+def is_network_filesystem(path: str) -> bool:
+    fstype = filesystem_type(os.path.realpath(path))
+    return fstype in NETWORK_FILESYSTEMS or fstype.startswith("fuse.") or fstype.startswith("nfs")
