@@ -112,9 +112,13 @@ class FileServices(LoggingConfigurable):
     def start(self) -> None:
         """Open the store and finish what killed servers left half done. Blocking; before serving.
 
-        A database that cannot be opened leaves ids and the trash unavailable (503), logged;
-        the contents API works as without them.
+        A database that cannot be opened leaves ids and the trash unavailable (503, logged): the
+        contents API works as without them, except that ``delete_to_trash`` deletes answer 503
+        rather than deleting for good what the user meant to be able to restore.
         """
+        self.contents_manager.add_rename_listener(self.path_renamed)
+        self.contents_manager.add_delete_listener(self.path_deleted)
+        self.contents_manager.trasher = self.trash_path_quietly
         try:
             path, wal = self.database_location()
             if not wal:
@@ -129,9 +133,6 @@ class FileServices(LoggingConfigurable):
             self._executor.submit(self._recover).result()
         except (sqlite3.Error, OSError) as exc:
             self.log.error("Recovering unfinished trash operations failed: %s", exc)
-        self.contents_manager.add_rename_listener(self.path_renamed)
-        self.contents_manager.add_delete_listener(self.path_deleted)
-        self.contents_manager.trasher = self.trash_path_quietly
 
     def close(self) -> None:
         if self.store is not None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from nbserver.auth.authorizer import Authorizer
 from tests.support.api_client import APIClient
 
 NOTEBOOK = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": ["# quasar"]}], "metadata": {},
@@ -374,3 +375,34 @@ async def test_every_new_route_needs_credentials_and_xsrf(api: APIClient, browse
         response = await browser_session.request(method, path)
         assert response.status == (200 if method == "GET" else 403), (method, route, response.body)
     assert (api_root := await api.get(f"api/files/{fid}")).status == 200 and not api_root.json()["trashed"]
+
+
+class SecretRefusingAuthorizer(Authorizer):
+    """Refuses contents under ``secret/`` (as a hub Authorizer might), by the path the request acts on."""
+
+    def is_authorized(self, handler: Any, user: Any, action: str, resource: str) -> bool:
+        path = getattr(handler, "contents_path", None)
+        if path is None:
+            path = (handler.path_kwargs or {}).get("path", "")
+        return not str(path).strip("/").startswith("secret")
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("server_config", [{"authorizer_class": SecretRefusingAuthorizer}])
+async def test_id_routes_are_authorized_as_the_path(api: APIClient, server_app: Any, root_dir: Path) -> None:
+    """3.7: ids are not the access check; a refused path answers 404 like an unknown id."""
+    (root_dir / "secret").mkdir()
+    (root_dir / "secret" / "s.txt").write_text("s")
+    (root_dir / "open.txt").write_text("o")
+    services = server_app.file_services
+    secret = (await services.record_for_path("secret/s.txt")).id
+    assert (await api.get("api/contents/secret/s.txt")).status == 403
+    for method, route in NEW_ROUTES:
+        if "{id}" in route:
+            response = await api.request(method, route.replace("{id}", secret), {} if method == "POST" else None)
+            assert response.status == 404, (method, route)
+    assert (await api.get("api/files/lookup", params={"path": "secret/s.txt"})).status == 404
+    assert (await api.get("api/fileid/id", params={"path": "secret/s.txt"})).status == 404
+    assert (await api.post("api/trash", {"path": "secret/s.txt"})).status == 404
+    assert (root_dir / "secret" / "s.txt").read_text() == "s"
+    assert (await api.get("api/files/lookup", params={"path": "open.txt"})).status == 200

@@ -1,0 +1,86 @@
+"""The SQLite metadata store and its migrations, on real database files."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from pathlib import Path
+
+import pytest
+
+from nbserver.services.files import migrations
+from nbserver.services.files.store import SQLiteMetadataStore, filesystem_type, is_network_filesystem
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SQLiteMetadataStore:
+    opened = SQLiteMetadataStore(str(tmp_path / "meta.sqlite"), "alice")
+    opened.open()
+    yield opened
+    opened.close()
+
+
+def test_new_database_gets_every_migration_and_wal(store: SQLiteMetadataStore) -> None:
+    assert migrations.schema_version(store.db) == migrations.MIGRATIONS[-1][0]
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    numbers = [number for number, _ in migrations.MIGRATIONS]
+    assert numbers == list(range(1, len(numbers) + 1))
+
+
+def test_reopening_applies_nothing_twice(tmp_path: Path, store: SQLiteMetadataStore) -> None:
+    record = store.assign("a.ipynb", "notebook")
+    store.close()
+    again = SQLiteMetadataStore(str(tmp_path / "meta.sqlite"), "alice")
+    again.open()
+    assert again.get(record.id) == record
+    again.close()
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.sqlite"
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA user_version = 999")
+    with pytest.raises(RuntimeError, match="schema 999"):
+        SQLiteMetadataStore(str(path), "alice").open()
+
+
+def test_a_failing_migration_leaves_the_old_schema(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "meta.sqlite"
+    SQLiteMetadataStore(str(path), "alice").open()
+    broken = migrations.MIGRATIONS + ((len(migrations.MIGRATIONS) + 1, "CREATE TABLE x (a); SELECT nonsense();"),)
+    monkeypatch.setattr(migrations, "MIGRATIONS", broken)
+    connection = sqlite3.connect(path, isolation_level=None)
+    with pytest.raises(sqlite3.Error):
+        migrations.migrate(connection)
+    assert migrations.schema_version(connection) == len(broken) - 1
+    assert connection.execute("SELECT name FROM sqlite_master WHERE name = 'x'").fetchone() is None
+    connection.close()
+
+
+def test_assign_is_stable_and_uuid4(store: SQLiteMetadataStore) -> None:
+    first = store.assign("a/b.txt", "file")
+    assert uuid.UUID(first.id).version == 4
+    assert store.assign("a/b.txt", "file").id == first.id
+    ids = store.assign_many([("a/b.txt", "file"), ("a/c.txt", "file")])
+    assert ids["a/b.txt"] == first.id and ids["a/c.txt"] != first.id
+
+
+def test_move_rewrites_only_the_tree_by_byte_range(store: SQLiteMetadataStore) -> None:
+    paths = ["a_b", "a_b/x", "a_b/y/z%", "a_bc", "aXb/x", "a_b0"]
+    ids = {path: store.assign(path, "file").id for path in paths}
+    store.move("a_b", "new")
+    assert {path: store.get(fid).path for path, fid in ids.items()} == {
+        "a_b": "new", "a_b/x": "new/x", "a_b/y/z%": "new/y/z%", "a_bc": "a_bc", "aXb/x": "aXb/x", "a_b0": "a_b0"}
+    assert store.get(ids["a_b"]).version == 2 and store.get(ids["a_b/x"]).version == 1
+
+
+def test_forget_drops_the_tree(store: SQLiteMetadataStore) -> None:
+    kept = store.assign("ab", "file").id
+    gone = [store.assign(path, "file").id for path in ("a", "a/b")]
+    store.forget("a")
+    assert [store.get(fid) for fid in gone] == [None, None] and store.get(kept) is not None
+
+
+def test_mountinfo_names_the_root_filesystem() -> None:
+    assert filesystem_type("/") != ""
+    assert is_network_filesystem("/proc") is False
