@@ -24,6 +24,20 @@ def test_readme_curl_walkthrough_runs_as_written(root_dir):
         script = "set -e\n" + "\n".join(lines).replace("http://127.0.0.1:8888", server.base_url.rstrip("/"))
         result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert sorted(p.name for p in root_dir.iterdir()) == [".ipynb_checkpoints", "Untitled.ipynb", "greeting.txt"]
+    assert sorted(p.name for p in root_dir.iterdir()) == [".ipynb_checkpoints", ".nbserver", "Untitled.ipynb",
+                                                          "greeting.txt"]
     assert (root_dir / "greeting.txt").read_text() == "Hello!"
     assert '"reason": "Not Found"' in result.stdout
+
+
+def test_readme_file_ids_walkthrough_runs_as_written(root_dir):
+    section = README.read_text().split("## File ids and the trash with curl", 1)[1]
+    block = re.findall(r"```sh\n(.*?)```", section, re.S)[0]
+    lines = [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
+    with ServerProcess(root_dir, "--port=0", token="my-secret-token") as server:
+        script = "set -e\n" + "\n".join(lines).replace("http://127.0.0.1:8888", server.base_url.rstrip("/"))
+        result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert '"trashed": true' in result.stdout and '"path": "q3-report.txt"' in result.stdout
+    assert sorted(p.name for p in root_dir.iterdir()) == [".nbserver"]
+    assert list((root_dir / ".nbserver" / "trash").iterdir()) == []
