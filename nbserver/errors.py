@@ -57,6 +57,13 @@ class Conflict(NbserverError):
     reason = "Conflict"
 
 
+class PreconditionFailed(NbserverError):
+    """An ``If-Match`` that no longer matches (RFC 9110, section 13.1.1)."""
+
+    status_code = 412
+    reason = "Precondition Failed"
+
+
 class PayloadTooLarge(NbserverError):
     status_code = 413
     reason = "Payload Too Large"

@@ -10,12 +10,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import posixpath
 from datetime import datetime, timedelta
 from typing import Any
 
 from nbserver.base.handlers import APIHandler
 from nbserver.errors import Forbidden, InvalidInput, NotFound, ServiceUnavailable
-from nbserver.services.contents.fileio import normalize_api_path
+from nbserver.services.contents.fileio import NAME_MAX, is_reserved_name, normalize_api_path
 from nbserver.services.files.manager import FileServices
 from nbserver.services.files.store import FileRecord, TrashRecord
 
@@ -69,9 +70,97 @@ class FilesAPIHandler(APIHandler):
         return normalize_api_path(value)
 
 
+#: Fields of the File a client may write (section 3.4); ``filename`` is Plotly's alias of ``name``.
+WRITABLE_FIELDS = frozenset({"name", "filename", "parent", "parent_path", "world_readable"})
+READ_ONLY_FIELDS = frozenset({
+    "id", "path", "type", "mimetype", "size", "created", "last_modified", "owner", "title", "share_url", "starred",
+    "trashed", "explicitly_trashed", "trashed_at", "current_user_permission", "version", "api_urls", "web_url",
+    "hash", "hash_algorithm",
+})
+
+
+def check_name(name: Any, allow_hidden: bool) -> str:
+    """A new name: one path component, no NUL, not ``.``/``..``, not reserved; hidden only when allowed."""
+    if not isinstance(name, str) or not name or "/" in name or "\x00" in name or name in (".", ".."):
+        raise InvalidInput("'name' must be one file name, without '/'.", code="invalid_field")
+    if is_reserved_name(name) or (name.startswith(".") and not allow_hidden):
+        raise InvalidInput("'name' may not start with '.' here.", code="invalid_field")
+    if len(name.encode("utf-8", "surrogateescape")) > NAME_MAX:
+        raise InvalidInput(f"'name' is longer than {NAME_MAX} bytes.", code="invalid_field")
+    return name
+
+
 class FileHandler(FilesAPIHandler):
+    """``GET``, ``PUT`` (all writable fields) and ``PATCH`` (some) of ``/api/files/{id}``."""
+
     async def get(self, file_id: str) -> None:
         await self.finish_file(await self.resolve(file_id))
+
+    async def put(self, file_id: str) -> None:
+        await self.update(file_id, require_all=True)
+
+    async def patch(self, file_id: str) -> None:
+        await self.update(file_id, require_all=False)
+
+    async def update(self, file_id: str, require_all: bool) -> None:
+        body = self.get_json_object_body() or {}
+        for field in sorted(body):
+            if field in READ_ONLY_FIELDS:
+                raise InvalidInput(f"'{field}' cannot be written.", code="read_only_field", field=field)
+            if field not in WRITABLE_FIELDS:
+                raise InvalidInput(f"Unknown field '{field}'.", code="invalid_field", field=field)
+        if require_all:
+            needed = [("name", "name" in body or "filename" in body), ("parent_path", "parent" in body or
+                      "parent_path" in body), ("world_readable", "world_readable" in body)]
+            for field, present in needed:
+                if not present:
+                    raise InvalidInput(f"PUT needs '{field}'.", code="invalid_field", field=field)
+        elif not body:
+            raise InvalidInput("PATCH needs at least one writable field.", code="invalid_field")
+        record = await self.resolve(file_id)
+        world_readable = body.get("world_readable")
+        if world_readable is not None and not isinstance(world_readable, bool):
+            raise InvalidInput("'world_readable' must be true or false.", code="invalid_field")
+        new_path = posixpath.join(await self.parent_path(body, record), await self.new_name(body, record))
+        if new_path != record.path:
+            self.authorize_path(new_path)
+        updated = await self.file_services.update(record, new_path, world_readable,
+                                                  self.request.headers.get("If-Match"))
+        await self.finish_file(updated)
+
+    async def new_name(self, body: dict[str, Any], record: FileRecord) -> str:
+        names = {body[key] for key in ("name", "filename") if key in body and body[key] is not None}
+        if len(names) > 1:
+            raise InvalidInput("'name' and 'filename' differ.", code="invalid_field")
+        if not names:
+            return posixpath.basename(record.path)
+        return check_name(names.pop(), bool(self.file_services.contents_manager.allow_hidden))
+
+    async def parent_path(self, body: dict[str, Any], record: FileRecord) -> str:
+        """The folder named by ``parent`` (an id or ``root``) and/or ``parent_path`` (they must agree)."""
+        paths = []
+        if body.get("parent") is not None:
+            if not isinstance(body["parent"], str):
+                raise InvalidInput("'parent' must be a folder id or 'root'.", code="invalid_field")
+            parent = await self.file_services.resolve(body["parent"])
+            if parent.kind != "directory" or parent.state != "live":
+                raise NotFound("No such folder.", code="not_found")
+            paths.append(parent.path)
+        if body.get("parent_path") is not None:
+            if not isinstance(body["parent_path"], str):
+                raise InvalidInput("'parent_path' must be a string.", code="invalid_field")
+            folder = normalize_api_path(body["parent_path"])
+            if not await self.file_services.contents_manager.dir_exists(folder):
+                raise NotFound("No such folder.", code="not_found")
+            paths.append(folder)
+        if len(set(paths)) > 1:
+            raise InvalidInput("'parent' and 'parent_path' name different folders.", code="invalid_field")
+        if not paths:
+            return posixpath.dirname(record.path)
+        folder = paths[0]
+        if record.path and (folder == record.path or folder.startswith(record.path + "/")):
+            raise InvalidInput("A folder cannot be moved into itself.", code="invalid_field")
+        return folder
 
 
 class FilePathHandler(FilesAPIHandler):

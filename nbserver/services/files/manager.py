@@ -27,7 +27,14 @@ from jupyter_core.paths import jupyter_data_dir
 from traitlets import Float, Unicode
 from traitlets.config import LoggingConfigurable
 
-from nbserver.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, error_for_os_error
+from nbserver.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    ServiceUnavailable,
+    error_for_os_error,
+)
 from nbserver.services.contents import fileio
 from nbserver.services.contents.checkpoints import DEFAULT_CHECKPOINT_ID, FileCheckpoints
 from nbserver.services.contents.filemanager import FileContentsManager
@@ -303,6 +310,41 @@ class FileServices(LoggingConfigurable):
         inside = record.path[len(trash.original_path):].lstrip("/")
         item = os.path.join(entry, posixpath.basename(trash.original_path))
         return os.path.join(item, inside) if inside else item
+
+    # -- writable metadata (section 3.4) --------------------------------------------------
+
+    async def update(self, record: FileRecord, new_path: str, world_readable: bool | None,
+                     if_match: str | None) -> FileRecord:
+        """Move ``record`` to ``new_path`` (one contents rename, so sessions and checkpoints follow)
+        and set ``world_readable``; the updated record.
+
+        PreconditionFailed for a stale ``If-Match``; Conflict ``name_conflict`` (with
+        ``conflict_path``) when the target is taken, ``trashed`` for any change but
+        ``world_readable: false`` to a trashed item. Nothing changes when it refuses.
+        """
+        if if_match is not None and if_match.strip() not in ("*", f'"{record.id}-{record.version}"'):
+            raise PreconditionFailed("The file changed since the If-Match version; fetch it again.",
+                                     code="precondition_failed")
+        moving = new_path != record.path
+        if record.state != "live" and (moving or world_readable):
+            raise Conflict("A trashed item cannot be changed; restore it first.", code="trashed")
+        if moving:
+            if await self.contents_manager.exists(new_path) or await self._taken(new_path):
+                raise Conflict(f"Something is already at {new_path}.", code="name_conflict", conflict_path=new_path)
+            try:
+                await self.contents_manager.rename(record.path, new_path)
+            except Conflict:
+                raise Conflict(f"Something is already at {new_path}.", code="name_conflict",
+                               conflict_path=new_path) from None
+        if world_readable is not None and world_readable != record.world_readable:
+            file_id = record.id
+            await self._call(lambda store: store.set_world_readable(file_id, world_readable))
+        return await self.resolve(record.id)
+
+    async def _taken(self, path: str) -> bool:
+        """Whether ``path`` exists on disk, hidden names included (a rename must not replace one)."""
+        os_path = self.contents_manager.os_path(path)
+        return await asyncio.get_running_loop().run_in_executor(None, os.path.lexists, os_path)
 
     # -- trash ---------------------------------------------------------------------------
 
