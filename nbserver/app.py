@@ -390,6 +390,7 @@ class NotebookServerApp(JupyterApp):
         await self.session_manager.close()
         self.contents_manager.notary.close()
         if self.file_services is not None:
+            await self.file_services.stop_sweeper()
             self.file_services.close()
             self.file_services = None
 
@@ -411,6 +412,8 @@ class NotebookServerApp(JupyterApp):
             loop.add_signal_handler(signum, self.stop)
         self.start_server()
         self.kernel_manager.start_kernel_pool()
+        if self.file_services is not None:
+            self.file_services.start_sweeper()
         await self._stop_requested.wait()
         self.log.info("Shutting down")
         await self.cleanup()

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import hashlib
 import os
 import posixpath
 import sqlite3
 import threading
+import time
 import uuid
 from typing import Any, Callable, TypeVar
 
@@ -85,6 +87,9 @@ class FileServices(LoggingConfigurable):
         config=True)
     trash_retention_days = Float(
         30.0, min=0.0, help="Days a trashed item is kept before the sweep purges it (0: forever).").tag(config=True)
+    trash_sweep_interval = Float(
+        3600.0, min=0.1, help="Seconds between sweeps of the trash for items past trash_retention_days.").tag(
+        config=True)
     debug_pause_at = Unicode(
         "", help="TEST ONLY: the name of a step (trash:intent, trash:sidecar, trash:renamed, restore:intent, "
         "restore:moved, purge:intent, purge:removed) at which trash operations stop for good, so that a "
@@ -96,6 +101,7 @@ class FileServices(LoggingConfigurable):
         self.contents_manager = contents_manager
         self.owner = owner
         self.store: MetadataStore | None = None
+        self._sweeper: asyncio.Task[None] | None = None
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nbserver-files")
 
     @property
@@ -140,6 +146,44 @@ class FileServices(LoggingConfigurable):
             self._executor.submit(self._recover).result()
         except (sqlite3.Error, OSError) as exc:
             self.log.error("Recovering unfinished trash operations failed: %s", exc)
+
+    def start_sweeper(self) -> None:
+        """Start the background retention sweep (on the running loop): now, then every interval."""
+        if self._sweeper is None and self.trash_retention_days:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                purged = await self.sweep_trash()
+                if purged:
+                    self.log.info("Purged %d trash items older than %g days", purged, self.trash_retention_days)
+            except Exception:  # a bad sweep must not end the sweeping
+                self.log.exception("The trash sweep failed")
+            await asyncio.sleep(self.trash_sweep_interval)
+
+    async def sweep_trash(self) -> int:
+        """Purge trash items older than ``trash_retention_days`` (0: none); how many were purged."""
+        if not self.trash_retention_days:
+            return 0
+        cutoff = iso_timestamp(time.time() - self.trash_retention_days * 86400)
+
+        def sweep(store: MetadataStore) -> int:
+            count = 0
+            for trash in store.trash_older_than(cutoff):
+                record = store.get(trash.file_id)
+                if record is not None and record.trash_id == trash.id:
+                    self._purge(store, record)
+                    count += 1
+            return count
+        return await self._call(self._with_os_errors(sweep, "empty the trash", None))
+
+    async def stop_sweeper(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
 
     def close(self) -> None:
         if self.store is not None:

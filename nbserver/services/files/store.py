@@ -148,6 +148,10 @@ class MetadataStore:
         """Done trash rows, newest first (then by id), after the ``(trashed_at, id)`` cursor."""
         raise NotImplementedError
 
+    def trash_older_than(self, cutoff: str) -> list[TrashRecord]:
+        """Done trash rows trashed before the ISO time ``cutoff``, oldest first."""
+        raise NotImplementedError
+
     def trash_totals(self) -> tuple[int, int]:
         """(number of explicitly trashed items, their total size in bytes)."""
         raise NotImplementedError
@@ -344,6 +348,11 @@ class SQLiteMetadataStore(MetadataStore):
                 f"SELECT {self._TRASH_COLUMNS} FROM trash WHERE state = 'done' "
                 "AND (trashed_at < ? OR (trashed_at = ? AND id > ?)) ORDER BY trashed_at DESC, id LIMIT ?",
                 (after[0], after[0], after[1], limit))
+        return [TrashRecord(*row) for row in rows.fetchall()]
+
+    def trash_older_than(self, cutoff: str) -> list[TrashRecord]:
+        rows = self.db.execute(f"SELECT {self._TRASH_COLUMNS} FROM trash WHERE state = 'done' AND trashed_at < ? "
+                               "ORDER BY trashed_at", (cutoff,))
         return [TrashRecord(*row) for row in rows.fetchall()]
 
     def trash_totals(self) -> tuple[int, int]:
