@@ -390,7 +390,7 @@ class NotebookServerApp(JupyterApp):
         await self.session_manager.close()
         self.contents_manager.notary.close()
         if self.file_services is not None:
-            await self.file_services.stop_sweeper()
+            await self.file_services.stop_background()
             self.file_services.close()
             self.file_services = None
 
@@ -413,7 +413,7 @@ class NotebookServerApp(JupyterApp):
         self.start_server()
         self.kernel_manager.start_kernel_pool()
         if self.file_services is not None:
-            self.file_services.start_sweeper()
+            self.file_services.start_background()
         await self._stop_requested.wait()
         self.log.info("Shutting down")
         await self.cleanup()

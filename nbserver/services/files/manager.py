@@ -20,10 +20,11 @@ import hashlib
 import os
 import posixpath
 import sqlite3
+import stat
 import threading
 import time
 import uuid
-from typing import Any, Callable, TypeVar
+from typing import Any, Awaitable, Callable, TypeVar
 
 from jupyter_core.paths import jupyter_data_dir
 from traitlets import Float, Unicode
@@ -45,6 +46,7 @@ from nbserver.services.contents.manager import default_type_for, guess_mimetype
 from nbserver.timestamps import iso_timestamp
 from nbserver.services.files import trashcan
 from nbserver.services.files.store import (
+    CrawlReport,
     FileRecord,
     MetadataStore,
     SQLiteMetadataStore,
@@ -87,6 +89,11 @@ class FileServices(LoggingConfigurable):
         config=True)
     trash_retention_days = Float(
         30.0, min=0.0, help="Days a trashed item is kept before the sweep purges it (0: forever).").tag(config=True)
+    reconcile_interval = Float(
+        300.0, min=0.1, help="Seconds between crawls that follow changes made outside the server.").tag(config=True)
+    missing_retention_days = Float(
+        7.0, min=0.0, help="Days the id of a file gone outside the server is kept, in case it comes back.").tag(
+        config=True)
     trash_sweep_interval = Float(
         3600.0, min=0.1, help="Seconds between sweeps of the trash for items past trash_retention_days.").tag(
         config=True)
@@ -101,7 +108,7 @@ class FileServices(LoggingConfigurable):
         self.contents_manager = contents_manager
         self.owner = owner
         self.store: MetadataStore | None = None
-        self._sweeper: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[None]] = []
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nbserver-files")
 
     @property
@@ -147,20 +154,21 @@ class FileServices(LoggingConfigurable):
         except (sqlite3.Error, OSError) as exc:
             self.log.error("Recovering unfinished trash operations failed: %s", exc)
 
-    def start_sweeper(self) -> None:
-        """Start the background retention sweep (on the running loop): now, then every interval."""
-        if self._sweeper is None and self.trash_retention_days:
-            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
+    def start_background(self) -> None:
+        """Start the retention sweep and the reconciler on the running loop: each now, then every interval."""
+        if self._background:
+            return
+        loop = asyncio.get_running_loop()
+        self._background = [loop.create_task(self._every("trash_sweep_interval", self.sweep_trash)),
+                            loop.create_task(self._every("reconcile_interval", self.reconcile))]
 
-    async def _sweep_forever(self) -> None:
+    async def _every(self, interval_trait: str, job: Callable[[], Awaitable[object]]) -> None:
         while True:
             try:
-                purged = await self.sweep_trash()
-                if purged:
-                    self.log.info("Purged %d trash items older than %g days", purged, self.trash_retention_days)
-            except Exception:  # a bad sweep must not end the sweeping
-                self.log.exception("The trash sweep failed")
-            await asyncio.sleep(self.trash_sweep_interval)
+                await job()
+            except Exception:  # a failed run must not end the runs
+                self.log.exception("Background file services job %s failed", job.__name__)
+            await asyncio.sleep(float(getattr(self, interval_trait)))
 
     async def sweep_trash(self) -> int:
         """Purge trash items older than ``trash_retention_days`` (0: none); how many were purged."""
@@ -175,15 +183,17 @@ class FileServices(LoggingConfigurable):
                 if record is not None and record.trash_id == trash.id:
                     self._purge(store, record)
                     count += 1
+            if count:
+                self.log.info("Purged %d trash items older than %g days", count, self.trash_retention_days)
             return count
         return await self._call(self._with_os_errors(sweep, "empty the trash", None))
 
-    async def stop_sweeper(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+    async def stop_background(self) -> None:
+        for task in self._background:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
+                await task
+        self._background = []
 
     def close(self) -> None:
         if self.store is not None:
@@ -218,21 +228,23 @@ class FileServices(LoggingConfigurable):
 
     # -- ids -----------------------------------------------------------------------------
 
-    def _kind_on_disk(self, path: str) -> str:
-        """``notebook``/``file``/``directory`` of what a client sees at ``path``; NotFound if nothing."""
+    def _on_disk(self, path: str) -> tuple[str, os.stat_result]:
+        """(``notebook``/``file``/``directory``, stat) of what a client sees at ``path``; NotFound if nothing."""
         try:
             os_path = self.contents_manager.visible_os_path(path)
-        except InvalidInput:
+            info = os.stat(os_path)
+        except (InvalidInput, OSError):
             raise NotFound(f"No such file or directory: {path}") from None
-        if os.path.isdir(os_path):
-            return "directory"
-        if os.path.isfile(os_path):
-            return default_type_for(path)
+        if stat.S_ISDIR(info.st_mode):
+            return "directory", info
+        if stat.S_ISREG(info.st_mode):
+            return default_type_for(path), info
         raise NotFound(f"No such file or directory: {path}")
 
     def _record_for_path(self, store: MetadataStore, path: str) -> FileRecord:
         path = fileio.normalize_api_path(path)
-        return store.assign(path, self._kind_on_disk(path))
+        kind, info = self._on_disk(path)
+        return store.assign(path, kind, (info.st_dev, info.st_ino))
 
     async def record_for_path(self, path: str) -> FileRecord:
         """The id record of what is at ``path``, assigned now if it has none; NotFound if nothing."""
@@ -252,17 +264,67 @@ class FileServices(LoggingConfigurable):
         record = store.get(canonical) if canonical else None
         if record is None or record.state == "missing":
             raise NotFound("No such file id.", code="not_found")
-        if record.state == "live":
-            try:
-                self._kind_on_disk(record.path)
-            except NotFound:
-                raise NotFound("No such file id.", code="not_found") from None
         return record
 
     async def resolve(self, file_id: str) -> FileRecord:
         """The record of ``file_id`` (or ``root``); NotFound (``code: not_found``) for unknown,
-        malformed, purged ids and live ids whose file is gone."""
-        return await self._call(self._resolve, file_id)
+        malformed and purged ids. A live id whose path is gone sets off a reconciliation (it may
+        have been moved outside the server); NotFound if it is still gone after it."""
+        record = await self._call(self._resolve, file_id)
+        if record.state == "live" and not await self._present(record.path):
+            await self.reconcile()
+            record = await self._call(self._resolve, file_id)
+            if record.state != "live" or not await self._present(record.path):
+                raise NotFound("No such file id.", code="not_found")
+        return record
+
+    async def _present(self, path: str) -> bool:
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self._on_disk, path)
+        except NotFound:
+            return False
+        return True
+
+    # -- the reconciler (section 4.4) -----------------------------------------------------
+
+    def _crawl(self) -> dict[str, tuple[str, int, int]]:
+        """path -> (kind, device, inode) of everything a client can see under the root."""
+        root = self.real_root
+        allow_hidden = bool(self.contents_manager.allow_hidden)
+
+        def visible(name: str) -> bool:
+            return not fileio.is_reserved_name(name) and not name.startswith(fileio.STAGING_PREFIX) and (
+                allow_hidden or not name.startswith("."))
+
+        top = os.stat(root)
+        seen = {"": ("directory", top.st_dev, top.st_ino)}
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = [name for name in dirs if visible(name)]
+            prefix = os.path.relpath(folder, root).replace(os.sep, "/")
+            prefix = "" if prefix == "." else prefix + "/"
+            for name in [*dirs, *files]:
+                if not visible(name):
+                    continue
+                try:
+                    info = os.lstat(os.path.join(folder, name))
+                except OSError:
+                    continue
+                path = prefix + name
+                if stat.S_ISDIR(info.st_mode):
+                    seen[path] = ("directory", info.st_dev, info.st_ino)
+                elif stat.S_ISREG(info.st_mode):
+                    seen[path] = (default_type_for(path), info.st_dev, info.st_ino)
+        return seen
+
+    async def reconcile(self) -> CrawlReport:
+        """Bring the ids up to date with changes made outside the server (a crawl, then one transaction)."""
+        seen = await asyncio.get_running_loop().run_in_executor(None, self._crawl)
+        cutoff = iso_timestamp(time.time() - self.missing_retention_days * 86400)
+        report: CrawlReport = await self._call(lambda store: store.apply_crawl(seen, cutoff))
+        if report.moved or report.missing or report.revived or report.forgotten:
+            self.log.info("Reconciled file ids: %d moved, %d missing, %d back, %d forgotten",
+                          report.moved, report.missing, report.revived, report.forgotten)
+        return report
 
     async def ids_for(self, items: list[tuple[str, str]]) -> dict[str, str]:
         """path -> id for ``(path, type)`` pairs of a contents model and its children; {} degraded."""

@@ -57,6 +57,16 @@ class TrashRecord:
 
 
 @dataclass(frozen=True)
+class CrawlReport:
+    """What one reconciliation changed."""
+
+    moved: int
+    missing: int
+    revived: int
+    forgotten: int
+
+
+@dataclass(frozen=True)
 class Intent:
     """An operation begun on disk and not yet recorded as finished (crash recovery, section 4.3)."""
 
@@ -96,11 +106,22 @@ class MetadataStore:
     def live_at(self, path: str) -> FileRecord | None:
         raise NotImplementedError
 
-    def assign(self, path: str, kind: str) -> FileRecord:
-        """The live row at ``path``, made with a new UUID4 if there is none."""
+    def assign(self, path: str, kind: str, fingerprint: tuple[int, int] | None = None) -> FileRecord:
+        """The live row at ``path``, made with a new UUID4 if there is none; ``fingerprint``
+        (device, inode) is recorded when the row has none yet."""
         raise NotImplementedError
 
     def assign_many(self, items: Iterable[tuple[str, str]]) -> dict[str, str]:
+        raise NotImplementedError
+
+    def apply_crawl(self, seen: dict[str, tuple[str, int, int]], missing_before: str) -> CrawlReport:
+        """Reconcile the rows with a crawl of the root (path -> (kind, dev, ino)), design section 4.4.
+
+        Known paths keep their ids (whatever their inode); a new path with the inode of a vanished
+        row of the same kind is that row moved (a folder's tree follows); a missing row whose path
+        reappears revives; rows not seen are marked missing, and those missing since before
+        ``missing_before`` are forgotten. New paths get no id here: ids come on first sight.
+        """
         raise NotImplementedError
 
     def ids_at(self, paths: Iterable[str]) -> dict[str, str]:
@@ -219,10 +240,13 @@ class SQLiteMetadataStore(MetadataStore):
             (self.owner, path)).fetchone()
         return self._file(row)
 
-    def assign(self, path: str, kind: str) -> FileRecord:
+    def assign(self, path: str, kind: str, fingerprint: tuple[int, int] | None = None) -> FileRecord:
         self.assign_many([(path, kind)])
         record = self.live_at(path)
         assert record is not None
+        if fingerprint is not None:
+            with self._transaction() as db:
+                db.execute("UPDATE files SET dev = ?, ino = ? WHERE id = ? AND dev IS NULL", (*fingerprint, record.id))
         return record
 
     def assign_many(self, items: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -277,6 +301,49 @@ class SQLiteMetadataStore(MetadataStore):
         with self._transaction() as db:
             db.execute("UPDATE files SET world_readable = ?, version = version + 1, updated = ? "
                        "WHERE id = ? AND world_readable != ?", (int(value), now(), file_id, int(value)))
+
+    def apply_crawl(self, seen: dict[str, tuple[str, int, int]], missing_before: str) -> CrawlReport:
+        moved = revived = 0
+        stamp = now()
+        with self._transaction() as db:
+            rows = db.execute("SELECT id, path, kind, state, dev, ino FROM files WHERE owner = ? "
+                              "AND state IN ('live', 'missing')", (self.owner,)).fetchall()
+            live = {path: (file_id, kind) for file_id, path, kind, state, _, _ in rows if state == "live"}
+            candidates = {(dev, ino): (file_id, path, kind, state) for file_id, path, kind, state, dev, ino in rows
+                          if dev is not None and path and (state == "missing" or path not in seen)}
+            missing_at = {path: file_id for file_id, path, _, state, _, _ in rows if state == "missing"}
+            for path in sorted((p for p in seen if p not in live), key=lambda p: p.count("/")):
+                if path in live:
+                    continue  # arrived with a folder moved a moment ago
+                kind, dev, ino = seen[path]
+                match = candidates.pop((dev, ino), None)
+                if match is not None and (match[2] == "directory") == (kind == "directory"):
+                    old = match[1]
+                    args = {"owner": self.owner, **range_args(path)}
+                    db.execute(f"DELETE FROM files WHERE owner = :owner AND state = 'live' AND {descendants_clause()}",
+                               args)
+                    db.execute(
+                        "UPDATE files SET path = :new || substr(path, length(:prefix) + 1), state = 'live', "
+                        "missing_since = NULL, updated = :now, version = version + (path = :prefix) "
+                        f"WHERE owner = :owner AND state IN ('live', 'missing') AND {descendants_clause()}",
+                        {"new": path, "now": stamp, "owner": self.owner, **range_args(old)})
+                    for known in [p for p in live if p == old or p.startswith(old + "/")]:
+                        live[path + known[len(old):]] = live.pop(known)
+                    live.setdefault(path, (match[0], match[2]))
+                    moved += 1
+                elif path in missing_at:
+                    db.execute("UPDATE files SET state = 'live', missing_since = NULL WHERE id = ?",
+                               (missing_at.pop(path),))
+                    live[path] = ("", kind)
+                    revived += 1
+            gone = [live[path][0] for path in live if path and path not in seen and live[path][0]]
+            db.executemany("UPDATE files SET state = 'missing', missing_since = ? WHERE id = ? AND state = 'live'",
+                           [(stamp, file_id) for file_id in gone])
+            db.executemany("UPDATE files SET dev = ?, ino = ? WHERE owner = ? AND path = ? AND state = 'live'",
+                           [(dev, ino, self.owner, path) for path, (_, dev, ino) in seen.items()])
+            forgotten = db.execute("DELETE FROM files WHERE owner = ? AND state = 'missing' AND missing_since < ?",
+                                   (self.owner, missing_before)).rowcount
+        return CrawlReport(moved, len(gone), revived, forgotten)
 
     def begin(self, op: str, args: dict[str, Any], trash: TrashRecord | None = None) -> str:
         intent_id = uuid.uuid4().hex

@@ -28,14 +28,14 @@ async def test_sweep_purges_only_expired_items(api: APIClient, server_app: Any, 
     backdate(root_dir, old, "2000-01-01T00:00:00.000000Z")
     services = server_app.file_services
     services.trash_sweep_interval = 0.1
-    services.start_sweeper()
+    services.start_background()
     try:
         for _ in range(100):
             if (await api.get("api/trash")).json()["total"] == 1:
                 break
             await asyncio.sleep(0.05)
     finally:
-        await services.stop_sweeper()
+        await services.stop_background()
     assert [item["id"] for item in (await api.get("api/trash")).json()["items"]] == [young]
     assert (await api.get(f"api/files/{old}")).status == 404
     assert [p.name for p in (root_dir / ".nbserver" / "trash").glob("*/*.txt")] == ["young.txt"]
