@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import errno
 import hashlib
 import os
 import posixpath
@@ -117,42 +118,59 @@ class FileServices(LoggingConfigurable):
 
     # -- life cycle ----------------------------------------------------------------------
 
-    def database_location(self) -> tuple[str, bool]:
-        """(database path, whether WAL may be used): section 4.1's rule."""
+    def database_location(self, create: bool = True) -> tuple[str, bool]:
+        """(database path, whether WAL may be used): section 4.1's rule. ``create`` makes its folder."""
         if self.db_path:
             return self.db_path, not is_network_filesystem(os.path.dirname(os.path.abspath(self.db_path)))
         root = self.real_root
         if os.access(root, os.W_OK) and not is_network_filesystem(root):
-            return os.path.join(trashcan.make_state_dir(root), "meta.sqlite"), True
+            folder = trashcan.make_state_dir(root) if create else trashcan.state_dir(root)
+            return os.path.join(folder, "meta.sqlite"), True
         digest = hashlib.sha256(root.encode("utf-8", "surrogateescape")).hexdigest()[:16]
         folder = os.path.join(jupyter_data_dir(), "nbserver")
-        os.makedirs(folder, exist_ok=True)
+        if create:
+            os.makedirs(folder, exist_ok=True)
         return os.path.join(folder, f"meta-{digest}.sqlite"), not is_network_filesystem(folder)
 
     def start(self) -> None:
-        """Open the store and finish what killed servers left half done. Blocking; before serving.
+        """Hook into the contents manager; with a database from an earlier run, open it and finish
+        what killed servers left half done. Blocking; before serving.
 
-        A database that cannot be opened leaves ids and the trash unavailable (503, logged): the
-        contents API works as without them, except that ``delete_to_trash`` deletes answer 503
-        rather than deleting for good what the user meant to be able to restore.
+        A root whose ids were never used gets no state folder: the database is made on first
+        use. One that cannot be opened leaves ids and the trash unavailable (503, logged; opening
+        is tried again on later use): the contents API works as without them, except that
+        ``delete_to_trash`` deletes answer 503 rather than deleting for good what the user meant to
+        be able to restore.
         """
         self.contents_manager.add_rename_listener(self.path_renamed)
         self.contents_manager.add_delete_listener(self.path_deleted)
         self.contents_manager.trasher = self.trash_path_quietly
+        earlier_trash = os.path.join(trashcan.state_dir(self.real_root), "trash")
+        if os.path.exists(self.database_location(create=False)[0]) or os.path.isdir(earlier_trash):
+            try:
+                self._executor.submit(self._open_store).result()
+            except ServiceUnavailable:
+                pass  # logged; tried again on first use
+
+    def _open_store(self) -> MetadataStore:
+        """The store, opened (and start-up recovery run) on first need; ServiceUnavailable if it cannot be."""
+        if self.store is not None:
+            return self.store
         try:
             path, wal = self.database_location()
             if not wal:
                 self.log.warning("The file id database is on a network filesystem: SQLite runs without WAL")
             store = SQLiteMetadataStore(path, self.owner, self.busy_timeout, wal)
-            self._executor.submit(store.open).result()
+            store.open()
         except (sqlite3.Error, OSError, RuntimeError) as exc:
             self.log.error("File ids and the trash are unavailable: the metadata database cannot be opened (%s)", exc)
-            return
+            raise ServiceUnavailable("File ids and the trash are unavailable (see the server log).") from None
         self.store = store
         try:
-            self._executor.submit(self._recover).result()
+            self._recover()
         except (sqlite3.Error, OSError) as exc:
             self.log.error("Recovering unfinished trash operations failed: %s", exc)
+        return store
 
     def start_background(self) -> None:
         """Start the retention sweep and the reconciler on the running loop: each now, then every interval."""
@@ -203,12 +221,11 @@ class FileServices(LoggingConfigurable):
 
     async def _call(self, func: Callable[..., T], *args: Any) -> T:
         """Run ``func(store, *args)`` on the writer thread; 503 when the store is unavailable."""
-        store = self.store
-        if store is None:
-            raise ServiceUnavailable("File ids and the trash are unavailable (see the server log).")
+        def run() -> T:
+            return func(self._open_store(), *args)
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, func, store, *args)
+            return await loop.run_in_executor(self._executor, run)
         except sqlite3.Error as exc:
             raise ServiceUnavailable("The file id database is unavailable; try again.",
                                      log_detail=f"{type(exc).__name__}: {exc}") from exc
@@ -470,7 +487,11 @@ class FileServices(LoggingConfigurable):
         if not os.path.lexists(os_path):
             raise NotFound(f"No such file or directory: {path}", code="not_found")
         if os.path.ismount(os_path):
-            raise Conflict("A mount point cannot be moved to the trash.", code="no_trash_here")
+            raise OSError(errno.EBUSY, "a mount point cannot be moved", os_path)
+        parent = os.path.dirname(os_path)
+        if not os.access(parent, os.W_OK):  # it could not be deleted either: say why, not "no trash"
+            read_only = os.statvfs(parent).f_flag & os.ST_RDONLY
+            raise OSError(errno.EROFS if read_only else errno.EACCES, "cannot change this folder", parent)
         try:
             folder = trashcan.trash_dir_for(self.real_root, os_path)
         except trashcan.NoTrashHere as exc:
@@ -498,7 +519,7 @@ class FileServices(LoggingConfigurable):
         except OSError as exc:
             trashcan.remove_tree(entry)
             store.drop_intent(intent, trash_id)
-            if exc.errno == 18:  # EXDEV: never a copy, never a silent permanent delete
+            if exc.errno == errno.EXDEV:  # never a copy, never a silent permanent delete
                 raise Conflict("This item cannot be moved to the trash from here.", code="no_trash_here") from None
             raise error_for_os_error(exc, "move to the trash", path) from exc
         self._move_checkpoint_in(checkpoint, entry)

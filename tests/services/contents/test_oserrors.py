@@ -256,7 +256,9 @@ async def test_an_immutable_file_is_403_to_save_rename_and_delete(api, root_dir)
         assert_error(await api.patch("api/contents/locked.txt", {"path": "moved.txt"}), 403, "not permitted")
         assert_error(await api.delete("api/contents/locked.txt"), 403, "not permitted")
         assert target.read_text() == "kept"
-    assert sorted(os.listdir(root_dir)) == ["locked.txt"]
+    # The delete tried the trash first (delete_to_trash): its state folder stays, with nothing in it.
+    assert sorted(os.listdir(root_dir)) == [".nbserver", "locked.txt"]
+    assert os.listdir(root_dir / ".nbserver" / "trash") == []
 
 
 # -- EACCES, as an unprivileged user ------------------------------------------------------
