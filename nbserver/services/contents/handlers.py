@@ -79,14 +79,14 @@ class ContentsAPIHandler(APIHandler):
         return value
 
     async def add_file_ids(self, model: Model) -> None:
-        """``?file_id=1``: the model and each listed child get ``file_id`` (None when ids are unavailable)."""
+        """``?file_id=1``: the model and each listed child get ``file_id`` (None where a store has no ids)."""
         services = self.settings.get("file_services")
-        if services is None:
-            model["file_id"] = None
-            for child in model.get("content") or () if model.get("type") == "directory" else ():
-                child["file_id"] = None
+        if services is not None:
+            await services.add_file_ids(model)
             return
-        await services.add_file_ids(model)
+        children = model.get("content") if model.get("type") == "directory" else None
+        for entry in [model, *(children if isinstance(children, list) else [])]:
+            entry["file_id"] = None
 
     def finish_model(self, model: Model, status: int = 200) -> None:
         self.set_header("Location", self.contents_url(model["path"]))

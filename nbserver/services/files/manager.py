@@ -549,7 +549,18 @@ class FileServices(LoggingConfigurable):
         path = fileio.normalize_api_path(path)
         if not path:
             raise InvalidInput("The root folder cannot be trashed.")
-        return await self.trash(await self.record_for_path(path), by)
+        try:
+            record = await self.record_for_path(path)
+        except NotFound:
+            # The same request again (POST /api/trash is idempotent): the item trashed from there.
+            def trashed_from(store: MetadataStore) -> FileRecord:
+                trash = store.latest_trash_of(path)
+                found = store.get(trash.file_id) if trash is not None else None
+                if trash is None or found is None or found.trash_id != trash.id:
+                    raise NotFound(f"No such file or directory: {path}", code="not_found")
+                return found
+            record = await self._call(trashed_from)
+        return await self.trash(record, by)
 
     async def trash_path_quietly(self, path: str) -> None:
         """``DELETE /api/contents/<path>`` with ``delete_to_trash``: as trash_path, answer unchanged."""

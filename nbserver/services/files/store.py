@@ -169,6 +169,10 @@ class MetadataStore:
         """Done trash rows, newest first (then by id), after the ``(trashed_at, id)`` cursor."""
         raise NotImplementedError
 
+    def latest_trash_of(self, original_path: str) -> TrashRecord | None:
+        """The newest done trash entry of an item trashed from ``original_path``."""
+        raise NotImplementedError
+
     def trash_older_than(self, cutoff: str) -> list[TrashRecord]:
         """Done trash rows trashed before the ISO time ``cutoff``, oldest first."""
         raise NotImplementedError
@@ -416,6 +420,11 @@ class SQLiteMetadataStore(MetadataStore):
                 "AND (trashed_at < ? OR (trashed_at = ? AND id > ?)) ORDER BY trashed_at DESC, id LIMIT ?",
                 (after[0], after[0], after[1], limit))
         return [TrashRecord(*row) for row in rows.fetchall()]
+
+    def latest_trash_of(self, original_path: str) -> TrashRecord | None:
+        row = self.db.execute(f"SELECT {self._TRASH_COLUMNS} FROM trash WHERE state = 'done' AND original_path = ? "
+                              "ORDER BY trashed_at DESC LIMIT 1", (original_path,)).fetchone()
+        return TrashRecord(*row) if row else None
 
     def trash_older_than(self, cutoff: str) -> list[TrashRecord]:
         rows = self.db.execute(f"SELECT {self._TRASH_COLUMNS} FROM trash WHERE state = 'done' AND trashed_at < ? "

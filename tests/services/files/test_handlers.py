@@ -194,7 +194,10 @@ async def test_trash_listing_pages_and_totals(api: APIClient) -> None:
     """19"""
     for name in ("a.txt", "b.txt", "c.txt"):
         await save(api, name, name * 10)
-        assert (await api.post("api/trash", {"path": name})).status == 200
+        first = await api.post("api/trash", {"path": name})
+        assert first.status == 200
+        again = await api.post("api/trash", {"path": name})  # idempotent: the same body again
+        assert again.status == 200 and again.json() == first.json()
     listing = (await api.get("api/trash")).json()
     assert listing["total"] == 3 and listing["total_size"] == 150 and listing["next_cursor"] is None
     assert [item["original_path"] for item in listing["items"]] == ["c.txt", "b.txt", "a.txt"]
