@@ -57,6 +57,11 @@ class Conflict(NbserverError):
     reason = "Conflict"
 
 
+class MethodNotAllowed(NbserverError):
+    status_code = 405
+    reason = "Method Not Allowed"
+
+
 class PreconditionFailed(NbserverError):
     """An ``If-Match`` that no longer matches (RFC 9110, section 13.1.1)."""
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from nbserver.base.handlers import APIHandler
-from nbserver.errors import Forbidden, InvalidInput, NotFound, ServiceUnavailable
+from nbserver.errors import Forbidden, InvalidInput, MethodNotAllowed, NotFound, ServiceUnavailable
 from nbserver.services.contents.fileio import NAME_MAX, is_reserved_name, normalize_api_path
 from nbserver.services.files.manager import FileServices
 from nbserver.services.files.store import FileRecord, TrashRecord
@@ -245,6 +245,17 @@ class FilePermanentDeleteHandler(FilesAPIHandler):
         self.finish()
 
 
+class FileCollaboratorsHandler(FilesAPIHandler):
+    """``/api/files/{id}/collaborators``: 405 in single-user mode, Plotly's "exists but inactive" (section 3.8)."""
+
+    async def refuse(self, file_id: str) -> None:
+        await self.resolve(file_id)
+        raise MethodNotAllowed("Collaborators exist only on a JupyterHub server; this server has one user.",
+                               code="single_user")
+
+    get = post = delete = refuse
+
+
 def encode_cursor(trash: TrashRecord) -> str:
     return base64.urlsafe_b64encode(json.dumps([trash.trashed_at, trash.id]).encode()).decode()
 
@@ -340,6 +351,7 @@ handlers = [
     (rf"/api/files/{ID_REGEX}/trash", FileTrashHandler),
     (rf"/api/files/{ID_REGEX}/restore", FileRestoreHandler),
     (rf"/api/files/{ID_REGEX}/permanent_delete", FilePermanentDeleteHandler),
+    (rf"/api/files/{ID_REGEX}/collaborators", FileCollaboratorsHandler),
     (rf"/api/files/{ID_REGEX}", FileHandler),
     (r"/api/trash", TrashHandler),
     (r"/api/fileid/id", FileIdByPathHandler),

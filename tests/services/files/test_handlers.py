@@ -359,7 +359,8 @@ async def test_trash_refusals(api: APIClient) -> None:
 NEW_ROUTES = [("GET", "api/files/{id}"), ("GET", "api/files/{id}/path"), ("GET", "api/files/lookup?path=a.txt"),
               ("POST", "api/files/{id}/trash"), ("POST", "api/files/{id}/restore"),
               ("DELETE", "api/files/{id}/permanent_delete"), ("GET", "api/trash"), ("POST", "api/trash"),
-              ("DELETE", "api/trash"), ("GET", "api/fileid/id?path=a.txt"), ("GET", "api/fileid/path?id={id}")]
+              ("DELETE", "api/trash"), ("GET", "api/fileid/id?path=a.txt"), ("GET", "api/fileid/path?id={id}"),
+              ("PUT", "api/files/{id}"), ("PATCH", "api/files/{id}")]
 
 
 @pytest.mark.gen_test
@@ -378,6 +379,18 @@ async def test_every_new_route_needs_credentials_and_xsrf(api: APIClient, browse
         response = await browser_session.request(method, path)
         assert response.status == (200 if method == "GET" else 403), (method, route, response.body)
     assert (api_root := await api.get(f"api/files/{fid}")).status == 200 and not api_root.json()["trashed"]
+
+
+@pytest.mark.gen_test
+async def test_collaborators_are_405_in_single_user_mode(api: APIClient) -> None:
+    """50"""
+    await save(api, "a.txt", "x")
+    fid = await file_id(api, "a.txt")
+    for method in ("GET", "POST", "DELETE"):
+        response = await api.request(method, f"api/files/{fid}/collaborators")
+        assert response.status == 405 and response.json()["code"] == "single_user"
+    assert (await api.get(f"api/files/{uuid.uuid4()}/collaborators")).status == 404
+    assert (await api.get(f"api/files/{fid}/collaborators", authenticated=False)).status == 401
 
 
 class SecretRefusingAuthorizer(Authorizer):
@@ -402,7 +415,9 @@ async def test_id_routes_are_authorized_as_the_path(api: APIClient, server_app: 
     assert (await api.get("api/contents/secret/s.txt")).status == 403
     for method, route in NEW_ROUTES:
         if "{id}" in route:
-            response = await api.request(method, route.replace("{id}", secret), {} if method == "POST" else None)
+            body = {"POST": {}, "PUT": {"name": "s2.txt", "parent": "root", "world_readable": False},
+                    "PATCH": {"name": "s2.txt"}}.get(method)
+            response = await api.request(method, route.replace("{id}", secret), body)
             assert response.status == 404, (method, route)
     assert (await api.get("api/files/lookup", params={"path": "secret/s.txt"})).status == 404
     assert (await api.get("api/fileid/id", params={"path": "secret/s.txt"})).status == 404
