@@ -73,13 +73,18 @@ class PathPageHandler(PageBase):
 class TreeHandler(PathPageHandler):
     """``/tree/<path>``: the dashboard of a folder; a file path redirects to its page."""
 
+    def deletes_to_trash(self) -> bool:
+        """Whether Delete moves to the server's trash (the page says so, and offers Undo)."""
+        return bool(getattr(self.contents_manager, "delete_to_trash", False)
+                    and self.settings.get("file_services") is not None)
+
     async def get(self, path: str = "") -> None:
         path = normalize_api_path(path)
         manager = self.contents_manager
         if await manager.dir_exists(path):
             self.finish_page("tree.html", page_title=(posixpath.basename(path) or "Home"),
                              terminals_enabled=self.settings.get("terminal_manager") is not None,
-                             **self.common_context(path))
+                             delete_to_trash=self.deletes_to_trash(), **self.common_context(path))
             return
         if await manager.file_exists(path):
             if path.endswith(".ipynb"):

@@ -274,11 +274,11 @@ def test_a_person_creates_runs_saves_renames_exports_and_deletes_a_notebook(
     exported = Path(download.path()).read_text()
     assert "Findings" in exported and "NameError" in exported
 
-    # Deleted from the dashboard, after confirmation.
+    # Deleted from the dashboard (to the server's trash), after confirmation.
     open_dashboard(page, live_server, "Project")
     row(page, "Analysis.ipynb").locator("input[type=checkbox]").check()
     page.click("[data-action='delete']")
-    assert "cannot be undone" in page.locator("#dialog-message").inner_text()
+    assert "to the trash" in page.locator("#dialog-message").inner_text()
     page.click("#dialog-ok")
     page.wait_for_function("!document.querySelector('#file-rows').textContent.includes('Analysis.ipynb')")
     assert not (live_server.root / "Project" / "Analysis.ipynb").exists()

@@ -183,7 +183,8 @@ class FileServices(LoggingConfigurable):
     async def _every(self, interval_trait: str, job: Callable[[], Awaitable[object]]) -> None:
         while True:
             try:
-                await job()
+                if self._has_ids():  # a root whose ids were never used has nothing to sweep or follow
+                    await job()
             except Exception:  # a failed run must not end the runs
                 self.log.exception("Background file services job %s failed", job.__name__)
             await asyncio.sleep(float(getattr(self, interval_trait)))
@@ -237,11 +238,17 @@ class FileServices(LoggingConfigurable):
 
     # -- listeners of the contents manager (never fail the operation) ---------------------
 
+    def _has_ids(self) -> bool:
+        """Whether any id was ever given here (else a listener has nothing to update, and makes no database)."""
+        return self.store is not None or os.path.exists(self.database_location(create=False)[0])
+
     async def path_renamed(self, old_path: str, new_path: str) -> None:
-        await self._call(lambda store: store.move(old_path, new_path))
+        if self._has_ids():
+            await self._call(lambda store: store.move(old_path, new_path))
 
     async def path_deleted(self, path: str) -> None:
-        await self._call(lambda store: store.forget(path))
+        if self._has_ids():
+            await self._call(lambda store: store.forget(path))
 
     # -- ids -----------------------------------------------------------------------------
 

@@ -66,6 +66,12 @@ export const contents = {
     request("POST", url("api/contents", path) + "/checkpoints/" + encodeURIComponent(id)),
 };
 
+/** Ids and the trash (/api/files, /api/trash): nbserver's own routes. */
+export const trash = {
+  add: (path) => request("POST", url("api/trash"), { path }),
+  restore: (id) => request("POST", url("api/files", id) + "/restore"),
+};
+
 export const kernels = {
   list: () => request("GET", url("api/kernels")),
   start: (name) => request("POST", url("api/kernels"), name ? { name } : {}),

@@ -1,6 +1,6 @@
 // The dashboard: list a folder through /api/contents and act on its files; show running kernels and terminals.
 
-import { ApiError, basename, contents, dirname, joinPath, kernels, sessions, terminals, url } from "./api.js";
+import { ApiError, basename, contents, dirname, joinPath, kernels, sessions, terminals, trash, url } from "./api.js";
 import { dialog, dropdown, el, exactTime, humanSize, timeAgo, toast } from "./ui.js";
 
 const CHUNK_SIZE = 1024 * 1024; // bytes per chunk of an upload through the contents API
@@ -174,12 +174,32 @@ const actions = {
   async delete() {
     const items = selectedItems();
     const what = items.length === 1 ? `“${items[0].name}”` : `${items.length} items`;
-    const ok = await dialog({ title: "Delete", message: `Delete ${what}? This cannot be undone.`, ok: "Delete", danger: true });
+    if (document.body.dataset.deleteToTrash !== "true") {
+      const ok = await dialog({ title: "Delete permanently", message: `Delete ${what} permanently? This cannot be undone.`,
+                                ok: "Delete permanently", danger: true });
+      if (!ok) return;
+      for (const item of items) await contents.remove(item.path);
+      toast(`Deleted ${what}`);
+      return;
+    }
+    const ok = await dialog({ title: "Move to trash", ok: "Move to trash",
+                              message: `Move ${what} to the trash? It can be restored from there until it expires.` });
     if (!ok) return;
-    for (const item of items) await contents.remove(item.path);
-    toast(`Deleted ${what}`);
+    const ids = [];
+    for (const item of items) ids.push((await trash.add(item.path)).id);
+    toast(`Moved ${what} to the trash`, "info", 8, { label: "Undo", run: () => undoTrash(ids) });
   },
 };
+
+async function undoTrash(ids) {
+  try {
+    for (const id of ids) await trash.restore(id);
+    toast("Restored");
+  } catch (error) {
+    toast(error.message, "error", 6);
+  }
+  await refresh();
+}
 
 async function runAction(name) {
   try {

@@ -18,10 +18,16 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-export function toast(message, kind = "info", seconds = 4) {
+export function toast(message, kind = "info", seconds = 4, action = null) {
   const box = document.getElementById("toasts");
   if (!box) return;
   const item = el("div", { class: `toast ${kind}`, text: message });
+  if (action) {
+    // A button in the toast (e.g. Undo): runs once, then the toast goes.
+    const button = el("button", { type: "button", class: "toast-action", text: action.label });
+    button.addEventListener("click", () => { item.remove(); action.run(); }, { once: true });
+    item.append(" ", button);
+  }
   box.append(item);
   while (box.children.length > 3) box.firstChild.remove();
   setTimeout(() => item.remove(), seconds * 1000);
