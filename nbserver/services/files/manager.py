@@ -492,7 +492,7 @@ class FileServices(LoggingConfigurable):
             raise InvalidInput("The root folder cannot be trashed.")
         os_path = self.contents_manager.visible_os_path(path)
         if not os.path.lexists(os_path):
-            raise NotFound(f"No such file or directory: {path}", code="not_found")
+            raise NotFound(f"No such file or directory: {path}")
         if os.path.ismount(os_path):
             raise OSError(errno.EBUSY, "a mount point cannot be moved", os_path)
         parent = os.path.dirname(os_path)
@@ -564,7 +564,7 @@ class FileServices(LoggingConfigurable):
                 trash = store.latest_trash_of(path)
                 found = store.get(trash.file_id) if trash is not None else None
                 if trash is None or found is None or found.trash_id != trash.id:
-                    raise NotFound(f"No such file or directory: {path}", code="not_found")
+                    raise NotFound(f"No such file or directory: {path}")
                 return found
             record = await self._call(trashed_from)
         return await self.trash(record, by)
