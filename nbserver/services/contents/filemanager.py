@@ -716,7 +716,9 @@ class FileContentsManager(ContentsManager):
 
     async def delete(self, path: str) -> None:
         if self.delete_to_trash and self.trasher is not None:
-            await self.trasher(fileio.normalize_api_path(path))
+            path = fileio.normalize_api_path(path)
+            self.refuse_hidden("delete", path)  # the same refusal as a permanent delete
+            await self.trasher(path)
             return
         await super().delete(path)
 
