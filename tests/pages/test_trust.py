@@ -4,6 +4,7 @@ arrived on disk render without running script; outputs made by running the cell 
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from typing import Any
 
@@ -71,9 +72,17 @@ def test_running_the_cell_here_makes_its_output_trusted_and_saving_signs_it(live
 
     page.keyboard.press("Control+s")
     page.wait_for_selector("#save-state:has-text('Saved')", timeout=30_000)
-    model = get_model(live_server, "Untrusted.ipynb")
-    marks = [cell["metadata"].get("trusted") for cell in model["content"]["cells"] if cell["cell_type"] == "code"]
-    assert marks and all(marks)  # Shift+Enter added an empty cell below: trusted too (no output)
+
+    def code_cell_marks() -> list[Any]:
+        model = get_model(live_server, "Untrusted.ipynb")
+        return [cell["metadata"].get("trusted") for cell in model["content"]["cells"] if cell["cell_type"] == "code"]
+
+    # "Saved" may still show the state from before Ctrl+S on a loaded machine: wait for the file itself.
+    deadline = time.monotonic() + 30
+    while len(code_cell_marks()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    marks = code_cell_marks()
+    assert len(marks) == 2 and all(marks)  # Shift+Enter added an empty cell below: trusted too (no output)
 
     page.reload()
     page.wait_for_selector("iframe.html-output:not(.untrusted)")
