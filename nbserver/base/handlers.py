@@ -256,9 +256,13 @@ class BaseHandler(web.RequestHandler):
         # Never the query string: it may carry the token.
         return f"{self.request.method} {self.request.path} ({self.request.remote_ip})"
 
+    #: False on routes that machines poll or browsers call by themselves (``/api/status``, CSP
+    #: reports): they must not make an idle server look used, or idle culling never happens.
+    counts_as_activity = True
+
     def on_request_activity(self) -> None:
         tracker = self.settings.get("activity_tracker")
-        if tracker is not None:
+        if tracker is not None and self.counts_as_activity:
             tracker.touch()
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:

@@ -218,7 +218,10 @@ async def test_refused_and_public_requests_are_no_activity(server_config, server
 @pytest.mark.gen_test(timeout=60)
 async def test_admitted_requests_are_activity(server_app, api):
     tracker = server_app.activity_tracker
-    for path in ("api/status", "tree", "kernelspecs/python3/logo-64x64.png"):
+    for path in ("api/contents", "tree", "kernelspecs/python3/logo-64x64.png"):
         tracker.last_activity = 0.0
         assert (await api.get(path)).status == 200, path
         assert tracker.last_activity > 0.0, path
+    tracker.last_activity = 0.0  # polling the status is admitted but is not activity (Jupyter Server's rule)
+    assert (await api.get("api/status")).status == 200
+    assert tracker.last_activity == 0.0

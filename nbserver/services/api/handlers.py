@@ -28,6 +28,11 @@ class APIVersionHandler(APIHandler):
 
 
 class APIStatusHandler(APIHandler):
+    """``GET /api/status``: start time, last activity, kernels and connections. Polling it is not
+    activity (as in Jupyter Server), so a monitor asking for it does not keep the server from idling."""
+
+    counts_as_activity = False
+
     auth_resource = "api"
 
     def get(self) -> None:

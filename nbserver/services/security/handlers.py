@@ -44,8 +44,7 @@ class CSPReportHandler(APIHandler):
     def check_xsrf(self) -> None:
         return  # a report changes nothing, and a browser cannot add X-XSRFToken to it
 
-    def on_request_activity(self) -> None:
-        return  # a report is not a person using the server: it must not keep kernels from culling
+    counts_as_activity = False  # a report is not a person using the server
 
     def post(self) -> None:
         raw = self.body

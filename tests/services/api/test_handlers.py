@@ -1,5 +1,6 @@
 """/api, /api/status and /api/spec.yaml, and the spec kept true to the route table."""
 
+import asyncio
 import re
 from datetime import datetime
 
@@ -73,3 +74,12 @@ def test_route_to_template_examples():
     assert route_to_template(r"/api/contents(?P<path>(?:/[^/]+)*)/checkpoints/(?P<checkpoint_id>[^/]+)") \
         == "/api/contents/{path}/checkpoints/{checkpoint_id}"
     assert route_to_template(r"/api/?") == "/api"
+
+
+@pytest.mark.gen_test
+async def test_polling_status_is_not_activity(api):
+    first = (await api.get("api/status")).json()["last_activity"]
+    await asyncio.sleep(0.05)
+    assert (await api.get("api/status")).json()["last_activity"] == first
+    await api.get("api/contents")
+    assert (await api.get("api/status")).json()["last_activity"] > first
