@@ -78,13 +78,21 @@ class TreeHandler(PathPageHandler):
         return bool(getattr(self.contents_manager, "delete_to_trash", False)
                     and self.settings.get("file_services") is not None)
 
+    def trash_context(self) -> dict[str, Any]:
+        """The Trash view's switch and the retention it states (days; 0 keeps items until emptied)."""
+        services = self.settings.get("file_services")
+        if services is None:
+            return {"trash_enabled": False}
+        return {"trash_enabled": True, "trash_retention_days": f"{services.trash_retention_days:g}"}
+
     async def get(self, path: str = "") -> None:
         path = normalize_api_path(path)
         manager = self.contents_manager
         if await manager.dir_exists(path):
             self.finish_page("tree.html", page_title=(posixpath.basename(path) or "Home"),
                              terminals_enabled=self.settings.get("terminal_manager") is not None,
-                             delete_to_trash=self.deletes_to_trash(), **self.common_context(path))
+                             delete_to_trash=self.deletes_to_trash(), **self.trash_context(),
+                             **self.common_context(path))
             return
         if await manager.file_exists(path):
             if path.endswith(".ipynb"):

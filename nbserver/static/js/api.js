@@ -19,9 +19,11 @@ function cookie(name) {
 }
 
 export class ApiError extends Error {
-  constructor(status, message) {
+  /** ``data`` is the JSON error body ({message, reason, code, conflict_path...}) or null. */
+  constructor(status, message, data = null) {
     super(message);
     this.status = status;
+    this.data = data;
   }
 }
 
@@ -38,11 +40,12 @@ export async function request(method, target, body = undefined, extraHeaders = {
   const response = await fetch(target, init);
   if (!response.ok) {
     let message = `${response.status} ${response.statusText}`;
+    let data = null;
     try {
-      const data = await response.json();
+      data = await response.json();
       if (data && data.message) message = data.message;
     } catch (_) { /* not JSON: keep the status line */ }
-    throw new ApiError(response.status, message);
+    throw new ApiError(response.status, message, data);
   }
   if (response.status === 204) return null;
   const type = response.headers.get("Content-Type") || "";
@@ -69,7 +72,14 @@ export const contents = {
 /** Ids and the trash (/api/files, /api/trash): nbserver's own routes. */
 export const trash = {
   add: (path) => request("POST", url("api/trash"), { path }),
-  restore: (id) => request("POST", url("api/files", id) + "/restore"),
+  restore: (id, options = undefined) => request("POST", url("api/files", id) + "/restore", options),
+  list: (cursor = null, pageSize = 50) => {
+    const query = new URLSearchParams({ page_size: String(pageSize) });
+    if (cursor) query.set("cursor", cursor);
+    return request("GET", url("api/trash") + "?" + query);
+  },
+  deleteForever: (id) => request("DELETE", url("api/files", id) + "/permanent_delete"),
+  empty: () => request("DELETE", url("api/trash")),
 };
 
 export const kernels = {

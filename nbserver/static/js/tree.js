@@ -2,6 +2,7 @@
 
 import { ApiError, basename, contents, dirname, joinPath, kernels, sessions, terminals, trash, url } from "./api.js";
 import { dialog, dropdown, el, exactTime, humanSize, timeAgo, toast } from "./ui.js";
+import { refreshTrash, wireTrashView } from "./trashview.js";
 
 const CHUNK_SIZE = 1024 * 1024; // bytes per chunk of an upload through the contents API
 const SINGLE_UPLOAD_LIMIT = 2 * CHUNK_SIZE; // larger files go in chunks
@@ -423,6 +424,13 @@ function showTab(name) {
   }
   for (const panel of document.querySelectorAll(".panel")) panel.hidden = panel.dataset.panel !== name;
   if (name === "running") refreshRunning();
+  if (name === "trash") refreshTrash();
+  if (name === "files") refresh();
+  // The Trash view has its own address (/tree?view=trash), so it can be linked and reloaded.
+  const address = new URL(location.href);
+  if (name === "trash") address.searchParams.set("view", "trash");
+  else address.searchParams.delete("view");
+  history.replaceState(null, "", address);
 }
 
 function wire() {
@@ -467,7 +475,9 @@ function wire() {
 }
 
 wire();
+if (document.getElementById("trash-panel")) wireTrashView(refresh);
 loadKernelChoices();
-refresh();
+if (new URLSearchParams(location.search).get("view") === "trash" && document.getElementById("trash-panel")) showTab("trash");
+else refresh();
 refreshRunning().then(renderRows);
 document.title = `${basename(state.path) || "Home"} · nbserver`;
