@@ -51,3 +51,26 @@ def test_delete_says_permanent_without_the_trash(live_server: LiveServer, page: 
     page.wait_for_function("!document.querySelector('#file-rows').textContent.includes('Gone.txt')")
     assert not (live_server.root / "Gone.txt").exists() and not (live_server.root / ".nbserver").exists()
     assert page.js_errors == []
+
+
+@pytest.mark.parametrize("live_server_args", [("--FileServices.trash_max_bytes=10",)])
+def test_an_item_too_large_for_the_trash_is_deleted_only_when_confirmed(live_server: LiveServer, page: Any) -> None:
+    (live_server.root / "big.txt").write_text("more than ten bytes")
+    open_dashboard(page, live_server)
+    row(page, "big.txt").locator("input[type=checkbox]").check()
+    page.click("[data-action='delete']")
+    page.click("#dialog-ok")  # "Move to trash": refused by the server (409 too_large_for_trash)
+    page.wait_for_function("document.querySelector('#dialog-message').textContent.includes('larger than the whole trash')")
+    assert "cannot be undone" in page.locator("#dialog-message").inner_text()
+    page.click("#dialog-cancel")
+    row(page, "big.txt").wait_for()
+    assert (live_server.root / "big.txt").exists()
+    row(page, "big.txt").locator("input[type=checkbox]").check()
+    page.click("[data-action='delete']")
+    page.click("#dialog-ok")
+    page.wait_for_function("document.querySelector('#dialog-message').textContent.includes('larger than the whole trash')")
+    page.click("#dialog-ok")
+    page.wait_for_function("!document.querySelector('#file-rows').textContent.includes('big.txt')")
+    assert not (live_server.root / "big.txt").exists()
+    assert list((live_server.root / ".nbserver" / "trash").iterdir()) == []
+    assert page.js_errors == []

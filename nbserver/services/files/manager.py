@@ -28,7 +28,7 @@ import uuid
 from typing import Any, Awaitable, Callable, TypeVar
 
 from jupyter_core.paths import jupyter_data_dir
-from traitlets import Float, Unicode
+from traitlets import Float, Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
 from nbserver.errors import (
@@ -95,6 +95,11 @@ class FileServices(LoggingConfigurable):
     missing_retention_days = Float(
         7.0, min=0.0, help="Days the id of a file gone outside the server is kept, in case it comes back.").tag(
         config=True)
+    trash_max_bytes = Integer(
+        0, min=0, help="Bytes the trash may hold (0: no limit). Past it, the oldest items are purged, after each "
+        "trash and by the sweep; an item larger than this alone is refused (409 too_large_for_trash) and can only "
+        "be deleted permanently, on request (permanent_delete?confirm=no_trash).",
+    ).tag(config=True)
     trash_sweep_interval = Float(
         3600.0, min=0.1, help="Seconds between sweeps of the trash for items past trash_retention_days.").tag(
         config=True)
@@ -190,22 +195,39 @@ class FileServices(LoggingConfigurable):
             await asyncio.sleep(float(getattr(self, interval_trait)))
 
     async def sweep_trash(self) -> int:
-        """Purge trash items older than ``trash_retention_days`` (0: none); how many were purged."""
-        if not self.trash_retention_days:
-            return 0
-        cutoff = iso_timestamp(time.time() - self.trash_retention_days * 86400)
+        """Purge trash items older than ``trash_retention_days`` (0: none), then the oldest ones past
+        ``trash_max_bytes`` (0: no limit); how many were purged."""
+        days = self.trash_retention_days
 
         def sweep(store: MetadataStore) -> int:
             count = 0
-            for trash in store.trash_older_than(cutoff):
-                record = store.get(trash.file_id)
-                if record is not None and record.trash_id == trash.id:
-                    self._purge(store, record)
-                    count += 1
+            for trash in store.trash_older_than(iso_timestamp(time.time() - days * 86400)) if days else ():
+                self._purge_entry(store, trash)
+                count += 1
             if count:
                 self.log.info("Purged %d trash items older than %g days", count, self.trash_retention_days)
-            return count
+            return count + self._keep_under_limit(store, None)
         return await self._call(self._with_os_errors(sweep, "empty the trash", None))
+
+    def _keep_under_limit(self, store: MetadataStore, keep: str | None) -> int:
+        """Purge the oldest trash items (never ``keep``, the one just trashed) until the trash
+        holds at most ``trash_max_bytes``; how many were purged."""
+        limit = self.trash_max_bytes
+        if not limit:
+            return 0
+        _, total = store.trash_totals()
+        count = 0
+        for trash in store.trash_older_than(now()):
+            if total <= limit:
+                break
+            if trash.id == keep:
+                continue
+            self._purge_entry(store, trash)
+            total -= trash.size or 0
+            count += 1
+        if count:
+            self.log.info("Purged the %d oldest trash items to keep the trash under %d bytes", count, limit)
+        return count
 
     async def stop_background(self) -> None:
         for task in self._background:
@@ -505,12 +527,17 @@ class FileServices(LoggingConfigurable):
             raise Conflict("This item's filesystem has no trash folder: it can only be deleted permanently "
                            "(permanent_delete?confirm=no_trash).", code="no_trash_here",
                            log_detail=str(exc)) from None
+        size = trashcan.tree_size(os_path)
+        if self.trash_max_bytes and size > self.trash_max_bytes:
+            raise Conflict(f"This item ({size} bytes) is larger than the whole trash may hold; it can only be "
+                           "deleted permanently (permanent_delete?confirm=no_trash).",
+                           code="too_large_for_trash", limit=self.trash_max_bytes)
         trash_id = uuid.uuid4().hex
         entry = os.path.join(folder, trash_id)
         name = posixpath.basename(path)
         checkpoint = None if os.path.isdir(os_path) else self._checkpoint_file(os_path)
         trashed = TrashRecord(trash_id, record.id, path, os.path.relpath(entry, self.real_root), now(), by,
-                              trashcan.tree_size(os_path), "pending")
+                              size, "pending")
         intent = store.begin("trash", {"trash_id": trash_id, "path": path, "name": name,
                                        "checkpoint": checkpoint}, trashed)
         self._pause("trash:intent")
@@ -534,6 +561,10 @@ class FileServices(LoggingConfigurable):
         fileio.fsync_directory(entry)
         self._pause("trash:renamed")
         store.finish_trash(intent, trash_id, path)
+        try:
+            self._keep_under_limit(store, trash_id)
+        except (OSError, sqlite3.Error) as exc:  # the item is in the trash: the sweep tries again
+            self.log.error("Could not purge old trash items past trash_max_bytes: %s", exc)
         result = store.get(record.id)
         assert result is not None
         return result
@@ -665,13 +696,11 @@ class FileServices(LoggingConfigurable):
 
     async def purge(self, record: FileRecord, confirm_no_trash: bool = False) -> None:
         """Delete a trashed item for good. Conflict ``not_trashed`` for a live one, except with
-        ``confirm_no_trash`` on a filesystem where no trash can be made (section 3.6)."""
+        ``confirm_no_trash`` for an item that cannot go to a trash: on a filesystem where no trash
+        can be made (section 3.6) or larger than ``trash_max_bytes``."""
         if record.state == "live" and confirm_no_trash:
             os_path = self.contents_manager.visible_os_path(record.path)
-            try:
-                await asyncio.get_running_loop().run_in_executor(
-                    None, trashcan.trash_dir_for, self.real_root, os_path)
-            except trashcan.NoTrashHere:
+            if not await asyncio.get_running_loop().run_in_executor(None, self._can_be_trashed, os_path):
                 manager = self.contents_manager
                 await manager.checkpoints.delete_all_checkpoints(record.path)
                 await manager.delete_file(record.path)
@@ -679,19 +708,31 @@ class FileServices(LoggingConfigurable):
                 return
         await self._call(self._with_os_errors(self._purge, "delete", record.path), record)
 
+    def _can_be_trashed(self, os_path: str) -> bool:
+        """Whether the item at ``os_path`` can go to a trash: one can be made on its filesystem and
+        it is not larger than ``trash_max_bytes`` (else ``confirm=no_trash`` may delete it for good)."""
+        try:
+            trashcan.trash_dir_for(self.real_root, os_path)
+        except trashcan.NoTrashHere:
+            return False
+        return not self.trash_max_bytes or trashcan.tree_size(os_path) <= self.trash_max_bytes
+
+    def _purge_entry(self, store: MetadataStore, trash: TrashRecord) -> None:
+        """Purge one explicitly trashed item (also one whose file row is gone)."""
+        record = store.get(trash.file_id)
+        if record is None or record.trash_id != trash.id:
+            trashcan.remove_tree(os.path.join(self.real_root, trash.stored_at))
+            store.finish_purge(store.begin("purge", {"trash_id": trash.id}), trash.original_path, trash.id, True)
+        else:
+            self._purge(store, record)
+
     def _empty(self, store: MetadataStore) -> None:
         while True:
             page = store.trash_page(100, None)
             if not page:
                 return
             for trash in page:
-                record = store.get(trash.file_id)
-                if record is None or record.trash_id != trash.id:
-                    trashcan.remove_tree(os.path.join(self.real_root, trash.stored_at))
-                    store.finish_purge(store.begin("purge", {"trash_id": trash.id}), trash.original_path,
-                                       trash.id, True)
-                else:
-                    self._purge(store, record)
+                self._purge_entry(store, trash)
 
     async def empty_trash(self) -> None:
         await self._call(self._with_os_errors(self._empty, "empty the trash", None))

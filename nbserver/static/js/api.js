@@ -78,7 +78,9 @@ export const trash = {
     if (cursor) query.set("cursor", cursor);
     return request("GET", url("api/trash") + "?" + query);
   },
-  deleteForever: (id) => request("DELETE", url("api/files", id) + "/permanent_delete"),
+  deleteForever: (id, noTrash = false) =>
+    request("DELETE", url("api/files", id) + "/permanent_delete" + (noTrash ? "?confirm=no_trash" : "")),
+  lookup: (path) => request("GET", url("api/files/lookup") + "?path=" + encodeURIComponent(path)),
   empty: () => request("DELETE", url("api/trash")),
 };
 

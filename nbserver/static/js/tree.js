@@ -187,10 +187,34 @@ const actions = {
                               message: `Move ${what} to the trash? It can be restored from there until it expires.` });
     if (!ok) return;
     const ids = [];
-    for (const item of items) ids.push((await trash.add(item.path)).id);
-    toast(`Moved ${what} to the trash`, "info", 8, { label: "Undo", run: () => undoTrash(ids) });
+    for (const item of items) {
+      try {
+        ids.push((await trash.add(item.path)).id);
+      } catch (error) {
+        const why = error instanceof ApiError ? NO_TRASH_REASONS[error.data?.code] : undefined;
+        if (!why) throw error;
+        await offerPermanentDelete(item, why);
+      }
+    }
+    if (ids.length) toast(`Moved ${ids.length === items.length ? what : `${ids.length} items`} to the trash`, "info", 8,
+                          { label: "Undo", run: () => undoTrash(ids) });
   },
 };
+
+/** Why an item cannot go to the trash, by the server's error code (design section 3.6). */
+const NO_TRASH_REASONS = {
+  no_trash_here: "is on a drive where the server cannot keep a trash",
+  too_large_for_trash: "is larger than the whole trash may hold",
+};
+
+/** An item that cannot go to the trash is deleted for good only if the person says so. */
+async function offerPermanentDelete(item, why) {
+  const ok = await dialog({ title: "Delete permanently", ok: "Delete permanently", danger: true,
+                            message: `“${item.name}” ${why}, so it cannot be moved to the trash. Delete it permanently instead? This cannot be undone.` });
+  if (!ok) return;
+  await trash.deleteForever((await trash.lookup(item.path)).id, true);
+  toast(`Deleted “${item.name}” permanently`);
+}
 
 async function undoTrash(ids) {
   try {
