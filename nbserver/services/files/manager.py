@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import errno
 import hashlib
 import os
@@ -46,6 +47,7 @@ from nbserver.base.urls import url_escape_path, url_path_join
 from nbserver.services.contents.manager import default_type_for, guess_mimetype
 from nbserver.timestamps import iso_timestamp
 from nbserver.services.files import trashcan
+from nbserver.services.files.reconciler import TreeCrawler
 from nbserver.services.files.store import (
     CrawlReport,
     FileRecord,
@@ -60,6 +62,9 @@ T = TypeVar("T")
 
 #: The alias of the root folder's id (design section 3.7).
 ROOT_ALIAS = "root"
+
+#: Seconds between reconciler passes while a crawl cycle is under way (it resumes where it stopped).
+RESUME_PAUSE = 1.0
 
 
 def canonical_id(text: str) -> str | None:
@@ -92,6 +97,10 @@ class FileServices(LoggingConfigurable):
         30.0, min=0.0, help="Days a trashed item is kept before the sweep purges it (0: forever).").tag(config=True)
     reconcile_interval = Float(
         300.0, min=0.1, help="Seconds between crawls that follow changes made outside the server.").tag(config=True)
+    reconcile_stat_budget = Integer(
+        20000, min=0, help="Stat calls one reconciler pass may make (0: no limit); a crawl of a larger tree "
+        "resumes in the next pass, a second later. Folders unchanged since they were last listed cost one call.",
+    ).tag(config=True)
     missing_retention_days = Float(
         7.0, min=0.0, help="Days the id of a file gone outside the server is kept, in case it comes back.").tag(
         config=True)
@@ -116,6 +125,8 @@ class FileServices(LoggingConfigurable):
         self.store: MetadataStore | None = None
         self._background: list[asyncio.Task[None]] = []
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nbserver-files")
+        self._crawler = TreeCrawler(contents_manager.real_root, self._visible)
+        self._reconcile_lock = asyncio.Lock()
 
     @property
     def real_root(self) -> str:
@@ -182,17 +193,28 @@ class FileServices(LoggingConfigurable):
         if self._background:
             return
         loop = asyncio.get_running_loop()
-        self._background = [loop.create_task(self._every("trash_sweep_interval", self.sweep_trash)),
-                            loop.create_task(self._every("reconcile_interval", self.reconcile))]
+        self._background = [loop.create_task(self._every("trash_sweep_interval", self._sweep_job)),
+                            loop.create_task(self._every("reconcile_interval", self._reconcile_job))]
 
-    async def _every(self, interval_trait: str, job: Callable[[], Awaitable[object]]) -> None:
+    async def _every(self, interval_trait: str, job: Callable[[], Awaitable[bool]]) -> None:
+        """Run ``job`` now and then every interval; sooner (RESUME_PAUSE) while it says it is not done."""
         while True:
+            done = True
             try:
                 if self._has_ids():  # a root whose ids were never used has nothing to sweep or follow
-                    await job()
+                    done = await job()
             except Exception:  # a failed run must not end the runs
                 self.log.exception("Background file services job %s failed", job.__name__)
-            await asyncio.sleep(float(getattr(self, interval_trait)))
+            interval = float(getattr(self, interval_trait))
+            await asyncio.sleep(interval if done else min(interval, RESUME_PAUSE))
+
+    async def _sweep_job(self) -> bool:
+        await self.sweep_trash()
+        return True
+
+    async def _reconcile_job(self) -> bool:
+        report = await self.reconcile()
+        return report.crawl is None or report.crawl.complete
 
     async def sweep_trash(self) -> int:
         """Purge trash items older than ``trash_retention_days`` (0: none), then the oldest ones past
@@ -318,7 +340,7 @@ class FileServices(LoggingConfigurable):
         have been moved outside the server); NotFound if it is still gone after it."""
         record = await self._call(self._resolve, file_id)
         if record.state == "live" and not await self._present(record.path):
-            await self.reconcile()
+            await self.reconcile(full=True)
             record = await self._call(self._resolve, file_id)
             if record.state != "live" or not await self._present(record.path):
                 raise NotFound("No such file id.", code="not_found")
@@ -333,44 +355,32 @@ class FileServices(LoggingConfigurable):
 
     # -- the reconciler (section 4.4) -----------------------------------------------------
 
-    def _crawl(self) -> dict[str, tuple[str, int, int]]:
-        """path -> (kind, device, inode) of everything a client can see under the root."""
-        root = self.real_root
-        allow_hidden = bool(self.contents_manager.allow_hidden)
+    def _visible(self, name: str) -> bool:
+        """Whether a client sees an entry of this name (the crawl's filter)."""
+        return not fileio.is_reserved_name(name) and not name.startswith(fileio.STAGING_PREFIX) and (
+            bool(self.contents_manager.allow_hidden) or not name.startswith("."))
 
-        def visible(name: str) -> bool:
-            return not fileio.is_reserved_name(name) and not name.startswith(fileio.STAGING_PREFIX) and (
-                allow_hidden or not name.startswith("."))
+    async def reconcile(self, full: bool = False) -> CrawlReport:
+        """Bring the ids up to date with changes made outside the server: one crawl pass of at most
+        ``reconcile_stat_budget`` stat calls; when it ends a cycle, one transaction applies it.
 
-        top = os.stat(root)
-        seen = {"": ("directory", top.st_dev, top.st_ino)}
-        for folder, dirs, files in os.walk(root):
-            dirs[:] = [name for name in dirs if visible(name)]
-            prefix = os.path.relpath(folder, root).replace(os.sep, "/")
-            prefix = "" if prefix == "." else prefix + "/"
-            for name in [*dirs, *files]:
-                if not visible(name):
-                    continue
-                try:
-                    info = os.lstat(os.path.join(folder, name))
-                except OSError:
-                    continue
-                path = prefix + name
-                if stat.S_ISDIR(info.st_mode):
-                    seen[path] = ("directory", info.st_dev, info.st_ino)
-                elif stat.S_ISREG(info.st_mode):
-                    seen[path] = (default_type_for(path), info.st_dev, info.st_ino)
-        return seen
-
-    async def reconcile(self) -> CrawlReport:
-        """Bring the ids up to date with changes made outside the server (a crawl, then one transaction)."""
-        seen = await asyncio.get_running_loop().run_in_executor(None, self._crawl)
-        cutoff = iso_timestamp(time.time() - self.missing_retention_days * 86400)
-        report: CrawlReport = await self._call(lambda store: store.apply_crawl(seen, cutoff))
+        ``full`` (an id's path vanished): a fresh cycle run to its end, so that the answer reflects
+        the disk now. The counts of the pass (``complete``, ``stat_calls``...) ride on the report.
+        """
+        async with self._reconcile_lock:
+            loop = asyncio.get_running_loop()
+            if full:
+                self._crawler.restart()
+            budget = 0 if full else self.reconcile_stat_budget
+            crawl, seen = await loop.run_in_executor(None, self._crawler.run_pass, budget)
+            if seen is None:
+                return CrawlReport(0, 0, 0, 0, crawl)
+            cutoff = iso_timestamp(time.time() - self.missing_retention_days * 86400)
+            report: CrawlReport = await self._call(lambda store: store.apply_crawl(seen, cutoff))
         if report.moved or report.missing or report.revived or report.forgotten:
             self.log.info("Reconciled file ids: %d moved, %d missing, %d back, %d forgotten",
                           report.moved, report.missing, report.revived, report.forgotten)
-        return report
+        return dataclasses.replace(report, crawl=crawl)
 
     async def ids_for(self, items: list[tuple[str, str]]) -> dict[str, str]:
         """path -> id for ``(path, type)`` pairs of a contents model and its children; {} degraded."""

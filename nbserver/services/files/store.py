@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from nbserver.services.files.migrations import migrate
+from nbserver.services.files.reconciler import CrawlPass
 from nbserver.timestamps import iso_timestamp
 
 #: Filesystem types where SQLite's WAL mode does not work (it needs shared memory on one host).
@@ -58,12 +59,13 @@ class TrashRecord:
 
 @dataclass(frozen=True)
 class CrawlReport:
-    """What one reconciliation changed."""
+    """What one reconciliation changed, and the crawl pass it came from (None: not told)."""
 
     moved: int
     missing: int
     revived: int
     forgotten: int
+    crawl: CrawlPass | None = None
 
 
 @dataclass(frozen=True)
