@@ -161,8 +161,7 @@ class FileServices(LoggingConfigurable):
         self.contents_manager.add_rename_listener(self.path_renamed)
         self.contents_manager.add_delete_listener(self.path_deleted)
         self.contents_manager.trasher = self.trash_path_quietly
-        earlier_trash = os.path.join(trashcan.state_dir(self.real_root), "trash")
-        if os.path.exists(self.database_location(create=False)[0]) or os.path.isdir(earlier_trash):
+        if os.path.exists(self.database_location(create=False)[0]) or trashcan.existing_trash_dirs(self.real_root):
             try:
                 self._executor.submit(self._open_store).result()
             except ServiceUnavailable:
@@ -796,10 +795,14 @@ class FileServices(LoggingConfigurable):
             store.drop_intent(intent, args.get("trash_id"))
 
     def _adopt_orphans(self, store: MetadataStore) -> None:
-        """Trash entries on disk the database does not know (it was lost): re-recorded from sidecars."""
-        folder = os.path.join(self.real_root, trashcan.STATE_DIR, "trash")
-        if not os.path.isdir(folder):
-            return
+        """Trash entries on disk the database does not know (it was lost): re-recorded from sidecars,
+        in the root's trash and in those of filesystems mounted inside the root."""
+        for folder, within in trashcan.existing_trash_dirs(self.real_root):
+            self._adopt_from(store, folder, within)
+
+    def _adopt_from(self, store: MetadataStore, folder: str, within: str) -> None:
+        """Adopt the entries of one trash folder; a mount's trash (``within`` its top folder) holds
+        only items from below it, so a sidecar naming another place is not followed."""
         for trash_id in os.listdir(folder):
             entry = os.path.join(folder, trash_id)
             if store.trash_entry(trash_id) is not None:
@@ -808,6 +811,8 @@ class FileServices(LoggingConfigurable):
             if record is None or record.get("trash_id") != trash_id or canonical_id(str(record.get("file_id"))) is None:
                 continue
             original = str(record.get("original_path", ""))
+            if within and not original.startswith(within + "/"):
+                continue
             if not os.path.lexists(os.path.join(entry, posixpath.basename(original))):
                 continue
             store.adopt_trash(TrashRecord(trash_id, str(record["file_id"]), original,

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from nbserver.services.files.migrations import migrate
+from nbserver.services.files.mounts import filesystem_type
 from nbserver.services.files.reconciler import CrawlPass
 from nbserver.timestamps import iso_timestamp
 
@@ -465,25 +466,6 @@ class _Transaction:
             self.db.execute("COMMIT")
         else:
             self.db.execute("ROLLBACK")
-
-
-def filesystem_type(path: str) -> str:
-    """The type of the filesystem ``path`` is on, from /proc/self/mountinfo ("" when unknown)."""
-    best, fstype = "", ""
-    try:
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                fields = line.split()
-                if " - " not in line or len(fields) < 5:
-                    continue
-                mount_point = fields[4].replace("\\040", " ")
-                after = line.split(" - ", 1)[1].split()
-                inside = path == mount_point or path.startswith(mount_point.rstrip("/") + "/")
-                if inside and len(mount_point) >= len(best) and after:
-                    best, fstype = mount_point, after[0]
-    except OSError:
-        return ""
-    return fstype
 
 
 def is_network_filesystem(path: str) -> bool:

@@ -18,6 +18,7 @@ from typing import Any
 
 from nbserver.services.contents import fileio
 from nbserver.services.contents.filemanager import NO_HARD_LINKS
+from nbserver.services.files import mounts
 
 STATE_DIR = ".nbserver"
 MOUNT_TRASH_DIR = ".nbserver-trash"
@@ -67,6 +68,17 @@ def trash_dir_for(real_root: str, os_path: str) -> str:
     except OSError as exc:
         raise NoTrashHere(str(exc)) from exc
     return folder
+
+
+def existing_trash_dirs(real_root: str) -> list[tuple[str, str]]:
+    """(trash folder, API path of the folder its items come from) of every trash there is: the
+    root's (``""``), then the ``.nbserver-trash`` of each filesystem mounted inside the root (at
+    the mount's top folder, where :func:`trash_dir_for` makes it; its items come from below it)."""
+    candidates = [(os.path.join(real_root, STATE_DIR, "trash"), "")]
+    for point in mounts.mount_points_inside(real_root):
+        top = os.path.relpath(point, real_root).replace(os.sep, "/")
+        candidates.append((os.path.join(point, MOUNT_TRASH_DIR), top))
+    return [(folder, top) for folder, top in candidates if os.path.isdir(folder) and not os.path.islink(folder)]
 
 
 def tree_size(os_path: str) -> int:

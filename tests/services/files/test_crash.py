@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.mounts import tmpfs
 from tests.support.server_process import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -127,3 +128,31 @@ def test_trash_survives_losing_the_database(root_dir: Path) -> None:
         assert listing["items"][0]["original_path"] == "d/a.txt"
         assert call(server, "POST", f"api/files/{fid}/restore")[0] == 200
     assert (root_dir / "d" / "a.txt").read_bytes() == CONTENT
+
+
+def test_a_mount_trash_survives_losing_the_database(root_dir: Path) -> None:
+    """A filesystem mounted inside the root keeps its own .nbserver-trash: start-up recovery adopts
+    its entries from their sidecars too, and only those naming a path on that mount."""
+    with tmpfs(root_dir / "mnt") as mount:
+        (mount / "sub").mkdir()
+        (mount / "sub" / "x.txt").write_bytes(CONTENT)
+        with ServerProcess(root_dir) as server:
+            fid = str(call(server, "GET", "api/files/lookup?path=mnt/sub/x.txt")[1]["id"])
+            assert call(server, "POST", f"api/files/{fid}/trash")[0] == 200
+        [entry] = (mount / ".nbserver-trash").iterdir()
+        forged = mount / ".nbserver-trash" / ("f" * 32)
+        forged.mkdir()
+        (forged / "y.txt").write_text("not from this mount")
+        sidecar = json.loads((entry / ".trashinfo.json").read_text())
+        (forged / ".trashinfo.json").write_text(json.dumps({
+            **sidecar, "trash_id": forged.name, "file_id": "0f0f0f0f-0f0f-4f0f-8f0f-0f0f0f0f0f0f",
+            "original_path": "elsewhere/y.txt"}))
+        for name in ("meta.sqlite", "meta.sqlite-wal", "meta.sqlite-shm"):
+            (root_dir / ".nbserver" / name).unlink(missing_ok=True)
+        with ServerProcess(root_dir) as server:
+            listing = call(server, "GET", "api/trash")[1]
+            assert [(item["id"], item["original_path"]) for item in listing["items"]] == [(fid, "mnt/sub/x.txt")]
+            assert call(server, "POST", f"api/files/{fid}/restore")[0] == 200
+            assert call(server, "GET", "api/files/lookup?path=mnt/sub/x.txt")[1]["id"] == fid
+        assert (mount / "sub" / "x.txt").read_bytes() == CONTENT
+        assert not (root_dir / "elsewhere").exists()

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from nbserver.services.files import migrations
-from nbserver.services.files.store import SQLiteMetadataStore, filesystem_type, is_network_filesystem
+from nbserver.services.files.mounts import filesystem_type
+from nbserver.services.files.store import SQLiteMetadataStore, is_network_filesystem
 
 
 @pytest.fixture
