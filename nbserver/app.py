@@ -38,6 +38,9 @@ from nbserver.services.config.manager import ConfigSectionManager
 from nbserver.services.contents.filemanager import FileContentsManager
 from nbserver.services.contents.manager import ContentsManager
 from nbserver.services.files.manager import FileServices
+from nbserver.services.kernels.base import KernelManagerBase
+from nbserver.services.kernels.gateway.client import GatewayClient
+from nbserver.services.kernels.gateway.manager import GatewayKernelManager
 from nbserver.services.kernels.manager import MappingKernelManager
 from nbserver.services.sessions.manager import SessionManager
 from nbserver.services.terminals.manager import TerminalManager
@@ -55,6 +58,7 @@ aliases.update({
     "token": "IdentityProvider.token",
     "config": "NotebookServerApp.config_file",
     "max-body-size": "NotebookServerApp.max_body_size",
+    "gateway-url": "GatewayClient.url",
 })
 
 flags: dict[str, Any] = dict(base_flags)
@@ -106,7 +110,7 @@ class NotebookServerApp(JupyterApp):
     flags = flags
     subcommands = subcommands
     classes = [IdentityProvider, ContentsManager, FileContentsManager, FileServices, ConfigSectionManager,
-               MappingKernelManager, SessionManager, TerminalManager]
+               MappingKernelManager, GatewayClient, GatewayKernelManager, SessionManager, TerminalManager]
 
     ip = Unicode("127.0.0.1", help="The IP address the server listens on.").tag(config=True)
     port = Integer(
@@ -157,7 +161,8 @@ class NotebookServerApp(JupyterApp):
         IdentityProvider, klass=IdentityProvider, help="The class that authenticates requests."
     ).tag(config=True)
     kernel_manager_class = Type(
-        MappingKernelManager, klass=MappingKernelManager, help="The class that starts and tracks kernels."
+        MappingKernelManager, klass=KernelManagerBase,
+        help="The class that starts and tracks kernels (GatewayKernelManager when a gateway url is set).",
     ).tag(config=True)
     terminals_enabled = Bool(
         True, help="Offer terminals (shells in the root folder, /api/terminals); off, their routes answer 404."
@@ -240,13 +245,25 @@ class NotebookServerApp(JupyterApp):
             self.contents_manager.root_dir = self.root_dir
         self.contents_manager.recover_interrupted_writes()
         self.config_manager = ConfigSectionManager(parent=self, log=self.log, config_dir=self.nbconfig_dir)
-        self.kernel_manager = self.kernel_manager_class(parent=self, log=self.log, root_dir=self.root_dir)
+        self.kernel_manager = self.make_kernel_manager()
         self.session_manager = SessionManager(parent=self, log=self.log, kernel_manager=self.kernel_manager)
         self.contents_manager.add_rename_listener(self.session_manager.path_renamed)
         self.terminal_manager = (
             TerminalManager(parent=self, log=self.log, root_dir=self.root_dir) if self.terminals_enabled else None
         )
         self.file_services = self.start_file_services()
+
+    def make_kernel_manager(self) -> KernelManagerBase[Any]:
+        """The local kernel manager, or the gateway one when GatewayClient.url (--gateway-url,
+        $JUPYTER_GATEWAY_URL) is set."""
+        self.gateway_client = GatewayClient(parent=self, log=self.log)
+        if not self.gateway_client.enabled:
+            manager = self.kernel_manager_class(parent=self, log=self.log, root_dir=self.root_dir)
+            assert isinstance(manager, KernelManagerBase)  # the trait's klass
+            return manager
+        self.log.info("Kernels run on the gateway at %s", self.gateway_client.url)
+        return GatewayKernelManager(parent=self, log=self.log, root_dir=self.root_dir,
+                                    gateway_client=self.gateway_client)
 
     def start_file_services(self) -> FileServices | None:
         """Ids and the trash, over the file contents store (other stores have neither)."""
@@ -279,7 +296,6 @@ class NotebookServerApp(JupyterApp):
             "config_manager": self.config_manager,
             "kernel_manager": self.kernel_manager,
             "session_manager": self.session_manager,
-            "kernel_spec_manager": self.kernel_manager.kernel_spec_manager,
             "terminal_manager": self.terminal_manager,
             "activity_tracker": self.activity_tracker,
             "max_body_size": self.max_body_size,

@@ -12,7 +12,7 @@ from nbserver.base.handlers import APIHandler
 from nbserver.blocking import run_blocking
 from nbserver.errors import InvalidInput, NotFound
 from nbserver.services.contents.manager import ContentsManager
-from nbserver.services.kernels.manager import MappingKernelManager
+from nbserver.services.kernels.base import KernelManagerBase
 from nbserver.timestamps import iso_timestamp
 
 SPEC_PATH = os.path.join(os.path.dirname(__file__), "api.yaml")
@@ -89,7 +89,7 @@ class PathResolverHandler(APIHandler):
         if server_path is not None:
             resolved.append({"scope": "server", "path": server_path})
         if kernel_id:
-            kernel_manager: MappingKernelManager = self.settings["kernel_manager"]
+            kernel_manager: KernelManagerBase[Any] = self.settings["kernel_manager"]
             try:
                 kernel_path = await run_blocking(kernel_manager.resolve_path, kernel_id, path)
             except NotFound:

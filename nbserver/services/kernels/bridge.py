@@ -27,7 +27,13 @@ from zmq.eventloop.zmqstream import ZMQStream
 from nbserver.errors import NotFound
 from nbserver.services.kernels.buffering import SessionBuffer
 from nbserver.services.kernels.handshake import HandshakeWatch, connect_watched
-from nbserver.services.kernels.messages import KernelMessage, Payload, notice_message, status_message
+from nbserver.services.kernels.messages import (
+    KernelMessage,
+    Payload,
+    notice_message,
+    server_header,
+    status_message,
+)
 from nbserver.services.kernels.ratelimit import OutputRateLimiter, OutputThrottle
 from nbserver.services.kernels.state import ExecutionState, KernelRecord
 
@@ -348,26 +354,36 @@ class KernelBridge:
                 self._offline.popitem(last=False)
 
     def send(self, session_key: str, message: KernelMessage) -> None:
-        """Forward a client's message to the kernel, signed with the kernel's key."""
-        stream = self._streams.get(message.channel)
-        if self.closed or stream is None:
+        """Forward a client's message to the kernel; NotFound once the kernel is gone."""
+        if self.closed:
             raise NotFound("The kernel is no longer running.")
+        self._transmit(message)
         self._request_owner[message.msg_id] = session_key
         self._request_owner.move_to_end(message.msg_id)
         while len(self._request_owner) > MAX_TRACKED_REQUESTS:
             self._request_owner.popitem(last=False)
         self.record.touch()
+
+    def _transmit(self, message: KernelMessage) -> None:
+        """Put a message on the kernel's channel: here a ZeroMQ socket, signed with the kernel's key.
+
+        The one place a message leaves for the kernel; a bridge over another transport (a
+        kernel gateway's websocket) overrides it, with connect and disconnect.
+        """
+        stream = self._streams.get(message.channel)
+        if stream is None:
+            raise NotFound("The kernel is no longer running.")
         parts = [message.header_bytes, message.parent_header_bytes, message.metadata_bytes, message.content_bytes]
         stream.send_multipart([DELIM, self.session.sign(parts), *parts, *message.buffers])
 
     # -- readiness -------------------------------------------------------------------------
 
     def _send_internal(self, msg_type: str) -> None:
-        message = self.session.msg(msg_type)
-        self._internal_requests[message["header"]["msg_id"]] = None
+        message = KernelMessage.from_parts("shell", server_header(msg_type, self._server_session), {}, {}, {})
+        self._internal_requests[message.msg_id] = None
         while len(self._internal_requests) > MAX_TRACKED_REQUESTS:
             self._internal_requests.popitem(last=False)
-        self._streams["shell"].send_multipart(self.session.serialize(message))
+        self._transmit(message)
 
     async def wait_ready(self, timeout: float, is_alive: Callable[[], Awaitable[bool]]) -> None:
         """Wait until the kernel answers a kernel_info request and its idle status reaches us.

@@ -9,7 +9,7 @@ from nbserver.base.handlers import APIHandler
 from nbserver.base.urls import url_path_join
 from nbserver.errors import InvalidInput
 from nbserver.services.kernels.channels import KernelChannelsHandler
-from nbserver.services.kernels.manager import MappingKernelManager
+from nbserver.services.kernels.base import KernelManagerBase
 
 KERNEL_ID_REGEX = r"(?P<kernel_id>\w+-\w+-\w+-\w+-\w+)"
 
@@ -37,7 +37,7 @@ class KernelsAPIHandler(APIHandler):
     auth_actions = {**METHOD_ACTIONS, "POST": "execute"}
 
     @property
-    def kernel_manager(self) -> MappingKernelManager:
+    def kernel_manager(self) -> KernelManagerBase[Any]:
         return self.settings["kernel_manager"]  # type: ignore[no-any-return]
 
     def kernel_url(self, kernel_id: str) -> str:

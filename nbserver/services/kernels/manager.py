@@ -13,115 +13,63 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any, Callable
 
 import zmq
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from jupyter_client.multikernelmanager import AsyncMultiKernelManager
 from jupyter_core.paths import jupyter_runtime_dir
-from traitlets import Bool, DottedObjectName, Float, Instance, Integer, List, Unicode, default
-from traitlets.config import LoggingConfigurable
+from traitlets import DottedObjectName, Instance, Integer, List, Unicode, default
 
 from nbserver.blocking import run_blocking
-from nbserver.errors import InvalidInput, NbserverError, NotFound
+from nbserver.errors import InvalidInput
 from nbserver.services.contents.fileio import is_inside, resolve_inside_root
-from nbserver.services.kernels.bridge import BridgeLimits, KernelBridge, KernelDied
+from nbserver.services.kernels.base import (
+    KernelEvent,
+    KernelListener,
+    KernelManagerBase,
+    KernelStartFailed,
+    TrackedKernel,
+    check_client_kernel_id,
+    kernel_not_found,
+)
+from nbserver.services.kernels.bridge import KernelBridge, KernelDied
 from nbserver.services.kernels.pool import KernelPool
 from nbserver.services.kernels.state import ExecutionState, KernelRecord
+from nbserver.services.kernelspecs.specs import LocalKernelSpecs
 
 
 #: Milliseconds between a kernel socket's attempts to connect to a kernel that does not listen yet.
 RECONNECT_INTERVAL_MS = 10
 
 
-#: A kernel id a client may choose: a UUID in its hyphenated form.
-CLIENT_KERNEL_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-def kernel_not_found(kernel_id: str) -> NotFound:
-    """The 404 for an unknown kernel id, in Jupyter Server's words (clients match them)."""
-    return NotFound(f"Kernel does not exist: {kernel_id}")
-
-
-class KernelStartFailed(NbserverError):
-    """A kernel could not be started or did not answer in time (500)."""
-
-
-class KernelEvent(str, Enum):
-    """What listeners are told about a kernel."""
-
-    STARTED = "started"
-    RESTARTING = "restarting"  # a restart (asked for, or after the process died) has begun
-    RESTARTED = "restarted"  # the kernel answers again after a restart
-    DIED = "died"  # the process died and could not be restarted; the kernel is gone
-    SHUTDOWN = "shutdown"  # shut down on request (or culled, or server shutdown)
-
-
-KernelListener = Callable[[str, KernelEvent], None]
+__all__ = ["KernelEvent", "KernelListener", "KernelStartFailed", "MappingKernelManager", "kernel_not_found"]
 
 
 @dataclass
-class RunningKernel:
+class RunningKernel(TrackedKernel):
     """A started kernel: its record, its channels bridge and jupyter_client's manager of it."""
 
-    record: KernelRecord
-    bridge: KernelBridge
     km: Any  # jupyter_client AsyncKernelManager
     #: The folder it was started in (or moved to, from the pool): its relative paths start there.
     cwd: str = ""
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     restart_callbacks: list[tuple[Callable[[], None], str]] = field(default_factory=list)
 
 
-class MappingKernelManager(LoggingConfigurable):
+class MappingKernelManager(KernelManagerBase[RunningKernel]):
     """Starts, tracks, restarts, culls and stops kernels; hands out their channel bridges.
 
     Named as Jupyter Server's, so its config (``MappingKernelManager.cull_idle_timeout``...)
     carries over, and apart from jupyter_client's own ``KernelManager`` config section.
     """
 
-    root_dir = Unicode(help="The server's root folder; kernels start in the folder of their path.")
-    default_kernel_name = Unicode(
-        "python3", help="The kernel started when a request names none."
-    ).tag(config=True)
     kernel_manager_class = DottedObjectName(
         "jupyter_client.ioloop.AsyncIOLoopKernelManager",
         help="jupyter_client's class managing one kernel (an AsyncKernelManager with a restarter).",
     ).tag(config=True)
-    kernel_info_timeout = Float(
-        60.0, help="Seconds a new or restarted kernel has to answer before it counts as failed."
-    ).tag(config=True)
-
-    cull_idle_timeout = Float(
-        0.0, help="Shut down kernels idle for longer than this many seconds; 0 never culls."
-    ).tag(config=True)
-    cull_interval = Float(300.0, help="Seconds between two checks for idle kernels.").tag(config=True)
-    cull_connected = Bool(False, help="Cull idle kernels that still have client connections.").tag(config=True)
-    cull_busy = Bool(False, help="Cull kernels that are busy (running code) too.").tag(config=True)
-
-    buffer_offline_messages = Bool(
-        True, help="Keep the messages of a disconnected client session and replay them when it reconnects."
-    ).tag(config=True)
-    buffer_max_messages = Integer(
-        10_000, help="Most messages kept for one disconnected session; the oldest go first."
-    ).tag(config=True)
-    buffer_max_bytes = Integer(
-        64 * 1024 * 1024, help="Most bytes kept for one disconnected session; the oldest go first."
-    ).tag(config=True)
-
-    iopub_msg_rate_limit = Float(
-        1000.0, help="Most iopub output messages per second sent to clients; 0 for no limit."
-    ).tag(config=True)
-    iopub_data_rate_limit = Float(
-        1_000_000.0, help="Most iopub output bytes per second sent to clients; 0 for no limit."
-    ).tag(config=True)
-    rate_limit_window = Float(3.0, help="Seconds over which the iopub rates are averaged.").tag(config=True)
-
     kernel_pool_size = Integer(
         0, min=0,
         help="Started kernels kept waiting for each pooled kernelspec, so that a new kernel answers "
@@ -131,13 +79,6 @@ class MappingKernelManager(LoggingConfigurable):
     kernel_pool_kernels = List(
         Unicode(),
         help="The kernelspecs that get a pool of kernel_pool_size kernels (default: default_kernel_name).",
-    ).tag(config=True)
-
-    kernel_env_allowlist = List(
-        Unicode(),
-        help="Environment variables, besides those named KERNEL_*, that a client may set for a kernel "
-        "it starts (the env of POST /api/kernels; other names are dropped), as Enterprise Gateway "
-        "allows. KERNEL_WORKING_DIR, a folder inside the root, is where the kernel starts.",
     ).tag(config=True)
 
     kernel_spec_manager = Instance(KernelSpecManager)
@@ -158,78 +99,10 @@ class MappingKernelManager(LoggingConfigurable):
             default_kernel_name=self.default_kernel_name,
             connection_dir=connection_dir,
         )
-        self._kernels: dict[str, RunningKernel] = {}
-        self._listeners: list[KernelListener] = []
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._culler: asyncio.Task[None] | None = None
         self._pool: KernelPool | None = None
-
-    # -- queries -----------------------------------------------------------------------
-
-    def has_kernel(self, kernel_id: str) -> bool:
-        return kernel_id in self._kernels
-
-    def _get(self, kernel_id: str) -> RunningKernel:
-        try:
-            return self._kernels[kernel_id]
-        except KeyError:
-            raise kernel_not_found(kernel_id) from None
-
-    def kernel_model(self, kernel_id: str) -> dict[str, Any]:
-        """The REST model of a kernel: id, name, last_activity, execution_state, connections."""
-        return self._get(kernel_id).record.to_model()
-
-    def list_kernels(self) -> list[dict[str, Any]]:
-        return [running.record.to_model() for running in self._kernels.values()]
-
-    def channels_bridge(self, kernel_id: str) -> KernelBridge:
-        """The bridge that websocket clients of this kernel attach to."""
-        return self._get(kernel_id).bridge
-
-    def status_summary(self) -> dict[str, Any]:
-        """The kernel figures of ``/api/status``."""
-        records = [running.record for running in self._kernels.values()]
-        return {
-            "kernels": len(records),
-            "connections": sum(record.connections for record in records),
-            "last_activity": max((record.last_activity for record in records), default=None),
-        }
-
-    # -- listeners -----------------------------------------------------------------------
-
-    def add_listener(self, listener: KernelListener) -> None:
-        """Call ``listener(kernel_id, event)`` on every KernelEvent."""
-        self._listeners.append(listener)
-
-    def remove_listener(self, listener: KernelListener) -> None:
-        if listener in self._listeners:
-            self._listeners.remove(listener)
-
-    def _emit(self, kernel_id: str, event: KernelEvent) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(kernel_id, event)
-            except Exception:
-                self.log.exception("Kernel listener %r failed on %s", listener, event.value)
-
-    def _spawn(self, coroutine: Any) -> None:
-        task = asyncio.create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.kernelspecs = LocalKernelSpecs(self.kernel_spec_manager, lambda: self.default_kernel_name)
 
     # -- lifecycle -----------------------------------------------------------------------
-
-    @property
-    def real_root(self) -> str:
-        return os.path.realpath(self.root_dir or os.getcwd())
-
-    def cwd_for_path(self, path: str) -> str:
-        """The folder a kernel for ``path`` starts in: the path's folder, inside the root."""
-        root = self.real_root
-        os_path = resolve_inside_root(root, path or "")
-        while not os.path.isdir(os_path) and os_path != root:
-            os_path = os.path.dirname(os_path)
-        return os_path
 
     def session_name_for(self, path: str) -> str:
         """``JPY_SESSION_NAME`` for a session on API path ``path``: the notebook's path on disk."""
@@ -241,25 +114,6 @@ class MappingKernelManager(LoggingConfigurable):
         root = self.real_root
         folder = os.path.realpath(os.path.join(root, os.path.expanduser(value)))
         return folder if is_inside(root, folder) and os.path.isdir(folder) else None
-
-    def client_env(self, env: dict[str, str]) -> dict[str, str]:
-        """The variables of a client's ``env`` that reach the kernel: KERNEL_* and the allow-list."""
-        allowed = set(self.kernel_env_allowlist)
-        kept = {name: value for name, value in env.items() if name.startswith("KERNEL_") or name in allowed}
-        dropped = sorted(set(env) - set(kept))
-        if dropped:
-            self.log.info("Kernel environment: dropped %s (not KERNEL_* nor in kernel_env_allowlist)",
-                          ", ".join(dropped))
-        return kept
-
-    def _bridge_limits(self) -> BridgeLimits:
-        return BridgeLimits(
-            buffer_max_messages=self.buffer_max_messages,
-            buffer_max_bytes=self.buffer_max_bytes,
-            iopub_msg_rate_limit=self.iopub_msg_rate_limit,
-            iopub_data_rate_limit=self.iopub_data_rate_limit,
-            rate_limit_window=self.rate_limit_window,
-        )
 
     async def start_kernel(
         self, kernel_name: str | None = None, path: str | None = None, env: dict[str, str] | None = None,
@@ -277,8 +131,7 @@ class MappingKernelManager(LoggingConfigurable):
         KernelStartFailed (500) when the process fails or does not answer within kernel_info_timeout.
         """
         if kernel_id is not None:
-            if not CLIENT_KERNEL_ID.fullmatch(kernel_id):
-                raise InvalidInput("A kernel id must be a UUID such as 0b5e0c5e-4f4e-4a57-9a39-55b1c8a4b2f1.")
+            check_client_kernel_id(kernel_id)
             if kernel_id in self._kernels:
                 return kernel_id
         name = kernel_name or self.default_kernel_name
@@ -348,7 +201,7 @@ class MappingKernelManager(LoggingConfigurable):
         km.context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_INTERVAL_MS)
         record = KernelRecord(id=kernel_id, name=name)
         bridge = KernelBridge(record, km, km.session, self._bridge_limits(), self.log)
-        running = RunningKernel(record, bridge, km)
+        running = RunningKernel(record, bridge, km=km)
         died_early = asyncio.Event()
 
         def on_early_death() -> None:
@@ -375,14 +228,11 @@ class MappingKernelManager(LoggingConfigurable):
 
     def _adopt(self, running: RunningKernel) -> None:
         """Make a started kernel one of the server's: listed, restarted when it dies, culled."""
-        kernel_id = running.record.id
         for event, handler in (("restart", self._on_autorestart), ("dead", self._on_dead)):
-            callback = functools.partial(handler, kernel_id)
+            callback = functools.partial(handler, running.record.id)
             running.km.add_restart_callback(callback, event)
             running.restart_callbacks.append((callback, event))
-        self._kernels[kernel_id] = running
-        self._start_culler()
-        self._emit(kernel_id, KernelEvent.STARTED)
+        super()._adopt(running)
 
     def resolve_path(self, kernel_id: str, path: str) -> str | None:
         """The absolute path ``path`` names for kernel ``kernel_id`` (relative paths start in the
@@ -558,63 +408,15 @@ class MappingKernelManager(LoggingConfigurable):
         self._spawn(self._stop_process(kernel_id))
         self._emit(kernel_id, KernelEvent.DIED)
 
-    # -- culling -------------------------------------------------------------------------
-
-    def _start_culler(self) -> None:
-        if self.cull_idle_timeout > 0 and self._culler is None:
-            self.log.info(
-                "Culling kernels idle for %g s (checked every %g s)", self.cull_idle_timeout, self.cull_interval
-            )
-            self._culler = asyncio.create_task(self._cull_periodically())
-
-    async def _cull_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(self.cull_interval)
-            await self.cull_idle_kernels()
-
-    def is_cullable(self, record: KernelRecord, now: float) -> bool:
-        if now - record.last_activity <= self.cull_idle_timeout:
-            return False
-        if record.connections and not self.cull_connected:
-            return False
-        if record.execution_state is ExecutionState.BUSY and not self.cull_busy:
-            return False
-        return record.execution_state not in (ExecutionState.STARTING, ExecutionState.RESTARTING)
-
-    async def cull_idle_kernels(self) -> None:
-        """Shut down every kernel idle for longer than cull_idle_timeout (once, now)."""
-        now = time.time()
-        for kernel_id, running in list(self._kernels.items()):
-            if self.is_cullable(running.record, now):
-                self.log.info("Culling kernel %s, idle for %.0f s", kernel_id, now - running.record.last_activity)
-                try:
-                    await self.shutdown_kernel(kernel_id)
-                except NotFound:
-                    pass
-                except Exception:
-                    self.log.exception("Culling kernel %s failed", kernel_id)
-
     # -- server shutdown -----------------------------------------------------------------
 
     async def shutdown_all(self) -> None:
-        """Stop the culler and every kernel: what the server does when it stops."""
-        if self._culler is not None:
-            self._culler.cancel()
-            self._culler = None
-        for task in list(self._tasks):
-            task.cancel()
+        """Stop the culler, the pool and every kernel: what the server does when it stops."""
+        await self._stop_background()
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
-        kernel_ids = list(self._kernels)
-        if kernel_ids:
-            self.log.info("Shutting down %d kernels", len(kernel_ids))
-        results = await asyncio.gather(
-            *(self.shutdown_kernel(kernel_id) for kernel_id in kernel_ids), return_exceptions=True
-        )
-        for kernel_id, result in zip(kernel_ids, results):
-            if isinstance(result, BaseException) and not isinstance(result, NotFound):
-                self.log.warning("Shutting down kernel %s: %s", kernel_id, result)
+        await self._shutdown_tracked()
         # Kernels still starting are not ours yet, but jupyter_client knows them.
         try:
             await self._multi.shutdown_all(now=True)

@@ -20,6 +20,8 @@ from nbserver.timestamps import utc_now_iso
 CHANNELS = ("shell", "iopub", "stdin", "control")
 #: The channels a client may send on; iopub only flows from the kernel.
 CLIENT_CHANNELS = ("shell", "stdin", "control")
+#: A set of channels a frame may name.
+Channels = tuple[str, ...]
 #: The username and session of the messages the server itself writes to clients.
 SERVER_USERNAME = "nbserver"
 
@@ -100,11 +102,13 @@ class KernelMessage:
 
 
 def validate_client_message(
-    channel: Any, header: Any, parent_header: Any, metadata: Any, content: Any
+    channel: Any, header: Any, parent_header: Any, metadata: Any, content: Any,
+    channels: Channels = CLIENT_CHANNELS,
 ) -> tuple[str, dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """The parsed parts, checked: InvalidMessage unless they make a message a kernel can take."""
-    if channel not in CLIENT_CHANNELS:
-        raise InvalidMessage(f"'channel' must be one of {', '.join(CLIENT_CHANNELS)}, not {channel!r}.")
+    """The parsed parts, checked: InvalidMessage unless they make a message on one of ``channels``
+    (by default, one a kernel can take from a client)."""
+    if channel not in channels:
+        raise InvalidMessage(f"'channel' must be one of {', '.join(channels)}, not {channel!r}.")
     if not isinstance(header, dict):
         raise InvalidMessage("'header' must be a JSON object.")
     for key in ("msg_id", "msg_type"):

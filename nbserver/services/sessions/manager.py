@@ -21,7 +21,7 @@ from traitlets.config import LoggingConfigurable
 
 from nbserver.errors import InvalidInput, NotFound
 from nbserver.services.contents.fileio import normalize_api_path
-from nbserver.services.kernels.manager import KernelEvent, KernelManager
+from nbserver.services.kernels.base import KernelEvent, KernelManagerBase
 
 T = TypeVar("T")
 
@@ -114,7 +114,7 @@ class SessionManager(LoggingConfigurable):
     session_db_path = Unicode(
         ":memory:", help="SQLite file that keeps the sessions; ':memory:' keeps them in memory only."
     ).tag(config=True)
-    kernel_manager = Instance(KernelManager)
+    kernel_manager = Instance(KernelManagerBase)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

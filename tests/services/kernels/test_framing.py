@@ -1,4 +1,4 @@
-"""The wire framings of channels.py against the test client's own reading of the protocol docs."""
+"""The wire framings of framing.py against the test client's own reading of the protocol docs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from nbserver.services.kernels.channels import (
+from nbserver.services.kernels.framing import (
     WireProtocol,
     decode_frame,
     encode_frame,
