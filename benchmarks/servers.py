@@ -24,6 +24,22 @@ NBSERVER = "nbserver"
 JUPYTER_SERVER = "jupyter_server"
 
 
+def cached_venv(name: str, requirements: list[str], log: Callable[[str], None] = print) -> Path:
+    """A virtual environment under CACHE_DIR with ``requirements`` installed from PyPI; made on
+    first use, and made again when the requirements change."""
+    venv = CACHE_DIR / f"venv-{name}-py{sys.version_info[0]}{sys.version_info[1]}"
+    ready = venv / ".ready"
+    wanted = " ".join(requirements) + "\n"
+    if ready.exists() and ready.read_text() == wanted:
+        return venv
+    log(f"creating {venv.relative_to(REPO_DIR)} with {wanted.strip()} (cached for later runs)")
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                    *requirements], check=True)
+    ready.write_text(wanted)
+    return venv
+
+
 def jupyter_server_venv(log: Callable[[str], None] = print) -> Path:
     """The cached virtual environment with jupyter_server and ipykernel; created on first use.
 
@@ -34,17 +50,8 @@ def jupyter_server_venv(log: Callable[[str], None] = print) -> Path:
         ipykernel = f"ipykernel=={metadata.version('ipykernel')}"
     except metadata.PackageNotFoundError:
         ipykernel = "ipykernel"
-    venv = CACHE_DIR / f"venv-jupyter_server-{JUPYTER_SERVER_VERSION}-py{sys.version_info[0]}{sys.version_info[1]}"
-    ready = venv / ".ready"
-    wanted = f"jupyter_server=={JUPYTER_SERVER_VERSION} {ipykernel}\n"
-    if ready.exists() and ready.read_text() == wanted:
-        return venv
-    log(f"creating {venv.relative_to(REPO_DIR)} with {wanted.strip()} (cached for later runs)")
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                    f"jupyter_server=={JUPYTER_SERVER_VERSION}", ipykernel], check=True)
-    ready.write_text(wanted)
-    return venv
+    return cached_venv(f"jupyter_server-{JUPYTER_SERVER_VERSION}",
+                       [f"jupyter_server=={JUPYTER_SERVER_VERSION}", ipykernel], log)
 
 
 def free_port() -> int:

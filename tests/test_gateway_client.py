@@ -97,14 +97,6 @@ def gateway_kernel_ids(gateway: ServerProcess) -> list[str]:
         return [kernel["id"] for kernel in json.loads(response.read())]
 
 
-async def answer_input(client: KernelWebsocketClient, msg_id: str, value: str) -> None:
-    request = await client.receive(lambda m: m["channel"] == "stdin")
-    assert request["header"]["msg_type"] == "input_request"
-    reply = client.message("input_reply", {"value": value}, channel="stdin")
-    reply["parent_header"] = request["header"]
-    await client.send(reply)
-
-
 @pytest.mark.gen_test(timeout=400)
 async def test_a_notebook_runs_end_to_end_through_jupyter_server_with_nbserver_as_its_gateway(
     front: str, gateway: ServerProcess, root_dir: Path
@@ -133,14 +125,10 @@ async def test_a_notebook_runs_end_to_end_through_jupyter_server_with_nbserver_a
         assert computed.reply["content"]["status"] == "ok" and computed.stdout == "42\n"
 
         msg_id = await client.execute("name = input('Name? '); print('hi', name)", allow_stdin=True)
-        await answer_input(client, msg_id, "Ada")
+        await client.answer_input("Ada")
         assert "hi Ada" in (await client.result(msg_id)).stdout
 
-        msg_id = await client.execute("import time; time.sleep(60)")
-        await client.receive(lambda m: m["header"]["msg_type"] == "execute_input")
-        await asyncio.sleep(0.5)
-        assert (await api.post(f"api/kernels/{kernel_id}/interrupt")).status == 204
-        interrupted = await client.result(msg_id, timeout=20)
+        interrupted = await client.interrupted(lambda: api.post(f"api/kernels/{kernel_id}/interrupt"), timeout=20)
         assert interrupted.reply["content"]["ename"] == "KeyboardInterrupt"
 
         restarted = await api.post(f"api/kernels/{kernel_id}/restart")

@@ -22,6 +22,7 @@ from tornado.httpclient import AsyncHTTPClient
 from benchmarks.servers import isolated_env
 from tests.support.api_client import APIClient
 from tests.support.enterprise_gateway import EnterpriseGateway, enterprise_gateway_venv
+from tests.support.gateway_outage import cut_gateway_mid_output
 from tests.support.kernel_client import V1, KernelWebsocketClient, Message
 from tests.support.server_process import ServerProcess
 from tests.support.tcp_proxy import TCPProxy
@@ -102,14 +103,6 @@ async def start_session(api: APIClient, path: str) -> dict[str, Any]:
     return session
 
 
-async def answer_input(client: KernelWebsocketClient, value: str) -> None:
-    request = await client.receive(lambda m: m["channel"] == "stdin", timeout=30)
-    assert request["header"]["msg_type"] == "input_request"
-    reply = client.message("input_reply", {"value": value}, channel="stdin")
-    reply["parent_header"] = request["header"]
-    await client.send(reply)
-
-
 async def wait_for(condition: Any, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -154,14 +147,13 @@ async def test_a_notebook_runs_end_to_end_on_enterprise_gateway(
         assert (await client.run("x = 6 * 7; print(x)")).stdout == "42\n"
 
         msg_id = await client.execute("name = input('Name? '); print('hi', name)", allow_stdin=True)
-        await answer_input(client, "Ada")
+        await client.answer_input("Ada")
         assert "hi Ada" in (await client.result(msg_id)).stdout
 
-        msg_id = await client.execute("import time; time.sleep(60)")
-        await client.receive(lambda m: m["header"]["msg_type"] == "execute_input")
-        await asyncio.sleep(0.5)
-        assert (await api.post(f"api/kernels/{kernel_id}/interrupt")).status == 204
-        interrupted = await client.result(msg_id, timeout=30)
+        async def interrupt() -> None:
+            assert (await api.post(f"api/kernels/{kernel_id}/interrupt")).status == 204
+
+        interrupted = await client.interrupted(interrupt)
         assert interrupted.reply["content"]["ename"] == "KeyboardInterrupt"
 
         restarted = await api.post(f"api/kernels/{kernel_id}/restart")
@@ -196,25 +188,12 @@ async def test_binary_comm_buffers_from_the_kernel_arrive_intact(
 
 
 @pytest.mark.gen_test(timeout=300)
-async def test_a_severed_gateway_connection_loses_no_client_message(
+async def test_a_severed_gateway_connection_loses_no_message(
         api: APIClient, nbserver: ServerProcess, proxy: TCPProxy) -> None:
     kernel_id = (await api.post("api/kernels", {"name": "python3"})).json()["id"]
     client = await connect(nbserver, kernel_id, session_id=uuid.uuid4().hex)
     try:
-        await client.run("counter = 0")
-        printing = await client.execute("import time\nfor i in range(30):\n    print(i, flush=True); time.sleep(0.1)")
-        await client.receive(lambda m: m["header"]["msg_type"] == "stream"
-                             and m["parent_header"].get("msg_id") == printing)
-        proxy.sever()
-        # Sent while nbserver cannot reach the gateway: each must run once, in order.
-        queued = [await client.execute(f"counter += 1; print('queued', counter)") for _ in range(5)]
-        await asyncio.sleep(2)
-        proxy.restore()
-        for number, msg_id in enumerate(queued, start=1):
-            result = await client.result(msg_id, timeout=90)
-            assert result.reply["content"]["status"] == "ok"
-            assert result.stdout == f"queued {number}\n"
-        assert (await client.run("print(counter)")).stdout == "5\n", "a queued message ran twice or not at all"
+        await cut_gateway_mid_output(client, proxy)
     finally:
         client.close()
         assert (await api.delete(f"api/kernels/{kernel_id}")).status == 204

@@ -25,8 +25,10 @@ from nbserver.services.kernels.framing import WireProtocol
 from nbserver.services.kernels.gateway.manager import GatewayKernelManager
 from nbserver.services.kernels.gateway.relay import GatewayBridge
 from tests.support.api_client import APIClient
+from tests.support.gateway_outage import cut_gateway_mid_output
 from tests.support.kernel_client import V1, KernelWebsocketClient
 from tests.support.server_process import ServerProcess
+from tests.support.tcp_proxy import TCPProxy
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -41,9 +43,16 @@ def gateway(root_dir: Path) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture
-def server_config(gateway: ServerProcess) -> dict[str, Any]:
+def proxy(gateway: ServerProcess) -> Iterator[TCPProxy]:
+    with TCPProxy(gateway.port) as tcp_proxy:
+        yield tcp_proxy
+
+
+@pytest.fixture
+def server_config(proxy: TCPProxy) -> dict[str, Any]:
     return {"config": Config({
-        "GatewayClient": {"url": gateway.base_url, "auth_token": GATEWAY_TOKEN, "gateway_retry_interval": 0.1},
+        "GatewayClient": {"url": proxy.url, "auth_token": GATEWAY_TOKEN, "gateway_retry_interval": 0.1,
+                          "gateway_retry_interval_max": 0.5, "gateway_retry_max": 40},
         "MappingKernelManager": {"cull_idle_timeout": 1.0, "cull_interval": 3600.0},
     })}
 
@@ -101,6 +110,19 @@ async def test_a_session_runs_on_the_gateway_nbserver_over_v1(
 
 
 @pytest.mark.gen_test(timeout=200)
+async def test_a_severed_v1_gateway_connection_loses_no_message(
+        api: APIClient, base_url: str, server_app: NotebookServerApp, proxy: TCPProxy) -> None:
+    kernel_id = (await api.post("api/kernels", {})).json()["id"]
+    client = await KernelWebsocketClient.connect(base_url, TEST_TOKEN, kernel_id, subprotocols=[V1])
+    try:
+        await cut_gateway_mid_output(client, proxy)
+        bridge = relay(server_app, kernel_id)
+        assert bridge.upstream_protocol is WireProtocol.V1 and bridge.reconnections == 1
+    finally:
+        client.close()
+
+
+@pytest.mark.gen_test(timeout=200)
 async def test_idle_remote_kernels_are_culled_on_the_gateway(
         api: APIClient, server_app: NotebookServerApp, gateway: ServerProcess) -> None:
     kernel_id = (await api.post("api/kernels", {})).json()["id"]
@@ -140,7 +162,11 @@ async def test_a_kernel_the_gateway_no_longer_has_is_dead_and_its_session_ends(
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_an_unreachable_gateway_is_a_502_with_no_detail(api: APIClient, gateway: ServerProcess) -> None:
+async def test_an_unreachable_gateway_is_a_502_with_no_detail(
+        api: APIClient, server_app: NotebookServerApp, gateway: ServerProcess) -> None:
+    manager = server_app.kernel_manager
+    assert isinstance(manager, GatewayKernelManager)
+    manager.client.gateway_retry_max = 2
     gateway.stop()
     reply = await api.post("api/kernels", {"name": "python3"})
     assert reply.status == 502

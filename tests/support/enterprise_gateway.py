@@ -10,14 +10,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Callable
 
-from benchmarks.servers import CACHE_DIR, REPO_DIR, free_port, isolated_env
+from benchmarks.servers import cached_venv, free_port, isolated_env
 
 ENTERPRISE_GATEWAY_VERSION = "3.3.0"
 #: ipykernel 7 reworked its event loop, which Enterprise Gateway 3.x's tests stay clear of.
@@ -26,17 +25,8 @@ IPYKERNEL_REQUIREMENT = "ipykernel>=6.29,<7"
 
 def enterprise_gateway_venv(log: Callable[[str], None] = print) -> Path:
     """The cached virtual environment with Enterprise Gateway and ipykernel; created on first use."""
-    venv = CACHE_DIR / f"venv-enterprise_gateway-{ENTERPRISE_GATEWAY_VERSION}-py{sys.version_info[0]}{sys.version_info[1]}"
-    ready = venv / ".ready"
-    wanted = f"jupyter_enterprise_gateway=={ENTERPRISE_GATEWAY_VERSION} {IPYKERNEL_REQUIREMENT}\n"
-    if ready.exists() and ready.read_text() == wanted:
-        return venv
-    log(f"creating {venv.relative_to(REPO_DIR)} with {wanted.strip()} (cached for later runs)")
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                    f"jupyter_enterprise_gateway=={ENTERPRISE_GATEWAY_VERSION}", IPYKERNEL_REQUIREMENT], check=True)
-    ready.write_text(wanted)
-    return venv
+    return cached_venv(f"enterprise_gateway-{ENTERPRISE_GATEWAY_VERSION}",
+                       [f"jupyter_enterprise_gateway=={ENTERPRISE_GATEWAY_VERSION}", IPYKERNEL_REQUIREMENT], log)
 
 
 def descendants(pid: int) -> list[int]:

@@ -12,7 +12,7 @@ import struct
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
@@ -183,6 +183,22 @@ class KernelWebsocketClient:
             elif message["header"]["msg_type"].endswith("_reply"):
                 reply = message
         return Execution(reply, iopub)
+
+    async def answer_input(self, value: str, timeout: float = 30) -> None:
+        """Wait for the kernel's ``input_request`` and answer it with ``value``."""
+        request = await self.receive(lambda m: m["channel"] == "stdin", timeout)
+        assert request["header"]["msg_type"] == "input_request", request
+        reply = self.message("input_reply", {"value": value}, channel="stdin")
+        reply["parent_header"] = request["header"]
+        await self.send(reply)
+
+    async def interrupted(self, interrupt: Callable[[], Awaitable[Any]], timeout: float = 30) -> Execution:
+        """Run a minute-long sleep, call ``interrupt`` once it runs, and return the execution it ended."""
+        msg_id = await self.execute("import time; time.sleep(60)")
+        await self.receive(lambda m: m["header"]["msg_type"] == "execute_input")
+        await asyncio.sleep(0.5)
+        await interrupt()
+        return await self.result(msg_id, timeout)
 
     async def run(self, code: str, timeout: float = 30) -> Execution:
         return await self.result(await self.execute(code), timeout)

@@ -179,16 +179,69 @@ class KernelManagerBase(LoggingConfigurable, Generic[Tracked]):
         """Start a kernel for the document at API path ``path``; return its id once it answers."""
         raise NotImplementedError
 
-    async def shutdown_kernel(self, kernel_id: str, now: bool = False) -> None:
-        """Stop a kernel and close its client connections; NotFound for an unknown id."""
-        raise NotImplementedError
-
     async def interrupt_kernel(self, kernel_id: str) -> None:
         raise NotImplementedError
 
-    async def restart_kernel(self, kernel_id: str) -> dict[str, Any]:
-        """Restart a kernel (its state is lost); return its model once it answers again."""
+    async def _stop(self, tracked: Tracked, now: bool) -> None:
+        """Stop the kernel itself (its process, or on the gateway); the bridge is closed already."""
         raise NotImplementedError
+
+    async def _restart(self, tracked: Tracked) -> None:
+        """Restart the kernel itself, reconnect its bridge and wait until it answers."""
+        raise NotImplementedError
+
+    async def shutdown_kernel(self, kernel_id: str, now: bool = False) -> None:
+        """Stop a kernel and close its client connections; NotFound for an unknown id."""
+        tracked = self._get(kernel_id)
+        async with tracked.lock:
+            if self._kernels.get(kernel_id) is not tracked:
+                raise kernel_not_found(kernel_id)
+            del self._kernels[kernel_id]
+            tracked.bridge.close("The kernel was shut down")
+            await self._stop(tracked, now)
+        self.log.info("Kernel %s shut down", kernel_id)
+        self._emit(kernel_id, KernelEvent.SHUTDOWN)
+
+    async def restart_kernel(self, kernel_id: str) -> dict[str, Any]:
+        """Restart a kernel (its state is lost); return its model once it answers again.
+
+        Raises NotFound for an unknown id, KernelStartFailed (500) when it does not come back
+        (or the project error the restart raised, such as a gateway's answer).
+        """
+        tracked = self._get(kernel_id)
+        async with tracked.lock:
+            if self._kernels.get(kernel_id) is not tracked:
+                raise kernel_not_found(kernel_id)
+            tracked.record.execution_state = ExecutionState.RESTARTING
+            # Connected clients learn that the kernel's state is about to be lost. Jupyter Server
+            # sends "restarting" only for restarts after a death; JupyterLab takes it as such
+            # (status "autorestarting") and reconnects, which is harmless.
+            tracked.bridge.broadcast_status(ExecutionState.RESTARTING)
+            self._emit(kernel_id, KernelEvent.RESTARTING)
+            try:
+                await self._restart(tracked)
+            except NbserverError:
+                raise
+            except Exception as exc:
+                self.log.error("Kernel %s failed to restart: %s", kernel_id, exc)
+                raise KernelStartFailed(f"The kernel failed to restart: {exc}.") from None
+        self._emit(kernel_id, KernelEvent.RESTARTED)
+        return tracked.record.to_model()
+
+    def _forget_dead(self, kernel_id: str, why: str) -> Tracked | None:
+        """A kernel died for good: tell its clients, close its bridge, drop it, tell listeners.
+
+        Returns what was tracked (the caller stops what is left of it), None if it was not.
+        """
+        tracked = self._kernels.pop(kernel_id, None)
+        if tracked is None:
+            return None
+        self.log.error("Kernel %s %s", kernel_id, why)
+        tracked.record.execution_state = ExecutionState.DEAD
+        tracked.bridge.broadcast_status(ExecutionState.DEAD)
+        tracked.bridge.close("The kernel died")
+        self._emit(kernel_id, KernelEvent.DIED)
+        return tracked
 
     def resolve_path(self, kernel_id: str, path: str) -> str | None:
         """The absolute path ``path`` names for the kernel, when the server can tell; None otherwise."""

@@ -135,8 +135,7 @@ class KernelBridge:
     def connect(self) -> None:
         """(Re)connect the sockets to the kernel's current ports and start reading them."""
         self.disconnect()
-        self._internal_reply.clear()
-        self._internal_idle.clear()
+        self._reset_readiness()
         for channel in ("shell", "control", "stdin", "iopub"):
             watched = connect_watched(self._connection, channel, self._identity) if channel == "stdin" else None
             if watched is not None:
@@ -149,6 +148,11 @@ class KernelBridge:
             # copy=False: a frame's memory is handed over, not copied into bytes (see _payload).
             stream.on_recv(functools.partial(self._on_recv, channel), copy=False)
             self._streams[channel] = stream
+
+    def _reset_readiness(self) -> None:
+        """Forget that the kernel answered: the next wait_ready waits for it again."""
+        self._internal_reply.clear()
+        self._internal_idle.clear()
 
     def disconnect(self) -> None:
         if self._stdin_watch is not None:

@@ -315,46 +315,20 @@ class MappingKernelManager(KernelManagerBase[RunningKernel]):
         except Exception as exc:
             self.log.warning("Stopping kernel %s: %s", kernel_id, exc)
 
-    async def shutdown_kernel(self, kernel_id: str, now: bool = False) -> None:
-        """Stop a kernel and close its client connections."""
-        running = self._get(kernel_id)
-        async with running.lock:
-            if self._kernels.get(kernel_id) is not running:
-                raise kernel_not_found(kernel_id)
-            del self._kernels[kernel_id]
-            for callback, event in running.restart_callbacks:
-                running.km.remove_restart_callback(callback, event)
-            running.bridge.close("The kernel was shut down")
-            await self._stop_process(kernel_id, now=now)
-        self.log.info("Kernel %s shut down", kernel_id)
-        self._emit(kernel_id, KernelEvent.SHUTDOWN)
+    async def _stop(self, running: RunningKernel, now: bool) -> None:
+        for callback, event in running.restart_callbacks:
+            running.km.remove_restart_callback(callback, event)
+        await self._stop_process(running.record.id, now=now)
 
     async def interrupt_kernel(self, kernel_id: str) -> None:
         running = self._get(kernel_id)
         await running.km.interrupt_kernel()
         running.record.touch()
 
-    async def restart_kernel(self, kernel_id: str) -> dict[str, Any]:
-        """Restart a kernel (its state is lost); return its model once it answers again."""
-        running = self._get(kernel_id)
-        async with running.lock:
-            if self._kernels.get(kernel_id) is not running:
-                raise kernel_not_found(kernel_id)
-            running.record.execution_state = ExecutionState.RESTARTING
-            # Connected clients learn that the kernel's state is about to be lost. Jupyter Server
-            # sends "restarting" only for restarts after a death; JupyterLab takes it as such
-            # (status "autorestarting") and reconnects, which is harmless.
-            running.bridge.broadcast_status(ExecutionState.RESTARTING)
-            self._emit(kernel_id, KernelEvent.RESTARTING)
-            try:
-                await self._multi.restart_kernel(kernel_id, now=False)
-                running.bridge.connect()
-                await self._wait_ready(running)
-            except Exception as exc:
-                self.log.error("Kernel %s failed to restart: %s", kernel_id, exc)
-                raise KernelStartFailed(f"The kernel failed to restart: {exc}.") from None
-        self._emit(kernel_id, KernelEvent.RESTARTED)
-        return running.record.to_model()
+    async def _restart(self, running: RunningKernel) -> None:
+        await self._multi.restart_kernel(running.record.id, now=False)
+        running.bridge.connect()
+        await self._wait_ready(running)
 
     # -- when the process dies ---------------------------------------------------------
 
@@ -398,15 +372,8 @@ class MappingKernelManager(KernelManagerBase[RunningKernel]):
 
     def _on_dead(self, kernel_id: str) -> None:
         """The restarter gave up: tell the clients and forget the kernel."""
-        running = self._kernels.pop(kernel_id, None)
-        if running is None:
-            return
-        self.log.error("Kernel %s died and could not be restarted", kernel_id)
-        running.record.execution_state = ExecutionState.DEAD
-        running.bridge.broadcast_status(ExecutionState.DEAD)
-        running.bridge.close("The kernel died")
-        self._spawn(self._stop_process(kernel_id))
-        self._emit(kernel_id, KernelEvent.DIED)
+        if self._forget_dead(kernel_id, "died and could not be restarted") is not None:
+            self._spawn(self._stop_process(kernel_id))
 
     # -- server shutdown -----------------------------------------------------------------
 
@@ -427,7 +394,3 @@ class MappingKernelManager(KernelManagerBase[RunningKernel]):
         context = self._multi.context
         if not context.closed:
             context.destroy(linger=0)
-
-
-#: The name this class had first; the sessions service imports it.
-KernelManager = MappingKernelManager

@@ -19,9 +19,11 @@ from traitlets.config import LoggingConfigurable
 
 from nbserver.errors import Conflict, Forbidden, InvalidInput, NbserverError, NotFound
 
-#: HTTP statuses of a gateway that a retry may cure: it is starting, overloaded or behind a proxy
-#: that lost it. Other errors are the gateway's answer and are passed on at once.
-RETRY_STATUSES = frozenset({502, 503, 504})
+#: tornado's status for a request that got no answer: the connection closed or timed out.
+NO_ANSWER = 599
+#: HTTP statuses of a gateway that a retry may cure: it is starting, overloaded, behind a proxy
+#: that lost it, or did not answer at all. Other errors are the gateway's answer, passed on at once.
+RETRY_STATUSES = frozenset({502, 503, 504, NO_ANSWER})
 #: Longest part of a gateway's own error message passed on to clients, in characters.
 MAX_GATEWAY_MESSAGE = 500
 #: Gateway statuses passed on to clients as themselves; any other failure is a 502.
@@ -207,7 +209,7 @@ class GatewayClient(LoggingConfigurable):
 
     async def fetch(self, method: str, path: str, body: Any = None, timeout: float | None = None) -> HTTPResponse:
         """``method path`` on the gateway (``body`` sent as JSON); retried with backoff while the
-        gateway cannot be reached or answers 502/503/504.
+        gateway cannot be reached, does not answer, or answers 502/503/504.
 
         Raises NotFound, InvalidInput, Forbidden or Conflict for the gateway's 404, 400, 403 and
         409 (with its message), GatewayError (502) for anything else that fails.
@@ -253,7 +255,9 @@ class GatewayClient(LoggingConfigurable):
                 gateway_message = str(reply.get("message") or reply.get("reason") or "")
             except (ValueError, AttributeError):
                 gateway_message = ""
-        detail = f"{method} {path}: HTTP {exc.code} {gateway_message}"
+        detail = f"{method} {path}: HTTP {exc.code} {gateway_message or exc}"
+        if exc.code == NO_ANSWER:
+            return GatewayError("The kernel gateway could not be reached; see the server log.", log_detail=detail)
         error_class = PASSED_ON_ERRORS.get(exc.code)
         if error_class is not None:
             text = gateway_message[:MAX_GATEWAY_MESSAGE] or f"The kernel gateway answered {exc.code}."

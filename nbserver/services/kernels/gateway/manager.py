@@ -20,14 +20,7 @@ from traitlets import Float, Instance, Unicode, default
 
 from nbserver.blocking import run_blocking
 from nbserver.errors import NotFound
-from nbserver.services.kernels.base import (
-    KernelEvent,
-    KernelManagerBase,
-    KernelStartFailed,
-    TrackedKernel,
-    check_client_kernel_id,
-    kernel_not_found,
-)
+from nbserver.services.kernels.base import KernelManagerBase, KernelStartFailed, TrackedKernel, check_client_kernel_id
 from nbserver.services.kernels.bridge import KernelDied
 from nbserver.services.kernels.gateway.client import GatewayClient, GatewayError, quote_segment
 from nbserver.services.kernels.gateway.kernelspecs import GatewayKernelSpecs
@@ -183,56 +176,27 @@ class GatewayKernelManager(KernelManagerBase[TrackedKernel]):
         except Exception as exc:
             self.log.warning("Shutting down kernel %s on the gateway: %s", kernel_id, exc)
 
-    async def shutdown_kernel(self, kernel_id: str, now: bool = False) -> None:
-        """Shut a kernel down on the gateway and close its client connections."""
-        tracked = self._get(kernel_id)
-        async with tracked.lock:
-            if self._kernels.get(kernel_id) is not tracked:
-                raise kernel_not_found(kernel_id)
-            del self._kernels[kernel_id]
-            tracked.bridge.close("The kernel was shut down")
-            await self._delete_on_gateway(kernel_id)
-        self.log.info("Kernel %s shut down", kernel_id)
-        self._emit(kernel_id, KernelEvent.SHUTDOWN)
+    async def _stop(self, tracked: TrackedKernel, now: bool) -> None:
+        await self._delete_on_gateway(tracked.record.id)
 
     async def interrupt_kernel(self, kernel_id: str) -> None:
         tracked = self._get(kernel_id)
         await self.client.fetch("POST", self._kernel_url(kernel_id, "interrupt"))
         tracked.record.touch()
 
-    async def restart_kernel(self, kernel_id: str) -> dict[str, Any]:
-        """Restart a kernel on the gateway; return its model once it answers again."""
-        tracked = self._get(kernel_id)
-        async with tracked.lock:
-            if self._kernels.get(kernel_id) is not tracked:
-                raise kernel_not_found(kernel_id)
-            tracked.record.execution_state = ExecutionState.RESTARTING
-            tracked.bridge.broadcast_status(ExecutionState.RESTARTING)
-            self._emit(kernel_id, KernelEvent.RESTARTING)
-            await self.client.fetch("POST", self._kernel_url(kernel_id, "restart"),
-                                    timeout=self.client.request_timeout + self.kernel_info_timeout)
-            # The restarted kernel may listen on other ports behind the gateway: connect anew.
-            tracked.bridge.connect()
-            try:
-                await self._wait_ready(tracked)
-            except (KernelDied, TimeoutError) as exc:
-                raise KernelStartFailed(f"The kernel failed to restart: {exc}.") from None
-        self._emit(kernel_id, KernelEvent.RESTARTED)
-        return tracked.record.to_model()
+    async def _restart(self, tracked: TrackedKernel) -> None:
+        await self.client.fetch("POST", self._kernel_url(tracked.record.id, "restart"),
+                                timeout=self.client.request_timeout + self.kernel_info_timeout)
+        # The restarted kernel may listen on other ports behind the gateway: connect anew.
+        tracked.bridge.connect()
+        await self._wait_ready(tracked)
 
     # -- kernels that go away ------------------------------------------------------------
 
     def _on_lost(self, kernel_id: str) -> None:
         """The gateway no longer has the kernel, or cannot be reached: it is dead to clients."""
-        tracked = self._kernels.pop(kernel_id, None)
-        if tracked is None:
-            return
-        self.log.error("Kernel %s is gone from the gateway", kernel_id)
-        tracked.record.execution_state = ExecutionState.DEAD
-        tracked.bridge.broadcast_status(ExecutionState.DEAD)
-        tracked.bridge.close("The kernel died")
-        self._spawn(self._delete_on_gateway(kernel_id))
-        self._emit(kernel_id, KernelEvent.DIED)
+        if self._forget_dead(kernel_id, "is gone from the gateway") is not None:
+            self._spawn(self._delete_on_gateway(kernel_id))
 
     def _start_poller(self) -> None:
         if self.poll_interval > 0 and (self._poller is None or self._poller.done()):

@@ -88,6 +88,7 @@ class GatewayBridge(KernelBridge):
         """Open the gateway connection, or open it again at once (after a restart)."""
         if self.closed:
             return
+        self._reset_readiness()
         if self._runner is None or self._runner.done():
             self._runner = asyncio.create_task(self._run())
         elif self._connection is not None:
