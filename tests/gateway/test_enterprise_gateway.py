@@ -169,6 +169,22 @@ async def test_a_notebook_runs_end_to_end_on_enterprise_gateway(
     assert (await api.get("api/kernels")).json() == []
 
 
+@pytest.mark.gen_test(timeout=300)
+async def test_a_clients_kernel_variables_reach_the_remote_kernel_and_others_do_not(
+        api: APIClient, nbserver: ServerProcess) -> None:
+    started = await api.post("api/kernels", {"name": "python3",
+                                             "env": {"KERNEL_PROJECT": "apollo", "LD_PRELOAD": "/tmp/x.so"}})
+    assert started.status == 201, started.body
+    kernel_id = started.json()["id"]
+    client = await connect(nbserver, kernel_id)
+    try:
+        seen = await client.run("import os; print(os.environ.get('KERNEL_PROJECT'), os.environ.get('LD_PRELOAD'))")
+        assert seen.stdout == "apollo None\n"
+    finally:
+        client.close()
+        assert (await api.delete(f"api/kernels/{kernel_id}")).status == 204
+
+
 @pytest.mark.parametrize("protocol", ["json", "v1"])
 @pytest.mark.gen_test(timeout=300)
 async def test_binary_comm_buffers_from_the_kernel_arrive_intact(

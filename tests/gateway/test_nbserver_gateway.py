@@ -173,3 +173,15 @@ async def test_an_unreachable_gateway_is_a_502_with_no_detail(
     assert reply.json()["message"] == "The kernel gateway could not be reached; see the server log."
     with pytest.raises((urllib.error.URLError, ConnectionError)):
         gateway_kernels(gateway)
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_a_gateway_gone_at_server_stop_does_not_hold_it_up(
+        api: APIClient, server_app: NotebookServerApp, gateway: ServerProcess) -> None:
+    kernel_id = (await api.post("api/kernels", {})).json()["id"]
+    assert gateway_kernels(gateway) == [kernel_id]
+    gateway.stop()
+    started = time.monotonic()
+    await server_app.kernel_manager.shutdown_all()
+    assert time.monotonic() - started < 5, "shutting down waited for the gateway's retries"
+    assert not server_app.kernel_manager.has_kernel(kernel_id)

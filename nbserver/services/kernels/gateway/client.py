@@ -24,6 +24,9 @@ NO_ANSWER = 599
 #: HTTP statuses of a gateway that a retry may cure: it is starting, overloaded, behind a proxy
 #: that lost it, or did not answer at all. Other errors are the gateway's answer, passed on at once.
 RETRY_STATUSES = frozenset({502, 503, 504, NO_ANSWER})
+#: What may be retried of a request that is not idempotent (a kernel start): only answers saying
+#: it was not handled. One that timed out or lost its connection may have started a kernel.
+RETRY_STATUSES_POST = frozenset({502, 503})
 #: Longest part of a gateway's own error message passed on to clients, in characters.
 MAX_GATEWAY_MESSAGE = 500
 #: Gateway statuses passed on to clients as themselves; any other failure is a 502.
@@ -207,13 +210,17 @@ class GatewayClient(LoggingConfigurable):
         request.request_timeout = None  # a websocket lives on: only connecting is timed
         return request
 
-    async def fetch(self, method: str, path: str, body: Any = None, timeout: float | None = None) -> HTTPResponse:
+    async def fetch(self, method: str, path: str, body: Any = None, timeout: float | None = None,
+                    retries: int | None = None) -> HTTPResponse:
         """``method path`` on the gateway (``body`` sent as JSON); retried with backoff while the
-        gateway cannot be reached, does not answer, or answers 502/503/504.
+        gateway cannot be reached, or answers 502/503 (or, except for a POST, 504 or nothing).
 
-        Raises NotFound, InvalidInput, Forbidden or Conflict for the gateway's 404, 400, 403 and
-        409 (with its message), GatewayError (502) for anything else that fails.
+        ``retries`` overrides gateway_retry_max. Raises NotFound, InvalidInput, Forbidden or
+        Conflict for the gateway's 404, 400, 403 and 409 (with its message), GatewayError (502)
+        for anything else that fails.
         """
+        most = self.gateway_retry_max if retries is None else retries
+        retry_statuses = RETRY_STATUSES_POST if method == "POST" else RETRY_STATUSES
         data = json.dumps(body).encode("utf-8") if body is not None else (b"" if method == "POST" else None)
         request = self._request(self.url + path, method, data, timeout)
         attempt = 0
@@ -221,11 +228,11 @@ class GatewayClient(LoggingConfigurable):
             try:
                 return await AsyncHTTPClient().fetch(request)
             except HTTPClientError as exc:
-                if exc.code not in RETRY_STATUSES or attempt >= self.gateway_retry_max:
+                if exc.code not in retry_statuses or attempt >= most:
                     raise self._error(method, path, exc) from None
                 problem = f"HTTP {exc.code}"
             except (OSError, asyncio.TimeoutError) as exc:
-                if attempt >= self.gateway_retry_max:
+                if attempt >= most:
                     raise GatewayError(
                         "The kernel gateway could not be reached; see the server log.",
                         log_detail=f"{method} {path}: {exc}",

@@ -65,6 +65,8 @@ class GatewayKernelManager(KernelManagerBase[TrackedKernel]):
         super().__init__(**kwargs)
         self.kernelspecs = GatewayKernelSpecs(self.gateway_client)
         self._poller: asyncio.Task[None] | None = None
+        #: Set while the server stops: a gateway that does not answer is not waited for.
+        self._stopping = False
 
     @property
     def client(self) -> GatewayClient:
@@ -170,7 +172,7 @@ class GatewayKernelManager(KernelManagerBase[TrackedKernel]):
 
     async def _delete_on_gateway(self, kernel_id: str) -> None:
         try:
-            await self.client.fetch("DELETE", self._kernel_url(kernel_id))
+            await self.client.fetch("DELETE", self._kernel_url(kernel_id), retries=0 if self._stopping else None)
         except NotFound:
             pass
         except Exception as exc:
@@ -197,6 +199,11 @@ class GatewayKernelManager(KernelManagerBase[TrackedKernel]):
         """The gateway no longer has the kernel, or cannot be reached: it is dead to clients."""
         if self._forget_dead(kernel_id, "is gone from the gateway") is not None:
             self._spawn(self._delete_on_gateway(kernel_id))
+
+    async def shutdown_all(self) -> None:
+        """Shut down every kernel on the gateway, trying each once (the server is stopping)."""
+        self._stopping = True
+        await super().shutdown_all()
 
     def _start_poller(self) -> None:
         if self.poll_interval > 0 and (self._poller is None or self._poller.done()):

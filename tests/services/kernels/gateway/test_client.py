@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -86,9 +87,15 @@ class FlakyHandler(web.RequestHandler):
     def initialize(self, state: dict[str, Any]) -> None:
         self.state = state
 
-    def get(self, what: str) -> None:
+    async def post(self, what: str) -> None:
+        await self.get(what)
+
+    async def get(self, what: str) -> None:
         self.state["calls"] += 1
-        if what == "missing":
+        if what == "slow":
+            await asyncio.sleep(2)
+            self.finish("late")
+        elif what == "missing":
             self.set_status(404)
             self.finish({"message": "Kernel does not exist: k", "reason": "Not Found"})
         elif what == "forbidden":
@@ -149,3 +156,15 @@ async def test_an_unreachable_gateway_is_retried_then_a_502() -> None:
     with pytest.raises(GatewayError) as raised:
         await fast_client(f"http://127.0.0.1:{port}", retries=2).fetch("GET", "/api")
     assert "could not be reached" in raised.value.message and str(port) not in raised.value.message
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_post_that_got_no_answer_is_not_sent_again(flaky: dict[str, Any]) -> None:
+    client = fast_client(flaky["url"], retries=2)
+    client.request_timeout = 0.3
+    with pytest.raises(GatewayError):
+        await client.fetch("POST", "/slow", {"name": "python3"})
+    assert flaky["calls"] == 1, "a kernel start that may have reached the gateway was sent again"
+    with pytest.raises(GatewayError):
+        await client.fetch("GET", "/slow")
+    assert flaky["calls"] == 4
