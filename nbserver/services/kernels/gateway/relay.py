@@ -72,7 +72,7 @@ class GatewayBridge(KernelBridge):
         self.upstream_protocol = WireProtocol.LEGACY
         self.state = UpstreamState.CONNECTING
         self.reconnections = 0
-        self._connection: WebSocketClientConnection | None = None
+        self._upstream: WebSocketClientConnection | None = None
         self._pending: deque[KernelMessage] = deque()
         self._runner: asyncio.Task[None] | None = None
         self._reconnect_now = False
@@ -91,17 +91,17 @@ class GatewayBridge(KernelBridge):
         self._reset_readiness()
         if self._runner is None or self._runner.done():
             self._runner = asyncio.create_task(self._run())
-        elif self._connection is not None:
+        elif self._upstream is not None:
             self._reconnect_now = True
-            self._connection.close()
+            self._upstream.close()
 
     def disconnect(self) -> None:
         if self._runner is not None:
             self._runner.cancel()
             self._runner = None
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        if self._upstream is not None:
+            self._upstream.close()
+            self._upstream = None
 
     def close(self, reason: str) -> None:
         if self.state is not UpstreamState.LOST:
@@ -112,11 +112,11 @@ class GatewayBridge(KernelBridge):
     def _transmit(self, message: KernelMessage) -> None:
         if self.state in (UpstreamState.LOST, UpstreamState.CLOSED):
             raise NotFound("The kernel is no longer running.")
-        if self._connection is None or self._pending:
+        if self._upstream is None or self._pending:
             self._queue(message)
             return
         try:
-            self._write(self._connection, message)
+            self._write(self._upstream, message)
         except WebSocketClosedError:
             self._queue(message)
 
@@ -191,7 +191,7 @@ class GatewayBridge(KernelBridge):
             connection.close()
             return
         self.log.debug("Kernel %s: gateway connection open (%s)", self.record.id, self.upstream_protocol.value)
-        self._connection = connection
+        self._upstream = connection
         self.state = UpstreamState.OPEN
         self._flush(connection)
         try:
@@ -202,8 +202,8 @@ class GatewayBridge(KernelBridge):
                 self._on_frame(data)
         finally:
             connection.close()  # also when the gateway closed it: tornado lets go of it only then
-            if self._connection is connection:
-                self._connection = None
+            if self._upstream is connection:
+                self._upstream = None
             if not self.closed:
                 self.reconnections += 1
 
