@@ -233,7 +233,9 @@ class NotebookServerApp(JupyterApp):
     def log_secrets(self) -> list[str]:
         """Values the log must never show (the scrubbing filter also knows generic patterns)."""
         provider = getattr(self, "identity_provider", None)
-        return [provider.token, provider.hashed_password] if provider is not None else []
+        gateway = getattr(self, "gateway_client", None)
+        secrets = [provider.token, provider.hashed_password] if provider is not None else []
+        return secrets + ([gateway.auth_token, gateway.http_pwd] if gateway is not None else [])
 
     def init_managers(self) -> None:
         self.activity_tracker = ActivityTracker()

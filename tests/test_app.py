@@ -188,3 +188,17 @@ def test_a_handler_declaring_an_unknown_action_stops_the_start(server_app, monke
 
 def test_every_handler_of_the_server_declares_its_access(server_app):
     server_app.build_web_application()  # raises when one does not
+
+
+def test_a_gateway_url_puts_the_kernels_on_the_gateway_and_its_token_out_of_the_log(root_dir):
+    from nbserver.services.kernels.gateway.manager import GatewayKernelManager
+
+    app = NotebookServerApp(root_dir=str(root_dir), open_browser=False)
+    try:
+        app.initialize(argv=["--gateway-url=http://127.0.0.1:9/", "--GatewayClient.auth_token=gw-secret-token",
+                             "--MappingKernelManager.cull_idle_timeout=7"])
+        assert isinstance(app.kernel_manager, GatewayKernelManager)
+        assert app.kernel_manager.cull_idle_timeout == 7, "MappingKernelManager's settings do not carry over"
+        assert "gw-secret-token" in app.log_secrets()
+    finally:
+        NotebookServerApp.clear_instance()

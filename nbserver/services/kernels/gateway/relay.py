@@ -71,16 +71,12 @@ class GatewayBridge(KernelBridge):
         self.upstream_session = uuid.uuid4().hex
         self.upstream_protocol = WireProtocol.LEGACY
         self.state = UpstreamState.CONNECTING
+        #: How many times an open gateway connection closed and was opened again.
         self.reconnections = 0
         self._upstream: WebSocketClientConnection | None = None
         self._pending: deque[KernelMessage] = deque()
         self._runner: asyncio.Task[None] | None = None
         self._reconnect_now = False
-
-    @property
-    def pending_count(self) -> int:
-        """Client messages waiting for the gateway connection."""
-        return len(self._pending)
 
     # -- the transport ---------------------------------------------------------------------
 
