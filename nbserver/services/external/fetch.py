@@ -338,7 +338,8 @@ class ExternalFetcher:
         error: BaseException | None
         try:
             response: HTTPResponse = await client.fetch(request, raise_error=False)
-            error = response.error
+            # A status other than 2xx comes as an HTTPClientError with that code: hop.status has it.
+            error = response.error if response.code == 599 else None
         except Exception as exc:  # connection-level failures raise even with raise_error=False
             error = exc
         if hop.failure is not None:
