@@ -172,3 +172,40 @@ def stub_lookup(answers: dict[str, list[str]]) -> Callable[[str, int], Any]:
         return [ipaddress.ip_address(text) for text in answers[host]]
 
     return lookup
+
+
+class ThreadedSourceServer:
+    """A :class:`SourceServer` on its own event loop in a thread, for tests that block (browser tests)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("the source server did not start")
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+
+        async def start() -> None:
+            self.server = SourceServer()
+            self._ready.set()
+
+        self.loop.run_until_complete(start())
+        self.loop.run_forever()
+        self.loop.close()
+
+    def url(self, path: str = "nb.ipynb") -> str:
+        return self.server.url(path)
+
+    @property
+    def log(self) -> list[str]:
+        return self.server.log
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)

@@ -127,13 +127,43 @@ class RenderWorkers:
             await worker.kill()
 
 
+#: What markdown cells and HTML outputs of an external notebook keep: text structure, tables, links
+#: and images. Scripts, styles, frames, forms, ``<meta>`` (refresh), ``<base>`` and event handlers go.
+ALLOWED_TAGS = frozenset({
+    "a", "abbr", "b", "blockquote", "br", "caption", "code", "dd", "del", "details", "div", "dl", "dt", "em",
+    "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "mark",
+    "ol", "p", "pre", "q", "s", "samp", "small", "span", "strong", "sub", "summary", "sup", "table", "tbody",
+    "td", "tfoot", "th", "thead", "tr", "u", "ul", "var",
+})
+ALLOWED_ATTRIBUTES = {
+    "*": ["class", "id", "title", "align"], "a": ["href"], "img": ["src", "alt", "width", "height"],
+    "td": ["colspan", "rowspan"], "th": ["colspan", "rowspan", "scope"], "ol": ["start"],
+}
+ALLOWED_PROTOCOLS = frozenset({"http", "https", "mailto", "data"})
+
+
+def clean_html(element: object) -> str:
+    """nbconvert's ``clean_html`` filter with an allow-list fit for notebooks.
+
+    nbconvert's own keeps only bleach's default inline tags, so headings, paragraphs and tables
+    of every markdown cell would show as escaped markup; disallowed tags are escaped here too.
+    """
+    import bleach
+
+    text = element.decode() if isinstance(element, bytes) else str(element)
+    cleaned: str = bleach.clean(text, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
+                                protocols=ALLOWED_PROTOCOLS)
+    return cleaned
+
+
 def render_html(notebook_json: bytes) -> bytes:
     """nbconvert's HTML page for a notebook's JSON, sanitized (no scripts, forms or meta refresh)."""
     import nbformat
     from nbconvert.exporters import HTMLExporter
 
     node = nbformat.reads(notebook_json.decode("utf-8"), as_version=4)
-    body, _resources = HTMLExporter(sanitize_html=True).from_notebook_node(node)
+    exporter = HTMLExporter(sanitize_html=True, filters={"clean_html": clean_html})
+    body, _resources = exporter.from_notebook_node(node)
     return str(body).encode("utf-8")
 
 
