@@ -16,7 +16,7 @@ import logging
 import os
 import struct
 import sys
-from typing import BinaryIO
+from typing import BinaryIO, Sequence
 
 from nbserver.errors import NbserverError, ServiceUnavailable
 
@@ -27,6 +27,7 @@ STARTUP_TIMEOUT = 120.0
 READY = b"R"
 OK, FAILED = b"0", b"1"
 LENGTH = struct.Struct("!Q")
+WORKER_COMMAND = (sys.executable, "-m", "nbserver.services.external.render")
 
 
 class RenderFailed(NbserverError):
@@ -41,10 +42,9 @@ class Worker:
         self.process = process
 
     @classmethod
-    async def start(cls) -> Worker:
+    async def start(cls, command: Sequence[str]) -> Worker:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "nbserver.services.external.render",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             start_new_session=True, env={**os.environ, "PYTHONIOENCODING": "utf-8"},
         )
         worker = cls(process)
@@ -77,8 +77,9 @@ class Worker:
 class RenderWorkers:
     """Runs renders in up to ``workers`` child processes, each render killed past ``timeout`` seconds."""
 
-    def __init__(self, workers: int, timeout: float) -> None:
+    def __init__(self, workers: int, timeout: float, command: Sequence[str] = WORKER_COMMAND) -> None:
         self.timeout = timeout
+        self.command = tuple(command)
         self._slots = asyncio.Semaphore(max(1, workers))
         self._idle: list[Worker] = []
 
@@ -115,7 +116,7 @@ class RenderWorkers:
 
     async def _start(self) -> Worker:
         try:
-            return await Worker.start()
+            return await Worker.start(self.command)
         except (OSError, EOFError, asyncio.IncompleteReadError, asyncio.TimeoutError) as exc:
             raise ServiceUnavailable("The notebook renderer could not start.", log_detail=repr(exc),
                                      code="render_unavailable") from None
