@@ -13,8 +13,7 @@ from typing import Any
 
 from nbserver.auth.identity import User
 from nbserver.base.handlers import APIHandler, JSONErrorsMixin
-from nbserver.errors import Conflict, InvalidInput, NotFound, TooManyRequests
-from nbserver.services.contents.fileio import normalize_api_path
+from nbserver.errors import Conflict, InvalidInput, TooManyRequests
 from nbserver.services.external.manager import ExternalNotebooks, import_name
 from nbserver.services.files.handlers import FilesAPIHandler, check_name
 
@@ -103,25 +102,10 @@ class ImportHandler(ExternalHandlerBase, FilesAPIHandler):
         await self.finish_file(record, 201)
 
     async def folder(self, body: dict[str, Any]) -> str:
-        """The folder named by ``parent`` (an id or ``root``) and/or ``parent_path``; they must agree."""
-        paths = []
-        if body.get("parent") is not None:
-            if not isinstance(body["parent"], str):
-                raise InvalidInput("'parent' must be a folder id or 'root'.", code="invalid_field")
-            parent = await self.resolve(body["parent"])
-            if parent.kind != "directory" or parent.state != "live":
-                raise NotFound("No such folder.", code="not_found")
-            paths.append(parent.path)
-        if body.get("parent_path") is not None:
-            if not isinstance(body["parent_path"], str):
-                raise InvalidInput("'parent_path' must be a string.", code="invalid_field")
-            paths.append(normalize_api_path(body["parent_path"]))
-        if len(set(paths)) > 1:
-            raise InvalidInput("'parent' and 'parent_path' name different folders.", code="invalid_field")
-        folder = paths[0] if paths else ""
-        if not await self.file_services.contents_manager.dir_exists(folder):
-            raise NotFound("No such folder.", code="not_found")
-        return folder
+        """The folder to save in: ``parent`` / ``parent_path`` as ``PATCH /api/files/{id}`` takes them,
+        the root by default."""
+        folder = await self.folder_in(body)
+        return folder if folder is not None else ""
 
 
 handlers = [
