@@ -142,6 +142,12 @@ def check_url(source: str) -> Target:
     return Target(source, scheme, host, port if port is not None else DEFAULT_PORTS[scheme])
 
 
+def is_localhost_name(host: str) -> bool:
+    """``localhost`` and its subdomains, with or without the root's dot (RFC 6761, section 6.3)."""
+    name = host.lower().removesuffix(".")
+    return name == "localhost" or name.endswith(".localhost")
+
+
 async def system_lookup(host: str, port: int) -> list[IPAddress]:
     """Every address the system's resolver gives for ``host`` (IPv4 and IPv6)."""
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -170,7 +176,7 @@ class AddressGuard:
         literal = parse_literal(host)
         if literal is not None:
             addresses = [literal]
-        elif host == "localhost" or host.endswith(".localhost"):
+        elif is_localhost_name(host):
             raise SourceBlocked("The source's host is this machine.", log_detail=f"host {host!r}")
         else:
             try:
@@ -287,7 +293,7 @@ class ExternalFetcher:
                                     log_detail=why)
             if any(literal.version == net.version and literal in net for net in self.guard.allowed):
                 return target
-        elif target.host == "localhost" or target.host.endswith(".localhost"):
+        elif is_localhost_name(target.host):
             raise SourceBlocked("The source's host is this machine.", log_detail=f"host {target.host!r}")
         if target.port not in self.allowed_ports:
             raise SourceInvalid(f"'source' may use only ports {', '.join(map(str, self.allowed_ports))}.")

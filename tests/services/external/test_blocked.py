@@ -47,7 +47,7 @@ LOOPBACK_FORMS = [
     "http://127.0.0.1:{port}/nb.ipynb", "http://localhost:{port}/nb.ipynb", "http://[::1]:{port}/nb.ipynb",
     "http://0.0.0.0:{port}/nb.ipynb", "http://2130706433:{port}/nb.ipynb", "http://0x7f.1:{port}/nb.ipynb",
     "http://0177.0.0.1:{port}/nb.ipynb", "http://127.1:{port}/nb.ipynb", "http://[::ffff:127.0.0.1]:{port}/nb.ipynb",
-    "http://sub.localhost:{port}/nb.ipynb",
+    "http://sub.localhost:{port}/nb.ipynb", "http://localhost.:{port}/nb.ipynb", "http://LocalHost:{port}/",
 ]
 
 
