@@ -98,17 +98,19 @@ class SourceHandler(web.RequestHandler):
 class SourceServer:
     """A notebook source on 127.0.0.1 at a free port; ``url(path)`` names its routes."""
 
-    def __init__(self) -> None:
+    def __init__(self, ssl_options: dict[str, str] | None = None) -> None:
         self.log: list[str] = []
         self.sent = 0
         self.released = asyncio.Event()
+        self.scheme = "https" if ssl_options else "http"
         [sock] = netutil.bind_sockets(0, "127.0.0.1", family=socket.AF_INET)
         self.port = sock.getsockname()[1]
-        self.server = httpserver.HTTPServer(web.Application([(r"/(.*)", SourceHandler, {"source": self})]))
+        self.server = httpserver.HTTPServer(web.Application([(r"/(.*)", SourceHandler, {"source": self})]),
+                                            ssl_options=ssl_options)
         self.server.add_sockets([sock])
 
     def url(self, path: str = "nb.ipynb") -> str:
-        return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
+        return f"{self.scheme}://127.0.0.1:{self.port}/{path.lstrip('/')}"
 
     async def close(self) -> None:
         self.released.set()

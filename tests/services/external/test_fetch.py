@@ -137,3 +137,34 @@ async def test_a_name_with_one_refused_address_never_connects(network_guard: Net
     with pytest.raises(SourceBlocked):
         await fetcher(lookup=lookup, allowed=[]).fetch("https://mixed.test/nb.ipynb")
     assert network_guard.violations == []
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_https_checks_the_certificate(tmp_path: Any) -> None:
+    import shutil
+    import subprocess
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+                    "-days", "1", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True,
+                   timeout=60)
+    server = SourceServer(ssl_options={"certfile": str(cert), "keyfile": str(key)})
+    try:
+        with pytest.raises(SourceFailed) as caught:  # a self-signed certificate: refused, nothing read
+            await fetcher().fetch(server.url("nb.ipynb"))
+        assert "CERTIFICATE_VERIFY_FAILED" in (caught.value.log_detail or "")
+        assert server.log == []
+    finally:
+        await server.close()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_external_enabled_off_refuses_both_routes() -> None:
+    from nbserver.errors import Forbidden
+    from nbserver.services.external.manager import ExternalNotebooks
+
+    with pytest.raises(Forbidden) as caught:
+        await ExternalNotebooks(external_enabled=False).fetch_notebook("alice", "https://example.org/a.ipynb")
+    assert caught.value.code == "external_disabled"
