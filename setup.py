@@ -16,6 +16,7 @@ setup(
         "fastjsonschema>=2.16",  # validates notebooks with nbformat's schema, without importing nbformat
         "ujson>=5.4",  # writes notebooks; checked byte for byte against json, which it falls back to
         "nbconvert>=7.0",
+        "bleach>=6.0",  # sanitizes external notebooks' HTML (nbconvert depends on it too)
         "jupyter_client>=8.0",
         "jupyter_core>=5.0",
         "traitlets>=5.9",

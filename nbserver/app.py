@@ -37,6 +37,7 @@ from nbserver.base.urls import normalize_base_url, url_path_join
 from nbserver.services.config.manager import ConfigSectionManager
 from nbserver.services.contents.filemanager import FileContentsManager
 from nbserver.services.contents.manager import ContentsManager
+from nbserver.services.external.manager import ExternalNotebooks
 from nbserver.services.files.manager import FileServices
 from nbserver.services.kernels.base import KernelManagerBase
 from nbserver.services.kernels.gateway.client import GatewayClient
@@ -110,7 +111,8 @@ class NotebookServerApp(JupyterApp):
     flags = flags
     subcommands = subcommands
     classes = [IdentityProvider, ContentsManager, FileContentsManager, FileServices, ConfigSectionManager,
-               MappingKernelManager, GatewayClient, GatewayKernelManager, SessionManager, TerminalManager]
+               MappingKernelManager, GatewayClient, GatewayKernelManager, SessionManager, TerminalManager,
+               ExternalNotebooks]
 
     ip = Unicode("127.0.0.1", help="The IP address the server listens on.").tag(config=True)
     port = Integer(
@@ -254,6 +256,7 @@ class NotebookServerApp(JupyterApp):
             TerminalManager(parent=self, log=self.log, root_dir=self.root_dir) if self.terminals_enabled else None
         )
         self.file_services = self.start_file_services()
+        self.external_notebooks = ExternalNotebooks(parent=self, log=self.log)
 
     def make_kernel_manager(self) -> KernelManagerBase[Any]:
         """The local kernel manager, or the gateway one when GatewayClient.url (--gateway-url,
@@ -295,6 +298,7 @@ class NotebookServerApp(JupyterApp):
             "authorizer": self.authorizer,
             "contents_manager": self.contents_manager,
             "file_services": self.file_services,
+            "external_notebooks": self.external_notebooks,
             "config_manager": self.config_manager,
             "kernel_manager": self.kernel_manager,
             "session_manager": self.session_manager,
@@ -407,6 +411,7 @@ class NotebookServerApp(JupyterApp):
             await self.terminal_manager.shutdown_all()
         await self.session_manager.close()
         self.contents_manager.notary.close()
+        await self.external_notebooks.close()
         if self.file_services is not None:
             await self.file_services.stop_background()
             self.file_services.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
-from typing import Iterator
+from typing import Any, Iterator
 
 
 class NbserverError(Exception):
@@ -89,6 +89,38 @@ class InsufficientStorage(NbserverError):
 class ServiceUnavailable(NbserverError):
     status_code = 503
     reason = "Service Unavailable"
+
+
+class Unprocessable(NbserverError):
+    """Content that was read but is not what was asked for (not a notebook; RFC 9110, section 15.5.21)."""
+
+    status_code = 422
+    reason = "Unprocessable Content"
+
+
+class TooManyRequests(NbserverError):
+    """A rate limit: ``retry_after`` seconds until the client may try again (RFC 6585, section 4)."""
+
+    status_code = 429
+    reason = "Too Many Requests"
+
+    def __init__(self, message: str, retry_after: int, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class BadGateway(NbserverError):
+    """An upstream server (an external notebook's host) answered wrongly or too much."""
+
+    status_code = 502
+    reason = "Bad Gateway"
+
+
+class GatewayTimeout(NbserverError):
+    """An upstream server did not answer in time."""
+
+    status_code = 504
+    reason = "Gateway Timeout"
 
 
 #: What each errno means to a client: the exception that carries it and the words that name it.

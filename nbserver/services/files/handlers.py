@@ -63,6 +63,28 @@ class FilesAPIHandler(APIHandler):
         self.set_header("ETag", f'"{record.id}-{record.version}"')
         self.finish_json(await self.file_json(record), status)
 
+    async def folder_in(self, body: dict[str, Any]) -> str | None:
+        """The live folder that ``parent`` (an id or ``root``) and/or ``parent_path`` of ``body`` name,
+        None when neither is given; 400 when they are malformed or disagree, 404 when it is missing."""
+        paths = []
+        if body.get("parent") is not None:
+            if not isinstance(body["parent"], str):
+                raise InvalidInput("'parent' must be a folder id or 'root'.", code="invalid_field")
+            parent = await self.file_services.resolve(body["parent"])
+            if parent.kind != "directory" or parent.state != "live":
+                raise NotFound("No such folder.", code="not_found")
+            paths.append(parent.path)
+        if body.get("parent_path") is not None:
+            if not isinstance(body["parent_path"], str):
+                raise InvalidInput("'parent_path' must be a string.", code="invalid_field")
+            folder = normalize_api_path(body["parent_path"])
+            if not await self.file_services.contents_manager.dir_exists(folder):
+                raise NotFound("No such folder.", code="not_found")
+            paths.append(folder)
+        if len(set(paths)) > 1:
+            raise InvalidInput("'parent' and 'parent_path' name different folders.", code="invalid_field")
+        return paths[0] if paths else None
+
     def path_argument(self, name: str = "path") -> str:
         value = self.get_query_argument(name, default=None)
         if value is None or not value.strip():
@@ -138,26 +160,9 @@ class FileHandler(FilesAPIHandler):
 
     async def parent_path(self, body: dict[str, Any], record: FileRecord) -> str:
         """The folder named by ``parent`` (an id or ``root``) and/or ``parent_path`` (they must agree)."""
-        paths = []
-        if body.get("parent") is not None:
-            if not isinstance(body["parent"], str):
-                raise InvalidInput("'parent' must be a folder id or 'root'.", code="invalid_field")
-            parent = await self.file_services.resolve(body["parent"])
-            if parent.kind != "directory" or parent.state != "live":
-                raise NotFound("No such folder.", code="not_found")
-            paths.append(parent.path)
-        if body.get("parent_path") is not None:
-            if not isinstance(body["parent_path"], str):
-                raise InvalidInput("'parent_path' must be a string.", code="invalid_field")
-            folder = normalize_api_path(body["parent_path"])
-            if not await self.file_services.contents_manager.dir_exists(folder):
-                raise NotFound("No such folder.", code="not_found")
-            paths.append(folder)
-        if len(set(paths)) > 1:
-            raise InvalidInput("'parent' and 'parent_path' name different folders.", code="invalid_field")
-        if not paths:
+        folder = await self.folder_in(body)
+        if folder is None:
             return posixpath.dirname(record.path)
-        folder = paths[0]
         if record.path and (folder == record.path or folder.startswith(record.path + "/")):
             raise InvalidInput("A folder cannot be moved into itself.", code="invalid_field")
         return folder

@@ -3,6 +3,7 @@
 import { ApiError, basename, contents, dirname, joinPath, kernels, sessions, terminals, trash, url } from "./api.js";
 import { dialog, dropdown, el, exactTime, humanSize, timeAgo, toast } from "./ui.js";
 import { refreshTrash, wireTrashView } from "./trashview.js";
+import { wireExternal } from "./external.js";
 
 const CHUNK_SIZE = 1024 * 1024; // bytes per chunk of an upload through the contents API
 const SINGLE_UPLOAD_LIMIT = 2 * CHUNK_SIZE; // larger files go in chunks
@@ -495,6 +496,7 @@ function wire() {
     if (event.dataTransfer.files.length) uploadFiles(event.dataTransfer.files);
   });
   window.addEventListener("focus", () => { refresh(); refreshRunning(); });
+  wireExternal(() => state.path, refresh);
   setInterval(() => { if (!document.hidden) refreshRunning().then(renderRows); }, 15000);
 }
 
