@@ -37,5 +37,8 @@ setup(
             "mypy>=1.9",  # .ci/run checks nbserver/ with mypy --strict (mypy.ini)
         ],
     },
-    entry_points={"console_scripts": ["nbserver = nbserver.app:main"]},
+    entry_points={"console_scripts": [
+        "nbserver = nbserver.app:main",
+        "nbserver-singleuser = nbserver.singleuser:main",  # under JupyterHub: c.Spawner.cmd
+    ]},
 )

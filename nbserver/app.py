@@ -455,11 +455,11 @@ class NotebookServerApp(JupyterApp):
         asyncio.run(self.serve_until_stopped())
 
 
-def main(argv: list[str] | None = None) -> None:
-    app = NotebookServerApp.instance()
+def main(argv: list[str] | None = None, app_class: type[NotebookServerApp] = NotebookServerApp) -> None:
+    app = app_class.instance()
     try:
         app.initialize(argv)
     except Exception as exc:  # configuration errors: one clear line, no traceback
-        print(f"nbserver: {exc}", file=sys.stderr)
+        print(f"{app_class.name}: {exc}", file=sys.stderr)
         sys.exit(2)
     app.start()

@@ -18,8 +18,8 @@ import json
 import os
 import secrets
 from dataclasses import asdict, dataclass
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Awaitable
+from urllib.parse import urlencode, urlsplit
 
 from jupyter_core.paths import jupyter_data_dir
 from tornado.web import RequestHandler
@@ -28,6 +28,8 @@ from traitlets.config import LoggingConfigurable
 
 from nbserver.auth import passwords
 from nbserver.auth.ratelimit import LoginRateLimiter
+from nbserver.base.urls import url_path_join
+from nbserver.errors import NbserverError, Unauthorized
 
 COOKIE_SECRET_BYTES = 32
 
@@ -213,6 +215,20 @@ class IdentityProvider(LoggingConfigurable):
         if not self.auth_enabled and self.allow_unauthenticated:
             return self.anonymous_user(), AuthMethod.ANONYMOUS
         return None, AuthMethod.NONE
+
+    def authenticate_async(self, handler: RequestHandler) -> Awaitable[tuple[User | None, AuthMethod]] | None:
+        """For a provider that must ask elsewhere (a JupyterHub): an awaitable of what
+        :meth:`authenticate` answers, which the pipeline awaits first. None: ask ``authenticate``."""
+        return None
+
+    def missing_credentials_error(self, message: str) -> NbserverError:
+        """What a request that needs a user and brings no valid credentials gets: 401 here."""
+        return Unauthorized(message)
+
+    def login_url(self, handler: RequestHandler, next_path: str | None) -> str:
+        """Where a browser without a session goes to log in, coming back to ``next_path`` after."""
+        login = url_path_join(handler.settings.get("base_url", "/"), "login")
+        return f"{login}?{urlencode({'next': next_path})}" if next_path else login
 
     def get_user(self, handler: RequestHandler) -> User | None:
         """Return the user making this request, or None when it is not authenticated."""

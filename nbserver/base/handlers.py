@@ -31,7 +31,6 @@ from nbserver.errors import (
     NbserverError,
     PayloadTooLarge,
     error_for_os_error,
-    Unauthorized,
     Forbidden,
     UnsupportedMediaType,
 )
@@ -134,11 +133,15 @@ class BaseHandler(web.RequestHandler):
 
     def _authenticate(self) -> tuple[User | None, AuthMethod]:
         if not hasattr(self, "_auth_result"):
-            user, method = self.identity_provider.authenticate(self)
-            if method in (AuthMethod.COOKIE, AuthMethod.ANONYMOUS) and self.is_foreign_subresource_request():
-                user, method = None, AuthMethod.NONE
-            self._auth_result = (user, method)
+            self._auth_result = self._screen_credentials(self.identity_provider.authenticate(self))
         return self._auth_result
+
+    def _screen_credentials(self, result: tuple[User | None, AuthMethod]) -> tuple[User | None, AuthMethod]:
+        """No credit for the browser's cookie on a foreign subresource request."""
+        user, method = result
+        if method in (AuthMethod.COOKIE, AuthMethod.ANONYMOUS) and self.is_foreign_subresource_request():
+            return None, AuthMethod.NONE
+        return user, method
 
     def is_foreign_subresource_request(self) -> bool:
         """Whether a page of another origin makes the browser fetch this as part of itself.
@@ -170,8 +173,21 @@ class BaseHandler(web.RequestHandler):
     # -- the access pipeline --------------------------------------------------------------
 
     def prepare(self) -> Awaitable[None] | None:
+        """Run the access pipeline; first await the identity provider when it must ask elsewhere
+        (a JupyterHub token check), else at once, with no coroutine in the way."""
+        pending = None if self.is_public_request() else self.identity_provider.authenticate_async(self)
+        if pending is None:
+            self.admit_request()
+            return None
+        return self._admit_when_authenticated(pending)
+
+    async def _admit_when_authenticated(self, pending: Awaitable[tuple[User | None, AuthMethod]]) -> None:
+        self._auth_result = self._screen_credentials(await pending)
+        self.admit_request()
+
+    def admit_request(self) -> None:
+        """:meth:`admit`, then what this kind of handler does before its method runs."""
         self.admit()
-        return None
 
     def admit(self) -> None:
         """The one access pipeline, in this order for every kind of route.
@@ -213,7 +229,7 @@ class BaseHandler(web.RequestHandler):
         return user
 
     def refuse_unauthenticated(self) -> NoReturn:
-        raise Unauthorized("Authentication is required: send the server token.")
+        raise self.identity_provider.missing_credentials_error("Authentication is required: send the server token.")
 
     def permissions_needed(self) -> list[tuple[str, str]]:
         """The (resource, action) pairs this request needs, from the handler's declaration."""
@@ -389,10 +405,10 @@ class APIHandler(JSONErrorsMixin, BaseHandler):
         # A CORS preflight: browsers send it without credentials, and it carries no data.
         return super().is_public_request() or self.request.method == "OPTIONS"
 
-    def prepare(self) -> Awaitable[None] | None:
+    def admit_request(self) -> None:
         self.admit()
         if self.request.method == "OPTIONS":
-            return None
+            return
         length = self.request.headers.get("Content-Length")
         if length is not None and length.isdigit() and int(length) > self.max_body_size:
             raise PayloadTooLarge(f"The request body is larger than {self.max_body_size} bytes.")
@@ -401,7 +417,6 @@ class APIHandler(JSONErrorsMixin, BaseHandler):
             # chunked body a little over the limit still gets a 413 JSON rather than a dropped
             # connection; far over it, tornado closes the connection.
             self.request.connection.set_max_body_size(self.max_body_size + BODY_OVERRUN_BYTES)
-        return None
 
     def data_received(self, chunk: bytes) -> None:
         self._body_size += len(chunk)
@@ -455,22 +470,21 @@ class NotFoundAPIHandler(APIHandler):
 
     auth_resource = "api"
 
-    def prepare(self) -> None:
-        super().prepare()
+    def admit_request(self) -> None:
+        super().admit_request()
         raise web.HTTPError(404, reason="No such API route.")
 
 
 class PageHandler(BaseHandler):
     """Base of the HTML pages: login redirect, the ``?token=`` exchange, the ``_xsrf`` cookie.
 
-    ``prepare`` ends the request (``web.Finish``) when it redirects, so a subclass that
-    extends it can go on after ``super().prepare()`` returns.
+    ``admit_request`` ends the request (``web.Finish``) when it redirects, so a subclass that
+    extends it can go on after ``super().admit_request()`` returns.
     """
 
-    def prepare(self) -> Awaitable[None] | None:
+    def admit_request(self) -> None:
         self.admit()
         self.xsrf_token  # sets the _xsrf cookie that scripts send back as X-XSRFToken
-        return None
 
     def origin_checked(self) -> bool:
         # Other sites may link to a page (a GET navigation); only writes must come from here.
@@ -487,13 +501,11 @@ class PageHandler(BaseHandler):
         if self.request.method in ("GET", "HEAD"):
             self.redirect(self.login_url_for(self.request.uri or self.base_url))
             raise web.Finish()
-        raise Unauthorized("Authentication is required: log in first.")
+        raise self.identity_provider.missing_credentials_error("Authentication is required: log in first.")
 
     def login_url_for(self, next_url: str) -> str:
-        """``/login?next=...`` leading back to ``next_url`` (only if it is a path on this server)."""
-        login = self.base_path("login")
-        next_path = safe_next_path(next_url, self.base_url)
-        return f"{login}?{urlencode({'next': next_path})}" if next_path else login
+        """The login page (the identity provider's) leading back to ``next_url`` if it is a path here."""
+        return self.identity_provider.login_url(self, safe_next_path(next_url, self.base_url))
 
     def url_without_token(self) -> str:
         """This request's URL path and query with the ``token`` parameter taken out."""

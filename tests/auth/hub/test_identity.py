@@ -1,0 +1,196 @@
+"""Hub tokens, the hub's OAuth login and the hub cookie (nbserver.auth.hub.identity), with a fake hub API."""
+
+import json
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.auth.hub.conftest import PREFIX
+from tests.support.fake_hub import CLIENT_ID
+
+
+@pytest.mark.gen_test
+async def test_hub_token_in_header_reads_contents(api):
+    response = await api.get("api/contents")
+    assert response.status == 200 and response.json()["type"] == "directory"
+
+
+@pytest.mark.gen_test
+async def test_bearer_scheme_is_accepted(api):
+    response = await api.get("api/contents", authenticated=False,
+                             headers={"Authorization": f"Bearer {api.token}"})
+    assert response.status == 200
+
+
+@pytest.mark.gen_test
+async def test_api_without_credentials_is_403_json(api):
+    response = await api.get("api/contents", authenticated=False)
+    assert response.status == 403
+    assert "JupyterHub token" in response.json()["message"]
+
+
+@pytest.mark.gen_test
+async def test_unknown_token_is_403(api):
+    response = await api.get("api/contents", authenticated=False, headers={"Authorization": "token nope"})
+    assert response.status == 403
+
+
+@pytest.mark.gen_test
+async def test_token_without_access_scope_is_403(api, fake_hub):
+    api.token = fake_hub.state.issue_token("bob", ["read:users:name", "access:servers!user=bob"])
+    response = await api.get("api/contents")
+    assert response.status == 403 and response.json()["reason"] == "Forbidden"
+
+
+@pytest.mark.gen_test
+async def test_user_scope_grants_another_user(api, fake_hub):
+    api.token = fake_hub.state.issue_token("bob", ["access:servers!user=alice"])
+    assert (await api.get("api/contents")).status == 200
+
+
+@pytest.mark.gen_test
+async def test_group_scope_grants_when_the_owner_is_in_the_group(api, fake_hub):
+    api.token = fake_hub.state.issue_token("bob", ["access:servers!group=team"])
+    assert (await api.get("api/contents")).status == 200
+    api.token = fake_hub.state.issue_token("bob", ["access:servers!group=elsewhere"])
+    assert (await api.get("api/contents")).status == 403
+
+
+@pytest.mark.gen_test
+async def test_unfiltered_access_scope_grants(api, fake_hub):
+    api.token = fake_hub.state.issue_token("admin", ["access:servers"])
+    assert (await api.get("api/contents")).status == 200
+
+
+@pytest.mark.gen_test
+async def test_token_checks_are_cached(api, fake_hub):
+    for _ in range(3):
+        assert (await api.get("api/contents")).status == 200
+    assert fake_hub.state.token_checks == 1
+
+
+@pytest.mark.gen_test
+async def test_hub_down_is_503(api, fake_hub):
+    fake_hub.stop()
+    fake_hub.socket.close()
+    response = await api.get("api/contents")
+    assert response.status == 503 and "JupyterHub" in response.json()["message"]
+
+
+@pytest.mark.gen_test
+async def test_me_reports_the_hub_user_and_permissions(api, fake_hub):
+    api.token = fake_hub.state.issue_token("bob", ["access:servers!user=alice"])
+    response = await api.get("api/me", params={"permissions": json.dumps({"contents": ["read", "write"]})})
+    assert response.status == 200
+    body = response.json()
+    assert body["identity"]["username"] == "bob" and "scopes" not in body["identity"]
+    assert body["permissions"] == {"contents": ["read", "write"]}
+
+
+@pytest.mark.gen_test
+async def test_readiness_check_and_version_header(http_server, http_client, base_url):
+    response = await http_client.fetch(base_url + PREFIX + "api", raise_error=False)
+    assert response.code == 200 and "version" in json.loads(response.body)
+    assert response.headers["X-JupyterHub-Version"]
+    missing = await http_client.fetch(base_url + "/elsewhere", raise_error=False)
+    assert missing.code == 404 and missing.headers["X-JupyterHub-Version"]
+
+
+@pytest.mark.gen_test
+async def test_page_without_session_redirects_to_the_hub_with_pkce(browser, fake_hub):
+    response = await browser.get(PREFIX + "tree")
+    assert response.status == 302
+    location = urlsplit(response.headers["Location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == fake_hub.api_url + "/oauth2/authorize"
+    query = {name: values[0] for name, values in parse_qs(location.query).items()}
+    assert query["client_id"] == CLIENT_ID and query["response_type"] == "code"
+    assert query["redirect_uri"] == PREFIX + "oauth_callback"
+    assert query["code_challenge_method"] == "S256" and len(query["code_challenge"]) == 43
+    state_cookies = [header for header in browser.set_cookie_headers if "-oauth-state-" in header]
+    assert len(state_cookies) == 1 and "HttpOnly" in state_cookies[0] and f"Path={PREFIX}" in state_cookies[0]
+
+
+async def log_in(browser, fake_hub, start=PREFIX + "tree"):
+    """Follow the OAuth redirects like a browser; returns the callback's response."""
+    fake_hub.state.logged_in = "alice"
+    fake_hub.state.login_scopes = ["access:servers!server=alice/"]
+    to_hub = await browser.get(start)
+    back = await browser.get(to_hub.headers["Location"])
+    assert back.status == 302, back.body
+    return await browser.get(back.headers["Location"])
+
+
+@pytest.mark.gen_test
+async def test_oauth_login_sets_the_user_cookie_and_returns(browser, fake_hub):
+    done = await log_in(browser, fake_hub, PREFIX + "tree?x=1")
+    assert done.status == 302 and done.headers["Location"] == PREFIX + "tree?x=1"
+    cookie = [header for header in browser.set_cookie_headers if header.startswith(CLIENT_ID + "=")][-1]
+    assert "HttpOnly" in cookie and f"Path={PREFIX}" in cookie and "SameSite=Lax" in cookie
+    assert (await browser.get(PREFIX + "api/contents")).status == 200
+    assert (await browser.get(PREFIX + "tree")).status == 200
+    assert not any(name.startswith(CLIENT_ID + "-oauth-state") for name in browser.cookies)
+
+
+@pytest.mark.gen_test
+async def test_cookie_writes_need_the_xsrf_token(browser, fake_hub):
+    await log_in(browser, fake_hub)
+    body = json.dumps({"type": "notebook"}).encode()
+    refused = await browser.request("POST", PREFIX + "api/contents", body=body)
+    assert refused.status == 403 and "XSRF" in json.loads(refused.body)["message"]
+    await browser.get(PREFIX + "tree")
+    allowed = await browser.request("POST", PREFIX + "api/contents", body=body,
+                                    headers={"X-XSRFToken": browser.cookies["_xsrf"]})
+    assert allowed.status == 201
+
+
+@pytest.mark.gen_test
+async def test_callback_with_a_foreign_state_is_400(browser, fake_hub):
+    fake_hub.state.logged_in = "alice"
+    await browser.get(PREFIX + "tree")  # sets a state cookie for another state
+    response = await browser.get(PREFIX + "oauth_callback?code=abc&state=forged")
+    assert response.status == 400
+
+
+@pytest.mark.gen_test
+async def test_a_user_without_access_gets_no_session(browser, fake_hub):
+    fake_hub.state.logged_in = "bob"
+    fake_hub.state.login_scopes = ["access:servers!server=bob/"]
+    to_hub = await browser.get(PREFIX + "tree")
+    back = await browser.get(to_hub.headers["Location"])
+    done = await browser.get(back.headers["Location"])
+    assert done.status == 403 and CLIENT_ID not in browser.cookies
+
+
+@pytest.mark.gen_test
+async def test_a_login_code_works_once(browser, fake_hub):
+    fake_hub.state.logged_in = "alice"
+    fake_hub.state.login_scopes = ["access:servers!server=alice/"]
+    to_hub = await browser.get(PREFIX + "tree")
+    back = await browser.get(to_hub.headers["Location"])
+    cookies = dict(browser.cookies)
+    assert (await browser.get(back.headers["Location"])).status == 302
+    browser.cookies = cookies  # replayed: the state is used up, and so is the code
+    assert (await browser.get(back.headers["Location"])).status == 400
+
+
+@pytest.mark.gen_test
+async def test_query_token_on_a_page_becomes_the_session(browser, alice_token):
+    response = await browser.get(PREFIX + f"tree?token={alice_token}")
+    assert response.status == 302 and response.headers["Location"] == PREFIX + "tree"
+    assert CLIENT_ID in browser.cookies
+    assert (await browser.get(PREFIX + "api/contents")).status == 200
+
+
+@pytest.mark.gen_test
+async def test_logout_ends_the_session_and_goes_to_the_hub(browser, fake_hub):
+    await log_in(browser, fake_hub)
+    response = await browser.get(PREFIX + "logout")
+    assert response.status == 302 and response.headers["Location"] == fake_hub.url + "/hub/logout"
+    assert CLIENT_ID not in browser.cookies
+    assert (await browser.get(PREFIX + "api/contents")).status == 403
+
+
+@pytest.mark.gen_test
+async def test_login_page_goes_to_the_hub(browser, fake_hub):
+    response = await browser.get(PREFIX + "login?next=" + PREFIX + "tree")
+    assert response.status == 302 and response.headers["Location"].startswith(fake_hub.api_url + "/oauth2/authorize")
