@@ -26,7 +26,7 @@ from nbserver.app import main as run_app
 from nbserver.auth.hub.activity import HubActivityReporter
 from nbserver.auth.hub.authorizer import HubAuthorizer
 from nbserver.auth.hub.client import HubUnavailable
-from nbserver.auth.hub.identity import HubIdentityProvider, environ
+from nbserver.auth.hub.identity import HubIdentityProvider, environ, hub_identity_provider
 
 #: The JupyterHub release whose single-user protocol this mode follows, sent as X-JupyterHub-Version.
 HUB_PROTOCOL_VERSION = "6.1.1"
@@ -108,10 +108,7 @@ class SingleUserServerApp(NotebookServerApp):
 
     @property
     def hub_provider(self) -> HubIdentityProvider:
-        provider = self.identity_provider
-        if not isinstance(provider, HubIdentityProvider):
-            raise TypeError("nbserver-singleuser needs a HubIdentityProvider")
-        return provider
+        return hub_identity_provider(self.identity_provider)
 
     def init_managers(self) -> None:
         super().init_managers()

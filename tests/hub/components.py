@@ -20,6 +20,9 @@ from typing import Any
 
 from tornado.testing import bind_unused_port
 
+from tests.support.browser import child_pids
+
+
 CACHE = Path(__file__).resolve().parent / ".cache"
 HUB_VENV = CACHE / "hub-venv"
 PROXY_DIR = CACHE / "proxy"
@@ -55,29 +58,6 @@ def free_port() -> int:
     return port
 
 
-def descendants(pid: int) -> set[int]:
-    """Every living process below ``pid``, from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(parent, []).append(int(entry))
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
 def alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as handle:
@@ -96,6 +76,7 @@ class RealHub:
         self.workdir = workdir
         self.port, self.hub_port, self.proxy_api_port = free_port(), free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.seen_pids: set[int] = set()  # every process seen below the hub, checked gone at the end
         (workdir / "home").mkdir()
         jupyter = {name: str(workdir / f"jupyter-{name}") for name in ("config", "data", "runtime")}
         config = f"""
@@ -175,8 +156,14 @@ c.JupyterHub.load_roles = [{{"name": "tester", "services": ["tester"],
             time.sleep(0.3)
         raise TimeoutError(f"{user}'s server not {'ready' if ready else 'stopped'}:\n{self.log[-5000:]}")
 
-    def stop(self) -> None:
-        """Stop the hub (it stops its proxy), then kill by PID whatever it left."""
+    def note_processes(self) -> None:
+        """Remember the processes now below the hub (proxy, servers, kernels)."""
+        self.seen_pids.update(child_pids(self.process.pid))
+
+    def stop(self) -> list[int]:
+        """Stop the hub (it stops its proxy and servers), then SIGKILL by PID any process seen
+        below it that is still there; returns those PIDs."""
+        self.note_processes()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -185,3 +172,7 @@ c.JupyterHub.load_roles = [{{"name": "tester", "services": ["tester"],
                 self.process.kill()
                 self.process.wait(timeout=10)
         self._log.close()
+        left = [pid for pid in self.seen_pids if alive(pid)]
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+        return left

@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import http.cookiejar
 import json
-import os
 import shutil
-import signal
 import sys
 import time
 import urllib.error
@@ -23,7 +21,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.hub.components import RealHub, alive, descendants, install_jupyterhub, install_proxy
+from tests.hub.components import RealHub, install_jupyterhub, install_proxy
 from tests.support.kernel_client import KernelWebsocketClient
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -43,17 +41,11 @@ def hub_commands() -> tuple[Path, Path, Path]:
 def hub(tmp_path: Path, hub_commands: tuple[Path, Path, Path]) -> Iterator[RealHub]:
     singleuser, proxy, jupyterhub = hub_commands
     real = RealHub(tmp_path, singleuser, proxy, jupyterhub)
-    seen: set[int] = set()
-    real.seen_pids = seen  # type: ignore[attr-defined]
     try:
         real.wait_until_up()
         yield real
     finally:
-        seen |= descendants(real.process.pid)
-        real.stop()
-        left = [pid for pid in seen if alive(pid)]
-        for pid in left:
-            os.kill(pid, signal.SIGKILL)
+        left = real.stop()
         assert left == [], f"processes left after the hub stopped: {left}\n{real.log[-3000:]}"
 
 
@@ -140,7 +132,7 @@ def test_nbserver_singleuser_under_jupyterhub(hub: RealHub) -> None:
     before = activity_of(hub)
     time.sleep(1.1)
     assert asyncio.run(run_code_over_the_proxy(hub, token)).strip() == "42"
-    hub.seen_pids |= descendants(hub.process.pid)  # type: ignore[attr-defined]
+    hub.note_processes()
     deadline = time.monotonic() + 30
     while activity_of(hub) <= before and time.monotonic() < deadline:
         time.sleep(0.5)

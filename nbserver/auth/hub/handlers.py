@@ -6,7 +6,7 @@ from __future__ import annotations
 from tornado import web
 
 from nbserver.auth.authorizer import PUBLIC
-from nbserver.auth.hub.identity import HubIdentityProvider
+from nbserver.auth.hub.identity import HubIdentityProvider, hub_identity_provider
 from nbserver.auth.redirects import safe_next_path
 from nbserver.base.handlers import PageHandler
 from nbserver.errors import InvalidInput
@@ -19,10 +19,7 @@ class HubPageHandler(PageHandler):
 
     @property
     def hub_provider(self) -> HubIdentityProvider:
-        provider = self.identity_provider
-        if not isinstance(provider, HubIdentityProvider):
-            raise TypeError("the hub routes need the HubIdentityProvider")
-        return provider
+        return hub_identity_provider(self.identity_provider)
 
 
 class HubLoginHandler(HubPageHandler):

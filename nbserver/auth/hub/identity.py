@@ -353,3 +353,10 @@ class HubIdentityProvider(IdentityProvider):
 
     def hub_logout_url(self) -> str:
         return f"{self.hub_host}{url_path_join(self.hub_prefix, 'logout')}"
+
+
+def hub_identity_provider(provider: IdentityProvider) -> HubIdentityProvider:
+    """``provider``, which the hub mode's routes and app need to be a :class:`HubIdentityProvider`."""
+    if not isinstance(provider, HubIdentityProvider):
+        raise TypeError(f"the JupyterHub mode needs the HubIdentityProvider, not {type(provider).__name__}")
+    return provider

@@ -4,9 +4,11 @@ import json
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from tornado.httpclient import HTTPClientError
 
 from tests.auth.hub.conftest import PREFIX
 from tests.support.fake_hub import CLIENT_ID
+from tests.support.kernel_client import KernelWebsocketClient
 
 
 @pytest.mark.gen_test
@@ -35,31 +37,20 @@ async def test_unknown_token_is_403(api):
     assert response.status == 403
 
 
+@pytest.mark.parametrize("user, scopes, status", [
+    ("bob", ["access:servers!user=alice"], 200),
+    ("bob", ["access:servers!group=team"], 200),  # alice is in team
+    ("admin", ["access:servers"], 200),
+    ("bob", ["read:users:name", "access:servers!user=bob"], 403),
+    ("bob", ["access:servers!group=elsewhere"], 403),
+    ("bob", ["access:servers!server=alice/other"], 403),
+])
 @pytest.mark.gen_test
-async def test_token_without_access_scope_is_403(api, fake_hub):
-    api.token = fake_hub.state.issue_token("bob", ["read:users:name", "access:servers!user=bob"])
+async def test_access_needs_a_scope_for_this_server(api, fake_hub, user, scopes, status):
+    api.token = fake_hub.state.issue_token(user, scopes)
     response = await api.get("api/contents")
-    assert response.status == 403 and response.json()["reason"] == "Forbidden"
-
-
-@pytest.mark.gen_test
-async def test_user_scope_grants_another_user(api, fake_hub):
-    api.token = fake_hub.state.issue_token("bob", ["access:servers!user=alice"])
-    assert (await api.get("api/contents")).status == 200
-
-
-@pytest.mark.gen_test
-async def test_group_scope_grants_when_the_owner_is_in_the_group(api, fake_hub):
-    api.token = fake_hub.state.issue_token("bob", ["access:servers!group=team"])
-    assert (await api.get("api/contents")).status == 200
-    api.token = fake_hub.state.issue_token("bob", ["access:servers!group=elsewhere"])
-    assert (await api.get("api/contents")).status == 403
-
-
-@pytest.mark.gen_test
-async def test_unfiltered_access_scope_grants(api, fake_hub):
-    api.token = fake_hub.state.issue_token("admin", ["access:servers"])
-    assert (await api.get("api/contents")).status == 200
+    assert response.status == status
+    assert status == 200 or response.json()["reason"] == "Forbidden"
 
 
 @pytest.mark.gen_test
@@ -110,14 +101,20 @@ async def test_page_without_session_redirects_to_the_hub_with_pkce(browser, fake
     assert len(state_cookies) == 1 and "HttpOnly" in state_cookies[0] and f"Path={PREFIX}" in state_cookies[0]
 
 
-async def log_in(browser, fake_hub, start=PREFIX + "tree"):
-    """Follow the OAuth redirects like a browser; returns the callback's response."""
-    fake_hub.state.logged_in = "alice"
-    fake_hub.state.login_scopes = ["access:servers!server=alice/"]
+async def through_the_hub(browser, fake_hub, user="alice", start=PREFIX + "tree"):
+    """The first two legs of a login, as a browser follows them: the page sends it to the hub,
+    the hub (where ``user`` is logged in) sends it back; returns the callback URL."""
+    fake_hub.state.logged_in = user
+    fake_hub.state.login_scopes = [f"access:servers!server={user}/"]
     to_hub = await browser.get(start)
     back = await browser.get(to_hub.headers["Location"])
     assert back.status == 302, back.body
-    return await browser.get(back.headers["Location"])
+    return back.headers["Location"]
+
+
+async def log_in(browser, fake_hub, start=PREFIX + "tree"):
+    """A whole login; returns the callback's response."""
+    return await browser.get(await through_the_hub(browser, fake_hub, start=start))
 
 
 @pytest.mark.gen_test
@@ -153,24 +150,17 @@ async def test_callback_with_a_foreign_state_is_400(browser, fake_hub):
 
 @pytest.mark.gen_test
 async def test_a_user_without_access_gets_no_session(browser, fake_hub):
-    fake_hub.state.logged_in = "bob"
-    fake_hub.state.login_scopes = ["access:servers!server=bob/"]
-    to_hub = await browser.get(PREFIX + "tree")
-    back = await browser.get(to_hub.headers["Location"])
-    done = await browser.get(back.headers["Location"])
+    done = await browser.get(await through_the_hub(browser, fake_hub, user="bob"))
     assert done.status == 403 and CLIENT_ID not in browser.cookies
 
 
 @pytest.mark.gen_test
 async def test_a_login_code_works_once(browser, fake_hub):
-    fake_hub.state.logged_in = "alice"
-    fake_hub.state.login_scopes = ["access:servers!server=alice/"]
-    to_hub = await browser.get(PREFIX + "tree")
-    back = await browser.get(to_hub.headers["Location"])
+    callback = await through_the_hub(browser, fake_hub)
     cookies = dict(browser.cookies)
-    assert (await browser.get(back.headers["Location"])).status == 302
+    assert (await browser.get(callback)).status == 302
     browser.cookies = cookies  # replayed: the state is used up, and so is the code
-    assert (await browser.get(back.headers["Location"])).status == 400
+    assert (await browser.get(callback)).status == 400
 
 
 @pytest.mark.gen_test
@@ -194,3 +184,21 @@ async def test_logout_ends_the_session_and_goes_to_the_hub(browser, fake_hub):
 async def test_login_page_goes_to_the_hub(browser, fake_hub):
     response = await browser.get(PREFIX + "login?next=" + PREFIX + "tree")
     assert response.status == 302 and response.headers["Location"].startswith(fake_hub.api_url + "/oauth2/authorize")
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_kernel_websocket_takes_the_hub_cookie_from_this_origin_only(browser, fake_hub, api, base_url):
+    await log_in(browser, fake_hub)
+    kernel = (await api.post("api/kernels", {})).json()
+    cookie = "; ".join(f"{name}={value}" for name, value in browser.cookies.items())
+    try:
+        client = await KernelWebsocketClient.connect(base_url + PREFIX, "", kernel["id"],
+                                                     headers={"Cookie": cookie, "Origin": browser.origin})
+        assert (await client.run("print(6 * 7)")).stdout.strip() == "42"
+        client.connection.close()
+        with pytest.raises(HTTPClientError) as refused:
+            await KernelWebsocketClient.connect(base_url + PREFIX, "", kernel["id"],
+                                                headers={"Cookie": cookie, "Origin": "http://elsewhere.example"})
+        assert refused.value.code == 403
+    finally:
+        await api.delete(f"api/kernels/{kernel['id']}")
