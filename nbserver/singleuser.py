@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tornado import httputil, web
-from traitlets import default
+from traitlets import List, Unicode, default
 
 from nbserver.app import NotebookServerApp
 from nbserver.app import main as run_app
@@ -105,6 +105,15 @@ class SingleUserServerApp(NotebookServerApp):
     @default("allow_remote_access")
     def _default_allow_remote_access(self) -> bool:
         return True  # see the module docstring
+
+    trusted_proxies = List(
+        Unicode(), ["127.0.0.1", "::1"],
+        help="Addresses of the hub's proxy: from them, X-Forwarded-Host counts as this server's host in "
+        "origin checks (for a proxy that rewrites Host; configurable-http-proxy keeps it).",
+    ).tag(config=True)
+
+    def tornado_settings(self) -> dict[str, Any]:
+        return {**super().tornado_settings(), "trusted_proxies": frozenset(self.trusted_proxies)}
 
     @property
     def hub_provider(self) -> HubIdentityProvider:

@@ -97,12 +97,21 @@ class BaseHandler(web.RequestHandler):
         pattern: re.Pattern[str] | None = self.settings.get("allow_origin_pat")
         if pattern is not None and pattern.fullmatch(origin):
             return True
-        host = self.request.headers.get("Host", "")
         try:
-            origin_netloc = urlsplit(origin).netloc
+            origin_netloc = urlsplit(origin).netloc.lower()
         except ValueError:
             return False
-        return bool(host) and origin_netloc.lower() == host.lower()
+        return origin_netloc in self.public_hosts()
+
+    def public_hosts(self) -> set[str]:
+        """The host names (with port) browsers use for this server: ``Host``, and ``X-Forwarded-Host``
+        when the request comes from a ``trusted_proxies`` address (a proxy that rewrites Host)."""
+        hosts = {self.request.headers.get("Host", "").lower()}
+        forwarded = self.request.headers.get("X-Forwarded-Host", "")
+        if forwarded and self.request.remote_ip in self.settings.get("trusted_proxies", ()):
+            hosts.add(forwarded.split(",", 1)[0].strip().lower())
+        hosts.discard("")
+        return hosts
 
     def host_allowed(self) -> bool:
         """Whether the Host header names this machine, unless ``allow_remote_access``.

@@ -118,6 +118,13 @@ def test_nbserver_singleuser_under_jupyterhub(hub: RealHub) -> None:
     assert user_cookie is not None and user_cookie.path == "/user/alice/"
     status, _, body = browser.open(f"{hub.url}/user/alice/api/contents")
     assert status == 200 and json.loads(body)["type"] == "directory"
+    # A write from the page, as JupyterLab makes it: the hub cookie, the origin, the _xsrf value.
+    xsrf = next(cookie for cookie in browser.jar if cookie.name == "_xsrf" and cookie.path == "/user/alice/")
+    write = urllib.request.Request(f"{hub.url}/user/alice/api/contents", data=b'{"type": "notebook"}',
+                                   method="POST", headers={"Origin": hub.url, "X-XSRFToken": xsrf.value,
+                                                           "Content-Type": "application/json"})
+    with browser.opener.open(write, timeout=30) as created:
+        assert created.status == 201 and json.loads(created.read())["name"] == "Untitled.ipynb"
 
     # No credentials: a JSON 403 from the API.
     try:

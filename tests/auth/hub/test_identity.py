@@ -202,3 +202,25 @@ async def test_kernel_websocket_takes_the_hub_cookie_from_this_origin_only(brows
         assert refused.value.code == 403
     finally:
         await api.delete(f"api/kernels/{kernel['id']}")
+
+
+@pytest.mark.parametrize("forwarded, trusted, status", [
+    ("public.example:8000", True, 201),
+    ("", True, 403),
+    ("public.example:8000", False, 403),
+])
+@pytest.mark.gen_test
+async def test_origin_of_the_forwarded_host_is_allowed_from_a_trusted_proxy(app, browser, fake_hub, forwarded,
+                                                                             trusted, status):
+    """A proxy that rewrote Host names the public one in X-Forwarded-Host; only a trusted one
+    (127.0.0.1 by default, where this test's requests come from) is believed."""
+    if not trusted:
+        app.settings["trusted_proxies"] = frozenset()
+    await log_in(browser, fake_hub)
+    await browser.get(PREFIX + "tree")
+    headers = {"X-XSRFToken": browser.cookies["_xsrf"], "Origin": "http://public.example:8000"}
+    if forwarded:
+        headers["X-Forwarded-Host"] = forwarded
+    response = await browser.request("POST", PREFIX + "api/contents", body=b'{"type": "notebook"}',
+                                     headers=headers)
+    assert response.status == status
