@@ -121,6 +121,7 @@ class SingleUserServerApp(NotebookServerApp):
 
     def init_managers(self) -> None:
         super().init_managers()
+        self._version_check: asyncio.Task[None] | None = None
         self.activity_reporter = HubActivityReporter(
             self.hub_provider.hub, self.hub_provider.server_name, self.last_activity, parent=self, log=self.log
         )
@@ -165,6 +166,9 @@ class SingleUserServerApp(NotebookServerApp):
             self.log.info("JupyterHub %s", version)
 
     async def stop_services(self) -> None:
+        version_check: asyncio.Task[None] | None = getattr(self, "_version_check", None)
+        if version_check is not None:
+            version_check.cancel()
         reporter = getattr(self, "activity_reporter", None)
         if reporter is not None:
             await reporter.stop()

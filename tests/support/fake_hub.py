@@ -25,6 +25,7 @@ from tornado.testing import bind_unused_port
 SERVER_TOKEN = "server-token-for-alice"
 CLIENT_ID = "jupyterhub-user-alice"
 HUB_VERSION = "6.1.1"
+PREFIX = "/user/alice/"  # alice's server, JUPYTERHUB_SERVICE_PREFIX
 
 
 @dataclass
@@ -199,3 +200,19 @@ def hub_env(fake_hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> dict[str, str
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
+
+
+async def through_the_hub(browser: Any, fake_hub: FakeHub, user: str = "alice", start: str = PREFIX + "tree") -> str:
+    """The first two legs of a login, as a browser follows them: the page sends it to the hub,
+    the hub (where ``user`` is logged in) sends it back; returns the callback URL."""
+    fake_hub.state.logged_in = user
+    fake_hub.state.login_scopes = [f"access:servers!server={user}/"]
+    to_hub = await browser.get(start)
+    back = await browser.get(to_hub.headers["Location"])
+    assert back.status == 302, back.body
+    return str(back.headers["Location"])
+
+
+async def log_in(browser: Any, fake_hub: FakeHub, start: str = PREFIX + "tree") -> Any:
+    """A whole login; returns the callback's response."""
+    return await browser.get(await through_the_hub(browser, fake_hub, start=start))

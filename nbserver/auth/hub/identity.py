@@ -25,7 +25,7 @@ import os
 import secrets
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any, Awaitable
 from urllib.parse import urlencode
 
@@ -66,7 +66,7 @@ class PendingLogin:
 
     code_verifier: str
     next_path: str
-    expires: float = field(default=0.0)
+    expires: float  # time.monotonic() seconds
 
 
 def pkce_challenge(verifier: str) -> str:

@@ -10,10 +10,7 @@ import pytest
 from nbserver.singleuser import SingleUserServerApp
 from tests.support.api_client import APIClient
 from tests.support.browser_session import BrowserSession
-from tests.support.fake_hub import FakeHub, fake_hub, hub_env  # noqa: F401 (fixtures)
-
-PREFIX = "/user/alice/"
-
+from tests.support.fake_hub import PREFIX, FakeHub, fake_hub, hub_env  # noqa: F401 (fixtures)
 
 @pytest.fixture
 def server_app(root_dir: Path, hub_env: dict[str, str]) -> Iterator[SingleUserServerApp]:

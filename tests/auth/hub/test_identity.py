@@ -6,8 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from tests.auth.hub.conftest import PREFIX
-from tests.support.fake_hub import CLIENT_ID
+from tests.support.fake_hub import CLIENT_ID, PREFIX, log_in
 from tests.support.kernel_client import KernelWebsocketClient
 
 
@@ -37,22 +36,6 @@ async def test_unknown_token_is_403(api):
     assert response.status == 403
 
 
-@pytest.mark.parametrize("user, scopes, status", [
-    ("bob", ["access:servers!user=alice"], 200),
-    ("bob", ["access:servers!group=team"], 200),  # alice is in team
-    ("admin", ["access:servers"], 200),
-    ("bob", ["read:users:name", "access:servers!user=bob"], 403),
-    ("bob", ["access:servers!group=elsewhere"], 403),
-    ("bob", ["access:servers!server=alice/other"], 403),
-])
-@pytest.mark.gen_test
-async def test_access_needs_a_scope_for_this_server(api, fake_hub, user, scopes, status):
-    api.token = fake_hub.state.issue_token(user, scopes)
-    response = await api.get("api/contents")
-    assert response.status == status
-    assert status == 200 or response.json()["reason"] == "Forbidden"
-
-
 @pytest.mark.gen_test
 async def test_token_checks_are_cached(api, fake_hub):
     for _ in range(3):
@@ -66,16 +49,6 @@ async def test_hub_down_is_503(api, fake_hub):
     fake_hub.socket.close()
     response = await api.get("api/contents")
     assert response.status == 503 and "JupyterHub" in response.json()["message"]
-
-
-@pytest.mark.gen_test
-async def test_me_reports_the_hub_user_and_permissions(api, fake_hub):
-    api.token = fake_hub.state.issue_token("bob", ["access:servers!user=alice"])
-    response = await api.get("api/me", params={"permissions": json.dumps({"contents": ["read", "write"]})})
-    assert response.status == 200
-    body = response.json()
-    assert body["identity"]["username"] == "bob" and "scopes" not in body["identity"]
-    assert body["permissions"] == {"contents": ["read", "write"]}
 
 
 @pytest.mark.gen_test
@@ -99,22 +72,6 @@ async def test_page_without_session_redirects_to_the_hub_with_pkce(browser, fake
     assert query["code_challenge_method"] == "S256" and len(query["code_challenge"]) == 43
     state_cookies = [header for header in browser.set_cookie_headers if "-oauth-state-" in header]
     assert len(state_cookies) == 1 and "HttpOnly" in state_cookies[0] and f"Path={PREFIX}" in state_cookies[0]
-
-
-async def through_the_hub(browser, fake_hub, user="alice", start=PREFIX + "tree"):
-    """The first two legs of a login, as a browser follows them: the page sends it to the hub,
-    the hub (where ``user`` is logged in) sends it back; returns the callback URL."""
-    fake_hub.state.logged_in = user
-    fake_hub.state.login_scopes = [f"access:servers!server={user}/"]
-    to_hub = await browser.get(start)
-    back = await browser.get(to_hub.headers["Location"])
-    assert back.status == 302, back.body
-    return back.headers["Location"]
-
-
-async def log_in(browser, fake_hub, start=PREFIX + "tree"):
-    """A whole login; returns the callback's response."""
-    return await browser.get(await through_the_hub(browser, fake_hub, start=start))
 
 
 @pytest.mark.gen_test
@@ -141,49 +98,11 @@ async def test_cookie_writes_need_the_xsrf_token(browser, fake_hub):
 
 
 @pytest.mark.gen_test
-async def test_callback_with_a_foreign_state_is_400(browser, fake_hub):
-    fake_hub.state.logged_in = "alice"
-    await browser.get(PREFIX + "tree")  # sets a state cookie for another state
-    response = await browser.get(PREFIX + "oauth_callback?code=abc&state=forged")
-    assert response.status == 400
-
-
-@pytest.mark.gen_test
-async def test_a_user_without_access_gets_no_session(browser, fake_hub):
-    done = await browser.get(await through_the_hub(browser, fake_hub, user="bob"))
-    assert done.status == 403 and CLIENT_ID not in browser.cookies
-
-
-@pytest.mark.gen_test
-async def test_a_login_code_works_once(browser, fake_hub):
-    callback = await through_the_hub(browser, fake_hub)
-    cookies = dict(browser.cookies)
-    assert (await browser.get(callback)).status == 302
-    browser.cookies = cookies  # replayed: the state is used up, and so is the code
-    assert (await browser.get(callback)).status == 400
-
-
-@pytest.mark.gen_test
 async def test_query_token_on_a_page_becomes_the_session(browser, alice_token):
     response = await browser.get(PREFIX + f"tree?token={alice_token}")
     assert response.status == 302 and response.headers["Location"] == PREFIX + "tree"
     assert CLIENT_ID in browser.cookies
     assert (await browser.get(PREFIX + "api/contents")).status == 200
-
-
-@pytest.mark.gen_test
-async def test_logout_ends_the_session_and_goes_to_the_hub(browser, fake_hub):
-    await log_in(browser, fake_hub)
-    response = await browser.get(PREFIX + "logout")
-    assert response.status == 302 and response.headers["Location"] == fake_hub.url + "/hub/logout"
-    assert CLIENT_ID not in browser.cookies
-    assert (await browser.get(PREFIX + "api/contents")).status == 403
-
-
-@pytest.mark.gen_test
-async def test_login_page_goes_to_the_hub(browser, fake_hub):
-    response = await browser.get(PREFIX + "login?next=" + PREFIX + "tree")
-    assert response.status == 302 and response.headers["Location"].startswith(fake_hub.api_url + "/oauth2/authorize")
 
 
 @pytest.mark.gen_test(timeout=60)
