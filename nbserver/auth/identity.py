@@ -221,6 +221,11 @@ class IdentityProvider(LoggingConfigurable):
         :meth:`authenticate` answers, which the pipeline awaits first. None: ask ``authenticate``."""
         return None
 
+    def session_xsrf_token(self, handler: RequestHandler) -> bytes | None:
+        """The XSRF token bound to this request's browser session, or None for tornado's own
+        (random, kept in the ``_xsrf`` cookie). None here."""
+        return None
+
     def missing_credentials_error(self, message: str) -> NbserverError:
         """What a request that needs a user and brings no valid credentials gets: 401 here."""
         return Unauthorized(message)

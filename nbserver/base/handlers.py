@@ -15,6 +15,7 @@ import ipaddress
 import json
 import logging
 import re
+import time
 from http.client import responses
 from typing import Any, Awaitable, ClassVar, Iterable, Mapping, NoReturn
 from urllib.parse import urlencode, urlsplit
@@ -259,6 +260,15 @@ class BaseHandler(web.RequestHandler):
 
     def check_xsrf_cookie(self) -> None:
         """Tornado calls this before ``prepare``; the pipeline runs :meth:`check_xsrf` in its place."""
+
+    def _get_raw_xsrf_token(self) -> tuple[int | None, bytes, float]:
+        # Tornado's hook for the token that X-XSRFToken must carry: an identity provider may bind it
+        # to the browser's session, so a cookie set by another server of the same origin (cookie
+        # tossing, a JupyterHub risk) does not pass. Version None makes tornado (re)set the cookie.
+        bound = self.identity_provider.session_xsrf_token(self)
+        if bound is None:
+            return super()._get_raw_xsrf_token()
+        return None, bound, time.time()
 
     def check_xsrf(self) -> None:
         """Writes authenticated by the browser (cookie, or no auth at all) need the ``_xsrf`` token.

@@ -296,6 +296,14 @@ class HubIdentityProvider(IdentityProvider):
         handler.set_signed_cookie(self.cookie_name(handler), token, expires_days=self.session_max_age_days,
                                   **self._cookie_options(handler))
 
+    def session_xsrf_token(self, handler: RequestHandler) -> bytes | None:
+        """Derived from the hub cookie's token: on a hub's shared origin, another user's server can
+        set an ``_xsrf`` cookie on this server's path, but cannot compute this value."""
+        token = self.cookie_token(handler)
+        if not token:
+            return None
+        return hmac.new(self.cookie_secret, b"xsrf\0" + token.encode(), hashlib.sha256).digest()[:16]
+
     def set_login_cookie(self, handler: RequestHandler) -> None:
         """Keep the request's (hub-approved) ``?token=`` as the browser's session."""
         token = self.token_from_request(handler)

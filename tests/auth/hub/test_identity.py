@@ -7,6 +7,7 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from tests.support.fake_hub import CLIENT_ID, PREFIX, log_in
+from tests.support.browser_session import BrowserSession
 from tests.support.kernel_client import KernelWebsocketClient
 
 
@@ -114,7 +115,7 @@ async def test_kernel_websocket_takes_the_hub_cookie_from_this_origin_only(brows
         client = await KernelWebsocketClient.connect(base_url + PREFIX, "", kernel["id"],
                                                      headers={"Cookie": cookie, "Origin": browser.origin})
         assert (await client.run("print(6 * 7)")).stdout.strip() == "42"
-        client.connection.close()
+        await client.close_and_drain()
         with pytest.raises(HTTPClientError) as refused:
             await KernelWebsocketClient.connect(base_url + PREFIX, "", kernel["id"],
                                                 headers={"Cookie": cookie, "Origin": "http://elsewhere.example"})
@@ -143,3 +144,18 @@ async def test_origin_of_the_forwarded_host_is_allowed_from_a_trusted_proxy(app,
     response = await browser.request("POST", PREFIX + "api/contents", body=b'{"type": "notebook"}',
                                      headers=headers)
     assert response.status == status
+
+
+@pytest.mark.gen_test
+async def test_an_xsrf_cookie_set_by_another_server_does_not_pass(browser, fake_hub, http_client, base_url):
+    """On a hub's shared origin another user's server can set ``_xsrf`` on this path (cookie
+    tossing): a valid tornado token that is not bound to this session must be refused."""
+    stranger = BrowserSession(http_client, base_url)
+    await stranger.get(PREFIX + "login")  # a public page: a valid, unbound _xsrf
+    tossed = stranger.cookies["_xsrf"]
+    await log_in(browser, fake_hub)
+    browser.cookies["_xsrf"] = tossed
+    response = await browser.request("POST", PREFIX + "api/contents", body=b'{"type": "notebook"}',
+                                     headers={"X-XSRFToken": tossed})
+    assert response.status == 403 and "XSRF" in json.loads(response.body)["message"]
+
