@@ -1,7 +1,8 @@
-"""JupyterHub and configurable-http-proxy for the tests, installed on first use under tests/hub/.cache.
+"""JupyterHub and configurable-http-proxy for the tests, installed on first use under benchmarks/.cache.
 
-JupyterHub goes into a virtual environment of its own (its pins need not agree with ours) and
-the proxy into an npm folder; both are reused by later runs (the folder is not committed).
+JupyterHub goes into a virtual environment of its own (its pins need not agree with ours; made
+as the benchmarks' ones are) and the proxy into an npm folder beside it; both are reused by
+later runs (the folder is not committed).
 :class:`RealHub` runs a hub on free 127.0.0.1 ports whose users' servers are nbserver-singleuser.
 """
 
@@ -11,34 +12,25 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tornado.testing import bind_unused_port
-
+from benchmarks.servers import CACHE_DIR, cached_venv, free_port
 from tests.support.browser import child_pids
 
 
-CACHE = Path(__file__).resolve().parent / ".cache"
-HUB_VENV = CACHE / "hub-venv"
-PROXY_DIR = CACHE / "proxy"
 JUPYTERHUB_REQUIREMENT = "jupyterhub>=5"
 PROXY_PACKAGE = "configurable-http-proxy@^5"
+PROXY_DIR = CACHE_DIR / "configurable-http-proxy"
 ADMIN_TOKEN = "test-admin-service-token-0123456789"
 
 
 def install_jupyterhub() -> Path:
-    """The ``jupyterhub`` command of the cached environment, installed (newest release) if missing."""
-    command = HUB_VENV / "bin" / "jupyterhub"
-    if not command.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(HUB_VENV)], check=True, timeout=120)
-        subprocess.run([str(HUB_VENV / "bin" / "python"), "-m", "pip", "install", "-q", JUPYTERHUB_REQUIREMENT],
-                       check=True, timeout=600)
-    return command
+    """The ``jupyterhub`` command of its cached environment (the newest release when first made)."""
+    return cached_venv("jupyterhub", [JUPYTERHUB_REQUIREMENT]) / "bin" / "jupyterhub"
 
 
 def install_proxy() -> Path:
@@ -50,12 +42,6 @@ def install_proxy() -> Path:
         subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", PROXY_PACKAGE],
                        cwd=PROXY_DIR, check=True, timeout=300)
     return command
-
-
-def free_port() -> int:
-    sock, port = bind_unused_port()
-    sock.close()
-    return port
 
 
 def alive(pid: int) -> bool:
