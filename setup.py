@@ -23,6 +23,8 @@ setup(
         "ipykernel>=6.20",
         "pyzmq>=25",
         "terminado>=0.18",  # terminals: shells in ptys (its NamedTermManager)
+        "docutils>=0.20",  # /rstservice and /view of .rst files
+        "markdown-it-py>=3.0",  # /rstservice and /view of .md files (CommonMark)
     ],
     extras_require={
         "test": [
@@ -35,6 +37,7 @@ setup(
             "jupyter_server>=2.0",
             "playwright>=1.40",
             "mypy>=1.9",  # .ci/run checks nbserver/ with mypy --strict (mypy.ini)
+            "types-docutils",
         ],
     },
     entry_points={"console_scripts": [

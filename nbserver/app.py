@@ -280,7 +280,7 @@ class NotebookServerApp(JupyterApp):
 
     def handler_modules(self) -> list[str]:
         pages = ["nbserver.pages.handlers", "nbserver.pages.files", "nbserver.pages.nbconvert",
-                 "nbserver.pages.terminals"]
+                 "nbserver.pages.terminals", "nbserver.pages.actions", "nbserver.pages.render"]
         return service_handler_modules() + ["nbserver.auth.handlers"] + pages
 
     def route_table(self) -> list[tuple[str, type[web.RequestHandler]]]:

@@ -14,6 +14,7 @@ from tornado import web
 from nbserver.base.urls import url_escape_path, url_path_join
 from nbserver.errors import NotFound
 from nbserver.pages.base import PageBase
+from nbserver.pages.documents import EXTENSIONS as DOCUMENT_EXTENSIONS
 from nbserver.services.contents.fileio import normalize_api_path
 from nbserver.services.contents.manager import guess_mimetype
 
@@ -105,10 +106,14 @@ class TreeHandler(PathPageHandler):
 
 
 class NotebookPageHandler(PathPageHandler):
-    """``/notebooks/<path>``: the notebook editor; ``?print`` gives a print view."""
+    """``/notebooks/<path>``: the notebook editor; ``?print`` gives a print view, ``?copy`` opens
+    a duplicate (by way of ``/copy/<path>``, see :mod:`nbserver.pages.actions`)."""
 
     async def get(self, path: str) -> None:
         path = normalize_api_path(path)
+        if self.get_query_argument("copy", default=None) is not None:
+            self.redirect(self.page_url("copy", path))
+            return
         if await self.contents_manager.dir_exists(path):
             self.redirect(self.page_url("tree", path))
             return
@@ -130,7 +135,8 @@ class EditPageHandler(PathPageHandler):
 
 
 class ViewPageHandler(PathPageHandler):
-    """``/view/<path>``: a file shown in the page: image, PDF, or HTML in a sandboxed frame."""
+    """``/view/<path>``: a file shown in the page: image, PDF, HTML in a sandboxed frame, or an
+    .rst or .md document rendered in one."""
 
     async def get(self, path: str) -> None:
         path = normalize_api_path(path)
@@ -143,6 +149,8 @@ class ViewPageHandler(PathPageHandler):
             kind = "pdf"
         elif mimetype in ("text/html", "application/xhtml+xml"):
             kind = "html"
+        elif posixpath.splitext(path)[1].lower() in DOCUMENT_EXTENSIONS:
+            kind = "document"  # rendered by /rstservice/render (pages/render.py), sandboxed
         elif is_text_like(path):
             kind = "text"
         else:
