@@ -195,6 +195,12 @@ class ModifyCheckpointsHandler(ContentsAPIHandler):
         self.finish()
 
 
+class CheckpointDiffHandler(ContentsAPIHandler):
+    async def get(self, path: str, checkpoint_id: str) -> None:
+        """The cell-by-cell diff of a notebook's checkpoint against the notebook now (nbserver only)."""
+        self.finish_json(await self.contents_manager.checkpoint_diff(checkpoint_id, path))
+
+
 class TrustNotebooksHandler(ContentsAPIHandler):
     async def post(self, path: str = "") -> None:
         """Sign the notebook at ``path``: 201 with no body, as Jupyter Server answers."""
@@ -204,6 +210,7 @@ class TrustNotebooksHandler(ContentsAPIHandler):
 
 
 handlers = [
+    (rf"/api/contents{PATH_REGEX}/checkpoints/(?P<checkpoint_id>[^/]+)/diff", CheckpointDiffHandler),
     (rf"/api/contents{PATH_REGEX}/trust", TrustNotebooksHandler),
     (rf"/api/contents{PATH_REGEX}/checkpoints", CheckpointsHandler),
     (rf"/api/contents{PATH_REGEX}/checkpoints/(?P<checkpoint_id>[^/]+)", ModifyCheckpointsHandler),

@@ -12,6 +12,7 @@ import base64
 import binascii
 import bisect
 import itertools
+import json
 import mimetypes
 import posixpath
 import re
@@ -26,6 +27,7 @@ from nbserver.services.contents.checkpoints import CheckpointModel, Checkpoints
 from nbserver.services.contents.fileio import normalize_api_path, split_api_path
 from nbserver.blocking import run_blocking
 from nbserver.services.contents.notary import NotebookNotary, take_cell_trust
+from nbserver.services.contents.notebookdiff import diff_notebooks
 from nbserver.services.contents.notebooks import empty_notebook
 from nbserver.services.contents.streams import BytesFileStream, FileStream
 from nbserver.timestamps import iso_timestamp as iso_timestamp  # models are stamped with it
@@ -284,8 +286,10 @@ class ContentsManager(LoggingConfigurable):
             model.setdefault("format", "text")
         return (await self.save(model, path, must_create=True)).model
 
-    async def new_untitled(self, path: str = "", type: str | None = None, ext: str = "") -> Model:
-        """Create ``Untitled.ipynb``, ``untitled.txt``, ``Untitled Folder``... in directory ``path``."""
+    async def new_untitled(self, path: str = "", type: str | None = None, ext: str = "",
+                           content: Any = None) -> Model:
+        """Create ``Untitled.ipynb``, ``untitled.txt``, ``Untitled Folder``... in directory ``path``,
+        empty or holding ``content`` (a notebook dict, or text)."""
         path = normalize_api_path(path)
         self.refuse_hidden("create", path)
         if not await self.dir_exists(path):
@@ -303,7 +307,8 @@ class ContentsManager(LoggingConfigurable):
         for _ in range(UNTITLED_ATTEMPTS):
             name = await self.increment_filename(filename, path, insert=insert, keep_extension=keep_extension)
             try:
-                return await self.new({"type": type}, posixpath.join(path, name))
+                model: Model = {"type": type} if content is None else {"type": type, "content": content}
+                return await self.new(model, posixpath.join(path, name))
             except Conflict:
                 continue  # another client took the name between the look and the create
         raise Conflict("Other clients keep creating the same new names here; try again.")
@@ -397,3 +402,18 @@ class ContentsManager(LoggingConfigurable):
 
     async def delete_checkpoint(self, checkpoint_id: str, path: str) -> None:
         await self.checkpoints.delete_checkpoint(checkpoint_id, normalize_api_path(path))
+
+    async def checkpoint_diff(self, checkpoint_id: str, path: str) -> dict[str, Any]:
+        """The cell-by-cell diff of a notebook's checkpoint against the notebook as it is now
+        (shape: :mod:`nbserver.services.contents.notebookdiff`). NotFound; InvalidInput for
+        files that are not notebooks or a checkpoint that is not one."""
+        path = normalize_api_path(path)
+        if not path.endswith(".ipynb"):
+            raise InvalidInput("Only notebooks (.ipynb) can be compared with their checkpoints.")
+        saved = await self.checkpoints.read_checkpoint(checkpoint_id, path)
+        current = await self.get(path, type="notebook")
+        try:
+            checkpoint = json.loads(saved)
+        except ValueError:
+            raise InvalidInput("This checkpoint is not a readable notebook.") from None
+        return {"checkpoint_id": checkpoint_id, "path": path, **diff_notebooks(checkpoint, current["content"])}

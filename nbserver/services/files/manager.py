@@ -41,7 +41,7 @@ from nbserver.errors import (
     error_for_os_error,
 )
 from nbserver.services.contents import fileio
-from nbserver.services.contents.checkpoints import DEFAULT_CHECKPOINT_ID, FileCheckpoints
+from nbserver.services.contents.checkpoints import FileCheckpoints
 from nbserver.services.contents.filemanager import FileContentsManager
 from nbserver.base.urls import url_escape_path, url_path_join
 from nbserver.services.contents.manager import default_type_for, guess_mimetype
@@ -509,11 +509,14 @@ class FileServices(LoggingConfigurable):
 
     # -- trash ---------------------------------------------------------------------------
 
-    def _checkpoint_file(self, os_path: str) -> str | None:
+    def _file_checkpoints(self) -> FileCheckpoints | None:
         checkpoints = self.contents_manager.checkpoints
-        if isinstance(checkpoints, FileCheckpoints):
-            return checkpoints.checkpoint_file(DEFAULT_CHECKPOINT_ID, os_path)
-        return None
+        return checkpoints if isinstance(checkpoints, FileCheckpoints) else None
+
+    def _checkpoint_files(self, os_path: str) -> list[str]:
+        """The checkpoint places (latest, history folder) of the file at ``os_path`` that exist."""
+        checkpoints = self._file_checkpoints()
+        return [] if checkpoints is None else checkpoints.checkpoint_files(os_path)
 
     def _trash(self, store: MetadataStore, record: FileRecord, by: str) -> FileRecord:
         if record.state != "live":
@@ -544,18 +547,18 @@ class FileServices(LoggingConfigurable):
         trash_id = uuid.uuid4().hex
         entry = os.path.join(folder, trash_id)
         name = posixpath.basename(path)
-        checkpoint = None if os.path.isdir(os_path) else self._checkpoint_file(os_path)
+        checkpoints = [] if os.path.isdir(os_path) else self._checkpoint_files(os_path)
         trashed = TrashRecord(trash_id, record.id, path, os.path.relpath(entry, self.real_root), now(), by,
                               size, "pending")
         intent = store.begin("trash", {"trash_id": trash_id, "path": path, "name": name,
-                                       "checkpoint": checkpoint}, trashed)
+                                       "checkpoints": checkpoints}, trashed)
         self._pause("trash:intent")
         try:
             os.mkdir(entry)
             trashcan.write_sidecar(entry, {
                 "trash_id": trash_id, "file_id": record.id, "original_path": path, "type": record.kind,
                 "size": trashed.size, "trashed_at": trashed.trashed_at, "trashed_by": by,
-                "checkpoints": [os.path.basename(checkpoint)] if checkpoint and os.path.isfile(checkpoint) else [],
+                "checkpoints": [os.path.basename(place) for place in checkpoints],
             })
             self._pause("trash:sidecar")
             os.rename(os_path, os.path.join(entry, name))
@@ -565,7 +568,7 @@ class FileServices(LoggingConfigurable):
             if exc.errno == errno.EXDEV:  # never a copy, never a silent permanent delete
                 raise Conflict("This item cannot be moved to the trash from here.", code="no_trash_here") from None
             raise error_for_os_error(exc, "move to the trash", path) from exc
-        self._move_checkpoint_in(checkpoint, entry)
+        self._move_checkpoints_in(checkpoints, entry)
         fileio.fsync_directory(os.path.dirname(os_path))
         fileio.fsync_directory(entry)
         self._pause("trash:renamed")
@@ -579,10 +582,12 @@ class FileServices(LoggingConfigurable):
         return result
 
     @staticmethod
-    def _move_checkpoint_in(checkpoint: str | None, entry: str) -> None:
-        if checkpoint and os.path.isfile(checkpoint):
-            os.makedirs(os.path.join(entry, trashcan.CHECKPOINTS), exist_ok=True)
-            os.replace(checkpoint, os.path.join(entry, trashcan.CHECKPOINTS, os.path.basename(checkpoint)))
+    def _move_checkpoints_in(checkpoints: list[str], entry: str) -> None:
+        """Move the checkpoint places (the latest's file, the history folder) into a trash entry."""
+        for place in checkpoints:
+            if os.path.lexists(place):
+                os.makedirs(os.path.join(entry, trashcan.CHECKPOINTS), exist_ok=True)
+                os.replace(place, os.path.join(entry, trashcan.CHECKPOINTS, os.path.basename(place)))
 
     async def trash(self, record: FileRecord, by: str) -> FileRecord:
         """Move ``record``'s item (a folder with its tree and checkpoints) into the trash; idempotent.
@@ -667,12 +672,13 @@ class FileServices(LoggingConfigurable):
         entry = os.path.join(self.real_root, trash.stored_at)
         if whole and not os.path.isdir(target_os):
             kept = os.path.join(entry, trashcan.CHECKPOINTS)
-            checkpoint = self._checkpoint_file(target_os)
-            if checkpoint and os.path.isdir(kept):
+            checkpoints = self._file_checkpoints()
+            if checkpoints is not None and os.path.isdir(kept):
                 for name in os.listdir(kept):
-                    os.makedirs(os.path.dirname(checkpoint), exist_ok=True)
-                    if not os.path.lexists(checkpoint):
-                        os.replace(os.path.join(kept, name), checkpoint)
+                    destination = checkpoints.checkpoint_destination(os.path.join(kept, name), target_os)
+                    os.makedirs(os.path.dirname(destination), exist_ok=True)
+                    if not os.path.lexists(destination):
+                        os.replace(os.path.join(kept, name), destination)
         store.finish_restore(intent, old_path, target, trash.id, whole)
         if whole:
             trashcan.remove_tree(entry)
@@ -772,7 +778,9 @@ class FileServices(LoggingConfigurable):
         if op == "trash" and trash is not None:
             entry = os.path.join(self.real_root, trash.stored_at)
             if os.path.lexists(os.path.join(entry, args["name"])):
-                self._move_checkpoint_in(args.get("checkpoint"), entry)
+                # Intents written before the history: one "checkpoint" place.
+                self._move_checkpoints_in(args.get("checkpoints") or list(filter(None, [args.get("checkpoint")])),
+                                          entry)
                 store.finish_trash(intent, trash.id, path)
                 self.log.info("Finished moving %s to the trash (interrupted)", path)
             else:

@@ -200,6 +200,17 @@ class ContentsManagerContract:
         assert [c["id"] for c in await manager.list_checkpoints("b.txt")] == [checkpoint["id"]]
 
     @pytest.mark.gen_test
+    async def test_checkpoint_diff_compares_the_checkpoint_with_the_notebook_now(
+            self, manager: ContentsManager) -> None:
+        old = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("a = 1")])
+        new = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("a = 2")])
+        await manager.save({"type": "notebook", "content": old}, "n.ipynb")
+        checkpoint = await manager.create_checkpoint("n.ipynb")
+        await manager.save({"type": "notebook", "content": new}, "n.ipynb")
+        diff = await manager.checkpoint_diff(checkpoint["id"], "n.ipynb")
+        assert diff["summary"]["modified"] == 1 and "+a = 2" in diff["cells"][0]["source_diff"]
+
+    @pytest.mark.gen_test
     async def test_checkpoint_of_missing_file_is_not_found(self, manager: ContentsManager) -> None:
         with pytest.raises(NotFound):
             await manager.create_checkpoint("missing.txt")

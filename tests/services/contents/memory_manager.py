@@ -219,6 +219,9 @@ class InMemoryCheckpoints(Checkpoints):
         self._checkpoint(checkpoint_id, path)
         del self.saved[path]
 
+    async def read_checkpoint(self, checkpoint_id: str, path: str) -> bytes:
+        return bytes(self._checkpoint(checkpoint_id, path).data or b"")
+
     async def rename_all_checkpoints(self, old_path: str, new_path: str) -> None:
         for key in [k for k in self.saved if k == old_path or k.startswith(old_path + "/")]:
             self.saved[new_path + key[len(old_path):]] = self.saved.pop(key)
