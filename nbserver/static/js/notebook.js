@@ -3,6 +3,7 @@
 
 import { ApiError, basename, contents, dirname, joinPath, kernels, sessions, url } from "./api.js";
 import { highlightPython } from "./highlight.js";
+import { openCheckpointHistory } from "./history.js";
 import { KernelConnection } from "./kernel.js";
 import { renderMarkdown } from "./markdown.js";
 import { renderOutput } from "./outputs.js";
@@ -522,7 +523,7 @@ async function restoreCheckpoint() {
       toast("There is no checkpoint yet: use Save and checkpoint first.");
       return;
     }
-    const latest = list[list.length - 1];
+    const latest = list[0]; // newest first: "checkpoint", the latest
     const ok = await dialog({ title: "Revert to checkpoint?", message: `The notebook goes back to how it was at ${exactTime(latest.last_modified)}. Changes since then are lost.`, ok: "Revert", danger: true });
     if (!ok) return;
     await contents.restoreCheckpoint(path, latest.id);
@@ -664,6 +665,7 @@ const commands = {
   restart: () => restartKernel(),
   checkpoint: () => saveCheckpoint(),
   "restore-checkpoint": () => restoreCheckpoint(),
+  "checkpoint-history": () => openCheckpointHistory(path, { save: async () => !nb.dirty || save(), reload: load }),
   shortcuts: () => dialog({ title: "Keyboard shortcuts", ok: "Close", cancel: false, message: shortcutTable() }),
   "clear-outputs": () => {
     for (const cell of nb.cells) if (cell.type === "code") { cell.clearOutputs(); cell.executionCount = null; cell.updatePrompt(); }
