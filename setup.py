@@ -27,7 +27,9 @@ setup(
         "markdown-it-py>=3.0",  # /rstservice and /view of .md files (CommonMark)
     ],
     extras_require={
+        "clusters": ["ipyparallel>=8.6"],  # /api/clusters and the dashboard's Clusters tab
         "test": [
+            "ipyparallel>=8.6",
             "pytest>=7",
             "pytest-tornado>=0.8.1",
             "pytest-timeout>=2.1",

@@ -34,7 +34,9 @@ from nbserver.auth.serverinfo import remove_server_info, write_browser_open_file
 from nbserver.base.activity import ActivityTracker
 from nbserver.base.handlers import NotFoundAPIHandler, StaticAssetHandler, undeclared_access
 from nbserver.base.urls import normalize_base_url, url_path_join
+from nbserver.services.clusters.manager import ClusterManager
 from nbserver.services.config.manager import ConfigSectionManager
+from nbserver.services.contents.checkpoints import FileCheckpoints
 from nbserver.services.contents.filemanager import FileContentsManager
 from nbserver.services.contents.manager import ContentsManager
 from nbserver.services.external.manager import ExternalNotebooks
@@ -112,7 +114,7 @@ class NotebookServerApp(JupyterApp):
     subcommands = subcommands
     classes = [IdentityProvider, ContentsManager, FileContentsManager, FileServices, ConfigSectionManager,
                MappingKernelManager, GatewayClient, GatewayKernelManager, SessionManager, TerminalManager,
-               ExternalNotebooks]
+               ExternalNotebooks, FileCheckpoints, ClusterManager]
 
     ip = Unicode("127.0.0.1", help="The IP address the server listens on.").tag(config=True)
     port = Integer(
@@ -257,6 +259,7 @@ class NotebookServerApp(JupyterApp):
         )
         self.file_services = self.start_file_services()
         self.external_notebooks = ExternalNotebooks(parent=self, log=self.log)
+        self.cluster_manager = ClusterManager(parent=self, log=self.log, root_dir=self.root_dir)
 
     def make_kernel_manager(self) -> KernelManagerBase[Any]:
         """The local kernel manager, or the gateway one when GatewayClient.url (--gateway-url,
@@ -303,6 +306,7 @@ class NotebookServerApp(JupyterApp):
             "kernel_manager": self.kernel_manager,
             "session_manager": self.session_manager,
             "terminal_manager": self.terminal_manager,
+            "cluster_manager": self.cluster_manager,
             "activity_tracker": self.activity_tracker,
             "max_body_size": self.max_body_size,
             "content_security_policy": self.content_security_policy,
@@ -407,6 +411,7 @@ class NotebookServerApp(JupyterApp):
         """Stop every kernel and terminal, close the session store and the notebook signature
         database (also used by in-process tests)."""
         await self.kernel_manager.shutdown_all()
+        await self.cluster_manager.stop_all()
         if self.terminal_manager is not None:
             await self.terminal_manager.shutdown_all()
         await self.session_manager.close()
