@@ -32,6 +32,18 @@ def server_config(ipython_dir: Path) -> dict[str, Any]:
     return {}
 
 
+def ipyparallel_descendants() -> list[int]:
+    """This process's ipyparallel children and grandchildren (controller, its schedulers, engines)."""
+    found = []
+    for process in psutil.Process().children(recursive=True):
+        try:
+            if any("ipyparallel" in part for part in process.cmdline()):
+                found.append(process.pid)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
 def gone(pids: list[int], seconds: float = 30) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -110,17 +122,19 @@ async def test_a_kernel_reaches_a_real_two_engine_cluster_that_stops_without_lef
         client.close()
         await api.delete(f"api/kernels/{kernel['id']}")
 
+    every_process = ipyparallel_descendants()
+    assert set(pids) <= set(every_process)
     stopped = await api.post("api/clusters/default/stop")
     assert stopped.status == 200 and stopped.json()["status"] == "stopped" and stopped.json()["n"] is None
-    assert gone(pids), [pid for pid in pids if psutil.pid_exists(pid)]
+    assert gone(every_process), [pid for pid in every_process if psutil.pid_exists(pid)]
 
 
 @pytest.mark.slow
 @pytest.mark.gen_test(timeout=240)
 async def test_server_shutdown_stops_running_clusters(api, server_app):
     assert (await api.post("api/clusters/work/start", {"n": 1})).status == 200
-    pids = server_app.cluster_manager.process_ids("work")
-    assert len(pids) == 2
+    assert len(server_app.cluster_manager.process_ids("work")) == 2
+    every_process = ipyparallel_descendants()
     await server_app.stop_services()
-    assert gone(pids)
+    assert gone(every_process)
     assert json.loads(json.dumps(server_app.cluster_manager.list_clusters()))[1]["status"] == "stopped"
