@@ -3,8 +3,9 @@
 ``/new?path=<folder>&kernel=<name>`` creates an untitled notebook in ``folder`` (with that
 kernel's spec in its metadata) and opens it; ``/copy/<path>`` (and ``/notebooks/<path>?copy``)
 duplicates a file as the contents API's POST ``copy_from`` does and opens the copy.
-They are GETs that write, as in the classic server, so they need ``contents:write`` and
-refuse being reached from another site (a link there must not create files here).
+They are GETs that write, as in the classic server, so they need ``contents:write`` (and
+``contents:read``, as they open the file) and refuse being reached from another site (a link
+there must not create files here).
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ def kernelspec_metadata(manager: KernelSpecManager, kernel_name: str) -> dict[st
 
 
 class ActionPageHandler(PathPageHandler):
-    """A page GET that writes: ``contents:write``, same-origin or typed-in navigations only."""
+    """A page GET that writes and then shows what it wrote: ``contents:read`` and ``contents:write``,
+    same-origin or typed-in navigations only."""
 
     def permissions_needed(self) -> list[tuple[str, str]]:
-        return [("contents", "write")]
+        return [("contents", "read"), ("contents", "write")]
 
     def check_same_site(self) -> None:
         """403 for a navigation another site started (Fetch Metadata ``Sec-Fetch-Site``)."""

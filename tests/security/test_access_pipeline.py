@@ -23,7 +23,8 @@ from tests.support.routes import KERNEL_ID, application_routes, implemented_meth
 
 #: Where contents are shown; an authorizer that refuses contents:read must close each of them.
 CONTENTS_ROUTES = ("/api/contents", "/api/resolvePath", "/api/files", "/api/fileid", "/api/trash", "/files/",
-                   "/view/", "/nbconvert/", "/edit/", "/notebooks/", "/tree")
+                   "/view/", "/nbconvert/", "/edit/", "/notebooks/", "/tree", "/api/notebooks", "/rstservice/",
+                   "/new", "/copy/")
 
 
 class DenyAllAuthorizer(Authorizer):
