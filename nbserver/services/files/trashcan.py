@@ -2,7 +2,8 @@
 
 Layout (design section 4.1): ``<root>/.nbserver/trash/<trash_id>/`` holds the item under its
 original name, ``.trashinfo.json`` (the record that survives losing the database, like the
-freedesktop trash spec's ``.trashinfo``) and ``.checkpoints/`` (the item's checkpoint file).
+freedesktop trash spec's ``.trashinfo``) and ``.checkpoints/`` (the item's latest checkpoint
+file and its checkpoint history folder).
 An item on another filesystem mounted inside the root trashes into ``.nbserver-trash`` at
 the top of that mount, so that trashing is always one ``rename``, never a copy.
 Everything here blocks; the file services run it on their writer thread.
