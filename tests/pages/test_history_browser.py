@@ -4,25 +4,15 @@ checkpoint newest first, shows the selected one's diff against the notebook, res
 from __future__ import annotations
 
 import json
-import urllib.request
 from typing import Any
 
 import nbformat
 import pytest
 
+from tests.pages.test_trash_view import api as api_request
 from tests.support.browser import LiveServer, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
-
-
-def api_request(server: LiveServer, method: str, path: str, body: Any = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(server.page_url(path), data=data, method=method,
-                                     headers={"Authorization": f"token {server.token}",
-                                              "Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        raw = response.read()
-        return json.loads(raw) if raw else None
 
 
 def save_version(server: LiveServer, source: str) -> None:

@@ -113,10 +113,6 @@ class FileCheckpoints(Checkpoints):
             raise NotFound(f"No checkpoint {checkpoint_id!r}")
         return os.path.join(self._history_dir(os_path), checkpoint_id)
 
-    def checkpoint_file(self, checkpoint_id: str, os_path: str) -> str:
-        """The OS path of the checkpoint ``checkpoint_id`` of the file at ``os_path``."""
-        return self._checkpoint_path(checkpoint_id, os_path)
-
     def checkpoint_files(self, os_path: str) -> list[str]:
         """What holds the checkpoints of the file at ``os_path`` (the latest, the history folder),
         those that exist: the trash carries them with the file."""
