@@ -11,23 +11,21 @@ there must not create files here).
 from __future__ import annotations
 
 import posixpath
-
-from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+from typing import Any
 
 from nbserver.errors import Forbidden, NotFound
 from nbserver.pages.handlers import PATH_REGEX, PathPageHandler
 from nbserver.services.contents.fileio import normalize_api_path
+from nbserver.services.kernelspecs.handlers import kernelspec_source
 from nbserver.services.contents.notebooks import empty_notebook
 
 
-def kernelspec_metadata(manager: KernelSpecManager, kernel_name: str) -> dict[str, str]:
-    """The ``metadata.kernelspec`` of a new notebook for ``kernel_name`` (nbformat 4: name,
-    display_name, language); NotFound when no such kernel is installed."""
-    try:
-        spec = manager.get_kernel_spec(kernel_name)
-    except NoSuchKernel:
-        raise NotFound(f"No such kernel spec: {kernel_name}") from None
-    return {"name": kernel_name, "display_name": spec.display_name, "language": spec.language}
+def kernelspec_metadata(model: dict[str, Any]) -> dict[str, str]:
+    """The ``metadata.kernelspec`` of a new notebook (nbformat 4: name, display_name, language)
+    from a kernelspec model as ``/api/kernelspecs/<name>`` gives it."""
+    spec = model.get("spec") or {}
+    return {"name": str(model["name"]), "display_name": str(spec.get("display_name", model["name"])),
+            "language": str(spec.get("language", ""))}
 
 
 class ActionPageHandler(PathPageHandler):
@@ -56,9 +54,9 @@ class NewNotebookHandler(ActionPageHandler):
         folder = normalize_api_path(self.get_query_argument("path", default=""))
         kernel_name = self.get_query_argument("kernel", default="")
         content = empty_notebook()
-        if kernel_name:
-            spec_manager: KernelSpecManager = self.settings["kernel_spec_manager"]
-            content["metadata"]["kernelspec"] = kernelspec_metadata(spec_manager, kernel_name)
+        if kernel_name:  # NotFound for a kernel that is not installed (here or on the gateway)
+            model = await kernelspec_source(self.settings).model(self.base_url, kernel_name)
+            content["metadata"]["kernelspec"] = kernelspec_metadata(model)
         model = await self.contents_manager.new_untitled(folder, type="notebook", content=content)
         self.open_page(model["path"])
 
