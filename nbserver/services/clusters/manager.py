@@ -14,6 +14,8 @@ import asyncio
 import importlib
 import os
 import re
+import signal
+import time
 from types import ModuleType
 from typing import Any
 
@@ -42,6 +44,33 @@ def import_ipyparallel() -> ModuleType:
                              "pip install 'nbserver[clusters]'.") from None
 
 
+def end_process_groups(groups: list[int], grace_seconds: float) -> None:
+    """SIGTERM, then after ``grace_seconds`` SIGKILL, whatever is left in these process groups.
+
+    ipyparallel starts the controller and each engine in a session of its own
+    (``start_new_session``), and stops only those processes: the controller's schedulers
+    outlive it when it is stopped while still starting them. The group finds them all.
+    """
+    def signal_all(signum: int) -> list[int]:
+        alive = []
+        for group in groups:
+            try:
+                os.killpg(group, signum)
+                alive.append(group)
+            except (ProcessLookupError, PermissionError):
+                continue
+        return alive
+
+    if not signal_all(signal.SIGTERM):
+        return
+    deadline = time.monotonic() + grace_seconds
+    while time.monotonic() < deadline:
+        if not signal_all(0):
+            return
+        time.sleep(0.1)
+    signal_all(signal.SIGKILL)
+
+
 class ClusterManager(LoggingConfigurable):
     """The clusters this server started, by profile name."""
 
@@ -50,6 +79,9 @@ class ClusterManager(LoggingConfigurable):
         config=True
     )
     max_engines = Integer(256, help="Most engines one cluster may start.").tag(config=True)
+    stop_grace_seconds = Integer(
+        5, help="Seconds a cluster's leftover processes get after SIGTERM before SIGKILL, once it is stopped."
+    ).tag(config=True)
 
     @default("ipython_dir")
     def _default_ipython_dir(self) -> str:
@@ -147,9 +179,11 @@ class ClusterManager(LoggingConfigurable):
             return self.model(profile)
 
     async def _stop(self, profile: str) -> None:
+        groups = self.process_ids(profile)  # each launcher process leads its own process group
         cluster = self._clusters.pop(profile, None)
         if cluster is not None:
             await cluster.stop_cluster()
+        await asyncio.to_thread(end_process_groups, groups, self.stop_grace_seconds)
 
     async def stop(self, profile: str) -> ClusterModel:
         """Stop the profile's cluster: the controller and every engine. Conflict when not running."""
