@@ -181,10 +181,14 @@ class FileCheckpoints(Checkpoints):
     def _list(self, path: str) -> list[CheckpointModel]:
         os_path = self._source_path(path)
         latest = self._latest_path(os_path)
-        models = [self._model(DEFAULT_CHECKPOINT_ID, latest)] if os.path.isfile(latest) else []
         history_dir = self._history_dir(os_path)
-        models += [self._model(checkpoint_id, os.path.join(history_dir, checkpoint_id))
-                   for checkpoint_id in self._history_ids(os_path)]
+        # Oldest first, the latest ("checkpoint") last: JupyterLab's document context reverts to
+        # the LAST entry of this list when no id is given (docregistry Context.restoreCheckpoint),
+        # so the order Jupyter clients rely on is chronological.
+        models = [self._model(checkpoint_id, os.path.join(history_dir, checkpoint_id))
+                  for checkpoint_id in reversed(self._history_ids(os_path))]
+        if os.path.isfile(latest):
+            models.append(self._model(DEFAULT_CHECKPOINT_ID, latest))
         return models
 
     def _restore(self, checkpoint_id: str, path: str) -> None:

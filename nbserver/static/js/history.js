@@ -68,7 +68,8 @@ export async function openCheckpointHistory(path, options) {
   }
 
   async function refresh() {
-    const checkpoints = await contents.checkpoints(path);
+    // The API lists oldest first (the latest last, as Jupyter clients expect); the dialog shows newest first.
+    const checkpoints = (await contents.checkpoints(path)).reverse();
     list.replaceChildren(...checkpoints.map((checkpoint, index) => {
       const item = el("li", { class: "history-item", tabindex: 0, dataset: { id: checkpoint.id } },
         el("span", { class: "history-when", text: exactTime(checkpoint.last_modified) }),

@@ -523,7 +523,7 @@ async function restoreCheckpoint() {
       toast("There is no checkpoint yet: use Save and checkpoint first.");
       return;
     }
-    const latest = list[0]; // newest first: "checkpoint", the latest
+    const latest = list[list.length - 1]; // oldest first, as Jupyter lists them: the last is "checkpoint", the latest
     const ok = await dialog({ title: "Revert to checkpoint?", message: `The notebook goes back to how it was at ${exactTime(latest.last_modified)}. Changes since then are lost.`, ok: "Revert", danger: true });
     if (!ok) return;
     await contents.restoreCheckpoint(path, latest.id);

@@ -1,4 +1,4 @@
-"""The checkpoint history over the REST API of a real server: kept newest first, bounded,
+"""The checkpoint history over the REST API of a real server: kept in time order, bounded,
 restorable and deletable one by one, compared cell by cell, and carried by renames and the trash."""
 
 from __future__ import annotations
@@ -43,9 +43,10 @@ async def checkpoint(api: APIClient, path: str) -> dict[str, Any]:
 
 
 async def ids(api: APIClient, path: str) -> list[str]:
+    """The ids newest first (the API lists oldest first, the latest last, as Jupyter clients expect)."""
     response = await api.get(f"api/contents/{path}/checkpoints")
     assert response.status == 200, response.body
-    return [entry["id"] for entry in response.json()]
+    return [entry["id"] for entry in reversed(response.json())]
 
 
 async def versions(api: APIClient, root_dir: Path, path: str, count: int) -> list[bytes]:
@@ -59,8 +60,10 @@ async def versions(api: APIClient, root_dir: Path, path: str, count: int) -> lis
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_every_checkpoint_is_kept_newest_first_with_checkpoint_the_latest(api, root_dir):
+async def test_every_checkpoint_is_kept_in_time_order_with_checkpoint_the_latest_and_last(api, root_dir):
     await versions(api, root_dir, "a.ipynb", 3)
+    response = await api.get("api/contents/a.ipynb/checkpoints")
+    assert response.json()[-1]["id"] == "checkpoint"  # JupyterLab reverts to the last entry
     listed = await ids(api, "a.ipynb")
     assert len(listed) == 3 and listed[0] == "checkpoint"
     assert listed[1] > listed[2]  # opaque, but they sort by time
