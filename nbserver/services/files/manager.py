@@ -515,7 +515,18 @@ class FileServices(LoggingConfigurable):
             return checkpoints.checkpoint_file(DEFAULT_CHECKPOINT_ID, os_path)
         return None
 
+    @staticmethod
+    def _current(store: MetadataStore, record: FileRecord) -> FileRecord:
+        """``record`` as the store has it now, on the writer thread: a request resolves its id before
+        its turn comes, and another request on the same id may have trashed, restored or purged it
+        in between (design 3.6: trash and restore are idempotent, a second purge is 404)."""
+        current = store.get(record.id)
+        if current is None or current.state == "missing":
+            raise NotFound("No such file id.", code="not_found")
+        return current
+
     def _trash(self, store: MetadataStore, record: FileRecord, by: str) -> FileRecord:
+        record = self._current(store, record)
         if record.state != "live":
             return record  # idempotent: the same record, the same trashed_at
         path = record.path
@@ -624,6 +635,7 @@ class FileServices(LoggingConfigurable):
     # -- restore -------------------------------------------------------------------------
 
     def _restore(self, store: MetadataStore, record: FileRecord, to_path: str | None, on_conflict: str) -> FileRecord:
+        record = self._current(store, record)
         if record.state == "live":
             return record
         trash = store.trash_entry(record.trash_id or "")
@@ -689,6 +701,7 @@ class FileServices(LoggingConfigurable):
     # -- permanent delete ----------------------------------------------------------------
 
     def _purge(self, store: MetadataStore, record: FileRecord) -> None:
+        record = self._current(store, record)
         trash = store.trash_entry(record.trash_id or "") if record.state == "trashed" else None
         if trash is None:
             raise Conflict("Only trashed items can be deleted permanently; move it to the trash first.",
