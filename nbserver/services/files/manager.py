@@ -821,7 +821,9 @@ class FileServices(LoggingConfigurable):
             if store.trash_entry(trash_id) is not None:
                 continue
             record = trashcan.read_sidecar(entry)
-            if record is None or record.get("trash_id") != trash_id or canonical_id(str(record.get("file_id"))) is None:
+            if (record is None or record.get("trash_id") != trash_id or canonical_id(str(record.get("file_id"))) is None
+                    or not trashcan.sidecar_is_sound(record)):
+                self.log.warning("Skipped the trash entry %s: its %s is missing or invalid", trash_id, trashcan.SIDECAR)
                 continue
             original = str(record.get("original_path", ""))
             if within and not original.startswith(within + "/"):
@@ -831,5 +833,5 @@ class FileServices(LoggingConfigurable):
             store.adopt_trash(TrashRecord(trash_id, str(record["file_id"]), original,
                                           os.path.relpath(entry, self.real_root), str(record.get("trashed_at")),
                                           str(record.get("trashed_by", "")), record.get("size"), "done"),
-                              str(record.get("type", "file")))
+                              str(record["type"]))
             self.log.info("Recovered the trash record of %s from its sidecar", original)
