@@ -467,8 +467,12 @@ class FileServices(LoggingConfigurable):
 
     def stored_location(self, record: FileRecord, trash: TrashRecord) -> str:
         """The OS path of a trashed item (or of a child inside a trashed folder)."""
+        return self._stored_os_path(record.path, trash)
+
+    def _stored_os_path(self, path: str, trash: TrashRecord) -> str:
+        """Where the item trashed from ``path`` (the entry's own item or a child of it) is now."""
         entry = os.path.join(self.real_root, trash.stored_at)
-        inside = record.path[len(trash.original_path):].lstrip("/")
+        inside = path[len(trash.original_path):].lstrip("/")
         item = os.path.join(entry, posixpath.basename(trash.original_path))
         return os.path.join(item, inside) if inside else item
 
@@ -677,14 +681,18 @@ class FileServices(LoggingConfigurable):
     def _finish_restore(self, store: MetadataStore, intent: str, old_path: str, target: str, trash: TrashRecord,
                         whole: bool, target_os: str) -> None:
         entry = os.path.join(self.real_root, trash.stored_at)
-        if whole and not os.path.isdir(target_os):
-            kept = os.path.join(entry, trashcan.CHECKPOINTS)
-            checkpoint = self._checkpoint_file(target_os)
-            if checkpoint and os.path.isdir(kept):
-                for name in os.listdir(kept):
-                    os.makedirs(os.path.dirname(checkpoint), exist_ok=True)
-                    if not os.path.lexists(checkpoint):
-                        os.replace(os.path.join(kept, name), checkpoint)
+        checkpoint = None if os.path.isdir(target_os) else self._checkpoint_file(target_os)
+        if checkpoint:
+            if whole:  # a trashed file's checkpoint waits in the entry's .checkpoints folder
+                kept = os.path.join(entry, trashcan.CHECKPOINTS)
+                found = [os.path.join(kept, name) for name in os.listdir(kept)] if os.path.isdir(kept) else []
+            else:  # a child of a trashed folder: its checkpoint travelled beside it, inside the folder
+                travelled = self._checkpoint_file(self._stored_os_path(old_path, trash))
+                found = [travelled] if travelled and os.path.isfile(travelled) else []
+            for kept_file in found:
+                os.makedirs(os.path.dirname(checkpoint), exist_ok=True)
+                if not os.path.lexists(checkpoint):
+                    os.replace(kept_file, checkpoint)
         store.finish_restore(intent, old_path, target, trash.id, whole)
         if whole:
             trashcan.remove_tree(entry)
@@ -712,9 +720,19 @@ class FileServices(LoggingConfigurable):
         intent = store.begin("purge", {"trash_id": trash.id, "path": record.path,
                                        "source": os.path.relpath(source, self.real_root), "whole": whole})
         self._pause("purge:intent")
-        trashcan.remove_tree(entry if whole else source)
+        self._remove_stored(entry, source, whole)
         self._pause("purge:removed")
         store.finish_purge(intent, record.path, trash.id, whole)
+
+    def _remove_stored(self, entry: str, source: str, whole: bool) -> None:
+        """Delete a whole trash entry, or one child of a trashed folder with the checkpoint beside it."""
+        if whole:
+            trashcan.remove_tree(entry)
+            return
+        checkpoint = None if os.path.isdir(source) else self._checkpoint_file(source)
+        trashcan.remove_tree(source)
+        if checkpoint:
+            trashcan.remove_tree(checkpoint)
 
     async def purge(self, record: FileRecord, confirm_no_trash: bool = False) -> None:
         """Delete a trashed item for good. Conflict ``not_trashed`` for a live one, except with
@@ -802,7 +820,7 @@ class FileServices(LoggingConfigurable):
         elif op == "purge" and trash is not None:
             whole = bool(args.get("whole"))
             entry = os.path.join(self.real_root, trash.stored_at)
-            trashcan.remove_tree(entry if whole else os.path.join(self.real_root, args["source"]))
+            self._remove_stored(entry, os.path.join(self.real_root, args["source"]), whole)
             store.finish_purge(intent, path, trash.id, whole)
         else:
             store.drop_intent(intent, args.get("trash_id"))
