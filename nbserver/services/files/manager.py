@@ -467,8 +467,12 @@ class FileServices(LoggingConfigurable):
 
     def stored_location(self, record: FileRecord, trash: TrashRecord) -> str:
         """The OS path of a trashed item (or of a child inside a trashed folder)."""
+        return self._stored_os_path(record.path, trash)
+
+    def _stored_os_path(self, path: str, trash: TrashRecord) -> str:
+        """Where the item trashed from ``path`` (the entry's own item or a child of it) is now."""
         entry = os.path.join(self.real_root, trash.stored_at)
-        inside = record.path[len(trash.original_path):].lstrip("/")
+        inside = path[len(trash.original_path):].lstrip("/")
         item = os.path.join(entry, posixpath.basename(trash.original_path))
         return os.path.join(item, inside) if inside else item
 
@@ -518,7 +522,18 @@ class FileServices(LoggingConfigurable):
         checkpoints = self._file_checkpoints()
         return [] if checkpoints is None else checkpoints.checkpoint_files(os_path)
 
+    @staticmethod
+    def _current(store: MetadataStore, record: FileRecord) -> FileRecord:
+        """``record`` as the store has it now, on the writer thread: a request resolves its id before
+        its turn comes, and another request on the same id may have trashed, restored or purged it
+        in between (design 3.6: trash and restore are idempotent, a second purge is 404)."""
+        current = store.get(record.id)
+        if current is None or current.state == "missing":
+            raise NotFound("No such file id.", code="not_found")
+        return current
+
     def _trash(self, store: MetadataStore, record: FileRecord, by: str) -> FileRecord:
+        record = self._current(store, record)
         if record.state != "live":
             return record  # idempotent: the same record, the same trashed_at
         path = record.path
@@ -629,6 +644,7 @@ class FileServices(LoggingConfigurable):
     # -- restore -------------------------------------------------------------------------
 
     def _restore(self, store: MetadataStore, record: FileRecord, to_path: str | None, on_conflict: str) -> FileRecord:
+        record = self._current(store, record)
         if record.state == "live":
             return record
         trash = store.trash_entry(record.trash_id or "")
@@ -670,15 +686,18 @@ class FileServices(LoggingConfigurable):
     def _finish_restore(self, store: MetadataStore, intent: str, old_path: str, target: str, trash: TrashRecord,
                         whole: bool, target_os: str) -> None:
         entry = os.path.join(self.real_root, trash.stored_at)
-        if whole and not os.path.isdir(target_os):
-            kept = os.path.join(entry, trashcan.CHECKPOINTS)
-            checkpoints = self._file_checkpoints()
-            if checkpoints is not None and os.path.isdir(kept):
-                for name in os.listdir(kept):
-                    destination = checkpoints.checkpoint_destination(os.path.join(kept, name), target_os)
-                    os.makedirs(os.path.dirname(destination), exist_ok=True)
-                    if not os.path.lexists(destination):
-                        os.replace(os.path.join(kept, name), destination)
+        checkpoints = None if os.path.isdir(target_os) else self._file_checkpoints()
+        if checkpoints is not None:
+            if whole:  # a trashed file's checkpoints wait in the entry's .checkpoints folder
+                kept = os.path.join(entry, trashcan.CHECKPOINTS)
+                found = [os.path.join(kept, name) for name in os.listdir(kept)] if os.path.isdir(kept) else []
+            else:  # a child of a trashed folder: its checkpoints travelled beside it, inside the folder
+                found = checkpoints.checkpoint_files(self._stored_os_path(old_path, trash))
+            for place in found:
+                destination = checkpoints.checkpoint_destination(place, target_os)
+                os.makedirs(os.path.dirname(destination), exist_ok=True)
+                if not os.path.lexists(destination):
+                    os.replace(place, destination)
         store.finish_restore(intent, old_path, target, trash.id, whole)
         if whole:
             trashcan.remove_tree(entry)
@@ -695,6 +714,7 @@ class FileServices(LoggingConfigurable):
     # -- permanent delete ----------------------------------------------------------------
 
     def _purge(self, store: MetadataStore, record: FileRecord) -> None:
+        record = self._current(store, record)
         trash = store.trash_entry(record.trash_id or "") if record.state == "trashed" else None
         if trash is None:
             raise Conflict("Only trashed items can be deleted permanently; move it to the trash first.",
@@ -705,9 +725,19 @@ class FileServices(LoggingConfigurable):
         intent = store.begin("purge", {"trash_id": trash.id, "path": record.path,
                                        "source": os.path.relpath(source, self.real_root), "whole": whole})
         self._pause("purge:intent")
-        trashcan.remove_tree(entry if whole else source)
+        self._remove_stored(entry, source, whole)
         self._pause("purge:removed")
         store.finish_purge(intent, record.path, trash.id, whole)
+
+    def _remove_stored(self, entry: str, source: str, whole: bool) -> None:
+        """Delete a whole trash entry, or one child of a trashed folder with the checkpoints beside it."""
+        if whole:
+            trashcan.remove_tree(entry)
+            return
+        checkpoints = [] if os.path.isdir(source) else self._checkpoint_files(source)
+        trashcan.remove_tree(source)
+        for place in checkpoints:
+            trashcan.remove_tree(place)
 
     async def purge(self, record: FileRecord, confirm_no_trash: bool = False) -> None:
         """Delete a trashed item for good. Conflict ``not_trashed`` for a live one, except with
@@ -797,7 +827,7 @@ class FileServices(LoggingConfigurable):
         elif op == "purge" and trash is not None:
             whole = bool(args.get("whole"))
             entry = os.path.join(self.real_root, trash.stored_at)
-            trashcan.remove_tree(entry if whole else os.path.join(self.real_root, args["source"]))
+            self._remove_stored(entry, os.path.join(self.real_root, args["source"]), whole)
             store.finish_purge(intent, path, trash.id, whole)
         else:
             store.drop_intent(intent, args.get("trash_id"))
@@ -816,7 +846,9 @@ class FileServices(LoggingConfigurable):
             if store.trash_entry(trash_id) is not None:
                 continue
             record = trashcan.read_sidecar(entry)
-            if record is None or record.get("trash_id") != trash_id or canonical_id(str(record.get("file_id"))) is None:
+            if (record is None or record.get("trash_id") != trash_id or canonical_id(str(record.get("file_id"))) is None
+                    or not trashcan.sidecar_is_sound(record)):
+                self.log.warning("Skipped the trash entry %s: its %s is missing or invalid", trash_id, trashcan.SIDECAR)
                 continue
             original = str(record.get("original_path", ""))
             if within and not original.startswith(within + "/"):
@@ -826,5 +858,5 @@ class FileServices(LoggingConfigurable):
             store.adopt_trash(TrashRecord(trash_id, str(record["file_id"]), original,
                                           os.path.relpath(entry, self.real_root), str(record.get("trashed_at")),
                                           str(record.get("trashed_by", "")), record.get("size"), "done"),
-                              str(record.get("type", "file")))
+                              str(record["type"]))
             self.log.info("Recovered the trash record of %s from its sidecar", original)

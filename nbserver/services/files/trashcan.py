@@ -15,8 +15,10 @@ import json
 import os
 import shutil
 import stat
+from datetime import datetime
 from typing import Any
 
+from nbserver.errors import InvalidInput
 from nbserver.services.contents import fileio
 from nbserver.services.contents.filemanager import NO_HARD_LINKS
 from nbserver.services.files import mounts
@@ -116,6 +118,25 @@ def read_sidecar(entry: str) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) else None
+
+
+KINDS = ("notebook", "file", "directory")
+
+
+def sidecar_is_sound(record: dict[str, Any]) -> bool:
+    """Whether a sidecar read from disk describes an item that can be listed and restored: a
+    canonical, non-empty API path with no ``..`` and no reserved name, a known type, an ISO 8601
+    ``trashed_at`` with its time zone and an integer (or absent) size. Anything could have
+    written the file, so a record failing this is skipped at adoption rather than break the
+    listing or the start-up (design section 4.3)."""
+    original, trashed_at, size = record.get("original_path"), record.get("trashed_at"), record.get("size")
+    try:
+        canonical = isinstance(original, str) and original != "" and fileio.normalize_api_path(original) == original
+        aware = datetime.fromisoformat(str(trashed_at).replace("Z", "+00:00")).tzinfo is not None
+    except (InvalidInput, ValueError):
+        return False
+    return (canonical and aware and not any(fileio.is_reserved_name(part) for part in str(original).split("/"))
+            and record.get("type") in KINDS and (size is None or (isinstance(size, int) and not isinstance(size, bool))))
 
 
 def remove_tree(path: str) -> None:
