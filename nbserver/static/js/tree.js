@@ -185,7 +185,7 @@ const actions = {
       return;
     }
     const ok = await dialog({ title: "Move to trash", ok: "Move to trash",
-                              message: `Move ${what} to the trash? It can be restored from there until it expires.` });
+                              message: `Move ${what} to the trash? ${items.length === 1 ? "It" : "They"} can be restored from there until ${items.length === 1 ? "it expires" : "they expire"}.` });
     if (!ok) return;
     const ids = [];
     for (const item of items) {
