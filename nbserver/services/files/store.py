@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from nbserver.services.files.links_store import LinksStore, SQLiteLinksStore
 from nbserver.services.files.migrations import migrate
 from nbserver.services.files.mounts import filesystem_type
 from nbserver.services.files.reconciler import CrawlPass
@@ -91,8 +92,8 @@ def range_args(prefix: str) -> dict[str, str]:
     return {"prefix": prefix, "lower": prefix + "/", "upper": prefix + "0"}
 
 
-class MetadataStore:
-    """The interface of a metadata store. Every method blocks; ``sqlite3.Error`` (or the
+class MetadataStore(LinksStore):
+    """The interface of a metadata store (share links, stars and edges: :class:`LinksStore`). Every method blocks; ``sqlite3.Error`` (or the
     backend's own error) escapes for the caller to degrade on."""
 
     def open(self) -> None:
@@ -189,7 +190,7 @@ class MetadataStore:
         raise NotImplementedError
 
 
-class SQLiteMetadataStore(MetadataStore):
+class SQLiteMetadataStore(SQLiteLinksStore, MetadataStore):
     """The metadata store in one SQLite file: WAL where the filesystem allows it."""
 
     def __init__(self, db_path: str, owner: str, busy_timeout: float = 5.0, wal: bool = True) -> None:
