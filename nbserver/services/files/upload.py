@@ -106,6 +106,9 @@ class StagedUpload:
                 os.fsync(self._fd)
                 os.close(self._fd)
                 self._fd = None
+            if self.on_conflict == "fail" and os.path.lexists(self.manager.os_path(self.path)):
+                raise Conflict(f"Something is already at {self.path}.", code="name_conflict",
+                               conflict_path=self.path)  # said before a notebook is parsed for nothing
             message = self._check_notebook() if self.name.endswith(".ipynb") else None
             model, created = self._place()
             if message:
