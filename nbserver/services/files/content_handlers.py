@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from typing import Any
 from urllib.parse import unquote
@@ -187,6 +188,9 @@ class FileContentHandler(FilesAPIHandler, StreamedFileMixin):
             raise InvalidInput("A folder has no content; list it with /api/contents.", code="is_a_directory")
         await self.serve_file(self.file_services.contents_manager, record.path, include_body)
 
+    async def head(self, file_id: str) -> None:
+        await self.get(file_id, include_body=False)
+
 
 class FileHTMLHandler(FilesAPIHandler):
     """``GET /api/files/{id}/html``: the notebook rendered, under a sandboxing CSP (opaque origin)."""
@@ -204,6 +208,8 @@ def send_rendered(handler: Any, services: FileServices, body: bytes, frame_ances
     handler.set_header("Content-Type", "text/html; charset=UTF-8")
     handler.set_header("Content-Security-Policy", sandbox_policy(services.render_allow_scripts, frame_ancestors))
     handler.set_header("Content-Length", str(len(body)))
+    # Set here, not computed by finish: a handler that also streams files computes ETags from its open file.
+    handler.set_header("ETag", f'"{hashlib.sha256(body).hexdigest()[:32]}"')
     handler.finish(body if include_body else None)
 
 
