@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
-from typing import Any
+from typing import Any, Awaitable
 from urllib.parse import unquote
 
 from nbserver.base.urls import url_path_join
@@ -112,20 +112,21 @@ class FileUploadHandler(FilesAPIHandler):
             raise NotFound("No such folder.", code="not_found")
         return folder
 
-    async def data_received(self, chunk: bytes) -> None:  # type: ignore[override]  # tornado awaits it
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:  # type: ignore[override]
+        """Gather the body; every UPLOAD_WRITE_BYTES, a write that tornado awaits before reading on
+        (so a slow disk slows the client down, and memory holds one buffer)."""
         upload = self.upload
         if upload is None or self._body_too_large or self._write_error is not None:
-            return
+            return None
         self._body_size += len(chunk)
         if self._body_size > self.max_body_size:
             self._body_too_large = True
             self._pending = []
             upload.abort()
-            return
+            return None
         self._pending.append(chunk)
         self._pending_size += len(chunk)
-        if self._pending_size >= UPLOAD_WRITE_BYTES:
-            await self.write_pending()
+        return self.write_pending() if self._pending_size >= UPLOAD_WRITE_BYTES else None
 
     async def write_pending(self) -> None:
         assert self.upload is not None
