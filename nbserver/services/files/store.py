@@ -140,10 +140,6 @@ class MetadataStore(LinksStore):
         """Drop the live rows at and below ``path`` (it was deleted for good)."""
         raise NotImplementedError
 
-    def set_world_readable(self, file_id: str, value: bool) -> None:
-        """Store the flag (share links are a later issue); the version goes up when it changes."""
-        raise NotImplementedError
-
     # trash and intents
     def begin(self, op: str, args: dict[str, Any], trash: TrashRecord | None = None) -> str:
         """Record an intent (and a pending trash row) in one transaction; the intent's id."""
@@ -304,11 +300,6 @@ class SQLiteMetadataStore(SQLiteLinksStore, MetadataStore):
         with self._transaction() as db:
             db.execute(f"DELETE FROM files WHERE owner = :owner AND state = 'live' AND {descendants_clause()}",
                        {"owner": self.owner, **range_args(path)})
-
-    def set_world_readable(self, file_id: str, value: bool) -> None:
-        with self._transaction() as db:
-            db.execute("UPDATE files SET world_readable = ?, version = version + 1, updated = ? "
-                       "WHERE id = ? AND world_readable != ?", (int(value), now(), file_id, int(value)))
 
     def apply_crawl(self, seen: dict[str, tuple[str, int, int]], missing_before: str) -> CrawlReport:
         moved = revived = 0
