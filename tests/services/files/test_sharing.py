@@ -162,3 +162,19 @@ async def test_shared_links_are_rate_limited_per_address(api: APIClient, root_di
     limited = await public_get(api, url + "/raw")
     assert limited.status == 429 and int(limited.headers["Retry-After"]) >= 1
     assert limited.headers["X-Robots-Tag"] == "noindex, nofollow"
+
+
+async def test_the_link_key_is_private_and_a_new_key_hides_old_links(api: APIClient, root_dir: Path,
+                                                                     server_app: NotebookServerApp) -> None:
+    """Section 3.9: share.key is 0600 beside the database; a token it did not make is not shown, rotate mends."""
+    fid, url = await shared_notebook(api, root_dir)
+    key = root_dir / ".nbserver" / "share.key"
+    assert key.stat().st_mode & 0o777 == 0o600 and len(key.read_bytes()) == 32
+    key.write_bytes(b"k" * 32)
+    services = server_app.file_services
+    assert services is not None
+    services.shares._key = None  # as after a restart with another key
+    assert (await api.get(f"api/files/{fid}")).json()["share_url"] is None
+    assert (await public_get(api, url)).status == 200  # the link itself still works: it is looked up by hash
+    new_url = (await api.post(f"api/files/{fid}/share/rotate")).json()["share_url"]
+    assert new_url and new_url != url and (await public_get(api, url)).status == 404
