@@ -145,6 +145,8 @@ class FileRelations:
 
         Trashed ones are listed (their File says ``trashed``); purged and missing ones are not.
         """
+        if not self.services._has_ids():
+            return [], 0, None  # nothing was ever starred here: no state folder is made to say so
         after = None
         if cursor is not None:
             value = decode_cursor(cursor)
