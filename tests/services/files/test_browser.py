@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.pages.test_browser import open_dashboard, row
-from tests.support.browser import LiveServer
+from tests.support.browser import LiveServer, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -79,6 +79,7 @@ def test_share_toggle_copy_link_and_open_it_without_cookies(live_server: LiveSer
     page.click("#share-copy")
     link = page.evaluate("navigator.clipboard.readText()")
     assert link == page.input_value("#share-link") and "/shared/" in link
+    screenshot(page, "share-dialog")
 
     fresh = browser.new_context()
     try:
