@@ -94,23 +94,10 @@ class FileUploadHandler(FilesAPIHandler):
         self.upload = upload
 
     async def folder(self) -> str:
-        """The target folder from the parent headers (they must agree); NotFound if it is not a live folder."""
-        paths = set()
-        parent_id = self.header("Parent")
-        if parent_id:
-            parent = await self.file_services.resolve(parent_id.strip())
-            if parent.kind != "directory" or parent.state != "live":
-                raise NotFound("No such folder.", code="not_found")
-            paths.add(parent.path)
-        parent_path = self.header("Parent-Path")
-        if parent_path is not None:
-            paths.add(normalize_api_path(parent_path))
-        if len(paths) > 1:
-            raise InvalidInput("The parent id and the parent path name different folders.", code="invalid_field")
-        folder = paths.pop() if paths else ""
-        if not await self.file_services.contents_manager.dir_exists(folder):
-            raise NotFound("No such folder.", code="not_found")
-        return folder
+        """The target folder from the parent headers, read as ``parent`` / ``parent_path`` of a PATCH
+        are (they must agree; NotFound if it is not a live folder); the root by default."""
+        folder = await self.folder_in({"parent": self.header("Parent"), "parent_path": self.header("Parent-Path")})
+        return folder if folder is not None else ""
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:  # type: ignore[override]
         """Gather the body; every UPLOAD_WRITE_BYTES, a write that tornado awaits before reading on

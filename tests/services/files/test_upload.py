@@ -103,7 +103,8 @@ async def test_plotly_aliases_and_parent_id_are_accepted(api: APIClient, root_di
     assert response.status == 201, response.body
     model = response.json()
     assert model["path"] == "charts/grüße.txt" and model["world_readable"] is True and model["share_url"]
-    clash = await upload(api, b"x", name="y.txt", Nbserver_Parent=folder, Nbserver_Parent_Path="elsewhere")
+    (root_dir / "other").mkdir()
+    clash = await upload(api, b"x", name="y.txt", Nbserver_Parent=folder, Nbserver_Parent_Path="other")
     assert clash.status == 400
 
 
