@@ -25,7 +25,7 @@ from tornado import iostream, web
 
 from nbserver.pages.base import PageBase
 from nbserver.services.contents.fileio import normalize_api_path
-from nbserver.services.contents.manager import guess_mimetype
+from nbserver.services.contents.manager import ContentsManager, guess_mimetype
 from nbserver.services.contents.streams import FileStream
 
 SANDBOX_CSP = "sandbox; frame-ancestors 'self'"
@@ -47,29 +47,30 @@ def content_disposition(kind: str, name: str) -> str:
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-class FilesHandler(PageBase, web.StaticFileHandler):
-    """Serve the file at an API path; ``?download=1`` makes it an attachment.
+class StreamedFileMixin(web.StaticFileHandler):
+    """StaticFileHandler's statuses and headers (Range, ETag, HEAD...) over a contents store's open file.
 
     StaticFileHandler's filesystem hooks are answered by the store's open file, and its
-    ``get_content`` only notes which bytes tornado chose to send: ``get`` then sends them
-    asynchronously, chunk by chunk (tornado would read them on the event loop).
+    ``get_content`` only notes which bytes tornado chose to send: :meth:`serve_file` then sends
+    them asynchronously, chunk by chunk (tornado would read them on the event loop). Used by
+    ``/files`` and by the id and share routes of the file services, with their own access rules.
     """
-
-    auth_resource = "contents"
 
     file: FileStream
     #: (start, end) of the bytes to send, as tornado passes them to get_content; None: no body.
     body_range: tuple[int | None, int | None] | None = None
+    #: The Content-Disposition: "inline" unless ``?download=1``; "attachment" always sends a download.
+    disposition = "inline"
 
     def initialize(self, **kwargs: Any) -> None:  # type: ignore[override]
         super().initialize(path="")  # no folder: the contents store resolves and contains paths
 
-    async def get(self, path: str, include_body: bool = True) -> None:
-        path = normalize_api_path(path)
-        self.file = await self.contents_manager.open_file(path)
+    async def serve_file(self, manager: ContentsManager, path: str, include_body: bool) -> None:
+        """Answer with the file at API path ``path`` of ``manager`` (NotFound and the like raise)."""
+        self.file = await manager.open_file(path)
         try:
             self.apply_if_range()
-            await super().get(path, include_body=include_body)
+            await web.StaticFileHandler.get(self, path, include_body=include_body)
             if self.body_range is not None:
                 await self.send_body(*self.body_range)
         finally:
@@ -136,10 +137,19 @@ class FilesHandler(PageBase, web.StaticFileHandler):
         name = posixpath.basename(path)
         if not self.get_content_type().startswith(UNSANDBOXED_TYPES):
             self.set_header("Content-Security-Policy", SANDBOX_CSP)
-        download = self.get_query_argument("download", default="0") not in ("0", "")
+        download = self.disposition == "attachment" or self.get_query_argument("download", default="0") not in ("0", "")
         self.set_header("Content-Disposition", content_disposition("attachment" if download else "inline", name))
         # Revalidated on every use (the ETag makes that cheap); shared caches must not keep it.
         self.set_header("Cache-Control", "private, no-cache")
+
+
+class FilesHandler(PageBase, StreamedFileMixin):
+    """Serve the file at an API path; ``?download=1`` makes it an attachment."""
+
+    auth_resource = "contents"
+
+    async def get(self, path: str, include_body: bool = True) -> None:
+        await self.serve_file(self.contents_manager, normalize_api_path(path), include_body)
 
 
 def _is_http_date(value: str) -> bool:

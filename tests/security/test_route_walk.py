@@ -3,7 +3,9 @@
 The walk uses the tornado Application's own rules (route_table() plus what tornado adds,
 such as the static routes), fills each pattern with plausible values and sends every
 method the handler implements, with no credentials, a wrong token and a forged cookie.
-Only the allow-list may answer: the login page, static assets and the ``/api`` version root.
+Only the allow-list may answer: the login page, static assets, the ``/api`` version root and the
+public share links (``/shared/<token>``, which open one file by a capability token; their own
+tests are in tests/services/files/test_sharing.py).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from nbserver.auth.authorizer import PUBLIC
 from nbserver.base.handlers import APIHandler, PageHandler
 from tests.support.routes import application_routes, implemented_methods, sample_path
 
-ALLOWED_WITHOUT_AUTH = {"APIVersionHandler", "LoginHandler", "LogoutHandler", "StaticAssetHandler"}
+ALLOWED_WITHOUT_AUTH = {"APIVersionHandler", "LoginHandler", "LogoutHandler", "StaticAssetHandler",
+                        "SharedFileHandler", "SharedRawHandler"}
 CREDENTIAL_VARIANTS = {
     "none": {},
     "wrong token header": {"Authorization": "token not-the-server-token"},

@@ -471,9 +471,10 @@ class FileWriter:
             handle.write(data)
             return handle.tell()
 
-    def commit_staged(self, os_path: str) -> str:
-        """Put a finished chunked upload in place of its target, as :meth:`write` would; return its SHA-256."""
-        staging = self.staging_path(os_path)
+    def commit_staged(self, os_path: str, staging: str | None = None) -> str:
+        """Put a finished upload (by default this writer's chunked one for ``os_path``) in place of its
+        target, as :meth:`write` would; return its SHA-256."""
+        staging = staging or self.staging_path(os_path)
         target = os.path.realpath(os_path)
         existing = _regular_file_stat(target)
         fd = os.open(staging, os.O_RDONLY | os.O_CLOEXEC)

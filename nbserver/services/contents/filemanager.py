@@ -627,8 +627,8 @@ class FileContentsManager(ContentsManager):
             raise
         return claim is not None
 
-    def _commit_upload(self, target: Lookup, must_create: bool) -> tuple[str, bool]:
-        """(SHA-256, created) of putting a finished chunked upload at ``target``.
+    def _commit_upload(self, target: Lookup, must_create: bool, staging: str | None = None) -> tuple[str, bool]:
+        """(SHA-256, created) of putting a finished upload (by default the chunked one) at ``target``.
 
         Over an existing file, as the writer commits any upload; at a free path, linked into
         place whole like any new file (:meth:`_create_file`).
@@ -636,8 +636,10 @@ class FileContentsManager(ContentsManager):
         if target.info is not None or os.path.islink(target.os_path):
             if must_create:
                 raise Conflict(f"A file or directory already exists at {target.path}")
-            return self.file_writer.commit_staged(target.os_path), False
-        staging = self.file_writer.staging_path(target.os_path)
+            if target.info is not None and stat.S_ISDIR(target.info.st_mode):
+                raise Conflict(f"A directory exists at {target.path}")
+            return self.file_writer.commit_staged(target.os_path, staging), False
+        staging = staging or self.file_writer.staging_path(target.os_path)
         digest = fileio.file_sha256(staging)
         fd = os.open(staging, os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -649,6 +651,19 @@ class FileContentsManager(ContentsManager):
         fileio.unlink_quietly(staging)
         fileio.fsync_directory(os.path.dirname(target.os_path))
         return digest, created
+
+    def place_staged_file(self, staging: str, path: str, replace: bool) -> tuple[Model, bool]:
+        """Put the complete file ``staging`` at ``path``: (the saved model, whether it created it). Blocking.
+
+        ``staging`` must be in the target's folder (``file_writer.scratch_path``, so a killed
+        server's leftover is swept at start-up). Over an existing file (only with ``replace``,
+        else Conflict) it keeps that file's identity as a save does; a new file appears whole.
+        """
+        target = self._lookup(path, writing=True)
+        if not target.path:
+            raise InvalidInput("The root is a directory; give a file path.")
+        digest, created = self._commit_upload(target, must_create=not replace, staging=staging)
+        return self._reply(target.path, target.os_path, digest, None), created
 
     @staticmethod
     def _claim_new_file(target: Lookup, must_create: bool) -> os.stat_result | None:

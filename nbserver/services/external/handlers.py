@@ -96,8 +96,7 @@ class ImportHandler(ExternalHandlerBase, FilesAPIHandler):
         except Conflict:
             raise Conflict("A file with this name exists.", code="name_conflict", conflict_path=path) from None
         record = await self.file_services.record_for_path(path)
-        # lead: wire add_edge after h15a merges
-        # await self.file_services.add_edge(source, record.id, "import")
+        await self.file_services.add_edge(source, record.id, "import")  # shows in its sources (checklist 47)
         self.set_header("Location", self.base_path("api/files", record.id))
         await self.finish_file(record, 201)
 

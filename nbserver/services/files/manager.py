@@ -29,7 +29,7 @@ import uuid
 from typing import Any, Awaitable, Callable, TypeVar
 
 from jupyter_core.paths import jupyter_data_dir
-from traitlets import Float, Integer, Unicode
+from traitlets import Bool, Float, Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
 from nbserver.errors import (
@@ -48,6 +48,9 @@ from nbserver.services.contents.manager import default_type_for, guess_mimetype
 from nbserver.timestamps import iso_timestamp
 from nbserver.services.files import trashcan
 from nbserver.services.files.reconciler import TreeCrawler
+from nbserver.services.files.relations import FileRelations
+from nbserver.services.files.rendering import NotebookRenderer
+from nbserver.services.files.sharing import ShareLinks
 from nbserver.services.files.store import (
     CrawlReport,
     FileRecord,
@@ -118,6 +121,30 @@ class FileServices(LoggingConfigurable):
         "test can kill the server there. Never set it in use.",
     ).tag(config=True)
 
+    # Upload, rendering, share links (design 3.5, 3.9, 3.10).
+    allow_share_links = Bool(
+        True, help="Allow public read-only links (world_readable, /shared/<token>). Set it False on a "
+        "JupyterHub single-user server unless the hub wants user servers to answer unauthenticated "
+        "requests: then world_readable: true answers 403 (sharing_disabled) and every link 404.",
+    ).tag(config=True)
+    share_frame_ancestors = Unicode(
+        "*", help="The CSP frame-ancestors of /shared pages: who may embed a shared notebook ('*': anyone).",
+    ).tag(config=True)
+    share_requests_per_minute = Integer(
+        120, min=1, help="Requests to /shared links one client address may make per minute; more get 429.",
+    ).tag(config=True)
+    render_allow_scripts = Bool(
+        True, help="Let scripts in rendered notebooks (/api/files/{id}/html, /shared) run, in a sandbox "
+        "without access to this server (its origin is opaque): Plotly and Bokeh charts need them.",
+    ).tag(config=True)
+    render_cache_mb = Float(
+        64.0, min=0.0, help="Megabytes of rendered notebook HTML kept in memory (per file version).",
+    ).tag(config=True)
+    upload_check_notebook_mb = Float(
+        64.0, min=0.0, help="Uploaded .ipynb files up to this many megabytes are parsed and validated; "
+        "larger ones are stored unchecked (parsing takes several times a file's size in memory).",
+    ).tag(config=True)
+
     def __init__(self, contents_manager: FileContentsManager, owner: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.contents_manager = contents_manager
@@ -127,6 +154,9 @@ class FileServices(LoggingConfigurable):
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nbserver-files")
         self._crawler = TreeCrawler(contents_manager.real_root, self._visible)
         self._reconcile_lock = asyncio.Lock()
+        self.shares = ShareLinks(self)
+        self.relations = FileRelations(self)
+        self.renderer = NotebookRenderer(self)
 
     @property
     def real_root(self) -> str:
@@ -409,9 +439,10 @@ class FileServices(LoggingConfigurable):
         except NotFound:
             return None
 
-    async def file_model(self, record: FileRecord, base_url: str) -> dict[str, Any]:
-        """The File resource of design section 3.3 (fields of later issues at their defaults)."""
+    async def file_model(self, record: FileRecord, base_url: str, user: str | None = None) -> dict[str, Any]:
+        """The File resource of design section 3.3; ``starred`` is ``user``'s (default: the owner's)."""
         trash = await self.trash_of(record)
+        share_url, starred = await self._call(self._links_of, record, base_url, user or self.owner)
         parent = await self._call(self._parent_id, record.path)
         if trash is None:
             contents = await self.contents_manager.get(record.path, content=False)
@@ -438,8 +469,8 @@ class FileServices(LoggingConfigurable):
             "owner": self.owner,
             "title": None,
             "world_readable": record.world_readable,
-            "share_url": None,
-            "starred": False,
+            "share_url": share_url,
+            "starred": starred,
             "trashed": trash is not None,
             "explicitly_trashed": explicitly,
             "trashed_at": trash.trashed_at if trash is not None else None,
@@ -449,6 +480,15 @@ class FileServices(LoggingConfigurable):
             "web_url": url_path_join(base_url, "notebooks" if record.kind == "notebook" else "tree",
                                      url_escape_path(record.path)),
         }
+
+    def _links_of(self, store: MetadataStore, record: FileRecord, base_url: str, user: str) -> tuple[str | None, bool]:
+        return self.shares.share_url(store, record, base_url), store.is_starred(user, record.id)
+
+    async def add_edge(self, source_id_or_url: str, target_id: str, relation: str) -> None:
+        """Record that file ``target_id`` came from ``source_id_or_url`` (a file id, or an http(s) URL)
+        by ``relation`` (``copy`` or ``import``): it shows in ``GET /api/files/{target}/sources``.
+        ``POST /api/files/{id}/copy`` records ``copy`` edges; an import records ``import`` edges from its URL."""
+        await self._call(lambda store: store.add_edge(source_id_or_url, target_id, relation))
 
     def _trashed_contents(self, record: FileRecord, trash: TrashRecord) -> dict[str, Any]:
         location = self.stored_location(record, trash)
@@ -491,6 +531,8 @@ class FileServices(LoggingConfigurable):
             raise PreconditionFailed("The file changed since the If-Match version; fetch it again.",
                                      code="precondition_failed")
         moving = new_path != record.path
+        if world_readable and record.state == "live":
+            self.shares.check_allowed(record)  # before anything moves
         if record.state != "live" and (moving or world_readable):
             raise Conflict("A trashed item cannot be changed; restore it first.", code="trashed")
         if moving:
@@ -501,9 +543,8 @@ class FileServices(LoggingConfigurable):
             except Conflict:
                 raise Conflict(f"Something is already at {new_path}.", code="name_conflict",
                                conflict_path=new_path) from None
-        if world_readable is not None and world_readable != record.world_readable:
-            file_id = record.id
-            await self._call(lambda store: store.set_world_readable(file_id, world_readable))
+        if world_readable is not None:
+            await self.shares.set_world_readable(record, world_readable, self.owner)
         return await self.resolve(record.id)
 
     async def _taken(self, path: str) -> bool:

@@ -50,6 +50,41 @@ CREATE TABLE intents (
   created TEXT NOT NULL
 );
 """),
+    # Share links (only a hash of each token), stars per user, provenance edges (design 3.8, 3.9).
+    # Flags stored before links existed published nothing: cleared, so a File says the truth.
+    (2, """
+CREATE TABLE shares (
+  file_id    TEXT PRIMARY KEY,
+  token_hash BLOB NOT NULL UNIQUE,
+  salt       BLOB NOT NULL,
+  created    TEXT NOT NULL,
+  created_by TEXT NOT NULL
+);
+CREATE TABLE stars (
+  user    TEXT NOT NULL,
+  file_id TEXT NOT NULL,
+  created TEXT NOT NULL,
+  PRIMARY KEY (user, file_id)
+);
+CREATE INDEX stars_order ON stars(user, created DESC, file_id);
+CREATE TABLE edges (
+  num        INTEGER PRIMARY KEY,
+  source_id  TEXT,
+  source_url TEXT,
+  target_id  TEXT NOT NULL,
+  relation   TEXT NOT NULL CHECK (relation IN ('copy', 'import')),
+  created    TEXT NOT NULL,
+  CHECK ((source_id IS NULL) != (source_url IS NULL))
+);
+CREATE INDEX edges_target ON edges(target_id, relation, num);
+CREATE INDEX edges_source ON edges(source_id, relation, num);
+UPDATE files SET world_readable = 0;
+CREATE TRIGGER files_forgotten AFTER DELETE ON files BEGIN
+  DELETE FROM shares WHERE file_id = OLD.id;
+  DELETE FROM stars WHERE file_id = OLD.id;
+  DELETE FROM edges WHERE target_id = OLD.id OR source_id = OLD.id;
+END;
+"""),
 )
 
 

@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from nbserver.services.files.links_store import LinksStore, SQLiteLinksStore
 from nbserver.services.files.migrations import migrate
 from nbserver.services.files.mounts import filesystem_type
 from nbserver.services.files.reconciler import CrawlPass
@@ -91,8 +92,8 @@ def range_args(prefix: str) -> dict[str, str]:
     return {"prefix": prefix, "lower": prefix + "/", "upper": prefix + "0"}
 
 
-class MetadataStore:
-    """The interface of a metadata store. Every method blocks; ``sqlite3.Error`` (or the
+class MetadataStore(LinksStore):
+    """The interface of a metadata store (share links, stars and edges: :class:`LinksStore`). Every method blocks; ``sqlite3.Error`` (or the
     backend's own error) escapes for the caller to degrade on."""
 
     def open(self) -> None:
@@ -137,10 +138,6 @@ class MetadataStore:
 
     def forget(self, path: str) -> None:
         """Drop the live rows at and below ``path`` (it was deleted for good)."""
-        raise NotImplementedError
-
-    def set_world_readable(self, file_id: str, value: bool) -> None:
-        """Store the flag (share links are a later issue); the version goes up when it changes."""
         raise NotImplementedError
 
     # trash and intents
@@ -189,7 +186,7 @@ class MetadataStore:
         raise NotImplementedError
 
 
-class SQLiteMetadataStore(MetadataStore):
+class SQLiteMetadataStore(SQLiteLinksStore, MetadataStore):
     """The metadata store in one SQLite file: WAL where the filesystem allows it."""
 
     def __init__(self, db_path: str, owner: str, busy_timeout: float = 5.0, wal: bool = True) -> None:
@@ -303,11 +300,6 @@ class SQLiteMetadataStore(MetadataStore):
         with self._transaction() as db:
             db.execute(f"DELETE FROM files WHERE owner = :owner AND state = 'live' AND {descendants_clause()}",
                        {"owner": self.owner, **range_args(path)})
-
-    def set_world_readable(self, file_id: str, value: bool) -> None:
-        with self._transaction() as db:
-            db.execute("UPDATE files SET world_readable = ?, version = version + 1, updated = ? "
-                       "WHERE id = ? AND world_readable != ?", (int(value), now(), file_id, int(value)))
 
     def apply_crawl(self, seen: dict[str, tuple[str, int, int]], missing_before: str) -> CrawlReport:
         moved = revived = 0

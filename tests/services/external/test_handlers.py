@@ -102,6 +102,9 @@ async def test_import_saves_a_copy_as_a_file(api: APIClient, source: SourceServe
     assert saved.json()["content"]["cells"][0]["source"].startswith("# Hello from afar")
     again = await api.get(f"api/files/{model['id']}")
     assert again.json()["path"] == "proj/nb.ipynb"
+    graph = (await api.get(f"api/files/{model['id']}/sources")).json()["graph"]  # 47
+    assert [(edge["source"], edge["relation"]) for edge in graph["edges"]] == [
+        (f"url:{source.url('nb.ipynb')}", "import")]
 
 
 @pytest.mark.gen_test(timeout=30)

@@ -1,0 +1,208 @@
+"""Routes of a file's bytes: raw upload, content by id and a notebook rendered as HTML (design 3.5, 3.10).
+
+- ``POST /api/files/upload``: the body is the file; headers name it and its folder
+  (:class:`FileUploadHandler`), ``?on_conflict=fail|rename|overwrite``.
+- ``GET/HEAD /api/files/{id}/content``: the bytes, with Range, ETag and ``?download=1`` exactly as
+  ``/files/<path>`` serves them (the same StaticFileHandler machinery).
+- ``GET /api/files/{id}/html``: the notebook through nbconvert's HTML exporter, sandboxed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from typing import Any, Awaitable
+from urllib.parse import unquote
+
+from nbserver.base.urls import url_path_join
+from nbserver.blocking import run_blocking
+from nbserver.errors import InvalidInput, NotFound, PayloadTooLarge, error_for_os_error
+from nbserver.pages.files import StreamedFileMixin
+from nbserver.services.contents.fileio import normalize_api_path
+from nbserver.services.files.api_base import FilesAPIHandler, check_name
+from nbserver.services.files.manager import FileServices
+from nbserver.services.files.rendering import sandbox_policy
+from nbserver.services.files.upload import ON_CONFLICT, StagedUpload
+
+#: Bytes of an upload gathered in memory before one write to its staging file.
+UPLOAD_WRITE_BYTES = 1024 * 1024
+
+
+def header_text(value: str) -> str:
+    """A header's text, percent-decoded UTF-8; RFC 8187's ``UTF-8''...`` form and raw UTF-8 bytes too.
+
+    InvalidInput (``invalid_field``) for bytes that are not UTF-8.
+    """
+    if value[:7].lower() == "utf-8''":
+        value = value[7:]
+    try:
+        # Tornado hands header bytes over as Latin-1 text: take them back to bytes, read UTF-8.
+        text = value.encode("latin-1").decode("utf-8")
+        return unquote(text, errors="strict")
+    except UnicodeError:
+        raise InvalidInput("Header values must be UTF-8, percent-encoded.", code="invalid_field") from None
+
+
+class FileUploadHandler(FilesAPIHandler):
+    """``POST /api/files/upload``: the body streams into a staging file in the target folder.
+
+    Headers (``Plotly-*`` aliases accepted so that chart_studio scripts port easily):
+    ``X-File-Name`` (required), ``Nbserver-Parent-Path`` and/or ``Nbserver-Parent`` (a folder
+    id or ``root``; default: the root), ``Nbserver-World-Readable`` (``true``/``false``).
+    201 with the File and ``Location``; 400 bad headers or an unreadable notebook, 404 no such
+    folder, 409 ``name_conflict``, 413 past ``max_body_size`` (nothing is left behind).
+    """
+
+    upload: StagedUpload | None = None
+    world_readable = False
+    _pending: list[bytes]
+    _pending_size = 0
+    _write_error: OSError | None = None
+
+    def header(self, name: str) -> str | None:
+        """Header ``Nbserver-<name>`` or its alias ``Plotly-<name>``; InvalidInput when both differ."""
+        values = {header_text(value) for key in (f"Nbserver-{name}", f"Plotly-{name}")
+                  if (value := self.request.headers.get(key)) is not None}
+        if len(values) > 1:
+            raise InvalidInput(f"Nbserver-{name} and Plotly-{name} differ.", code="invalid_field")
+        return values.pop() if values else None
+
+    async def prepare(self) -> None:
+        super().prepare()
+        if self.request.method != "POST":
+            return
+        self._pending = []
+        raw_name = self.request.headers.get("X-File-Name")
+        if raw_name is None or not raw_name.strip():
+            raise InvalidInput("X-File-Name is required: the name of the uploaded file.", code="invalid_field")
+        services = self.file_services
+        name = check_name(header_text(raw_name), bool(services.contents_manager.allow_hidden))
+        on_conflict = self.get_query_argument("on_conflict", default="fail")
+        if on_conflict not in ON_CONFLICT:
+            raise InvalidInput(f"'on_conflict' must be one of {', '.join(ON_CONFLICT)}.", code="invalid_field")
+        readable = (self.header("World-Readable") or "false").strip().lower()
+        if readable not in ("true", "false"):
+            raise InvalidInput("Nbserver-World-Readable must be true or false.", code="invalid_field")
+        self.world_readable = readable == "true"
+        folder = await self.folder()
+        self.authorize_path(posixpath.join(folder, name))
+        if self.world_readable:
+            services.shares.check_enabled()
+        upload = StagedUpload(services.contents_manager, folder, name, on_conflict,
+                              int(services.upload_check_notebook_mb * 1024 * 1024))
+        await run_blocking(upload.open)
+        self.upload = upload
+
+    async def folder(self) -> str:
+        """The target folder from the parent headers, read as ``parent`` / ``parent_path`` of a PATCH
+        are (they must agree; NotFound if it is not a live folder); the root by default."""
+        folder = await self.folder_in({"parent": self.header("Parent"), "parent_path": self.header("Parent-Path")})
+        return folder if folder is not None else ""
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:  # type: ignore[override]
+        """Gather the body; every UPLOAD_WRITE_BYTES, a write that tornado awaits before reading on
+        (so a slow disk slows the client down, and memory holds one buffer)."""
+        upload = self.upload
+        if upload is None or self._body_too_large or self._write_error is not None:
+            return None
+        self._body_size += len(chunk)
+        if self._body_size > self.max_body_size:
+            self._body_too_large = True
+            self._pending = []
+            upload.abort()
+            return None
+        self._pending.append(chunk)
+        self._pending_size += len(chunk)
+        return self.write_pending() if self._pending_size >= UPLOAD_WRITE_BYTES else None
+
+    async def write_pending(self) -> None:
+        assert self.upload is not None
+        data = b"".join(self._pending)
+        self._pending, self._pending_size = [], 0
+        try:
+            await run_blocking(self.upload.write, data)
+        except OSError as exc:  # a full disk: remembered, answered once the body is read
+            self._write_error = exc
+            self.upload.abort()
+
+    async def post(self) -> None:
+        upload = self.upload
+        assert upload is not None
+        if self._body_too_large:
+            raise PayloadTooLarge(f"The upload is larger than {self.max_body_size} bytes.")
+        await self.write_pending()
+        if self._write_error is not None:
+            raise error_for_os_error(self._write_error, "save", upload.path)
+        try:
+            model, _ = await run_blocking(upload.commit)
+        except OSError as exc:
+            raise error_for_os_error(exc, "save", upload.path) from exc
+        services = self.file_services
+        record = await services.record_for_path(model["path"])
+        if self.world_readable:
+            await services.shares.set_world_readable(record, True, self.current_user.username if self.current_user
+                                                     else services.owner)
+            record = await services.resolve(record.id)
+        self.authorize_path(record.path)
+        answer = await self.file_json(record)
+        if model.get("message"):
+            answer["message"] = model["message"]
+        self.set_header("Location", url_path_join(self.base_url, "api/files", record.id))
+        self.set_header("ETag", f'"{record.id}-{record.version}"')
+        self.finish_json(answer, 201)
+
+    def on_connection_close(self) -> None:
+        if self.upload is not None:
+            self.upload.abort()
+        super().on_connection_close()
+
+    def on_finish(self) -> None:
+        if self.upload is not None:
+            self.upload.abort()  # a failed request leaves nothing behind (a no-op after a commit)
+
+
+class FileContentHandler(FilesAPIHandler, StreamedFileMixin):
+    """``GET/HEAD /api/files/{id}/content``: a live file's bytes; a folder is 400, a trashed file 404."""
+
+    def initialize(self, **kwargs: Any) -> None:  # type: ignore[override]
+        FilesAPIHandler.initialize(self)
+        StreamedFileMixin.initialize(self)
+
+    async def get(self, file_id: str, include_body: bool = True) -> None:
+        record = await self.resolve(file_id)
+        if record.state != "live":
+            raise NotFound("A trashed file has no content to serve; restore it first.", code="not_found")
+        if record.kind == "directory":
+            raise InvalidInput("A folder has no content; list it with /api/contents.", code="is_a_directory")
+        await self.serve_file(self.file_services.contents_manager, record.path, include_body)
+
+    async def head(self, file_id: str) -> None:
+        await self.get(file_id, include_body=False)
+
+
+class FileHTMLHandler(FilesAPIHandler):
+    """``GET /api/files/{id}/html``: the notebook rendered, under a sandboxing CSP (opaque origin)."""
+
+    async def get(self, file_id: str) -> None:
+        record = await self.resolve(file_id)
+        services = self.file_services
+        body = await services.renderer.html(record)
+        send_rendered(self, services, body, frame_ancestors="'self'")
+
+
+def send_rendered(handler: Any, services: FileServices, body: bytes, frame_ancestors: str,
+                  include_body: bool = True) -> None:
+    """Finish ``handler`` with a rendered notebook and its sandboxing headers."""
+    handler.set_header("Content-Type", "text/html; charset=UTF-8")
+    handler.set_header("Content-Security-Policy", sandbox_policy(services.render_allow_scripts, frame_ancestors))
+    handler.set_header("Content-Length", str(len(body)))
+    # Set here, not computed by finish: a handler that also streams files computes ETags from its open file.
+    handler.set_header("ETag", f'"{hashlib.sha256(body).hexdigest()[:32]}"')
+    handler.finish(body if include_body else None)
+
+
+handlers = [
+    (r"/api/files/upload", FileUploadHandler),
+    (r"/api/files/(?P<file_id>[^/]+)/content", FileContentHandler),
+    (r"/api/files/(?P<file_id>[^/]+)/html", FileHTMLHandler),
+]

@@ -1,0 +1,106 @@
+"""Notebooks rendered to HTML for ``/api/files/{id}/html`` and ``/shared/<token>`` (design 3.10).
+
+The export is nbconvert's HTML exporter, as ``/nbconvert/html`` runs it
+(:func:`nbserver.services.nbconvert.exporting.export_notebook`), in the thread pool. Results are kept per
+file version, the file's id with its (device, inode, size, mtime) on disk, in a cache bounded
+by ``FileServices.render_cache_mb``; two requests for the same version wait for one export.
+
+Every rendered page is served under :func:`sandbox_policy`: a CSP ``sandbox`` without
+``allow-same-origin`` gives the document an opaque origin, so its scripts (Plotly and Bokeh
+charts need them; ``allow-scripts`` when ``FileServices.render_allow_scripts``) reach neither
+the API nor the server's cookies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+from nbserver.blocking import run_blocking
+from nbserver.errors import InvalidInput, NotFound, Unprocessable
+from nbserver.services.nbconvert.exporting import export_notebook
+from nbserver.services.files.store import FileRecord
+
+if TYPE_CHECKING:
+    from nbserver.services.files.manager import FileServices
+
+CacheKey = tuple[str, int, int, int, int]
+
+
+def sandbox_policy(allow_scripts: bool, frame_ancestors: str = "'self'") -> str:
+    """The Content-Security-Policy of a rendered notebook: sandboxed (never ``allow-same-origin``),
+    no form posts, no ``<base>``, no fetch/XHR/websocket (nbviewer's policy, nbviewer PR #785)."""
+    sandbox = "sandbox allow-scripts" if allow_scripts else "sandbox"
+    return f"{sandbox}; form-action 'none'; base-uri 'none'; connect-src 'none'; frame-ancestors {frame_ancestors}"
+
+
+class NotebookRenderer:
+    """HTML of notebooks by file version, exported off the event loop, in a bounded LRU cache."""
+
+    def __init__(self, services: FileServices) -> None:
+        self.services = services
+        self._cache: OrderedDict[CacheKey, bytes] = OrderedDict()
+        self._cached_bytes = 0
+        self._exports: dict[CacheKey, asyncio.Future[bytes]] = {}
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.services.render_cache_mb * 1024 * 1024)
+
+    def _version(self, record: FileRecord) -> CacheKey:
+        info = os.stat(self.services.contents_manager.visible_os_path(record.path))
+        return record.id, info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
+
+    async def html(self, record: FileRecord) -> bytes:
+        """The notebook of ``record`` as an HTML page (UTF-8 bytes).
+
+        InvalidInput ``not_a_notebook`` for anything but a notebook; Unprocessable when its file
+        is not a readable notebook; ``ConversionFailed`` (500) when the exporter fails.
+        """
+        if record.kind != "notebook":
+            raise InvalidInput("Only notebooks can be rendered as HTML.", code="not_a_notebook")
+        if record.state != "live":
+            raise NotFound("No such file id.", code="not_found")
+        try:
+            key = await run_blocking(self._version, record)
+        except (OSError, NotFound):
+            raise NotFound("No such file id.", code="not_found") from None
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
+        running = self._exports.get(key)
+        if running is not None:
+            return await asyncio.shield(running)
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._exports[key] = future
+        try:
+            body = await self._export(record)
+            future.set_result(body)
+            self._remember(key, body)
+            return body
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters get it; nobody else must be told it went unseen
+            raise
+        finally:
+            del self._exports[key]
+
+    async def _export(self, record: FileRecord) -> bytes:
+        try:
+            model = await self.services.contents_manager.get(record.path, type="notebook")
+        except InvalidInput as exc:
+            raise Unprocessable(exc.message, code="unreadable_notebook") from None
+        body, _, _ = await run_blocking(export_notebook, "html", model["content"], model["name"])
+        return body
+
+    def _remember(self, key: CacheKey, body: bytes) -> None:
+        if len(body) > self.max_bytes:
+            return
+        self._cache[key] = body
+        self._cached_bytes += len(body)
+        while self._cached_bytes > self.max_bytes:
+            _, dropped = self._cache.popitem(last=False)
+            self._cached_bytes -= len(dropped)

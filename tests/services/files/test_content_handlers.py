@@ -1,0 +1,104 @@
+"""GET /api/files/{id}/content and /html against an in-process server (checklist items 32, 33)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.support.api_client import APIClient
+
+pytestmark = pytest.mark.gen_test(timeout=120)
+
+NOTEBOOK = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": ["# Rendered heading"]}],
+            "metadata": {}, "nbformat": 4, "nbformat_minor": 4}
+
+
+async def lookup(api: APIClient, path: str) -> str:
+    response = await api.get("api/files/lookup", params={"path": path})
+    assert response.status == 200, response.body
+    return str(response.json()["id"])
+
+
+async def test_content_is_the_exact_bytes_with_etag_and_ranges(api: APIClient, root_dir: Path) -> None:
+    """33"""
+    data = bytes(range(256)) * 4
+    (root_dir / "t.txt").write_bytes(data)
+    fid = await lookup(api, "t.txt")
+    whole = await api.get(f"api/files/{fid}/content")
+    assert whole.status == 200 and whole.body == data and whole.headers["ETag"]
+    assert "sandbox" in whole.headers["Content-Security-Policy"]
+    part = await api.get(f"api/files/{fid}/content", headers={"Range": "bytes=0-9"})
+    assert part.status == 206 and part.body == data[:10]
+    assert part.headers["Content-Range"] == f"bytes 0-9/{len(data)}"
+    cached = await api.get(f"api/files/{fid}/content", headers={"If-None-Match": whole.headers["ETag"]})
+    assert cached.status == 304
+    head = await api.request("HEAD", f"api/files/{fid}/content")
+    assert head.status == 200 and head.body == b"" and int(head.headers["Content-Length"]) == len(data)
+    download = await api.get(f"api/files/{fid}/content", params={"download": "1"})
+    assert download.headers["Content-Disposition"].startswith("attachment")
+
+
+async def test_content_follows_renames(api: APIClient, root_dir: Path) -> None:
+    (root_dir / "a.txt").write_text("moving")
+    fid = await lookup(api, "a.txt")
+    assert (await api.patch("api/contents/a.txt", {"path": "b.txt"})).status == 200
+    assert (await api.get(f"api/files/{fid}/content")).body == b"moving"
+
+
+async def test_content_of_a_folder_is_400_and_of_a_trashed_file_404(api: APIClient, root_dir: Path) -> None:
+    (root_dir / "d").mkdir()
+    (root_dir / "x.txt").write_text("x")
+    folder, fid = await lookup(api, "d"), await lookup(api, "x.txt")
+    assert (await api.get(f"api/files/{folder}/content")).status == 400
+    assert (await api.post(f"api/files/{fid}/trash")).status == 200
+    assert (await api.get(f"api/files/{fid}/content")).status == 404
+    assert (await api.get("api/files/00000000-0000-4000-8000-000000000000/content")).status == 404
+
+
+async def test_html_of_a_notebook_is_sandboxed_without_same_origin(api: APIClient, root_dir: Path) -> None:
+    """32"""
+    (root_dir / "n.ipynb").write_text(json.dumps(NOTEBOOK))
+    fid = await lookup(api, "n.ipynb")
+    response = await api.get(f"api/files/{fid}/html")
+    assert response.status == 200, response.body
+    assert response.headers["Content-Type"] == "text/html; charset=UTF-8"
+    policy = response.headers["Content-Security-Policy"]
+    assert policy.startswith("sandbox allow-scripts;") and "allow-same-origin" not in policy
+    assert "connect-src 'none'" in policy and "form-action 'none'" in policy
+    assert b"Rendered heading" in response.body
+
+
+async def test_html_is_cached_per_file_version(api: APIClient, root_dir: Path) -> None:
+    """Section 3.10: cached by version; a save makes a new version."""
+    (root_dir / "n.ipynb").write_text(json.dumps(NOTEBOOK))
+    fid = await lookup(api, "n.ipynb")
+    first = await api.get(f"api/files/{fid}/html")
+    assert (await api.get(f"api/files/{fid}/html")).body == first.body
+    changed = {**NOTEBOOK, "cells": [{"cell_type": "markdown", "metadata": {}, "source": ["# Second version"]}]}
+    assert (await api.put("api/contents/n.ipynb", {"type": "notebook", "content": changed})).status == 200
+    second = await api.get(f"api/files/{fid}/html")
+    assert b"Second version" in second.body and b"Rendered heading" not in second.body
+
+
+async def test_html_of_other_files_is_400_not_a_notebook(api: APIClient, root_dir: Path) -> None:
+    """33"""
+    (root_dir / "t.txt").write_text("plain")
+    response = await api.get(f"api/files/{await lookup(api, 't.txt')}/html")
+    assert response.status == 400 and response.json()["code"] == "not_a_notebook"
+
+
+async def test_html_of_an_unreadable_notebook_is_422(api: APIClient, root_dir: Path) -> None:
+    """Section 3.2: unreadable notebook -> 422."""
+    (root_dir / "bad.ipynb").write_text('{"cells": [')
+    response = await api.get(f"api/files/{await lookup(api, 'bad.ipynb')}/html")
+    assert response.status == 422 and "Unreadable notebook" in response.json()["message"]
+
+
+async def test_content_and_html_need_credentials(api: APIClient, root_dir: Path) -> None:
+    """50"""
+    (root_dir / "n.ipynb").write_text(json.dumps(NOTEBOOK))
+    fid = await lookup(api, "n.ipynb")
+    for route in ("content", "html"):
+        assert (await api.get(f"api/files/{fid}/{route}", authenticated=False)).status == 401
