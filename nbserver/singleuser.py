@@ -120,6 +120,10 @@ class SingleUserServerApp(NotebookServerApp):
         return hub_identity_provider(self.identity_provider)
 
     def init_managers(self) -> None:
+        # Public read-only links let a user's server answer requests the hub never authenticated:
+        # off under a hub unless its configuration turns them on (issue 15; FileServices.allow_share_links).
+        if "allow_share_links" not in self.config.FileServices:
+            self.config.FileServices.allow_share_links = False
         super().init_managers()
         self._version_check: asyncio.Task[None] | None = None
         self.activity_reporter = HubActivityReporter(

@@ -47,6 +47,15 @@ def test_makes_no_token_of_its_own(singleuser):
     assert SERVER_TOKEN in singleuser.log_secrets()
 
 
+def test_public_links_are_off_unless_configured(singleuser, hub_env, root_dir, monkeypatch):
+    assert singleuser.file_services is not None and singleuser.file_services.allow_share_links is False
+    SingleUserServerApp.clear_instance()
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:54322/user/alice/")
+    app = SingleUserServerApp()
+    app.initialize(argv=["--FileServices.allow_share_links=True"])
+    assert app.file_services is not None and app.file_services.allow_share_links is True
+
+
 def test_hub_routes_replace_the_password_login(singleuser):
     routes = dict(singleuser.route_table())
     assert routes["/login"].__module__ == "nbserver.auth.hub.handlers"
