@@ -130,7 +130,8 @@ class SearchService(LoggingConfigurable):
         self._tasks: list[asyncio.Task[None]] = []
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nbserver-search-index")
         self._readers = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="nbserver-search-read")
-        self._building = False
+        self._scanning = False
+        self._scanned = False
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -143,14 +144,26 @@ class SearchService(LoggingConfigurable):
         self.contents_manager.add_delete_listener(self.path_deleted)
 
     def start_background(self) -> None:
-        """Start the indexer and the periodic scan (the first scan builds the index: start-up does not wait)."""
+        """Start the indexer, and the periodic scan where the root's ids are in use (start-up does not wait).
+
+        A root never written through this server and never searched gets no index (and no state
+        folder, as with file ids): the first save, rename or search starts the scans, and the first
+        scan builds the index in the background.
+        """
         if not self.enabled or self._tasks:
             return
         self._wake = asyncio.Event()
-        if self._pending:
-            self._wake.set()
-        loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._index_forever()), loop.create_task(self._scan_forever())]
+        self._tasks = [asyncio.get_running_loop().create_task(self._index_forever())]
+        if self._pending or os.path.exists(self.file_services.database_location(create=False)[0]):
+            self._activate()
+
+    def _activate(self) -> None:
+        """Start the scans (once; only once the background is running)."""
+        if self._scanning or self._wake is None:
+            return
+        self._scanning = True
+        self._tasks.append(asyncio.get_running_loop().create_task(self._scan_forever()))
+        self._wake.set()
 
     async def stop_background(self) -> None:
         for task in self._tasks:
@@ -158,6 +171,7 @@ class SearchService(LoggingConfigurable):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        self._scanning = False
 
     def close(self) -> None:
         index = self.index
@@ -222,6 +236,7 @@ class SearchService(LoggingConfigurable):
         if not self.enabled:
             return
         self._pending[path] = None
+        self._activate()
         if self._wake is not None:
             self._wake.set()
 
@@ -232,8 +247,8 @@ class SearchService(LoggingConfigurable):
         self.enqueue(new_path)
 
     async def path_deleted(self, path: str) -> None:
-        self._prune_wanted = True
-        if self._wake is not None:
+        if self._scanning and self._wake is not None:
+            self._prune_wanted = True
             self._wake.set()
 
     @property
@@ -339,6 +354,7 @@ class SearchService(LoggingConfigurable):
         for path in changed:
             self.enqueue(path)
         self._prune_wanted = True
+        self._scanned = True
         if self._wake is not None:
             self._wake.set()
         return len(changed)
@@ -360,8 +376,15 @@ class SearchService(LoggingConfigurable):
     # -- queries -------------------------------------------------------------------------
 
     def _require_enabled(self) -> None:
+        """503 when search is off; else the scans start (a first search builds the index)."""
         if not self.enabled:
             raise ServiceUnavailable("Search is turned off on this server.", code="search_disabled")
+        self._activate()
+
+    @property
+    def state(self) -> str:
+        """``building`` until the first scan's files are indexed and while changes wait, else ``ready``."""
+        return "ready" if self._scanned and not self.pending else "building"
 
     async def status(self) -> dict[str, Any]:
         """``{"status", "engine", "documents", "pending", "last_update", "db_bytes"}`` (design 3.12)."""
@@ -369,7 +392,7 @@ class SearchService(LoggingConfigurable):
         index = await self._ready_index()
         documents, updated, size = await self._on_reader(lambda index: index.counts())
         return {
-            "status": "building" if self.pending else "ready",
+            "status": self.state,
             "engine": index.engine,
             "documents": documents,
             "pending": self.pending,
@@ -395,7 +418,8 @@ class SearchService(LoggingConfigurable):
         results = [self._result(hit, segments.get(hit.file_id, []), query, engine)
                    for hit, here in zip(hits, present) if here]
         return {"query": query.text, "results": results,
-                "next_cursor": encode_cursor(offset + limit) if more and offset + limit <= MAX_OFFSET else None}
+                "next_cursor": encode_cursor(offset + limit) if more and offset + limit <= MAX_OFFSET else None,
+                "index": {"status": self.state, "pending": self.pending}}
 
     def _present(self, path: str) -> bool:
         try:

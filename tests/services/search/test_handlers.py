@@ -72,7 +72,7 @@ async def start_indexing(server_app: Any, api: APIClient) -> None:
     server_app.search_service.start_background()
 
     async def idle() -> bool:
-        return bool((await api.get("api/search/status")).json()["pending"] == 0)
+        return bool((await api.get("api/search/status")).json()["status"] == "ready")
     await wait_until(idle)
 
 
