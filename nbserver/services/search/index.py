@@ -38,6 +38,8 @@ from nbserver.timestamps import utc_now_iso
 
 FTS5 = "fts5"
 FALLBACK = "fallback"
+#: Rows ranked beyond the page asked for, so that a few filtered out (trashed, elsewhere) cost no second query.
+RANK_WINDOW_SPARE = 100
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
@@ -76,6 +78,14 @@ class Hit:
     path: str
     kind: str
     score: float
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """A page of hits, and whether they are ranked (else: too many matches to rank, newest first)."""
+
+    hits: list[Hit]
+    ranked: bool
 
 
 @dataclass(frozen=True)
@@ -126,8 +136,8 @@ class SearchIndex:
         """Make every document look changed, so the next scan re-extracts all (a full reindex)."""
         raise NotImplementedError
 
-    def query(self, query: Query, filters: Filters, limit: int, offset: int) -> list[Hit]:
-        """Ranked hits among live files, best first."""
+    def query(self, query: Query, filters: Filters, limit: int, offset: int) -> Ranking:
+        """Hits among live files, best first (or, past the rank limit, newest first)."""
         raise NotImplementedError
 
     def segments(self, file_ids: Iterable[str]) -> dict[str, list[Segment]]:
@@ -142,8 +152,10 @@ class SearchIndex:
 class SQLiteSearchIndex(SearchIndex):
     """The index in its own SQLite file, with the metadata database attached read-only for queries."""
 
-    def __init__(self, db_path: str, meta_path: str, engine: str, busy_timeout: float = 5.0) -> None:
+    def __init__(self, db_path: str, meta_path: str, engine: str, busy_timeout: float = 5.0,
+                 rank_limit: int = 10_000) -> None:
         self.db_path = db_path
+        self.rank_limit = rank_limit
         self.meta_path = meta_path
         self.engine = engine
         self.busy_timeout = busy_timeout
@@ -301,23 +313,47 @@ class SQLiteSearchIndex(SearchIndex):
             args["kind"] = filters.kind
         return " AND ".join(clauses), args
 
-    def query(self, query: Query, filters: Filters, limit: int, offset: int) -> list[Hit]:
+    def query(self, query: Query, filters: Filters, limit: int, offset: int) -> Ranking:
         where, args = self._where(filters)
         args.update({"limit": limit, "offset": offset})
-        if self.engine == FTS5:
-            args["match"] = query.fts()
-            weights = ", ".join(str(weight) for weight in WEIGHTS)
-            sql = (f"SELECT d.file_id, f.path, f.kind, -bm25(search, {weights}) AS score "
-                   "FROM search JOIN docs d ON d.num = search.rowid JOIN meta.files f ON f.id = d.file_id "
-                   f"WHERE search MATCH :match AND {where} ORDER BY score DESC, d.num LIMIT :limit OFFSET :offset")
-        else:
-            likes = []
-            for number, term in enumerate((*query.positive, *query.negative)):
-                args[f"like{number}"] = "%" + escape_like(term.text) + "%"
-                likes.append(("NOT " if term.negated else "") + f"d.name LIKE :like{number} ESCAPE '\\'")
-            sql = ("SELECT d.file_id, f.path, f.kind, 1.0 / length(d.name) AS score "
-                   "FROM docs d JOIN meta.files f ON f.id = d.file_id "
-                   f"WHERE {' AND '.join(likes)} AND {where} ORDER BY score DESC, f.path LIMIT :limit OFFSET :offset")
+        if self.engine == FALLBACK:
+            return Ranking(self._names_like(query, where, args), True)
+        args["match"] = query.fts()
+        matches = self.reader.execute("SELECT count(*) FROM (SELECT rowid FROM search WHERE search MATCH :match "
+                                      "LIMIT :cap)", {"match": args["match"], "cap": self.rank_limit + 1}).fetchone()[0]
+        score = f"-bm25(search, {', '.join(str(weight) for weight in WEIGHTS)})"
+        joined = "JOIN docs d ON d.num = search.rowid JOIN meta.files f ON f.id = d.file_id"
+        if matches > self.rank_limit:
+            # Too broad to rank within the time a query may take: newest indexed first, scored per row shown.
+            sql = (f"SELECT d.file_id, f.path, f.kind, {score} FROM search {joined} WHERE search MATCH :match "
+                   f"AND {where} ORDER BY search.rowid DESC LIMIT :limit OFFSET :offset")
+            return Ranking(self._hits(sql, args), False)
+        # Rank in FTS5 alone, then look up only the best window's rows; all of them when filters
+        # (trashed files, another folder) leave too few of the window.
+        args["window"] = offset + limit + RANK_WINDOW_SPARE
+        sql = (f"WITH best AS (SELECT rowid, {score} AS score FROM search WHERE search MATCH :match "
+               "ORDER BY score DESC LIMIT :window) "
+               f"SELECT d.file_id, f.path, f.kind, best.score FROM best JOIN docs d ON d.num = best.rowid "
+               f"JOIN meta.files f ON f.id = d.file_id WHERE {where} ORDER BY best.score DESC, d.num "
+               "LIMIT :limit OFFSET :offset")
+        hits = self._hits(sql, args)
+        if len(hits) < limit and matches > args["window"]:
+            sql = (f"SELECT d.file_id, f.path, f.kind, {score} AS score FROM search {joined} WHERE search MATCH :match "
+                   f"AND {where} ORDER BY score DESC, d.num LIMIT :limit OFFSET :offset")
+            hits = self._hits(sql, args)
+        return Ranking(hits, True)
+
+    def _names_like(self, query: Query, where: str, args: dict[str, object]) -> list[Hit]:
+        likes = []
+        for number, term in enumerate((*query.positive, *query.negative)):
+            args[f"like{number}"] = "%" + escape_like(term.text) + "%"
+            likes.append(("NOT " if term.negated else "") + f"d.name LIKE :like{number} ESCAPE '\\'")
+        sql = ("SELECT d.file_id, f.path, f.kind, 1.0 / length(d.name) AS score "
+               "FROM docs d JOIN meta.files f ON f.id = d.file_id "
+               f"WHERE {' AND '.join(likes)} AND {where} ORDER BY score DESC, f.path LIMIT :limit OFFSET :offset")
+        return self._hits(sql, args)
+
+    def _hits(self, sql: str, args: dict[str, object]) -> list[Hit]:
         rows = self.reader.execute(sql, args).fetchall()
         return [Hit(file_id, path, kind, round(float(score), 6)) for file_id, path, kind, score in rows]
 

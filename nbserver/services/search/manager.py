@@ -27,6 +27,7 @@ import os
 import posixpath
 import sqlite3
 import stat
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
@@ -109,8 +110,15 @@ class SearchService(LoggingConfigurable):
     scan_interval = Float(60.0, min=0.1, help="Seconds between scans for files changed outside the server.").tag(
         config=True)
     batch_size = Int(100, min=1, help="Files indexed per batch; the indexer yields between batches.").tag(config=True)
+    save_quiet = Float(0.25, min=0.0, help="The indexer waits until no save has finished for this many seconds "
+                       "(but at most max_save_wait per file), so that indexing does not slow saves.").tag(config=True)
+    max_save_wait = Float(2.0, min=0.0, help="The longest the indexer waits for a quiet moment per file (seconds), "
+                          "so that a stream of saves cannot stop indexing.").tag(config=True)
     batch_pause = Float(0.005, min=0.0, help="Seconds the indexer sleeps between batches of a large build, "
                         "so saves keep their speed.").tag(config=True)
+    rank_limit = Int(10_000, min=1, help="Queries matching more files than this are not ranked by bm25 but "
+                     "listed newest first (\"ranked\": false): ranking so many costs more than a query may take, "
+                     "and a word in that many files says little about which is best.").tag(config=True)
     max_text_file_bytes = Int(10 * 1024 * 1024, min=0, help="Files larger than this (bytes) are found by name "
                               "only.").tag(config=True)
     max_chars_per_file = Int(256 * 1024, min=0, help="Characters of text indexed per file.").tag(config=True)
@@ -132,6 +140,7 @@ class SearchService(LoggingConfigurable):
         self._readers = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="nbserver-search-read")
         self._scanning = False
         self._scanned = False
+        self._last_save = 0.0
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -204,7 +213,7 @@ class SearchService(LoggingConfigurable):
         try:
             meta_path = self.file_services.database_location()[0]
             index = SQLiteSearchIndex(self.index_location(), meta_path, self.chosen_engine(),
-                                      self.file_services.busy_timeout)
+                                      self.file_services.busy_timeout, self.rank_limit)
             index.open()
         except (sqlite3.Error, OSError) as exc:
             self.log.error("Search is unavailable: its index cannot be opened (%s)", exc)
@@ -241,6 +250,7 @@ class SearchService(LoggingConfigurable):
             self._wake.set()
 
     async def path_saved(self, path: str) -> None:
+        self._last_save = time.monotonic()
         self.enqueue(path)
 
     async def path_renamed(self, old_path: str, new_path: str) -> None:
@@ -312,8 +322,15 @@ class SearchService(LoggingConfigurable):
                 for path, info in self.file_services.visible_entries()
                 if stat.S_ISREG(info.st_mode) and path.startswith(folder + "/")]
 
+    def _wait_for_quiet(self) -> None:
+        """Give way to saves (on the indexer thread): CPU and the GIL go to the requests first."""
+        deadline = time.monotonic() + self.max_save_wait
+        while time.monotonic() - self._last_save < self.save_quiet and time.monotonic() < deadline:
+            time.sleep(self.save_quiet / 5)
+
     def _write_all(self, index: SearchIndex, work: list[tuple[str, Found]]) -> None:
         for file_id, item in work:
+            self._wait_for_quiet()
             known = index.fingerprint_of(file_id)
             name = posixpath.basename(item.path)
             if known is not None and known[0] == item.fingerprint:
@@ -409,7 +426,8 @@ class SearchService(LoggingConfigurable):
         """
         self._require_enabled()
         filters = Filters(self.file_services.owner, folder, kind)
-        hits: list[Hit] = await self._on_reader(lambda index: index.query(query, filters, limit + 1, offset))
+        ranking = await self._on_reader(lambda index: index.query(query, filters, limit + 1, offset))
+        hits = ranking.hits
         more = len(hits) > limit
         hits = hits[:limit]
         segments = await self._on_reader(lambda index: index.segments(hit.file_id for hit in hits))
@@ -417,7 +435,7 @@ class SearchService(LoggingConfigurable):
         engine = self.index.engine if self.index is not None else FTS5
         results = [self._result(hit, segments.get(hit.file_id, []), query, engine)
                    for hit, here in zip(hits, present) if here]
-        return {"query": query.text, "results": results,
+        return {"query": query.text, "results": results, "ranked": ranking.ranked,
                 "next_cursor": encode_cursor(offset + limit) if more and offset + limit <= MAX_OFFSET else None,
                 "index": {"status": self.state, "pending": self.pending}}
 
