@@ -84,8 +84,8 @@ def decode_cursor(cursor: str) -> int:
 def snippet(text: str, ranges: list[tuple[int, int]]) -> tuple[str, list[list[int]]]:
     """A window of ``text`` around its first range, and the ranges inside it, moved to its offsets."""
     start = max(0, ranges[0][0] - SNIPPET_LEAD)
-    if start:
-        space = text.rfind(" ", start, ranges[0][0])
+    if start:  # begin at a word
+        space = text.find(" ", start, ranges[0][0])
         start = space + 1 if space >= 0 else start
     end = min(len(text), start + SNIPPET_CHARS)
     inside = [[a - start, min(b, end) - start] for a, b in ranges if a >= start and a < end]
