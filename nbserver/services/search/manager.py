@@ -92,6 +92,12 @@ def snippet(text: str, ranges: list[tuple[int, int]]) -> tuple[str, list[list[in
     return text[start:end], inside
 
 
+def indexable(path: str) -> bool:
+    """Whether search looks at ``path``: not hidden, not in ``.ipynb_checkpoints`` (design 3.12), even
+    when the contents API shows hidden files."""
+    return not any(part.startswith(".") for part in path.split("/"))
+
+
 def fingerprint(info: os.stat_result) -> str:
     return f"{info.st_size}:{info.st_mtime_ns}:{info.st_ino}"
 
@@ -306,7 +312,7 @@ class SearchService(LoggingConfigurable):
     def _stat_all(self, paths: list[str]) -> list[Found]:
         """The indexable files at ``paths`` (a folder gives the files below it); blocking."""
         found: list[Found] = []
-        for path in paths:
+        for path in filter(indexable, paths):
             try:
                 info = os.lstat(self.contents_manager.visible_os_path(path))
             except (OSError, InvalidInput, NotFound):  # gone, hidden or reserved: nothing to index
@@ -320,7 +326,7 @@ class SearchService(LoggingConfigurable):
     def _files_below(self, folder: str) -> list[Found]:
         return [Found(path, default_type_for(path), fingerprint(info))
                 for path, info in self.file_services.visible_entries()
-                if stat.S_ISREG(info.st_mode) and path.startswith(folder + "/")]
+                if stat.S_ISREG(info.st_mode) and path.startswith(folder + "/") and indexable(path)]
 
     def _wait_for_quiet(self) -> None:
         """Give way to saves (on the indexer thread): CPU and the GIL go to the requests first."""
@@ -379,7 +385,7 @@ class SearchService(LoggingConfigurable):
     def _changed_on_disk(self, index: SearchIndex) -> list[str]:
         known = index.known_paths()
         return [path for path, info in self.file_services.visible_entries()
-                if stat.S_ISREG(info.st_mode) and known.get(path) != fingerprint(info)]
+                if stat.S_ISREG(info.st_mode) and known.get(path) != fingerprint(info) and indexable(path)]
 
     async def reindex(self, full: bool = False) -> dict[str, Any]:
         """Reconcile file ids with the disk, then queue what changed (everything with ``full``); the status."""

@@ -71,9 +71,7 @@ async def start_indexing(server_app: Any, api: APIClient) -> None:
     """Start the background indexer as a served server does; wait for the first scan to finish."""
     server_app.search_service.start_background()
 
-    async def idle() -> bool:
-        return bool((await api.get("api/search/status")).json()["status"] == "ready")
-    await wait_until(idle)
+    await wait_until(lambda: _ready(api))
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -195,6 +193,37 @@ async def test_outside_move_follows_the_id(server_app: Any, api: APIClient, root
     await wait_until(lambda: _has(api, "name:c"))
     result = (await search(api, q="nebula")).json()["results"]
     assert [(r["id"], r["path"]) for r in result] == [(fid, "proj/sub/c.ipynb")]
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_outside_edit_is_found_by_the_periodic_scan(server_app: Any, api: APIClient, root_dir: Path) -> None:
+    """Without a reindex: the scan of mtimes (every scan_interval seconds) finds a new file and an edit."""
+    server_app.search_service.scan_interval = 0.3
+    await start_indexing(server_app, api)
+    (root_dir / "outside.txt").write_text("meteorite")
+    await wait_until(lambda: _has(api, "meteorite"))
+    (root_dir / "outside.txt").write_text("meteor shower")
+    os.utime(root_dir / "outside.txt", ns=(time.time_ns(), time.time_ns() + 10**9))
+    await wait_until(lambda: _has(api, "shower"))
+    assert await found_paths(api, "meteorite") == []
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_copies_are_indexed_and_hidden_files_are_not(server_app: Any, api: APIClient,
+                                                           root_dir: Path) -> None:
+    await start_indexing(server_app, api)
+    await save_notebook(api, "src.ipynb", notebook(("code", "supernova = 1")))
+    copied = await api.post("api/contents", {"copy_from": "src.ipynb"})
+    assert copied.status == 201
+    (root_dir / ".hidden.txt").write_text("supernova")
+    await wait_until(lambda: _count(api, "supernova", 2))
+    assert (await api.post("api/search/reindex")).status == 202  # a scan that sees the hidden file
+    await wait_until(lambda: _ready(api))
+    assert sorted(await found_paths(api, "supernova")) == ["src-Copy1.ipynb", "src.ipynb"]
+
+
+async def _ready(api: APIClient) -> bool:
+    return bool((await api.get("api/search/status")).json()["status"] == "ready")
 
 
 @pytest.mark.gen_test(timeout=60)
