@@ -30,26 +30,25 @@ def test_readme_curl_walkthrough_runs_as_written(root_dir):
     assert '"reason": "Not Found"' in result.stdout
 
 
-def test_readme_file_ids_walkthrough_runs_as_written(root_dir):
-    section = README.read_text().split("## File ids and the trash with curl", 1)[1]
+def run_section(root_dir, heading):
+    """Run the first ``sh`` block under ``heading`` against a fresh server, as written."""
+    section = README.read_text().split(heading, 1)[1]
     block = re.findall(r"```sh\n(.*?)```", section, re.S)[0]
     lines = [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
     with ServerProcess(root_dir, "--port=0", token="my-secret-token") as server:
         script = "set -e\n" + "\n".join(lines).replace("http://127.0.0.1:8888", server.base_url.rstrip("/"))
         result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_readme_file_ids_walkthrough_runs_as_written(root_dir):
+    result = run_section(root_dir, "## File ids and the trash with curl")
     assert '"trashed": true' in result.stdout and '"path": "q3-report.txt"' in result.stdout
     assert sorted(p.name for p in root_dir.iterdir()) == [".nbserver"]
     assert list((root_dir / ".nbserver" / "trash").iterdir()) == []
 
-
 def test_readme_search_walkthrough_runs_as_written(root_dir):
-    section = README.read_text().split("## Search with curl", 1)[1]
-    block = re.findall(r"```sh\n(.*?)```", section, re.S)[0]
-    lines = [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
-    with ServerProcess(root_dir, "--port=0", token="my-secret-token") as server:
-        script = "set -e\n" + "\n".join(lines).replace("http://127.0.0.1:8888", server.base_url.rstrip("/"))
-        result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = run_section(root_dir, "## Search with curl")
     assert result.stdout.count('"results": [{"id"') == 4, result.stdout  # all four searches find it
     assert '"engine": "fts5"' in result.stdout

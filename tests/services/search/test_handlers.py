@@ -67,6 +67,13 @@ async def wait_until(check: Any, timeout: float = 10.0) -> float:
     return time.monotonic() - start
 
 
+async def indexed_notebook(api: APIClient, path: str, markdown: str) -> str:
+    """Save a notebook of one markdown cell through the API, wait until search finds it; its id."""
+    await save_notebook(api, path, notebook(("markdown", markdown)))
+    await wait_until(lambda: _has(api, markdown.split()[0], path))
+    return await file_id(api, path)
+
+
 async def start_indexing(server_app: Any, api: APIClient) -> None:
     """Start the background indexer as a served server does; wait for the first scan to finish."""
     server_app.search_service.start_background()
@@ -151,9 +158,7 @@ async def test_titles_code_outputs_and_text_files_are_searched(server_app: Any, 
 @pytest.mark.gen_test(timeout=60)
 async def test_rename_keeps_the_id_and_finds_the_new_name(server_app: Any, api: APIClient) -> None:
     await start_indexing(server_app, api)
-    await save_notebook(api, "a.ipynb", notebook(("markdown", "pulsar timing")))
-    await wait_until(lambda: _has(api, "pulsar"))
-    fid = await file_id(api, "a.ipynb")
+    fid = await indexed_notebook(api, "a.ipynb", "pulsar timing")
     assert (await api.patch("api/contents/a.ipynb", {"path": "pulses.ipynb"})).status == 200
     result = (await search(api, q="pulsar")).json()["results"][0]  # at once: the path comes from the id
     assert (result["id"], result["path"]) == (fid, "pulses.ipynb")
@@ -183,9 +188,7 @@ async def test_outside_move_follows_the_id(server_app: Any, api: APIClient, root
     """11: os.rename outside the server, then reindex: the same id at the new path, same content found."""
     await start_indexing(server_app, api)
     await api.put("api/contents/proj", {"type": "directory"})
-    await save_notebook(api, "proj/b.ipynb", notebook(("markdown", "nebula")))
-    await wait_until(lambda: _has(api, "nebula"))
-    fid = await file_id(api, "proj/b.ipynb")
+    fid = await indexed_notebook(api, "proj/b.ipynb", "nebula")
     (root_dir / "proj" / "sub").mkdir()
     os.rename(root_dir / "proj" / "b.ipynb", root_dir / "proj" / "sub" / "c.ipynb")
     assert (await api.post("api/search/reindex")).status == 202
@@ -230,9 +233,7 @@ async def _ready(api: APIClient) -> bool:
 async def test_trashed_file_is_absent_and_back_after_restore(server_app: Any, api: APIClient) -> None:
     """49: trash -> absent from results; restore -> back, same id."""
     await start_indexing(server_app, api)
-    await save_notebook(api, "t.ipynb", notebook(("markdown", "magnetar")))
-    await wait_until(lambda: _has(api, "magnetar"))
-    fid = await file_id(api, "t.ipynb")
+    fid = await indexed_notebook(api, "t.ipynb", "magnetar")
     assert (await api.post(f"api/files/{fid}/trash")).status == 200
     assert await found_paths(api, "magnetar") == []
     assert (await api.post(f"api/files/{fid}/restore")).status == 200
