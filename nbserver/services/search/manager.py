@@ -35,12 +35,11 @@ from traitlets import Bool, Enum, Float, Int, Unicode
 from traitlets.config import LoggingConfigurable
 
 from nbserver.errors import InvalidInput, NotFound, ServiceUnavailable
-from nbserver.services.contents import fileio
 from nbserver.services.contents.manager import default_type_for
 from nbserver.services.files.manager import FileServices
 from nbserver.services.search.extract import Document, Limits, Segment, extract_notebook, extract_text_file
-from nbserver.services.search.index import FALLBACK, FTS5, Filters, Hit, SearchIndex, SQLiteSearchIndex, \
-    fts5_available
+from nbserver.services.search.index import FALLBACK, FTS5, Filters, Hit, Ranking, SearchIndex, \
+    SQLiteSearchIndex, fts5_available
 from nbserver.services.search.query import Query, match_ranges, substring_ranges
 
 T = TypeVar("T")
@@ -425,22 +424,24 @@ class SearchService(LoggingConfigurable):
 
     async def search(self, query: Query, folder: str, kind: str | None, limit: int,
                      offset: int) -> dict[str, Any]:
-        """One page of ranked results: ``{"query", "results": [...], "next_cursor"}`` (design 3.12).
+        """One page of results: ``{"query", "results", "ranked", "next_cursor", "index"}`` (design 3.12).
 
         ``folder`` ("" for all) restricts to its subtree, ``kind`` to ``notebook`` or ``file``. A hit
         whose file vanished since it was indexed is left out of the page.
         """
         self._require_enabled()
         filters = Filters(self.file_services.owner, folder, kind)
-        ranking = await self._on_reader(lambda index: index.query(query, filters, limit + 1, offset))
-        hits = ranking.hits
-        more = len(hits) > limit
-        hits = hits[:limit]
-        segments = await self._on_reader(lambda index: index.segments(hit.file_id for hit in hits))
-        present = await self._on_reader(lambda index: [self._present(hit.path) for hit in hits])
-        engine = self.index.engine if self.index is not None else FTS5
-        results = [self._result(hit, segments.get(hit.file_id, []), query, engine)
-                   for hit, here in zip(hits, present) if here]
+
+        def page(index: SearchIndex) -> tuple[Ranking, list[dict[str, Any]]]:
+            """One trip to a reader thread: the hits, their stored text, and which are still on disk."""
+            ranking = index.query(query, filters, limit + 1, offset)
+            hits = ranking.hits[:limit]
+            segments = index.segments(hit.file_id for hit in hits)
+            return ranking, [self._result(hit, segments.get(hit.file_id, []), query, index.engine)
+                             for hit in hits if self._present(hit.path)]
+
+        ranking, results = await self._on_reader(page)
+        more = len(ranking.hits) > limit
         return {"query": query.text, "results": results, "ranked": ranking.ranked,
                 "next_cursor": encode_cursor(offset + limit) if more and offset + limit <= MAX_OFFSET else None,
                 "index": {"status": self.state, "pending": self.pending}}
