@@ -114,7 +114,7 @@ class SearchIndex:
         raise NotImplementedError
 
     def known_paths(self) -> dict[str, str]:
-        """path -> fingerprint of every document (paths as last indexed: hints for the scan)."""
+        """path -> fingerprint of every document (paths as last indexed: hints for the scan). A read."""
         raise NotImplementedError
 
     def put(self, file_id: str, path: str, fingerprint: str, document: Document) -> None:
@@ -153,7 +153,7 @@ class SQLiteSearchIndex(SearchIndex):
     """The index in its own SQLite file, with the metadata database attached read-only for queries."""
 
     def __init__(self, db_path: str, meta_path: str, engine: str, busy_timeout: float = 5.0,
-                 rank_limit: int = 10_000) -> None:
+                 rank_limit: int = 5_000) -> None:
         self.db_path = db_path
         self.rank_limit = rank_limit
         self.meta_path = meta_path
@@ -230,7 +230,7 @@ class SQLiteSearchIndex(SearchIndex):
         return (row[0], row[1]) if row else None
 
     def known_paths(self) -> dict[str, str]:
-        return dict(self.writer.execute("SELECT path, fingerprint FROM docs").fetchall())
+        return dict(self.reader.execute("SELECT path, fingerprint FROM docs").fetchall())
 
     def put(self, file_id: str, path: str, fingerprint: str, document: Document) -> None:
         segments = json.dumps([segment.as_json() for segment in document.segments], ensure_ascii=False)

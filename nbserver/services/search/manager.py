@@ -121,7 +121,7 @@ class SearchService(LoggingConfigurable):
                           "so that a stream of saves cannot stop indexing.").tag(config=True)
     batch_pause = Float(0.005, min=0.0, help="Seconds the indexer sleeps between batches of a large build, "
                         "so saves keep their speed.").tag(config=True)
-    rank_limit = Int(10_000, min=1, help="Queries matching more files than this are not ranked by bm25 but "
+    rank_limit = Int(5_000, min=1, help="Queries matching more files than this are not ranked by bm25 but "
                      "listed newest first (\"ranked\": false): ranking so many costs more than a query may take, "
                      "and a word in that many files says little about which is best.").tag(config=True)
     max_text_file_bytes = Int(10 * 1024 * 1024, min=0, help="Files larger than this (bytes) are found by name "
@@ -371,8 +371,8 @@ class SearchService(LoggingConfigurable):
 
     async def scan(self) -> int:
         """Queue every file whose path or fingerprint the index does not have; how many were queued."""
-        index = await self._ready_index()
-        changed = await self._on_writer(lambda: self._changed_on_disk(index))
+        # On a reader thread: a walk of a large tree takes seconds, and must not hold up the indexer.
+        changed = await self._on_reader(self._changed_on_disk)
         for path in changed:
             self.enqueue(path)
         self._prune_wanted = True
