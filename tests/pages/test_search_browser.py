@@ -20,7 +20,7 @@ def save_through_api(server: LiveServer, path: str, content: dict[str, Any]) -> 
     request = urllib.request.Request(server.page_url(f"api/contents/{path}"), data=body, method="PUT",
                                      headers={"Authorization": f"token {server.token}",
                                               "Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=20) as response:
+    with urllib.request.urlopen(request, timeout=60) as response:  # a first save signs: slow under load
         assert response.status in (200, 201)
 
 
