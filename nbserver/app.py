@@ -45,6 +45,7 @@ from nbserver.services.kernels.base import KernelManagerBase
 from nbserver.services.kernels.gateway.client import GatewayClient
 from nbserver.services.kernels.gateway.manager import GatewayKernelManager
 from nbserver.services.kernels.manager import MappingKernelManager
+from nbserver.services.search.manager import SearchService
 from nbserver.services.sessions.manager import SessionManager
 from nbserver.services.terminals.manager import TerminalManager
 
@@ -112,9 +113,9 @@ class NotebookServerApp(JupyterApp):
     aliases = aliases
     flags = flags
     subcommands = subcommands
-    classes = [IdentityProvider, ContentsManager, FileContentsManager, FileServices, ConfigSectionManager,
-               MappingKernelManager, GatewayClient, GatewayKernelManager, SessionManager, TerminalManager,
-               ExternalNotebooks, FileCheckpoints, ClusterManager]
+    classes = [IdentityProvider, ContentsManager, FileContentsManager, FileServices, SearchService,
+               ConfigSectionManager, MappingKernelManager, GatewayClient, GatewayKernelManager, SessionManager,
+               TerminalManager, ExternalNotebooks, FileCheckpoints, ClusterManager]
 
     ip = Unicode("127.0.0.1", help="The IP address the server listens on.").tag(config=True)
     port = Integer(
@@ -260,6 +261,7 @@ class NotebookServerApp(JupyterApp):
         self.file_services = self.start_file_services()
         self.external_notebooks = ExternalNotebooks(parent=self, log=self.log)
         self.cluster_manager = ClusterManager(parent=self, log=self.log, root_dir=self.root_dir)
+        self.search_service = self.start_search_service()
 
     def make_kernel_manager(self) -> KernelManagerBase[Any]:
         """The local kernel manager, or the gateway one when GatewayClient.url (--gateway-url,
@@ -280,6 +282,14 @@ class NotebookServerApp(JupyterApp):
         services = FileServices(self.contents_manager, self.identity_provider.username, parent=self, log=self.log)
         services.start()
         return services
+
+    def start_search_service(self) -> SearchService | None:
+        """Full-text search over the file services' root (none without them)."""
+        if self.file_services is None:
+            return None
+        service = SearchService(self.file_services, parent=self, log=self.log)
+        service.start()
+        return service
 
     def handler_modules(self) -> list[str]:
         pages = ["nbserver.pages.handlers", "nbserver.pages.files", "nbserver.pages.nbconvert",
@@ -302,6 +312,7 @@ class NotebookServerApp(JupyterApp):
             "contents_manager": self.contents_manager,
             "file_services": self.file_services,
             "external_notebooks": self.external_notebooks,
+            "search_service": self.search_service,
             "config_manager": self.config_manager,
             "kernel_manager": self.kernel_manager,
             "session_manager": self.session_manager,
@@ -417,6 +428,10 @@ class NotebookServerApp(JupyterApp):
         await self.session_manager.close()
         self.contents_manager.notary.close()
         await self.external_notebooks.close()
+        if self.search_service is not None:
+            await self.search_service.stop_background()
+            self.search_service.close()
+            self.search_service = None
         if self.file_services is not None:
             await self.file_services.stop_background()
             self.file_services.close()
@@ -442,6 +457,8 @@ class NotebookServerApp(JupyterApp):
         self.kernel_manager.start_kernel_pool()
         if self.file_services is not None:
             self.file_services.start_background()
+        if self.search_service is not None:
+            self.search_service.start_background()
         await self._stop_requested.wait()
         self.log.info("Shutting down")
         await self.cleanup()

@@ -54,3 +54,9 @@ def test_readme_upload_and_share_walkthrough_runs_as_written(root_dir):
     assert '"code": "name_conflict"' in out and "200\n" in out and "404\n" in out
     assert '"relation": "copy"' in out and '"starred": true' in out
     assert sorted(p.name for p in root_dir.iterdir()) == [".nbserver", "chart-Copy1.ipynb", "chart.ipynb"]
+
+
+def test_readme_search_walkthrough_runs_as_written(root_dir):
+    out = run_section("## Search with curl", root_dir)
+    assert out.count('"results": [{"id"') == 4, out  # all four searches find it
+    assert '"engine": "fts5"' in out

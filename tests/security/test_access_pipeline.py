@@ -22,9 +22,9 @@ from nbserver.base.handlers import JSONErrorsMixin, PageHandler
 from tests.support.routes import KERNEL_ID, application_routes, implemented_methods, sample_path
 
 #: Where contents are shown; an authorizer that refuses contents:read must close each of them.
-CONTENTS_ROUTES = ("/api/contents", "/api/resolvePath", "/api/files", "/api/fileid", "/api/trash", "/files/",
-                   "/view/", "/nbconvert/", "/edit/", "/notebooks/", "/tree", "/api/notebooks", "/rstservice/",
-                   "/new", "/copy/")
+CONTENTS_ROUTES = ("/api/contents", "/api/resolvePath", "/api/files", "/api/fileid", "/api/trash", "/api/search",
+                   "/files/", "/view/", "/nbconvert/", "/edit/", "/notebooks/", "/tree", "/api/notebooks",
+                   "/rstservice/", "/new", "/copy/")
 
 
 class DenyAllAuthorizer(Authorizer):

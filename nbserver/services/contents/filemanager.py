@@ -715,8 +715,11 @@ class FileContentsManager(ContentsManager):
                 # Only the encoding takes one of the notebook_jobs slots: not the write and its fsync.
                 target, notebook, signature = await self._notebook_job(
                     self._prepare_notebook, model, path, must_create)
-                return await run_blocking(self._write, target, model, notebook, must_create, signature)
-            return await run_blocking(self._save, model, path, must_create)
+                saved = await run_blocking(self._write, target, model, notebook, must_create, signature)
+            else:
+                saved = await run_blocking(self._save, model, path, must_create)
+        await self.notify_saved(saved.model["path"])
+        return saved
 
     # -- the other primitives ----------------------------------------------------------
 
@@ -797,7 +800,9 @@ class FileContentsManager(ContentsManager):
     async def copy_to(self, from_path: str, to_path: str) -> Model:
         from_path = fileio.normalize_api_path(from_path)
         with os_errors_as("copy", from_path):
-            return await run_blocking(self._copy_to, from_path, to_path)
+            model = await run_blocking(self._copy_to, from_path, to_path)
+        await self.notify_saved(model["path"])
+        return model
 
     def _exists_as(self, path: str, test: Callable[[str], bool]) -> bool:
         try:

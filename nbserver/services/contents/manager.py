@@ -37,6 +37,8 @@ Model = dict[str, Any]
 RenameListener = Callable[[str, str], Awaitable[None]]
 #: Called as ``await listener(path)`` after a file or folder was deleted for good.
 DeleteListener = Callable[[str], Awaitable[None]]
+#: Called as ``await listener(path)`` after a file, notebook or folder was written (saved, created, copied).
+SaveListener = Callable[[str], Awaitable[None]]
 
 CONTENT_TYPES = ("directory", "file", "notebook")
 FILE_FORMATS = ("text", "base64")
@@ -140,6 +142,7 @@ class ContentsManager(LoggingConfigurable):
         super().__init__(**kwargs)
         self._rename_listeners: list[RenameListener] = []
         self._delete_listeners: list[DeleteListener] = []
+        self._save_listeners: list[SaveListener] = []
 
     def add_rename_listener(self, listener: RenameListener) -> None:
         """Have ``listener(old_path, new_path)`` awaited after every rename (sessions follow files)."""
@@ -148,6 +151,22 @@ class ContentsManager(LoggingConfigurable):
     def add_delete_listener(self, listener: DeleteListener) -> None:
         """Have ``listener(path)`` awaited after every permanent delete (ids of the path are forgotten)."""
         self._delete_listeners.append(listener)
+
+    def add_save_listener(self, listener: SaveListener) -> None:
+        """Have ``listener(path)`` awaited after every write a store reports with :meth:`notify_saved`."""
+        self._save_listeners.append(listener)
+
+    async def notify_saved(self, path: str) -> None:
+        """Tell the save listeners (the search index) that ``path`` was written; never raises.
+
+        Stores call it after each successful save or copy; so does any other writer of files
+        under the root (uploads), so that what they wrote becomes searchable.
+        """
+        for listener in self._save_listeners:
+            try:
+                await listener(path)
+            except Exception:
+                self.log.exception("A save listener failed for %s", path)
 
     def recover_interrupted_writes(self) -> None:
         """At start-up, before serving: finish or undo the writes a killed server left half done.

@@ -137,6 +137,7 @@ class FileUploadHandler(FilesAPIHandler):
             model, _ = await run_blocking(upload.commit)
         except OSError as exc:
             raise error_for_os_error(exc, "save", upload.path) from exc
+        await upload.manager.notify_saved(model["path"])  # search indexes it like a save
         services = self.file_services
         record = await services.record_for_path(model["path"])
         if self.world_readable:

@@ -721,10 +721,21 @@ async function load() {
   if (!nb.cells.length && !printView) nb.cells.push(new Cell({ cell_type: "code", source: "", metadata: {}, outputs: [] }));
   nb.selected = 0;
   renderAll();
+  selectCellFromHash();
   nb.dirty = false;
   setSaveState(`Last saved ${exactTime(model.last_modified)}`);
   if (model.message) toast(model.message, "info", 8);
 }
+
+// #cell=<index> (where a search result points): select that cell and scroll to it.
+function selectCellFromHash() {
+  const match = /^#cell=(\d+)$/.exec(location.hash);
+  const cell = match ? nb.cells[Number(match[1])] : null;
+  if (!cell) return;
+  select(cell);
+  cell.node.scrollIntoView({ block: "center" });
+}
+window.addEventListener("hashchange", selectCellFromHash);
 
 async function main() {
   if (!printView) wire();

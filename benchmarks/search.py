@@ -1,0 +1,278 @@
+"""Search benchmark (not a test): full-text search over generated notebooks on this machine.
+
+```sh
+python benchmarks/search.py                 # 100,000 notebooks (index build: minutes on 2 cores)
+python benchmarks/search.py --notebooks 10000 --queries 300 --saves 300
+```
+
+It writes ``--notebooks`` small generated notebooks (markdown with a title, code, a stream output;
+words drawn from a Zipf-like vocabulary, so some words are in most notebooks and some in few)
+into a scratch root, starts ``python -m nbserver`` on it, and prints:
+
+* the index build: seconds from the first ``GET /api/search/status`` (which starts it) to
+  ``status: ready``, documents and index size;
+* query latency, client-side over one keep-alive connection, p50 and p99 over a mix of common
+  words, rare words, two-word ANDs, phrases, prefixes and name searches (targets: p50 < 50 ms,
+  p99 < 250 ms);
+* freshness: seconds from a save's answer until a search finds the notebook (target < 2 s);
+* save p99 (PUT of a small notebook) on a server with search off, and on the same root with search
+  on while a full re-index (``POST /api/search/reindex?full=1``) runs in the background (target:
+  at most +10 %).
+
+Figures are printed with the machine (CPU, cores, load average) so they can be judged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import secrets
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from loadgen import HTTPConnection  # noqa: E402
+from run import machine_info  # noqa: E402
+from servers import NBSERVER, RunningServer, ServerCommand  # noqa: E402
+
+VOCABULARY_SIZE = 20_000
+FOLDER_SIZE = 1000
+
+
+def vocabulary(rng: random.Random) -> list[str]:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words: set[str] = set()
+    while len(words) < VOCABULARY_SIZE:
+        words.add("".join(rng.choice(letters) for _ in range(rng.randint(4, 10))))
+    return sorted(words)
+
+
+def zipf_words(rng: random.Random, words: list[str], count: int) -> list[str]:
+    # Rank r drawn with probability ~ 1/r: a few words everywhere, most words rare.
+    return [words[min(int(rng.paretovariate(1.0)) - 1, len(words) - 1)] for _ in range(count)]
+
+
+def generated_notebook(rng: random.Random, words: list[str], number: int) -> str:
+    title = " ".join(zipf_words(rng, words, 3)).title()
+    prose = " ".join(zipf_words(rng, words, 60))
+    code = "\n".join(f"{a} = {b}({number}, '{c}')" for a, b, c in
+                     (zipf_words(rng, words, 3) for _ in range(6)))
+    output = " ".join(zipf_words(rng, words, 12))
+    return json.dumps({
+        "cells": [
+            {"cell_type": "markdown", "metadata": {}, "source": f"# {title}\n\n{prose}"},
+            {"cell_type": "code", "metadata": {}, "execution_count": 1, "source": code,
+             "outputs": [{"output_type": "stream", "name": "stdout", "text": output}]},
+        ],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+
+
+def write_root(root: Path, count: int, seed: int = 7) -> list[str]:
+    rng = random.Random(seed)
+    words = vocabulary(rng)
+    for number in range(count):
+        folder = root / f"folder-{number // FOLDER_SIZE:03d}"
+        if number % FOLDER_SIZE == 0:
+            folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"nb-{number:06d}.ipynb").write_text(generated_notebook(rng, words, number))
+    return words
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+async def get_json(connection: HTTPConnection, path: str) -> Any:
+    response = await connection.request("GET", path)
+    if response.status != 200:
+        raise RuntimeError(f"GET {path}: {response.status} {response.body[:200]!r}")
+    return response.json()
+
+
+async def wait_ready(connection: HTTPConnection, timeout: float) -> float:
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        status = await get_json(connection, "/api/search/status")
+        if status["status"] == "ready":
+            return time.perf_counter() - started
+        await asyncio.sleep(0.5)
+    raise TimeoutError("the index did not become ready")
+
+
+QUERY_KINDS = ("common word", "middle word", "rare word", "common AND middle", "phrase", "prefix", "name")
+
+
+def query_mix(words: list[str], rng: random.Random, count: int) -> list[tuple[str, str]]:
+    common, middle, rare = words[:20], words[20:2000], words[2000:]
+    makers = [
+        lambda: rng.choice(common),
+        lambda: rng.choice(middle),
+        lambda: rng.choice(rare),
+        lambda: f"{rng.choice(common)} {rng.choice(middle)}",
+        lambda: f'"{rng.choice(middle)} {rng.choice(middle)}"',
+        lambda: rng.choice(middle)[:3] + "*",
+        lambda: "name:nb-0" + str(rng.randint(0, 9)),
+    ]
+    return [(QUERY_KINDS[number % len(makers)], makers[number % len(makers)]()) for number in range(count)]
+
+
+async def measure_queries(connection: HTTPConnection, queries: list[tuple[str, str]]) -> dict[str, list[float]]:
+    """Seconds per query, by kind of query."""
+    samples: dict[str, list[float]] = {}
+    for kind, text in queries:
+        started = time.perf_counter()
+        await get_json(connection, "/api/search?limit=20&q=" + quote(text))
+        samples.setdefault(kind, []).append(time.perf_counter() - started)
+    return samples
+
+
+def small_notebook(marker: str) -> bytes:
+    return json.dumps({"type": "notebook", "content": {
+        "cells": [{"cell_type": "markdown", "metadata": {}, "source": f"# Fresh\n\n{marker} observations"}],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5}}).encode()
+
+
+async def measure_freshness(connection: HTTPConnection, rounds: int) -> list[float]:
+    samples = []
+    for number in range(rounds):
+        marker = "fresh" + secrets.token_hex(6)
+        response = await connection.request("PUT", f"/api/contents/fresh-{number}.ipynb", small_notebook(marker))
+        assert response.status in (200, 201), response.status
+        saved = time.perf_counter()
+        while True:
+            found = await get_json(connection, "/api/search?q=" + marker)
+            if found["results"]:
+                samples.append(time.perf_counter() - saved)
+                break
+            if time.perf_counter() - saved > 30:
+                samples.append(float("inf"))
+                break
+            await asyncio.sleep(0.02)
+    return samples
+
+
+async def measure_saves(connection: HTTPConnection, count: int) -> list[float]:
+    samples = []
+    body = small_notebook("save")
+    for number in range(count):
+        started = time.perf_counter()
+        response = await connection.request("PUT", f"/api/contents/save-{number % 20}.ipynb", body)
+        samples.append(time.perf_counter() - started)
+        assert response.status in (200, 201), response.status
+    return samples
+
+
+def ms(value: float) -> str:
+    return f"{value * 1000:.1f} ms"
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--notebooks", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--saves", type=int, default=300)
+    parser.add_argument("--freshness-rounds", type=int, default=10)
+    parser.add_argument("--build-timeout", type=float, default=7200)
+    args = parser.parse_args()
+    info = machine_info()
+    scratch = Path(tempfile.mkdtemp(prefix="nbserver-search-bench-"))
+    root = scratch / "root"
+    root.mkdir()
+    token = secrets.token_hex(16)
+    spec = ServerCommand(NBSERVER, Path(sys.executable), [sys.executable, "-m", "nbserver"], [])
+    figures: dict[str, Any] = {"machine": info, "notebooks": args.notebooks}
+    try:
+        started = time.perf_counter()
+        words = write_root(root, args.notebooks)
+        figures["generate_seconds"] = round(time.perf_counter() - started, 1)
+        print(f"generated {args.notebooks} notebooks in {figures['generate_seconds']} s", flush=True)
+
+        # Save p99 with search off (no index, no background work).
+        off = RunningServer(spec, root, scratch / "home-off", token, ["--SearchService.enabled=False"])
+        off.start()
+        try:
+            connection = HTTPConnection(off.port, token)
+            await measure_saves(connection, 20)  # warm-up
+            saves_off = await measure_saves(connection, args.saves)
+            connection.close()
+        finally:
+            off.stop()
+
+        server = RunningServer(spec, root, scratch / "home", token)
+        server.start()
+        try:
+            connection = HTTPConnection(server.port, token)
+            build = await wait_ready(connection, args.build_timeout)
+            status = await get_json(connection, "/api/search/status")
+            figures["build_seconds"] = round(build, 1)
+            figures["documents"] = status["documents"]
+            figures["index_mb"] = round(status["db_bytes"] / 1e6, 1)
+            print(f"index built in {build:.1f} s: {status['documents']} documents, {figures['index_mb']} MB",
+                  flush=True)
+
+            queries = query_mix(words, random.Random(11), args.queries)
+            await measure_queries(connection, queries[:20])  # warm-up
+            by_kind = await measure_queries(connection, queries)
+            samples = [sample for kind in by_kind.values() for sample in kind]
+            figures["query_p99_by_kind_ms"] = {kind: round(percentile(values, 0.99) * 1000, 1)
+                                               for kind, values in by_kind.items()}
+            figures["query_p50_ms"] = round(percentile(samples, 0.5) * 1000, 1)
+            figures["query_p99_ms"] = round(percentile(samples, 0.99) * 1000, 1)
+            figures["query_max_ms"] = round(max(samples) * 1000, 1)
+
+            fresh = await measure_freshness(connection, args.freshness_rounds)
+            figures["fresh_median_s"] = round(statistics.median(fresh), 2)
+            figures["fresh_max_s"] = round(max(fresh), 2)
+
+            # Save p99 while a full re-index (every file re-read) runs in the background.
+            response = await connection.request("POST", "/api/search/reindex?full=1", b"")
+            assert response.status == 202, response.status
+            await asyncio.sleep(1)
+            saves_on = await measure_saves(connection, args.saves)
+            still = (await get_json(connection, "/api/search/status"))["pending"]
+            figures["pending_after_saves"] = still
+            connection.close()
+        finally:
+            server.stop()
+        figures["save_p99_off_ms"] = round(percentile(saves_off, 0.99) * 1000, 1)
+        figures["save_p99_indexing_ms"] = round(percentile(saves_on, 0.99) * 1000, 1)
+        figures["save_p50_off_ms"] = round(percentile(saves_off, 0.5) * 1000, 1)
+        figures["save_p50_indexing_ms"] = round(percentile(saves_on, 0.5) * 1000, 1)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    figures["load_average_after"] = round(os.getloadavg()[0], 2)
+    report(figures)
+
+
+def report(figures: dict[str, Any]) -> None:
+    machine = figures["machine"]
+    print()
+    print(f"machine: {machine['cpu']}, {machine['nproc']} cores, {machine['memory_gb']} GB, {machine['os']}, "
+          f"Python {machine['python']}, {machine['date']}; load average {machine['load_average_before']} before, "
+          f"{figures['load_average_after']} after")
+    print(f"notebooks: {figures['notebooks']} (generated in {figures['generate_seconds']} s)")
+    print(f"index build: {figures['build_seconds']} s, {figures['documents']} documents, {figures['index_mb']} MB")
+    print(f"query: p50 {figures['query_p50_ms']} ms (target < 50), p99 {figures['query_p99_ms']} ms "
+          f"(target < 250), max {figures['query_max_ms']} ms; p99 by kind: {figures['query_p99_by_kind_ms']}")
+    print(f"saved notebook findable after: median {figures['fresh_median_s']} s, max {figures['fresh_max_s']} s "
+          "(target < 2)")
+    off, on = figures["save_p99_off_ms"], figures["save_p99_indexing_ms"]
+    print(f"save p99: {off} ms with search off, {on} ms during a full re-index ({(on / off - 1) * 100:+.0f} %, "
+          f"target <= +10 %); p50 {figures['save_p50_off_ms']} / {figures['save_p50_indexing_ms']} ms; "
+          f"{figures['pending_after_saves']} files still queued when the saves ended")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,475 @@
+"""SearchService: full-text search over the served files, kept fresh in the background (design 3.12, 4.5).
+
+Writes only enqueue: the contents manager's save, rename and delete listeners put a path in a
+queue (coalesced per path) and return, so indexing never slows a save. One indexer task waits
+``index_delay`` seconds (autosave storms coalesce), then handles the queue in batches: a stat
+and the extraction of each file on the indexer's own thread, ids from the file services, and
+one short index transaction per file on that thread. A file whose fingerprint (size, mtime,
+inode) is unchanged is not re-read; a renamed one only gets its new name. Changes made outside
+the server are found by a periodic scan that compares what is on disk with the index
+(``scan_interval``), and on demand by :meth:`SearchService.reindex`, which first lets the
+file services reconcile ids (design section 4.4, checklist item 11).
+
+Trash and restore need no indexing at all: the index is keyed by file id and a query joins the
+metadata store's live rows, so a trashed file drops out of results and its restore brings it
+back as it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import concurrent.futures
+import contextlib
+import json
+import os
+import posixpath
+import sqlite3
+import stat
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
+
+from traitlets import Bool, Enum, Float, Int, Unicode
+from traitlets.config import LoggingConfigurable
+
+from nbserver.errors import InvalidInput, NotFound, ServiceUnavailable
+from nbserver.services.contents.manager import default_type_for
+from nbserver.services.files.manager import FileServices
+from nbserver.services.search.extract import Document, Limits, Segment, extract_notebook, extract_text_file
+from nbserver.services.search.index import FALLBACK, FTS5, Filters, Hit, Ranking, SearchIndex, \
+    SQLiteSearchIndex, fts5_available
+from nbserver.services.search.query import Query, match_ranges, substring_ranges
+
+T = TypeVar("T")
+
+#: Paging (design 3.12): ``limit`` 1..100, offsets beyond MAX_OFFSET are refused.
+MAX_LIMIT = 100
+DEFAULT_LIMIT = 20
+MAX_OFFSET = 1000
+#: Matches shown per result, and the characters of a snippet around a match.
+MATCHES_PER_RESULT = 3
+SNIPPET_CHARS = 200
+SNIPPET_LEAD = 60
+
+
+@dataclass(frozen=True)
+class Found:
+    """A file on disk the indexer looked at: its path, type and fingerprint."""
+
+    path: str
+    kind: str
+    fingerprint: str
+
+
+def encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The offset in an opaque cursor; InvalidInput (400) for anything this server did not make."""
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        offset = value["o"]
+    except (ValueError, TypeError, KeyError, binascii.Error):
+        raise InvalidInput("Invalid cursor.", code="invalid_field") from None
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput(f"Search pages end after {MAX_OFFSET} results; refine the query.",
+                           code="invalid_field")
+    return offset
+
+
+def snippet(text: str, ranges: list[tuple[int, int]]) -> tuple[str, list[list[int]]]:
+    """A window of ``text`` around its first range, and the ranges inside it, moved to its offsets."""
+    start = max(0, ranges[0][0] - SNIPPET_LEAD)
+    if start:  # begin at a word
+        space = text.find(" ", start, ranges[0][0])
+        start = space + 1 if space >= 0 else start
+    end = min(len(text), start + SNIPPET_CHARS)
+    inside = [[a - start, min(b, end) - start] for a, b in ranges if a >= start and a < end]
+    return text[start:end], inside
+
+
+def indexable(path: str) -> bool:
+    """Whether search looks at ``path``: not hidden, not in ``.ipynb_checkpoints`` (design 3.12), even
+    when the contents API shows hidden files."""
+    return not any(part.startswith(".") for part in path.split("/"))
+
+
+def fingerprint(info: os.stat_result) -> str:
+    return f"{info.st_size}:{info.st_mtime_ns}:{info.st_ino}"
+
+
+class SearchService(LoggingConfigurable):
+    """The search index of a :class:`FileServices` root: queries, status, and keeping it fresh."""
+
+    enabled = Bool(True, help="Whether /api/search answers (503 search_disabled when not) and files are indexed.").tag(
+        config=True)
+    engine = Enum(["auto", FTS5, FALLBACK], "auto", help="fts5: SQLite full-text search; fallback: names only "
+                  "(LIKE); auto: fts5 where this SQLite has it.").tag(config=True)
+    index_path = Unicode("", help="The SQLite search index. Default: search.sqlite beside the metadata database.").tag(
+        config=True)
+    index_delay = Float(0.5, min=0.0, help="Seconds the indexer waits after a change before indexing it, so an "
+                        "autosave storm is indexed once.").tag(config=True)
+    scan_interval = Float(60.0, min=0.1, help="Seconds between scans for files changed outside the server.").tag(
+        config=True)
+    batch_size = Int(100, min=1, help="Files indexed per batch; the indexer yields between batches.").tag(config=True)
+    save_quiet = Float(0.25, min=0.0, help="The indexer waits until no save has finished for this many seconds "
+                       "(but at most max_save_wait per file), so that indexing does not slow saves.").tag(config=True)
+    max_save_wait = Float(2.0, min=0.0, help="The longest the indexer waits for a quiet moment per file (seconds), "
+                          "so that a stream of saves cannot stop indexing.").tag(config=True)
+    batch_pause = Float(0.005, min=0.0, help="Seconds the indexer sleeps between batches of a large build, "
+                        "so saves keep their speed.").tag(config=True)
+    rank_limit = Int(5_000, min=1, help="Queries matching more files than this are not ranked by bm25 but "
+                     "listed newest first (\"ranked\": false): ranking so many costs more than a query may take, "
+                     "and a word in that many files says little about which is best.").tag(config=True)
+    max_text_file_bytes = Int(10 * 1024 * 1024, min=0, help="Files larger than this (bytes) are found by name "
+                              "only.").tag(config=True)
+    max_chars_per_file = Int(256 * 1024, min=0, help="Characters of text indexed per file.").tag(config=True)
+    max_output_chars = Int(1000, min=0, help="Characters indexed per text output of a notebook cell.").tag(
+        config=True)
+    max_outputs_chars = Int(16 * 1024, min=0, help="Characters of outputs indexed per notebook.").tag(config=True)
+
+    def __init__(self, file_services: FileServices, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.file_services = file_services
+        self.contents_manager = file_services.contents_manager
+        self.index: SearchIndex | None = None
+        self._pending: dict[str, None] = {}
+        self._in_flight = 0
+        self._prune_wanted = False
+        self._wake: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nbserver-search-index")
+        self._readers = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="nbserver-search-read")
+        self._scanning = False
+        self._scanned = False
+        self._last_save = 0.0
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Listen to the contents manager's writes (before serving; the index opens in the background)."""
+        if not self.enabled:
+            return
+        self.contents_manager.add_save_listener(self.path_saved)
+        self.contents_manager.add_rename_listener(self.path_renamed)
+        self.contents_manager.add_delete_listener(self.path_deleted)
+
+    def start_background(self) -> None:
+        """Start the indexer, and the periodic scan where the root's ids are in use (start-up does not wait).
+
+        A root never written through this server and never searched gets no index (and no state
+        folder, as with file ids): the first save, rename or search starts the scans, and the first
+        scan builds the index in the background.
+        """
+        if not self.enabled or self._tasks:
+            return
+        self._wake = asyncio.Event()
+        self._tasks = [asyncio.get_running_loop().create_task(self._index_forever())]
+        if self._pending or os.path.exists(self.file_services.database_location(create=False)[0]):
+            self._activate()
+
+    def _activate(self) -> None:
+        """Start the scans (once; only once the background is running)."""
+        if self._scanning or self._wake is None:
+            return
+        self._scanning = True
+        self._tasks.append(asyncio.get_running_loop().create_task(self._scan_forever()))
+        self._wake.set()
+
+    async def stop_background(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        self._scanning = False
+
+    def close(self) -> None:
+        index = self.index
+        if index is not None:
+            self._writer.submit(index.close).result()
+            self.index = None
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+
+    def index_location(self) -> str:
+        """Where the index is: ``index_path``, else ``search.sqlite`` beside the metadata database."""
+        if self.index_path:
+            return self.index_path
+        folder, name = os.path.split(self.file_services.database_location()[0])
+        return os.path.join(folder, "search" + name[len("meta"):] if name.startswith("meta") else name + "-search")
+
+    def chosen_engine(self) -> str:
+        if self.engine == FALLBACK:
+            return FALLBACK
+        if fts5_available():
+            return FTS5
+        if self.engine == FTS5:
+            self.log.error("SearchService.engine is fts5, but this SQLite has no FTS5: searching names only")
+        return FALLBACK
+
+    def _open_index(self) -> SearchIndex:
+        """The index, opened on first need (on the indexer thread); ServiceUnavailable if it cannot be."""
+        if self.index is not None:
+            return self.index
+        try:
+            meta_path = self.file_services.database_location()[0]
+            index = SQLiteSearchIndex(self.index_location(), meta_path, self.chosen_engine(),
+                                      self.file_services.busy_timeout, self.rank_limit)
+            index.open()
+        except (sqlite3.Error, OSError) as exc:
+            self.log.error("Search is unavailable: its index cannot be opened (%s)", exc)
+            raise ServiceUnavailable("Search is unavailable (see the server log).") from None
+        self.index = index
+        return index
+
+    async def _ready_index(self) -> SearchIndex:
+        """The open index, with the metadata database it reads made first (ids of the root)."""
+        if self.index is None:
+            await self.file_services.ids_for([("", "directory")])
+        return await self._on_writer(lambda: self._open_index())
+
+    async def _on_writer(self, func: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._writer, func)
+
+    async def _on_reader(self, func: Callable[[SearchIndex], T]) -> T:
+        index = await self._ready_index()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._readers, func, index)
+        except sqlite3.Error as exc:
+            raise ServiceUnavailable("The search index is unavailable; try again.",
+                                     log_detail=f"{type(exc).__name__}: {exc}") from exc
+
+    # -- the queue (listeners only enqueue) ----------------------------------------------
+
+    def enqueue(self, path: str) -> None:
+        """Queue ``path`` (a file or a folder: its files) for indexing. On the event loop; never blocks."""
+        if not self.enabled:
+            return
+        self._pending[path] = None
+        self._activate()
+        if self._wake is not None:
+            self._wake.set()
+
+    async def path_saved(self, path: str) -> None:
+        self._last_save = time.monotonic()
+        self.enqueue(path)
+
+    async def path_renamed(self, old_path: str, new_path: str) -> None:
+        self.enqueue(new_path)
+
+    async def path_deleted(self, path: str) -> None:
+        if self._scanning and self._wake is not None:
+            self._prune_wanted = True
+            self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending) + self._in_flight
+
+    async def _index_forever(self) -> None:
+        assert self._wake is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await asyncio.sleep(self.index_delay)
+            try:
+                await self.index_pending()
+            except Exception:  # a failed batch must not end the indexer
+                self.log.exception("Indexing for search failed")
+
+    async def index_pending(self) -> None:
+        """Index everything queued, batch by batch; then drop documents of ids gone for good."""
+        while self._pending:
+            paths = list(self._pending)[:self.batch_size]
+            for path in paths:
+                del self._pending[path]
+            self._in_flight = len(paths)
+            try:
+                await self._index_batch(paths)
+            finally:
+                self._in_flight = 0
+            if self._pending:
+                await asyncio.sleep(self.batch_pause)
+        if self._prune_wanted:
+            self._prune_wanted = False
+            index = await self._ready_index()
+            await self._on_writer(index.prune)
+
+    async def _index_batch(self, paths: list[str]) -> None:
+        index = await self._ready_index()
+        found = await self._on_writer(lambda: self._stat_all(paths))
+        if not found:
+            return
+        ids = await self.file_services.ids_for([(item.path, item.kind) for item in found])
+        work = [(ids[item.path], item) for item in found if item.path in ids]
+        await self._on_writer(lambda: self._write_all(index, work))
+
+    def _stat_all(self, paths: list[str]) -> list[Found]:
+        """The indexable files at ``paths`` (a folder gives the files below it); blocking."""
+        found: list[Found] = []
+        for path in filter(indexable, paths):
+            try:
+                info = os.lstat(self.contents_manager.visible_os_path(path))
+            except (OSError, InvalidInput, NotFound):  # gone, hidden or reserved: nothing to index
+                continue
+            if stat.S_ISREG(info.st_mode):
+                found.append(Found(path, default_type_for(path), fingerprint(info)))
+            elif stat.S_ISDIR(info.st_mode):
+                found.extend(self._files_below(path))
+        return found
+
+    def _files_below(self, folder: str) -> list[Found]:
+        return [Found(path, default_type_for(path), fingerprint(info))
+                for path, info in self.file_services.visible_entries()
+                if stat.S_ISREG(info.st_mode) and path.startswith(folder + "/") and indexable(path)]
+
+    def _wait_for_quiet(self) -> None:
+        """Give way to saves (on the indexer thread): CPU and the GIL go to the requests first."""
+        deadline = time.monotonic() + self.max_save_wait
+        while time.monotonic() - self._last_save < self.save_quiet and time.monotonic() < deadline:
+            time.sleep(self.save_quiet / 5)
+
+    def _write_all(self, index: SearchIndex, work: list[tuple[str, Found]]) -> None:
+        for file_id, item in work:
+            self._wait_for_quiet()
+            known = index.fingerprint_of(file_id)
+            name = posixpath.basename(item.path)
+            if known is not None and known[0] == item.fingerprint:
+                index.rename(file_id, item.path, name)
+                continue
+            index.put(file_id, item.path, item.fingerprint, self._extract(item, index.engine))
+
+    def _extract(self, item: Found, engine: str) -> Document:
+        name = posixpath.basename(item.path)
+        if engine == FALLBACK:
+            return Document(name)
+        limits = Limits(self.max_chars_per_file, self.max_output_chars, self.max_outputs_chars)
+        try:
+            with open(self.contents_manager.visible_os_path(item.path), "rb") as handle:
+                data = handle.read(self.max_text_file_bytes + 1)
+        except (OSError, InvalidInput):
+            return Document(name)
+        if len(data) > self.max_text_file_bytes:
+            return Document(name)
+        if item.kind == "notebook":
+            return extract_notebook(name, data, limits)
+        return extract_text_file(name, data, limits)
+
+    # -- changes made outside the server -------------------------------------------------
+
+    async def _scan_forever(self) -> None:
+        while True:
+            try:
+                await self.scan()
+            except Exception:  # a failed scan must not end the scans
+                self.log.exception("Scanning for search failed")
+            await asyncio.sleep(self.scan_interval)
+
+    async def scan(self) -> int:
+        """Queue every file whose path or fingerprint the index does not have; how many were queued."""
+        # On a reader thread: a walk of a large tree takes seconds, and must not hold up the indexer.
+        changed = await self._on_reader(self._changed_on_disk)
+        for path in changed:
+            self.enqueue(path)
+        self._prune_wanted = True
+        self._scanned = True
+        if self._wake is not None:
+            self._wake.set()
+        return len(changed)
+
+    def _changed_on_disk(self, index: SearchIndex) -> list[str]:
+        known = index.known_paths()
+        return [path for path, info in self.file_services.visible_entries()
+                if stat.S_ISREG(info.st_mode) and known.get(path) != fingerprint(info) and indexable(path)]
+
+    async def reindex(self, full: bool = False) -> dict[str, Any]:
+        """Reconcile file ids with the disk, then queue what changed (everything with ``full``); the status."""
+        index = await self._ready_index()
+        await self.file_services.reconcile()
+        if full:
+            await self._on_writer(index.forget_fingerprints)
+        await self.scan()
+        return await self.status()
+
+    # -- queries -------------------------------------------------------------------------
+
+    def _require_enabled(self) -> None:
+        """503 when search is off; else the scans start (a first search builds the index)."""
+        if not self.enabled:
+            raise ServiceUnavailable("Search is turned off on this server.", code="search_disabled")
+        self._activate()
+
+    @property
+    def state(self) -> str:
+        """``building`` until the first scan's files are indexed and while changes wait, else ``ready``."""
+        return "ready" if self._scanned and not self.pending else "building"
+
+    async def status(self) -> dict[str, Any]:
+        """``{"status", "engine", "documents", "pending", "last_update", "db_bytes"}`` (design 3.12)."""
+        self._require_enabled()
+        index = await self._ready_index()
+        documents, updated, size = await self._on_reader(lambda index: index.counts())
+        return {
+            "status": self.state,
+            "engine": index.engine,
+            "documents": documents,
+            "pending": self.pending,
+            "last_update": updated,
+            "db_bytes": size,
+        }
+
+    async def search(self, query: Query, folder: str, kind: str | None, limit: int,
+                     offset: int) -> dict[str, Any]:
+        """One page of results: ``{"query", "results", "ranked", "next_cursor", "index"}`` (design 3.12).
+
+        ``folder`` ("" for all) restricts to its subtree, ``kind`` to ``notebook`` or ``file``. A hit
+        whose file vanished since it was indexed is left out of the page.
+        """
+        self._require_enabled()
+        filters = Filters(self.file_services.owner, folder, kind)
+
+        def page(index: SearchIndex) -> tuple[Ranking, list[dict[str, Any]]]:
+            """One trip to a reader thread: the hits, their stored text, and which are still on disk."""
+            ranking = index.query(query, filters, limit + 1, offset)
+            hits = ranking.hits[:limit]
+            segments = index.segments(hit.file_id for hit in hits)
+            return ranking, [self._result(hit, segments.get(hit.file_id, []), query, index.engine)
+                             for hit in hits if self._present(hit.path)]
+
+        ranking, results = await self._on_reader(page)
+        more = len(ranking.hits) > limit
+        return {"query": query.text, "results": results, "ranked": ranking.ranked,
+                "next_cursor": encode_cursor(offset + limit) if more and offset + limit <= MAX_OFFSET else None,
+                "index": {"status": self.state, "pending": self.pending}}
+
+    def _present(self, path: str) -> bool:
+        try:
+            return os.path.lexists(self.contents_manager.visible_os_path(path))
+        except (InvalidInput, NotFound):  # hidden or reserved now: not shown
+            return False
+
+    @staticmethod
+    def _result(hit: Hit, segments: list[Segment], query: Query, engine: str) -> dict[str, Any]:
+        name = posixpath.basename(hit.path)
+        matches: list[dict[str, Any]] = []
+        name_ranges = (substring_ranges if engine == FALLBACK else match_ranges)(name, query.positive)
+        if name_ranges:
+            matches.append({"field": "name", "text": name, "ranges": [list(pair) for pair in name_ranges]})
+        content_terms = tuple(term for term in query.positive if not term.names_only)
+        for segment in segments if content_terms else []:
+            if len(matches) >= MATCHES_PER_RESULT:
+                break
+            ranges = match_ranges(segment.text, content_terms)
+            if not ranges:
+                continue
+            text, inside = snippet(segment.text, ranges)
+            match: dict[str, Any] = {"field": segment.column, "text": text, "ranges": inside}
+            if segment.cell_index is not None:
+                match.update({"cell_index": segment.cell_index, "cell_type": segment.cell_type})
+            matches.append(match)
+        return {"id": hit.file_id, "path": hit.path, "name": name, "type": hit.kind, "score": hit.score,
+                "matches": matches}

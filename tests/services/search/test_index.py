@@ -1,0 +1,113 @@
+"""SQLiteSearchIndex against a real metadata store: keyed by id, live rows only, ranking, the fallback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from nbserver.services.files.store import SQLiteMetadataStore
+from nbserver.services.search.extract import Document, Segment
+from nbserver.services.search.index import FALLBACK, FTS5, Filters, SQLiteSearchIndex, escape_like, fts5_available
+from nbserver.services.search.query import parse_query
+
+OWNER = "me"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLiteMetadataStore]:
+    meta = SQLiteMetadataStore(str(tmp_path / "meta.sqlite"), OWNER)
+    meta.open()
+    yield meta
+    meta.close()
+
+
+def open_index(tmp_path: Path, engine: str = FTS5, rank_limit: int = 10_000) -> SQLiteSearchIndex:
+    index = SQLiteSearchIndex(str(tmp_path / "search.sqlite"), str(tmp_path / "meta.sqlite"), engine,
+                              rank_limit=rank_limit)
+    index.open()
+    return index
+
+
+def put(index: SQLiteSearchIndex, store: SQLiteMetadataStore, path: str, text: str) -> str:
+    file_id = store.assign(path, "notebook").id
+    name = path.rsplit("/", 1)[-1]
+    index.put(file_id, path, "fp", Document(name, "", [Segment("markdown", text, 0, "markdown")]))
+    return file_id
+
+
+def paths(index: SQLiteSearchIndex, q: str, folder: str = "", limit: int = 20) -> list[str]:
+    return [hit.path for hit in index.query(parse_query(q), Filters(OWNER, folder), limit, 0).hits]
+
+
+def test_probe_finds_fts5_here() -> None:
+    assert fts5_available()
+
+
+def test_found_by_content_ranked_and_scoped(tmp_path: Path, store: SQLiteMetadataStore) -> None:
+    index = open_index(tmp_path)
+    put(index, store, "a/x.ipynb", "quasar quasar quasar")
+    put(index, store, "b/y.ipynb", "quasar and many other words besides it")
+    assert paths(index, "quasar") == ["a/x.ipynb", "b/y.ipynb"]  # bm25: more occurrences in less text
+    assert paths(index, "quasar", folder="b") == ["b/y.ipynb"]
+    assert paths(index, "quasar", folder="a/x.ipynb") == []  # below the folder, not the file itself
+    assert paths(index, "quasar -besides") == ["a/x.ipynb"]
+    index.close()
+
+
+def test_paths_and_state_come_from_the_metadata_store(tmp_path: Path, store: SQLiteMetadataStore) -> None:
+    index = open_index(tmp_path)
+    file_id = put(index, store, "x.ipynb", "pulsar")
+    store.move("x.ipynb", "moved.ipynb")
+    assert paths(index, "pulsar") == ["moved.ipynb"]  # no re-index needed
+    index.rename(file_id, "moved.ipynb", "moved.ipynb")
+    assert paths(index, "name:moved") == ["moved.ipynb"]
+    store.forget("moved.ipynb")
+    assert paths(index, "pulsar") == []
+    assert index.prune() == 1 and index.counts()[0] == 0
+    index.close()
+
+
+def test_too_many_matches_are_listed_newest_first(tmp_path: Path, store: SQLiteMetadataStore) -> None:
+    index = open_index(tmp_path, rank_limit=2)
+    for number in range(3):
+        put(index, store, f"n{number}.ipynb", "common " * (number + 1))
+    ranking = index.query(parse_query("common"), Filters(OWNER), 10, 0)
+    assert not ranking.ranked and [hit.path for hit in ranking.hits] == ["n2.ipynb", "n1.ipynb", "n0.ipynb"]
+    assert index.query(parse_query("common n1"), Filters(OWNER), 10, 0).ranked
+    index.close()
+
+
+def test_fallback_matches_names_with_like_literally(tmp_path: Path, store: SQLiteMetadataStore) -> None:
+    index = open_index(tmp_path, FALLBACK)
+    put(index, store, "100%_done.txt", "ignored")
+    put(index, store, "100x done.txt", "ignored")
+    assert paths(index, "0%_d") == ["100%_done.txt"]
+    assert paths(index, "ignored") == []
+    index.close()
+
+
+def test_switching_engine_drops_the_other_engines_documents(tmp_path: Path, store: SQLiteMetadataStore) -> None:
+    index = open_index(tmp_path, FALLBACK)
+    put(index, store, "a.txt", "")
+    index.close()
+    index = open_index(tmp_path, FTS5)
+    assert index.counts()[0] == 0
+    index.close()
+
+
+def test_fts5_integrity_after_updates(tmp_path: Path, store: SQLiteMetadataStore) -> None:
+    index = open_index(tmp_path)
+    file_id = put(index, store, "a.ipynb", "first words")
+    index.put(file_id, "a.ipynb", "fp2", Document("a.ipynb", "", [Segment("code", "second", 1, "code")]))
+    index.rename(file_id, "b.ipynb", "b.ipynb")
+    index.remove([file_id])
+    put(index, store, "c.ipynb", "third")
+    index.writer.execute("INSERT INTO search(search, rank) VALUES ('integrity-check', 1)")
+    assert paths(index, "first") == [] and paths(index, "third") == ["c.ipynb"]
+    index.close()
+
+
+def test_escape_like() -> None:
+    assert escape_like("50%_a\\b") == "50\\%\\_a\\\\b"
