@@ -6,8 +6,12 @@ Everything is generated from fixed seeds, so every server's root folder is byte 
 from __future__ import annotations
 
 import json
+import os
 import random
+import time
 from pathlib import Path
+
+import shapes
 
 NOTEBOOK = "notebook-1mb.ipynb"
 SMALL_FILE = "small-100b.txt"
@@ -77,6 +81,9 @@ def make_root(root: Path, notebook_json: str, with_100k: bool) -> None:
     """A fresh root folder with every fixture (the 100,000-file folder only when asked)."""
     root.mkdir(parents=True)
     (root / NOTEBOOK).write_text(notebook_json)
+    an_hour_ago = time.time() - 3600  # as a notebook someone opens: saved a while ago
+    os.utime(root / NOTEBOOK, (an_hour_ago, an_hour_ago))
+    shapes.write_shapes(root)
     (root / SMALL_FILE).write_text(("0123456789" * 10)[:99] + "\n")
     write_folder(root / FOLDER_5K, 5000)
     if with_100k:

@@ -31,6 +31,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fixtures  # noqa: E402
+import shapes  # noqa: E402
 import workloads  # noqa: E402
 from servers import (  # noqa: E402
     BENCH_DIR,
@@ -38,6 +39,7 @@ from servers import (  # noqa: E402
     NBSERVER,
     RunningServer,
     ServerCommand,
+    free_port,
     isolated_env,
     jupyter_server_venv,
     kill_leftovers,
@@ -61,7 +63,11 @@ ROWS = [
     Row("startup", "start-up to first answered request", "s", False, "always"),
     Row("small_file_get", "GET 100-byte file, concurrency 16", "req/s", True, "small_file_get"),
     Row("notebook_get", "GET 1 MB notebook, concurrency 8", "req/s", True, "notebook_get"),
+    Row("notebook_get_floor", "  floor: bare tornado sending the file", "req/s", True, "notebook_get"),
     Row("notebook_put", "PUT 1 MB notebook, concurrency 4", "req/s", True, "notebook_put"),
+    *[row for name, label in shapes.LABELS.items() for row in (
+        Row(f"shape_{name}_get", f"GET {label}, concurrency 4", "req/s", True, "notebook_shapes"),
+        Row(f"shape_{name}_put", f"PUT {label}, concurrency 2", "req/s", True, "notebook_shapes"))],
     Row("list_5000", "list 5,000 files (content=1)", "s", False, "list_5000"),
     Row("list_5000_no_content", "folder of 5,000 files, content=0", "s", False, "list_5000"),
     Row("list_100000", "list 100,000 files (one trial)", "s", False, "list_100000"),
@@ -85,7 +91,8 @@ GROUPS = [*workloads.SERVER_WORKLOADS, "list_100000"]
 # factor; "floor_share": at least that share of its own floor; "below": nbserver's figure under
 # the bar; "warm_vs_cold": nbserver's warm start against jupyter_server's cold start.
 TARGETS = [
-    ("notebook_get", "ratio", 3.0), ("notebook_put", "ratio", 3.0), ("small_file_get", "ratio", 2.0),
+    ("notebook_get", "ratio", 8.0), ("notebook_put", "ratio", 3.0),
+    *[(f"shape_{name}_{verb}", "ratio", 3.0) for name in shapes.SHAPES for verb in ("get", "put")], ("small_file_get", "ratio", 2.0),
     ("list_5000", "ratio", 10.0), ("list_100000_first_page", "below", 50.0), ("list_100000", "ratio", 10.0),
     ("kernel_start_warm", "warm_vs_cold", 10.0), ("kernel_start_cold", "ratio", 1.0),
     ("execute_rtt_median", "floor_ratio", 1.5), ("stream_output", "floor_share", 0.9),
@@ -239,6 +246,36 @@ async def measure_floor(spec: ServerCommand, scratch: Path, budget: Budget) -> d
     return figures
 
 
+async def measure_http_floor(spec: ServerCommand, scratch: Path, token: str, notebook_json: str,
+                             budget: Budget) -> dict[str, Any]:
+    """The 1 MB notebook GET load against benchmarks/floor_http.py (a bare tornado handler
+    sending the file's bytes) in the server's own environment."""
+    root = scratch / "floor-http-root"
+    fixtures.make_root(root, notebook_json, False)
+    port = free_port()
+    process = subprocess.Popen([str(spec.python), str(BENCH_DIR / "floor_http.py"), str(root), str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        assert process.stdout is not None
+        if process.stdout.readline().strip() != b"ready":
+            return {"notebook_get_floor": "error: floor_http.py did not start"}
+        floor = FloorServer(port, token)
+        figures = await run_group("notebook_get", workloads.notebook_get(floor, budget, notebook_json),
+                                  spec.name + " floor", 600)
+        return {"notebook_get_floor": figures["notebook_get"]}
+    finally:
+        process.kill()
+        process.wait()
+
+
+@dataclass
+class FloorServer:
+    """What a workload needs of a server: its port and token."""
+
+    port: int
+    token: str
+
+
 async def run_trials(specs: dict[str, ServerCommand], scratch: Path, args: argparse.Namespace, budget: Budget,
                      groups: list[str]) -> tuple[dict[str, dict[str, list]], list[list[str]]]:
     results: dict[str, dict[str, list]] = {}
@@ -255,6 +292,8 @@ async def run_trials(specs: dict[str, ServerCommand], scratch: Path, args: argpa
             figures = await measure_server(specs[name], trial_dir, token, notebook_json, groups, budget, with_100k)
             if "execute_rtt" in groups or "stream_output" in groups:
                 figures.update(await measure_floor(specs[name], trial_dir, budget))
+            if "notebook_get" in groups:
+                figures.update(await measure_http_floor(specs[name], trial_dir, token, notebook_json, budget))
             record(results, name, figures)
             shutil.rmtree(trial_dir, ignore_errors=True)
     return results, orders
@@ -295,7 +334,7 @@ def cell(summary: dict[str, Any]) -> str:
 
 
 FLOOR_OF = {"execute_rtt_floor_median": "execute_rtt_median", "execute_rtt_floor_p99": "execute_rtt_p99",
-            "stream_output_floor": "stream_output"}
+            "stream_output_floor": "stream_output", "notebook_get_floor": "notebook_get"}
 
 
 def floor_comparison(row: Row, rows: dict[str, dict[str, Any]]) -> str:

@@ -16,6 +16,7 @@ from typing import Any, Awaitable, Callable
 from urllib.parse import quote
 
 from fixtures import FOLDER_5K, FOLDER_100K, NOTEBOOK, SMALL_FILE
+import shapes
 from floor import stream_code
 from loadgen import BenchmarkError, KernelSocket, closed_loop_load, one_request
 from servers import RunningServer
@@ -72,6 +73,23 @@ async def notebook_put(server: RunningServer, budget: Budget, notebook_json: str
     result = await closed_loop_load(server.port, server.token, 4, budget.load_seconds, budget.load_warmup,
                                     lambda index: ("PUT", paths[index], body))
     return {"notebook_put": result.per_second}
+
+
+async def notebook_shapes(server: RunningServer, budget: Budget, notebook_json: str) -> Figures:
+    """GET (concurrency 4) and PUT (concurrency 2, one file per connection) of each notebook shape."""
+    figures: Figures = {}
+    for name, (file_name, _) in shapes.SHAPES.items():
+        path = contents_path(file_name, "content=1")
+        result = await closed_loop_load(server.port, server.token, 4, budget.load_seconds, budget.load_warmup,
+                                        lambda _: ("GET", path, None))
+        figures[f"shape_{name}_get"] = result.per_second
+        text = shapes.shape_text(name)
+        body = ('{"type": "notebook", "format": "json", "content": ' + text + "}").encode("utf-8")
+        paths = [contents_path(f"put-{name}-{index}.ipynb") for index in range(2)]
+        result = await closed_loop_load(server.port, server.token, 2, budget.load_seconds, budget.load_warmup,
+                                        lambda index: ("PUT", paths[index], body))
+        figures[f"shape_{name}_put"] = result.per_second
+    return figures
 
 
 async def small_file_get(server: RunningServer, budget: Budget, notebook_json: str) -> Figures:
@@ -217,6 +235,7 @@ SERVER_WORKLOADS: dict[str, Callable[..., Awaitable[Figures]]] = {
     "notebook_get": notebook_get,
     "notebook_put": notebook_put,
     "list_5000": list_5000,
+    "notebook_shapes": notebook_shapes,
     "kernel_start": kernel_start,
     "execute_rtt": execute_rtt,
     "stream_output": stream_output,

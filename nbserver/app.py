@@ -432,6 +432,10 @@ class NotebookServerApp(JupyterApp):
             await self.search_service.stop_background()
             self.search_service.close()
             self.search_service = None
+        replies = self.contents_manager.replies.stats()
+        self.log.info("Notebook reply cache: %d hits, %d misses, %d replies of %d bytes held (at most %d)",
+                      replies.hits, replies.misses, replies.entries, replies.size,
+                      self.contents_manager.replies.max_bytes)
         if self.file_services is not None:
             await self.file_services.stop_background()
             self.file_services.close()

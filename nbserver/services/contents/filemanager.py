@@ -17,7 +17,7 @@ import os
 import shutil
 import stat
 import threading
-from typing import Any, Awaitable, Callable, Iterable, NamedTuple, TypeVar
+from typing import Any, Awaitable, Callable, Iterable, Iterator, NamedTuple, TypeVar
 
 from jupyter_core.paths import jupyter_runtime_dir
 from traitlets import Bool, Enum, Float, Int, Unicode, default, observe
@@ -39,6 +39,7 @@ from nbserver.services.contents.manager import (
 )
 from nbserver.services.contents.notary import mark_cells, take_cell_trust
 from nbserver.services.contents.notebooks import SerializedNotebook, encode_notebook, read_notebook
+from nbserver.services.contents.replycache import EncodedReply, ReplyKey, Stamp, encode_reply, file_stamp, settled
 from nbserver.services.contents.streams import FileStream, OSFileStream
 from nbserver.services.contents.validation import validate_notebook
 
@@ -486,6 +487,73 @@ class FileContentsManager(ContentsManager):
                 return await self._notebook_job(self._get, path, content, type, format, require_hash)
             return await run_blocking(self._get, path, content, type, format, require_hash)
 
+    async def get_reply(self, path: str, content: bool = True, type: str | None = None,
+                        format: str | None = None, require_hash: bool = False) -> EncodedReply:
+        """A notebook's reply comes from ``self.replies`` while the file is unchanged (see replycache.py)."""
+        path = fileio.normalize_api_path(path)
+        notebook = type == "notebook" or (type is None and path.endswith(".ipynb"))
+        if not (content and notebook and self.replies.max_bytes):
+            return await super().get_reply(path, content, type, format, require_hash)
+        key: ReplyKey = (path, content, type, format, require_hash)
+        with os_errors_as("read", path):
+            cached = await run_blocking(self._cached_reply, key)
+            if cached is not None:
+                return cached
+            return await self._notebook_job(self._new_reply, key)
+
+    def _reply_stamp(self, os_path: str) -> tuple[Stamp, bool] | None:
+        """(stamp, settled) of the regular file at ``os_path`` and of the trust database; None if
+        it is not a regular file (the uncached path then says what it is)."""
+        info = os.stat(os_path)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        trust, trust_settled = self._trust_stamp()
+        return file_stamp(info, os.access(os_path, os.W_OK), trust), trust_settled and settled(info)
+
+    def _trust_stamp(self) -> tuple[Stamp, bool]:
+        """The notary database's files' stamps (another process may sign a notebook), and whether settled."""
+        db_file = self.notary.db_file
+        if db_file == ":memory:":  # only this server signs; its signing clears the replies
+            return (), True
+        stamp: list[int] = []
+        all_settled = True
+        for name in (db_file, db_file + "-wal"):
+            try:
+                info = os.stat(name)
+            except OSError:
+                stamp.append(-1)
+                continue
+            stamp.extend(file_stamp(info, False))
+            all_settled = all_settled and settled(info)
+        return tuple(stamp), all_settled
+
+    def _cached_reply(self, key: ReplyKey) -> EncodedReply | None:
+        _, os_path = self._checked_os_path(key[0], writing=False)
+        try:
+            found = self._reply_stamp(os_path)
+        except OSError:
+            return None  # the uncached path reports it
+        return self.replies.lookup(key, found[0]) if found is not None else None
+
+    def _new_reply(self, key: ReplyKey) -> EncodedReply:
+        """Read and encode the notebook; keep the reply when the file and the trust database had
+        the same settled stamp before and after."""
+        path, content, type, format, require_hash = key
+        _, os_path = self._checked_os_path(path, writing=False)
+        try:
+            before = self._reply_stamp(os_path)
+        except OSError:
+            before = None
+        reply = encode_reply(self._get(path, content, type, format, require_hash))
+        if before is not None and before[1]:
+            try:
+                after = self._reply_stamp(os_path)
+            except OSError:
+                after = None
+            if after == before:
+                self.replies.store(key, before[0], reply)
+        return reply
+
     def _open_file(self, path: str) -> OSFileStream:
         path = fileio.normalize_api_path(path)
         os_path = self.visible_os_path(path)
@@ -710,7 +778,7 @@ class FileContentsManager(ContentsManager):
 
     async def save(self, model: Model, path: str, must_create: bool = False) -> Saved:
         path = fileio.normalize_api_path(path)
-        with os_errors_as("save", path):
+        with os_errors_as("save", path), self._forgetting_replies():
             if model.get("type") == "notebook":
                 # Only the encoding takes one of the notebook_jobs slots: not the write and its fsync.
                 target, notebook, signature = await self._notebook_job(
@@ -720,6 +788,14 @@ class FileContentsManager(ContentsManager):
                 saved = await run_blocking(self._save, model, path, must_create)
         await self.notify_saved(saved.model["path"])
         return saved
+
+    @contextlib.contextmanager
+    def _forgetting_replies(self) -> Iterator[None]:
+        """Clear the kept GET replies once a write is over, whether or not it succeeded."""
+        try:
+            yield
+        finally:
+            self.replies.clear()
 
     # -- the other primitives ----------------------------------------------------------
 
@@ -736,13 +812,14 @@ class FileContentsManager(ContentsManager):
         if self.delete_to_trash and self.trasher is not None:
             path = fileio.normalize_api_path(path)
             self.refuse_hidden("delete", path)  # the same refusal as a permanent delete
-            await self.trasher(path)
+            with self._forgetting_replies():
+                await self.trasher(path)
             return
         await super().delete(path)
 
     async def delete_file(self, path: str) -> None:
         path = fileio.normalize_api_path(path)
-        with os_errors_as("delete", path):
+        with os_errors_as("delete", path), self._forgetting_replies():
             await run_blocking(self._delete_file, path)
 
     def _free_target(self, path: str) -> Lookup:
@@ -772,7 +849,7 @@ class FileContentsManager(ContentsManager):
 
     async def rename_file(self, old_path: str, new_path: str) -> None:
         old_path, new_path = fileio.normalize_api_path(old_path), fileio.normalize_api_path(new_path)
-        with os_errors_as("rename", old_path):
+        with os_errors_as("rename", old_path), self._forgetting_replies():
             await run_blocking(self._rename_file, old_path, new_path)
 
     def _copy_to(self, from_path: str, to_path: str) -> Model:
@@ -799,7 +876,7 @@ class FileContentsManager(ContentsManager):
 
     async def copy_to(self, from_path: str, to_path: str) -> Model:
         from_path = fileio.normalize_api_path(from_path)
-        with os_errors_as("copy", from_path):
+        with os_errors_as("copy", from_path), self._forgetting_replies():
             model = await run_blocking(self._copy_to, from_path, to_path)
         await self.notify_saved(model["path"])
         return model

@@ -12,6 +12,7 @@ from nbserver.base.urls import url_escape_path, url_path_join
 from nbserver.errors import InvalidInput, NotFound
 from nbserver.services.contents.fileio import normalize_api_path
 from nbserver.services.contents.manager import CONTENT_TYPES, FILE_FORMATS, ContentsManager, Model
+from nbserver.services.contents.replycache import encode_reply
 
 PATH_REGEX = r"(?P<path>(?:/[^/]+)*)"
 MAX_PAGE_SIZE = 10_000
@@ -110,18 +111,20 @@ class ContentsHandler(ContentsAPIHandler):
                 await self.add_file_ids(model)
             self.finish_model(model)
             return
-        model = await self.contents_manager.get(
-            path,
-            content=self.flag_argument("content", True),
-            type=self.choice_argument("type", CONTENT_TYPES),
-            format=self.choice_argument("format", ("text", "base64", "json")),
-            require_hash=self.flag_argument("hash", False),
-        )
+        content = self.flag_argument("content", True)
+        type = self.choice_argument("type", CONTENT_TYPES)
+        format = self.choice_argument("format", ("text", "base64", "json"))
+        require_hash = self.flag_argument("hash", False)
         if self.flag_argument("file_id", False):
+            model = await self.contents_manager.get(path, content, type, format, require_hash)
             await self.add_file_ids(model)
-        modified = datetime.fromisoformat(model["last_modified"].replace("Z", "+00:00"))
+            reply = encode_reply(model)
+        else:  # the manager may have this reply encoded already
+            reply = await self.contents_manager.get_reply(path, content, type, format, require_hash)
+        modified = datetime.fromisoformat(reply.last_modified.replace("Z", "+00:00"))
         self.set_header("Last-Modified", format_timestamp(modified))
-        self.finish_model(model)
+        self.set_header("Location", self.contents_url(reply.path))
+        self.finish(reply.body)
 
     async def patch(self, path: str = "") -> None:
         body = self.get_json_object_body()

@@ -19,7 +19,7 @@ import re
 from datetime import datetime
 from typing import Any, Awaitable, Callable, NamedTuple
 
-from traitlets import Bool, Instance, Type, Unicode, default
+from traitlets import Bool, Instance, Int, Type, Unicode, default, observe
 from traitlets.config import LoggingConfigurable
 
 from nbserver.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
@@ -29,6 +29,7 @@ from nbserver.blocking import run_blocking
 from nbserver.services.contents.notary import NotebookNotary, take_cell_trust
 from nbserver.services.contents.notebookdiff import diff_notebooks
 from nbserver.services.contents.notebooks import empty_notebook
+from nbserver.services.contents.replycache import EncodedReply, ReplyCache, encode_reply
 from nbserver.services.contents.streams import BytesFileStream, FileStream
 from nbserver.timestamps import iso_timestamp as iso_timestamp  # models are stamped with it
 
@@ -127,6 +128,11 @@ class ContentsManager(LoggingConfigurable):
     untitled_directory = Unicode("Untitled Folder", help="Base name of new folders.").tag(config=True)
 
     checkpoints_class = Type(klass=Checkpoints, help="The checkpoint store class.").tag(config=True)
+    reply_cache_bytes = Int(
+        64 * 1024 * 1024, min=0,
+        help="Bytes: encoded replies to notebook GETs kept to answer the next GET of the unchanged file "
+        "(least recently used out first; 0 keeps none). See replycache.py for when a file counts as unchanged.",
+    ).tag(config=True)
     checkpoints = Instance(Checkpoints)
     notary = Instance(NotebookNotary, help="Signs notebooks this user saves or trusts (see notary.py).")
 
@@ -143,6 +149,11 @@ class ContentsManager(LoggingConfigurable):
         self._rename_listeners: list[RenameListener] = []
         self._delete_listeners: list[DeleteListener] = []
         self._save_listeners: list[SaveListener] = []
+        self.replies = ReplyCache(self.reply_cache_bytes)
+
+    @observe("reply_cache_bytes")
+    def _reply_cache_bytes_changed(self, change: Any) -> None:
+        self.replies = ReplyCache(change["new"])
 
     def add_rename_listener(self, listener: RenameListener) -> None:
         """Have ``listener(old_path, new_path)`` awaited after every rename (sessions follow files)."""
@@ -186,6 +197,14 @@ class ContentsManager(LoggingConfigurable):
     ) -> Model:
         """The model of the file, notebook or directory at ``path``."""
         raise NotImplementedError
+
+    async def get_reply(self, path: str, content: bool = True, type: str | None = None,
+                        format: str | None = None, require_hash: bool = False) -> EncodedReply:
+        """The encoded reply to a GET of ``path`` (what :meth:`get` returns, as JSON bytes).
+
+        Stores that can tell an unchanged file serve it again from ``self.replies``.
+        """
+        return encode_reply(await self.get(path, content, type, format, require_hash))
 
     async def save(self, model: Model, path: str, must_create: bool = False) -> Saved:
         """Store ``model`` at ``path``, resolving the path once; report what it saved and created.
@@ -390,7 +409,9 @@ class ContentsManager(LoggingConfigurable):
         nb = model["content"]
         take_cell_trust(nb)  # the marks GET added are not part of the signed document
         self.log.warning("Trusting notebook %s", path)
-        if not await run_blocking(lambda: self.notary.sign(self.notary.digest(nb))):
+        signed = await run_blocking(lambda: self.notary.sign(self.notary.digest(nb)))
+        self.replies.clear()  # replies say whether cells are trusted
+        if not signed:
             raise ServiceUnavailable("The notebook cannot be signed now: the signature store is unavailable.")
 
     async def list_directory_page(self, path: str, page_size: int, cursor: str | None = None) -> Model:
@@ -417,7 +438,10 @@ class ContentsManager(LoggingConfigurable):
         return await self.checkpoints.list_checkpoints(normalize_api_path(path))
 
     async def restore_checkpoint(self, checkpoint_id: str, path: str) -> None:
-        await self.checkpoints.restore_checkpoint(checkpoint_id, normalize_api_path(path))
+        try:
+            await self.checkpoints.restore_checkpoint(checkpoint_id, normalize_api_path(path))
+        finally:
+            self.replies.clear()
 
     async def delete_checkpoint(self, checkpoint_id: str, path: str) -> None:
         await self.checkpoints.delete_checkpoint(checkpoint_id, normalize_api_path(path))

@@ -1,0 +1,115 @@
+"""Already-encoded replies to notebook GETs, served again while the file is unchanged on disk.
+
+A GET of a notebook parses, validates and encodes it again on every read; reading an unchanged
+file gives the very same reply. The cache keeps the encoded body per request (API path and
+query flags) with the stamp of what the reply was made from, and serves it when a new ``stat``
+gives the same stamp. Bounded in bytes, least recently used out first.
+
+The stamp: the file's device, inode, size, ``st_mtime_ns`` and ``st_ctime_ns`` (every write,
+``chmod`` and ``utime`` moves the change time), whether it is writable (the reply says so,
+and a read-only remount changes no stamp), and the notary database's stamp (trust is in the
+reply). A file is only cached once its times are older than :data:`SETTLED_SECONDS`: a write in
+the same clock tick as the read could otherwise leave the stamp unchanged with new content
+(the rule git uses for its index, "racy git"; filesystems' time granularity goes up to 2 s).
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import threading
+import time
+from typing import Any, NamedTuple
+
+from nbserver.jsonio import dumps_for_client
+
+#: Seconds a file's modification and change times must lie in the past before its reply is kept.
+SETTLED_SECONDS = 2.5
+
+#: What identifies one request: (API path, content, type, format, hash).
+ReplyKey = tuple[str, bool, str | None, str | None, bool]
+#: What a reply was made from (see the module docstring).
+Stamp = tuple[int, ...]
+
+
+class EncodedReply(NamedTuple):
+    """A GET reply ready to send: the JSON body and what the handler puts in the headers."""
+
+    #: The model as strict JSON, ASCII.
+    body: bytes
+    #: The normalized API path (for ``Location``).
+    path: str
+    #: The model's ``last_modified`` (ISO 8601, for ``Last-Modified``).
+    last_modified: str
+
+
+def encode_reply(model: dict[str, Any]) -> EncodedReply:
+    """A contents model as the reply body (strict JSON, ASCII-escaped: see ``dumps_for_client``)."""
+    return EncodedReply(dumps_for_client(model).encode("ascii"), model["path"], model["last_modified"])
+
+
+class ReplyCacheStats(NamedTuple):
+    hits: int
+    misses: int
+    #: Bytes of bodies held now.
+    size: int
+    entries: int
+
+
+def settled(info: os.stat_result, now: float | None = None) -> bool:
+    """Whether a file's modification and change times are old enough to trust its stamp."""
+    newest = max(info.st_mtime_ns, info.st_ctime_ns)
+    return (now if now is not None else time.time()) * 1e9 - newest > SETTLED_SECONDS * 1e9
+
+
+def file_stamp(info: os.stat_result, writable: bool, extra: Stamp = ()) -> Stamp:
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns, int(writable), *extra)
+
+
+class ReplyCache:
+    """Encoded replies by request, each with its stamp; at most ``max_bytes`` of bodies. Thread-safe."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._entries: collections.OrderedDict[ReplyKey, tuple[Stamp, EncodedReply]] = collections.OrderedDict()
+        self._size = 0
+        self._hits = 0
+        self._misses = 0
+        self._lock = threading.Lock()
+
+    def lookup(self, key: ReplyKey, stamp: Stamp) -> EncodedReply | None:
+        """The reply kept for ``key`` when it was made from ``stamp``, else None (a miss)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] != stamp:
+                self._misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self._hits += 1
+            return entry[1]
+
+    def store(self, key: ReplyKey, stamp: Stamp, reply: EncodedReply) -> None:
+        """Keep ``reply``, dropping the least recently used past ``max_bytes`` (a larger one is not kept)."""
+        with self._lock:
+            self._drop(key)
+            if len(reply.body) > self.max_bytes:
+                return
+            self._entries[key] = (stamp, reply)
+            self._size += len(reply.body)
+            while self._size > self.max_bytes:
+                self._drop(next(iter(self._entries)))
+
+    def _drop(self, key: ReplyKey) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._size -= len(entry[1].body)
+
+    def clear(self) -> None:
+        """Forget every reply (after any write through the server)."""
+        with self._lock:
+            self._entries.clear()
+            self._size = 0
+
+    def stats(self) -> ReplyCacheStats:
+        with self._lock:
+            return ReplyCacheStats(self._hits, self._misses, self._size, len(self._entries))
