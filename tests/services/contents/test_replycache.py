@@ -1,0 +1,189 @@
+"""Already-encoded notebook GET replies: served only while the file is unchanged, forgotten on writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import nbformat
+import pytest
+
+from nbserver.services.contents import replycache
+from nbserver.services.contents.notary import NotebookNotary
+from nbserver.services.contents.replycache import EncodedReply, ReplyCache, settled
+
+
+def write_notebook(path, source="1+1", with_rich_output=False):
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell(source)
+    if with_rich_output:
+        cell.outputs.append(nbformat.v4.new_output("display_data", data={"text/html": "<b>x</b>"}))
+    nb.cells.append(cell)
+    nbformat.write(nb, str(path))
+
+
+@pytest.fixture
+def settled_at_once(monkeypatch, server_app):
+    """Files count as settled as soon as they are written (the real rule is tested on its own),
+    and the signature database exists already (its creation during a GET changes its stamp)."""
+    monkeypatch.setattr(replycache, "SETTLED_SECONDS", -1.0)
+    server_app.contents_manager.notary.is_signed("0" * 64)
+
+
+def stats(server_app):
+    return server_app.contents_manager.replies.stats()
+
+
+# -- the cache itself ---------------------------------------------------------------------
+
+def reply(size):
+    return EncodedReply(b"x" * size, "p", "2020-01-01T00:00:00Z")
+
+
+def test_lookup_with_another_stamp_is_a_miss():
+    cache = ReplyCache(1000)
+    cache.store(("a", True, None, None, False), (1, 2, 3), reply(10))
+    assert cache.lookup(("a", True, None, None, False), (1, 2, 4)) is None
+    assert cache.lookup(("a", True, None, None, False), (1, 2, 3)) == reply(10)
+    assert cache.stats()[:2] == (1, 1)
+
+
+def test_bytes_held_stay_within_the_bound_least_recently_used_out():
+    cache = ReplyCache(250)
+    keys = [(name, True, None, None, False) for name in "abc"]
+    for key in keys:
+        cache.store(key, (1,), reply(100))
+    assert cache.stats().size == 200 and cache.stats().entries == 2
+    assert cache.lookup(keys[0], (1,)) is None and cache.lookup(keys[2], (1,)) is not None
+
+
+def test_a_reply_larger_than_the_bound_is_not_kept():
+    cache = ReplyCache(50)
+    cache.store(("a", True, None, None, False), (1,), reply(51))
+    assert cache.stats().entries == 0 and cache.stats().size == 0
+
+
+def test_a_file_written_just_now_is_not_settled(tmp_path):
+    path = tmp_path / "f"
+    path.write_text("x")
+    info = os.stat(path)
+    assert not settled(info)
+    assert settled(info, now=time.time() + replycache.SETTLED_SECONDS + 0.1)
+
+
+# -- through the API ----------------------------------------------------------------------
+
+@pytest.mark.gen_test
+async def test_repeated_get_is_served_from_the_cache_with_the_same_body_and_headers(
+        api, root_dir, server_app, settled_at_once):
+    write_notebook(root_dir / "n.ipynb")
+    first = await api.get("api/contents/n.ipynb")
+    second = await api.get("api/contents/n.ipynb")
+    assert stats(server_app).hits == 1
+    assert second.body == first.body
+    for header in ("Last-Modified", "Location", "Content-Type"):
+        assert second.headers[header] == first.headers[header]
+    model = json.loads(second.body)
+    assert model["last_modified"] == first.json()["last_modified"] and model["content"]["cells"][0]["source"] == "1+1"
+
+
+@pytest.mark.gen_test
+async def test_each_query_has_its_own_reply(api, root_dir, server_app, settled_at_once):
+    write_notebook(root_dir / "n.ipynb")
+    await api.get("api/contents/n.ipynb")
+    hashed = (await api.get("api/contents/n.ipynb?hash=1")).json()
+    assert hashed["hash"] and stats(server_app).hits == 0
+    assert (await api.get("api/contents/n.ipynb")).json()["hash"] is None
+
+
+@pytest.mark.gen_test
+async def test_file_id_requests_are_not_served_from_the_cache(api, root_dir, server_app, settled_at_once):
+    write_notebook(root_dir / "n.ipynb")
+    await api.get("api/contents/n.ipynb")
+    model = (await api.get("api/contents/n.ipynb?file_id=1")).json()
+    assert "file_id" in model and stats(server_app).hits == 0
+
+
+@pytest.mark.gen_test
+async def test_outside_edit_of_the_same_size_within_the_same_tick_is_never_served_stale(api, root_dir, server_app):
+    # The real rule: a file written just now is not kept, since a second write in the same clock
+    # tick would leave its size, mtime and ctime unchanged.
+    path = root_dir / "n.ipynb"
+    for _ in range(20):
+        write_notebook(path, "a = 1")
+        assert (await api.get("api/contents/n.ipynb")).json()["content"]["cells"][0]["source"] == "a = 1"
+        with open(path, "r+b") as handle:  # same size, in place
+            text = handle.read().replace(b"a = 1", b"b = 2")
+            handle.seek(0)
+            handle.write(text)
+        assert (await api.get("api/contents/n.ipynb")).json()["content"]["cells"][0]["source"] == "b = 2"
+    assert stats(server_app).entries == 0 and stats(server_app).hits == 0
+
+
+@pytest.mark.gen_test
+async def test_outside_edit_keeping_size_and_mtime_is_seen(api, root_dir, server_app, settled_at_once):
+    path = root_dir / "n.ipynb"
+    write_notebook(path, "a = 1")
+    old = os.stat(path)
+    await api.get("api/contents/n.ipynb")
+    path.write_bytes(path.read_bytes().replace(b"a = 1", b"b = 2"))
+    os.utime(path, ns=(old.st_atime_ns, old.st_mtime_ns))  # the change time still moves
+    assert os.stat(path).st_size == old.st_size
+    assert (await api.get("api/contents/n.ipynb")).json()["content"]["cells"][0]["source"] == "b = 2"
+
+
+@pytest.mark.gen_test
+async def test_a_save_forgets_the_replies(api, root_dir, server_app, settled_at_once):
+    write_notebook(root_dir / "n.ipynb", "a = 1")
+    await api.get("api/contents/n.ipynb")
+    assert stats(server_app).entries == 1
+    model = (await api.get("api/contents/n.ipynb")).json()
+    model["content"]["cells"][0]["source"] = "b = 2"
+    response = await api.put("api/contents/n.ipynb", {"type": "notebook", "content": model["content"]})
+    assert response.status == 200 and stats(server_app).entries == 0
+    assert (await api.get("api/contents/n.ipynb")).json()["content"]["cells"][0]["source"] == "b = 2"
+
+
+@pytest.mark.gen_test
+async def test_trusting_the_notebook_forgets_the_replies(api, root_dir, server_app, settled_at_once):
+    write_notebook(root_dir / "n.ipynb", with_rich_output=True)
+    await api.get("api/contents/n.ipynb")
+    assert (await api.get("api/contents/n.ipynb")).json()["content"]["cells"][0]["metadata"]["trusted"] is False
+    assert stats(server_app).hits == 1
+    assert (await api.post("api/contents/n.ipynb/trust")).status == 201
+    assert stats(server_app).entries == 0
+    assert (await api.get("api/contents/n.ipynb")).json()["content"]["cells"][0]["metadata"]["trusted"] is True
+
+
+@pytest.mark.gen_test
+async def test_another_process_signing_the_notebook_is_seen(api, root_dir, server_app, settled_at_once):
+    write_notebook(root_dir / "n.ipynb", with_rich_output=True)
+    await api.get("api/contents/n.ipynb")
+    assert (await api.get("api/contents/n.ipynb")).json()["content"]["cells"][0]["metadata"]["trusted"] is False
+    other = NotebookNotary(db_file=server_app.contents_manager.notary.db_file,
+                           secret_file=server_app.contents_manager.notary.secret_file)
+    try:
+        nb = json.loads((root_dir / "n.ipynb").read_text())
+        assert other.sign(other.digest(nb))
+    finally:
+        other.close()
+    assert (await api.get("api/contents/n.ipynb")).json()["content"]["cells"][0]["metadata"]["trusted"] is True
+
+
+@pytest.mark.gen_test
+async def test_delete_and_rename_forget_the_replies(api, root_dir, server_app, settled_at_once):
+    write_notebook(root_dir / "n.ipynb")
+    await api.get("api/contents/n.ipynb")
+    assert (await api.patch("api/contents/n.ipynb", {"path": "m.ipynb"})).status == 200
+    assert stats(server_app).entries == 0
+    assert (await api.get("api/contents/n.ipynb")).status == 404
+
+
+@pytest.mark.gen_test
+async def test_no_replies_are_kept_with_a_zero_bound(api, root_dir, server_app, settled_at_once):
+    server_app.contents_manager.reply_cache_bytes = 0
+    write_notebook(root_dir / "n.ipynb")
+    await api.get("api/contents/n.ipynb")
+    await api.get("api/contents/n.ipynb")
+    assert stats(server_app) == (0, 0, 0, 0)
