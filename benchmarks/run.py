@@ -194,6 +194,9 @@ async def measure_server(spec: ServerCommand, scratch: Path, token: str, noteboo
         server.stop()
         ACTIVE.remove(server)
         kill_leftovers(str(scratch))
+    for line in server.log_tail(200).splitlines():
+        if "Notebook reply cache:" in line:  # nbserver's count of GETs answered with a kept reply
+            log(f"  {spec.name} {line.split('] ', 1)[-1]}")
     if "kernel_start" in groups:
         figures.update(await measure_warm_pool(spec, scratch, token, notebook_json, budget))
     return figures
