@@ -17,6 +17,8 @@ NOTEBOOK = "notebook-1mb.ipynb"
 SMALL_FILE = "small-100b.txt"
 FOLDER_5K = "folder-5000"
 FOLDER_100K = "folder-100000"
+#: Seconds from writing the root folder to the first workload (see run.measure_server).
+SETTLE_SECONDS = 3.0
 
 
 def notebook_model(cells: int = 200, target_bytes: int = 930_000) -> dict:
