@@ -57,7 +57,7 @@ function anchorName(heading) {
 /**
  * Markdown as a sanitised DocumentFragment.
  * ``resolve(url, tag, attribute)`` may rewrite a link or image address (attachments, relative paths);
- * it returns the new address, or undefined to keep it. Headings get ids and a ¶ anchor link.
+ * it returns the new address, or undefined to keep it. Headings get ids and an anchor link (drawn as ¶ by the page's CSS).
  */
 export function renderMarkdown(source, resolve = null) {
   const fragment = sanitize(md.render(source), resolve);
@@ -68,7 +68,7 @@ export function renderMarkdown(source, resolve = null) {
     const link = document.createElement("a");
     link.className = "anchor-link";
     link.href = `#${encodeURIComponent(name)}`;
-    link.textContent = "¶";
+    link.setAttribute("aria-label", "Link to this heading"); // its ¶ is CSS content: not part of the heading's text
     heading.append(link);
   }
   return fragment;
