@@ -236,6 +236,7 @@ def test_saved_rich_outputs_render_by_mime_type(live_server: LiveServer, page: A
     assert (page.locator("a.pdf-output").get_attribute("href") or "").startswith("blob:")
     assert page.locator(".output img[src^='data:image/gif']").count() == 1
     assert page.locator(".output .markdown-rendered em").inner_text() == "markdown"
+    assert page.locator(".output .markdown-rendered").is_visible()
     assert page.locator(".output .markdown-rendered .katex").count() == 1
     assert page.locator(".output.stream .ansi-green-fg").inner_text() == "green"
     screenshot(page, "output-saved-rich", full_page=True)
