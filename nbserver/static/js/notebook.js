@@ -27,6 +27,11 @@ const nb = {
 };
 let kernel = null;
 
+// Cells get their editor when they come within a screen or so of the viewport.
+const editorsNearView = new IntersectionObserver((entries) => {
+  for (const entry of entries) if (entry.isIntersecting) entry.target.closest(".cell").cell.ensureEditor();
+}, { rootMargin: "100% 0px" });
+
 function newCellId() {
   return (crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2)).replace(/-/g, "").slice(0, 8);
 }
@@ -56,9 +61,39 @@ class Cell {
 
   build(source) {
     this.prompt = el("div", { class: "prompt" });
-    this.source = el("div", { class: "source" });
+    // The text shows as plain text until the cell nears the viewport or is used: then CodeMirror
+    // takes over (ensureEditor), so a long notebook opens without building hundreds of editors.
+    this.initialText = source;
+    this.editor = null;
+    this.source = el("div", { class: "source" }, el("pre", { class: "source-text", text: source || " " }));
+    this.rendered = el("div", { class: "markdown-rendered" });
+    this.outputArea = el("div", { class: "outputs" });
+    this.node = el("div", { class: "cell", dataset: { cellId: this.id } },
+      this.prompt,
+      el("div", { class: "cell-body" }, el("div", { class: "input" }, this.source), this.rendered, this.outputArea));
+    this.node.cell = this;
+    this.node.addEventListener("mousedown", (event) => {
+      if (!this.node.contains(event.target)) return;
+      if (!this.source.contains(event.target)) select(this, { edit: false, keepFocus: true });
+      else if (!this.editor && !printView) {
+        event.preventDefault();
+        this.focus();
+      }
+    });
+    this.rendered.addEventListener("dblclick", () => this.edit());
+    this.setType(this.type);
+    if (printView) this.ensureEditor();
+    else editorsNearView.observe(this.source);
+  }
+
+  /** The cell's CodeMirror editor, made on first need. */
+  ensureEditor() {
+    if (this.editor) return this.editor;
+    editorsNearView.unobserve(this.source);
+    this.source.replaceChildren();
     this.editor = createEditor(this.source, {
-      doc: source,
+      doc: this.initialText,
+      language: this.language,
       readOnly: printView,
       label: "Cell source",
       keys: printView ? [] : editorKeys(this),
@@ -67,19 +102,7 @@ class Cell {
       onChange: () => markDirty(),
       onFocus: () => select(this, { edit: true }),
     });
-    this.rendered = el("div", { class: "markdown-rendered" });
-    this.outputArea = el("div", { class: "outputs" });
-    this.node = el("div", { class: "cell", dataset: { cellId: this.id } },
-      this.prompt,
-      el("div", { class: "cell-body" }, el("div", { class: "input" }, this.source), this.rendered, this.outputArea));
-    this.node.cell = this;
-    this.node.addEventListener("mousedown", (event) => {
-      if (!this.node.contains(event.target) || this.source.contains(event.target)) return;
-      select(this, { edit: false, keepFocus: true });
-    });
-    this.rendered.addEventListener("dblclick", () => this.edit());
-    this.setType(this.type);
-    this.renderOutputs();
+    return this.editor;
   }
 
   /** Whether this code cell's outputs may run script: the server marks the cells of notebooks
@@ -93,15 +116,19 @@ class Cell {
   }
 
   get text() {
-    return this.editor.state.doc.toString();
+    return this.editor ? this.editor.state.doc.toString() : this.initialText;
   }
 
   get editing() {
-    return this.editor.hasFocus;
+    return Boolean(this.editor && this.editor.hasFocus);
   }
 
   focus() {
-    this.editor.focus();
+    this.ensureEditor().focus();
+  }
+
+  blur() {
+    if (this.editor) this.editor.contentDOM.blur();
   }
 
   setType(type) {
@@ -121,9 +148,13 @@ class Cell {
   }
 
   /** Code in the kernel's language, markdown as markdown, raw cells plain. */
+  get language() {
+    return this.type === "code" ? codeLanguage() : this.type === "markdown" ? "markdown" : "";
+  }
+
   applyLanguage() {
-    const language = this.type === "code" ? codeLanguage() : this.type === "markdown" ? "markdown" : "";
-    if (this.editor.languageName !== language) setLanguage(this.editor, language);
+    const language = this.language;
+    if (this.editor && this.editor.languageName !== language) setLanguage(this.editor, language);
   }
 
   renderMarkdown() {
@@ -231,7 +262,7 @@ function commandMode() {
   const cell = nb.cells[nb.selected];
   if (!cell) return;
   cell.node.classList.remove("editing");
-  cell.editor.contentDOM.blur();
+  cell.blur();
   container.focus({ preventScroll: true });
 }
 
