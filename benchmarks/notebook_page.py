@@ -38,6 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from fixtures import filler_text  # noqa: E402
 from servers import NBSERVER, REPO_DIR, RunningServer, ServerCommand, kill_leftovers  # noqa: E402
 
 NOTEBOOK = "page-5mb.ipynb"
@@ -61,16 +62,10 @@ def png(width: int, height: int, rng: random.Random) -> str:
 def notebook_model(cells: int = 200, target_bytes: int = 5_000_000) -> dict[str, Any]:
     """200 cells, about ``target_bytes`` on disk: code cells with text and PNG outputs, markdown cells."""
     rng = random.Random(18)
-    words = ["alpha", "beta", "gamma", "delta", "kernel", "value", "result", "frame", "series", "index"]
     figure = png(120, 80, rng)  # about 39 KB of base64 each
 
     def text(size: int) -> str:
-        lines, length = [], 0
-        while length < size:
-            line = " ".join(rng.choice(words) for _ in range(12)) + "\n"
-            lines.append(line)
-            length += len(line)
-        return "".join(lines)
+        return filler_text(rng, size)
 
     markdown = ("## Section {index}\n\nSome *notes* on **run {index}**, with `code` and a [link](https://example.org).\n\n"
                 "- first point\n- second point\n\n| k | v |\n|---|---|\n| a | {index} |\n\n"

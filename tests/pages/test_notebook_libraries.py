@@ -28,7 +28,7 @@ def open_notebook(page: Any, server: LiveServer, name: str, cells: list[Any], ke
     nb.cells = cells
     nbformat.write(nb, str(server.root / name))
     page.goto(server.page_url(f"notebooks/{name}?token={server.token}"))
-    page.locator(".cell .cm-content").first.wait_for(state="attached")  # a rendered markdown cell hides it
+    page.locator(".cell").first.wait_for(state="attached")
     if kernel:
         page.wait_for_selector("#kernel-indicator[data-state='idle']", timeout=KERNEL_START_MS)
 
