@@ -2,8 +2,11 @@
 
 ```sh
 python benchmarks/notebook_page.py                        # this checkout, 5 trials
-python benchmarks/notebook_page.py --checkout /tmp/main   # another checkout of nbserver (e.g. `git archive main`)
+python benchmarks/notebook_page.py --checkout /tmp/main --checkout .   # before and after, in alternation
 ```
+
+(`git archive main | tar -x -C /tmp/main` makes such a checkout.) With several checkouts, each trial
+runs them one after the other, starting with a different one each time, so drift hits all alike.
 
 Each trial starts the checkout's server (``python -m nbserver`` run in that folder) on a fresh root
 holding one generated notebook (a fixed seed: the same bytes every run), opens
@@ -128,7 +131,8 @@ def summary(samples: list[float]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkout", type=Path, default=REPO_DIR, help="the nbserver checkout to serve (default: this one)")
+    parser.add_argument("--checkout", type=Path, action="append",
+                        help="an nbserver checkout to serve; repeat to compare (default: this one)")
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--json", type=Path, help="also write the samples here")
     args = parser.parse_args()
@@ -141,33 +145,38 @@ def main() -> int:
     root.mkdir()
     (root / NOTEBOOK).write_text(text)
     cells = len(model["cells"])
-    print(f"{NOTEBOOK}: {len(text.encode()) / 1e6:.2f} MB, {cells} cells; checkout {args.checkout}")
+    checkouts = [path.resolve() for path in (args.checkout or [REPO_DIR])]
+    print(f"{NOTEBOOK}: {len(text.encode()) / 1e6:.2f} MB, {cells} cells")
     spec = ServerCommand(NBSERVER, Path(sys.executable), [sys.executable, "-m", "nbserver"], [])
-    samples: dict[str, list[float]] = {"cells": [], "interactive": []}
+    samples = {str(path): {"cells": [], "interactive": []} for path in checkouts}
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
                                                  args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
             for trial in range(args.trials):
-                home = scratch / f"home-{trial}"
-                server = RunningServer(spec, root, home, TOKEN, cwd=args.checkout.resolve())
-                server.start()
-                try:
-                    figures = measure_once(browser, f"http://127.0.0.1:{server.port}/", cells)
-                finally:
-                    server.stop()
-                    kill_leftovers(str(scratch))
-                for key, value in figures.items():
-                    samples[key].append(value)
-                print(f"trial {trial + 1}: cells {figures['cells']:.2f} s, interactive {figures['interactive']:.2f} s")
+                shift = trial % len(checkouts)
+                for index, checkout in enumerate(checkouts[shift:] + checkouts[:shift]):
+                    home = scratch / f"home-{trial}-{index}"
+                    server = RunningServer(spec, root, home, TOKEN, cwd=checkout)
+                    server.start()
+                    try:
+                        figures = measure_once(browser, f"http://127.0.0.1:{server.port}/", cells)
+                    finally:
+                        server.stop()
+                        kill_leftovers(str(scratch))
+                    for key, value in figures.items():
+                        samples[str(checkout)][key].append(value)
+                    print(f"trial {trial + 1} {checkout}: cells {figures['cells']:.2f} s, "
+                          f"interactive {figures['interactive']:.2f} s")
             browser.close()
     finally:
         kill_leftovers(str(scratch))
         shutil.rmtree(scratch, ignore_errors=True)
-    print(f"all cells in the page:  {summary(samples['cells'])}")
-    print(f"time to interactive:    {summary(samples['interactive'])}")
+    for checkout, figures in samples.items():
+        print(f"{checkout}\n  all cells in the page:  {summary(figures['cells'])}\n"
+              f"  time to interactive:    {summary(figures['interactive'])}")
     if args.json:
-        args.json.write_text(json.dumps({"checkout": str(args.checkout), "samples": samples}, indent=1))
+        args.json.write_text(json.dumps(samples, indent=1))
     return 0
 
 

@@ -37,6 +37,12 @@ def cell_text(page: Any, index: int) -> str:
     return str(page.locator(".cell").nth(index).locator(".cm-content").inner_text())
 
 
+def wait_for_line(page: Any, index: int, line: int, text: str) -> None:
+    """Wait until line ``line`` of cell ``index`` reads ``text`` (a busy page may draw a key late)."""
+    page.wait_for_function("([index, line, text]) => (document.querySelectorAll('.cell')[index]"
+                           ".querySelector('.cm-content').innerText.split('\\n')[line] === text)", arg=[index, line, text])
+
+
 def run_all(page: Any) -> None:
     page.click("[data-command='run-all']")
 
@@ -52,12 +58,12 @@ def test_typing_code_indents_after_a_colon_and_closes_brackets(live_server: Live
     assert page.locator(".cell .cm-matchingBracket").count() == 2
     screenshot(page, "editor-indent-brackets")
     page.keyboard.press("Control+/")
-    assert cell_text(page, 0).splitlines()[1] == "    # return [v * 2 for v in values]"
+    wait_for_line(page, 0, 1, "    # return [v * 2 for v in values]")
     page.keyboard.press("Control+z")
-    assert cell_text(page, 0).splitlines()[1] == "    return [v * 2 for v in values]"
+    wait_for_line(page, 0, 1, "    return [v * 2 for v in values]")
     page.keyboard.press("Home")
     page.keyboard.press("Shift+Tab")
-    assert cell_text(page, 0).splitlines()[1] == "return [v * 2 for v in values]"
+    wait_for_line(page, 0, 1, "return [v * 2 for v in values]")
     page.keyboard.press("Escape")  # command mode: the notebook's keys work again
     page.keyboard.press("b")
     assert page.locator(".cell").count() == 2
