@@ -266,6 +266,7 @@ def test_a_person_creates_runs_saves_renames_exports_and_deletes_a_notebook(
     # Exported to HTML from the notebook's File menu.
     page.click("text=Analysis.ipynb")
     page.wait_for_url(re.compile(r"/notebooks/Project/Analysis\.ipynb"))
+    page.wait_for_selector("#kernel-indicator[data-state='idle']", timeout=KERNEL_START_MS)  # the page is ready
     page.click("#file-menu-button")
     with page.expect_download() as download_info:
         page.click("#file-menu a:has-text('HTML (.html)')")
