@@ -57,6 +57,7 @@ def test_typing_code_indents_after_a_colon_and_closes_brackets(live_server: Live
     # The cursor stands before the bracket that closes the list: both brackets show as a pair.
     assert page.locator(".cell .cm-matchingBracket").count() == 2
     screenshot(page, "editor-indent-brackets")
+    page.wait_for_timeout(700)  # past CodeMirror's 500 ms undo grouping: the toggle is an undo step of its own
     page.keyboard.press("Control+/")
     wait_for_line(page, 0, 1, "    # return [v * 2 for v in values]")
     page.keyboard.press("Control+z")
