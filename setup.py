@@ -40,6 +40,8 @@ setup(
             "playwright>=1.40",
             "mypy>=1.9",  # .ci/run checks nbserver/ with mypy --strict (mypy.ini)
             "types-docutils",
+            "matplotlib>=3.7",  # the notebook page's browser tests draw a PNG figure
+            "plotly>=5.0",  # ... and a Plotly figure (application/vnd.plotly.v1+json)
         ],
     },
     entry_points={"console_scripts": [

@@ -21,20 +21,27 @@ FOLDER_100K = "folder-100000"
 SETTLE_SECONDS = 3.0
 
 
+WORDS = ["alpha", "beta", "gamma", "delta", "kernel", "value", "result", "frame", "series", "index"]
+
+
+def filler_text(rng: random.Random, size: int) -> str:
+    """Lines of 12 random words, at least ``size`` characters in all."""
+    lines, length = [], 0
+    while length < size:
+        line = " ".join(rng.choice(WORDS) for _ in range(12)) + "\n"
+        lines.append(line)
+        length += len(line)
+    return "".join(lines)
+
+
 def notebook_model(cells: int = 200, target_bytes: int = 930_000) -> dict:
     """A valid nbformat 4.5 notebook of ``cells`` code cells, each with a stream output and an
     execute_result, about ``target_bytes`` long in all."""
     rng = random.Random(7)
     per_cell = target_bytes // cells
-    words = ["alpha", "beta", "gamma", "delta", "kernel", "value", "result", "frame", "series", "index"]
 
     def text(size: int) -> str:
-        lines, length = [], 0
-        while length < size:
-            line = " ".join(rng.choice(words) for _ in range(12)) + "\n"
-            lines.append(line)
-            length += len(line)
-        return "".join(lines)
+        return filler_text(rng, size)
 
     notebook_cells = []
     for index in range(cells):

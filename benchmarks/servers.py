@@ -141,8 +141,10 @@ def read_rss_mb(pid: int) -> float:
 class RunningServer:
     """One server process; ``start`` waits until it answers ``GET /api/status`` and times that."""
 
-    def __init__(self, spec: ServerCommand, root: Path, home: Path, token: str, extra: Sequence[str] = ()) -> None:
+    def __init__(self, spec: ServerCommand, root: Path, home: Path, token: str, extra: Sequence[str] = (),
+                 cwd: Path = REPO_DIR) -> None:
         self.spec = spec
+        self.cwd = cwd  # `python -m nbserver` imports the nbserver of this folder
         self.name = spec.name
         self.root = root
         self.token = token
@@ -157,7 +159,7 @@ class RunningServer:
         log = open(self.log_path, "wb")
         started = time.perf_counter()
         self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, env=self.env,
-                                        cwd=str(REPO_DIR), start_new_session=True)
+                                        cwd=str(self.cwd), start_new_session=True)
         log.close()
         request = (f"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: token {self.token}\r\n"
                    "Connection: close\r\n\r\n").encode()

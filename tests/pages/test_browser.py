@@ -134,7 +134,7 @@ def test_notebook_page_renders_outputs_in_sandboxes(live_server: LiveServer, pag
     page.click("text=Outputs.ipynb")
     page.wait_for_selector(".cell.markdown.rendered h1")
     assert page.locator(".markdown-rendered h1").inner_text() == "Outputs"
-    assert page.locator(".markdown-rendered .math").first.inner_text() == "$e^{i\\pi}$"
+    page.locator(".markdown-rendered .katex").first.wait_for()  # KaTeX math; tests/pages/test_notebook_libraries.py has more
     frame = page.locator("iframe.html-output")
     sandbox = frame.get_attribute("sandbox")
     assert "allow-scripts" in sandbox and "allow-same-origin" not in sandbox
@@ -148,7 +148,7 @@ def test_notebook_page_renders_outputs_in_sandboxes(live_server: LiveServer, pag
     assert page.locator(".output.stream.stderr").inner_text().strip() == "a warning"
     assert page.locator(".output img[src^='data:image/svg+xml']").count() == 1
     page.wait_for_function("document.querySelector(\".markdown-rendered img[alt='dot']\").naturalWidth === 1")
-    assert '"a": 1' in page.locator(".output pre.json").inner_text()
+    assert '"a": 1' in page.locator(".output .json-tree").inner_text()
     screenshot(page, "notebook-outputs", full_page=True)
 
     page.goto(live_server.page_url("notebooks/Outputs.ipynb?print"))
@@ -162,8 +162,8 @@ def test_text_editor_saves(live_server: LiveServer, page: Any) -> None:
     (live_server.root / "notes.txt").write_text("first line\n")
     open_dashboard(page, live_server)
     page.click("text=notes.txt")
-    page.wait_for_function("!document.getElementById('editor').disabled")
-    page.fill("#editor", "changed text\n")
+    page.wait_for_selector("#editor .cm-content[contenteditable='true']")
+    page.fill("#editor .cm-content", "changed text\n")
     page.keyboard.press("Control+s")
     page.wait_for_selector("#save-state:text-matches('^Saved')")
     assert (live_server.root / "notes.txt").read_text() == "changed text\n"
@@ -205,7 +205,7 @@ def test_a_person_creates_runs_saves_renames_exports_and_deletes_a_notebook(
     page.wait_for_selector("#kernel-indicator[data-state='idle']", timeout=KERNEL_START_MS)
 
     # Code, run with Shift+Enter, output streamed in.
-    first = page.locator(".cell textarea.source").first
+    first = page.locator(".cell .source .cm-content").first
     first.click()
     first.fill("import time\nfor i in range(3):\n    print('tick', i, flush=True)\n    time.sleep(0.3)\n6 * 7")
     first.press("Shift+Enter")
@@ -218,9 +218,9 @@ def test_a_person_creates_runs_saves_renames_exports_and_deletes_a_notebook(
     second = page.locator(".cell").nth(1)
     page.keyboard.press("Escape")
     page.keyboard.press("m")
-    second.locator("textarea").click()
-    second.locator("textarea").fill("# Findings\n\nThe answer is **42**.")
-    second.locator("textarea").press("Shift+Enter")
+    second.locator(".cm-content").click()
+    second.locator(".cm-content").fill("# Findings\n\nThe answer is **42**.")
+    second.locator(".cm-content").press("Shift+Enter")
     second.locator(".markdown-rendered h1").get_by_text("Findings").wait_for()
     assert second.locator(".markdown-rendered strong").inner_text() == "42"
 
@@ -245,7 +245,7 @@ def test_a_person_creates_runs_saves_renames_exports_and_deletes_a_notebook(
     page.click("#dialog-ok")
     page.wait_for_selector(".toast:has-text('Kernel restarted')", timeout=KERNEL_START_MS)
     page.wait_for_selector("#kernel-indicator[data-state='idle']", timeout=KERNEL_START_MS)
-    cell = page.locator(".cell").first.locator("textarea")
+    cell = page.locator(".cell").first.locator(".cm-content")
     cell.click()
     cell.fill("print(i)")
     cell.press("Control+Enter")
@@ -266,6 +266,7 @@ def test_a_person_creates_runs_saves_renames_exports_and_deletes_a_notebook(
     # Exported to HTML from the notebook's File menu.
     page.click("text=Analysis.ipynb")
     page.wait_for_url(re.compile(r"/notebooks/Project/Analysis\.ipynb"))
+    page.wait_for_selector("#kernel-indicator[data-state='idle']", timeout=KERNEL_START_MS)  # the page is ready
     page.click("#file-menu-button")
     with page.expect_download() as download_info:
         page.click("#file-menu a:has-text('HTML (.html)')")
@@ -350,7 +351,7 @@ def test_checkpoint_restore_and_change_on_disk_warning(live_server: LiveServer, 
     nbformat.write(nb, str(notebook))
     open_dashboard(page, live_server)
     page.click("text=Check.ipynb")
-    source = page.locator(".cell textarea.source").first
+    source = page.locator(".cell .source .cm-content").first
     source.wait_for()
 
     page.click("#file-menu-button")
@@ -372,14 +373,14 @@ def test_checkpoint_restore_and_change_on_disk_warning(live_server: LiveServer, 
     page.click("[data-command='restore-checkpoint']")
     page.click("#dialog-ok")
     page.wait_for_selector(".toast:has-text('Reverted')")
-    assert page.locator(".cell textarea.source").first.input_value() == "x = 'original'"
+    assert page.locator(".cell .source .cm-content").first.inner_text() == "x = 'original'"
 
     # Someone else writes the file: saving now warns instead of overwriting.
     nb.cells = [nbformat.v4.new_code_cell("x = 'from elsewhere'")]
     nbformat.write(nb, str(notebook))
     later = time.time() + 5
     os.utime(notebook, (later, later))
-    page.locator(".cell textarea.source").first.fill("x = 'mine'")
+    page.locator(".cell .source .cm-content").first.fill("x = 'mine'")
     page.keyboard.press("Control+s")
     page.wait_for_selector("#banner:has-text('changed on disk')")
     screenshot(page, "notebook-changed-on-disk")
@@ -397,7 +398,7 @@ def test_interrupt_stops_a_running_cell(live_server: LiveServer, page: Any) -> N
     nbformat.write(nb, str(live_server.root / "Slow.ipynb"))
     page.goto(live_server.page_url(f"notebooks/Slow.ipynb?token={live_server.token}"))
     page.wait_for_selector("#kernel-indicator[data-state='idle']", timeout=KERNEL_START_MS)
-    page.locator(".cell textarea.source").first.press("Control+Enter")
+    page.locator(".cell .source .cm-content").first.press("Control+Enter")
     page.locator(".output.stream").get_by_text("sleeping").wait_for()
     assert page.locator("#kernel-indicator").get_attribute("data-state") == "busy"
     page.click("[data-command='interrupt']")
@@ -412,21 +413,21 @@ def test_cells_are_added_moved_retyped_and_deleted_from_the_toolbar(live_server:
     notebook = live_server.root / "Edit.ipynb"
     nbformat.write(nb, str(notebook))
     page.goto(live_server.page_url(f"notebooks/Edit.ipynb?token={live_server.token}"))
-    sources = page.locator(".cell textarea.source")
+    sources = page.locator(".cell .source .cm-content")
     sources.first.wait_for()
 
     sources.nth(1).click()
     page.click("[data-command='move-up']")
-    assert [sources.nth(i).input_value() for i in range(2)] == ["second", "first"]
+    assert [sources.nth(i).inner_text() for i in range(2)] == ["second", "first"]
     page.click("[data-command='insert-below']")
     page.keyboard.type("if True:\nx = 1\ny = 2")
-    assert page.locator(".cell.selected textarea").input_value() == "if True:\n    x = 1\n    y = 2"
-    page.locator(".cell.selected textarea").fill("third")
+    assert page.locator(".cell.selected .cm-content").inner_text() == "if True:\n    x = 1\n    y = 2"
+    page.locator(".cell.selected .cm-content").fill("third")
     page.select_option("#cell-type", "markdown")
     page.click("[data-command='move-down']")
     page.click("[data-command='delete-cell']")  # deletes the selected markdown cell
     assert page.locator(".cell").count() == 2
-    page.locator(".cell").nth(1).locator("textarea").click()
+    page.locator(".cell").nth(1).locator(".cm-content").click()
     page.select_option("#cell-type", "raw")
     page.keyboard.press("Control+s")
     page.wait_for_selector("#save-state:text-matches('^Saved')")
@@ -443,8 +444,8 @@ def test_new_text_file_opens_in_the_editor(live_server: LiveServer, page: Any) -
     page.fill("#dialog-input", "todo.md")
     page.click("#dialog-ok")
     page.wait_for_url(re.compile(r"/edit/todo\.md$"))
-    page.wait_for_function("!document.getElementById('editor').disabled")
-    page.fill("#editor", "- write tests\n")
+    page.wait_for_selector("#editor .cm-content[contenteditable='true']")
+    page.fill("#editor .cm-content", "- write tests\n")
     page.click("#save-button")
     page.wait_for_selector("#save-state:text-matches('^Saved')")
     assert (live_server.root / "todo.md").read_text() == "- write tests\n"
@@ -538,7 +539,7 @@ def test_display_updates_replace_earlier_output(live_server: LiveServer, page: A
     nbformat.write(nb, str(live_server.root / "Display.ipynb"))
     page.goto(live_server.page_url(f"notebooks/Display.ipynb?token={live_server.token}"))
     page.wait_for_selector("#kernel-indicator[data-state='idle']", timeout=KERNEL_START_MS)
-    page.locator(".cell textarea.source").first.press("Control+Enter")
+    page.locator(".cell .source .cm-content").first.press("Control+Enter")
     page.frame_locator("iframe.html-output").locator("td").first.wait_for()
     page.wait_for_selector(".cell .prompt:text('[1]:')")
     texts = page.locator(".output.display_data pre").all_inner_texts()
@@ -550,7 +551,7 @@ def test_display_updates_replace_earlier_output(live_server: LiveServer, page: A
 def test_notebook_renamed_from_its_page_keeps_its_links(live_server: LiveServer, page: Any) -> None:
     nbformat.write(nbformat.v4.new_notebook(), str(live_server.root / "Old name.ipynb"))
     page.goto(live_server.page_url(f"notebooks/Old name.ipynb?token={live_server.token}"))
-    page.locator(".cell textarea.source").first.wait_for()
+    page.locator(".cell .source .cm-content").first.wait_for()
     page.click("#doc-name")
     page.fill("#dialog-input", "New name")
     page.click("#dialog-ok")
@@ -568,7 +569,7 @@ def test_unsaved_changes_are_autosaved(live_server: LiveServer, page: Any) -> No
     nbformat.write(nbformat.v4.new_notebook(), str(notebook))
     page.clock.install()
     page.goto(live_server.page_url(f"notebooks/Auto.ipynb?token={live_server.token}"))
-    source = page.locator(".cell textarea.source").first
+    source = page.locator(".cell .source .cm-content").first
     source.wait_for()
     source.fill("autosaved = True")
     page.clock.run_for(121_000)  # past the two-minute autosave interval
@@ -595,7 +596,7 @@ def test_a_kernel_shut_down_elsewhere_shows_as_dead_and_can_be_replaced(live_ser
     screenshot(page, "notebook-kernel-dead")
     page.click("#banner-actions button:has-text('Start a new kernel')")
     page.wait_for_selector("#kernel-indicator[data-state='idle']", timeout=KERNEL_START_MS)
-    cell = page.locator(".cell textarea.source").first
+    cell = page.locator(".cell .source .cm-content").first
     cell.fill("print('alive')")
     cell.press("Control+Enter")
     page.locator(".output.stream").get_by_text("alive").wait_for()
@@ -639,7 +640,7 @@ def test_pages_work_under_a_base_url(tmp_path: Path, page: Any) -> None:
         page.wait_for_selector(".cell.markdown.rendered h1")
         if kernels_available(server):
             page.wait_for_selector("#kernel-indicator[data-state='idle']", timeout=KERNEL_START_MS)
-            cell = page.locator(".cell.code textarea.source").first
+            cell = page.locator(".cell.code .source .cm-content").first
             cell.fill("print('under /nb/')")
             cell.press("Control+Enter")
             page.locator(".output.stream").get_by_text("under /nb/").wait_for()
@@ -666,7 +667,7 @@ def test_input_asks_the_person_in_the_page(live_server: LiveServer, page: Any) -
     nbformat.write(nb, str(live_server.root / "Ask.ipynb"))
     page.goto(live_server.page_url(f"notebooks/Ask.ipynb?token={live_server.token}"))
     page.wait_for_selector("#kernel-indicator[data-state='idle']", timeout=KERNEL_START_MS)
-    page.locator(".cell textarea.source").first.press("Control+Enter")
+    page.locator(".cell .source .cm-content").first.press("Control+Enter")
     field = page.locator(".output.stdin input")
     field.wait_for()
     assert page.locator(".stdin-prompt").inner_text() == "Your name?"

@@ -26,7 +26,7 @@ def test_history_dialog_shows_diffs_restores_and_deletes(live_server: LiveServer
         save_version(live_server, f"version = {number}")
     save_version(live_server, "version = 'now'")  # the notebook now, also the latest checkpoint
     page.goto(live_server.page_url(f"notebooks/History.ipynb?token={live_server.token}"))
-    page.locator(".cell textarea.source").first.wait_for()
+    page.locator(".cell .source .cm-content").first.wait_for()
 
     page.click("#file-menu-button")
     page.click("[data-command='checkpoint-history']")
@@ -44,7 +44,7 @@ def test_history_dialog_shows_diffs_restores_and_deletes(live_server: LiveServer
     page.click("#history-restore")
     page.wait_for_selector(".toast:has-text('Restored')")
     assert page.locator("#history-dialog").count() == 0
-    assert page.locator(".cell textarea.source").first.input_value() == "version = 1"
+    assert page.locator(".cell .source .cm-content").first.inner_text() == "version = 1"
     on_disk = json.loads((live_server.root / "History.ipynb").read_text())
     assert "".join(on_disk["cells"][0]["source"]) == "version = 1"
 

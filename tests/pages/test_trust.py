@@ -63,8 +63,8 @@ def test_running_the_cell_here_makes_its_output_trusted_and_saving_signs_it(live
     open_notebook(page, live_server, "Untrusted.ipynb")
     page.wait_for_selector("#kernel-indicator[data-state='idle']", timeout=KERNEL_START_MS)
     assert frame_text(page) == "static"
-    page.locator(".cell textarea.source").first.click()
-    page.locator(".cell textarea.source").first.press("Shift+Enter")
+    page.locator(".cell .source .cm-content").first.click()
+    page.locator(".cell .source .cm-content").first.press("Shift+Enter")
     page.wait_for_selector("iframe.html-output:not(.untrusted)", timeout=KERNEL_START_MS)  # the run's output
     assert "allow-scripts" in page.locator("iframe.html-output").get_attribute("sandbox")
     page.frame_locator("iframe.html-output").locator("#inside:has-text('script ran')").wait_for()

@@ -1,12 +1,26 @@
-// The text editor page: load a file through /api/contents, save it back with Ctrl+S or the button.
+// The text editor page: load a file through /api/contents into CodeMirror (static/dist/editor.js),
+// save it back with Ctrl+S or the button.
 
+import { createEditor, languageOfFile, setReadOnly, setText, tabKeys } from "../dist/editor.js";
 import { basename, contents } from "./api.js";
 import { exactTime, toast } from "./ui.js";
 
 const path = document.body.dataset.path;
-const editor = document.getElementById("editor");
+const state = { lastModified: null, dirty: false, saving: false, loaded: false };
+const editor = createEditor(document.getElementById("editor"), {
+  doc: "Loading…",
+  readOnly: true,
+  lineNumbers: true,
+  fallbackKeys: tabKeys,
+  label: "File contents",
+  language: languageOfFile(basename(path)),
+  onChange: () => {
+    if (!state.loaded) return;
+    state.dirty = true;
+    saveState.textContent = "Unsaved changes";
+  },
+});
 const saveState = document.getElementById("save-state");
-const state = { lastModified: null, dirty: false, saving: false };
 
 function showBanner(text, buttons) {
   const banner = document.getElementById("banner");
@@ -28,20 +42,21 @@ function showBanner(text, buttons) {
 async function load() {
   try {
     const model = await contents.get(path, { type: "file", format: "text" });
-    editor.value = model.content;
-    editor.disabled = false;
+    setText(editor, model.content);
+    setReadOnly(editor, false);
+    editor.dispatch({ selection: { anchor: 0 } });
+    state.loaded = true;
     state.lastModified = model.last_modified;
     saveState.textContent = `Last saved ${exactTime(model.last_modified)}`;
     editor.focus();
-    editor.setSelectionRange(0, 0);
   } catch (error) {
-    editor.value = "";
+    setText(editor, "");
     showBanner(`This file cannot be edited as text: ${error.message}`, []);
   }
 }
 
 async function save(force = false) {
-  if (state.saving || editor.disabled) return;
+  if (state.saving || !state.loaded) return;
   if (!force) {
     const current = await contents.get(path, { content: 0 }).catch(() => null);
     if (current && state.lastModified && new Date(current.last_modified) > new Date(state.lastModified)) {
@@ -55,7 +70,7 @@ async function save(force = false) {
   state.saving = true;
   saveState.textContent = "Saving…";
   try {
-    const model = await contents.save(path, { type: "file", format: "text", content: editor.value });
+    const model = await contents.save(path, { type: "file", format: "text", content: editor.state.doc.toString() });
     state.lastModified = model.last_modified;
     state.dirty = false;
     saveState.textContent = "Saved";
@@ -68,16 +83,6 @@ async function save(force = false) {
   }
 }
 
-editor.addEventListener("input", () => {
-  state.dirty = true;
-  saveState.textContent = "Unsaved changes";
-});
-editor.addEventListener("keydown", (event) => {
-  if (event.key === "Tab" && !event.shiftKey && !event.ctrlKey) {
-    event.preventDefault();
-    document.execCommand("insertText", false, "    ");
-  }
-});
 document.addEventListener("keydown", (event) => {
   if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "s") {
     event.preventDefault();

@@ -1,12 +1,13 @@
 // The notebook page: render a notebook from /api/contents, edit and run its cells over the
 // kernel websocket, save it back (Ctrl+S, autosave, checkpoints), and notice changes on disk.
 
+import { completionStatus, createEditor, indentLess, indentOrInsert, indentsHere, infoShowing, setLanguage, showInfo }
+  from "../dist/editor.js";
 import { ApiError, basename, contents, dirname, joinPath, kernels, sessions, url } from "./api.js";
-import { highlightPython } from "./highlight.js";
 import { openCheckpointHistory } from "./history.js";
 import { KernelConnection } from "./kernel.js";
-import { renderMarkdown } from "./markdown.js";
-import { renderOutput } from "./outputs.js";
+import { completeAtCursor, completionSource, inspectAtCursor } from "./kernel-assist.js";
+import { markdownNode, renderOutput } from "./outputs.js";
 import { dialog, dropdown, el, exactTime, toast } from "./ui.js";
 
 const AUTOSAVE_SECONDS = 120;
@@ -25,6 +26,11 @@ const nb = {
   conflict: false,
 };
 let kernel = null;
+
+// Cells get their editor when they come within a screen or so of the viewport.
+const editorsNearView = new IntersectionObserver((entries) => {
+  for (const entry of entries) if (entry.isIntersecting) entry.target.closest(".cell").cell.ensureEditor();
+}, { rootMargin: "100% 0px" });
 
 function newCellId() {
   return (crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2)).replace(/-/g, "").slice(0, 8);
@@ -55,35 +61,48 @@ class Cell {
 
   build(source) {
     this.prompt = el("div", { class: "prompt" });
-    this.source = el(printView ? "pre" : "textarea", { class: "source", spellcheck: "false", wrap: "off", rows: 1,
-      "aria-label": "Cell source" });
-    if (printView) this.source.textContent = source;
-    else this.source.value = source;
-    // Code shows coloured through a transparent textarea: the pre underneath holds the colours.
-    this.highlight = el("pre", { class: "highlight", "aria-hidden": "true" });
+    // The text shows as plain text until the cell nears the viewport or is used: then CodeMirror
+    // takes over (ensureEditor), so a long notebook opens without building hundreds of editors.
+    this.initialText = source;
+    this.editor = null;
+    this.source = el("div", { class: "source" }, el("pre", { class: "source-text", text: source || " " }));
     this.rendered = el("div", { class: "markdown-rendered" });
     this.outputArea = el("div", { class: "outputs" });
     this.node = el("div", { class: "cell", dataset: { cellId: this.id } },
       this.prompt,
-      el("div", { class: "cell-body" }, el("div", { class: "input" }, printView ? null : this.highlight, this.source), this.rendered, this.outputArea));
+      el("div", { class: "cell-body" }, el("div", { class: "input" }, this.source), this.rendered, this.outputArea));
     this.node.cell = this;
-    if (!printView) {
-      this.source.addEventListener("input", () => {
-        this.fit();
-        this.colour();
-        markDirty();
-      });
-      this.source.addEventListener("scroll", () => { this.highlight.scrollLeft = this.source.scrollLeft; });
-      this.source.addEventListener("focus", () => select(this, { edit: true }));
-      this.source.addEventListener("keydown", (event) => onSourceKey(event, this));
-    }
     this.node.addEventListener("mousedown", (event) => {
-      if (!this.node.contains(event.target) || event.target === this.source) return;
-      select(this, { edit: false, keepFocus: true });
+      if (!this.node.contains(event.target)) return;
+      if (!this.source.contains(event.target)) select(this, { edit: false, keepFocus: true });
+      else if (!this.editor && !printView) {
+        event.preventDefault();
+        this.focus();
+      }
     });
     this.rendered.addEventListener("dblclick", () => this.edit());
     this.setType(this.type);
-    this.renderOutputs();
+    if (printView) this.ensureEditor();
+    else editorsNearView.observe(this.source);
+  }
+
+  /** The cell's CodeMirror editor, made on first need. */
+  ensureEditor() {
+    if (this.editor) return this.editor;
+    editorsNearView.unobserve(this.source);
+    this.source.replaceChildren();
+    this.editor = createEditor(this.source, {
+      doc: this.initialText,
+      language: this.language,
+      readOnly: printView,
+      label: "Cell source",
+      keys: printView ? [] : editorKeys(this),
+      fallbackKeys: printView ? [] : editorFallbackKeys(this),
+      completions: completionSource,
+      onChange: () => markDirty(),
+      onFocus: () => select(this, { edit: true }),
+    });
+    return this.editor;
   }
 
   /** Whether this code cell's outputs may run script: the server marks the cells of notebooks
@@ -97,7 +116,19 @@ class Cell {
   }
 
   get text() {
-    return printView ? this.source.textContent : this.source.value;
+    return this.editor ? this.editor.state.doc.toString() : this.initialText;
+  }
+
+  get editing() {
+    return Boolean(this.editor && this.editor.hasFocus);
+  }
+
+  focus() {
+    this.ensureEditor().focus();
+  }
+
+  blur() {
+    if (this.editor) this.editor.contentDOM.blur();
   }
 
   setType(type) {
@@ -113,19 +144,22 @@ class Cell {
     else this.node.classList.remove("rendered");
     this.updatePrompt();
     this.renderOutputs();
-    this.colour();
+    this.applyLanguage();
   }
 
-  colour() {
-    const target = printView ? this.source : this.highlight;
-    if (this.type === "code" && isPython()) highlightPython(this.text, target);
-    else if (printView) target.textContent = this.text;
-    this.node.classList.toggle("coloured", this.type === "code" && isPython() && !printView);
+  /** Code in the kernel's language, markdown as markdown, raw cells plain. */
+  get language() {
+    return this.type === "code" ? codeLanguage() : this.type === "markdown" ? "markdown" : "";
+  }
+
+  applyLanguage() {
+    const language = this.language;
+    if (this.editor && this.editor.languageName !== language) setLanguage(this.editor, language);
   }
 
   renderMarkdown() {
-    const options = { ...markdownOptions, resolveImage: (target) => this.attachmentUrl(target) ?? markdownOptions.resolveImage(target) };
-    this.rendered.innerHTML = renderMarkdown(this.text, options);
+    const rendered = markdownNode(this.text, { ...markdownOptions, attachmentUrl: (target) => this.attachmentUrl(target) });
+    this.rendered.replaceChildren(...rendered.childNodes);
     this.node.classList.add("rendered");
   }
 
@@ -140,8 +174,7 @@ class Cell {
   edit() {
     if (this.type !== "markdown" || printView) return;
     this.node.classList.remove("rendered");
-    this.fit();
-    this.source.focus();
+    this.focus();
   }
 
   updatePrompt() {
@@ -151,12 +184,6 @@ class Cell {
     }
     this.prompt.textContent = this.running ? "[*]:" : `[${this.executionCount ?? " "}]:`;
     this.node.classList.toggle("running", this.running);
-  }
-
-  fit() {
-    if (printView) return;
-    this.source.style.height = "auto";
-    this.source.style.height = `${this.source.scrollHeight + 2}px`;
   }
 
   renderOutputs() {
@@ -199,10 +226,12 @@ class Cell {
   }
 }
 
-function isPython() {
-  const language = (nb.metadata.kernelspec && nb.metadata.kernelspec.language) ||
-    (nb.metadata.language_info && nb.metadata.language_info.name) || "python";
-  return language.toLowerCase() === "python";
+/** The code cells' language for the editor: language_info's codemirror_mode or name, else the
+ *  kernelspec's language, else Python (nbformat's language_info, kernel_info_reply). */
+function codeLanguage() {
+  const info = nb.metadata.language_info || {};
+  const mode = typeof info.codemirror_mode === "string" ? info.codemirror_mode : (info.codemirror_mode || {}).name;
+  return String(mode || info.name || (nb.metadata.kernelspec && nb.metadata.kernelspec.language) || "python").toLowerCase();
 }
 
 function cellIndex(cell) {
@@ -222,7 +251,7 @@ function select(cell, { edit = false, keepFocus = false } = {}) {
   const typeSelect = document.getElementById("cell-type");
   if (typeSelect) typeSelect.value = cell.type;
   if (edit) {
-    if (document.activeElement !== cell.source) cell.source.focus();
+    if (!cell.editing) cell.focus();
   } else if (!keepFocus && !printView) {
     container.focus({ preventScroll: true });
   }
@@ -233,7 +262,7 @@ function commandMode() {
   const cell = nb.cells[nb.selected];
   if (!cell) return;
   cell.node.classList.remove("editing");
-  cell.source.blur();
+  cell.blur();
   container.focus({ preventScroll: true });
 }
 
@@ -243,7 +272,6 @@ function insertCell(at, type = "code", source = "") {
   nb.cells.splice(at, 0, cell);
   const before = container.querySelectorAll(".cell")[at] || document.getElementById("add-cell");
   container.insertBefore(cell.node, before);
-  cell.fit();
   markDirty();
   return cell;
 }
@@ -286,7 +314,6 @@ function renderAll() {
     container.append(el("button", { type: "button", class: "button add-cell", id: "add-cell", text: "+ Add cell",
       onclick: () => select(insertCell(nb.cells.length), { edit: true }) }));
   }
-  for (const cell of nb.cells) cell.fit();
   if (nb.cells.length) select(nb.cells[Math.min(nb.selected, nb.cells.length - 1)], { keepFocus: true });
 }
 
@@ -429,6 +456,7 @@ async function describeKernel(name) {
   document.getElementById("kernel-name").textContent = display;
   // Recorded for the next save; not a change the person made, so the page stays "saved".
   nb.metadata.kernelspec = { name, display_name: display, language: language || "" };
+  for (const cell of nb.cells) cell.applyLanguage();
 }
 
 async function restartKernel() {
@@ -570,37 +598,42 @@ function hideBanner() {
 
 // -- keyboard -----------------------------------------------------------------------------------
 
-function onSourceKey(event, cell) {
-  if (event.key === "Enter" && event.shiftKey) {
-    event.preventDefault();
-    runAndAdvance(cell);
-  } else if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
-    event.preventDefault();
-    runCell(cell);
-    if (cell.type !== "code") commandMode();
-  } else if (event.key === "Enter" && event.altKey) {
-    event.preventDefault();
-    runAndAdvance(cell, true);
-  } else if (event.key === "Enter" && !event.shiftKey && !event.ctrlKey && !event.metaKey && cell.type === "code") {
-    // Keep the line's indentation, one level more after a colon.
-    const { value, selectionStart } = cell.source;
-    const line = value.slice(value.lastIndexOf("\n", selectionStart - 1) + 1, selectionStart);
-    let indent = line.match(/^[ \t]*/)[0];
-    if (/:\s*$/.test(line)) indent += "    ";
-    event.preventDefault();
-    document.execCommand("insertText", false, "\n" + indent);
-  } else if (event.key === "Escape") {
-    event.preventDefault();
-    commandMode();
-  } else if (event.key === "Tab" && !event.shiftKey && !event.ctrlKey) {
-    event.preventDefault();
-    document.execCommand("insertText", false, "    ");
-  }
+/** Keys that win over the editor's own: running cells (CodeMirror key names). */
+function editorKeys(cell) {
+  return [
+    { key: "Shift-Enter", run: () => { runAndAdvance(cell); return true; } },
+    { key: "Ctrl-Enter", mac: "Cmd-Enter", run: () => { runCell(cell); if (cell.type !== "code") commandMode(); return true; } },
+    { key: "Alt-Enter", run: () => { runAndAdvance(cell, true); return true; } },
+  ];
+}
+
+/** Keys after the completion list's and before the editor's defaults: Escape, Tab, Shift+Tab. */
+function editorFallbackKeys(cell) {
+  return [
+    { key: "Escape", run: (view) => {
+      if (infoShowing(view)) showInfo(view, 0, null);
+      else commandMode();
+      return true;
+    } },
+    // Tab indents at the start of a line or a selection, else completes from the kernel (code cells).
+    { key: "Tab", run: (view) => {
+      const before = view.state.sliceDoc(view.state.doc.lineAt(view.state.selection.main.head).from, view.state.selection.main.head);
+      if (cell.type !== "code" || indentsHere(view) || /\s$/.test(before)) return indentOrInsert(view);
+      if (completionStatus(view.state) === null) completeAtCursor(view, kernel);
+      return true;
+    } },
+    // Shift+Tab dedents where Tab would indent, else shows what the kernel knows of the name.
+    { key: "Shift-Tab", run: (view) => {
+      if (cell.type !== "code" || indentsHere(view)) return indentLess(view);
+      inspectAtCursor(view, kernel);
+      return true;
+    } },
+  ];
 }
 
 let lastCommandKey = "";
 function onCommandKey(event) {
-  if (event.target.closest("textarea, input, select, dialog")) return;
+  if (event.target.closest("textarea, input, select, dialog, .cm-editor")) return;
   const cell = nb.cells[nb.selected];
   if (!cell) return;
   const key = event.key;
@@ -638,6 +671,11 @@ const SHORTCUTS = [
   ["m  y  r", "make it markdown, code, raw"],
   ["d d", "delete the cell"],
   ["i i  0 0", "interrupt, restart the kernel"],
+  ["Tab / Shift+Tab", "complete from the kernel / show its help (in code); indent / dedent at a line's start"],
+  ["Ctrl+/", "comment or uncomment the lines"],
+  ["Ctrl+F", "search (and replace) in the cell"],
+  ["Ctrl+D  Ctrl+click", "add the next occurrence / another cursor"],
+  ["Ctrl+Z  Ctrl+Shift+Z", "undo, redo in the cell"],
 ];
 
 function shortcutTable() {

@@ -1,52 +1,30 @@
-// Rendering of cell outputs: text with ANSI colours, errors, images, JSON, markdown, and HTML
-// inside a sandboxed frame (scripts may run there, but never with this server's origin, and
-// only for trusted outputs: Jupyter's notebook trust, see contents/notary.py).
+// Rendering of cell outputs and markdown: the richest mime type of each bundle in Jupyter's order,
+// HTML and JavaScript inside sandboxed frames (scripts run there only for trusted outputs, never
+// with this server's origin: Jupyter's notebook trust, see contents/notary.py), markdown and math
+// through markdown-it, DOMPurify and KaTeX, ANSI colours through ansi_up, Plotly figures through
+// plotly.js, loaded the first time one is shown.
 
-import { renderMarkdown } from "./markdown.js";
+import { ansiToHtml, renderLatex, renderMarkdown } from "../dist/render.js";
 import { el } from "./ui.js";
 
-const ANSI_COLOURS = ["black", "red", "green", "yellow", "blue", "magenta", "cyan", "white"];
-
-/** Text with ANSI SGR escapes as DOM nodes (spans with classes); text stays text. */
-export function ansiToNodes(text) {
-  const nodes = [];
-  let fg = null;
-  let bg = null;
-  let bold = false;
-  const pattern = /\x1b\[([\d;]*)m/g;
-  let last = 0;
-  const push = (chunk) => {
-    if (!chunk) return;
-    const classes = [];
-    if (fg !== null) classes.push(`ansi-${ANSI_COLOURS[fg]}-fg`);
-    if (bg !== null) classes.push(`ansi-${ANSI_COLOURS[bg]}-bg`);
-    if (bold) classes.push("ansi-bold");
-    nodes.push(classes.length ? el("span", { class: classes.join(" "), text: chunk }) : document.createTextNode(chunk));
-  };
-  let match;
-  while ((match = pattern.exec(text))) {
-    push(text.slice(last, match.index));
-    last = pattern.lastIndex;
-    const codes = match[1] ? match[1].split(";").map(Number) : [0];
-    for (let i = 0; i < codes.length; i += 1) {
-      const code = codes[i];
-      if (code === 0) { fg = null; bg = null; bold = false; }
-      else if (code === 1) bold = true;
-      else if (code === 22) bold = false;
-      else if (code >= 30 && code <= 37) fg = code - 30;
-      else if (code >= 90 && code <= 97) fg = code - 90;
-      else if (code === 39) fg = null;
-      else if (code >= 40 && code <= 47) bg = code - 40;
-      else if (code >= 100 && code <= 107) bg = code - 100;
-      else if (code === 49) bg = null;
-      else if (code === 38 || code === 48) i += codes[i + 1] === 5 ? 2 : 4; // 256/true colour: skipped
-    }
-  }
-  push(text.slice(last));
-  // Other escapes (cursor moves...) have no meaning here.
-  for (const node of nodes) node.textContent = node.textContent.replace(/\x1b\[[\d;?]*[A-Za-z]/g, "");
-  return nodes;
-}
+/**
+ * The mime types shown, richest first: the classic notebook's display order, with the types that
+ * JupyterLab's extensions rank before HTML (Plotly, JSON) in front, and GIF next to the other images.
+ */
+export const DISPLAY_ORDER = [
+  "application/vnd.plotly.v1+json",
+  "application/json",
+  "application/javascript",
+  "text/html",
+  "text/markdown",
+  "text/latex",
+  "image/svg+xml",
+  "image/png",
+  "image/jpeg",
+  "image/gif",
+  "application/pdf",
+  "text/plain",
+];
 
 /** Apply carriage returns and backspaces as a terminal would, line by line. */
 export function fixConsoleText(text) {
@@ -61,6 +39,43 @@ export function fixConsoleText(text) {
 function joined(value) {
   return Array.isArray(value) ? value.join("") : String(value ?? "");
 }
+
+/** A <pre> of terminal text with its ANSI colours (ansi_up escapes the text). */
+function ansiPre(text) {
+  const pre = el("pre", { class: "ansi" });
+  pre.innerHTML = ansiToHtml(text);
+  return pre;
+}
+
+// -- markdown -----------------------------------------------------------------------------------
+
+/** Whether a link or image address is relative to the notebook's folder. */
+function isRelative(address) {
+  return Boolean(address) && !/^([a-z][a-z0-9+.-]*:|\/|#)/i.test(address);
+}
+
+/**
+ * Markdown as a ``div.markdown-rendered``. ``options``: resolveImage(target) and resolveLink(target)
+ * give the URLs of relative addresses; attachmentUrl(target) the data: URL of an ``attachment:``
+ * image (null for other targets).
+ */
+export function markdownNode(source, options = {}) {
+  const resolve = (address, tag, attribute) => {
+    if (tag === "img" && attribute === "src") {
+      const attached = options.attachmentUrl ? options.attachmentUrl(address) : null;
+      if (attached !== null && attached !== undefined) return attached;
+      if (isRelative(address) && options.resolveImage) return options.resolveImage(address);
+    } else if (tag === "a" && attribute === "href" && isRelative(address) && options.resolveLink) {
+      return options.resolveLink(address);
+    }
+    return undefined;
+  };
+  const box = el("div", { class: "markdown-rendered" });
+  box.append(renderMarkdown(source, resolve));
+  return box;
+}
+
+// -- sandboxed frames ---------------------------------------------------------------------------
 
 // The body's own box (display: flow-root keeps its children's margins in), not the viewport's.
 const resizeScript = "<script>(function(){function s(){parent.postMessage({nbserverFrameHeight:" +
@@ -90,42 +105,107 @@ window.addEventListener("message", (event) => {
   }
 });
 
-/** The DOM of one mime bundle: the richest type we show safely. */
+/** application/javascript runs, as in Jupyter, with ``element`` (its output box): here inside a frame. */
+function javascriptFrame(code, trusted) {
+  if (!trusted) return el("pre", { class: "unsupported", text: "[JavaScript output not run: the notebook is not trusted]" });
+  const script = code.replace(/<\/(script)/gi, "<\\/$1");
+  return htmlFrame(`<div id="output"></div><script>(function(element){${script}\n})(document.getElementById("output"));<\/script>`, true);
+}
+
+// -- Plotly ---------------------------------------------------------------------------------------
+
+let plotly = null;
+
+/** plotly.js (its basic bundle: scatter, bar, pie), fetched once, the first time a figure is shown. */
+function loadPlotly() {
+  if (!plotly) {
+    plotly = new Promise((resolve, reject) => {
+      const script = el("script", { src: new URL("../dist/plotly-basic.min.js", import.meta.url).href });
+      script.addEventListener("load", () => resolve(window.Plotly));
+      script.addEventListener("error", () => { plotly = null; reject(new Error("plotly.js did not load")); });
+      document.head.append(script);
+    });
+  }
+  return plotly;
+}
+
+function plotlyFigure(figure) {
+  const box = el("div", { class: "plotly-output" });
+  loadPlotly()
+    .then((Plotly) => Plotly.newPlot(box, figure.data || [], figure.layout || {},
+      { responsive: true, displaylogo: false, ...(figure.config || {}) }))
+    .catch((error) => box.replaceChildren(el("pre", { class: "unsupported", text: `[Plotly figure not drawn: ${error.message}]` })));
+  return box;
+}
+
+// -- JSON -----------------------------------------------------------------------------------------
+
+function countOf(number, noun) {
+  return `${number} ${noun}${number === 1 ? "" : "s"}`;
+}
+
+/** application/json as a tree whose objects and arrays fold (open two levels deep). */
+function jsonTree(value, key = null, depth = 0) {
+  const label = key === null ? [] : [el("span", { class: "json-key", text: JSON.stringify(key) }), ": "];
+  if (value === null || typeof value !== "object") {
+    return el("div", { class: "json-leaf" }, label, el("span", { class: `json-${value === null ? "null" : typeof value}`,
+      text: JSON.stringify(value) }));
+  }
+  const entries = Array.isArray(value) ? value.map((item, index) => [index, item]) : Object.entries(value);
+  const [open, close] = Array.isArray(value) ? ["[", "]"] : ["{", "}"];
+  const node = el("details", { class: "json-node", open: depth < 2 },
+    el("summary", {}, label, `${open}${entries.length ? "" : close}`, entries.length ? el("span", { class: "json-count", text: ` ${countOf(entries.length, Array.isArray(value) ? "item" : "key")} ${close}` }) : null),
+    entries.map(([childKey, child]) => jsonTree(child, Array.isArray(value) ? null : childKey, depth + 1)));
+  return node;
+}
+
+// -- bundles --------------------------------------------------------------------------------------
+
+function base64Bytes(text) {
+  const binary = atob(text.replace(/\s/g, ""));
+  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+}
+
+const RENDERERS = {
+  "application/vnd.plotly.v1+json": (value) => plotlyFigure(value),
+  "application/json": (value) => el("div", { class: "json-tree" }, jsonTree(value)),
+  "application/javascript": (value, metadata, options) => javascriptFrame(joined(value), options.trusted === true),
+  "text/html": (value, metadata, options) => htmlFrame(joined(value), options.trusted === true),
+  "text/markdown": (value, metadata, options) => markdownNode(joined(value), options),
+  "text/latex": (value) => renderLatex(joined(value)),
+  // As an <img>, an SVG never runs script.
+  "image/svg+xml": (value) => el("img", { src: "data:image/svg+xml;charset=utf-8," + encodeURIComponent(joined(value)), alt: "SVG output" }),
+  "image/png": (value, metadata) => imageNode("image/png", value, metadata),
+  "image/jpeg": (value, metadata) => imageNode("image/jpeg", value, metadata),
+  "image/gif": (value, metadata) => imageNode("image/gif", value, metadata),
+  "application/pdf": (value) => el("a", { class: "pdf-output", download: "output.pdf", text: "PDF output (download)",
+    href: URL.createObjectURL(new Blob([base64Bytes(joined(value))], { type: "application/pdf" })) }),
+  "text/plain": (value) => ansiPre(joined(value)),
+};
+
+function imageNode(type, value, metadata) {
+  const size = (metadata && metadata[type]) || {};
+  return el("img", { src: `data:${type};base64,${joined(value).replace(/\s/g, "")}`, alt: "Image output",
+    width: size.width, height: size.height });
+}
+
+/** The DOM of one mime bundle: its richest type in DISPLAY_ORDER. */
 function renderBundle(data, metadata, options) {
-  if (data["text/html"] !== undefined) return htmlFrame(joined(data["text/html"]), options.trusted === true);
-  if (data["image/svg+xml"] !== undefined) {
-    // As an <img>, an SVG never runs script.
-    return el("img", { src: "data:image/svg+xml;charset=utf-8," + encodeURIComponent(joined(data["image/svg+xml"])), alt: "SVG output" });
-  }
-  for (const type of ["image/png", "image/jpeg", "image/gif"]) {
-    if (data[type] !== undefined) {
-      const size = (metadata && metadata[type]) || {};
-      return el("img", { src: `data:${type};base64,${joined(data[type]).replace(/\s/g, "")}`, alt: "Image output",
-        width: size.width, height: size.height });
-    }
-  }
-  if (data["text/markdown"] !== undefined) {
-    const box = el("div", { class: "markdown-rendered" });
-    box.innerHTML = renderMarkdown(joined(data["text/markdown"]), options);
-    return box;
-  }
-  if (data["application/json"] !== undefined) {
-    return el("pre", { class: "json", text: JSON.stringify(data["application/json"], null, 2) });
-  }
-  if (data["text/latex"] !== undefined) return el("pre", { class: "math", text: joined(data["text/latex"]) });
-  if (data["text/plain"] !== undefined) return el("pre", {}, ansiToNodes(joined(data["text/plain"])));
-  const types = Object.keys(data);
-  return el("pre", { class: "unsupported", text: `[output of type ${types.join(", ")} not shown]` });
+  const type = DISPLAY_ORDER.find((candidate) => data[candidate] !== undefined);
+  if (!type) return el("pre", { class: "unsupported", text: `[output of type ${Object.keys(data).join(", ")} not shown]` });
+  const node = RENDERERS[type](data[type], metadata || {}, options);
+  node.dataset.mimeType = type;
+  return node;
 }
 
 /** One nbformat output as a DOM element; ``options.trusted`` lets its HTML run script. */
 export function renderOutput(output, options = {}) {
   switch (output.output_type) {
     case "stream":
-      return el("div", { class: `output stream ${output.name}` }, el("pre", {}, ansiToNodes(fixConsoleText(joined(output.text)))));
+      return el("div", { class: `output stream ${output.name}` }, ansiPre(fixConsoleText(joined(output.text))));
     case "error":
       return el("div", { class: "output error" },
-        el("pre", {}, ansiToNodes((output.traceback && output.traceback.length ? output.traceback.join("\n") : `${output.ename}: ${output.evalue}`))));
+        ansiPre(output.traceback && output.traceback.length ? output.traceback.join("\n") : `${output.ename}: ${output.evalue}`));
     case "execute_result":
     case "display_data":
       return el("div", { class: `output ${output.output_type}` }, renderBundle(output.data || {}, output.metadata, options));
