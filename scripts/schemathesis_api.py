@@ -179,6 +179,15 @@ class Server:
                 self.request("DELETE", f"/api/kernels/{kernel['id']}")
         for terminal in self.listed("/api/terminals"):
             self.request("DELETE", f"/api/terminals/{terminal['name']}")
+            self.wait_gone(f"/api/terminals/{terminal['name']}")
+
+    def wait_gone(self, path: str, timeout: float = 10.0) -> None:
+        """Wait until ``path`` answers 404: a terminal's shell may outlive the DELETE's answer for a
+        moment (seen with jupyter_server in CI: GET of a just-deleted terminal still 200), and the
+        next fuzzed request must find both servers in the same state."""
+        deadline = time.monotonic() + timeout
+        while self.request("GET", path).status_code != 404 and time.monotonic() < deadline:
+            time.sleep(0.1)
 
 
 def server_command(name: str, venv: Path) -> ServerCommand:
