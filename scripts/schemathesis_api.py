@@ -394,6 +394,15 @@ def _is(pair: Pair, label: str, nbserver: tuple[int, ...], jupyter: tuple[int, .
 
 # Every difference the fuzzing finds and that is not fixed here: the request it covers, exactly, and why.
 ALLOWED: list[Allowance] = [
+    # Terminals: the sweep after POST /api/terminals deletes terminal "1" on both servers; in the whole
+    # suite under CI, jupyter_server still answers 2xx for it afterwards (its terminal outlives the
+    # sweep's DELETE; not reproduced when this test runs alone), while nbserver's 404 is right after a
+    # DELETE. Only that exact pair is allowed: nbserver answering 404 "Terminal not found".
+    Allowance("harness, terminals: jupyter_server keeps terminal 1 after the sweep deleted it on both; "
+              "nbserver answers 404 for a deleted terminal",
+              lambda pair: (_is(pair, "GET /api/terminals/{terminal_id}", (404,), range(200, 300))
+                            or _is(pair, "DELETE /api/terminals/{terminal_id}", (404,), range(200, 300)))
+              and "Terminal not found" in pair.nbserver.body),
     # Contents (owned by the contents part of the work, reported rather than changed here):
     Allowance("known, contents: GET <folder or missing path>/checkpoints is 400/404 in nbserver; "
               "jupyter_server answers 200 []",
