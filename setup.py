@@ -28,8 +28,10 @@ setup(
     ],
     extras_require={
         "clusters": ["ipyparallel>=8.6"],  # /api/clusters and the dashboard's Clusters tab
+        "postgres": ["psycopg[binary,pool]>=3.2"],  # the PostgreSQL store (Database.url, nbserver db)
         "test": [
             "ipyparallel>=8.6",
+            "psycopg[binary,pool]>=3.2",
             "pytest>=7",
             "pytest-tornado>=0.8.1",
             "pytest-timeout>=2.1",

@@ -27,7 +27,9 @@ from traitlets import Bool, Integer, List, Type, Unicode, default, validate
 import nbserver
 from nbserver import __version__
 from nbserver.auth.authorizer import Authorizer
-from nbserver.auth.commands import subcommands
+from nbserver.auth.commands import subcommands as auth_subcommands
+from nbserver.db.commands import subcommands as db_subcommands
+from nbserver.db.config import Database
 from nbserver.auth.identity import IdentityProvider
 from nbserver.auth.logscrub import SHOW_SECRET, install_secret_scrubbing
 from nbserver.auth.serverinfo import remove_server_info, write_browser_open_file, write_server_info
@@ -112,8 +114,8 @@ class NotebookServerApp(JupyterApp):
     )
     aliases = aliases
     flags = flags
-    subcommands = subcommands
-    classes = [IdentityProvider, ContentsManager, FileContentsManager, FileServices, SearchService,
+    subcommands = {**auth_subcommands, **db_subcommands}
+    classes = [IdentityProvider, Database, ContentsManager, FileContentsManager, FileServices, SearchService,
                ConfigSectionManager, MappingKernelManager, GatewayClient, GatewayKernelManager, SessionManager,
                TerminalManager, ExternalNotebooks, FileCheckpoints, ClusterManager]
 
@@ -247,6 +249,7 @@ class NotebookServerApp(JupyterApp):
         self.identity_provider = self.identity_provider_class(parent=self, log=self.log)
         self.identity_provider.check_configuration()
         self.authorizer = self.authorizer_class(parent=self, log=self.log)
+        self.database = self.init_database()
         self.contents_manager = self.contents_manager_class(parent=self, log=self.log)
         if hasattr(self.contents_manager, "root_dir"):
             self.contents_manager.root_dir = self.root_dir
@@ -262,6 +265,20 @@ class NotebookServerApp(JupyterApp):
         self.external_notebooks = ExternalNotebooks(parent=self, log=self.log)
         self.cluster_manager = ClusterManager(parent=self, log=self.log, root_dir=self.root_dir)
         self.search_service = self.start_search_service()
+
+    def init_database(self) -> Database:
+        """The PostgreSQL settings every store shares. With a URL set, the schema must be current
+        (or is upgraded first with Database.upgrade_on_start); raises ConfigurationError otherwise."""
+        database = Database(parent=self, log=self.log)
+        if database.configured:
+            from nbserver.db.migrations import require_current, upgrade
+
+            with database.connect(autocommit=True) as conn:
+                if database.upgrade_on_start:
+                    for step in upgrade(conn):
+                        self.log.info("Database schema: applied %s", step)
+                require_current(conn)
+        return database
 
     def make_kernel_manager(self) -> KernelManagerBase[Any]:
         """The local kernel manager, or the gateway one when GatewayClient.url (--gateway-url,
@@ -427,6 +444,7 @@ class NotebookServerApp(JupyterApp):
             await self.terminal_manager.shutdown_all()
         await self.session_manager.close()
         self.contents_manager.notary.close()
+        await self.database.close()
         await self.external_notebooks.close()
         if self.search_service is not None:
             await self.search_service.stop_background()
