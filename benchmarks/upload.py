@@ -1,39 +1,56 @@
-"""Raw upload benchmark: ``POST /api/files/upload`` of a large body against nbserver (issue 15).
+"""Raw upload benchmark: one large file into nbserver and into jupyter_server, next to the disk (issue 15).
 
-    python benchmarks/upload.py                 # 500 MB, 3 uploads
+    python benchmarks/upload.py                 # 500 MB, 2 trials per server
     python benchmarks/upload.py --mb 100 --trials 1
 
-Starts nbserver on a free 127.0.0.1 port with a fresh root in a scratch folder, uploads ``--mb``
-megabytes streamed from a generator (chunked encoding, as ``curl -T`` or a script sends them),
-and prints for each upload the throughput (MB/s, from the first byte sent to the 201) next to
-this machine's disk speed for the same amount (a file written in 1 MB blocks and fsynced, as the
-upload's staging file is), and the growth of the server's peak resident memory during the
-upload (``VmHWM`` in /proc, reset through ``clear_refs`` before each upload; the target is
-< 50 MB). Figures are printed, not checked: this is a measurement, not a test.
+The file (``--mb`` megabytes of random bytes, made once in a scratch folder) goes
+
+* to nbserver as ``POST /api/files/upload``, its bytes the body (``Content-Length``, sent with
+  ``socket.sendfile`` from the page cache: the client costs next to nothing, as ``curl
+  --data-binary @file`` would not, since curl reads the whole file into memory first);
+* to jupyter_server as its nearest equivalent, what JupyterLab does for a large file: a series of
+  ``PUT /api/contents/<name>`` of 1 MB base64 chunks (``"chunk": 1, 2, ... -1``) on one
+  kept-alive connection.
+
+Before each upload the same number of bytes is written to the same folder in 1 MB blocks and
+fsynced ("disk": what the disk does alone at that moment), so every upload is printed with its
+own disk figure, the ratio of the two, the growth of the server's peak resident memory during the
+upload (``VmHWM`` in /proc, reset through ``clear_refs``; the target is < 50 MB for 500 MB), the
+server's CPU time for the upload (user + system, all threads: the figure least moved by other
+jobs), and the load average. The servers take turns, so drift from other jobs spreads over all of
+them. ``--baseline DIR`` adds another nbserver checkout (say, main's) to the turns. Figures are
+printed, not checked: this is a measurement, not a test.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import http.client
 import json
 import os
-import re
 import shutil
-import subprocess
+import socket
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 from run import machine_info  # noqa: E402  (benchmarks/ is not a package)
+from servers import (  # noqa: E402
+    JUPYTER_SERVER,
+    NBSERVER,
+    RunningServer,
+    jupyter_server_venv,
+    server_commands,
+)
 
-BLOCK = os.urandom(1024 * 1024)
 TOKEN = "upload-benchmark-token"
+BLOCK_BYTES = 1024 * 1024
+MB = 1024 * 1024
 
 
 def status_kb(pid: int, field: str) -> int:
@@ -44,57 +61,69 @@ def status_kb(pid: int, field: str) -> int:
     raise RuntimeError(f"no {field} for pid {pid}")
 
 
-def start_server(root: Path, scratch: Path) -> tuple[subprocess.Popen[str], int]:
-    env = dict(os.environ, PYTHONUNBUFFERED="1", JUPYTER_CONFIG_DIR=str(scratch / "config"),
-               JUPYTER_DATA_DIR=str(scratch / "data"), JUPYTER_RUNTIME_DIR=str(scratch / "runtime"))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "nbserver", "--no-browser", "--port=0", f"--root-dir={root}",
-         f"--IdentityProvider.token={TOKEN}", "--NotebookServerApp.max_body_size=2147483648"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=BENCH_DIR.parent)
-    assert process.stdout is not None
-    deadline = time.monotonic() + 60
-    for line in process.stdout:
-        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-        if match:
-            return process, int(match.group(1))
-        if time.monotonic() > deadline:
-            break
-    process.kill()
-    raise RuntimeError("nbserver did not start")
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` and all its threads so far."""
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def blocks(megabytes: int) -> Iterator[bytes]:
-    for _ in range(megabytes):
-        yield BLOCK
+def make_source(path: Path, megabytes: int) -> None:
+    with open(path, "wb") as handle:
+        for _ in range(megabytes):
+            handle.write(os.urandom(BLOCK_BYTES))
 
 
-def upload(port: int, name: str, megabytes: int) -> float:
-    """Seconds from the first byte sent to the 201."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-    try:
-        started = time.perf_counter()
-        connection.request("POST", "/api/files/upload", body=blocks(megabytes), encode_chunked=True,
-                           headers={"Authorization": f"token {TOKEN}", "X-File-Name": name})
-        response = connection.getresponse()
+def upload_nbserver(port: int, source: Path, name: str) -> int:
+    """POST the file as the body; the stored size from the 201."""
+    size = source.stat().st_size
+    head = (f"POST /api/files/upload HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: token {TOKEN}\r\n"
+            f"X-File-Name: {name}\r\nContent-Type: application/octet-stream\r\nContent-Length: {size}\r\n"
+            "Connection: close\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=600) as sock, open(source, "rb") as handle:
+        sock.sendall(head)
+        sock.sendfile(handle)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
         body = response.read()
-        elapsed = time.perf_counter() - started
+    if response.status != 201:
+        raise RuntimeError(f"nbserver answered {response.status}: {body[:300]!r}")
+    return int(json.loads(body)["size"])
+
+
+def upload_jupyter_server(port: int, source: Path, name: str) -> int:
+    """PUT the file in 1 MB base64 chunks, as JupyterLab uploads large files; the size from the last reply."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    headers = {"Authorization": f"token {TOKEN}", "Content-Type": "application/json"}
+    size = source.stat().st_size
+    chunks = max(1, -(-size // BLOCK_BYTES))
+    try:
+        with open(source, "rb") as handle:
+            for number in range(1, chunks + 1):
+                data = handle.read(BLOCK_BYTES)
+                model = {"type": "file", "format": "base64", "name": name, "path": name,
+                         "chunk": -1 if number == chunks else number, "content": base64.b64encode(data).decode()}
+                connection.request("PUT", f"/api/contents/{name}", body=json.dumps(model), headers=headers)
+                response = connection.getresponse()
+                body = response.read()
+                if response.status not in (200, 201):
+                    raise RuntimeError(f"jupyter_server answered {response.status}: {body[:300]!r}")
     finally:
         connection.close()
-    if response.status != 201:
-        raise RuntimeError(f"upload answered {response.status}: {body[:300]!r}")
-    size = json.loads(body)["size"]
-    if size != megabytes * len(BLOCK):
-        raise RuntimeError(f"stored {size} bytes, sent {megabytes * len(BLOCK)}")
-    return elapsed
+    return int(json.loads(body)["size"])
+
+
+UPLOADERS = {NBSERVER: upload_nbserver, JUPYTER_SERVER: upload_jupyter_server}
 
 
 def disk_write(folder: Path, megabytes: int) -> float:
-    """Seconds to write and fsync ``megabytes`` in 1 MB blocks in ``folder``: the disk's own speed."""
+    """Seconds to write and fsync ``megabytes`` in 1 MB blocks in ``folder``: the disk's own speed now."""
     path = folder / "disk-speed.bin"
+    block = os.urandom(BLOCK_BYTES)
     started = time.perf_counter()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        for block in blocks(megabytes):
+        for _ in range(megabytes):
             os.write(fd, block)
         os.fsync(fd)
     finally:
@@ -104,36 +133,81 @@ def disk_write(folder: Path, megabytes: int) -> float:
     return elapsed
 
 
+def measure(server: RunningServer, source: Path, name: str, megabytes: int) -> dict[str, float]:
+    """One upload with the disk measured just before it: the figures of one printed row."""
+    assert server.process is not None
+    pid = server.process.pid
+    disk = disk_write(server.root, megabytes)
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")  # resets VmHWM (the peak RSS) to the current RSS
+    except OSError:
+        pass  # then the growth counts from the server's start: printed as is, an overestimate
+    before = status_kb(pid, "VmRSS")
+    load = os.getloadavg()[0]
+    cpu = cpu_seconds(pid)
+    started = time.perf_counter()
+    size = UPLOADERS[server.name](server.port, source, name)
+    elapsed = time.perf_counter() - started
+    cpu = cpu_seconds(pid) - cpu
+    peak = status_kb(pid, "VmHWM")
+    if size != source.stat().st_size:
+        raise RuntimeError(f"{server.name} stored {size} bytes of {source.stat().st_size}")
+    (server.root / name).unlink()
+    return {"upload": megabytes / elapsed, "disk": megabytes / disk, "rss_growth": (peak - before) / 1024,
+            "rss_before": before / 1024, "load": load, "seconds": elapsed, "cpu": cpu}
+
+
+def small_file(scratch: Path) -> Path:
+    """A 4 MB file for the warm-up upload."""
+    path = scratch / "warmup.bin"
+    if not path.exists():
+        make_source(path, 4)
+    return path
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=int, default=500, help="megabytes per upload (default 500)")
-    parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--trials", type=int, default=2, help="uploads per server (default 2)")
+    parser.add_argument("--nbserver-only", action="store_true", help="skip jupyter_server")
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="also measure the nbserver in DIR (e.g. `git archive main nbserver | tar -x -C DIR`)")
     args = parser.parse_args()
-    print(json.dumps(machine_info()))
+    print(json.dumps(machine_info()), flush=True)
     scratch = Path(tempfile.mkdtemp(prefix="nbserver-upload-bench-", dir=BENCH_DIR.parent))
-    root = scratch / "root"
-    root.mkdir()
-    process, port = start_server(root, scratch)
+    servers: list[RunningServer] = []
     try:
-        upload(port, "warmup.bin", 4)
-        resettable = True
+        source = scratch / "source.bin"
+        make_source(source, args.mb)
+        specs = server_commands(jupyter_server_venv(), scratch)
+        runs = [(NBSERVER, NBSERVER, BENCH_DIR.parent)]
+        if args.baseline:
+            runs.append((f"{NBSERVER}@baseline", NBSERVER, args.baseline.resolve()))
+        if not args.nbserver_only:
+            runs.append((JUPYTER_SERVER, JUPYTER_SERVER, BENCH_DIR.parent))
+        labels = {}
+        for label, name, cwd in runs:
+            root = scratch / f"root-{len(servers)}"
+            root.mkdir()
+            extra = [f"--NotebookServerApp.max_body_size={2 * args.mb * MB + MB}"] if name == NBSERVER else []
+            server = RunningServer(specs[name], root, scratch / f"home-{len(servers)}", TOKEN, extra, cwd=cwd)
+            server.start()
+            servers.append(server)
+            labels[id(server)] = label
+            UPLOADERS[name](server.port, small_file(scratch), "warmup.bin")
+            (root / "warmup.bin").unlink()
+        print(f"{'trial':>5}  {'server':<18} {'upload MB/s':>11} {'disk MB/s':>9} {'ratio':>5} "
+              f"{'RSS growth MB':>13} {'server CPU s':>12} {'load':>5}", flush=True)
         for trial in range(1, args.trials + 1):
-            disk = disk_write(root, args.mb)
-            try:
-                Path(f"/proc/{process.pid}/clear_refs").write_text("5")
-            except OSError:
-                resettable = False
-            before = status_kb(process.pid, "VmRSS")
-            elapsed = upload(port, f"big-{trial}.bin", args.mb)
-            peak = status_kb(process.pid, "VmHWM")
-            growth = (peak - before) / 1024
-            print(f"trial {trial}: {args.mb} MB upload in {elapsed:.2f} s = {args.mb / elapsed:.0f} MB/s "
-                  f"(disk alone: {args.mb / disk:.0f} MB/s); server RSS {before / 1024:.0f} MB, "
-                  f"peak growth {growth:+.1f} MB{'' if resettable else ' (peak not resettable: since start)'}")
-            (root / f"big-{trial}.bin").unlink()
+            for server in servers:
+                row = measure(server, source, f"big-{trial}.bin", args.mb)
+                print(f"{trial:>5}  {labels[id(server)]:<18} {row['upload']:>11.0f} {row['disk']:>9.0f} "
+                      f"{row['upload'] / row['disk']:>5.2f} {row['rss_growth']:>+13.1f} {row['cpu']:>12.1f} {row['load']:>5.1f}",
+                      flush=True)
+        print(f"{args.mb} MB per upload; uptime: {os.popen('uptime').read().strip()}")
     finally:
-        process.terminate()
-        process.wait(30)
+        for server in servers:
+            server.stop()
         shutil.rmtree(scratch, ignore_errors=True)
     return 0
 

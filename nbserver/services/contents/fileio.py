@@ -471,17 +471,19 @@ class FileWriter:
             handle.write(data)
             return handle.tell()
 
-    def commit_staged(self, os_path: str, staging: str | None = None) -> str:
+    def commit_staged(self, os_path: str, staging: str | None = None, digest: str | None = None) -> str:
         """Put a finished upload (by default this writer's chunked one for ``os_path``) in place of its
-        target, as :meth:`write` would; return its SHA-256."""
+        target, as :meth:`write` would; return its SHA-256 (read from the file unless ``digest`` is given)."""
         staging = staging or self.staging_path(os_path)
         target = os.path.realpath(os_path)
         existing = _regular_file_stat(target)
         fd = os.open(staging, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            digest = hashlib.sha256()
-            for block in iter(lambda: os.read(fd, BLOCK_SIZE), b""):
-                digest.update(block)
+            if digest is None:
+                hasher = hashlib.sha256()
+                for block in iter(lambda: os.read(fd, BLOCK_SIZE), b""):
+                    hasher.update(block)
+                digest = hasher.hexdigest()
             os.fsync(fd)
             in_place = existing is not None and self._goes_in_place(existing)
             if not in_place:
@@ -496,7 +498,7 @@ class FileWriter:
             os.unlink(staging)
         else:
             self._rename_into_place(staging, target)
-        return digest.hexdigest()
+        return digest
 
 
 def _regular_file_stat(path: str) -> os.stat_result | None:

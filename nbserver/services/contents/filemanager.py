@@ -695,20 +695,22 @@ class FileContentsManager(ContentsManager):
             raise
         return claim is not None
 
-    def _commit_upload(self, target: Lookup, must_create: bool, staging: str | None = None) -> tuple[str, bool]:
+    def _commit_upload(self, target: Lookup, must_create: bool, staging: str | None = None,
+                       digest: str | None = None) -> tuple[str, bool]:
         """(SHA-256, created) of putting a finished upload (by default the chunked one) at ``target``.
 
         Over an existing file, as the writer commits any upload; at a free path, linked into
-        place whole like any new file (:meth:`_create_file`).
+        place whole like any new file (:meth:`_create_file`). ``digest``: the staged bytes'
+        SHA-256 when the writer of the staging file computed it (else the file is read for it).
         """
         if target.info is not None or os.path.islink(target.os_path):
             if must_create:
                 raise Conflict(f"A file or directory already exists at {target.path}")
             if target.info is not None and stat.S_ISDIR(target.info.st_mode):
                 raise Conflict(f"A directory exists at {target.path}")
-            return self.file_writer.commit_staged(target.os_path, staging), False
+            return self.file_writer.commit_staged(target.os_path, staging, digest), False
         staging = staging or self.file_writer.staging_path(target.os_path)
-        digest = fileio.file_sha256(staging)
+        digest = digest or fileio.file_sha256(staging)
         fd = os.open(staging, os.O_RDONLY | os.O_CLOEXEC)
         try:
             os.fchmod(fd, fileio.NEW_FILE_MODE)
@@ -720,17 +722,19 @@ class FileContentsManager(ContentsManager):
         fileio.fsync_directory(os.path.dirname(target.os_path))
         return digest, created
 
-    def place_staged_file(self, staging: str, path: str, replace: bool) -> tuple[Model, bool]:
+    def place_staged_file(self, staging: str, path: str, replace: bool,
+                          digest: str | None = None) -> tuple[Model, bool]:
         """Put the complete file ``staging`` at ``path``: (the saved model, whether it created it). Blocking.
 
         ``staging`` must be in the target's folder (``file_writer.scratch_path``, so a killed
         server's leftover is swept at start-up). Over an existing file (only with ``replace``,
         else Conflict) it keeps that file's identity as a save does; a new file appears whole.
+        ``digest``: the staged bytes' hex SHA-256 if the caller has it (saves reading them again).
         """
         target = self._lookup(path, writing=True)
         if not target.path:
             raise InvalidInput("The root is a directory; give a file path.")
-        digest, created = self._commit_upload(target, must_create=not replace, staging=staging)
+        digest, created = self._commit_upload(target, must_create=not replace, staging=staging, digest=digest)
         return self._reply(target.path, target.os_path, digest, None), created
 
     @staticmethod
