@@ -1,8 +1,9 @@
 """Test helpers for external notebooks: a local source server on 127.0.0.1 and a network guard.
 
 :class:`SourceServer` is a tornado app with one route per behaviour a remote host may show
-(a notebook, redirects, 200 MB answers, a gzip bomb, a stall, HTML, broken JSON, 404) and a
-log of every request it received. :class:`NetworkGuard` makes any ``connect`` to a
+(a notebook, redirects, 200 MB answers, a gzip bomb, a stall, HTML, broken JSON, 404, a
+notebook with validators that answers conditional requests, one sent ``no-store``) and a log of
+every request it received (``log``: the paths; ``conditions``: the conditional headers of each). :class:`NetworkGuard` makes any ``connect`` to a
 non-loopback address, and any name lookup other than ``localhost``, fail the test before a
 packet leaves: the SSRF tests must stay safe even when the guard under test is broken.
 """
@@ -14,6 +15,7 @@ import functools
 import ipaddress
 import json
 import socket
+import sys
 import zlib
 from typing import Any, Callable
 
@@ -26,8 +28,23 @@ NOTEBOOK: dict[str, Any] = {
     "metadata": {}, "nbformat": 4, "nbformat_minor": 5,
 }
 MiB = 1024 * 1024
+#: A render worker whose render asks for 4 GiB of address space (``bytes(n)`` is calloc'd: no page is
+#: touched, so without the cap it would just succeed, and nothing on the machine would notice).
+GREEDY_WORKER = (sys.executable, "-c", "import sys; from nbserver.services.external import render; "
+                 "render.main(sys.argv[1:], lambda notebook: str(len(bytes(4 * 1024 ** 3))).encode())")
 BIG_BYTES = 200 * MiB
 CHUNK = 64 * 1024
+
+
+def many_cells() -> dict[str, Any]:
+    """A valid notebook of 40 cells, 20 of them code with one output each."""
+    cells = []
+    for number in range(20):
+        cells.append({"cell_type": "markdown", "id": f"m{number}", "metadata": {}, "source": f"# part {number}"})
+        cells.append({"cell_type": "code", "id": f"c{number}", "execution_count": number + 1, "metadata": {},
+                      "source": f"print({number})",
+                      "outputs": [{"output_type": "stream", "name": "stdout", "text": f"{number}\n"}]})
+    return dict(NOTEBOOK, cells=cells)
 
 
 @functools.lru_cache(maxsize=1)
@@ -47,11 +64,20 @@ class SourceHandler(web.RequestHandler):
 
     def prepare(self) -> None:
         self.source.log.append(self.request.path)
+        self.source.conditions.append({name: value for name in ("If-None-Match", "If-Modified-Since")
+                                       if (value := self.request.headers.get(name)) is not None})
+
+    def compute_etag(self) -> str | None:
+        return '"v1"' if self.request.path == "/validated.ipynb" else None
 
     async def get(self, name: str) -> None:
-        if name == "nb.ipynb":
+        if name in ("nb.ipynb", "validated.ipynb", "no-store.ipynb", "many-cells.ipynb"):
             self.set_header("Content-Type", "application/x-ipynb+json")
-            self.finish(json.dumps(NOTEBOOK))
+            if name == "validated.ipynb":  # ETag "v1" (compute_etag): tornado answers 304 to If-None-Match
+                self.set_header("Last-Modified", "Mon, 02 Nov 2026 10:00:00 GMT")
+            elif name == "no-store.ipynb":
+                self.set_header("Cache-Control", "no-store")
+            self.finish(json.dumps(many_cells() if name == "many-cells.ipynb" else NOTEBOOK))
         elif name.startswith("hop"):
             left = int(name[3:])
             self.redirect(f"/hop{left - 1}" if left > 1 else "/nb.ipynb")
@@ -100,6 +126,7 @@ class SourceServer:
 
     def __init__(self, ssl_options: dict[str, str] | None = None) -> None:
         self.log: list[str] = []
+        self.conditions: list[dict[str, str]] = []
         self.sent = 0
         self.released = asyncio.Event()
         self.scheme = "https" if ssl_options else "http"

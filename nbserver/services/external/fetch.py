@@ -32,6 +32,7 @@ from tornado.simple_httpclient import HTTPTimeoutError, SimpleAsyncHTTPClient
 from nbserver import __version__
 from nbserver.errors import BadGateway, Forbidden, GatewayTimeout, InvalidInput, NbserverError, Unprocessable
 from nbserver.services.external.addresses import IPAddress, IPNetwork, parse_literal, refusal
+from nbserver.services.external.cache import Validators
 
 log = logging.getLogger("nbserver")
 
@@ -40,6 +41,7 @@ ALLOWED_SCHEMES = ("http", "https")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 ALLOWED_PORTS = (80, 443)
 REDIRECT_CODES = (301, 302, 303, 307, 308)
+NOT_MODIFIED = 304
 CONNECT_TIMEOUT = 5.0
 CHUNK_SIZE = 64 * 1024
 #: Media types a notebook may be served as (a login page's text/html is not one); none at all is fine.
@@ -218,6 +220,7 @@ class _Hop:
     """What one request saw: the status, headers and the body read so far."""
 
     limit: int
+    conditional: bool = False  #: the request carried If-None-Match / If-Modified-Since: 304 is an answer
     status: int = 0
     headers: httputil.HTTPHeaders = field(default_factory=httputil.HTTPHeaders)
     chunks: list[bytes] = field(default_factory=list)
@@ -233,7 +236,7 @@ class _Hop:
             self._check_headers()
 
     def _check_headers(self) -> None:
-        if self.status in REDIRECT_CODES:
+        if self.status in REDIRECT_CODES or (self.conditional and self.status == NOT_MODIFIED):
             return
         if not 200 <= self.status < 300:
             self._fail(SourceStatus(self.status))
@@ -259,11 +262,14 @@ class _Hop:
 
 @dataclass(frozen=True)
 class Fetched:
-    """A fetched body and where it finally came from."""
+    """A fetched body, where it finally came from and the answer's headers; ``not_modified`` for a
+    304 to a conditional request (the body is then empty: the cached copy is current)."""
 
     url: str
     body: bytes
     content_type: str
+    headers: httputil.HTTPHeaders = field(default_factory=httputil.HTTPHeaders)
+    not_modified: bool = False
 
 
 class ExternalFetcher:
@@ -299,8 +305,11 @@ class ExternalFetcher:
             raise SourceInvalid(f"'source' may use only ports {', '.join(map(str, self.allowed_ports))}.")
         return target
 
-    async def fetch(self, source: str) -> Fetched:
+    async def fetch(self, source: str, validators: Validators | None = None) -> Fetched:
         """The body at ``source`` after at most ``max_redirects`` redirects.
+
+        With ``validators`` (of a cached copy), the request to their URL is conditional, and a 304
+        from it comes back as ``Fetched(not_modified=True)``.
 
         Raises SourceInvalid (400) for a bad ``source``; SourceBlocked (403) for a refused
         destination on any hop (a redirect to another scheme or port too); SourceStatus,
@@ -313,10 +322,13 @@ class ExternalFetcher:
                                        max_body_size=self.max_bytes + CHUNK_SIZE)
         try:
             for _hop in range(self.max_redirects + 1):
-                hop = await self._request(client, target, deadline)
+                conditions = validators.headers() if validators is not None and validators.url == target.url else {}
+                hop = await self._request(client, target, deadline, conditions)
+                if hop.conditional and hop.status == NOT_MODIFIED:
+                    return Fetched(target.url, b"", "", hop.headers, not_modified=True)
                 if hop.status not in REDIRECT_CODES:
                     return Fetched(target.url, b"".join(hop.chunks),
-                                   hop.headers.get("Content-Type", ""))
+                                   hop.headers.get("Content-Type", ""), hop.headers)
                 location = hop.headers.get("Location")
                 if not location:
                     raise SourceFailed(f"The source answered HTTP {hop.status} without a Location.")
@@ -330,15 +342,16 @@ class ExternalFetcher:
         finally:
             client.close()
 
-    async def _request(self, client: SimpleAsyncHTTPClient, target: Target, deadline: float) -> _Hop:
+    async def _request(self, client: SimpleAsyncHTTPClient, target: Target, deadline: float,
+                       conditions: dict[str, str]) -> _Hop:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise SourceTimeout(self.timeout)
-        hop = _Hop(self.max_bytes)
+        hop = _Hop(self.max_bytes, conditional=bool(conditions))
         request = HTTPRequest(
             target.url, follow_redirects=False, decompress_response=True,
             connect_timeout=min(CONNECT_TIMEOUT, remaining), request_timeout=remaining,
-            headers={"Accept": ACCEPT, "User-Agent": f"nbserver/{__version__} (external render)"},
+            headers={"Accept": ACCEPT, "User-Agent": f"nbserver/{__version__} (external render)", **conditions},
             header_callback=hop.on_header_line, streaming_callback=hop.on_chunk,
         )
         error: BaseException | None

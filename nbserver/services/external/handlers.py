@@ -87,7 +87,7 @@ class ImportHandler(ExternalHandlerBase, FilesAPIHandler):
         self.authorize_path(path)
         if on_conflict == "fail" and await contents.exists(path):
             raise Conflict("A file with this name exists.", code="name_conflict", conflict_path=path)
-        _fetched, nb = await self.external.fetch_notebook(self.username(), source)
+        nb = await self.external.fetch_notebook(self.username(), source)
         if on_conflict == "rename":
             path = posixpath.join(folder, await contents.increment_filename(name, folder, insert="-"))
             self.authorize_path(path)

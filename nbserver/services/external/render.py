@@ -5,18 +5,23 @@ imports nbconvert once (seconds of CPU), says it is ready, then renders one note
 request: a length-prefixed notebook JSON on stdin, a status byte and a length-prefixed answer
 (the HTML, or the error) on stdout. nbconvert's ``sanitize_html`` is on, since external content
 is served without scripts. At most ``workers`` run; an idle one is reused. A render that passes
-``timeout`` seconds gets its worker killed by pid (a new one starts on the next need), so a
-notebook built to make nbconvert slow or hungry never costs the server's event loop or memory.
+``timeout`` seconds gets its worker killed by pid (a new one starts on the next need). With a
+``memory_bytes`` limit, each worker caps its own address space at start (``RLIMIT_AS``), so a
+render that would need more fails with MemoryError inside the worker, which answers so and exits
+(a new one starts on the next need). So a notebook built to make nbconvert slow or hungry never
+costs the server's event loop or memory.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import os
+import resource
 import struct
 import sys
-from typing import BinaryIO, Sequence
+from typing import BinaryIO, Callable, Sequence
 
 from nbserver.errors import NbserverError, ServiceUnavailable
 
@@ -25,7 +30,7 @@ log = logging.getLogger("nbserver")
 #: Seconds a new worker may take to import nbconvert before it is given up.
 STARTUP_TIMEOUT = 120.0
 READY = b"R"
-OK, FAILED = b"0", b"1"
+OK, FAILED, OUT_OF_MEMORY = b"0", b"1", b"2"
 LENGTH = struct.Struct("!Q")
 WORKER_COMMAND = (sys.executable, "-m", "nbserver.services.external.render")
 
@@ -58,15 +63,15 @@ class Worker:
             raise
         return worker
 
-    async def render(self, notebook_json: bytes) -> tuple[bool, bytes]:
-        """(True, HTML) or (False, the worker's error text)."""
+    async def render(self, notebook_json: bytes) -> tuple[bytes, bytes]:
+        """(OK, HTML), (FAILED, the worker's error text) or (OUT_OF_MEMORY, text: the worker then exits)."""
         stdin, stdout = self.process.stdin, self.process.stdout
         assert stdin is not None and stdout is not None
         stdin.write(LENGTH.pack(len(notebook_json)) + notebook_json)
         await stdin.drain()
         status = await stdout.readexactly(1)
         (size,) = LENGTH.unpack(await stdout.readexactly(LENGTH.size))
-        return status == OK, await stdout.readexactly(size)
+        return status, await stdout.readexactly(size)
 
     async def kill(self) -> None:
         if self.process.returncode is None:
@@ -75,18 +80,21 @@ class Worker:
 
 
 class RenderWorkers:
-    """Runs renders in up to ``workers`` child processes, each render killed past ``timeout`` seconds."""
+    """Runs renders in up to ``workers`` child processes, each render killed past ``timeout`` seconds,
+    each process limited to ``memory_bytes`` of address space (0: no limit)."""
 
-    def __init__(self, workers: int, timeout: float, command: Sequence[str] = WORKER_COMMAND) -> None:
+    def __init__(self, workers: int, timeout: float, memory_bytes: int = 0,
+                 command: Sequence[str] = WORKER_COMMAND) -> None:
         self.timeout = timeout
-        self.command = tuple(command)
+        self.memory_bytes = memory_bytes
+        self.command = (*command, f"--memory-bytes={memory_bytes}")
         self._slots = asyncio.Semaphore(max(1, workers))
         self._idle: list[Worker] = []
 
     async def render(self, notebook_json: bytes) -> bytes:
         """The notebook as an HTML page. ServiceUnavailable (503, ``render_timeout``) past ``timeout``
-        seconds of rendering; 503 ``render_busy`` when no worker frees up in that time; RenderFailed
-        (500) when nbconvert fails."""
+        seconds of rendering; 503 ``render_memory_exceeded`` when it needs more than ``memory_bytes``;
+        503 ``render_busy`` when no worker frees up in that time; RenderFailed (500) when nbconvert fails."""
         try:
             await asyncio.wait_for(self._slots.acquire(), self.timeout)
         except asyncio.TimeoutError:
@@ -95,7 +103,7 @@ class RenderWorkers:
         try:
             worker = self._idle.pop() if self._idle else await self._start()
             try:
-                ok, answer = await asyncio.wait_for(worker.render(notebook_json), self.timeout)
+                status, answer = await asyncio.wait_for(worker.render(notebook_json), self.timeout)
             except asyncio.TimeoutError:
                 await worker.kill()
                 raise ServiceUnavailable(f"Rendering the notebook took longer than {self.timeout:g} s.",
@@ -106,8 +114,14 @@ class RenderWorkers:
             except BaseException:  # cancelled: the worker is mid-render, so it cannot be reused
                 await worker.kill()
                 raise
+            if status == OUT_OF_MEMORY:
+                await worker.kill()  # it exits by itself; its heap is not to be trusted meanwhile
+                raise ServiceUnavailable(
+                    f"Rendering the notebook needs more than the {self.memory_bytes} bytes of memory a "
+                    "render may use.", log_detail=answer.decode("utf-8", "replace"),
+                    code="render_memory_exceeded")
             self._idle.append(worker)
-            if not ok:
+            if status != OK:
                 raise RenderFailed("nbconvert could not render this notebook.",
                                    log_detail=answer.decode("utf-8", "replace"))
             return answer
@@ -175,8 +189,16 @@ def _read_exactly(stream: BinaryIO, size: int) -> bytes:
     return data
 
 
-def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
-    """The worker's loop: one notebook in, one answer out, until stdin closes."""
+def limit_memory(memory_bytes: int) -> None:
+    """Cap this process's address space at ``memory_bytes`` (0: leave it), soft and hard limit alike,
+    so past it allocations fail with MemoryError and the limit cannot be raised again."""
+    if memory_bytes > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+
+
+def serve(stdin: BinaryIO, stdout: BinaryIO, render: Callable[[bytes], bytes] = render_html) -> None:
+    """The worker's loop: one notebook in, one answer out, until stdin closes or a render runs
+    out of memory (answered OUT_OF_MEMORY, then the worker ends: the parent starts a new one)."""
     import nbconvert.exporters  # noqa: F401  (the slow import, done before saying ready)
 
     stdout.write(READY)
@@ -188,12 +210,24 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
         except EOFError:
             return
         try:
-            status, answer = OK, render_html(notebook_json)
+            status, answer = OK, render(notebook_json)
+        except MemoryError:
+            status, answer = OUT_OF_MEMORY, b"MemoryError"
         except Exception as exc:  # nbconvert raises anything; the parent logs it
             status, answer = FAILED, f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")
         stdout.write(status + LENGTH.pack(len(answer)) + answer)
         stdout.flush()
+        if status == OUT_OF_MEMORY:
+            return
+
+
+def main(argv: Sequence[str], render: Callable[[bytes], bytes] = render_html) -> None:
+    """``python -m nbserver.services.external.render [--memory-bytes N]``: limit, then serve stdin/stdout."""
+    parser = argparse.ArgumentParser(prog="nbserver.services.external.render")
+    parser.add_argument("--memory-bytes", type=int, default=0)
+    limit_memory(parser.parse_args(argv).memory_bytes)
+    serve(sys.stdin.buffer, sys.stdout.buffer, render)
 
 
 if __name__ == "__main__":
-    serve(sys.stdin.buffer, sys.stdout.buffer)
+    main(sys.argv[1:])

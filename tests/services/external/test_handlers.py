@@ -8,8 +8,12 @@ from typing import Any
 
 import pytest
 
+from nbserver.app import NotebookServerApp
+from nbserver.auth.ratelimit import LoginRateLimiter
+from nbserver.services.external.render import RenderWorkers
 from tests.support.api_client import APIClient
-from tests.support.notebook_source import SourceServer
+from tests.support.clock import FakeClock
+from tests.support.notebook_source import GREEDY_WORKER, SourceServer
 from tests.services.external.conftest import TEST_TIMEOUT
 
 pytestmark = pytest.mark.timeout(180)
@@ -158,3 +162,95 @@ async def test_routes_need_credentials(api: APIClient, method: str, path: str) -
     response = await api.request(method, path, body={"source": "http://x/"} if method == "POST" else None,
                                  authenticated=False)
     assert response.status == 401
+
+
+@pytest.fixture
+def clock(server_app: NotebookServerApp) -> FakeClock:
+    """The clock of the server's cache of external notebooks."""
+    fake = FakeClock()
+    server_app.external_notebooks.cache.clock = fake
+    return fake
+
+
+@pytest.mark.gen_test(timeout=150)
+async def test_a_second_look_within_the_ttl_fetches_nothing(api: APIClient, source: SourceServer,
+                                                            clock: FakeClock) -> None:
+    first = await api.get("api/external", params={"source": source.url("validated.ipynb")})
+    clock.now += 299
+    second = await api.get("api/external", params={"source": source.url("validated.ipynb")})
+    assert first.status == second.status == 200, second.body
+    assert first.body == second.body and b"Hello from afar" in second.body
+    assert source.log == ["/validated.ipynb"]
+
+
+@pytest.mark.gen_test(timeout=150)
+async def test_after_the_ttl_a_conditional_request_and_its_304_reuse_the_notebook(
+        api: APIClient, source: SourceServer, clock: FakeClock) -> None:
+    first = await api.get("api/external", params={"source": source.url("validated.ipynb")})
+    clock.now += 301
+    second = await api.get("api/external", params={"source": source.url("validated.ipynb")})
+    assert first.status == second.status == 200, second.body
+    assert first.body == second.body
+    assert source.log == ["/validated.ipynb"] * 2
+    assert source.conditions == [{}, {"If-None-Match": '"v1"', "If-Modified-Since": "Mon, 02 Nov 2026 10:00:00 GMT"}]
+    clock.now += 299  # the 304 made it fresh again
+    third = await api.get("api/external", params={"source": source.url("validated.ipynb")})
+    assert third.status == 200 and len(source.log) == 2
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_no_store_answer_is_fetched_every_time(api: APIClient, source: SourceServer) -> None:
+    for name in ("a.ipynb", "b.ipynb"):
+        response = await api.post("api/files/import", {"source": source.url("no-store.ipynb"), "name": name})
+        assert response.status == 201, response.body
+    assert source.log == ["/no-store.ipynb"] * 2 and source.conditions == [{}, {}]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_cached_notebook_still_counts_against_the_rate_limit(
+        api: APIClient, source: SourceServer, server_app: NotebookServerApp) -> None:
+    server_app.external_notebooks.limiter = LoginRateLimiter(2, 60)
+    for name in ("a.ipynb", "b.ipynb"):
+        response = await api.post("api/files/import", {"source": source.url("validated.ipynb"), "name": name})
+        assert response.status == 201, response.body
+    response = await api.post("api/files/import", {"source": source.url("validated.ipynb"), "name": "c.ipynb"})
+    assert response.status == 429 and response.json()["code"] == "rate_limited"
+    assert source.log == ["/validated.ipynb"]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_cached_notebook_is_refused_when_the_guard_refuses_its_source(
+        api: APIClient, source: SourceServer, server_app: NotebookServerApp) -> None:
+    response = await api.post("api/files/import", {"source": source.url("validated.ipynb"), "name": "a.ipynb"})
+    assert response.status == 201, response.body
+    server_app.external_notebooks.external_allow_networks = []  # 127.0.0.1 is refused from now on
+    response = await api.post("api/files/import", {"source": source.url("validated.ipynb"), "name": "b.ipynb"})
+    assert response.status == 403 and response.json()["code"] == "source_blocked"
+    assert source.log == ["/validated.ipynb"]
+
+
+@pytest.mark.gen_test(timeout=60)
+@pytest.mark.parametrize("setting, code", [("external_max_cells", "too_many_cells"),
+                                           ("external_max_outputs", "too_many_outputs")])
+async def test_a_notebook_past_the_cell_or_output_limit_is_422(
+        api: APIClient, source: SourceServer, server_app: NotebookServerApp, setting: str, code: str) -> None:
+    setattr(server_app.external_notebooks, setting, 10)  # the source's notebook has 40 cells, 20 outputs
+    response = await api.get("api/external", params={"source": source.url("many-cells.ipynb")})
+    assert response.status == 422, response.body
+    body = response.json()
+    assert (body["code"], body["limit"]) == (code, 10) and body["count"] in (20, 40)
+    response = await api.post("api/files/import", {"source": source.url("many-cells.ipynb")})
+    assert response.status == 422 and response.json()["code"] == code
+
+
+@pytest.mark.gen_test(timeout=240)
+async def test_a_render_past_the_memory_cap_is_503_and_the_server_lives_on(
+        api: APIClient, source: SourceServer, server_app: NotebookServerApp) -> None:
+    service = server_app.external_notebooks
+    await service.renderer.close()
+    service.renderer = RenderWorkers(1, timeout=200, memory_bytes=1024 ** 3, command=GREEDY_WORKER)
+    response = await api.get("api/external", params={"source": source.url("nb.ipynb")})
+    assert response.status == 503, response.body
+    body = response.json()
+    assert body["code"] == "render_memory_exceeded" and str(1024 ** 3) in body["message"]
+    assert (await api.get("api/status")).status == 200

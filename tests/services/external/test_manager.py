@@ -7,8 +7,13 @@ import json
 import pytest
 
 from nbserver.errors import TooManyRequests, Unprocessable
-from nbserver.services.external.manager import ExternalNotebooks, import_name, notebook_from_body
-from tests.support.notebook_source import NOTEBOOK
+from nbserver.services.external.manager import (
+    ExternalNotebooks,
+    count_cells_and_outputs,
+    import_name,
+    notebook_from_body,
+)
+from tests.support.notebook_source import NOTEBOOK, many_cells
 
 
 def test_a_notebook_with_a_bom_is_read() -> None:
@@ -33,6 +38,33 @@ def test_what_is_not_a_notebook_is_422_saying_why(body: bytes, words: str) -> No
     with pytest.raises(Unprocessable) as caught:
         notebook_from_body(body)
     assert caught.value.code == "not_a_notebook" and words in caught.value.message
+
+
+def test_more_cells_than_allowed_is_422_too_many_cells() -> None:
+    body = json.dumps(many_cells()).encode()
+    assert len(notebook_from_body(body, max_cells=40, max_outputs=20)["cells"]) == 40
+    with pytest.raises(Unprocessable) as caught:
+        notebook_from_body(body, max_cells=39)
+    assert caught.value.code == "too_many_cells"
+    assert caught.value.details == {"limit": 39, "count": 40} and "40 cells" in caught.value.message
+
+
+def test_more_outputs_than_allowed_is_422_too_many_outputs() -> None:
+    with pytest.raises(Unprocessable) as caught:
+        notebook_from_body(json.dumps(many_cells()).encode(), max_outputs=19)
+    assert caught.value.code == "too_many_outputs" and caught.value.details == {"limit": 19, "count": 20}
+
+
+def test_cells_and_outputs_of_a_v3_notebook_are_counted_too() -> None:
+    code = {"cell_type": "code", "input": "1", "language": "python", "metadata": {},
+            "outputs": [{"output_type": "pyout", "metadata": {}, "text": "1", "prompt_number": 1}] * 2}
+    v3 = {"nbformat": 3, "nbformat_minor": 0, "metadata": {"name": "x"},
+          "worksheets": [{"cells": [code] * 3, "metadata": {}}, {"cells": [code], "metadata": {}}]}
+    assert count_cells_and_outputs(v3) == (4, 8)
+    with pytest.raises(Unprocessable) as caught:
+        notebook_from_body(json.dumps(v3).encode(), max_cells=3)
+    assert caught.value.code == "too_many_cells"
+    assert count_cells_and_outputs({"cells": "not a list"}) == (0, 0)
 
 
 @pytest.mark.parametrize("url, name", [

@@ -1,4 +1,5 @@
-"""Render workers: sanitized HTML, a worker reused, and a render past its timeout killed (503)."""
+"""Render workers: sanitized HTML, a worker reused, a render past its timeout killed (503), and
+the memory cap: set in each worker, a render past it answered 503 and its worker replaced."""
 
 from __future__ import annotations
 
@@ -12,9 +13,17 @@ import pytest
 
 from nbserver.errors import ServiceUnavailable
 from nbserver.services.external.render import RenderFailed, RenderWorkers, clean_html, render_html
-from tests.support.notebook_source import NOTEBOOK
+from tests.support.notebook_source import GREEDY_WORKER, NOTEBOOK
 
 pytestmark = pytest.mark.timeout(300)
+
+GiB = 1024 ** 3
+
+
+def address_space_limit(pid: int) -> str:
+    with open(f"/proc/{pid}/limits") as limits:
+        return next(line for line in limits if line.startswith("Max address space")).split()[3]
+
 
 HOSTILE = ('<script>alert(1)</script><meta http-equiv="refresh" content="0;url=https://evil.test">'
            '<img src=x onerror=alert(1)><form action=/api/contents><input name=a></form>'
@@ -88,3 +97,56 @@ async def test_a_worker_that_dies_is_a_500_not_a_hang() -> None:
     with pytest.raises(RenderFailed):
         await workers.render(json.dumps(NOTEBOOK).encode())
     assert workers._idle == []
+
+
+@pytest.mark.gen_test(timeout=240)
+async def test_a_worker_caps_its_own_address_space() -> None:
+    workers = RenderWorkers(1, timeout=200, memory_bytes=GiB)
+    try:
+        assert b"Hello from afar" in await workers.render(json.dumps(NOTEBOOK).encode())
+        [worker] = workers._idle
+        assert address_space_limit(worker.process.pid) == str(GiB)
+    finally:
+        await workers.close()
+
+
+@pytest.mark.gen_test(timeout=240)
+async def test_a_render_past_the_memory_cap_is_503_and_its_worker_replaced() -> None:
+    workers = RenderWorkers(1, timeout=200, memory_bytes=GiB, command=GREEDY_WORKER)
+    pids: list[int] = []
+    original = workers._start
+
+    async def start_and_note() -> object:
+        worker = await original()
+        pids.append(worker.process.pid)
+        return worker
+
+    workers._start = start_and_note  # type: ignore[method-assign]
+    try:
+        for _ in range(2):
+            with pytest.raises(ServiceUnavailable) as caught:
+                await workers.render(json.dumps(NOTEBOOK).encode())
+            assert caught.value.code == "render_memory_exceeded"
+            assert workers._idle == []
+        assert len(set(pids)) == 2  # a new worker for the second render
+        for pid in pids:
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)  # gone and reaped
+    finally:
+        await workers.close()
+
+
+def strict_overcommit() -> bool:
+    with open("/proc/sys/vm/overcommit_memory") as mode:
+        return mode.read().strip() == "2"
+
+
+@pytest.mark.skipif(strict_overcommit(), reason="strict overcommit refuses 4 GiB of untouched memory too")
+@pytest.mark.gen_test(timeout=240)
+async def test_without_a_cap_the_greedy_render_succeeds() -> None:
+    """The control of the test above: it is the cap that fails the render, not the machine."""
+    workers = RenderWorkers(1, timeout=200, memory_bytes=0, command=GREEDY_WORKER)
+    try:
+        assert await workers.render(json.dumps(NOTEBOOK).encode()) == str(4 * GiB).encode()
+    finally:
+        await workers.close()
