@@ -38,7 +38,7 @@ CHUNK = 64 * 1024
 
 def many_cells() -> dict[str, Any]:
     """A valid notebook of 40 cells, 20 of them code with one output each."""
-    cells = []
+    cells: list[dict[str, Any]] = []
     for number in range(20):
         cells.append({"cell_type": "markdown", "id": f"m{number}", "metadata": {}, "source": f"# part {number}"})
         cells.append({"cell_type": "code", "id": f"c{number}", "execution_count": number + 1, "metadata": {},

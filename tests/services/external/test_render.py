@@ -12,7 +12,7 @@ import time
 import pytest
 
 from nbserver.errors import ServiceUnavailable
-from nbserver.services.external.render import RenderFailed, RenderWorkers, clean_html, render_html
+from nbserver.services.external.render import RenderFailed, RenderWorkers, Worker, clean_html, render_html
 from tests.support.notebook_source import GREEDY_WORKER, NOTEBOOK
 
 pytestmark = pytest.mark.timeout(300)
@@ -23,6 +23,20 @@ GiB = 1024 ** 3
 def address_space_limit(pid: int) -> str:
     with open(f"/proc/{pid}/limits") as limits:
         return next(line for line in limits if line.startswith("Max address space")).split()[3]
+
+
+def started_pids(workers: RenderWorkers) -> list[int]:
+    """The pids of the worker processes ``workers`` starts from now on, in order."""
+    pids: list[int] = []
+    original = workers._start
+
+    async def start_and_note() -> Worker:
+        worker = await original()
+        pids.append(worker.process.pid)
+        return worker
+
+    workers._start = start_and_note  # type: ignore[method-assign]
+    return pids
 
 
 HOSTILE = ('<script>alert(1)</script><meta http-equiv="refresh" content="0;url=https://evil.test">'
@@ -72,15 +86,7 @@ async def test_a_worker_renders_and_is_reused() -> None:
 async def test_a_render_past_its_timeout_is_503_and_its_worker_killed() -> None:
     stuck = "import sys, time; sys.stdout.buffer.write(b'R'); sys.stdout.flush(); time.sleep(60)"
     workers = RenderWorkers(1, timeout=1.0, command=(sys.executable, "-c", stuck))
-    pids: list[int] = []
-    original = workers._start
-
-    async def start_and_note() -> object:
-        worker = await original()
-        pids.append(worker.process.pid)
-        return worker
-
-    workers._start = start_and_note  # type: ignore[method-assign]
+    pids = started_pids(workers)
     started = time.monotonic()
     with pytest.raises(ServiceUnavailable) as caught:
         await workers.render(json.dumps(NOTEBOOK).encode())
@@ -113,15 +119,7 @@ async def test_a_worker_caps_its_own_address_space() -> None:
 @pytest.mark.gen_test(timeout=240)
 async def test_a_render_past_the_memory_cap_is_503_and_its_worker_replaced() -> None:
     workers = RenderWorkers(1, timeout=200, memory_bytes=GiB, command=GREEDY_WORKER)
-    pids: list[int] = []
-    original = workers._start
-
-    async def start_and_note() -> object:
-        worker = await original()
-        pids.append(worker.process.pid)
-        return worker
-
-    workers._start = start_and_note  # type: ignore[method-assign]
+    pids = started_pids(workers)
     try:
         for _ in range(2):
             with pytest.raises(ServiceUnavailable) as caught:
