@@ -202,8 +202,8 @@ def main() -> int:
             for server in servers:
                 row = measure(server, source, f"big-{trial}.bin", args.mb)
                 print(f"{trial:>5}  {labels[id(server)]:<18} {row['upload']:>11.0f} {row['disk']:>9.0f} "
-                      f"{row['upload'] / row['disk']:>5.2f} {row['rss_growth']:>+13.1f} {row['cpu']:>12.1f} {row['load']:>5.1f}",
-                      flush=True)
+                      f"{row['upload'] / row['disk']:>5.2f} {row['rss_growth']:>+13.1f} {row['cpu']:>12.1f} "
+                      f"{row['load']:>5.1f}", flush=True)
         print(f"{args.mb} MB per upload; uptime: {os.popen('uptime').read().strip()}")
     finally:
         for server in servers:

@@ -2,10 +2,11 @@
 
 :class:`SourceServer` is a tornado app with one route per behaviour a remote host may show
 (a notebook, redirects, 200 MB answers, a gzip bomb, a stall, HTML, broken JSON, 404, a
-notebook with validators that answers conditional requests, one sent ``no-store``) and a log of
-every request it received (``log``: the paths; ``conditions``: the conditional headers of each). :class:`NetworkGuard` makes any ``connect`` to a
-non-loopback address, and any name lookup other than ``localhost``, fail the test before a
-packet leaves: the SSRF tests must stay safe even when the guard under test is broken.
+notebook with validators that answers conditional requests, one sent ``no-store``) and a log
+of every request it received (``log``: the paths; ``conditions``: the conditional headers).
+:class:`NetworkGuard` makes any ``connect`` to a non-loopback address, and any name lookup
+other than ``localhost``, fail the test before a packet leaves: the SSRF tests must stay safe
+even when the guard under test is broken.
 """
 
 from __future__ import annotations

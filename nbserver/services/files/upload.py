@@ -29,7 +29,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from nbserver.blocking import run_blocking
-
 from nbserver.errors import Conflict, InvalidInput
 from nbserver.services.contents.notebooks import read_notebook
 from nbserver.services.contents.validation import validate_notebook
@@ -183,9 +182,9 @@ class UploadStream:
     ``feed`` gathers chunks; each full batch (``batch_bytes``) goes to a thread while the event
     loop reads on. A batch that fills while the previous one is still being written makes
     ``feed`` return an awaitable that ends when that write ends: tornado's
-    ``stream_request_body`` stops reading the socket until then. So at most two batches (plus one
-    chunk) are held in memory whatever the body's size, and a slow disk slows the client down.
-    ``buffered`` / ``peak_buffered`` count those bytes.
+    ``stream_request_body`` stops reading the socket until then. So at most two batches (each
+    at most one chunk past ``batch_bytes``) are held in memory whatever the body's size, and a
+    slow disk slows the client down. ``buffered`` / ``peak_buffered`` count those bytes.
     """
 
     def __init__(self, upload: StagedUpload, batch_bytes: int = WRITE_BATCH_BYTES) -> None:
