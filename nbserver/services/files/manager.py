@@ -26,7 +26,7 @@ import stat
 import threading
 import time
 import uuid
-from typing import Any, Awaitable, Callable, Iterator, TypeVar
+from typing import Any, Awaitable, Callable, TypeVar
 
 from jupyter_core.paths import jupyter_data_dir
 from traitlets import Bool, Float, Integer, Unicode
@@ -152,7 +152,7 @@ class FileServices(LoggingConfigurable):
         self.store: MetadataStore | None = None
         self._background: list[asyncio.Task[None]] = []
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nbserver-files")
-        self._crawler = TreeCrawler(contents_manager.real_root, self._visible)
+        self._crawler = TreeCrawler(contents_manager.real_root, self.visible_name)
         self._reconcile_lock = asyncio.Lock()
         self.shares = ShareLinks(self)
         self.relations = FileRelations(self)
@@ -384,32 +384,10 @@ class FileServices(LoggingConfigurable):
 
     # -- the reconciler (section 4.4) -----------------------------------------------------
 
-    def _visible(self, name: str) -> bool:
+    def visible_name(self, name: str) -> bool:
         """Whether a client sees an entry of this name (the crawl's filter)."""
         return not fileio.is_reserved_name(name) and not name.startswith(fileio.STAGING_PREFIX) and (
             bool(self.contents_manager.allow_hidden) or not name.startswith("."))
-
-    def visible_entries(self) -> Iterator[tuple[str, os.stat_result]]:
-        """(API path, lstat) of every folder and regular file a client can see below the root.
-
-        Blocking (a walk of the tree, a stat per entry, unlike the reconciler's crawl which skips
-        unchanged folders): call it off the event loop. Hidden names (unless ``allow_hidden``), the
-        reserved state folders and staging files are skipped; a symlink is not followed.
-        """
-        root = self.real_root
-        for folder, dirs, files in os.walk(root):
-            dirs[:] = [name for name in dirs if self._visible(name)]
-            prefix = os.path.relpath(folder, root).replace(os.sep, "/")
-            prefix = "" if prefix == "." else prefix + "/"
-            for name in [*dirs, *files]:
-                if not self._visible(name):
-                    continue
-                try:
-                    info = os.lstat(os.path.join(folder, name))
-                except OSError:
-                    continue
-                if stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode):
-                    yield prefix + name, info
 
     async def reconcile(self, full: bool = False) -> CrawlReport:
         """Bring the ids up to date with changes made outside the server: one crawl pass of at most

@@ -14,6 +14,10 @@ inode and id). Like git's "racily clean" index entries, a listing taken while th
 mtime was less than ``RACY_NS`` old is not trusted next time: a second change within the clock's
 tick (Linux stamps with a coarse clock) would leave the mtime unchanged.
 
+A crawler may be given ``on_listed``: it is called with each folder it lists and the ``lstat`` of
+the regular files in it, so that another follower of the disk (the search index) learns of new
+and replaced files in changed folders from the same crawl, at no extra stat calls.
+
 Moves made while a cycle is under way may be seen at both paths or at neither; the next cycle
 settles them (a row marked missing revives by its inode). Everything here blocks; the file
 services run it off the event loop, one pass at a time.
@@ -56,11 +60,14 @@ class CrawlPass:
 
 
 class TreeCrawler:
-    """Crawls ``real_root`` in passes; ``visible(name)`` says which entries a client can see."""
+    """Crawls ``real_root`` in passes; ``visible(name)`` says which entries a client can see, and
+    ``on_listed(folder, {name: lstat})`` (optional) hears of each folder listed, with its regular files."""
 
-    def __init__(self, real_root: str, visible: Callable[[str], bool]) -> None:
+    def __init__(self, real_root: str, visible: Callable[[str], bool],
+                 on_listed: Callable[[str, dict[str, os.stat_result]], None] | None = None) -> None:
         self.real_root = real_root
         self.visible = visible
+        self.on_listed = on_listed
         self.listings: dict[str, Listing] = {}
         self._queue: collections.deque[str] = collections.deque()
         self._seen: dict[str, Entry] = {}
@@ -126,6 +133,7 @@ class TreeCrawler:
         started = time.time_ns()
         os_folder = os.path.join(self.real_root, folder) if folder else self.real_root
         entries: dict[str, Entry] = {}
+        files: dict[str, os.stat_result] = {}
         calls = 0
         try:
             with os.scandir(os_folder) as scan:
@@ -142,10 +150,13 @@ class TreeCrawler:
                     elif stat.S_ISREG(found.st_mode):
                         path = f"{folder}/{item.name}" if folder else item.name
                         entries[item.name] = (default_type_for(path), found.st_dev, found.st_ino)
+                        files[item.name] = found
         except OSError:
             self.listings.pop(folder, None)
             return {}, calls
         trusted = started - info.st_mtime_ns >= RACY_NS
         fingerprint = (info.st_dev, info.st_ino, info.st_mtime_ns) if trusted else None
         self.listings[folder] = Listing(fingerprint, entries)
+        if self.on_listed is not None:
+            self.on_listed(folder, files)
         return entries, calls

@@ -40,6 +40,8 @@ FTS5 = "fts5"
 FALLBACK = "fallback"
 #: Rows ranked beyond the page asked for, so that a few filtered out (trashed, elsewhere) cost no second query.
 RANK_WINDOW_SPARE = 100
+#: Paths bound in one ``IN (...)`` list (SQLite allows 32,766 variables from 3.32 on; older ones 999).
+PATHS_PER_STATEMENT = 500
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
@@ -116,6 +118,16 @@ class SearchIndex:
     def known_paths(self) -> dict[str, str]:
         """path -> fingerprint of every document (paths as last indexed: hints for the scan). A read."""
         raise NotImplementedError
+
+    def fingerprints_at(self, paths: list[str]) -> dict[str, str]:
+        """path -> fingerprint of the documents last indexed at ``paths`` (those it has). A read."""
+        known = self.known_paths()
+        return {path: known[path] for path in paths if path in known}
+
+    def documents_after(self, path: str, limit: int) -> list[tuple[str, str]]:
+        """(path, fingerprint) of the first ``limit`` documents whose path sorts after ``path``. A read."""
+        known = self.known_paths()
+        return sorted((item for item in known.items() if item[0] > path))[:limit]
 
     def put(self, file_id: str, path: str, fingerprint: str, document: Document) -> None:
         """Index (or re-index) ``file_id``'s document in one transaction."""
@@ -232,6 +244,19 @@ class SQLiteSearchIndex(SearchIndex):
     def known_paths(self) -> dict[str, str]:
         return dict(self.reader.execute("SELECT path, fingerprint FROM docs").fetchall())
 
+    def fingerprints_at(self, paths: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(paths), PATHS_PER_STATEMENT):
+            chunk = paths[start:start + PATHS_PER_STATEMENT]
+            marks = ",".join("?" * len(chunk))
+            found.update(self.reader.execute(f"SELECT path, fingerprint FROM docs WHERE path IN ({marks})", chunk))
+        return found
+
+    def documents_after(self, path: str, limit: int) -> list[tuple[str, str]]:
+        rows = self.reader.execute("SELECT path, fingerprint FROM docs WHERE path > ? ORDER BY path LIMIT ?",
+                                   (path, limit))
+        return [(row[0], row[1]) for row in rows]
+
     def put(self, file_id: str, path: str, fingerprint: str, document: Document) -> None:
         segments = json.dumps([segment.as_json() for segment in document.segments], ensure_ascii=False)
         db = self.writer
@@ -289,9 +314,9 @@ class SQLiteSearchIndex(SearchIndex):
             raise
 
     def prune(self) -> int:
-        known = {row[0] for row in self.reader.execute("SELECT id FROM meta.files").fetchall()}
-        orphans = [file_id for (file_id,) in self.writer.execute("SELECT file_id FROM docs").fetchall()
-                   if file_id not in known]
+        # In SQLite, on a read connection (which has the metadata attached): no 100,000-id sets in Python.
+        orphans = [row[0] for row in self.reader.execute(
+            "SELECT file_id FROM docs WHERE file_id NOT IN (SELECT id FROM meta.files)")]
         if orphans:
             self.remove(orphans)
         return len(orphans)

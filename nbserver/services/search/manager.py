@@ -40,7 +40,8 @@ from nbserver.services.files.manager import FileServices
 from nbserver.services.search.extract import Document, Limits, Segment, extract_notebook, extract_text_file
 from nbserver.services.search.index import FALLBACK, FTS5, Filters, Hit, Ranking, SearchIndex, \
     SQLiteSearchIndex, fts5_available
-from nbserver.services.search.query import Query, match_ranges, substring_ranges
+from nbserver.services.search.query import Query, match_ranges, may_occur, substring_ranges
+from nbserver.services.search.scan import ChangeScan, ScanCounts, fingerprint, indexable
 
 T = TypeVar("T")
 
@@ -52,6 +53,9 @@ MAX_OFFSET = 1000
 MATCHES_PER_RESULT = 3
 SNIPPET_CHARS = 200
 SNIPPET_LEAD = 60
+#: Characters of a result's text that are searched for match ranges, so that a few huge
+#: notebooks on a page cannot make it slow (a match further in is not shown; the hit still is).
+MATCH_CHARS_PER_RESULT = 50_000
 
 
 @dataclass(frozen=True)
@@ -91,16 +95,6 @@ def snippet(text: str, ranges: list[tuple[int, int]]) -> tuple[str, list[list[in
     return text[start:end], inside
 
 
-def indexable(path: str) -> bool:
-    """Whether search looks at ``path``: not hidden, not in ``.ipynb_checkpoints`` (design 3.12), even
-    when the contents API shows hidden files."""
-    return not any(part.startswith(".") for part in path.split("/"))
-
-
-def fingerprint(info: os.stat_result) -> str:
-    return f"{info.st_size}:{info.st_mtime_ns}:{info.st_ino}"
-
-
 class SearchService(LoggingConfigurable):
     """The search index of a :class:`FileServices` root: queries, status, and keeping it fresh."""
 
@@ -114,6 +108,14 @@ class SearchService(LoggingConfigurable):
                         "autosave storm is indexed once.").tag(config=True)
     scan_interval = Float(60.0, min=0.1, help="Seconds between scans for files changed outside the server.").tag(
         config=True)
+    scan_stat_budget = Int(2000, min=1, help="Stat calls per pass of the scan for outside changes; the scan "
+                           "pauses scan_pause seconds between passes, so queries and saves keep their speed.").tag(
+        config=True)
+    scan_pause = Float(0.02, min=0.0, help="Seconds the scan for outside changes pauses between passes.").tag(
+        config=True)
+    recheck_per_scan = Int(10_000, min=0, help="Indexed files each scan stats again (in path order, resuming "
+                           "where the previous scan stopped) to find files edited in place outside the server, "
+                           "which leave their folder's mtime as it was.").tag(config=True)
     batch_size = Int(100, min=1, help="Files indexed per batch; the indexer yields between batches.").tag(config=True)
     save_quiet = Float(0.25, min=0.0, help="The indexer waits until no save has finished for this many seconds "
                        "(but at most max_save_wait per file), so that indexing does not slow saves.").tag(config=True)
@@ -143,6 +145,8 @@ class SearchService(LoggingConfigurable):
         self._tasks: list[asyncio.Task[None]] = []
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nbserver-search-index")
         self._readers = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="nbserver-search-read")
+        self._changes = ChangeScan(self.contents_manager.real_root, file_services.visible_name)
+        self._scan_lock = asyncio.Lock()
         self._scanning = False
         self._scanned = False
         self._last_save = 0.0
@@ -227,9 +231,13 @@ class SearchService(LoggingConfigurable):
         return index
 
     async def _ready_index(self) -> SearchIndex:
-        """The open index, with the metadata database it reads made first (ids of the root)."""
-        if self.index is None:
-            await self.file_services.ids_for([("", "directory")])
+        """The open index, with the metadata database it reads made first (ids of the root).
+
+        Once open, no trip to the indexer's thread: a query never waits behind a batch being indexed.
+        """
+        if self.index is not None:
+            return self.index
+        await self.file_services.ids_for([("", "directory")])
         return await self._on_writer(lambda: self._open_index())
 
     async def _on_writer(self, func: Callable[[], T]) -> T:
@@ -324,8 +332,7 @@ class SearchService(LoggingConfigurable):
 
     def _files_below(self, folder: str) -> list[Found]:
         return [Found(path, default_type_for(path), fingerprint(info))
-                for path, info in self.file_services.visible_entries()
-                if stat.S_ISREG(info.st_mode) and path.startswith(folder + "/") and indexable(path)]
+                for path, info in self._changes.files_below(folder)]
 
     def _wait_for_quiet(self) -> None:
         """Give way to saves (on the indexer thread): CPU and the GIL go to the requests first."""
@@ -369,22 +376,42 @@ class SearchService(LoggingConfigurable):
                 self.log.exception("Scanning for search failed")
             await asyncio.sleep(self.scan_interval)
 
-    async def scan(self) -> int:
-        """Queue every file whose path or fingerprint the index does not have; how many were queued."""
-        # On a reader thread: a walk of a large tree takes seconds, and must not hold up the indexer.
-        changed = await self._on_reader(self._changed_on_disk)
-        for path in changed:
-            self.enqueue(path)
+    async def scan(self, full: bool = False) -> ScanCounts:
+        """Queue files changed outside the server (see :mod:`.scan`): the crawl of changed folders, and
+        the recheck of the next ``recheck_per_scan`` indexed files (of all with ``full``); its counts.
+
+        Passes of ``scan_stat_budget`` stat calls run on a reader thread (never holding up the
+        indexer), with ``scan_pause`` seconds between them.
+        """
+        counts = ScanCounts()
+        budget = self.scan_stat_budget
+        async with self._scan_lock:
+            if full:
+                self._changes.restart()
+            done = False
+            while not done:
+                done, changed = await self._on_reader(lambda index: self._changes.crawl_pass(index, budget, counts))
+                await self._queue_changed(changed, counts, done)
+            left = self.recheck_per_scan
+            while full or left > 0:
+                chunk = budget if full else min(budget, left)
+                done, changed = await self._on_reader(lambda index: self._changes.recheck_pass(index, chunk, counts))
+                left -= chunk
+                await self._queue_changed(changed, counts, done)
+                if done:
+                    break
         self._prune_wanted = True
         self._scanned = True
         if self._wake is not None:
             self._wake.set()
-        return len(changed)
+        return counts
 
-    def _changed_on_disk(self, index: SearchIndex) -> list[str]:
-        known = index.known_paths()
-        return [path for path, info in self.file_services.visible_entries()
-                if stat.S_ISREG(info.st_mode) and known.get(path) != fingerprint(info) and indexable(path)]
+    async def _queue_changed(self, changed: list[str], counts: ScanCounts, last: bool) -> None:
+        counts.changed += len(changed)
+        for path in changed:
+            self.enqueue(path)
+        if not last:
+            await asyncio.sleep(self.scan_pause)
 
     async def reindex(self, full: bool = False) -> dict[str, Any]:
         """Reconcile file ids with the disk, then queue what changed (everything with ``full``); the status."""
@@ -392,7 +419,7 @@ class SearchService(LoggingConfigurable):
         await self.file_services.reconcile()
         if full:
             await self._on_writer(index.forget_fingerprints)
-        await self.scan()
+        await self.scan(full=True)
         return await self.status()
 
     # -- queries -------------------------------------------------------------------------
@@ -460,13 +487,20 @@ class SearchService(LoggingConfigurable):
         if name_ranges:
             matches.append({"field": "name", "text": name, "ranges": [list(pair) for pair in name_ranges]})
         content_terms = tuple(term for term in query.positive if not term.names_only)
+        budget = MATCH_CHARS_PER_RESULT
         for segment in segments if content_terms else []:
-            if len(matches) >= MATCHES_PER_RESULT:
+            if len(matches) >= MATCHES_PER_RESULT or budget <= 0:
                 break
-            ranges = match_ranges(segment.text, content_terms)
+            if not may_occur(segment.text, content_terms):
+                continue
+            searched = segment.text[:budget]
+            if len(searched) < len(segment.text):  # not a word cut in two
+                searched = searched[:max(0, searched.rfind(" "))]
+            budget -= max(len(searched), 1)
+            ranges = match_ranges(searched, content_terms)
             if not ranges:
                 continue
-            text, inside = snippet(segment.text, ranges)
+            text, inside = snippet(searched, ranges)
             match: dict[str, Any] = {"field": segment.column, "text": text, "ranges": inside}
             if segment.cell_index is not None:
                 match.update({"cell_index": segment.cell_index, "cell_type": segment.cell_type})

@@ -143,6 +143,15 @@ def match_ranges(text: str, terms: tuple[Term, ...]) -> list[tuple[int, int]]:
     return _merged(found)
 
 
+def may_occur(text: str, terms: tuple[Term, ...]) -> bool:
+    """False only when none of ``terms`` can occur in ``text``: a check at C speed before
+    :func:`match_ranges` tokenizes it in Python (ASCII text lacking each term's first token, folded)."""
+    if not text.isascii():
+        return True
+    lowered = text.lower()
+    return any(fold(term.tokens[0]) in lowered for term in terms)
+
+
 def substring_ranges(text: str, terms: tuple[Term, ...]) -> list[tuple[int, int]]:
     """Ranges of each term's text inside ``text``, case-insensitively (the name-only fallback's LIKE)."""
     folded = text.casefold()

@@ -111,3 +111,13 @@ def test_fts5_integrity_after_updates(tmp_path: Path, store: SQLiteMetadataStore
 
 def test_escape_like() -> None:
     assert escape_like("50%_a\\b") == "50\\%\\_a\\\\b"
+
+
+def test_fingerprints_at_and_documents_after_read_by_path(tmp_path: Path, store: SQLiteMetadataStore) -> None:
+    index = open_index(tmp_path)
+    for path in ("b.ipynb", "a/x.ipynb", "c.ipynb"):
+        put(index, store, path, "words")
+    assert index.fingerprints_at(["a/x.ipynb", "gone.ipynb", "c.ipynb"]) == {"a/x.ipynb": "fp", "c.ipynb": "fp"}
+    assert index.documents_after("", 2) == [("a/x.ipynb", "fp"), ("b.ipynb", "fp")]
+    assert index.documents_after("b.ipynb", 2) == [("c.ipynb", "fp")]
+    index.close()

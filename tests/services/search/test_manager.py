@@ -7,7 +7,11 @@ from typing import Any
 import pytest
 
 from nbserver.errors import InvalidInput
-from nbserver.services.search.manager import MAX_OFFSET, decode_cursor, encode_cursor, snippet
+from nbserver.services.search.extract import Segment
+from nbserver.services.search.index import FTS5, Hit
+from nbserver.services.search.manager import MATCH_CHARS_PER_RESULT, MAX_OFFSET, SearchService, decode_cursor, \
+    encode_cursor, snippet
+from nbserver.services.search.query import parse_query
 
 
 def test_cursor_round_trip_and_limits() -> None:
@@ -28,3 +32,18 @@ def test_snippet_keeps_ranges_on_its_own_text() -> None:
 def test_index_lives_beside_the_metadata_database(server_app: Any, root_dir: Any) -> None:
     service = server_app.search_service
     assert service.index_location() == str(root_dir / ".nbserver" / "search.sqlite")
+
+
+def matched_cells(segments: list[Segment]) -> list[int | None]:
+    result = SearchService._result(Hit("id", "n.ipynb", "notebook", 1.0), segments, parse_query("quasar"), FTS5)
+    return [match.get("cell_index") for match in result["matches"]]
+
+
+def test_match_ranges_look_at_a_bounded_amount_of_text_per_result() -> None:
+    filler = "filler " * (MATCH_CHARS_PER_RESULT // 3)  # more than the budget, without the word
+    # Text that cannot hold the word is ruled out without spending the budget...
+    assert matched_cells([Segment("markdown", filler, 0), Segment("code", "the quasar", 1)]) == [1]
+    # ...text that might is searched only up to the budget: a match past it is not shown.
+    late = filler + " quasar \u00e9"  # not ASCII: cannot be ruled out cheaply
+    assert matched_cells([Segment("markdown", late, 0), Segment("code", "the quasar", 1)]) == []
+    assert matched_cells([Segment("markdown", "quasar " + late, 0)]) == [0]

@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from nbserver.errors import InvalidInput
-from nbserver.services.search.query import fold, match_ranges, parse_query, substring_ranges
+from nbserver.services.search.query import fold, match_ranges, may_occur, parse_query, substring_ranges
 
 INJECTIONS = ['NEAR("x', '"', '*', 'OR', 'a OR b', 'col:x', 'name:', '^x', 'x AND', 'NOT x', '(x', 'x)', '"a" "b',
               "a'b", '{name title}: x', 'x + y', '-', '""*', 'name:"x', 'NEAR(a b, 2)']
@@ -69,3 +69,10 @@ def test_match_ranges_find_tokens_phrases_and_prefixes() -> None:
 
 def test_substring_ranges_for_names() -> None:
     assert substring_ranges("Scatter3D.ipynb", parse_query("catter").positive) == [(1, 7)]
+
+
+def test_may_occur_rules_out_only_ascii_text_without_the_words() -> None:
+    terms = parse_query("quasar café").positive
+    assert not may_occur("nothing of the kind here", terms)
+    assert may_occur("a QUASAR bright", terms) and may_occur("the cafe", terms)
+    assert may_occur("non-ASCII text: ünïcode", terms)  # not ruled out: match_ranges decides
