@@ -41,6 +41,7 @@ from nbserver.services.search.extract import Document, Limits, Segment, extract_
 from nbserver.services.search.index import FALLBACK, FTS5, Filters, Hit, Ranking, SearchIndex, \
     SQLiteSearchIndex, fts5_available
 from nbserver.services.search.query import Query, match_ranges, may_occur, substring_ranges
+from nbserver.timestamps import utc_now_iso
 from nbserver.services.search.scan import ChangeScan, ScanCounts, fingerprint, indexable
 
 T = TypeVar("T")
@@ -149,6 +150,7 @@ class SearchService(LoggingConfigurable):
         self._scan_lock = asyncio.Lock()
         self._scanning = False
         self._scanned = False
+        self._last_scan: str | None = None
         self._last_save = 0.0
 
     # -- life cycle ----------------------------------------------------------------------
@@ -402,6 +404,7 @@ class SearchService(LoggingConfigurable):
                     break
         self._prune_wanted = True
         self._scanned = True
+        self._last_scan = utc_now_iso()
         if self._wake is not None:
             self._wake.set()
         return counts
@@ -436,7 +439,8 @@ class SearchService(LoggingConfigurable):
         return "ready" if self._scanned and not self.pending else "building"
 
     async def status(self) -> dict[str, Any]:
-        """``{"status", "engine", "documents", "pending", "last_update", "db_bytes"}`` (design 3.12)."""
+        """``{"status", "engine", "documents", "pending", "last_update", "last_scan", "db_bytes"}`` (design
+        3.12); ``last_scan`` is when the last scan for outside changes ended (None before the first)."""
         self._require_enabled()
         index = await self._ready_index()
         documents, updated, size = await self._on_reader(lambda index: index.counts())
@@ -446,6 +450,7 @@ class SearchService(LoggingConfigurable):
             "documents": documents,
             "pending": self.pending,
             "last_update": updated,
+            "last_scan": self._last_scan,
             "db_bytes": size,
         }
 

@@ -269,7 +269,7 @@ async def test_status_reports_the_index(server_app: Any, api: APIClient) -> None
     status = (await api.get("api/search/status")).json()
     assert status["engine"] == "fts5" and status["status"] == "ready"
     assert status["documents"] == 1 and status["pending"] == 0
-    assert status["last_update"].endswith("Z") and status["db_bytes"] > 0
+    assert status["last_update"].endswith("Z") and status["last_scan"].endswith("Z") and status["db_bytes"] > 0
 
 
 @pytest.mark.gen_test(timeout=60)
