@@ -479,10 +479,10 @@ class SearchService(LoggingConfigurable):
                 "index": {"status": self.state, "pending": self.pending}}
 
     def _present(self, path: str) -> bool:
-        try:
-            return os.path.lexists(self.contents_manager.visible_os_path(path))
-        except (InvalidInput, NotFound):  # hidden or reserved now: not shown
-            return False
+        """Whether a hit's file is still there: one lstat. Its path comes from the metadata store,
+        and only indexable paths (no hidden or reserved names) are indexed, so it needs no
+        resolution of symlinks: nothing of the file is read, and a page has up to 100 hits."""
+        return indexable(path) and os.path.lexists(os.path.join(self.contents_manager.real_root, *path.split("/")))
 
     @staticmethod
     def _result(hit: Hit, segments: list[Segment], query: Query, engine: str) -> dict[str, Any]:

@@ -130,6 +130,14 @@ def match_ranges(text: str, terms: tuple[Term, ...]) -> list[tuple[int, int]]:
     A term occurs where its tokens are consecutive tokens of ``text`` (the last one a prefix for
     ``word*``), compared folded: the same rule FTS5 used to find the document.
     """
+    if text.isascii():  # folding is lowering: one regular expression per term finds its places
+        lowered = text.lower()
+        return _merged([match.span(1) for term in terms for match in _ascii_pattern(term).finditer(lowered)])
+    return _token_ranges(text, terms)
+
+
+def _token_ranges(text: str, terms: tuple[Term, ...]) -> list[tuple[int, int]]:
+    """match_ranges for any text: each token folded, then compared with the terms' tokens."""
     spans = [(match.start(), match.end(), fold(match.group())) for match in TOKEN.finditer(text)]
     found: list[tuple[int, int]] = []
     for term in terms:
@@ -141,6 +149,15 @@ def match_ranges(text: str, terms: tuple[Term, ...]) -> list[tuple[int, int]]:
                     window[-1][2].startswith(wanted[-1]) if term.prefix else window[-1][2] == wanted[-1]):
                 found.append((window[0][0], window[-1][1]))
     return _merged(found)
+
+
+def _ascii_pattern(term: Term) -> re.Pattern[str]:
+    """Where ``term`` occurs in lowered ASCII text: its folded tokens, whole (the last one a prefix
+    for ``word*``), separated by anything that is not a token character."""
+    tokens = [re.escape(fold(token)) for token in term.tokens]
+    tail = r"[^\W_]*" if term.prefix else ""
+    # In a lookahead, so that overlapping places are all found ("a a" twice in "a a a").
+    return re.compile(r"(?=((?<![^\W_])" + r"[\W_]+".join(tokens) + tail + r"(?![^\W_])))")
 
 
 def may_occur(text: str, terms: tuple[Term, ...]) -> bool:

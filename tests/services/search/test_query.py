@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
 
 import pytest
 
 from nbserver.errors import InvalidInput
-from nbserver.services.search.query import fold, match_ranges, may_occur, parse_query, substring_ranges
+from nbserver.services.search.query import _token_ranges, fold, match_ranges, may_occur, parse_query, \
+    substring_ranges
 
 INJECTIONS = ['NEAR("x', '"', '*', 'OR', 'a OR b', 'col:x', 'name:', '^x', 'x AND', 'NOT x', '(x', 'x)', '"a" "b',
               "a'b", '{name title}: x', 'x + y', '-', '""*', 'name:"x', 'NEAR(a b, 2)']
@@ -76,3 +78,13 @@ def test_may_occur_rules_out_only_ascii_text_without_the_words() -> None:
     assert not may_occur("nothing of the kind here", terms)
     assert may_occur("a QUASAR bright", terms) and may_occur("the cafe", terms)
     assert may_occur("non-ASCII text: ünïcode", terms)  # not ruled out: match_ranges decides
+
+
+def test_ascii_text_gets_the_ranges_of_the_token_by_token_rule() -> None:
+    rng = random.Random(5)
+    words = ["quasar", "Quasars", "qua", "a", "b_c", "x9", "QUA"]
+    for _ in range(300):
+        text = "".join(rng.choice(words) + rng.choice([" ", "  ", "-", "_", ".", "\n"]) for _ in range(12))
+        for q in ("quasar", "qua*", '"a qua"', '"a a"*', "b c", "x9 quasar"):
+            terms = parse_query(q).positive
+            assert match_ranges(text, terms) == _token_ranges(text, terms), (text, q)
