@@ -311,6 +311,7 @@ class SQLiteMetadataStore(SQLiteLinksStore, MetadataStore):
             candidates = {(dev, ino): (file_id, path, kind, state) for file_id, path, kind, state, dev, ino in rows
                           if dev is not None and path and (state == "missing" or path not in seen)}
             missing_at = {path: file_id for file_id, path, _, state, _, _ in rows if state == "missing"}
+            inodes = {path: (dev, ino) for _, path, _, state, dev, ino in rows if state == "live"}
             for path in sorted((p for p in seen if p not in live), key=lambda p: p.count("/")):
                 if path in live:
                     continue  # arrived with a folder moved a moment ago
@@ -339,7 +340,8 @@ class SQLiteMetadataStore(SQLiteLinksStore, MetadataStore):
             db.executemany("UPDATE files SET state = 'missing', missing_since = ? WHERE id = ? AND state = 'live'",
                            [(stamp, file_id) for file_id in gone])
             db.executemany("UPDATE files SET dev = ?, ino = ? WHERE owner = ? AND path = ? AND state = 'live'",
-                           [(dev, ino, self.owner, path) for path, (_, dev, ino) in seen.items()])
+                           [(dev, ino, self.owner, path) for path, (_, dev, ino) in seen.items()
+                            if inodes.get(path) != (dev, ino)])  # not 100,000 updates a cycle
             forgotten = db.execute("DELETE FROM files WHERE owner = ? AND state = 'missing' AND missing_since < ?",
                                    (self.owner, missing_before)).rowcount
         return CrawlReport(moved, len(gone), revived, forgotten)

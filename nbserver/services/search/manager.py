@@ -54,6 +54,8 @@ MAX_OFFSET = 1000
 MATCHES_PER_RESULT = 3
 SNIPPET_CHARS = 200
 SNIPPET_LEAD = 60
+#: Seconds between prunes of the index after scans that found no change.
+PRUNE_INTERVAL = 3600.0
 #: Characters of a result's text that are searched for match ranges, so that a few huge
 #: notebooks on a page cannot make it slow (a match further in is not shown; the hit still is).
 MATCH_CHARS_PER_RESULT = 50_000
@@ -142,6 +144,7 @@ class SearchService(LoggingConfigurable):
         self._pending: dict[str, None] = {}
         self._in_flight = 0
         self._prune_wanted = False
+        self._last_prune = -PRUNE_INTERVAL
         self._wake: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nbserver-search-index")
@@ -306,6 +309,7 @@ class SearchService(LoggingConfigurable):
                 await asyncio.sleep(self.batch_pause)
         if self._prune_wanted:
             self._prune_wanted = False
+            self._last_prune = time.monotonic()
             index = await self._ready_index()
             await self._on_writer(index.prune)
 
@@ -402,7 +406,9 @@ class SearchService(LoggingConfigurable):
                 await self._queue_changed(changed, counts, done)
                 if done:
                     break
-        self._prune_wanted = True
+        # Orphans (ids the metadata store forgot) never show in results; dropping them is housekeeping.
+        if counts.changed or time.monotonic() - self._last_prune > PRUNE_INTERVAL:
+            self._prune_wanted = True
         self._scanned = True
         self._last_scan = utc_now_iso()
         if self._wake is not None:

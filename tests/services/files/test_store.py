@@ -85,3 +85,16 @@ def test_forget_drops_the_tree(store: SQLiteMetadataStore) -> None:
 def test_mountinfo_names_the_root_filesystem() -> None:
     assert filesystem_type("/") != ""
     assert is_network_filesystem("/proc") is False
+
+
+def test_a_crawl_updates_only_the_inodes_that_changed(store: SQLiteMetadataStore) -> None:
+    seen = {"": ("directory", 1, 1), **{f"f{n}.txt": ("file", 1, 10 + n) for n in range(50)}}
+    for path, (kind, _, _) in seen.items():
+        store.assign(path, kind)
+    store.apply_crawl(seen, "2000-01-01T00:00:00Z")
+    before = store.db.total_changes
+    store.apply_crawl(seen, "2000-01-01T00:00:00Z")
+    assert store.db.total_changes == before  # nothing changed on disk: no row written
+    store.apply_crawl({**seen, "f3.txt": ("file", 1, 99)}, "2000-01-01T00:00:00Z")
+    assert store.db.total_changes == before + 1
+    assert store.db.execute("SELECT ino FROM files WHERE path = 'f3.txt'").fetchone()[0] == 99
