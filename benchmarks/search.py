@@ -246,7 +246,8 @@ async def main() -> None:
         started = time.perf_counter()
         words = write_root(root, args.notebooks) if generate else vocabulary(random.Random(7))
         figures["generate_seconds"] = round(time.perf_counter() - started, 1) if generate else "kept"
-        print(f"{args.notebooks} notebooks: generated in {figures['generate_seconds']} s", flush=True)
+        print(f"{args.notebooks} notebooks: " + (f"generated in {figures['generate_seconds']} s" if generate
+              else "kept from an earlier run"), flush=True)
 
         saves_off = await saves_with_search_off(spec, root, scratch / "home-off", token, args.saves)
 

@@ -120,8 +120,9 @@ class SearchService(LoggingConfigurable):
                            "where the previous scan stopped) to find files edited in place outside the server, "
                            "which leave their folder's mtime as it was.").tag(config=True)
     batch_size = Int(100, min=1, help="Files indexed per batch; the indexer yields between batches.").tag(config=True)
-    save_quiet = Float(0.25, min=0.0, help="The indexer waits until no save has finished for this many seconds "
-                       "(but at most max_save_wait per file), so that indexing does not slow saves.").tag(config=True)
+    save_quiet = Float(0.25, min=0.0, help="The indexer (before each file) and the scan (before each pass) wait "
+                       "until no save has finished for this many seconds (but at most max_save_wait), so that "
+                       "indexing does not slow saves.").tag(config=True)
     max_save_wait = Float(2.0, min=0.0, help="The longest the indexer waits for a quiet moment per file (seconds), "
                           "so that a stream of saves cannot stop indexing.").tag(config=True)
     batch_pause = Float(0.005, min=0.0, help="Seconds the indexer sleeps between batches of a large build, "
@@ -315,6 +316,7 @@ class SearchService(LoggingConfigurable):
 
     async def _index_batch(self, paths: list[str]) -> None:
         index = await self._ready_index()
+        await self._give_way_to_saves()
         found = await self._on_writer(lambda: self._stat_all(paths))
         if not found:
             return
@@ -421,6 +423,13 @@ class SearchService(LoggingConfigurable):
             self.enqueue(path)
         if not last:
             await asyncio.sleep(self.scan_pause)
+            await self._give_way_to_saves()
+
+    async def _give_way_to_saves(self) -> None:
+        """Wait (on the loop) until no save finished for ``save_quiet`` seconds, at most ``max_save_wait``."""
+        deadline = time.monotonic() + self.max_save_wait
+        while time.monotonic() - self._last_save < self.save_quiet and time.monotonic() < deadline:
+            await asyncio.sleep(self.save_quiet / 5)
 
     async def reindex(self, full: bool = False) -> dict[str, Any]:
         """Reconcile file ids with the disk, then queue what changed (everything with ``full``); the status."""
