@@ -345,8 +345,14 @@ class SearchService(LoggingConfigurable):
     def _wait_for_quiet(self) -> None:
         """Give way to saves (on the indexer thread): CPU and the GIL go to the requests first."""
         deadline = time.monotonic() + self.max_save_wait
-        while time.monotonic() - self._last_save < self.save_quiet and time.monotonic() < deadline:
-            time.sleep(self.save_quiet / 5)
+        while pause := self._save_pause(deadline):
+            time.sleep(pause)
+
+    def _save_pause(self, deadline: float) -> float:
+        """Seconds to wait before looking again for a quiet moment between saves; 0 once there is
+        one (no save finished for ``save_quiet`` seconds) or ``deadline`` (monotonic) has passed."""
+        now = time.monotonic()
+        return self.save_quiet / 5 if now - self._last_save < self.save_quiet and now < deadline else 0.0
 
     def _write_all(self, index: SearchIndex, work: list[tuple[str, Found]]) -> None:
         for file_id, item in work:
@@ -428,8 +434,8 @@ class SearchService(LoggingConfigurable):
     async def _give_way_to_saves(self) -> None:
         """Wait (on the loop) until no save finished for ``save_quiet`` seconds, at most ``max_save_wait``."""
         deadline = time.monotonic() + self.max_save_wait
-        while time.monotonic() - self._last_save < self.save_quiet and time.monotonic() < deadline:
-            await asyncio.sleep(self.save_quiet / 5)
+        while pause := self._save_pause(deadline):
+            await asyncio.sleep(pause)
 
     async def reindex(self, full: bool = False) -> dict[str, Any]:
         """Reconcile file ids with the disk, then queue what changed (everything with ``full``); the status."""
