@@ -6,9 +6,10 @@ queue (coalesced per path) and return, so indexing never slows a save. One index
 and the extraction of each file on the indexer's own thread, ids from the file services, and
 one short index transaction per file on that thread. A file whose fingerprint (size, mtime,
 inode) is unchanged is not re-read; a renamed one only gets its new name. Changes made outside
-the server are found by a periodic scan that compares what is on disk with the index
-(``scan_interval``), and on demand by :meth:`SearchService.reindex`, which first lets the
-file services reconcile ids (design section 4.4, checklist item 11).
+the server are found by a periodic scan (``scan_interval``) that lists only changed folders and
+rechecks indexed files in budgets (:mod:`nbserver.services.search.scan`), and on demand by
+:meth:`SearchService.reindex`, which first lets the file services reconcile ids (design section
+4.4, checklist item 11).
 
 Trash and restore need no indexing at all: the index is keyed by file id and a query joins the
 metadata store's live rows, so a trashed file drops out of results and its restore brings it
@@ -41,8 +42,8 @@ from nbserver.services.search.extract import Document, Limits, Segment, extract_
 from nbserver.services.search.index import FALLBACK, FTS5, Filters, Hit, Ranking, SearchIndex, \
     SQLiteSearchIndex, fts5_available
 from nbserver.services.search.query import Query, match_ranges, may_occur, substring_ranges
-from nbserver.timestamps import utc_now_iso
 from nbserver.services.search.scan import ChangeScan, ScanCounts, fingerprint, indexable
+from nbserver.timestamps import utc_now_iso
 
 T = TypeVar("T")
 
