@@ -12,6 +12,7 @@ from nbserver.services.search.index import FTS5, Hit
 from nbserver.services.search.manager import MATCH_CHARS_PER_RESULT, MAX_OFFSET, SearchService, decode_cursor, \
     encode_cursor, snippet
 from nbserver.services.search.query import parse_query
+from tests.services.files.test_reconciler import backdate_folders, make_tree
 
 
 def test_cursor_round_trip_and_limits() -> None:
@@ -47,3 +48,19 @@ def test_match_ranges_look_at_a_bounded_amount_of_text_per_result() -> None:
     late = filler + " quasar \u00e9"  # not ASCII: cannot be ruled out cheaply
     assert matched_cells([Segment("markdown", late, 0), Segment("code", "the quasar", 1)]) == []
     assert matched_cells([Segment("markdown", "quasar " + late, 0)]) == [0]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_scan_of_an_unchanged_tree_lists_no_folder_and_rechecks_its_budget(server_app: Any,
+                                                                                    root_dir: Any) -> None:
+    service = server_app.search_service
+    await service._ready_index()  # the state folder exists before the tree's mtimes are set
+    make_tree(root_dir, 3, 4)
+    backdate_folders(root_dir)
+    service.scan_stat_budget, service.recheck_per_scan = 3, 5
+    first = await service.scan()
+    assert (first.folders_listed, first.changed) == (4, 12)
+    await service.index_pending()
+    again = await service.scan()
+    assert (again.folders_listed, again.folders_skipped, again.rechecked, again.changed) == (0, 4, 5, 0)
+    assert again.stat_calls == 4 + 5  # a stat per folder and per rechecked file, none per other file
