@@ -39,7 +39,8 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from run import machine_info  # noqa: E402  (benchmarks/ is not a package)
+from procstat import status_kb  # noqa: E402  (benchmarks/ is not a package)
+from run import machine_info  # noqa: E402
 from servers import (  # noqa: E402
     JUPYTER_SERVER,
     NBSERVER,
@@ -51,14 +52,6 @@ from servers import (  # noqa: E402
 TOKEN = "upload-benchmark-token"
 BLOCK_BYTES = 1024 * 1024
 MB = 1024 * 1024
-
-
-def status_kb(pid: int, field: str) -> int:
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no {field} for pid {pid}")
 
 
 def cpu_seconds(pid: int) -> float:

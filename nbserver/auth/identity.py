@@ -27,6 +27,7 @@ from traitlets import Bool, Float, Integer, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from nbserver.auth import passwords
+from nbserver.auth.logscrub import MIN_SCRUBBED_LENGTH
 from nbserver.auth.ratelimit import LoginRateLimiter
 from nbserver.base.urls import url_path_join
 from nbserver.errors import NbserverError, Unauthorized
@@ -129,7 +130,13 @@ class IdentityProvider(LoggingConfigurable):
         return self.auth_enabled
 
     def check_configuration(self) -> None:
-        """Refuse to run unprotected unless explicitly allowed; then warn loudly."""
+        """Refuse to run unprotected unless explicitly allowed; then warn loudly. Warn of a weak token."""
+        if self.token and len(self.token) < MIN_SCRUBBED_LENGTH:
+            self.log.warning(
+                "The token is short (%d of at least %d characters): anyone who can reach this server may "
+                "guess it, and the log hides it only where it is passed (token=..., Authorization).",
+                len(self.token), MIN_SCRUBBED_LENGTH,
+            )
         if self.auth_enabled:
             return
         if not self.allow_unauthenticated:

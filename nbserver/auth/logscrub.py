@@ -1,8 +1,11 @@
 """A logging filter that keeps secrets out of log output, whatever logged them.
 
 Handlers already avoid logging query strings, cookies and headers; this is the second
-line: it redacts the server token wherever it appears, ``token=...`` parameters,
-``Authorization`` and ``Cookie`` header values, and ``password=...`` form fields.
+line: it redacts ``token=...`` parameters, ``Authorization`` and ``Cookie`` header values and
+``password=...`` form fields, and the server's secrets wherever they appear when they are at
+least :data:`MIN_SCRUBBED_LENGTH` characters long. A shorter secret (``--IdentityProvider.token=t``)
+is redacted only in those token-bearing places: replacing every ``t`` would garble every line,
+and a token that short is guessed faster than read from a log (the server warns at start).
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ import re
 from typing import Callable
 
 REDACTED = "[secret]"
+
+#: Secrets shorter than this are redacted only after ``token=`` and in auth headers, not everywhere.
+MIN_SCRUBBED_LENGTH = 8
 _PATTERNS = [
     re.compile(r"(?i)(\btoken=)[^&\s'\"]+"),
     re.compile(r"(?i)(\b_xsrf=)[^&\s'\"]+"),
@@ -25,8 +31,10 @@ SHOW_SECRET = "nbserver_show_secret"
 
 
 def scrub(text: str, secrets: list[str]) -> str:
+    """``text`` with each secret of at least MIN_SCRUBBED_LENGTH characters, and whatever stands in a
+    token-bearing place (``token=``, ``Authorization:``...), replaced by REDACTED."""
     for secret in secrets:
-        if secret:
+        if len(secret) >= MIN_SCRUBBED_LENGTH:
             text = text.replace(secret, REDACTED)
     for pattern in _PATTERNS:
         text = pattern.sub(lambda m: m.group(1) + REDACTED, text)

@@ -22,6 +22,7 @@ from traitlets.config import LoggingConfigurable
 
 from nbserver.errors import InvalidInput, NbserverError, NotFound
 from nbserver.services.contents.fileio import resolve_inside_root
+from nbserver.services.culling import PeriodicCuller, close_each
 from nbserver.services.kernels.bridge import BridgeLimits, KernelBridge
 from nbserver.services.kernels.state import ExecutionState, KernelRecord
 from nbserver.services.kernelspecs.specs import KernelSpecSource
@@ -125,7 +126,7 @@ class KernelManagerBase(LoggingConfigurable, Generic[Tracked]):
         self._kernels: dict[str, Tracked] = {}
         self._listeners: list[KernelListener] = []
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._culler: asyncio.Task[None] | None = None
+        self._culler = PeriodicCuller("kernel", "idle", self.cull_idle_kernels, self.log)
 
     # -- queries -----------------------------------------------------------------------
 
@@ -313,16 +314,7 @@ class KernelManagerBase(LoggingConfigurable, Generic[Tracked]):
     # -- culling -------------------------------------------------------------------------
 
     def _start_culler(self) -> None:
-        if self.cull_idle_timeout > 0 and self._culler is None:
-            self.log.info(
-                "Culling kernels idle for %g s (checked every %g s)", self.cull_idle_timeout, self.cull_interval
-            )
-            self._culler = asyncio.create_task(self._cull_periodically())
-
-    async def _cull_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(self.cull_interval)
-            await self.cull_idle_kernels()
+        self._culler.start(self.cull_idle_timeout, self.cull_interval)
 
     def is_cullable(self, record: KernelRecord, now: float) -> bool:
         if now - record.last_activity <= self.cull_idle_timeout:
@@ -336,37 +328,21 @@ class KernelManagerBase(LoggingConfigurable, Generic[Tracked]):
     async def cull_idle_kernels(self) -> None:
         """Shut down every kernel idle for longer than cull_idle_timeout (once, now)."""
         now = time.time()
-        for kernel_id, tracked in list(self._kernels.items()):
-            if self.is_cullable(tracked.record, now):
-                self.log.info("Culling kernel %s, idle for %.0f s", kernel_id, now - tracked.record.last_activity)
-                try:
-                    await self.shutdown_kernel(kernel_id)
-                except NotFound:
-                    pass
-                except Exception:
-                    self.log.exception("Culling kernel %s failed", kernel_id)
+        idle = [(kernel_id, now - tracked.record.last_activity) for kernel_id, tracked in list(self._kernels.items())
+                if self.is_cullable(tracked.record, now)]
+        await self._culler.close_idle(idle, self.shutdown_kernel)
 
     # -- server shutdown -----------------------------------------------------------------
 
     async def _stop_background(self) -> None:
         """Stop the culler and every background task (the first step of shutdown_all)."""
-        if self._culler is not None:
-            self._culler.cancel()
-            self._culler = None
+        self._culler.stop()
         for task in list(self._tasks):
             task.cancel()
 
     async def _shutdown_tracked(self) -> None:
         """Shut down every adopted kernel, logging (not raising) what fails."""
-        kernel_ids = list(self._kernels)
-        if kernel_ids:
-            self.log.info("Shutting down %d kernels", len(kernel_ids))
-        results = await asyncio.gather(
-            *(self.shutdown_kernel(kernel_id) for kernel_id in kernel_ids), return_exceptions=True
-        )
-        for kernel_id, result in zip(kernel_ids, results):
-            if isinstance(result, BaseException) and not isinstance(result, NotFound):
-                self.log.warning("Shutting down kernel %s: %s", kernel_id, result)
+        await close_each(list(self._kernels), self.shutdown_kernel, self.log, "Shutting down", "kernel")
 
     async def shutdown_all(self) -> None:
         """Stop the culler and every kernel: what the server does when it stops."""

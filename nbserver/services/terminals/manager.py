@@ -25,6 +25,7 @@ from traitlets.config import LoggingConfigurable
 from nbserver.blocking import run_blocking
 from nbserver.errors import Conflict, InvalidInput, NbserverError, NotFound
 from nbserver.services.contents.fileio import normalize_api_path, resolve_inside_root
+from nbserver.services.culling import PeriodicCuller, close_each
 from nbserver.timestamps import iso_timestamp
 
 #: Names a client may give a terminal: what the ``/terminals/<name>`` routes match (``\w+``, ASCII).
@@ -157,7 +158,7 @@ class TerminalManager(LoggingConfigurable):
         self._by_pty: dict[PtyWithClients, TerminalRecord] = {}
         # Each terminal is started with the shell_command of the moment (see create_terminal).
         self._ptys = _PtyRegistry(self._on_output, self._on_closed, shell_command=[])
-        self._culler: asyncio.Task[None] | None = None
+        self._culler = PeriodicCuller("terminal", "inactive", self.cull_inactive_terminals, self.log)
 
     # -- queries -----------------------------------------------------------------------
 
@@ -298,45 +299,21 @@ class TerminalManager(LoggingConfigurable):
     # -- culling -------------------------------------------------------------------------
 
     def _start_culler(self) -> None:
-        if self.cull_inactive_timeout > 0 and self._culler is None:
-            self.log.info("Culling terminals inactive for %g s (checked every %g s)",
-                          self.cull_inactive_timeout, self.cull_interval)
-            self._culler = asyncio.create_task(self._cull_periodically())
-
-    async def _cull_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(self.cull_interval)
-            await self.cull_inactive_terminals()
+        self._culler.start(self.cull_inactive_timeout, self.cull_interval)
 
     async def cull_inactive_terminals(self) -> None:
         """Close every terminal without input or output for longer than cull_inactive_timeout (once, now)."""
         if self.cull_inactive_timeout <= 0:
             return
         now = time.time()
-        for name, record in list(self._records.items()):
-            idle = now - record.last_activity
-            if idle <= self.cull_inactive_timeout:
-                continue
-            self.log.info("Culling terminal %s, inactive for %.0f s", name, idle)
-            try:
-                await self.terminate(name)
-            except NotFound:
-                pass
-            except Exception:
-                self.log.exception("Culling terminal %s failed", name)
+        idle = [(name, now - record.last_activity) for name, record in list(self._records.items())
+                if now - record.last_activity > self.cull_inactive_timeout]
+        await self._culler.close_idle(idle, self.terminate)
 
     # -- server shutdown -----------------------------------------------------------------
 
     async def shutdown_all(self) -> None:
         """Stop the culler and every terminal with all its processes: what the server does when it stops."""
-        if self._culler is not None:
-            self._culler.cancel()
-            self._culler = None
-        names = list(self._records)
-        if names:
-            self.log.info("Closing %d terminal(s)", len(names))
-        results = await asyncio.gather(*(self.terminate(name) for name in names), return_exceptions=True)
-        for name, result in zip(names, results):
-            if isinstance(result, BaseException) and not isinstance(result, NotFound):
-                self.log.warning("Closing terminal %s: %s", name, result)
+        self._culler.stop()
+        await close_each(list(self._records), self.terminate, self.log, "Closing", "terminal")
         await self._ptys.shutdown()

@@ -16,20 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.procstat import status_kb
 from tests.support.server_process import ServerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 UPLOAD_MB = 300
 BLOCK = b"\x5a" * (1024 * 1024)
-
-
-def status_kb(pid: int, field: str) -> int:
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise AssertionError(f"no {field} in /proc/{pid}/status")
 
 
 def post_upload(server: ServerProcess, name: str, blocks: Iterator[bytes]) -> tuple[int, dict[str, object]]:
