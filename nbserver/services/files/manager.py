@@ -80,11 +80,12 @@ def canonical_id(text: str) -> str | None:
 
 
 def restored_name(path: str, number: int) -> str:
-    """``a (restored).ipynb``, ``a (restored 2).ipynb``... for ``on_conflict: rename``."""
+    """``a (restored).ipynb``, ``a (restored 2).ipynb``... for ``on_conflict: rename``; a name that
+    would pass NAME_MAX bytes is shortened on a character boundary (:func:`fileio.fit_name`)."""
     folder, name = posixpath.split(path)
     stem, ext = posixpath.splitext(name)
     suffix = " (restored)" if number == 1 else f" (restored {number})"
-    return posixpath.join(folder, f"{stem}{suffix}{ext}")
+    return posixpath.join(folder, fileio.fit_name(f"{stem}{suffix}{ext}"))
 
 
 class FileServices(LoggingConfigurable):
@@ -154,6 +155,8 @@ class FileServices(LoggingConfigurable):
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nbserver-files")
         self._crawler = TreeCrawler(contents_manager.real_root, self.visible_name)
         self._reconcile_lock = asyncio.Lock()
+        # A rename (update) and a trash of one item take turns: either sees the other's result whole.
+        self._moving = asyncio.Lock()
         self.shares = ShareLinks(self)
         self.relations = FileRelations(self)
         self.renderer = NotebookRenderer(self)
@@ -367,7 +370,15 @@ class FileServices(LoggingConfigurable):
         """The record of ``file_id`` (or ``root``); NotFound (``code: not_found``) for unknown,
         malformed and purged ids. A live id whose path is gone sets off a reconciliation (it may
         have been moved outside the server); NotFound if it is still gone after it."""
+        return await self._resolve_present(file_id, settle=True)
+
+    async def _resolve_present(self, file_id: str, settle: bool) -> FileRecord:
+        """resolve(); ``settle``: a live id whose path is gone first waits for a trash or rename
+        under way (it holds ``_moving``) and looks again. Callers holding ``_moving`` pass False."""
         record = await self._call(self._resolve, file_id)
+        if settle and record.state == "live" and not await self._present(record.path):
+            async with self._moving:
+                record = await self._call(self._resolve, file_id)
         if record.state == "live" and not await self._present(record.path):
             await self.reconcile(full=True)
             record = await self._call(self._resolve, file_id)
@@ -445,7 +456,13 @@ class FileServices(LoggingConfigurable):
         share_url, starred = await self._call(self._links_of, record, base_url, user or self.owner)
         parent = await self._call(self._parent_id, record.path)
         if trash is None:
-            contents = await self.contents_manager.get(record.path, content=False)
+            try:
+                contents = await self.contents_manager.get(record.path, content=False)
+            except NotFound:
+                current = await self._call(self._current, record)
+                if current.state == "live":
+                    raise
+                return await self.file_model(current, base_url, user)  # trashed since it was resolved
         else:
             contents = await asyncio.get_running_loop().run_in_executor(
                 None, self._trashed_contents, record, trash)
@@ -527,6 +544,13 @@ class FileServices(LoggingConfigurable):
         ``conflict_path``) when the target is taken, ``trashed`` for any change but
         ``world_readable: false`` to a trashed item. Nothing changes when it refuses.
         """
+        async with self._moving:
+            # As the trash does it: the record as it is now, not as it was when the request resolved it.
+            record = await self._call(self._current, record)
+            return await self._update(record, new_path, world_readable, if_match)
+
+    async def _update(self, record: FileRecord, new_path: str, world_readable: bool | None,
+                      if_match: str | None) -> FileRecord:
         if if_match is not None and if_match.strip() not in ("*", f'"{record.id}-{record.version}"'):
             raise PreconditionFailed("The file changed since the If-Match version; fetch it again.",
                                      code="precondition_failed")
@@ -545,7 +569,7 @@ class FileServices(LoggingConfigurable):
                                conflict_path=new_path) from None
         if world_readable is not None:
             await self.shares.set_world_readable(record, world_readable, self.owner)
-        return await self.resolve(record.id)
+        return await self._resolve_present(record.id, settle=False)
 
     async def _taken(self, path: str) -> bool:
         """Whether ``path`` exists on disk, hidden names included (a rename must not replace one)."""
@@ -584,7 +608,7 @@ class FileServices(LoggingConfigurable):
         if not os.path.lexists(os_path):
             raise NotFound(f"No such file or directory: {path}")
         if os.path.ismount(os_path):
-            raise OSError(errno.EBUSY, "a mount point cannot be moved", os_path)
+            raise Conflict(f"Cannot move {path} to the trash: it is in use (a mount point).", code="mount_point")
         parent = os.path.dirname(os_path)
         if not os.access(parent, os.W_OK):  # it could not be deleted either: say why, not "no trash"
             read_only = os.statvfs(parent).f_flag & os.ST_RDONLY
@@ -651,7 +675,8 @@ class FileServices(LoggingConfigurable):
         InvalidInput for the root; Conflict ``no_trash_here`` where no trash folder can be made.
         """
         with_errors = self._with_os_errors(self._trash, "move to the trash", record.path)
-        return await self._call(with_errors, record, by)
+        async with self._moving:
+            return await self._call(with_errors, record, by)
 
     async def trash_path(self, path: str, by: str) -> FileRecord:
         path = fileio.normalize_api_path(path)
@@ -703,18 +728,22 @@ class FileServices(LoggingConfigurable):
             target = restored_name(fileio.normalize_api_path(to_path or record.path), number)
             target_os = self.contents_manager.writable_os_path(target)
             number += 1
+        blocker = self._blocking_parent(target)
+        if blocker is not None:
+            raise Conflict(f"Something that is not a folder is at {blocker}, where {target} needs one.",
+                           code="restore_conflict", conflict_path=blocker)
         source = self.stored_location(record, trash)
         whole = record.id == trash.file_id
-        entry = os.path.join(self.real_root, trash.stored_at)
         intent = store.begin("restore", {"trash_id": trash.id, "path": record.path, "target": target,
                                          "source": os.path.relpath(source, self.real_root), "whole": whole})
         self._pause("restore:intent")
         try:
             os.makedirs(os.path.dirname(target_os), exist_ok=True)  # missing parents come back as plain folders
             trashcan.place_without_overwriting(source, target_os)
-        except FileExistsError:
+        except (FileExistsError, NotADirectoryError):
             store.drop_intent(intent)
-            raise Conflict(f"Something is at {target} now.", code="restore_conflict", conflict_path=target) from None
+            blocker = self._blocking_parent(target) or target
+            raise Conflict(f"Something is at {blocker} now.", code="restore_conflict", conflict_path=blocker) from None
         except OSError:
             store.drop_intent(intent)
             raise
@@ -723,6 +752,21 @@ class FileServices(LoggingConfigurable):
         result = store.get(record.id)
         assert result is not None
         return result
+
+    def _blocking_parent(self, path: str) -> str | None:
+        """The nearest folder of ``path`` (an API path) that exists but is not a folder, or None."""
+        parent = posixpath.dirname(path)
+        parents = []
+        while parent:
+            parents.append(parent)
+            parent = posixpath.dirname(parent)
+        for folder in reversed(parents):
+            os_path = self.contents_manager.os_path(folder)
+            if not os.path.lexists(os_path):
+                return None
+            if not os.path.isdir(os_path):
+                return folder
+        return None
 
     def _finish_restore(self, store: MetadataStore, intent: str, old_path: str, target: str, trash: TrashRecord,
                         whole: bool, target_os: str) -> None:
@@ -742,6 +786,18 @@ class FileServices(LoggingConfigurable):
         store.finish_restore(intent, old_path, target, trash.id, whole)
         if whole:
             trashcan.remove_tree(entry)
+        else:
+            self._measure_again(store, trash)
+
+    def _measure_again(self, store: MetadataStore, trash: TrashRecord) -> None:
+        """Set a trashed folder's size to what it holds now that a child left it (restored or purged)."""
+        item = self._stored_os_path(trash.original_path, trash)
+        try:
+            size = trashcan.tree_size(item)
+        except OSError as exc:  # the size is for show and for trash_max_bytes: keep the old one
+            self.log.warning("Could not measure the trashed %s again: %s", trash.original_path, exc)
+            return
+        store.set_trash_size(trash.id, size)
 
     async def restore(self, record: FileRecord, to_path: str | None = None, on_conflict: str = "fail") -> FileRecord:
         """Bring a trashed item back (same id, same bytes), to ``to_path`` or where it was.
@@ -769,6 +825,8 @@ class FileServices(LoggingConfigurable):
         self._remove_stored(entry, source, whole)
         self._pause("purge:removed")
         store.finish_purge(intent, record.path, trash.id, whole)
+        if not whole:
+            self._measure_again(store, trash)
 
     def _remove_stored(self, entry: str, source: str, whole: bool) -> None:
         """Delete a whole trash entry, or one child of a trashed folder with the checkpoints beside it."""
@@ -870,6 +928,8 @@ class FileServices(LoggingConfigurable):
             entry = os.path.join(self.real_root, trash.stored_at)
             self._remove_stored(entry, os.path.join(self.real_root, args["source"]), whole)
             store.finish_purge(intent, path, trash.id, whole)
+            if not whole:
+                self._measure_again(store, trash)
         else:
             store.drop_intent(intent, args.get("trash_id"))
 

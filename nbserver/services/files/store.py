@@ -162,6 +162,10 @@ class MetadataStore(LinksStore):
     def finish_purge(self, intent_id: str, path: str, trash_id: str, whole_entry: bool) -> None:
         raise NotImplementedError
 
+    def set_trash_size(self, trash_id: str, size: int) -> None:
+        """Record a trash entry's size in bytes again (a child of the trashed folder left it)."""
+        raise NotImplementedError
+
     def trash_entry(self, trash_id: str) -> TrashRecord | None:
         raise NotImplementedError
 
@@ -401,6 +405,10 @@ class SQLiteMetadataStore(SQLiteLinksStore, MetadataStore):
             if whole_entry:
                 db.execute("DELETE FROM trash WHERE id = ?", (trash_id,))
             db.execute("DELETE FROM intents WHERE id = ?", (intent_id,))
+
+    def set_trash_size(self, trash_id: str, size: int) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE trash SET size = ? WHERE id = ?", (size, trash_id))
 
     def trash_entry(self, trash_id: str) -> TrashRecord | None:
         row = self.db.execute(f"SELECT {self._TRASH_COLUMNS} FROM trash WHERE id = ?", (trash_id,)).fetchone()

@@ -60,3 +60,15 @@ async def test_confirm_no_trash_does_not_bypass_a_usable_trash(api: APIClient, m
     refused = await api.delete(f"api/files/{fid}/permanent_delete", params={"confirm": "no_trash"})
     assert refused.status == 409 and refused.json()["code"] == "not_trashed"
     assert (mounted / "sub" / "x.txt").is_file()
+
+
+@pytest.mark.gen_test
+async def test_trashing_a_mount_point_is_409_mount_point(api: APIClient, mounted: Path) -> None:
+    """The mount's top folder cannot move: 409 with a code a client can act on, nothing moved."""
+    fid = await file_id(api, "mnt")
+    refused = await api.post(f"api/files/{fid}/trash")
+    assert refused.status == 409 and refused.json()["code"] == "mount_point", refused.body
+    assert (mounted / "sub" / "x.txt").read_text() == "on tmpfs"
+    deleted = await api.delete("api/contents/mnt")
+    assert deleted.status == 409 and deleted.json()["code"] == "mount_point", deleted.body
+    assert (mounted / "sub" / "x.txt").read_text() == "on tmpfs"

@@ -56,3 +56,26 @@ async def test_two_permanent_deletes_at_once_are_204_and_404(api: APIClient) -> 
     answers = await asyncio.gather(api.delete(f"api/files/{fid}/permanent_delete"),
                                    api.delete(f"api/files/{fid}/permanent_delete"))
     assert sorted(answer.status for answer in answers) == [204, 404], [answer.body for answer in answers]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_rename_racing_a_trash_is_either_before_it_or_409_trashed(api: APIClient, root_dir: Path) -> None:
+    """PATCH (rename) and trash on one id at once: the rename happened first (200, and the trash
+    took the renamed item), or it came second and is refused as for any trashed item (409
+    ``trashed``); never a 404 for an id that exists. Several rounds, as the order varies."""
+    for round_number in range(12):
+        name = f"a{round_number}.txt"
+        await save(api, name, "a")
+        fid = await file_id(api, name)
+        renamed, trashed = await asyncio.gather(api.patch(f"api/files/{fid}", {"name": f"b{round_number}.txt"}),
+                                                api.post(f"api/files/{fid}/trash"))
+        assert trashed.status == 200, trashed.body
+        model = (await api.get(f"api/files/{fid}")).json()
+        assert model["trashed"] is True
+        if renamed.status == 200:
+            assert renamed.json()["path"] == f"b{round_number}.txt"
+            assert model["path"] == f"b{round_number}.txt"
+        else:
+            assert (renamed.status, renamed.json().get("code")) == (409, "trashed"), renamed.body
+            assert model["path"] == name
+        assert not (root_dir / name).exists() and not (root_dir / f"b{round_number}.txt").exists()
