@@ -16,6 +16,19 @@ const modules = join(here, "node_modules");
 rmSync(out, { recursive: true, force: true });
 mkdirSync(join(out, "katex", "fonts"), { recursive: true });
 
+// KaTeX is loaded on demand (render.js's import("katex"), a chunk of its own, its ES build). The
+// markdown plugin's own require("katex") is never used (render.js passes it KaTeX), so it gets a
+// stub rather than pulling KaTeX into render.js.
+const lazyKatex = {
+  name: "lazy-katex",
+  setup(build) {
+    build.onResolve({ filter: /^katex$/ }, (args) => ({
+      path: /markdown-it-katex/.test(args.importer) ? join(here, "src", "katex-unused.js")
+        : join(modules, "katex", "dist", "katex.mjs"),
+    }));
+  },
+};
+
 // The two page modules: ES modules the pages import; minified, licences collected below instead.
 const result = await build({
   absWorkingDir: here,
@@ -30,8 +43,7 @@ const result = await build({
   legalComments: "none",
   charset: "utf8",
   metafile: true,
-  // One KaTeX: the markdown plugin's require("katex") and render.js's import share the ES build.
-  alias: { katex: "./node_modules/katex/dist/katex.mjs" },
+  plugins: [lazyKatex],
   logLevel: "warning",
 });
 

@@ -120,8 +120,10 @@ class NotebookPageHandler(PathPageHandler):
         if not await self.contents_manager.file_exists(path):
             raise NotFound(f"No such notebook: {path}")
         print_view = self.get_query_argument("print", default=None) is not None
+        # The page asks for the notebook while its scripts load (see notebook.html), not after.
+        notebook_url = url_path_join(self.base_url, "api/contents", url_escape_path(path)) + "?type=notebook"
         self.finish_page("notebook.html", page_title=posixpath.basename(path), print_view=print_view,
-                         **self.common_context(path))
+                         notebook_url=notebook_url, **self.common_context(path))
 
 
 class EditPageHandler(PathPageHandler):

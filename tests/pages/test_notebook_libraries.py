@@ -275,3 +275,36 @@ def test_edit_page_highlights_python_and_saves(live_server: LiveServer, page: An
     assert (live_server.root / "script.py").read_text() == "def greet():\n    return 'hi'\n    print(greet())\n"
     screenshot(page, "edit-page-python")
     assert page.js_errors == []
+
+
+# -- what the page loads, and when -------------------------------------------------------------
+
+
+def resource_entries(page: Any, part: str) -> list[dict[str, float]]:
+    """The page's resource timings (ms since navigation) of the URLs containing ``part``."""
+    return list(page.evaluate("(part) => performance.getEntriesByType('resource').filter(r => r.name.includes(part))"
+                              ".map(r => ({start: r.startTime, end: r.responseEnd}))", part))
+
+
+def test_the_notebook_is_requested_once_while_the_page_modules_load(live_server: LiveServer, page: Any) -> None:
+    open_notebook(page, live_server, "Early.ipynb", [nbformat.v4.new_code_cell("1 + 1")], kernel=False)
+    page.locator(".cell .cm-content").first.wait_for()
+    [notebook] = resource_entries(page, "/api/contents/Early.ipynb?type=notebook")
+    [render] = resource_entries(page, "/static/dist/render.js")
+    assert notebook["start"] < render["end"], (notebook, render)  # not after every module has arrived
+    assert page.js_errors == []
+
+
+def test_katex_is_loaded_only_when_math_is_shown(live_server: LiveServer, page: Any) -> None:
+    open_notebook(page, live_server, "Plain.ipynb", [nbformat.v4.new_markdown_cell("# Plain\n\nNo *math* here.")],
+                  kernel=False)
+    page.locator(".cell.markdown.rendered h1").wait_for()
+    page.wait_for_timeout(300)
+    assert resource_entries(page, "/chunks/katex-") == []
+    open_notebook(page, live_server, "Math.ipynb", [nbformat.v4.new_markdown_cell("Euler: $e^{i\\pi} + 1 = 0$")],
+                  kernel=False)
+    euler = page.locator(".cell.markdown.rendered .katex").first
+    assert euler.locator(".katex-html").evaluate("node => node.textContent.replace(/[\\s\\u200b]/g, '')") == "eiπ+1=0"
+    assert len(resource_entries(page, "/chunks/katex-")) == 1
+    assert page.locator(".math-pending").count() == 0
+    assert page.js_errors == []

@@ -37,7 +37,11 @@ export async function request(method, target, body = undefined, extraHeaders = {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  const response = await fetch(target, init);
+  return readResponse(await fetch(target, init));
+}
+
+/** A fetch() response's JSON (or text; null for 204), or an ApiError for an error status. */
+export async function readResponse(response) {
   if (!response.ok) {
     let message = `${response.status} ${response.statusText}`;
     let data = null;

@@ -3,7 +3,7 @@
 
 import { completionStatus, createEditor, indentLess, indentOrInsert, indentsHere, infoShowing, setLanguage, showInfo }
   from "../dist/editor.js";
-import { ApiError, basename, contents, dirname, joinPath, kernels, sessions, url } from "./api.js";
+import { ApiError, basename, contents, dirname, joinPath, kernels, readResponse, sessions, url } from "./api.js";
 import { openCheckpointHistory } from "./history.js";
 import { KernelConnection } from "./kernel.js";
 import { completeAtCursor, completionSource, inspectAtCursor } from "./kernel-assist.js";
@@ -749,8 +749,19 @@ function wire() {
 
 // -- loading ------------------------------------------------------------------------------------
 
+/** The notebook's contents model: the response the page's head asked for early, else a new request. */
+async function fetchNotebook() {
+  const early = window.nbserverNotebookResponse;
+  delete window.nbserverNotebookResponse;
+  let response = null;
+  try {
+    response = early ? await early : null;
+  } catch (_) { /* a network error: ask again below, with the usual error reporting */ }
+  return response ? readResponse(response) : contents.get(path, { type: "notebook" });
+}
+
 async function load() {
-  const model = await contents.get(path, { type: "notebook" });
+  const model = await fetchNotebook();
   const content = model.content;
   nb.metadata = content.metadata || {};
   nb.nbformatMinor = content.nbformat_minor || 5;

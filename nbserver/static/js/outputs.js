@@ -40,10 +40,12 @@ function joined(value) {
   return Array.isArray(value) ? value.join("") : String(value ?? "");
 }
 
-/** A <pre> of terminal text with its ANSI colours (ansi_up escapes the text). */
+/** A <pre> of terminal text with its ANSI colours (ansi_up escapes the text). Text without an escape
+ *  character, most output, is set as text: the same result without building and parsing HTML. */
 function ansiPre(text) {
   const pre = el("pre", { class: "ansi" });
-  pre.innerHTML = ansiToHtml(text);
+  if (text.includes("\x1b")) pre.innerHTML = ansiToHtml(text);
+  else pre.textContent = text;
   return pre;
 }
 
