@@ -308,3 +308,17 @@ def test_katex_is_loaded_only_when_math_is_shown(live_server: LiveServer, page: 
     assert len(resource_entries(page, "/chunks/katex-")) == 1
     assert page.locator(".math-pending").count() == 0
     assert page.js_errors == []
+
+
+def test_math_far_below_the_viewport_is_drawn_when_it_comes_near(live_server: LiveServer, page: Any) -> None:
+    tall = nbformat.v4.new_code_cell("print('line\\n' * 400)", outputs=[
+        nbformat.v4.new_output("stream", name="stdout", text="line\n" * 400)])
+    open_notebook(page, live_server, "Far.ipynb", [tall, nbformat.v4.new_markdown_cell("Far: $a^2$")], kernel=False)
+    page.locator(".cell.markdown .math-pending").wait_for(state="attached")
+    page.wait_for_timeout(500)
+    assert page.locator(".cell.markdown .katex").count() == 0  # its source waits, as its text
+    assert page.locator(".cell.markdown .math-pending").text_content() == "a^2"
+    page.locator(".cell.markdown").scroll_into_view_if_needed()
+    page.locator(".cell.markdown .katex").wait_for()
+    assert page.locator(".math-pending").count() == 0
+    assert page.js_errors == []

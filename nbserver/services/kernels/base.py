@@ -328,8 +328,8 @@ class KernelManagerBase(LoggingConfigurable, Generic[Tracked]):
     async def cull_idle_kernels(self) -> None:
         """Shut down every kernel idle for longer than cull_idle_timeout (once, now)."""
         now = time.time()
-        idle = [(kernel_id, now - tracked.record.last_activity) for kernel_id, tracked in list(self._kernels.items())
-                if self.is_cullable(tracked.record, now)]
+        idle = ((kernel_id, now - tracked.record.last_activity) for kernel_id, tracked in list(self._kernels.items())
+                if self.is_cullable(tracked.record, now))  # each checked when its turn comes
         await self._culler.close_idle(idle, self.shutdown_kernel)
 
     # -- server shutdown -----------------------------------------------------------------

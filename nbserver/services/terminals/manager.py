@@ -306,8 +306,8 @@ class TerminalManager(LoggingConfigurable):
         if self.cull_inactive_timeout <= 0:
             return
         now = time.time()
-        idle = [(name, now - record.last_activity) for name, record in list(self._records.items())
-                if now - record.last_activity > self.cull_inactive_timeout]
+        idle = ((name, now - record.last_activity) for name, record in list(self._records.items())
+                if now - record.last_activity > self.cull_inactive_timeout)  # each checked when its turn comes
         await self._culler.close_idle(idle, self.terminate)
 
     # -- server shutdown -----------------------------------------------------------------
