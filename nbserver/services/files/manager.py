@@ -754,7 +754,8 @@ class FileServices(LoggingConfigurable):
         return result
 
     def _blocking_parent(self, path: str) -> str | None:
-        """The nearest folder of ``path`` (an API path) that exists but is not a folder, or None."""
+        """The first of ``path``'s parent folders (an API path), from the root down, that exists but is
+        not a folder (a file took its place), or None: what blocks a restore to ``path``."""
         parent = posixpath.dirname(path)
         parents = []
         while parent:
