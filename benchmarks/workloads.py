@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import statistics
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Awaitable, Callable
 from urllib.parse import quote
 
@@ -75,14 +77,31 @@ async def notebook_put(server: RunningServer, budget: Budget, notebook_json: str
     return {"notebook_put": result.per_second}
 
 
+def changing_file(file: Path, request: tuple[str, str, bytes | None]) -> Callable[[int], tuple[str, str, bytes | None]]:
+    """A request maker that gives ``file`` a new modification time (1 microsecond later each time,
+    an hour back) before each request: for the server every request reads a file it has not read
+    in that version, as after an edit, and nothing it kept from an earlier read applies."""
+    stamp = [time.time_ns() - 3600 * 10**9]
+
+    def make(_: int) -> tuple[str, str, bytes | None]:
+        stamp[0] += 1000
+        os.utime(file, ns=(stamp[0], stamp[0]))
+        return request
+    return make
+
+
 async def notebook_shapes(server: RunningServer, budget: Budget, notebook_json: str) -> Figures:
-    """GET (concurrency 4) and PUT (concurrency 2, one file per connection) of each notebook shape."""
+    """GET (concurrency 4) of each notebook shape, unchanged and as a first read of a changed file,
+    and PUT (concurrency 2, one file per connection)."""
     figures: Figures = {}
     for name, (file_name, _) in shapes.SHAPES.items():
         path = contents_path(file_name, "content=1")
         result = await closed_loop_load(server.port, server.token, 4, budget.load_seconds, budget.load_warmup,
                                         lambda _: ("GET", path, None))
         figures[f"shape_{name}_get"] = result.per_second
+        result = await closed_loop_load(server.port, server.token, 4, budget.load_seconds, budget.load_warmup,
+                                        changing_file(server.root / file_name, ("GET", path, None)))
+        figures[f"shape_{name}_get_first"] = result.per_second
         text = shapes.shape_text(name)
         body = ('{"type": "notebook", "format": "json", "content": ' + text + "}").encode("utf-8")
         paths = [contents_path(f"put-{name}-{index}.ipynb") for index in range(2)]

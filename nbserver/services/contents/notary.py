@@ -30,8 +30,6 @@ ALGORITHM = "sha256"
 RICH_OUTPUT_TYPES = frozenset({"execute_result", "display_data"})
 #: The keys of a rich output that carry no content (nbformat.sign's safe keys for v4).
 SAFE_OUTPUT_KEYS = frozenset({"output_type", "execution_count", "metadata"})
-#: Bytes handed to the HMAC at once while walking a notebook.
-HASH_BATCH = 1 << 16
 
 
 def _code_cells(nb: dict[str, Any]) -> list[dict[str, Any]]:
@@ -40,43 +38,51 @@ def _code_cells(nb: dict[str, Any]) -> list[dict[str, Any]]:
         if isinstance(cells, list) else []
 
 
+#: Scalars as nbformat hashes them: a string as itself, any other as its ``str``.
+_SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
+def _append_text(value: Any, pieces: list[str]) -> None:
+    """Append the text nbformat hashes for ``value`` to ``pieces``, depth first (``yield_everything``)."""
+    if type(value) is str:
+        pieces.append(value)
+    elif isinstance(value, dict):
+        for key in sorted(value):
+            pieces.append(key)
+            child = value[key]
+            if type(child) is str:
+                pieces.append(child)
+            else:
+                _append_text(child, pieces)
+    elif isinstance(value, (list, tuple)):
+        # A list of scalars (lines of text, a plot's numbers) in one C-speed join.
+        if _SCALAR_TYPES.issuperset(map(type, value)):
+            pieces.append("".join(map(str, value)))
+        else:
+            for child in value:
+                _append_text(child, pieces)
+    else:
+        pieces.append(str(value))
+
+
 def digest_notebook(secret: bytes, nb: dict[str, Any]) -> str:
     """The hex HMAC-SHA256 of a notebook model, as ``nbformat.sign.NotebookNotary.compute_signature``.
 
     The HMAC runs over every key (sorted) and value of the document, depth first, each as
     UTF-8 (other scalars as their ``str``), without ``metadata.signature``. Raises
-    UnicodeEncodeError for a string with a lone surrogate (nbformat cannot sign those either).
+    UnicodeEncodeError for a string with a lone surrogate (nbformat cannot sign those either),
+    RecursionError for a document nested nearly as deep as the interpreter's recursion limit.
     """
-    mac = hmac.new(secret, digestmod=hashlib.sha256)
+    pieces: list[str] = []
     metadata = nb.get("metadata")
-    stack: list[Any] = [nb]
-    batch: list[bytes] = []
-    size = 0
-    while stack:
-        item = stack.pop()
-        if type(item) is bytes:  # a key, pushed already encoded
-            piece = item
-        elif isinstance(item, dict):
-            for key in sorted(item, reverse=True):  # popped in sorted order
-                if item is metadata and key == "signature":
-                    continue
-                stack.append(item[key])
-                stack.append(key.encode("utf8"))
-            continue
-        elif isinstance(item, (list, tuple)):
-            stack.extend(reversed(item))
-            continue
-        elif isinstance(item, str):
-            piece = item.encode("utf8")
+    for key in sorted(nb):
+        pieces.append(key)
+        if key == "metadata" and isinstance(metadata, dict) and "signature" in metadata:
+            _append_text({name: value for name, value in metadata.items() if name != "signature"}, pieces)
         else:
-            piece = str(item).encode("utf8")
-        batch.append(piece)
-        size += len(piece)
-        if size >= HASH_BATCH:
-            mac.update(b"".join(batch))
-            batch, size = [], 0
-    mac.update(b"".join(batch))
-    return mac.hexdigest()
+            _append_text(nb[key], pieces)
+    # The UTF-8 of the concatenation is the concatenation of the pieces' UTF-8.
+    return hmac.new(secret, "".join(pieces).encode("utf8"), hashlib.sha256).hexdigest()
 
 
 def take_cell_trust(nb: dict[str, Any]) -> bool:
@@ -188,7 +194,7 @@ class NotebookNotary(LoggingConfigurable):
             return None
         try:
             return digest_notebook(secret, nb)
-        except UnicodeEncodeError:
+        except (UnicodeEncodeError, RecursionError):
             return None
 
     def is_signed(self, digest: str | None) -> bool:
