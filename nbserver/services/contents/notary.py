@@ -12,9 +12,11 @@ see docs/performance.md): opening and saving notebooks must not pay for that.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
+import re
 import sqlite3
 import threading
 from datetime import datetime, timezone
@@ -40,6 +42,43 @@ def _code_cells(nb: dict[str, Any]) -> list[dict[str, Any]]:
 
 #: Scalars as nbformat hashes them: a string as itself, any other as its ``str``.
 _SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
+_NUMBER_TYPES = frozenset({int, float})
+# A one-digit negative exponent in ujson's compact text of a list of numbers (json and str pad it).
+_SHORT_NEGATIVE_EXPONENT = re.compile(r"e-([1-9])(?=[,\]])")
+
+
+def _numbers_text(values: list[Any]) -> str:
+    """``"".join(map(str, values))`` for a list of ints and floats, written by ujson when it passes
+    the check of :func:`_ujson_numbers` (four times faster than Python's float repr); ujson writes
+    the same shortest digits and differs only in padding one-digit negative exponents."""
+    ujson = _ujson_numbers()
+    if ujson is not None:
+        try:
+            text = ujson.dumps(values, allow_nan=False)
+            return str(_SHORT_NEGATIVE_EXPONENT.sub(r"e-0\1", text))[1:-1].replace(",", "")
+        except Exception:  # NaN, infinity, an integer past 64 bits: str says it
+            pass
+    return "".join(map(str, values))
+
+
+#: Numbers whose text ujson and str have written differently in some version or other.
+NUMBERS_SELF_CHECK = [0.0, -0.0, 0.1, 1 / 3, -2.5, 1e-4, 1e-05, 1.5e-07, -9e-09, 1e-10, 1e15, 1e16, 1.5e+16,
+                      9999999999999998.0, 1e22, 123456789.125, 5e-324, 2.2250738585072014e-308,
+                      1.7976931348623157e308, 0, -1, 2**53 + 1, 2**63 - 1, -(2**63), 1e-05]
+
+
+@functools.cache
+def _ujson_numbers() -> Any:
+    """The ujson module when installed and its text of NUMBERS_SELF_CHECK is str's, else None."""
+    try:
+        import ujson
+
+        if "".join(map(str, NUMBERS_SELF_CHECK)) == _SHORT_NEGATIVE_EXPONENT.sub(
+                r"e-0\1", ujson.dumps(NUMBERS_SELF_CHECK, allow_nan=False))[1:-1].replace(",", ""):
+            return ujson
+    except Exception:
+        pass
+    return None
 
 
 def _append_text(value: Any, pieces: list[str]) -> None:
@@ -55,8 +94,11 @@ def _append_text(value: Any, pieces: list[str]) -> None:
             else:
                 _append_text(child, pieces)
     elif isinstance(value, (list, tuple)):
-        # A list of scalars (lines of text, a plot's numbers) in one C-speed join.
-        if _SCALAR_TYPES.issuperset(map(type, value)):
+        # A list of numbers or scalars (lines of text, a plot's numbers) in one C-speed join.
+        kinds = set(map(type, value))
+        if float in kinds and _NUMBER_TYPES.issuperset(kinds):
+            pieces.append(_numbers_text(value))
+        elif _SCALAR_TYPES.issuperset(kinds):
             pieces.append("".join(map(str, value)))
         else:
             for child in value:
