@@ -218,12 +218,14 @@ def _pad_exponents(text: str) -> str:
     return _SHORT_NEGATIVE_EXPONENT.sub(r"e-0\1", text)
 
 
-def _ujson_text(ujson: Any, value: Any, has_floats: bool = True) -> str:
+def _ujson_text(ujson: Any, value: Any, has_floats: bool = True, ascii_likely: bool = True) -> str:
     # ujson escapes to ASCII three times faster than it writes UTF-8. Without a "\u" in the result,
     # no string needed an escape of that kind, so the text is what ensure_ascii=False writes too
     # (control characters are written as \u00XX either way).
-    text = str(ujson.dumps(value, indent=1, sort_keys=True, ensure_ascii=True, escape_forward_slashes=False,
-                           allow_nan=False))
+    text = "\\u"
+    if ascii_likely:
+        text = str(ujson.dumps(value, indent=1, sort_keys=True, ensure_ascii=True, escape_forward_slashes=False,
+                               allow_nan=False))
     if "\\u" in text:
         text = str(ujson.dumps(value, indent=1, sort_keys=True, ensure_ascii=False, escape_forward_slashes=False,
                                allow_nan=False))
@@ -301,6 +303,22 @@ def usable_ujson() -> Any:
     return None
 
 
+def _sources_ascii(nb: dict[str, Any]) -> bool:
+    """Whether the cells' sources and stream outputs are ASCII: a guess (at C speed per string) of
+    whether the whole text is, to skip writing it as ASCII first when it cannot be."""
+    for cell in nb.get("cells", ()):
+        if not isinstance(cell, dict):
+            continue
+        source = cell.get("source")
+        if isinstance(source, str) and not source.isascii():
+            return False
+        for output in cell.get("outputs", ()) if isinstance(cell.get("outputs"), list) else ():
+            text = output.get("text") if isinstance(output, dict) else None
+            if isinstance(text, str) and not text.isascii():
+                return False
+    return True
+
+
 def notebook_text(nb: dict[str, Any]) -> str:
     """The text of the file for a v4 notebook model, as nbformat's writer lays it out."""
     disk = _disk_form(nb)
@@ -312,7 +330,7 @@ def notebook_text(nb: dict[str, Any]) -> str:
         plain, floats = _plain_json_types(nb)
         if plain:
             try:
-                return _ujson_text(ujson, disk, floats)
+                return _ujson_text(ujson, disk, floats, _sources_ascii(nb))
             except Exception:  # anything ujson refuses (NaN, lone surrogates...): json says why
                 pass
     return _json_text(disk)
