@@ -88,6 +88,11 @@ def _walk(value: Any, pointer: str = "") -> Iterator[tuple[str, Any]]:
         stack.extend((f"{where}/{_pointer_token(key)}", child) for key, child in reversed(children))
 
 
+#: Past this many items a container's item types are looked at in one C-speed pass first.
+_LONG = 16
+_INFINITIES = (math.inf, -math.inf)
+
+
 def _nesting_and_infinity(value: Any, limit: int) -> tuple[bool, bool]:
     """(whether arrays and objects in ``value`` nest more than ``limit`` levels, whether it holds
     an infinite float); the walk stops at the first container too deep."""
@@ -102,12 +107,19 @@ def _nesting_and_infinity(value: Any, limit: int) -> tuple[bool, bool]:
         if depth > limit:
             return True, infinite
         children = item.values() if type(item) is dict else item
-        # The kinds of the children at C speed: most lists (lines, numbers) hold no containers.
-        kinds = set(map(type, children))
-        if float in kinds and not infinite:
-            infinite = math.inf in children or -math.inf in children
-        if dict in kinds or list in kinds:
-            stack.extend((child, depth + 1) for child in children if type(child) is dict or type(child) is list)
+        if len(children) > _LONG:
+            # The kinds of a long list's items at C speed: most (lines, numbers) hold no containers.
+            kinds = set(map(type, children))
+            if float in kinds and not infinite:
+                infinite = math.inf in children or -math.inf in children
+            if dict not in kinds and list not in kinds:
+                continue
+        for child in children:
+            kind = type(child)
+            if kind is dict or kind is list:
+                stack.append((child, depth + 1))
+            elif kind is float and child in _INFINITIES:
+                infinite = True
     return False, infinite
 
 

@@ -126,3 +126,9 @@ def test_a_non_finite_number_is_named_before_too_deep_nesting():
     text = "[1e999, " + nested_arrays(MAX_DEPTH + 5) + "]"
     with pytest.raises(JSONRefused, match="1e999 at /0"):
         parse_client_json(text)
+
+
+def test_an_overflowing_number_in_a_long_list_is_refused():
+    text = "[" + ", ".join(["0.5"] * 100 + ["-3e999"] + ["1"] * 50) + "]"
+    with pytest.raises(JSONRefused, match="-3e999 at /100"):
+        parse_client_json(text)

@@ -47,7 +47,7 @@ _NUMBER_TYPES = frozenset({int, float})
 _SHORT_NEGATIVE_EXPONENT = re.compile(r"e-([1-9])(?=[,\]])")
 
 
-def _numbers_text(values: list[Any]) -> str:
+def _numbers_text(values: list[Any] | tuple[Any, ...]) -> str:
     """``"".join(map(str, values))`` for a list of ints and floats, written by ujson when it passes
     the check of :func:`_ujson_numbers` (four times faster than Python's float repr); ujson writes
     the same shortest digits and differs only in padding one-digit negative exponents."""

@@ -234,6 +234,7 @@ def _ujson_text(ujson: Any, value: Any, has_floats: bool = True, ascii_likely: b
 
 #: The types a parsed JSON document is made of; ujson writes them as json does.
 _PLAIN_TYPES = frozenset({dict, list, str, int, float, bool, type(None)})
+_STRING_TYPE = frozenset({str})
 
 
 def _plain_json_types(value: Any) -> tuple[bool, bool]:
@@ -244,20 +245,29 @@ def _plain_json_types(value: Any) -> tuple[bool, bool]:
     while containers:
         item = containers.pop()
         if type(item) is dict:
-            if not {str}.issuperset(map(type, item)):
+            if not _STRING_TYPE.issuperset(map(type, item)):
                 return False, floats
             children: Any = item.values()
         elif type(item) is list:
             children = item
         else:
             return False, floats
-        # The kinds of the children at C speed: most lists (lines, numbers) hold no containers.
-        kinds = set(map(type, children))
-        if not _PLAIN_TYPES.issuperset(kinds):
-            return False, floats
-        floats = floats or float in kinds
-        if dict in kinds or list in kinds:
-            containers.extend(child for child in children if type(child) is dict or type(child) is list)
+        if len(children) > 16:
+            # The kinds of a long list's items at C speed: most (lines, numbers) hold no containers.
+            kinds = set(map(type, children))
+            if not _PLAIN_TYPES.issuperset(kinds):
+                return False, floats
+            floats = floats or float in kinds
+            if dict not in kinds and list not in kinds:
+                continue
+        for child in children:
+            kind = type(child)
+            if kind is dict or kind is list:
+                containers.append(child)
+            elif kind is float:
+                floats = True
+            elif kind is not str and kind is not int and kind is not bool and child is not None:
+                return False, floats
     return True, floats
 
 
