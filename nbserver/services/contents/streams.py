@@ -107,7 +107,7 @@ class OSFileStream(FileStream):
             raise
 
     async def read(self, start: int, end: int, chunk_size: int = CHUNK_SIZE) -> AsyncGenerator[bytes, None]:
-        if self._head is not None:  # a small file, read when opened (shorter if it shrank meanwhile)
+        if self._head is not None and self._fd is not None:  # a small file, read when opened
             for offset in range(start, min(end, len(self._head)), chunk_size):
                 yield self._head[offset:min(offset + chunk_size, end)]
             return
