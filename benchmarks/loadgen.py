@@ -117,6 +117,8 @@ class LoadResult:
     requests: int
     seconds: float
     latencies: list[float] = field(default_factory=list)
+    #: Every request answered, the warm-up's and the last in-flight ones too.
+    answered: int = 0
 
     @property
     def per_second(self) -> float:
@@ -137,6 +139,7 @@ async def closed_loop_load(port: int, token: str, concurrency: int, duration: fl
     stop_at = counting_from + duration
     latencies: list[float] = []
     last_finish = [counting_from]
+    answered = [0]
 
     async def worker(index: int) -> None:
         connection = HTTPConnection(port, token)
@@ -148,6 +151,7 @@ async def closed_loop_load(port: int, token: str, concurrency: int, duration: fl
                 done = loop.time()
                 if response.status not in expect_status:
                     raise BenchmarkError(f"{method} {path} answered {response.status}: {response.body[:200]!r}")
+                answered[0] += 1
                 if sent >= counting_from:
                     latencies.append(done - sent)
                     last_finish[0] = max(last_finish[0], done)
@@ -156,7 +160,7 @@ async def closed_loop_load(port: int, token: str, concurrency: int, duration: fl
 
     await asyncio.wait_for(asyncio.gather(*(worker(i) for i in range(concurrency))),
                            timeout=warmup + duration + 60)
-    return LoadResult(len(latencies), last_finish[0] - counting_from, latencies)
+    return LoadResult(len(latencies), last_finish[0] - counting_from, latencies, answered[0])
 
 
 # -- kernels over the channels websocket (legacy JSON framing, which both servers speak) -----

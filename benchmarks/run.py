@@ -62,12 +62,25 @@ class Row:
 ROWS = [
     Row("startup", "start-up to first answered request", "s", False, "always"),
     Row("small_file_get", "GET 100-byte file, concurrency 16", "req/s", True, "small_file_get"),
+    Row("small_files_wrk", "GET /files/ 100-byte file, wrk: the ceiling", "req/s", True, "small_requests"),
+    Row("small_files_wrk_floor", "  floor: bare tornado sending the same bytes", "req/s", True, "small_requests"),
+    Row("small_files_wrk_cpu", "  server CPU per request", "us", False, "small_requests"),
+    Row("small_files_wrk_floor_cpu", "  floor: CPU per request", "us", False, "small_requests"),
+    Row("status_wrk", "GET /api/status, wrk: the ceiling", "req/s", True, "small_requests"),
+    Row("status_wrk_floor", "  floor: bare tornado, same JSON shape", "req/s", True, "small_requests"),
+    Row("status_wrk_cpu", "  server CPU per request", "us", False, "small_requests"),
+    Row("status_wrk_floor_cpu", "  floor: CPU per request", "us", False, "small_requests"),
     Row("notebook_get", "GET 1 MB notebook, concurrency 8", "req/s", True, "notebook_get"),
     Row("notebook_get_floor", "  floor: bare tornado sending the file", "req/s", True, "notebook_get"),
     Row("notebook_put", "PUT 1 MB notebook, concurrency 4", "req/s", True, "notebook_put"),
     *[row for name, label in shapes.LABELS.items() for row in (
-        Row(f"shape_{name}_get", f"GET {label}, concurrency 4", "req/s", True, "notebook_shapes"),
-        Row(f"shape_{name}_put", f"PUT {label}, concurrency 2", "req/s", True, "notebook_shapes"))],
+        Row(f"shape_{name}_get", f"GET {label}, unchanged (reply cache), concurrency 4", "req/s", True,
+            "notebook_shapes"),
+        Row(f"shape_{name}_get_first", "  first read: file changed before each GET", "req/s", True,
+            "notebook_shapes"),
+        Row(f"shape_{name}_get_first_cpu", "    server CPU per first read", "ms", False, "notebook_shapes"),
+        Row(f"shape_{name}_put", f"PUT {label}, concurrency 2", "req/s", True, "notebook_shapes"),
+        Row(f"shape_{name}_put_cpu", "    server CPU per PUT", "ms", False, "notebook_shapes"))],
     Row("list_5000", "list 5,000 files (content=1)", "s", False, "list_5000"),
     Row("list_5000_no_content", "folder of 5,000 files, content=0", "s", False, "list_5000"),
     Row("list_100000", "list 100,000 files (one trial)", "s", False, "list_100000"),
@@ -92,7 +105,8 @@ GROUPS = [*workloads.SERVER_WORKLOADS, "list_100000"]
 # the bar; "warm_vs_cold": nbserver's warm start against jupyter_server's cold start.
 TARGETS = [
     ("notebook_get", "ratio", 8.0), ("notebook_put", "ratio", 3.0),
-    *[(f"shape_{name}_{verb}", "ratio", 3.0) for name in shapes.SHAPES for verb in ("get", "put")], ("small_file_get", "ratio", 2.0),
+    *[(f"shape_{name}_{verb}", "ratio", 3.0) for name in shapes.SHAPES for verb in ("get", "get_first", "put")],
+    ("small_file_get", "ratio", 2.0), ("small_files_wrk", "floor_share", 0.5), ("status_wrk", "floor_share", 0.5),
     ("list_5000", "ratio", 10.0), ("list_100000_first_page", "below", 50.0), ("list_100000", "ratio", 10.0),
     ("kernel_start_warm", "warm_vs_cold", 10.0), ("kernel_start_cold", "ratio", 1.0),
     ("execute_rtt_median", "floor_ratio", 1.5), ("stream_output", "floor_share", 0.9),
@@ -254,9 +268,9 @@ async def measure_floor(spec: ServerCommand, scratch: Path, budget: Budget) -> d
 
 
 async def measure_http_floor(spec: ServerCommand, scratch: Path, token: str, notebook_json: str,
-                             budget: Budget) -> dict[str, Any]:
-    """The 1 MB notebook GET load against benchmarks/floor_http.py (a bare tornado handler
-    sending the file's bytes) in the server's own environment."""
+                             budget: Budget, groups: list[str]) -> dict[str, Any]:
+    """The 1 MB notebook GET load and the small requests against benchmarks/floor_http.py (bare
+    tornado handlers sending the file's bytes) in the server's own environment."""
     root = scratch / "floor-http-root"
     fixtures.make_root(root, notebook_json, False)
     port = free_port()
@@ -266,10 +280,15 @@ async def measure_http_floor(spec: ServerCommand, scratch: Path, token: str, not
         assert process.stdout is not None
         if process.stdout.readline().strip() != b"ready":
             return {"notebook_get_floor": "error: floor_http.py did not start"}
-        floor = FloorServer(port, token)
-        figures = await run_group("notebook_get", workloads.notebook_get(floor, budget, notebook_json),
-                                  spec.name + " floor", 600)
-        return {"notebook_get_floor": figures["notebook_get"]}
+        floor = FloorServer(port, token, process.pid)
+        figures: dict[str, Any] = {}
+        for group in ("notebook_get", "small_requests"):
+            if group in groups:
+                measured = await run_group(group, workloads.SERVER_WORKLOADS[group](floor, budget, notebook_json),
+                                           spec.name + " floor", 600)
+                figures.update({key + "_floor" if not key.endswith("_cpu") else key[:-4] + "_floor_cpu": value
+                                for key, value in measured.items()})
+        return figures
     finally:
         process.kill()
         process.wait()
@@ -281,6 +300,7 @@ class FloorServer:
 
     port: int
     token: str
+    pid: int
 
 
 async def run_trials(specs: dict[str, ServerCommand], scratch: Path, args: argparse.Namespace, budget: Budget,
@@ -299,8 +319,9 @@ async def run_trials(specs: dict[str, ServerCommand], scratch: Path, args: argpa
             figures = await measure_server(specs[name], trial_dir, token, notebook_json, groups, budget, with_100k)
             if "execute_rtt" in groups or "stream_output" in groups:
                 figures.update(await measure_floor(specs[name], trial_dir, budget))
-            if "notebook_get" in groups:
-                figures.update(await measure_http_floor(specs[name], trial_dir, token, notebook_json, budget))
+            if "notebook_get" in groups or "small_requests" in groups:
+                figures.update(await measure_http_floor(specs[name], trial_dir, token, notebook_json, budget,
+                                                        groups))
             record(results, name, figures)
             shutil.rmtree(trial_dir, ignore_errors=True)
     return results, orders
@@ -341,7 +362,9 @@ def cell(summary: dict[str, Any]) -> str:
 
 
 FLOOR_OF = {"execute_rtt_floor_median": "execute_rtt_median", "execute_rtt_floor_p99": "execute_rtt_p99",
-            "stream_output_floor": "stream_output", "notebook_get_floor": "notebook_get"}
+            "stream_output_floor": "stream_output", "notebook_get_floor": "notebook_get",
+            "small_files_wrk_floor": "small_files_wrk", "status_wrk_floor": "status_wrk",
+            "small_files_wrk_floor_cpu": "small_files_wrk_cpu", "status_wrk_floor_cpu": "status_wrk_cpu"}
 
 
 def floor_comparison(row: Row, rows: dict[str, dict[str, Any]]) -> str:
@@ -394,7 +417,8 @@ def target_checks(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             value = ours
             text, met = f"{key}: nbserver {ours:.3g} {row.unit} (target < {bar} {row.unit})", ours < bar
         elif kind in ("floor_ratio", "floor_share"):
-            floor_key = "execute_rtt_floor_median" if kind == "floor_ratio" else "stream_output_floor"
+            floor_key = "execute_rtt_floor_median" if kind == "floor_ratio" else next(
+                floor for floor, figure in FLOOR_OF.items() if figure == key)
             floor = rows.get(floor_key, {}).get(NBSERVER, {}).get("median")
             if ours is not None and floor:
                 value = ours / floor
@@ -402,7 +426,7 @@ def target_checks(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
                     text = f"{key}: nbserver {value:.2f}x its jupyter_client floor (target <= {bar}x)"
                     met = value <= bar
                 else:
-                    text = f"{key}: nbserver {value:.0%} of its jupyter_client floor (target >= {bar:.0%})"
+                    text = f"{key}: nbserver {value:.0%} of its floor (target >= {bar:.0%})"
                     met = value >= bar
         if value is None:
             checks.append({"row": key, "kind": kind, "bar": bar, "met": None,

@@ -9,9 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
+import re
+import shutil
 import statistics
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Awaitable, Callable
 from urllib.parse import quote
 
@@ -75,20 +79,43 @@ async def notebook_put(server: RunningServer, budget: Budget, notebook_json: str
     return {"notebook_put": result.per_second}
 
 
+def changing_file(file: Path, request: tuple[str, str, bytes | None]) -> Callable[[int], tuple[str, str, bytes | None]]:
+    """A request maker that gives ``file`` a new modification time (1 microsecond later each time,
+    an hour back) before each request: for the server every request reads a file it has not read
+    in that version, as after an edit, and nothing it kept from an earlier read applies."""
+    stamp = [time.time_ns() - 3600 * 10**9]
+
+    def make(_: int) -> tuple[str, str, bytes | None]:
+        stamp[0] += 1000
+        os.utime(file, ns=(stamp[0], stamp[0]))
+        return request
+    return make
+
+
 async def notebook_shapes(server: RunningServer, budget: Budget, notebook_json: str) -> Figures:
-    """GET (concurrency 4) and PUT (concurrency 2, one file per connection) of each notebook shape."""
+    """GET (concurrency 4) of each notebook shape, unchanged and as a first read of a changed file,
+    and PUT (concurrency 2, one file per connection)."""
     figures: Figures = {}
+    pid = server.process.pid
+
+    async def load(key: str, concurrency: int, make_request: Callable[[int], Any]) -> None:
+        # The server's CPU time per request as well: on a machine shared with other work it moves
+        # far less than the throughput does.
+        cpu_before = process_cpu_seconds(pid)
+        result = await closed_loop_load(server.port, server.token, concurrency, budget.load_seconds,
+                                        budget.load_warmup, make_request)
+        figures[key] = result.per_second
+        if key.endswith(("_first", "_put")):
+            figures[key + "_cpu"] = (process_cpu_seconds(pid) - cpu_before) / max(1, result.answered) * 1000
+
     for name, (file_name, _) in shapes.SHAPES.items():
         path = contents_path(file_name, "content=1")
-        result = await closed_loop_load(server.port, server.token, 4, budget.load_seconds, budget.load_warmup,
-                                        lambda _: ("GET", path, None))
-        figures[f"shape_{name}_get"] = result.per_second
+        await load(f"shape_{name}_get", 4, lambda _: ("GET", path, None))
+        await load(f"shape_{name}_get_first", 4, changing_file(server.root / file_name, ("GET", path, None)))
         text = shapes.shape_text(name)
         body = ('{"type": "notebook", "format": "json", "content": ' + text + "}").encode("utf-8")
         paths = [contents_path(f"put-{name}-{index}.ipynb") for index in range(2)]
-        result = await closed_loop_load(server.port, server.token, 2, budget.load_seconds, budget.load_warmup,
-                                        lambda index: ("PUT", paths[index], body))
-        figures[f"shape_{name}_put"] = result.per_second
+        await load(f"shape_{name}_put", 2, lambda index: ("PUT", paths[index], body))
     return figures
 
 
@@ -97,6 +124,51 @@ async def small_file_get(server: RunningServer, budget: Budget, notebook_json: s
     result = await closed_loop_load(server.port, server.token, 16, budget.load_seconds, budget.load_warmup,
                                     lambda _: ("GET", path, None))
     return {"small_file_get": result.per_second}
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds a process (all its threads) has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def wrk_rate(port: int, token: str, path: str, seconds: float, pid: int | None) -> tuple[float, float | None]:
+    """(requests per second, server CPU microseconds per request) of wrk (one thread, 16 connections,
+    written in C: not the bottleneck) GETting ``path`` for ``seconds``, after a one-second warm-up."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise BenchmarkError("wrk is not installed (Debian: apt-get install wrk)")
+
+    async def run(duration: float) -> str:
+        process = await asyncio.create_subprocess_exec(
+            wrk, "-t1", "-c16", f"-d{max(1, round(duration))}s", "-H", f"Authorization: token {token}",
+            f"http://127.0.0.1:{port}{path}", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(process.communicate(), duration + 60)
+        text = out.decode()
+        if process.returncode != 0 or "Non-2xx" in text or "Socket errors" in text:
+            raise BenchmarkError(f"wrk {path}: {(text + err.decode())[-300:]}")
+        return text
+
+    await run(1)
+    cpu_before = process_cpu_seconds(pid) if pid else None
+    text = await run(seconds)
+    requests = int(re.search(r"(\d+) requests in", text).group(1))  # type: ignore[union-attr]
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
+    cpu = (process_cpu_seconds(pid) - cpu_before) / requests * 1e6 if pid and cpu_before is not None else None
+    return rate, cpu
+
+
+async def small_requests(server: Any, budget: Budget, notebook_json: str) -> Figures:
+    """The server's own ceiling for small GETs (``/files/`` of the 100-byte file, ``/api/status``),
+    with a client that saturates it; ``server`` may be the bare tornado floor (benchmarks/floor_http.py)."""
+    figures: Figures = {}
+    pid = server.pid if hasattr(server, "pid") else server.process.pid
+    for key, path in (("small_files_wrk", f"/files/{quote(SMALL_FILE)}"), ("status_wrk", "/api/status")):
+        rate, cpu = await wrk_rate(server.port, server.token, path, budget.load_seconds, pid)
+        figures[key] = rate
+        if cpu is not None:
+            figures[key + "_cpu"] = cpu
+    return figures
 
 
 async def timed_get(server: RunningServer, path: str, timeout: float) -> tuple[float, Any]:
@@ -232,6 +304,7 @@ async def stream_output(server: RunningServer, budget: Budget, notebook_json: st
 # The workloads run against every server, in this order; each name can be given to --only.
 SERVER_WORKLOADS: dict[str, Callable[..., Awaitable[Figures]]] = {
     "small_file_get": small_file_get,
+    "small_requests": small_requests,
     "notebook_get": notebook_get,
     "notebook_put": notebook_put,
     "list_5000": list_5000,

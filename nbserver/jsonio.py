@@ -88,20 +88,44 @@ def _walk(value: Any, pointer: str = "") -> Iterator[tuple[str, Any]]:
         stack.extend((f"{where}/{_pointer_token(key)}", child) for key, child in reversed(children))
 
 
-def deeper_than(value: Any, limit: int) -> bool:
-    """Whether arrays and objects in ``value`` nest more than ``limit`` levels (a scalar is level 0)."""
+#: Past this many items a container's item types are looked at in one C-speed pass first.
+_LONG = 16
+_INFINITIES = (math.inf, -math.inf)
+
+
+def _nesting_and_infinity(value: Any, limit: int) -> tuple[bool, bool]:
+    """(whether arrays and objects in ``value`` nest more than ``limit`` levels, whether it holds
+    an infinite float); the walk stops at the first container too deep."""
+    if type(value) is float:
+        return False, math.isinf(value)
     if type(value) is not dict and type(value) is not list:
-        return False
+        return False, False
+    infinite = False
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if depth > limit:
-            return True
-        for child in item.values() if type(item) is dict else item:
+            return True, infinite
+        children = item.values() if type(item) is dict else item
+        if len(children) > _LONG:
+            # The kinds of a long list's items at C speed: most (lines, numbers) hold no containers.
+            kinds = set(map(type, children))
+            if float in kinds and not infinite:
+                infinite = math.inf in children or -math.inf in children
+            if dict not in kinds and list not in kinds:
+                continue
+        for child in children:
             kind = type(child)
             if kind is dict or kind is list:
                 stack.append((child, depth + 1))
-    return False
+            elif kind is float and child in _INFINITIES:
+                infinite = True
+    return False, infinite
+
+
+def deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays and objects in ``value`` nest more than ``limit`` levels (a scalar is level 0)."""
+    return _nesting_and_infinity(value, limit)[0]
 
 
 def _non_finite_message(text: str) -> str:
@@ -133,11 +157,17 @@ def parse_client_json(raw: bytes | bytearray | memoryview | str) -> Any:
         text = raw
     else:
         try:
-            text = bytes(raw).decode("utf-8")
+            text = str(raw, "utf-8")  # no copy of the bytes first
         except UnicodeDecodeError as exc:
             raise JSONRefused(f"it is not UTF-8 text (byte {exc.start})") from None
+    # The C parser with no per-float callback (a Python call per float was most of the parse of a
+    # notebook of plots); a number that overflowed to infinity is found in the walk that bounds the
+    # nesting, and the slow parse below then names it.
     try:
-        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        value = json.loads(text, parse_constant=_refuse_constant)
+        too_deep, infinite = _nesting_and_infinity(value, MAX_DEPTH)
+        if infinite or too_deep:  # a non-finite number is reported first, wherever it is
+            json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except JSONRefused:
         raise JSONRefused(_non_finite_message(text)) from None
     except RecursionError:
@@ -146,8 +176,9 @@ def parse_client_json(raw: bytes | bytearray | memoryview | str) -> Any:
         if isinstance(exc, json.JSONDecodeError):
             raise JSONRefused(str(exc)) from None
         raise JSONRefused(f"it holds an integer of more than {sys.get_int_max_str_digits()} digits") from None
-    # Each level takes two characters: short documents cannot be too deep.
-    if len(text) > 2 * MAX_DEPTH and deeper_than(value, MAX_DEPTH):
+    if infinite:
+        raise JSONRefused(_non_finite_message(text))
+    if too_deep:
         raise JSONRefused(f"it nests arrays and objects deeper than {MAX_DEPTH} levels")
     if _has_lone_surrogate_escape(text):
         pointer = _first_lone_surrogate(value)

@@ -8,12 +8,14 @@ fixed format (jupyter_server's gateway client did, about once in a million times
 
 from __future__ import annotations
 
+import functools
 import time
 from datetime import datetime, timezone
 
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
+@functools.lru_cache(maxsize=1024)
 def iso_timestamp(seconds: float) -> str:
     """A POSIX timestamp (seconds since the epoch) as ``2026-11-29T17:00:00.000000Z``."""
     return datetime.fromtimestamp(seconds, timezone.utc).strftime(ISO_FORMAT)

@@ -105,3 +105,30 @@ def test_replace_non_finite_reports_pointers_in_document_order():
 def test_lone_surrogate_escapes_are_found_among_pairs_and_escaped_backslashes(raw):
     with pytest.raises(JSONRefused, match="unpaired"):
         parse_client_json(raw)
+
+
+def test_floats_are_parsed_as_json_parses_them():
+    text = json.dumps({"x": [0.1, -2.5e-07, 1e-05, 1.7976931348623157e308, 123456789.125, 5e-324], "y": 1e16})
+    assert parse_client_json(text.encode()) == json.loads(text)
+
+
+@pytest.mark.parametrize("text, named", [
+    ('{"a": [[[1.5, 2e400]]]}', "2e400 at /a/0/0/1"),
+    ('{"a": {"b": -1' + "0" * 400 + '.0}}', "at /a/b"),
+])
+def test_overflowing_numbers_deep_inside_are_refused_naming_where(text, named):
+    with pytest.raises(JSONRefused, match="too large") as refused:
+        parse_client_json(text)
+    assert named in str(refused.value)
+
+
+def test_a_non_finite_number_is_named_before_too_deep_nesting():
+    text = "[1e999, " + nested_arrays(MAX_DEPTH + 5) + "]"
+    with pytest.raises(JSONRefused, match="1e999 at /0"):
+        parse_client_json(text)
+
+
+def test_an_overflowing_number_in_a_long_list_is_refused():
+    text = "[" + ", ".join(["0.5"] * 100 + ["-3e999"] + ["1"] * 50) + "]"
+    with pytest.raises(JSONRefused, match="-3e999 at /100"):
+        parse_client_json(text)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 from typing import Any, NamedTuple
 
 from nbserver.errors import InvalidInput
@@ -194,39 +195,80 @@ def _disk_form(nb: dict[str, Any]) -> dict[str, Any]:
 
 # -- the on-disk text ---------------------------------------------------------------------
 # nbformat's layout (indent=1, sorted keys) makes json.dumps use its pure-Python encoder,
-# five times slower than ujson's. ujson writes the very same bytes for documents of plain
-# types except floats (it writes 1e-05 as 1e-5), so it is used only for those, only when
-# installed, and only when a check of awkward content at first use gives identical output.
+# five to twenty times slower than ujson. ujson writes the very same bytes for documents of
+# plain types, except one thing about floats: a negative exponent of one digit, which json pads
+# to two (1e-05, ujson 1e-5). Its output is patched there (see _pad_exponents). It is used only
+# when installed, and only when a check of awkward content at first use gives identical output.
 
 def _json_text(value: Any) -> str:
     # Strict JSON: JSONRefused for NaN or infinity, which browsers could not read back.
     return dumps_strict(value, indent=1, sort_keys=True, ensure_ascii=False, separators=(",", ": "))
 
 
-def _ujson_text(ujson: Any, value: Any) -> str:
-    return str(ujson.dumps(value, indent=1, sort_keys=True, ensure_ascii=False, escape_forward_slashes=False))
+# In the indented layout every value that ends a line is followed by "\n" or ",\n", and no string
+# holds a raw newline (it is written as the escape \n). A line ends with a string (its closing
+# quote), a number, true, false, null or a bracket, so "e-" and one digit before "\n" or ",\n" can
+# only end a number: the exponent json writes with two digits. (The literal "e-" at the start
+# lets the regular expression engine skip ahead with a fast search.)
+_SHORT_NEGATIVE_EXPONENT = re.compile(r"e-([1-9])(?=,?\n)")
 
 
-def _plain_types_only(value: Any) -> bool:
-    """True when ``value`` holds only dicts with string keys, lists, strings, ints, bools and None."""
+def _pad_exponents(text: str) -> str:
+    """ujson's indented text with each one-digit negative exponent padded as json pads it (e-5 -> e-05)."""
+    return _SHORT_NEGATIVE_EXPONENT.sub(r"e-0\1", text)
+
+
+def _ujson_text(ujson: Any, value: Any, has_floats: bool = True, ascii_likely: bool = True) -> str:
+    # ujson escapes to ASCII three times faster than it writes UTF-8. Without a "\u" in the result,
+    # no string needed an escape of that kind, so the text is what ensure_ascii=False writes too
+    # (control characters are written as \u00XX either way).
+    text = "\\u"
+    if ascii_likely:
+        text = str(ujson.dumps(value, indent=1, sort_keys=True, ensure_ascii=True, escape_forward_slashes=False,
+                               allow_nan=False))
+    if "\\u" in text:
+        text = str(ujson.dumps(value, indent=1, sort_keys=True, ensure_ascii=False, escape_forward_slashes=False,
+                               allow_nan=False))
+    return _pad_exponents(text) if has_floats else text
+
+
+#: The types a parsed JSON document is made of; ujson writes them as json does.
+_PLAIN_TYPES = frozenset({dict, list, str, int, float, bool, type(None)})
+_STRING_TYPE = frozenset({str})
+
+
+def _plain_json_types(value: Any) -> tuple[bool, bool]:
+    """(whether ``value`` holds only dicts with string keys, lists, strings, numbers, bools and None;
+    whether it holds a float)."""
+    floats = False
     containers = [value]
     while containers:
         item = containers.pop()
         if type(item) is dict:
-            if not all(type(key) is str for key in item):
-                return False
+            if not _STRING_TYPE.issuperset(map(type, item)):
+                return False, floats
             children: Any = item.values()
         elif type(item) is list:
             children = item
         else:
-            return False
+            return False, floats
+        if len(children) > 16:
+            # The kinds of a long list's items at C speed: most (lines, numbers) hold no containers.
+            kinds = set(map(type, children))
+            if not _PLAIN_TYPES.issuperset(kinds):
+                return False, floats
+            floats = floats or float in kinds
+            if dict not in kinds and list not in kinds:
+                continue
         for child in children:
             kind = type(child)
             if kind is dict or kind is list:
                 containers.append(child)
+            elif kind is float:
+                floats = True
             elif kind is not str and kind is not int and kind is not bool and child is not None:
-                return False
-    return True
+                return False, floats
+    return True, floats
 
 
 #: Content json and ujson have written differently in some version or other; checked at first use.
@@ -234,6 +276,9 @@ UJSON_SELF_CHECK = {
     "strings": ["", "plain", "a/b</script>", 'quote " backslash \\', "\u00e9\u4e2d\U0001f600\U0010ffff",
                 "\u2028\u2029", "".join(chr(code) for code in range(32)) + "\x7f\x80\x9f\ufeff"],
     "numbers": [0, -1, 2**31, 2**53 + 1, 2**63 - 1, 2**63, 2**64, -(2**63) - 1, 10**30, -(10**30)],
+    "floats": [0.0, -0.0, 0.1, 1 / 3, -2.5, 1e-4, 1e-05, 1.5e-07, -9e-09, 1e-10, 1e15, 1e16, 1.5e+16,
+               9999999999999998.0, 1e22, 123456789.125, 5e-324, 2.2250738585072014e-308,
+               1.7976931348623157e308, {"last": 1e-05}, [1e-06]],
     "constants": [True, False, None],
     "empty": [[], {}, [[]], [{}], {"a": {}}, {"b": []}],
     "keys": {"b": 1, "a": 2, "B": 3, "": 4, "\U0001f600": 5, "\ue000": 6, "\uffff": 7, "é": 8},
@@ -241,15 +286,25 @@ UJSON_SELF_CHECK = {
 }
 
 
+def ujson_reply_text(ujson: Any, value: Any) -> str:
+    """``value`` as compact ASCII JSON by ujson: the same values as ``json.dumps`` writes, not the
+    same text (no spaces; 1e-5 for 1e-05). OverflowError for NaN, infinity or nesting past ujson's
+    limit, UnicodeEncodeError for a lone surrogate, TypeError for what is not JSON."""
+    return str(ujson.dumps(value, ensure_ascii=True, escape_forward_slashes=False, allow_nan=False))
+
+
 @functools.cache
 def usable_ujson() -> Any:
-    """The ujson module when it is installed and writes the self-check exactly as json does, else None."""
+    """The ujson module when it is installed and writes the self-check exactly as json does (the
+    indented file layout byte for byte, compact replies value for value), else None."""
     try:
         import ujson
     except ImportError:
         return None
     try:
-        if _ujson_text(ujson, UJSON_SELF_CHECK) == _json_text(UJSON_SELF_CHECK):
+        compact = ujson_reply_text(ujson, UJSON_SELF_CHECK)
+        if _ujson_text(ujson, UJSON_SELF_CHECK) == _json_text(UJSON_SELF_CHECK) and compact.isascii() \
+                and json.loads(compact) == UJSON_SELF_CHECK:
             return ujson
     except Exception:
         pass
@@ -258,17 +313,36 @@ def usable_ujson() -> Any:
     return None
 
 
+def _sources_ascii(nb: dict[str, Any]) -> bool:
+    """Whether the cells' sources and stream outputs are ASCII: a guess (at C speed per string) of
+    whether the whole text is, to skip writing it as ASCII first when it cannot be."""
+    for cell in nb.get("cells", ()):
+        if not isinstance(cell, dict):
+            continue
+        source = cell.get("source")
+        if isinstance(source, str) and not source.isascii():
+            return False
+        for output in cell.get("outputs", ()) if isinstance(cell.get("outputs"), list) else ():
+            text = output.get("text") if isinstance(output, dict) else None
+            if isinstance(text, str) and not text.isascii():
+                return False
+    return True
+
+
 def notebook_text(nb: dict[str, Any]) -> str:
     """The text of the file for a v4 notebook model, as nbformat's writer lays it out."""
     disk = _disk_form(nb)
     ujson = usable_ujson()
-    # The on-disk form holds the model's own values, new dicts and lists, and lines split from
-    # the model's strings: it holds plain types only when the model, with far fewer objects, does.
-    if ujson is not None and _plain_types_only(nb):
-        try:
-            return _ujson_text(ujson, disk)
-        except Exception:  # anything ujson refuses (lone surrogates...): json says why
-            pass
+    if ujson is not None:
+        # The on-disk form holds the model's own values, new dicts and lists, and lines split from
+        # the model's strings: it holds plain types (and floats) only when the model, with far
+        # fewer objects, does.
+        plain, floats = _plain_json_types(nb)
+        if plain:
+            try:
+                return _ujson_text(ujson, disk, floats, _sources_ascii(nb))
+            except Exception:  # anything ujson refuses (NaN, lone surrogates...): json says why
+                pass
     return _json_text(disk)
 
 

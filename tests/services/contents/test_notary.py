@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import stat
@@ -10,6 +11,7 @@ import nbformat
 import pytest
 from nbformat.sign import NotebookNotary as NbformatNotary
 
+from nbserver.services.contents import notary
 from nbserver.services.contents.notary import NotebookNotary, digest_notebook, take_cell_trust
 
 
@@ -140,3 +142,58 @@ async def test_an_unusable_signature_store_leaves_saves_and_reads_working_untrus
     response = await api.post("api/contents/n.ipynb/trust")
     assert response.status == 503 and "signature store" in response.json()["message"]
     assert data_dir not in response.json()["message"]
+
+
+@pytest.mark.parametrize("value", [
+    [1e-05, 2.5, -0.0, 1e300, 3, True, None, "é\U0001f600", ""],
+    [[1.5, [2, ["a", {"b": [None, False]}]]], {"z": 1, "a": [0.1, 0.2]}],
+    ["line 1\n", "line 2\n"] * 50,
+    [],
+    [{"a": [1.0] * 5}, "text", 7],
+])
+def test_the_digest_of_any_list_is_nbformats(jupyter_env, value):
+    theirs = nbformat_notary(jupyter_env)
+    nb = notebook_with_html()
+    nb["metadata"]["values"] = value
+    nb["cells"][1]["outputs"][0]["data"]["application/json"] = {"values": value}
+    assert digest_notebook(theirs.secret, nb) == theirs.compute_signature(nbformat.from_dict(nb))
+
+
+def test_the_digest_skips_only_the_notebooks_own_signature(jupyter_env):
+    theirs = nbformat_notary(jupyter_env)
+    nb = notebook_with_html()
+    nb["cells"][0]["metadata"]["signature"] = "kept: only metadata.signature of the notebook is left out"
+    assert digest_notebook(theirs.secret, nb) == theirs.compute_signature(nbformat.from_dict(nb))
+    assert nb["metadata"]["signature"] == "sha256:ignored"  # the model is left as it was
+
+
+def test_a_notebook_nested_too_deep_to_digest_is_untrusted_not_an_error(jupyter_env):
+    nested: list = []
+    for _ in range(2000):
+        nested = [nested]
+    nb = notebook_with_html()
+    nb["metadata"]["deep"] = nested
+    assert NotebookNotary().digest(nb) is None
+
+
+def test_the_digest_of_many_floats_is_nbformats(jupyter_env):
+    import random
+
+    rng = random.Random(7)
+    floats = [rng.uniform(-1, 1) * 10.0 ** rng.randint(-320, 300) for _ in range(5000)] + [1e-05, 3, -0.0, 1e16]
+    theirs = nbformat_notary(jupyter_env)
+    nb = notebook_with_html()
+    nb["metadata"]["plot"] = {"x": floats, "y": [2**70, 1.5], "z": [float(i) for i in range(100)]}
+    if importlib.util.find_spec("ujson"):
+        assert notary._ujson_numbers() is not None  # the fast path is taken
+    assert digest_notebook(theirs.secret, nb) == theirs.compute_signature(nbformat.from_dict(nb))
+
+
+def test_the_digest_of_numbers_does_not_need_ujson(jupyter_env, monkeypatch):
+    from nbserver.services.contents import notary
+
+    monkeypatch.setattr(notary, "_ujson_numbers", lambda: None)
+    theirs = nbformat_notary(jupyter_env)
+    nb = notebook_with_html()
+    nb["metadata"]["plot"] = [1e-05, 2.5, 7]
+    assert digest_notebook(theirs.secret, nb) == theirs.compute_signature(nbformat.from_dict(nb))

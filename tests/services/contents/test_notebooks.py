@@ -148,14 +148,16 @@ def test_a_notebook_file_nested_past_the_parser_is_unreadable_not_an_error():
         read_notebook(text.encode())
 
 
-def test_ujson_writes_documents_without_floats(monkeypatch):
+def test_ujson_writes_documents_of_plain_json_types(monkeypatch):
     pytest.importorskip("ujson")
     from nbserver.services.contents import notebooks
 
     assert usable_ujson() is not None  # it passes the self-check
     monkeypatch.setattr(notebooks, "_json_text", lambda value: "json was used")
     assert notebook_text({"cells": [], "metadata": {"a": [1, "b", None]}}) != "json was used"
-    assert notebook_text({"cells": [], "metadata": {"a": [1.5]}}) == "json was used"
+    assert notebook_text({"cells": [], "metadata": {"a": [1.5]}}) != "json was used"
+    assert notebook_text({"cells": [], "metadata": {"a": (1, 2)}}) == "json was used"
+    assert notebook_text({"cells": [], "metadata": {1: "int key"}}) == "json was used"
 
 
 def test_ujson_is_not_used_when_missing(monkeypatch):
@@ -182,3 +184,93 @@ def test_ujson_is_not_used_when_its_self_check_differs(monkeypatch):
         assert notebook_text({"cells": []}) == '{\n "cells": []\n}'
     finally:
         usable_ujson.cache_clear()
+
+
+# -- the shapes of issue 20: plots of floats, large base64 strings, many cells, non-ASCII ---------
+
+def plot_notebook(seed=11, points=300):
+    """Plotly-like output: lists of floats of every magnitude (one-digit negative exponents too)."""
+    import random
+
+    rng = random.Random(seed)
+    values = [rng.gauss(0, 1) * 10 ** rng.randint(-12, 20) for _ in range(points)] + [1e-05, -3e-07, 1e16, 0.0]
+    figure = {"data": [{"x": values, "y": [round(v, 3) for v in values], "last": values[-5]}],
+              "layout": {"height": 400.0, "range": [1e-9, 2.5e-05]}}
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("fig.show()", outputs=[nbformat.v4.new_output(
+        "display_data", data={"application/vnd.plotly.v1+json": figure, "text/html": "<div></div>"})])]
+    nb.metadata["scale"] = 1e-06
+    return json.loads(json.dumps(nb))
+
+
+def png_notebook():
+    import base64
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("plot()", outputs=[nbformat.v4.new_output(
+        "display_data", data={"image/png": base64.b64encode(bytes(range(256)) * 800).decode() + "\n",
+                              "text/plain": "<Figure>"})])]
+    return json.loads(json.dumps(nb))
+
+
+def many_cells_notebook(count=300):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(f"## {index}\ntext") if index % 5 == 0 else
+                nbformat.v4.new_code_cell(f"x = {index}\nx", execution_count=index, outputs=[
+                    nbformat.v4.new_output("execute_result", execution_count=index, data={"text/plain": str(index)})])
+                for index in range(count)]
+    return json.loads(json.dumps(nb))
+
+
+def non_ascii_notebook():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("# Überschrift — 表\nprint(x)", outputs=[nbformat.v4.new_output(
+        "stream", name="stdout", text="naïve café Привет 数据 😀 📈\n" * 50)])]
+    return json.loads(json.dumps(nb))
+
+
+SHAPES = {"plot": plot_notebook, "png": png_notebook, "many cells": many_cells_notebook,
+          "non-ASCII": non_ascii_notebook}
+
+
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_every_shape_is_written_as_nbformat_writes_it(name):
+    nb = SHAPES[name]()
+    expected = (nbformat.writes(nbformat.from_dict(json.loads(json.dumps(nb))), version=4) + "\n").encode()
+    assert serialize_notebook(nb)[0] == expected
+
+
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_every_shape_is_written_by_ujson(name, monkeypatch):
+    pytest.importorskip("ujson")
+    from nbserver.services.contents import notebooks
+
+    monkeypatch.setattr(notebooks, "_json_text", lambda value: "json was used")
+    assert notebook_text(SHAPES[name]()) != "json was used"
+
+
+def test_floats_anywhere_are_written_as_json_writes_them():
+    """ujson's one-digit negative exponents are padded wherever a float ends a line, and nowhere else."""
+    import random
+
+    pytest.importorskip("ujson")
+    rng = random.Random(5)
+    floats = [rng.uniform(1, 10) * 10.0 ** rng.randint(-12, 25) * rng.choice((1, -1)) for _ in range(3000)]
+    floats += [1e-05, 1e-9, 5e-324, 1e-10, 1e16, 1e15, 0.1, -0.0]
+    nb = nbformat.v4.new_notebook()
+    nb.metadata.update({
+        "list": floats, "dict": {f"k{index}": value for index, value in enumerate(floats[:200])},
+        "last": floats[-3], "nested": [[1e-05], {"a": 1e-06}, 2e-07],
+        # Strings that look like the end of a number before a line break must stay as they are.
+        "strings": ["1e-5", "x 1e-5\n", "1e-5,\n", 'a": 1e-5'], 'key": 1e-5': 1e-05, "1e-5\n": "e-5",
+    })
+    nb = json.loads(json.dumps(nb))
+    expected = json.dumps(_disk_form(nb), indent=1, sort_keys=True, ensure_ascii=False, separators=(",", ": "))
+    assert notebook_text(nb) == expected
+
+
+def test_a_non_finite_float_is_still_refused_when_ujson_writes_floats():
+    nb = plot_notebook()
+    nb["metadata"]["bad"] = [1e-05, float("inf")]
+    with pytest.raises(InvalidInput, match="Infinity at /metadata/bad/1"):
+        serialize_notebook(nb)

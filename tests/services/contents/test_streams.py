@@ -56,11 +56,25 @@ async def test_reads_come_from_the_opened_file_after_a_rename_replaces_it(tmp_pa
 @pytest.mark.gen_test
 async def test_a_file_that_shrank_ends_early_instead_of_padding(tmp_path: Path):
     target = tmp_path / "a.bin"
-    target.write_bytes(b"x" * 1000)
+    target.write_bytes(b"x" * 70_000)
     stream = OSFileStream.open(str(target))
     try:
         os.truncate(target, 300)
-        assert await read_all(stream, 0, 1000, chunk_size=256) == b"x" * 300
+        assert await read_all(stream, 0, 70_000, chunk_size=256) == b"x" * 300
+    finally:
+        await stream.close()
+
+
+@pytest.mark.gen_test
+async def test_a_small_file_is_read_whole_when_opened(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    target = tmp_path / "a.bin"
+    target.write_bytes(b"0123456789" * 10)
+    stream = OSFileStream.open(str(target))
+    try:
+        monkeypatch.setattr(streams.os, "pread", lambda *args: pytest.fail("read again after opening"))
+        os.truncate(target, 30)  # the version opened is what is served, whole
+        assert await read_all(stream, 0, None, chunk_size=16) == b"0123456789" * 10
+        assert await read_all(stream, 95, 100) == b"56789"
     finally:
         await stream.close()
 
@@ -68,7 +82,7 @@ async def test_a_file_that_shrank_ends_early_instead_of_padding(tmp_path: Path):
 @pytest.mark.gen_test
 async def test_disk_reads_run_off_the_event_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     target = tmp_path / "a.bin"
-    target.write_bytes(os.urandom(10_000))
+    target.write_bytes(os.urandom(66_000))  # past SMALL_FILE_BYTES: read in chunks
     threads: list[threading.Thread] = []
     real_pread = os.pread
 
@@ -82,7 +96,7 @@ async def test_disk_reads_run_off_the_event_loop(tmp_path: Path, monkeypatch: py
         assert await read_all(stream, 0, None, chunk_size=1000) == target.read_bytes()
     finally:
         await stream.close()
-    assert len(threads) == 10
+    assert len(threads) == 66
     assert threading.main_thread() not in threads
 
 
