@@ -166,16 +166,20 @@ async def closed_loop_load(port: int, token: str, concurrency: int, duration: fl
 # -- kernels over the channels websocket (legacy JSON framing, which both servers speak) -----
 
 
-def execute_request(code: str, session: str) -> dict[str, Any]:
+def shell_request(msg_type: str, content: dict[str, Any], session: str) -> dict[str, Any]:
     msg_id = uuid.uuid4().hex
     return {
         "channel": "shell",
-        "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "bench",
+        "header": {"msg_id": msg_id, "msg_type": msg_type, "username": "bench",
                    "session": session, "version": "5.3", "date": ""},
-        "parent_header": {}, "metadata": {}, "buffers": [],
-        "content": {"code": code, "silent": False, "store_history": True, "user_expressions": {},
-                    "allow_stdin": False, "stop_on_error": True},
+        "parent_header": {}, "metadata": {}, "buffers": [], "content": content,
     }
+
+
+def execute_request(code: str, session: str) -> dict[str, Any]:
+    return shell_request("execute_request", {"code": code, "silent": False, "store_history": True,
+                                             "user_expressions": {}, "allow_stdin": False,
+                                             "stop_on_error": True}, session)
 
 
 class KernelSocket:
@@ -209,6 +213,17 @@ class KernelSocket:
         if isinstance(raw, bytes):
             return {"channel": "binary", "header": {}, "parent_header": {}}
         return json.loads(raw)
+
+    async def kernel_info(self, timeout: float = 60) -> dict[str, Any]:
+        """Send a kernel_info_request; its kernel_info_reply (the first reply a frontend waits for)."""
+        message = shell_request("kernel_info_request", {}, self.session)
+        msg_id = message["header"]["msg_id"]
+        deadline = time.monotonic() + timeout
+        await self.connection.write_message(json.dumps(message))
+        while True:
+            reply = await self._next(deadline)
+            if reply.get("channel") == "shell" and reply["parent_header"].get("msg_id") == msg_id:
+                return reply
 
     async def execute(self, code: str, timeout: float = 60) -> float:
         """Send ``code``; seconds until its execute_reply."""

@@ -30,7 +30,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bursts  # noqa: E402
 import fixtures  # noqa: E402
+import manyclients  # noqa: E402
 import shapes  # noqa: E402
 import workloads  # noqa: E402
 from servers import (  # noqa: E402
@@ -95,9 +97,33 @@ ROWS = [
     Row("stream_output", "stream 20 MB of output until idle", "MB/s", True, "stream_output"),
     Row("stream_output_floor", "  floor: jupyter_client direct", "MB/s", True, "stream_output"),
     Row("rss", "server resident memory after the run", "MB", False, "always"),
+    # Issue 20: bursts of kernel starts (benchmarks/bursts.py) and many clients (manyclients.py).
+    *[row for size in bursts.POOL_SIZES for row in (
+        Row(f"kernel_burst_p{size}_median", f"5 kernel starts at once, pool {size}: each to first reply, median",
+            "ms", False, "kernel_burst"),
+        Row(f"kernel_burst_p{size}_max", f"  the same: slowest start", "ms", False, "kernel_burst"),
+        Row(f"kernel_burst_p{size}_total", f"  the same: all five answered", "ms", False, "kernel_burst"),
+        Row(f"kernel_burst_p{size}_seq_max", f"  5 back to back, pool {size}: slowest start", "ms", False,
+            "kernel_burst"),
+        Row(f"kernel_burst_p{size}_seq_total", f"  5 back to back, pool {size}: all five", "ms", False,
+            "kernel_burst"),
+        *([Row(f"kernel_burst_p{size}_refill", f"  pool {size} full again, from the burst's start", "s", False,
+               "kernel_burst")] if size else []))],
+    Row("kernel_pool_idle_rss", "idle pooled kernel, resident (RSS)", "MB", False, "kernel_burst"),
+    Row("kernel_pool_idle_pss", "idle pooled kernel, proportional (PSS)", "MB", False, "kernel_burst"),
+    *[row for count in manyclients.Plan().client_counts for row in (
+        Row(f"many_clients_{count}", f"{count} clients, realistic mix: all requests", "req/s", True, "many_clients"),
+        Row(f"many_clients_{count}_errors", f"  {count} clients: errors", "count", False, "many_clients"),
+        Row(f"many_clients_{count}_more_processes", f"  {count} clients from more client processes", "req/s", True,
+            "many_clients"),
+        Row(f"many_clients_{count}_more_processes_errors", "    errors", "count", False, "many_clients"))],
+    Row("many_clients_memory_first_run", "many clients: RSS after the first run / fresh server", "x", False,
+        "many_clients"),
+    Row("many_clients_memory_growth", "  RSS after the last of the runs / after the first", "x", False,
+        "many_clients"),
 ]
 ROW_BY_KEY = {row.key: row for row in ROWS}
-GROUPS = [*workloads.SERVER_WORKLOADS, "list_100000"]
+GROUPS = [*workloads.SERVER_WORKLOADS, "list_100000", "kernel_burst", "many_clients"]
 
 # Issue 7's targets: (row, how nbserver's advantage is judged, the bar). "ratio": nbserver
 # better by at least the factor; "floor_ratio": nbserver's figure over its own floor at most the
@@ -111,7 +137,15 @@ TARGETS = [
     ("kernel_start_warm", "warm_vs_cold", 10.0), ("kernel_start_cold", "ratio", 1.0),
     ("execute_rtt_median", "floor_ratio", 1.5), ("stream_output", "floor_share", 0.9),
     ("stream_output", "ratio", 1.0), ("startup", "ratio", 2.0), ("rss", "ratio", 1.0),
+    ("kernel_burst_p5_max", "below", 50.0), ("kernel_burst_p5_seq_max", "below", 50.0),
+    *[(f"many_clients_{count}", "ratio", 3.0) for count in manyclients.Plan().client_counts],
+    *[(f"many_clients_{count}_errors", "below", 1.0) for count in manyclients.Plan().client_counts],
+    ("many_clients_memory_growth", "below", 1.2),
 ]
+#: Rows of nbserver's kernel pool, compared with jupyter_server's cold start (it has no pool).
+COLD_ROW_OF = {"kernel_start_warm": "kernel_start_cold", **{
+    f"kernel_burst_p{size}_{figure}": f"kernel_burst_p0_{figure}"
+    for size in bursts.POOL_SIZES if size for figure in ("median", "max", "total", "seq_max", "seq_total")}}
 
 ACTIVE: list[RunningServer] = []
 
@@ -322,9 +356,34 @@ async def run_trials(specs: dict[str, ServerCommand], scratch: Path, args: argpa
             if "notebook_get" in groups or "small_requests" in groups:
                 figures.update(await measure_http_floor(specs[name], trial_dir, token, notebook_json, budget,
                                                         groups))
+            if "kernel_burst" in groups:
+                figures.update(await bursts.kernel_bursts(specs[name], trial_dir, token, log))
             record(results, name, figures)
             shutil.rmtree(trial_dir, ignore_errors=True)
+    if "many_clients" in groups:
+        await measure_many_clients(specs, scratch, token, args, results)
     return results, orders
+
+
+MANY_CLIENTS: dict[str, dict[str, Any]] = {}
+
+
+async def measure_many_clients(specs: dict[str, ServerCommand], scratch: Path, token: str, args: argparse.Namespace,
+                               results: dict[str, dict[str, list]]) -> None:
+    """Once, not per trial (it is long): the many-clients runs and memory check of each server."""
+    plan = manyclients.Plan.quick() if args.quick else manyclients.Plan(duration=args.many_clients_duration)
+    log(f"many clients: {plan}")
+    for name in SERVERS:
+        folder = scratch / f"many-{name}"
+        folder.mkdir()
+        try:
+            MANY_CLIENTS[name] = await asyncio.to_thread(manyclients.measure_server, specs[name], folder, token,
+                                                         plan, log)
+            record(results, name, manyclients.summary_figures(MANY_CLIENTS[name]))
+        except Exception as error:
+            record(results, name, failure_figures("many_clients", f"error: {type(error).__name__}: {error}"[:300]))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 # -- summary --------------------------------------------------------------------------------
@@ -382,8 +441,8 @@ def comparison(row: Row, rows: dict[str, dict[str, Any]]) -> str:
     if row.key in FLOOR_OF:
         return floor_comparison(row, rows)
     ours, theirs = rows[row.key][NBSERVER], rows[row.key][JUPYTER_SERVER]
-    if row.key == "kernel_start_warm" and "median" not in theirs:
-        theirs, note = rows.get("kernel_start_cold", {}).get(JUPYTER_SERVER, {}), " vs its cold start"
+    if row.key in COLD_ROW_OF and "median" not in theirs:
+        theirs, note = rows.get(COLD_ROW_OF[row.key], {}).get(JUPYTER_SERVER, {}), " vs its cold start"
     else:
         note = ""
     if "median" not in ours or "median" not in theirs:
@@ -475,6 +534,10 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="a short smoke run: small budgets, no 100,000 files")
     parser.add_argument("--json", type=Path, help="write every figure and sample to this file")
     parser.add_argument("--only", help=f"comma-separated workloads among: {', '.join(GROUPS)}")
+    parser.add_argument("--skip-many-clients", action="store_true",
+                        help="leave out the many-clients runs (about 15 minutes of a full run)")
+    parser.add_argument("--many-clients-duration", type=float, default=60.0,
+                        help="seconds of each many-clients run (default 60; the memory check's runs are 10 s)")
     args = parser.parse_args()
     groups = GROUPS if not args.only else [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = set(groups) - set(GROUPS)
@@ -482,6 +545,8 @@ def main() -> int:
         parser.error(f"unknown workload(s) {', '.join(sorted(unknown))}; choose among {', '.join(GROUPS)}")
     if args.quick and not args.only:
         groups = [name for name in groups if name != "list_100000"]
+    if args.skip_many_clients:
+        groups = [name for name in groups if name != "many_clients"]
     args.trials = args.trials or (1 if args.quick else 5)
     budget = Budget.quick() if args.quick else Budget()
 
@@ -517,6 +582,8 @@ def main() -> int:
     info["load_average_after"] = round(os.getloadavg()[0], 2)
     rows = {key: {name: summarize(per_server[name]) for name in SERVERS} for key, per_server in results.items()}
     table = print_table(rows, info, args.trials)
+    if MANY_CLIENTS:
+        print("\nmany clients (benchmarks/manyclients.py):" + manyclients.report(MANY_CLIENTS))
     checks = target_checks(rows)
     print("\ntargets (issues 7 and 20):")
     for check in checks:
@@ -534,7 +601,7 @@ def main() -> int:
             "rows": {key: {"label": ROW_BY_KEY[key].label, "unit": ROW_BY_KEY[key].unit,
                            "higher_is_better": ROW_BY_KEY[key].higher_is_better, **value}
                      for key, value in rows.items() if key in ROW_BY_KEY},
-            "targets": checks,
+            "targets": checks, "many_clients": MANY_CLIENTS,
         }, indent=2))
         log(f"wrote {args.json}")
     # A smoke run is a check too: any error or time-out (not "n/a") makes the exit status 1.

@@ -107,14 +107,17 @@ def trait_options(help_text: str, trait: str) -> list[str]:
     return sorted(set(re.findall(rf"^--(\w+\.{trait})=", help_text, re.MULTILINE)))
 
 
-def server_commands(venv: Path, scratch: Path) -> dict[str, ServerCommand]:
-    """Both servers, with their output rate limits off. The setting names are read from each
-    server's ``--help-all`` (nbserver's may move between classes as it grows); a server with
-    no such setting stops the run rather than being measured with its limits on."""
+def server_commands(venv: Path, scratch: Path, names: Sequence[str] = (NBSERVER, JUPYTER_SERVER)
+                    ) -> dict[str, ServerCommand]:
+    """The servers of ``names`` (both by default), with their output rate limits off. The setting
+    names are read from each server's ``--help-all`` (nbserver's may move between classes as it
+    grows); a server with no such setting stops the run rather than being measured with its limits on."""
     env = isolated_env(scratch / "help")
-    nbserver = ServerCommand(NBSERVER, Path(sys.executable), [sys.executable, "-m", "nbserver"], [])
-    jupyter = ServerCommand(JUPYTER_SERVER, venv / "bin" / "python", [str(venv / "bin" / "jupyter-server")], [])
-    for server in (nbserver, jupyter):
+    every = {NBSERVER: ServerCommand(NBSERVER, Path(sys.executable), [sys.executable, "-m", "nbserver"], []),
+             JUPYTER_SERVER: ServerCommand(JUPYTER_SERVER, venv / "bin" / "python",
+                                           [str(venv / "bin" / "jupyter-server")], [])}
+    chosen = {name: every[name] for name in names}
+    for server in chosen.values():
         server.help_text = help_all(server.base, env)
         for trait in ("iopub_msg_rate_limit", "iopub_data_rate_limit"):
             names = trait_options(server.help_text, trait)
@@ -127,7 +130,7 @@ def server_commands(venv: Path, scratch: Path) -> dict[str, ServerCommand]:
         pool = trait_options(server.help_text, "kernel_pool_size")
         server.features["kernel_pool"] = bool(pool)
         server.pool_option = f"--{pool[0]}" if pool else ""
-    return {NBSERVER: nbserver, JUPYTER_SERVER: jupyter}
+    return chosen
 
 
 def read_rss_mb(pid: int) -> float:

@@ -5,12 +5,14 @@ asked for; so only kernels that can move to another folder after start, exactly 
 started there, are pooled: Python kernels (ipykernel). On take the pool moves the kernel to the
 folder with a silent execute (no execution count, no output to any client) and checks that
 nothing changed since it started (the kernelspec, the server's environment); a kernel that died
-or changed is discarded and the caller starts one cold. The pool refills in the background.
+or changed is discarded and the caller starts one cold. The pool refills in the background,
+several kernels at once (``parallel_starts``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import uuid
@@ -145,7 +147,9 @@ class KernelPool:
 
     The owner (MappingKernelManager) supplies how to start a kernel for the pool (in
     ``start_dir``, with the server's environment, its restarter paused) and how to discard one;
-    the pool decides when, and starts its filling in ``start`` and stops it in ``close``.
+    the pool decides when, and starts its filling in ``start`` and stops it in ``close``. Up to
+    ``parallel_starts`` kernels of a kernelspec start at once, so that a pool emptied by a burst
+    of takes is full again after about ``size / parallel_starts`` kernel starts, not ``size``.
     """
 
     def __init__(
@@ -157,8 +161,10 @@ class KernelPool:
         discard: Callable[[RunningKernel], Awaitable[None]],
         start_dir: str,
         log: logging.Logger | logging.LoggerAdapter[Any],
+        parallel_starts: int = 1,
     ) -> None:
         self.size = size
+        self.parallel_starts = max(1, parallel_starts)
         self.kernel_names = list(dict.fromkeys(kernel_names))
         self.kernel_spec_manager = kernel_spec_manager
         self._launch = launch
@@ -166,7 +172,8 @@ class KernelPool:
         self.start_dir = start_dir
         self.log = log
         self._ready: dict[str, deque[_PooledKernel]] = {name: deque() for name in self.kernel_names}
-        self._fillers: dict[str, asyncio.Task[None]] = {}
+        #: Kernels of each kernelspec being started for the pool right now.
+        self._starting: dict[str, set[asyncio.Task[bool]]] = {name: set() for name in self.kernel_names}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._refill_timers: dict[str, asyncio.TimerHandle] = {}
         self._not_poolable: set[str] = set()
@@ -176,6 +183,10 @@ class KernelPool:
         """How many started kernels of this kernelspec wait in the pool."""
         return len(self._ready.get(kernel_name, ()))
 
+    def starting_count(self, kernel_name: str) -> int:
+        """How many kernels of this kernelspec are being started for the pool right now."""
+        return len(self._starting.get(kernel_name, ()))
+
     def start(self) -> None:
         """Begin filling the pool in the background (call on the running event loop)."""
         for name in self.kernel_names:
@@ -184,13 +195,23 @@ class KernelPool:
     # -- filling -----------------------------------------------------------------------
 
     def _refill(self, kernel_name: str) -> None:
+        """Start as many kernels as the pool lacks (counting those starting), up to parallel_starts at once."""
         self._refill_timers.pop(kernel_name, None)
         if self.closed or kernel_name in self._not_poolable:
             return
-        filler = self._fillers.get(kernel_name)
-        if filler is not None and not filler.done():
-            return
-        self._fillers[kernel_name] = asyncio.create_task(self._fill(kernel_name))
+        starting = self._starting[kernel_name]
+        missing = self.size - len(self._ready[kernel_name]) - len(starting)
+        for _ in range(min(missing, self.parallel_starts - len(starting))):
+            task = asyncio.create_task(self._start_one(kernel_name))
+            starting.add(task)
+            task.add_done_callback(functools.partial(self._started, kernel_name))
+
+    def _started(self, kernel_name: str, task: asyncio.Task[bool]) -> None:
+        self._starting[kernel_name].discard(task)
+        # A start that failed starts no other: no retry loop on a kernel that cannot start (the
+        # next take tries again); one that succeeded makes room for the next start.
+        if not task.cancelled() and task.exception() is None and task.result():
+            self._refill(kernel_name)
 
     def _refill_later(self, kernel_name: str) -> None:
         if self.closed or kernel_name in self._refill_timers:
@@ -198,35 +219,40 @@ class KernelPool:
         loop = asyncio.get_running_loop()
         self._refill_timers[kernel_name] = loop.call_later(REFILL_DELAY, self._refill, kernel_name)
 
-    async def _fill(self, kernel_name: str) -> None:
+    async def _start_one(self, kernel_name: str) -> bool:
+        """Start one kernel into the pool; False when it could not be (no such or no poolable spec,
+        the start failed, the pool closed meanwhile)."""
         try:
             spec = await run_blocking(self.kernel_spec_manager.get_kernel_spec, kernel_name)
         except NoSuchKernel:
-            self.log.warning("Kernel pool: there is no kernelspec %r; it is not pooled", kernel_name)
+            if kernel_name not in self._not_poolable:
+                self.log.warning("Kernel pool: there is no kernelspec %r; it is not pooled", kernel_name)
             self._not_poolable.add(kernel_name)
-            return
+            return False
         if not is_poolable(spec):
-            self.log.info(
-                "Kernel pool: %r kernels (language %r) are not pooled: only Python kernels can move "
-                "to their notebook's folder after start", kernel_name, spec.language,
-            )
+            if kernel_name not in self._not_poolable:
+                self.log.info(
+                    "Kernel pool: %r kernels (language %r) are not pooled: only Python kernels can move "
+                    "to their notebook's folder after start", kernel_name, spec.language,
+                )
             self._not_poolable.add(kernel_name)
-            return
+            return False
+        if self.closed:
+            return False
+        environ = dict(os.environ)
+        try:
+            running = await self._launch(kernel_name)
+        except Exception as exc:
+            self.log.warning("Kernel pool: a %r kernel failed to start: %s", kernel_name, exc)
+            return False
+        if self.closed:
+            await self._discard(running)
+            return False
         ready = self._ready[kernel_name]
-        while not self.closed and len(ready) < self.size:
-            environ = dict(os.environ)
-            try:
-                running = await self._launch(kernel_name)
-            except Exception as exc:
-                # No retry loop on a kernel that cannot start: the next take tries again.
-                self.log.warning("Kernel pool: a %r kernel failed to start: %s", kernel_name, exc)
-                return
-            if self.closed:
-                await self._discard(running)
-                return
-            ready.append(_PooledKernel(running, spec.to_dict(), environ))
-            self.log.info("Kernel pool: %s (%s) is ready (%d/%d)", running.record.id, kernel_name,
-                          len(ready), self.size)
+        ready.append(_PooledKernel(running, spec.to_dict(), environ))
+        self.log.info("Kernel pool: %s (%s) is ready (%d/%d)", running.record.id, kernel_name,
+                      len(ready), self.size)
+        return True
 
     # -- handing out -------------------------------------------------------------------
 
@@ -284,10 +310,10 @@ class KernelPool:
         for timer in self._refill_timers.values():
             timer.cancel()
         self._refill_timers.clear()
-        fillers = [task for task in self._fillers.values() if not task.done()]
-        for task in fillers:
+        starting = [task for tasks in self._starting.values() for task in tasks]
+        for task in starting:
             task.cancel()
-        await asyncio.gather(*fillers, return_exceptions=True)
+        await asyncio.gather(*starting, return_exceptions=True)
         pooled = [entry.running for ready in self._ready.values() for entry in ready]
         for ready in self._ready.values():
             ready.clear()

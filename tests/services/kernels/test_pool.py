@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import re
 import signal
@@ -11,9 +12,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from jupyter_client.kernelspec import KernelSpec
 from traitlets.config import Config
 
 from nbserver.services.kernels import pool
@@ -301,3 +304,200 @@ def test_server_with_a_pool_serves_from_it_and_leaves_no_kernel_on_stop(tmp_path
             server.wait()
         if server.stdout is not None:
             server.stdout.close()
+
+
+# -- bursts: the pool fills to its size, several kernels at once --------------------------------
+
+
+class LaunchCounter:
+    """Wraps the manager's pool launcher: how many pool starts ran, and the most at once."""
+
+    def __init__(self, manager: MappingKernelManager, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        self.running = 0
+        self.most_at_once = 0
+        launch = manager._launch_for_pool
+
+        async def counted(name: str) -> Any:
+            self.calls += 1
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+            try:
+                return await launch(name)
+            finally:
+                self.running -= 1
+
+        monkeypatch.setattr(manager, "_launch_for_pool", counted)
+
+
+async def pool_of(manager: MappingKernelManager, count: int) -> None:
+    """Wait until ``count`` kernels wait in the default kernel's pool."""
+    await wait_until(lambda: asyncio.sleep(0, manager.pooled_kernel_count() == count), timeout=60)
+
+
+class TestBurst:
+    @pytest.fixture
+    def server_config(self) -> dict[str, Any]:
+        return pool_config(kernel_pool_size=3, kernel_pool_parallel_starts=3)
+
+    @pytest.mark.gen_test(timeout=90)
+    async def test_pool_fills_to_its_size_at_start_all_at_once(self, manager, monkeypatch, jupyter_env):
+        launches = LaunchCounter(manager, monkeypatch)
+        manager.start_kernel_pool()
+        assert manager.starting_pooled_kernel_count() == 3
+        await pool_of(manager, 3)
+        assert (launches.calls, launches.most_at_once) == (3, 3)
+        assert len(kernel_processes_using(jupyter_env["runtime"])) == 3
+
+    @pytest.mark.gen_test(timeout=90)
+    async def test_burst_of_pool_size_starts_all_come_from_the_pool(
+        self, manager, start_kernel, monkeypatch, jupyter_env
+    ):
+        monkeypatch.setattr(pool, "REFILL_DELAY", 60.0)  # no refill kernel mixes into the count
+        manager.start_kernel_pool()
+        await pool_of(manager, 3)
+        pooled_pids = set(kernel_processes_using(jupyter_env["runtime"]))
+        models = [await start_kernel(path="nb.ipynb") for _ in range(3)]
+        assert manager.pooled_kernel_count() == 0
+        assert len({model["id"] for model in models}) == 3
+        # No kernel started cold: the running kernel processes are exactly the pooled ones.
+        assert set(kernel_processes_using(jupyter_env["runtime"])) == pooled_pids
+
+
+class TestRefill:
+    @pytest.fixture
+    def server_config(self) -> dict[str, Any]:
+        return pool_config(kernel_pool_size=2, kernel_pool_parallel_starts=2)
+
+    @pytest.mark.gen_test(timeout=120)
+    async def test_refill_after_a_burst_starts_every_missing_kernel_at_once(self, manager, start_kernel, monkeypatch):
+        monkeypatch.setattr(pool, "REFILL_DELAY", 0.05)
+        manager.start_kernel_pool()
+        await pool_of(manager, 2)
+        launches = LaunchCounter(manager, monkeypatch)
+        manager._pool._launch = manager._launch_for_pool  # the pool was made before the wrapper
+        await start_kernel()
+        await start_kernel()
+        await pool_of(manager, 2)
+        assert (launches.calls, launches.most_at_once) == (2, 2)
+
+
+# -- the pool's filling on its own, with stand-in kernels -----------------------------------
+
+
+class StandInKernels:
+    """Launch and discard callables for a KernelPool: each launch waits until ``finish`` lets it
+    end (with a stand-in kernel, or failing)."""
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.discarded = 0
+        self.waiting: list[asyncio.Future[bool]] = []
+
+    async def launch(self, name: str) -> Any:
+        self.started += 1
+        outcome: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.waiting.append(outcome)
+        if not await outcome:
+            raise RuntimeError("the stand-in kernel failed to start")
+        return SimpleNamespace(record=SimpleNamespace(id=f"stand-in-{self.started}"))
+
+    async def discard(self, running: Any) -> None:
+        self.discarded += 1
+
+    def finish(self, count: int, succeed: bool = True) -> None:
+        for _ in range(count):
+            self.waiting.pop(0).set_result(succeed)
+
+
+class PythonSpecs:
+    """A kernelspec manager knowing one Python kernelspec."""
+
+    def get_kernel_spec(self, name: str) -> KernelSpec:
+        return KernelSpec(argv=["python"], display_name=name, language="python")
+
+
+def stand_in_pool(kernels: StandInKernels, size: int, parallel_starts: int) -> pool.KernelPool:
+    return pool.KernelPool(size, ["python3"], PythonSpecs(), kernels.launch, kernels.discard,  # type: ignore[arg-type]
+                           "/", logging.getLogger("test"), parallel_starts)
+
+
+async def settle() -> None:
+    """Let the pool's tasks run until they wait on the stand-in kernels again."""
+    for _ in range(20):
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.05)  # the kernelspec is read in a thread
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_filling_starts_at_most_parallel_starts_kernels_at_once():
+    kernels = StandInKernels()
+    kernel_pool = stand_in_pool(kernels, size=5, parallel_starts=2)
+    try:
+        kernel_pool.start()
+        await settle()
+        assert (kernels.started, kernel_pool.starting_count("python3")) == (2, 2)
+        kernels.finish(1)
+        await settle()
+        assert (kernels.started, kernel_pool.ready_count("python3"), kernel_pool.starting_count("python3")) == (3, 1, 2)
+        kernels.finish(2)
+        await settle()
+        assert (kernels.started, kernel_pool.ready_count("python3"), kernel_pool.starting_count("python3")) == (5, 3, 2)
+        kernels.finish(2)
+        await settle()
+        assert (kernels.started, kernel_pool.ready_count("python3"), kernel_pool.starting_count("python3")) == (5, 5, 0)
+    finally:
+        await kernel_pool.close()
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_refill_starts_the_smaller_of_the_missing_count_and_parallel_starts():
+    kernels = StandInKernels()
+    kernel_pool = stand_in_pool(kernels, size=4, parallel_starts=3)
+    try:
+        kernel_pool.start()
+        await settle()
+        kernels.finish(3)
+        await settle()
+        kernels.finish(1)
+        await settle()
+        assert kernel_pool.ready_count("python3") == 4
+        kernel_pool._ready["python3"].popleft()  # one taken: one missing
+        kernel_pool._refill("python3")
+        await settle()
+        assert (kernels.started, kernel_pool.starting_count("python3")) == (5, 1)
+        kernels.finish(1)
+        await settle()
+        for _ in range(4):  # all taken: four missing, three start at once
+            kernel_pool._ready["python3"].popleft()
+        kernel_pool._refill("python3")
+        await settle()
+        assert (kernels.started, kernel_pool.starting_count("python3")) == (8, 3)
+    finally:
+        await kernel_pool.close()
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_a_failed_start_starts_no_other():
+    kernels = StandInKernels()
+    kernel_pool = stand_in_pool(kernels, size=3, parallel_starts=1)
+    try:
+        kernel_pool.start()
+        await settle()
+        kernels.finish(1, succeed=False)
+        await settle()
+        assert (kernels.started, kernel_pool.starting_count("python3"), kernel_pool.ready_count("python3")) == (1, 0, 0)
+    finally:
+        await kernel_pool.close()
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_close_while_filling_cancels_every_start():
+    kernels = StandInKernels()
+    kernel_pool = stand_in_pool(kernels, size=3, parallel_starts=3)
+    kernel_pool.start()
+    await settle()
+    assert kernel_pool.starting_count("python3") == 3
+    await kernel_pool.close()
+    assert kernel_pool.starting_count("python3") == 0
+    assert all(outcome.cancelled() for outcome in kernels.waiting)
