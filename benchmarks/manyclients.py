@@ -95,6 +95,8 @@ def make_load_root(root: Path, clients: int) -> None:
 
 @dataclass
 class KindRecord:
+    #: Requests sent at any time (warm-up included); ``count`` and ``latencies`` are the window's.
+    sent: int = 0
     count: int = 0
     errors: int = 0
     latencies: list[float] = field(default_factory=list)
@@ -131,6 +133,7 @@ class ContentsClient:
     async def timed(self, kind: str, method: str, path: str, body: bytes | None, expect: tuple[int, ...],
                     window: Window) -> Any:
         record = self.records[kind]
+        record.sent += 1
         sent = time.time()
         try:
             response = await asyncio.wait_for(self.connection.request(method, path, body), REQUEST_TIMEOUT)
@@ -196,6 +199,7 @@ class KernelClient:
         while time.time() < window.stop:
             number += 1
             code = EXECUTE_CODE[number % len(EXECUTE_CODE)].format(n=number)
+            record.sent += 1
             sent = time.time()
             try:
                 await self.socket.execute(code, timeout=REQUEST_TIMEOUT)
@@ -318,13 +322,14 @@ def run_mix(server: RunningServer, clients: int, duration: float, processes: int
     merged = {kind: KindRecord() for kind in KINDS}
     for outcome in outcomes:
         for kind, record in outcome["records"].items():
+            merged[kind].sent += record["sent"]
             merged[kind].count += record["count"]
             merged[kind].errors += record["errors"]
             merged[kind].latencies += record["latencies"]
             merged[kind].error_samples += record["error_samples"]
     kinds = {}
     for kind, record in merged.items():
-        kinds[kind] = {"count": record.count, "errors": record.errors, "per_second": record.count / duration,
+        kinds[kind] = {"sent": record.sent, "count": record.count, "errors": record.errors, "per_second": record.count / duration,
                        "p50_ms": percentile(record.latencies, 0.5) * 1000 if record.latencies else None,
                        "p99_ms": percentile(record.latencies, 0.99) * 1000 if record.latencies else None,
                        "error_samples": record.error_samples[:3]}
