@@ -20,7 +20,7 @@ from typing import Any
 
 import fixtures
 from loadgen import BenchmarkError, KernelSocket
-from servers import RunningServer, ServerCommand, kill_leftovers
+from servers import RunningServer, ServerCommand, kill_leftovers, processes_inside
 from workloads import NOT_SUPPORTED, Figures, delete_kernel, start_kernel
 
 BURST = 5
@@ -86,19 +86,8 @@ async def wait_pool_full(server: RunningServer, size: int, times: int) -> float:
 
 
 def kernel_pids(runtime_dir: Path) -> list[int]:
-    """Processes whose command line names a connection file in ``runtime_dir``: the server's kernels."""
-    marker = str(runtime_dir).rstrip("/") + "/"
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if marker in cmdline and "kernel-" in cmdline:
-            pids.append(int(entry.name))
-    return pids
+    """The server's kernels: processes naming a connection file in its runtime folder."""
+    return processes_inside(str(runtime_dir))
 
 
 def rss_pss_mb(pid: int) -> tuple[float, float]:

@@ -203,11 +203,10 @@ class RunningServer:
             self.process.wait(timeout=10)
 
 
-def kill_leftovers(marker: str) -> list[int]:
-    """SIGKILL every process whose command line mentions ``marker`` (the run's scratch folder:
-    every server's root and every kernel's connection file are inside it). Returns their pids."""
-    killed = []
-    marker = marker.rstrip("/") + "/"  # a folder's contents, not a sibling whose name it begins
+def processes_inside(folder: str) -> list[int]:
+    """Every other process whose command line mentions a path inside ``folder``."""
+    pids = []
+    marker = folder.rstrip("/") + "/"  # a folder's contents, not a sibling whose name it begins
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
@@ -216,9 +215,18 @@ def kill_leftovers(marker: str) -> list[int]:
         except OSError:
             continue
         if marker in cmdline:
-            try:
-                os.kill(int(entry.name), signal.SIGKILL)
-                killed.append(int(entry.name))
-            except OSError:
-                pass
+            pids.append(int(entry.name))
+    return pids
+
+
+def kill_leftovers(marker: str) -> list[int]:
+    """SIGKILL every process whose command line mentions ``marker`` (the run's scratch folder:
+    every server's root and every kernel's connection file are inside it). Returns their pids."""
+    killed = []
+    for pid in processes_inside(marker):
+        try:
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+        except OSError:
+            pass
     return killed
