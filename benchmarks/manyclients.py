@@ -277,6 +277,18 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def process_run_queue_seconds(pid: int) -> float:
+    """Seconds the process's threads have waited for a CPU so far (``/proc/<pid>/task/*/schedstat``):
+    grows by more than the elapsed time when other work keeps the process off the cores."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 1e9
+
+
 def percentile(samples: list[float], share: float) -> float:
     ordered = sorted(samples)
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
@@ -305,10 +317,13 @@ def run_mix(server: RunningServer, clients: int, duration: float, processes: int
         setup_seconds = time.time() - setup_started
         start = time.time() + 1.0 + warmup
         window_times[0], window_times[1] = start, start + duration
-        cpu_before = process_cpu_seconds(server.process.pid)  # type: ignore[union-attr]
+        pid = server.process.pid  # type: ignore[union-attr]
         go.set()
+        time.sleep(max(0.0, start - time.time()))
+        cpu_before, waited_before = process_cpu_seconds(pid), process_run_queue_seconds(pid)
         time.sleep(max(0.0, start + duration - time.time()))
-        server_cpu = process_cpu_seconds(server.process.pid) - cpu_before  # type: ignore[union-attr]
+        server_cpu = process_cpu_seconds(pid) - cpu_before
+        server_waited = process_run_queue_seconds(pid) - waited_before
         outcomes = [results.get(timeout=REQUEST_TIMEOUT + 120) for _ in workers]
     except queue.Empty:
         raise BenchmarkError("a client process did not report in time") from None
@@ -338,13 +353,15 @@ def run_mix(server: RunningServer, clients: int, duration: float, processes: int
         "clients": clients, "kernel_clients": len(kernel_indices), "processes": processes, "duration": duration,
         "kinds": kinds, "total_per_second": sum(record.count for record in merged.values()) / duration,
         "errors": sum(record.errors for record in merged.values()), "problems": problems,
-        "server_cpu_cores": server_cpu / duration, "client_cpu_cores": sum(client_cpu) / duration,
+        "server_cpu_cores": server_cpu / duration, "server_run_queue_wait": server_waited / duration,
+        "client_cpu_cores": sum(client_cpu) / duration,
         "client_cpu_busiest_process": max(client_cpu) / duration if client_cpu else 0.0,
         "setup_seconds": setup_seconds, "load_average": round(os.getloadavg()[0], 2),
     }
     log(f"    {server.name} {clients} clients ({len(kernel_indices)} on kernels, {processes} processes, "
         f"{duration:g} s): {result['total_per_second']:.0f} req/s, {result['errors']} errors, server CPU "
-        f"{result['server_cpu_cores']:.2f} cores, clients {result['client_cpu_cores']:.2f} cores"
+        f"{result['server_cpu_cores']:.2f} cores (waiting for a CPU {result['server_run_queue_wait']:.2f} s/s), "
+        f"clients {result['client_cpu_cores']:.2f} cores"
         + (f"; problems: {problems}" if problems else ""))
     return result
 
@@ -464,7 +481,8 @@ def report(results: dict[str, dict[str, Any]]) -> str:
         for name in names:
             run = runs[name]
             if run:
-                lines.append(f"  {name}: server CPU {run['server_cpu_cores']:.2f} cores, clients "
+                lines.append(f"  {name}: server CPU {run['server_cpu_cores']:.2f} cores (its threads waited "
+                             f"{run.get('server_run_queue_wait', 0):.2f} s per second for a CPU), clients "
                              f"{run['client_cpu_cores']:.2f} cores (busiest process {run['client_cpu_busiest_process']:.2f}), "
                              f"load average {run['load_average']}"
                              + (f"; problems: {run['problems']}" if run["problems"] else ""))
