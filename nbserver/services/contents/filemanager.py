@@ -782,7 +782,7 @@ class FileContentsManager(ContentsManager):
 
     async def save(self, model: Model, path: str, must_create: bool = False) -> Saved:
         path = fileio.normalize_api_path(path)
-        with os_errors_as("save", path), self._forgetting_replies():
+        with os_errors_as("save", path), self._forgetting_replies(path):
             if model.get("type") == "notebook":
                 # Only the encoding takes one of the notebook_jobs slots: not the write and its fsync.
                 target, notebook, signature = await self._notebook_job(
@@ -794,12 +794,13 @@ class FileContentsManager(ContentsManager):
         return saved
 
     @contextlib.contextmanager
-    def _forgetting_replies(self) -> Iterator[None]:
-        """Clear the kept GET replies once a write is over, whether or not it succeeded."""
+    def _forgetting_replies(self, *paths: str) -> Iterator[None]:
+        """Forget the kept GET replies of ``paths`` (and below) once a write is over, whether or
+        not it succeeded; other notebooks' replies stay (their stamps guard them)."""
         try:
             yield
         finally:
-            self.replies.clear()
+            self.replies.forget(*paths)
 
     # -- the other primitives ----------------------------------------------------------
 
@@ -816,14 +817,14 @@ class FileContentsManager(ContentsManager):
         if self.delete_to_trash and self.trasher is not None:
             path = fileio.normalize_api_path(path)
             self.refuse_hidden("delete", path)  # the same refusal as a permanent delete
-            with self._forgetting_replies():
+            with self._forgetting_replies(path):
                 await self.trasher(path)
             return
         await super().delete(path)
 
     async def delete_file(self, path: str) -> None:
         path = fileio.normalize_api_path(path)
-        with os_errors_as("delete", path), self._forgetting_replies():
+        with os_errors_as("delete", path), self._forgetting_replies(path):
             await run_blocking(self._delete_file, path)
 
     def _free_target(self, path: str) -> Lookup:
@@ -853,7 +854,7 @@ class FileContentsManager(ContentsManager):
 
     async def rename_file(self, old_path: str, new_path: str) -> None:
         old_path, new_path = fileio.normalize_api_path(old_path), fileio.normalize_api_path(new_path)
-        with os_errors_as("rename", old_path), self._forgetting_replies():
+        with os_errors_as("rename", old_path), self._forgetting_replies(old_path, new_path):
             await run_blocking(self._rename_file, old_path, new_path)
 
     def _copy_to(self, from_path: str, to_path: str) -> Model:
@@ -880,7 +881,7 @@ class FileContentsManager(ContentsManager):
 
     async def copy_to(self, from_path: str, to_path: str) -> Model:
         from_path = fileio.normalize_api_path(from_path)
-        with os_errors_as("copy", from_path), self._forgetting_replies():
+        with os_errors_as("copy", from_path), self._forgetting_replies(fileio.normalize_api_path(to_path)):
             model = await run_blocking(self._copy_to, from_path, to_path)
         await self.notify_saved(model["path"])
         return model

@@ -119,8 +119,17 @@ class ReplyCache:
         if entry is not None:
             self._size -= len(entry[1].body)
 
+    def forget(self, *paths: str) -> None:
+        """Forget the replies of these API paths and of everything below them (after a write,
+        delete, rename or copy touching them). Other files' replies stay: their stamps still
+        tell whether they changed."""
+        with self._lock:
+            for key in [key for key in self._entries if any(
+                    key[0] == path or key[0].startswith(path + "/") or not path for path in paths)]:
+                self._drop(key)
+
     def clear(self) -> None:
-        """Forget every reply (after any write through the server)."""
+        """Forget every reply (when something all replies depend on changes, e.g. trust)."""
         with self._lock:
             self._entries.clear()
             self._size = 0

@@ -187,3 +187,33 @@ async def test_no_replies_are_kept_with_a_zero_bound(api, root_dir, server_app, 
     await api.get("api/contents/n.ipynb")
     await api.get("api/contents/n.ipynb")
     assert stats(server_app) == (0, 0, 0, 0)
+
+
+@pytest.mark.gen_test
+async def test_a_write_keeps_the_replies_of_other_notebooks(api, root_dir, server_app, settled_at_once):
+    # (A notebook save signs the saved notebook, which moves the trust database's stamp that every
+    # reply carries: so here the write is of a text file, which signs nothing.)
+    (root_dir / "d").mkdir()
+    for name in ("a.ipynb", "b.ipynb", "d/c.ipynb"):
+        write_notebook(root_dir / name)
+        await api.get(f"api/contents/{name}")
+    assert stats(server_app).entries == 3
+    assert (await api.put("api/contents/t.txt", {"type": "file", "format": "text", "content": "x"})).status == 201
+    assert (await api.patch("api/contents/a.ipynb", {"path": "a2.ipynb"})).status == 200
+    assert stats(server_app).entries == 2  # b and d/c stay
+    hits = stats(server_app).hits
+    await api.get("api/contents/b.ipynb")
+    assert stats(server_app).hits == hits + 1
+    assert (await api.patch("api/contents/d", {"path": "e"})).status == 200
+    assert stats(server_app).entries == 1  # the reply of d/c.ipynb went with its folder
+    assert (await api.get("api/contents/e/c.ipynb")).status == 200
+
+
+def test_forget_drops_a_path_and_what_is_below_it_only():
+    cache = ReplyCache(1000)
+    for path in ("d", "d/x.ipynb", "d/sub/y.ipynb", "dd/z.ipynb", "e.ipynb"):
+        cache.store((path, True, None, None, False), (1,), EncodedReply(b"{}", path, "t"))
+    cache.forget("d")
+    assert [key[0] for key in cache._entries] == ["dd/z.ipynb", "e.ipynb"]
+    cache.forget("")
+    assert cache.stats().entries == 0
