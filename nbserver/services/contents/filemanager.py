@@ -39,7 +39,9 @@ from nbserver.services.contents.manager import (
 )
 from nbserver.services.contents.notary import mark_cells, take_cell_trust
 from nbserver.services.contents.notebooks import SerializedNotebook, encode_notebook, read_notebook
-from nbserver.services.contents.replycache import EncodedReply, ReplyKey, Stamp, encode_reply, file_stamp, settled
+from nbserver.services.contents.replycache import (
+    EncodedReply, ReplyKey, Stamp, encode_reply, file_stamp, settled, trust_stamp,
+)
 from nbserver.services.contents.streams import FileStream, OSFileStream
 from nbserver.services.contents.validation import validate_notebook
 
@@ -511,21 +513,7 @@ class FileContentsManager(ContentsManager):
         return file_stamp(info, os.access(os_path, os.W_OK), trust), trust_settled and settled(info)
 
     def _trust_stamp(self) -> tuple[Stamp, bool]:
-        """The notary database's files' stamps (another process may sign a notebook), and whether settled."""
-        db_file = self.notary.db_file
-        if db_file == ":memory:":  # only this server signs; its signing clears the replies
-            return (), True
-        stamp: list[int] = []
-        all_settled = True
-        for name in (db_file, db_file + "-wal"):
-            try:
-                info = os.stat(name)
-            except OSError:
-                stamp.append(-1)
-                continue
-            stamp.extend(file_stamp(info, False))
-            all_settled = all_settled and settled(info)
-        return tuple(stamp), all_settled
+        return trust_stamp(self.notary.db_file)
 
     def _cached_reply(self, key: ReplyKey) -> EncodedReply | None:
         _, os_path = self._checked_os_path(key[0], writing=False)
