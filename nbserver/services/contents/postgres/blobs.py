@@ -56,7 +56,7 @@ class BlobWriter:
             self._id = int(row[0])
         return self._id
 
-    async def _store(self, data: bytes | memoryview) -> None:
+    async def _store(self, data: bytes | bytearray | memoryview) -> None:
         await self._conn.execute(
             "INSERT INTO contents_chunks (blob, seq, data) VALUES (%s, %s, %b)",
             (await self._blob_id(), self._seq, bytes(data)))

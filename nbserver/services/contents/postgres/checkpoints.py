@@ -31,7 +31,7 @@ class PostgresCheckpoints(CheckpointHistory):
 
     @property
     def manager(self) -> PostgresContentsManager:
-        return self.parent  # type: ignore[no-any-return]
+        return self.parent  # type: ignore[return-value]
 
     async def _file(self, conn: Conn, path: str, lock: str = "") -> tuple[Any, ...]:
         """The row of the file at ``path`` (:data:`~.manager.COLUMNS`): NotFound, or InvalidInput
