@@ -162,3 +162,10 @@ def _try(func: Any) -> Any:
         return func()
     except Exception as exc:  # noqa: BLE001 - the test inspects it
         return exc
+
+
+def test_readme_names_the_command_and_settings_these_tests_use() -> None:
+    readme = (Path(__file__).resolve().parents[4] / "README.md").read_text()
+    section = readme.split("### Run nbserver on PostgreSQL", 1)[1].split("\n### ", 1)[0]
+    assert f"--NotebookServerApp.contents_manager_class={MANAGER}" in section
+    assert "nbserver db upgrade --url " in section and "--Database.url=" in section
