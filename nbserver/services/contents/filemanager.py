@@ -17,7 +17,7 @@ import os
 import shutil
 import stat
 import threading
-from typing import Any, Awaitable, Callable, Iterable, Iterator, NamedTuple, TypeVar
+from typing import Any, Awaitable, Callable, Generic, Hashable, Iterable, Iterator, NamedTuple, TypeVar
 
 from jupyter_core.paths import jupyter_runtime_dir
 from traitlets import Bool, Enum, Float, Int, Unicode, default, observe
@@ -46,6 +46,7 @@ from nbserver.services.contents.streams import FileStream, OSFileStream
 from nbserver.services.contents.validation import validate_notebook
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 
 #: How many folders' name lists the paged listing keeps.
 LISTING_CACHE_SIZE = 16
@@ -76,7 +77,7 @@ class Lookup(NamedTuple):
     info: os.stat_result | None
 
 
-class FileVersionCache:
+class FileVersionCache(Generic[K]):
     """A result per notebook file version (a validation message, None when valid; a signature),
     least recently used out first.
 
@@ -86,10 +87,10 @@ class FileVersionCache:
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._verdicts: collections.OrderedDict[FileVersion, str | None] = collections.OrderedDict()
+        self._verdicts: collections.OrderedDict[K, str | None] = collections.OrderedDict()
         self._lock = threading.Lock()
 
-    def lookup(self, version: FileVersion) -> tuple[bool, str | None]:
+    def lookup(self, version: K) -> tuple[bool, str | None]:
         """(found, message) for a file version."""
         with self._lock:
             if version not in self._verdicts:
@@ -97,7 +98,7 @@ class FileVersionCache:
             self._verdicts.move_to_end(version)
             return True, self._verdicts[version]
 
-    def store(self, version: FileVersion, message: str | None) -> None:
+    def store(self, version: K, message: str | None) -> None:
         with self._lock:
             self._verdicts[version] = message
             self._verdicts.move_to_end(version)
@@ -161,8 +162,8 @@ class FileContentsManager(ContentsManager):
         self._listing_cache: dict[ListingKey, NameListing] = {}
         self._listing_lock = threading.Lock()
         self._writer_lock = threading.Lock()
-        self._verdicts = FileVersionCache(VERDICT_CACHE_SIZE)
-        self._digests = FileVersionCache(VERDICT_CACHE_SIZE)
+        self._verdicts = FileVersionCache[FileVersion](VERDICT_CACHE_SIZE)
+        self._digests = FileVersionCache[FileVersion](VERDICT_CACHE_SIZE)
         self._notebook_slots: asyncio.Semaphore | None = None
         self._notebook_slots_loop: asyncio.AbstractEventLoop | None = None
         #: Moves a path to the trash (set by the file services); None: deletes are permanent.

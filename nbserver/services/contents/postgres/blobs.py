@@ -65,6 +65,9 @@ class BlobWriter:
     async def add(self, data: bytes | memoryview) -> None:
         """Append ``data``; full chunks are written at once, the rest kept until more comes."""
         self._hash.update(data)
+        await self._append(data)
+
+    async def _append(self, data: bytes | memoryview) -> None:
         self._size += len(data)
         view = memoryview(data)
         if self._pending:
@@ -81,8 +84,15 @@ class BlobWriter:
         self._pending += view
 
     async def add_all(self, pieces: Iterable[bytes]) -> Blob:
+        """The blob of bytes held in memory already: when the owner has it, nothing is written."""
+        pieces = list(pieces)
         for piece in pieces:
-            await self.add(piece)
+            self._hash.update(piece)
+        existing = await _blob_by_hash(self._conn, self._hash.hexdigest())
+        if existing is not None:
+            return existing
+        for piece in pieces:
+            await self._append(piece)
         return await self.finish()
 
     async def finish(self) -> Blob:

@@ -30,6 +30,7 @@ from nbserver.blocking import run_blocking
 from nbserver.db.config import ConfigurationError, Database
 from nbserver.errors import Conflict, InvalidInput, NotFound
 from nbserver.services.contents.fileio import normalize_api_path
+from nbserver.services.contents.filemanager import VERDICT_CACHE_SIZE, FileVersionCache
 from nbserver.services.contents.manager import (
     HASH_ALGORITHM,
     ContentsManager,
@@ -111,6 +112,8 @@ class PostgresContentsManager(ContentsManager):
                 "PostgresContentsManager keeps files in PostgreSQL: set Database.url (--Database.url=...) "
                 "or $NBSERVER_DATABASE_URL, and create the schema with `nbserver db upgrade`.")
         self._has_root = False
+        self._verdicts = FileVersionCache[str](VERDICT_CACHE_SIZE)
+        self._digests = FileVersionCache[str](VERDICT_CACHE_SIZE)
 
     # -- paths and rows ----------------------------------------------------------------
 
@@ -208,7 +211,7 @@ class PostgresContentsManager(ContentsManager):
             if format not in (None, "json"):
                 raise InvalidInput(f"Format {format!r} is not valid for a notebook; use json.")
             if content:
-                model.update(await run_blocking(self._notebook_content, raw))
+                model.update(await run_blocking(self._notebook_content, raw, found[4]))
         else:
             model.update(type="file", mimetype=file_mimetype(model["name"], None))
             if format not in (None, "text", "base64"):
@@ -218,12 +221,26 @@ class PostgresContentsManager(ContentsManager):
             model["mimetype"] = file_mimetype(model["name"], model["format"])
         return model, int(found[8])
 
-    def _notebook_content(self, raw: bytes) -> Model:
-        """The content fields of a notebook model from its bytes: parsed, trust marked, validated."""
+    def _notebook_content(self, raw: bytes, sha256: str) -> Model:
+        """The content fields of a notebook model from its bytes: parsed, trust marked, validated.
+
+        The signature and the validation verdict are remembered by the bytes' SHA-256, as the
+        file store remembers them per file version: reading a large notebook again skips both.
+        """
         nb, note = read_notebook(raw)
-        mark_cells(nb, self.notary.is_signed(self.notary.digest(nb)))
+        found, digest = self._digests.lookup(sha256)
+        if not found:
+            digest = self.notary.digest(nb)
+            self._digests.store(sha256, digest)
+        mark_cells(nb, self.notary.is_signed(digest))
+        found, verdict = self._verdicts.lookup(sha256)
+        if not found:
+            checked = validate_notebook(nb)
+            verdict = checked.message
+            if checked.repeatable:
+                self._verdicts.store(sha256, verdict)
         fields: Model = {"content": nb, "format": "json"}
-        message = " ".join(filter(None, (note, validate_notebook(nb).message)))
+        message = " ".join(filter(None, (note, verdict)))
         if message:
             fields["message"] = message
         return fields
@@ -318,6 +335,8 @@ class PostgresContentsManager(ContentsManager):
                 raise InvalidInput("Notebooks cannot be uploaded in chunks; upload as a file.")
             notebook, signature = await run_blocking(self._encode_notebook, model.get("content"))
             saved = await self._save_file(path, notebook.chunks, must_create, notebook.message)
+            if notebook.verdict_holds_on_disk:
+                self._verdicts.store(saved.model["hash"], notebook.message)
             if signature is not None:
                 await run_blocking(self.notary.sign, signature)
         else:
