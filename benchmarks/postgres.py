@@ -159,7 +159,7 @@ def main() -> int:
             if label == POSTGRES:
                 root.mkdir(parents=True)
             else:
-                make_root(root, notebook, with_100k)
+                make_root(root, notebook, with_100k and label != JUPYTER)  # jupyter_server cannot page it
             server = RunningServer(spec, root, scratch / f"home-{len(servers)}", secrets.token_hex(16), extra)
             servers.append(server)
             server.name = label

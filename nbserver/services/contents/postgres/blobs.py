@@ -104,20 +104,20 @@ class BlobWriter:
         existing = await _blob_by_hash(self._conn, digest)
         if existing is not None:
             if self._id is not None:
-                await self._conn.execute("DELETE FROM contents_blobs WHERE owner = current_user AND id = %s",
+                await self._conn.execute("DELETE FROM contents_blobs WHERE owner = current_user::text AND id = %s",
                                          (self._id,))
             return existing
         blob_id = await self._blob_id()
         try:
             async with self._conn.transaction():  # a savepoint: a concurrent twin may win the hash
                 await self._conn.execute(
-                    "UPDATE contents_blobs SET sha256 = %s, size = %s WHERE owner = current_user AND id = %s",
+                    "UPDATE contents_blobs SET sha256 = %s, size = %s WHERE owner = current_user::text AND id = %s",
                     (digest, self._size, blob_id))
         except pg_errors.UniqueViolation:
             existing = await _blob_by_hash(self._conn, digest)
             if existing is None:
                 raise
-            await self._conn.execute("DELETE FROM contents_blobs WHERE owner = current_user AND id = %s",
+            await self._conn.execute("DELETE FROM contents_blobs WHERE owner = current_user::text AND id = %s",
                                      (blob_id,))
             return existing
         return Blob(blob_id, digest, self._size)
@@ -126,7 +126,7 @@ class BlobWriter:
 async def _blob_by_hash(conn: AsyncConnection[Any], digest: str) -> Blob | None:
     """The owner's blob with this SHA-256, locked against removal until the transaction ends."""
     row = await (await conn.execute(
-        "SELECT id, sha256, size FROM contents_blobs WHERE owner = current_user AND sha256 = %s "
+        "SELECT id, sha256, size FROM contents_blobs WHERE owner = current_user::text AND sha256 = %s "
         "FOR KEY SHARE", (digest,))).fetchone()
     return Blob(int(row[0]), str(row[1]), int(row[2])) if row is not None else None
 
@@ -134,7 +134,7 @@ async def _blob_by_hash(conn: AsyncConnection[Any], digest: str) -> Blob | None:
 async def read_whole(conn: AsyncConnection[Any], blob_id: int) -> bytes:
     """All bytes of a blob (for a model's content, which holds them all anyway)."""
     cursor = await conn.execute(
-        "SELECT data FROM contents_chunks WHERE owner = current_user AND blob = %s ORDER BY seq",
+        "SELECT data FROM contents_chunks WHERE owner = current_user::text AND blob = %s ORDER BY seq",
         (blob_id,), binary=True)
     return b"".join([bytes(row[0]) for row in await cursor.fetchall()])
 
@@ -151,7 +151,7 @@ async def drop_unreferenced(conn: AsyncConnection[Any], blob_ids: Iterable[int |
     try:
         async with conn.transaction():
             await conn.execute(
-                "DELETE FROM contents_blobs b WHERE b.owner = current_user AND b.id = ANY(%s) "
+                "DELETE FROM contents_blobs b WHERE b.owner = current_user::text AND b.id = ANY(%s) "
                 "AND NOT EXISTS (SELECT 1 FROM contents_files f WHERE f.owner = b.owner AND f.blob = b.id) "
                 "AND NOT EXISTS (SELECT 1 FROM contents_checkpoints c WHERE c.owner = b.owner AND c.blob = b.id)",
                 (ids,))
@@ -163,7 +163,7 @@ async def fetch_part(conn: AsyncConnection[Any], blob_id: int, seq: int, offset:
     """``length`` bytes from ``offset`` of chunk ``seq`` of a blob (fewer when the blob is gone)."""
     row = await (await conn.execute(
         "SELECT substring(data FROM %s FOR %s) FROM contents_chunks "
-        "WHERE owner = current_user AND blob = %s AND seq = %s",
+        "WHERE owner = current_user::text AND blob = %s AND seq = %s",
         (offset + 1, length, blob_id, seq), binary=True)).fetchone()
     return bytes(row[0]) if row is not None else b""
 

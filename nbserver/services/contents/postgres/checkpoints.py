@@ -46,13 +46,13 @@ class PostgresCheckpoints(CheckpointHistory):
     @staticmethod
     async def _ids(conn: Conn, path: str) -> list[str]:
         rows = await (await conn.execute(
-            "SELECT id FROM contents_checkpoints WHERE owner = current_user AND path = %s", (path,))).fetchall()
+            "SELECT id FROM contents_checkpoints WHERE owner = current_user::text AND path = %s", (path,))).fetchall()
         return [str(row[0]) for row in rows]
 
     @staticmethod
     async def _checkpoint_blob(conn: Conn, checkpoint_id: str, path: str) -> int:
         found = await (await conn.execute(
-            "SELECT blob FROM contents_checkpoints WHERE owner = current_user AND path = %s AND id = %s",
+            "SELECT blob FROM contents_checkpoints WHERE owner = current_user::text AND path = %s AND id = %s",
             (path, checkpoint_id))).fetchone()
         if found is None:
             raise NotFound(f"No checkpoint {checkpoint_id!r} for {path}")
@@ -66,7 +66,7 @@ class PostgresCheckpoints(CheckpointHistory):
             if DEFAULT_CHECKPOINT_ID in ids:
                 if self.checkpoint_history_size > 1:
                     await conn.execute(
-                        "UPDATE contents_checkpoints SET id = %s WHERE owner = current_user AND path = %s AND id = %s",
+                        "UPDATE contents_checkpoints SET id = %s WHERE owner = current_user::text AND path = %s AND id = %s",
                         (new_history_id(ids.__contains__), path, DEFAULT_CHECKPOINT_ID))
                 else:
                     await self._delete(conn, DEFAULT_CHECKPOINT_ID, path)
@@ -74,8 +74,8 @@ class PostgresCheckpoints(CheckpointHistory):
                 "INSERT INTO contents_checkpoints (path, id, blob, last_modified) VALUES (%s, %s, %s, %s) "
                 "RETURNING last_modified", (path, DEFAULT_CHECKPOINT_ID, row[9], row[7]))).fetchone()
             pruned = await (await conn.execute(
-                "DELETE FROM contents_checkpoints WHERE owner = current_user AND path = %s AND id <> %s AND id NOT IN "
-                "(SELECT id FROM contents_checkpoints WHERE owner = current_user AND path = %s AND id <> %s "
+                "DELETE FROM contents_checkpoints WHERE owner = current_user::text AND path = %s AND id <> %s AND id NOT IN "
+                "(SELECT id FROM contents_checkpoints WHERE owner = current_user::text AND path = %s AND id <> %s "
                 "ORDER BY id DESC LIMIT %s) RETURNING blob",
                 (path, DEFAULT_CHECKPOINT_ID, path, DEFAULT_CHECKPOINT_ID, self.checkpoint_history_size - 1))).fetchall()
             await blobs.drop_unreferenced(conn, [blob for (blob,) in pruned])
@@ -88,7 +88,7 @@ class PostgresCheckpoints(CheckpointHistory):
         async with self.manager.operation("list the checkpoints of", path) as conn:
             await self._file(conn, path)
             rows = await (await conn.execute(
-                "SELECT id, last_modified FROM contents_checkpoints WHERE owner = current_user AND path = %s "
+                "SELECT id, last_modified FROM contents_checkpoints WHERE owner = current_user::text AND path = %s "
                 "ORDER BY id = %s, id", (path, DEFAULT_CHECKPOINT_ID))).fetchall()
         return [{"id": row[0], "last_modified": iso_timestamp(row[1].timestamp())} for row in rows]
 
@@ -100,8 +100,8 @@ class PostgresCheckpoints(CheckpointHistory):
             await conn.execute(
                 "UPDATE contents_files f SET blob = b.id, size = b.size, sha256 = b.sha256, "
                 "last_modified = clock_timestamp(), version = nextval('contents_version_seq') "
-                "FROM contents_blobs b WHERE b.owner = current_user AND b.id = %s "
-                "AND f.owner = current_user AND f.path = %s", (blob, path))
+                "FROM contents_blobs b WHERE b.owner = current_user::text AND b.id = %s "
+                "AND f.owner = current_user::text AND f.path = %s", (blob, path))
             if row[9] != blob:
                 await blobs.drop_unreferenced(conn, [row[9]])
         await self.manager.notify_saved(path)
@@ -114,7 +114,7 @@ class PostgresCheckpoints(CheckpointHistory):
 
     async def _delete(self, conn: Conn, checkpoint_id: str, path: str) -> None:
         found = await (await conn.execute(
-            "DELETE FROM contents_checkpoints WHERE owner = current_user AND path = %s AND id = %s RETURNING blob",
+            "DELETE FROM contents_checkpoints WHERE owner = current_user::text AND path = %s AND id = %s RETURNING blob",
             (path, checkpoint_id))).fetchone()
         if found is None:
             raise NotFound(f"No checkpoint {checkpoint_id!r} for {path}")
@@ -128,8 +128,8 @@ class PostgresCheckpoints(CheckpointHistory):
             if checkpoint_id == DEFAULT_CHECKPOINT_ID:
                 # "checkpoint" keeps naming the latest: the newest older one takes its place.
                 await conn.execute(
-                    "UPDATE contents_checkpoints SET id = %s WHERE owner = current_user AND path = %s AND id = "
-                    "(SELECT max(id) FROM contents_checkpoints WHERE owner = current_user AND path = %s)",
+                    "UPDATE contents_checkpoints SET id = %s WHERE owner = current_user::text AND path = %s AND id = "
+                    "(SELECT max(id) FROM contents_checkpoints WHERE owner = current_user::text AND path = %s)",
                     (DEFAULT_CHECKPOINT_ID, path, path))
 
     async def rename_all_checkpoints(self, old_path: str, new_path: str) -> None:

@@ -13,7 +13,7 @@ and nothing is cached across requests except replies stamped with the row's vers
   chunks of one upload may reach different replicas; the last one assembles them.
 - ``/files`` streams a file chunk by chunk from the database (:class:`.blobs.BlobStream`).
 
-Every row is the current database user's (``owner = current_user``): one database can hold
+Every row is the current database user's (``owner = current_user::text``): one database can hold
 several users' files, each user's server connecting as its own role.
 """
 
@@ -150,13 +150,13 @@ class PostgresContentsManager(ContentsManager):
     async def row(conn: Conn, path: str, lock: str = "") -> tuple[Any, ...] | None:
         """The row at ``path`` (:data:`COLUMNS`), optionally locked (``"FOR UPDATE"``...)."""
         cursor = await conn.execute(
-            f"SELECT {COLUMNS} FROM contents_files WHERE owner = current_user AND path = %s {lock}", (path,))
+            f"SELECT {COLUMNS} FROM contents_files WHERE owner = current_user::text AND path = %s {lock}", (path,))
         return await cursor.fetchone()
 
     async def _require_folder(self, conn: Conn, path: str) -> None:
         """NotFound unless a folder is at ``path``; it is kept from removal until the transaction ends."""
         row = await (await conn.execute(
-            "SELECT is_dir FROM contents_files WHERE owner = current_user AND path = %s FOR KEY SHARE",
+            "SELECT is_dir FROM contents_files WHERE owner = current_user::text AND path = %s FOR KEY SHARE",
             (path,))).fetchone()
         if row is None or not row[0]:
             raise NotFound(f"No such directory: {path}")
@@ -164,7 +164,7 @@ class PostgresContentsManager(ContentsManager):
     def _children_query(self, page: bool) -> str:
         hidden = "" if self.allow_hidden else " AND left(name, 1) <> '.'"
         after = " AND name > %s" if page else ""
-        return (f"SELECT {COLUMNS} FROM contents_files WHERE owner = current_user AND parent = %s{hidden}{after} "
+        return (f"SELECT {COLUMNS} FROM contents_files WHERE owner = current_user::text AND parent = %s{hidden}{after} "
                 "ORDER BY name" + (" LIMIT %s" if page else ""))
 
     # -- reading -----------------------------------------------------------------------
@@ -184,7 +184,7 @@ class PostgresContentsManager(ContentsManager):
                 cursor = await conn.execute(
                     f"SELECT {', '.join('f.' + c for c in COLUMNS.split(', '))}, c.data "
                     "FROM contents_files f LEFT JOIN contents_chunks c ON c.owner = f.owner AND c.blob = f.blob "
-                    "WHERE f.owner = current_user AND f.path = %s ORDER BY c.seq", (path,), binary=True)
+                    "WHERE f.owner = current_user::text AND f.path = %s ORDER BY c.seq", (path,), binary=True)
                 rows = await cursor.fetchall()
                 found = rows[0][:-1] if rows else None
                 raw = b"".join(bytes(r[-1]) for r in rows if r[-1] is not None)
@@ -257,7 +257,7 @@ class PostgresContentsManager(ContentsManager):
         trust, trust_settled = trust_stamp(self.notary.db_file)
         async with self.operation("read", path) as conn:
             found = await (await conn.execute(
-                "SELECT version FROM contents_files WHERE owner = current_user AND path = %s", (path,))).fetchone()
+                "SELECT version FROM contents_files WHERE owner = current_user::text AND path = %s", (path,))).fetchone()
         if found is not None:
             cached = self.replies.lookup(key, (int(found[0]), *trust))
             if cached is not None:
@@ -283,7 +283,7 @@ class PostgresContentsManager(ContentsManager):
             return True
         async with self.operation("look up", path) as conn:
             found = await (await conn.execute(
-                "SELECT is_dir FROM contents_files WHERE owner = current_user AND path = %s", (path,))).fetchone()
+                "SELECT is_dir FROM contents_files WHERE owner = current_user::text AND path = %s", (path,))).fetchone()
         return found is not None and bool(found[0]) == is_dir
 
     async def list_directory_page(self, path: str, page_size: int, cursor: str | None = None) -> Model:
@@ -299,7 +299,7 @@ class PostgresContentsManager(ContentsManager):
                 self._children_query(page=True), (path, cursor or "", page_size + 1))).fetchall()
             hidden = "" if self.allow_hidden else " AND left(name, 1) <> '.'"
             total = await (await conn.execute(
-                f"SELECT count(*) FROM contents_files WHERE owner = current_user AND parent = %s{hidden}",
+                f"SELECT count(*) FROM contents_files WHERE owner = current_user::text AND parent = %s{hidden}",
                 (path,))).fetchone()
         model = row_model(found)
         page = [row_model(row) for row in rows[:page_size]]
@@ -314,7 +314,7 @@ class PostgresContentsManager(ContentsManager):
         async with self.operation("open", path) as conn:
             found = await (await conn.execute(
                 "SELECT blob, sha256, size, last_modified FROM contents_files "
-                "WHERE owner = current_user AND path = %s AND NOT is_dir", (path,))).fetchone()
+                "WHERE owner = current_user::text AND path = %s AND NOT is_dir", (path,))).fetchone()
         if found is None:
             raise NotFound(f"No such file: {path}")
         modified: datetime = found[3]
@@ -419,7 +419,7 @@ class PostgresContentsManager(ContentsManager):
         if existing is not None:
             row = await (await conn.execute(
                 "UPDATE contents_files SET blob = %s, size = %s, sha256 = %s, last_modified = clock_timestamp(), "
-                f"version = nextval('contents_version_seq') WHERE owner = current_user AND path = %s RETURNING {COLUMNS}",
+                f"version = nextval('contents_version_seq') WHERE owner = current_user::text AND path = %s RETURNING {COLUMNS}",
                 (blob.id, blob.size, blob.sha256, path))).fetchone()
             if existing[9] != blob.id:
                 await blobs.drop_unreferenced(conn, [existing[9]])
@@ -436,7 +436,7 @@ class PostgresContentsManager(ContentsManager):
             existing = await self._claim_file(conn, path, must_create=False)
             if chunk == 1:
                 await conn.execute(
-                    "DELETE FROM contents_uploads WHERE owner = current_user "
+                    "DELETE FROM contents_uploads WHERE owner = current_user::text "
                     "AND (path = %s OR updated < clock_timestamp() - make_interval(secs => %s))",
                     (path, self.upload_max_age))
             elif not await self._upload_started(conn, path):
@@ -446,7 +446,7 @@ class PostgresContentsManager(ContentsManager):
                 "ON CONFLICT (owner, path, seq) DO UPDATE SET data = excluded.data, updated = clock_timestamp()",
                 (path, chunk, raw))
             size = await (await conn.execute(
-                "SELECT sum(length(data)) FROM contents_uploads WHERE owner = current_user AND path = %s",
+                "SELECT sum(length(data)) FROM contents_uploads WHERE owner = current_user::text AND path = %s",
                 (path,))).fetchone()
         now = iso_timestamp(datetime.now().timestamp())
         name = posixpath.basename(path)
@@ -461,7 +461,7 @@ class PostgresContentsManager(ContentsManager):
     @staticmethod
     async def _upload_started(conn: Conn, path: str) -> bool:
         found = await (await conn.execute(
-            "SELECT 1 FROM contents_uploads WHERE owner = current_user AND path = %s LIMIT 1 FOR UPDATE",
+            "SELECT 1 FROM contents_uploads WHERE owner = current_user::text AND path = %s LIMIT 1 FOR UPDATE",
             (path,))).fetchone()
         return found is not None
 
@@ -473,18 +473,18 @@ class PostgresContentsManager(ContentsManager):
             if not await self._upload_started(conn, path):
                 raise InvalidInput("No chunked upload is in progress for this file.")
             numbers = [row[0] for row in await (await conn.execute(
-                "SELECT seq FROM contents_uploads WHERE owner = current_user AND path = %s ORDER BY seq",
+                "SELECT seq FROM contents_uploads WHERE owner = current_user::text AND path = %s ORDER BY seq",
                 (path,))).fetchall()]
             writer = blobs.BlobWriter(conn)
             for number in numbers:
                 part = await (await conn.execute(
-                    "SELECT data FROM contents_uploads WHERE owner = current_user AND path = %s AND seq = %s",
+                    "SELECT data FROM contents_uploads WHERE owner = current_user::text AND path = %s AND seq = %s",
                     (path, number), binary=True)).fetchone()
                 assert part is not None
                 await writer.add(bytes(part[0]))
             await writer.add(last)
             blob = await writer.finish()
-            await conn.execute("DELETE FROM contents_uploads WHERE owner = current_user AND path = %s", (path,))
+            await conn.execute("DELETE FROM contents_uploads WHERE owner = current_user::text AND path = %s", (path,))
             return await self._place(conn, path, existing, blob, must_create)
 
     # -- delete, rename, copy ----------------------------------------------------------
@@ -496,10 +496,10 @@ class PostgresContentsManager(ContentsManager):
             raise InvalidInput("The root directory cannot be deleted.")
         async with self.operation("delete", path) as conn:
             dropped = await (await conn.execute(
-                f"DELETE FROM contents_checkpoints WHERE owner = current_user AND {SUBTREE} RETURNING blob",
+                f"DELETE FROM contents_checkpoints WHERE owner = current_user::text AND {SUBTREE} RETURNING blob",
                 subtree(path))).fetchall()
             deleted = await (await conn.execute(
-                f"DELETE FROM contents_files WHERE owner = current_user AND {SUBTREE} RETURNING path, blob",
+                f"DELETE FROM contents_files WHERE owner = current_user::text AND {SUBTREE} RETURNING path, blob",
                 subtree(path))).fetchall()
             if not any(row[0] == path for row in deleted):
                 raise NotFound(f"No such file or directory: {path}")
@@ -523,7 +523,7 @@ class PostgresContentsManager(ContentsManager):
                 "ELSE %(new)s || substr(parent, char_length(%(old)s) + 1) END, "
                 "name = CASE WHEN path = %(old)s THEN %(name)s ELSE name END, "
                 "version = nextval('contents_version_seq') "
-                "WHERE owner = current_user AND (path = %(old)s OR (path >= %(old)s || '/' AND path < %(old)s || '0'))",
+                "WHERE owner = current_user::text AND (path = %(old)s OR (path >= %(old)s || '/' AND path < %(old)s || '0'))",
                 {"old": old_path, "new": new_path, "parent": parent_of(new_path), "name": posixpath.basename(new_path)})
 
     async def _require_free(self, conn: Conn, path: str) -> None:
@@ -549,7 +549,7 @@ class PostgresContentsManager(ContentsManager):
                 "CASE WHEN path = %(old)s THEN %(parent)s ELSE %(new)s || substr(parent, char_length(%(old)s) + 1) END, "
                 "CASE WHEN path = %(old)s THEN %(name)s ELSE name END, is_dir, blob, size, sha256, writable "
                 "FROM contents_files "
-                "WHERE owner = current_user AND (path = %(old)s OR (path >= %(old)s || '/' AND path < %(old)s || '0'))"
+                "WHERE owner = current_user::text AND (path = %(old)s OR (path >= %(old)s || '/' AND path < %(old)s || '0'))"
                 + ("" if self.allow_hidden else " AND (path = %(old)s OR position('/.' in substr(path, char_length(%(old)s) + 1)) = 0)"),
                 {"old": from_path, "new": to_path, "parent": parent_of(to_path), "name": posixpath.basename(to_path)})
             found = await self.row(conn, to_path)

@@ -25,7 +25,7 @@ MIGRATIONS = [
     Migration(1, "files, folders, content blobs, checkpoints and staged uploads", (
         "CREATE SEQUENCE contents_version_seq",
         """CREATE TABLE contents_blobs (
-            owner   text NOT NULL DEFAULT current_user,
+            owner   text COLLATE "C" NOT NULL DEFAULT current_user,
             id      bigint GENERATED ALWAYS AS IDENTITY,
             sha256  text COLLATE "C",
             size    bigint NOT NULL DEFAULT 0,
@@ -33,7 +33,7 @@ MIGRATIONS = [
             UNIQUE (owner, sha256)
         )""",
         """CREATE TABLE contents_chunks (
-            owner   text NOT NULL DEFAULT current_user,
+            owner   text COLLATE "C" NOT NULL DEFAULT current_user,
             blob    bigint NOT NULL,
             seq     integer NOT NULL,
             data    bytea NOT NULL,
@@ -42,7 +42,7 @@ MIGRATIONS = [
         )""",
         "ALTER TABLE contents_chunks ALTER COLUMN data SET STORAGE EXTERNAL",
         """CREATE TABLE contents_files (
-            owner         text NOT NULL DEFAULT current_user,
+            owner   text COLLATE "C" NOT NULL DEFAULT current_user,
             path          text COLLATE "C" NOT NULL,
             parent        text COLLATE "C",
             name          text COLLATE "C" NOT NULL,
@@ -64,7 +64,7 @@ MIGRATIONS = [
         "CREATE INDEX contents_files_listing ON contents_files (owner, parent, name)",
         "CREATE INDEX contents_files_blob ON contents_files (owner, blob)",
         """CREATE TABLE contents_checkpoints (
-            owner   text NOT NULL DEFAULT current_user,
+            owner   text COLLATE "C" NOT NULL DEFAULT current_user,
             path    text COLLATE "C" NOT NULL,
             id      text COLLATE "C" NOT NULL,
             blob    bigint NOT NULL,
@@ -76,7 +76,7 @@ MIGRATIONS = [
         )""",
         "CREATE INDEX contents_checkpoints_blob ON contents_checkpoints (owner, blob)",
         """CREATE TABLE contents_uploads (
-            owner   text NOT NULL DEFAULT current_user,
+            owner   text COLLATE "C" NOT NULL DEFAULT current_user,
             path    text COLLATE "C" NOT NULL,
             seq     integer NOT NULL,
             data    bytea NOT NULL,
