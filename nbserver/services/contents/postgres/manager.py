@@ -19,6 +19,7 @@ several users' files, each user's server connecting as its own role.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import posixpath
 from datetime import datetime
@@ -58,6 +59,8 @@ if TYPE_CHECKING:
 
 #: The columns every model is made from, in this order (see :func:`row_model`).
 COLUMNS = "path, name, is_dir, size, sha256, writable, created, last_modified, version, blob"
+#: How many folders' child counts a manager keeps.
+LISTING_TOTALS_KEPT = 256
 #: A path and everything below it (parameters: the path three times); '0' follows '/' in byte order.
 SUBTREE = "(path = %s OR (path >= %s || '/' AND path < %s || '0'))"
 
@@ -112,6 +115,8 @@ class PostgresContentsManager(ContentsManager):
                 "PostgresContentsManager keeps files in PostgreSQL: set Database.url (--Database.url=...) "
                 "or $NBSERVER_DATABASE_URL, and create the schema with `nbserver db upgrade`.")
         self._has_root = False
+        #: Child counts by (folder path, folder version, allow_hidden), oldest out first.
+        self._totals: collections.OrderedDict[tuple[str, int, bool], int] = collections.OrderedDict()
         self._verdicts = FileVersionCache[str](VERDICT_CACHE_SIZE)
         self._digests = FileVersionCache[str](VERDICT_CACHE_SIZE)
 
@@ -160,6 +165,15 @@ class PostgresContentsManager(ContentsManager):
             (path,))).fetchone()
         if row is None or not row[0]:
             raise NotFound(f"No such directory: {path}")
+
+    @staticmethod
+    async def folders_changed(conn: Conn, *folders: str) -> None:
+        """Move the version of folders whose children changed (made, removed, renamed in or out),
+        so every replica's cached child counts of them (:meth:`list_directory_page`) lapse. In
+        path order, so that transactions changing the same two folders cannot deadlock."""
+        for folder in sorted(set(folders)):
+            await conn.execute("UPDATE contents_files SET version = nextval('contents_version_seq') "
+                               "WHERE owner = current_user::text AND path = %s", (folder,))
 
     def _children_query(self, page: bool) -> str:
         hidden = "" if self.allow_hidden else " AND left(name, 1) <> '.'"
@@ -287,7 +301,11 @@ class PostgresContentsManager(ContentsManager):
         return found is not None and bool(found[0]) == is_dir
 
     async def list_directory_page(self, path: str, page_size: int, cursor: str | None = None) -> Model:
-        """Keyset paging: the children named after ``cursor``, by the (owner, parent, name) index."""
+        """Keyset paging: the children named after ``cursor``, by the (owner, parent, name) index.
+
+        ``total`` is counted once per version of the folder (which moves whenever a child is
+        made, removed or renamed, on any replica) and kept: counting 100,000 children costs
+        more than the page."""
         path = self.readable_path(path)
         async with self.operation("list", path) as conn:
             found = await self.row(conn, path)
@@ -297,14 +315,21 @@ class PostgresContentsManager(ContentsManager):
                 raise InvalidInput(f"{path} is not a directory; only directories are paged.")
             rows = await (await conn.execute(
                 self._children_query(page=True), (path, cursor or "", page_size + 1))).fetchall()
-            hidden = "" if self.allow_hidden else " AND left(name, 1) <> '.'"
-            total = await (await conn.execute(
-                f"SELECT count(*) FROM contents_files WHERE owner = current_user::text AND parent = %s{hidden}",
-                (path,))).fetchone()
+            key = (path, int(found[8]), self.allow_hidden)
+            total = self._totals.get(key)
+            if total is None:
+                hidden = "" if self.allow_hidden else " AND left(name, 1) <> '.'"
+                counted = await (await conn.execute(
+                    f"SELECT count(*) FROM contents_files WHERE owner = current_user::text AND parent = %s{hidden}",
+                    (path,))).fetchone()
+                total = int(counted[0]) if counted else 0
+                self._totals[key] = total
+                while len(self._totals) > LISTING_TOTALS_KEPT:
+                    self._totals.popitem(last=False)
         model = row_model(found)
         page = [row_model(row) for row in rows[:page_size]]
         more = len(rows) > page_size
-        model.update(content=page, format="json", total=int(total[0]) if total else 0,
+        model.update(content=page, format="json", total=total,
                      next_cursor=page[-1]["name"] if more and page else None)
         return model
 
@@ -368,6 +393,7 @@ class PostgresContentsManager(ContentsManager):
                     f"ON CONFLICT DO NOTHING RETURNING {COLUMNS}",
                     (path, parent_of(path), posixpath.basename(path)))).fetchone()
                 if found is not None:
+                    await self.folders_changed(conn, parent_of(path))
                     return Saved(row_model(found), created=True)
                 found = await self.row(conn, path)  # made by another client a moment ago
                 assert found is not None
@@ -410,6 +436,8 @@ class PostgresContentsManager(ContentsManager):
                 f"VALUES (%s, %s, %s, false, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING {COLUMNS}",
                 (path, parent_of(path), posixpath.basename(path), blob.id, blob.size, blob.sha256))).fetchone()
             created = row is not None
+            if created:
+                await self.folders_changed(conn, parent_of(path))
             if row is None:  # another client created it a moment ago: this save replaces theirs
                 if must_create:
                     raise Conflict(f"A file or directory already exists at {path}")
@@ -503,6 +531,7 @@ class PostgresContentsManager(ContentsManager):
                 subtree(path))).fetchall()
             if not any(row[0] == path for row in deleted):
                 raise NotFound(f"No such file or directory: {path}")
+            await self.folders_changed(conn, parent_of(path))
             await blobs.drop_unreferenced(conn, [row[0] for row in dropped] + [row[1] for row in deleted])
 
     async def rename_file(self, old_path: str, new_path: str) -> None:
@@ -516,6 +545,7 @@ class PostgresContentsManager(ContentsManager):
             if await self.row(conn, old_path, "FOR UPDATE") is None:
                 raise NotFound(f"No such file or directory: {old_path}")
             await self._require_free(conn, new_path)
+            await self.folders_changed(conn, parent_of(old_path), parent_of(new_path))
             await conn.execute(
                 "UPDATE contents_files SET "
                 "path = %(new)s || substr(path, char_length(%(old)s) + 1), "
@@ -543,6 +573,7 @@ class PostgresContentsManager(ContentsManager):
             if await self.row(conn, from_path, "FOR SHARE") is None:
                 raise NotFound(f"No such file or directory: {from_path}")
             await self._require_free(conn, to_path)
+            await self.folders_changed(conn, parent_of(to_path))
             await conn.execute(
                 "INSERT INTO contents_files (path, parent, name, is_dir, blob, size, sha256, writable) "
                 "SELECT %(new)s || substr(path, char_length(%(old)s) + 1), "
