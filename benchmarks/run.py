@@ -1,6 +1,6 @@
 """Side-by-side benchmark of nbserver (this checkout) against jupyter_server 2.21.1.
 
-    python benchmarks/run.py [--trials N] [--quick] [--json out.json] [--only workload,...]
+    python benchmarks/run.py [--trials N] [--quick] [--json out.json] [--only workload,...] [--postgres]
 
 Each trial starts each server afresh on a free 127.0.0.1 port with an identical fresh root folder
 and the same token, runs the workloads, reads its memory and stops it with every kernel it
@@ -538,6 +538,8 @@ def main() -> int:
                         help="leave out the many-clients runs (about 15 minutes of a full run)")
     parser.add_argument("--many-clients-duration", type=float, default=60.0,
                         help="seconds of each many-clients run (default 60; the memory check's runs are 10 s)")
+    parser.add_argument("--postgres", action="store_true",
+                        help="then run benchmarks/postgres.py: the PostgreSQL contents store beside the file store")
     args = parser.parse_args()
     groups = GROUPS if not args.only else [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = set(groups) - set(GROUPS)
@@ -604,6 +606,10 @@ def main() -> int:
             "targets": checks, "many_clients": MANY_CLIENTS,
         }, indent=2))
         log(f"wrote {args.json}")
+    if args.postgres:
+        postgres = subprocess.run([sys.executable, str(Path(__file__).resolve().parent / "postgres.py"),
+                                   *(["--quick"] if args.quick else [])])
+        failures += [f"benchmarks/postgres.py exited with {postgres.returncode}"] if postgres.returncode else []
     # A smoke run is a check too: any error or time-out (not "n/a") makes the exit status 1.
     return 1 if failures else 0
 

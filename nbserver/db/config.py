@@ -8,6 +8,7 @@ process's asyncio connection pool (stores called on the event loop). Both come f
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +79,7 @@ class Database(LoggingConfigurable):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._pool: AsyncConnectionPool | None = None
+        self._opening: asyncio.Future[AsyncConnectionPool] | None = None
 
     @property
     def configured(self) -> bool:
@@ -109,23 +111,44 @@ class Database(LoggingConfigurable):
         return psycopg.connect(self._conninfo(), autocommit=autocommit)
 
     async def pool(self) -> AsyncConnectionPool:
-        """The process's asyncio connection pool, opened on first use (on the running loop)."""
-        if self._pool is None:
-            from psycopg_pool import AsyncConnectionPool
+        """The process's asyncio connection pool, opened on first use (on the running loop).
 
-            pool = AsyncConnectionPool(
-                self._conninfo(),
-                min_size=self.pool_min_size,
-                max_size=self.pool_max_size,
-                timeout=self.connect_timeout,
-                open=False,
-            )
+        Callers that ask at once while it opens all get the same pool; when opening fails,
+        each of them gets the error and the next call tries again.
+        """
+        if self._opening is None:
+            self._opening = asyncio.ensure_future(self._open_pool())
+        opening = self._opening
+        try:
+            return await asyncio.shield(opening)
+        except BaseException:
+            if opening.done() and self._opening is opening and self._pool is None:
+                self._opening = None
+            raise
+
+    async def _open_pool(self) -> AsyncConnectionPool:
+        from psycopg_pool import AsyncConnectionPool
+
+        pool = AsyncConnectionPool(
+            self._conninfo(),
+            min_size=self.pool_min_size,
+            max_size=self.pool_max_size,
+            timeout=self.connect_timeout,
+            open=False,
+        )
+        try:
             await pool.open(wait=True, timeout=self.connect_timeout)
-            self._pool = pool
-        return self._pool
+        except BaseException:
+            await pool.close()
+            raise
+        self._pool = pool
+        return pool
 
     async def close(self) -> None:
         """Close the pool (connections in use are closed when returned)."""
+        opening, self._opening = self._opening, None
+        if opening is not None and not opening.done():
+            opening.cancel()
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
 #: Component name -> module defining ``MIGRATIONS``, in the order components are migrated (a
 #: component may refer to tables of the ones before it).
-COMPONENTS: dict[str, str] = {}
+COMPONENTS: dict[str, str] = {
+    "contents": "nbserver.services.contents.postgres.schema",
+}
 
 #: ``pg_advisory_xact_lock`` key of schema upgrades (any constant; "nbsv" in ASCII).
 UPGRADE_LOCK_KEY = 0x6E627376

@@ -16,7 +16,7 @@ import os
 import re
 import shutil
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from traitlets import Integer, Unicode, validate
 from traitlets.config import LoggingConfigurable
@@ -65,13 +65,20 @@ class Checkpoints(LoggingConfigurable):
         raise NotImplementedError
 
 
-class FileCheckpoints(Checkpoints):
-    """Checkpoints as exact byte copies in a hidden folder beside each file, latest first."""
+def new_history_id(taken: Callable[[str], bool]) -> str:
+    """An id for a checkpoint superseded now (:data:`HISTORY_ID`), not one that ``taken`` reports used."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    candidate, number = stamp, 0
+    while taken(candidate):
+        number += 1
+        candidate = f"{stamp}-{number:02d}"
+    return candidate
 
-    checkpoint_dir = Unicode(
-        ".ipynb_checkpoints",
-        help="Name of the folder, beside each file, that holds its checkpoints.",
-    ).tag(config=True)
+
+class CheckpointHistory(Checkpoints):
+    """A checkpoint store keeping several checkpoints per file: the latest is ``checkpoint``,
+    older ones have :data:`HISTORY_ID` ids, at most ``checkpoint_history_size`` in all."""
+
     checkpoint_history_size = Integer(
         10,
         help="How many checkpoints of each file are kept, the latest included; creating one more "
@@ -83,6 +90,15 @@ class FileCheckpoints(Checkpoints):
         if int(proposal["value"]) < 1:
             raise ValueError("checkpoint_history_size must be at least 1")
         return int(proposal["value"])
+
+
+class FileCheckpoints(CheckpointHistory):
+    """Checkpoints as exact byte copies in a hidden folder beside each file, latest first."""
+
+    checkpoint_dir = Unicode(
+        ".ipynb_checkpoints",
+        help="Name of the folder, beside each file, that holds its checkpoints.",
+    ).tag(config=True)
 
     @property
     def manager(self) -> FileContentsManager:
@@ -132,12 +148,7 @@ class FileCheckpoints(Checkpoints):
         return sorted((name for name in names if HISTORY_ID.fullmatch(name)), reverse=True)
 
     def _new_history_id(self, history_dir: str) -> str:
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-        candidate, number = stamp, 0
-        while os.path.lexists(os.path.join(history_dir, candidate)):
-            number += 1
-            candidate = f"{stamp}-{number:02d}"
-        return candidate
+        return new_history_id(lambda candidate: os.path.lexists(os.path.join(history_dir, candidate)))
 
     def _model(self, checkpoint_id: str, checkpoint_path: str) -> CheckpointModel:
         from nbserver.timestamps import iso_timestamp

@@ -17,7 +17,7 @@ import os
 import shutil
 import stat
 import threading
-from typing import Any, Awaitable, Callable, Iterable, Iterator, NamedTuple, TypeVar
+from typing import Any, Awaitable, Callable, Generic, Hashable, Iterable, Iterator, NamedTuple, TypeVar
 
 from jupyter_core.paths import jupyter_runtime_dir
 from traitlets import Bool, Enum, Float, Int, Unicode, default, observe
@@ -39,11 +39,14 @@ from nbserver.services.contents.manager import (
 )
 from nbserver.services.contents.notary import mark_cells, take_cell_trust
 from nbserver.services.contents.notebooks import SerializedNotebook, encode_notebook, read_notebook
-from nbserver.services.contents.replycache import EncodedReply, ReplyKey, Stamp, encode_reply, file_stamp, settled
+from nbserver.services.contents.replycache import (
+    EncodedReply, ReplyKey, Stamp, encode_reply, file_stamp, settled, trust_stamp,
+)
 from nbserver.services.contents.streams import FileStream, OSFileStream
 from nbserver.services.contents.validation import validate_notebook
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 
 #: How many folders' name lists the paged listing keeps.
 LISTING_CACHE_SIZE = 16
@@ -74,7 +77,7 @@ class Lookup(NamedTuple):
     info: os.stat_result | None
 
 
-class FileVersionCache:
+class FileVersionCache(Generic[K]):
     """A result per notebook file version (a validation message, None when valid; a signature),
     least recently used out first.
 
@@ -84,10 +87,10 @@ class FileVersionCache:
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._verdicts: collections.OrderedDict[FileVersion, str | None] = collections.OrderedDict()
+        self._verdicts: collections.OrderedDict[K, str | None] = collections.OrderedDict()
         self._lock = threading.Lock()
 
-    def lookup(self, version: FileVersion) -> tuple[bool, str | None]:
+    def lookup(self, version: K) -> tuple[bool, str | None]:
         """(found, message) for a file version."""
         with self._lock:
             if version not in self._verdicts:
@@ -95,7 +98,7 @@ class FileVersionCache:
             self._verdicts.move_to_end(version)
             return True, self._verdicts[version]
 
-    def store(self, version: FileVersion, message: str | None) -> None:
+    def store(self, version: K, message: str | None) -> None:
         with self._lock:
             self._verdicts[version] = message
             self._verdicts.move_to_end(version)
@@ -159,8 +162,8 @@ class FileContentsManager(ContentsManager):
         self._listing_cache: dict[ListingKey, NameListing] = {}
         self._listing_lock = threading.Lock()
         self._writer_lock = threading.Lock()
-        self._verdicts = FileVersionCache(VERDICT_CACHE_SIZE)
-        self._digests = FileVersionCache(VERDICT_CACHE_SIZE)
+        self._verdicts = FileVersionCache[FileVersion](VERDICT_CACHE_SIZE)
+        self._digests = FileVersionCache[FileVersion](VERDICT_CACHE_SIZE)
         self._notebook_slots: asyncio.Semaphore | None = None
         self._notebook_slots_loop: asyncio.AbstractEventLoop | None = None
         #: Moves a path to the trash (set by the file services); None: deletes are permanent.
@@ -511,21 +514,7 @@ class FileContentsManager(ContentsManager):
         return file_stamp(info, os.access(os_path, os.W_OK), trust), trust_settled and settled(info)
 
     def _trust_stamp(self) -> tuple[Stamp, bool]:
-        """The notary database's files' stamps (another process may sign a notebook), and whether settled."""
-        db_file = self.notary.db_file
-        if db_file == ":memory:":  # only this server signs; its signing clears the replies
-            return (), True
-        stamp: list[int] = []
-        all_settled = True
-        for name in (db_file, db_file + "-wal"):
-            try:
-                info = os.stat(name)
-            except OSError:
-                stamp.append(-1)
-                continue
-            stamp.extend(file_stamp(info, False))
-            all_settled = all_settled and settled(info)
-        return tuple(stamp), all_settled
+        return trust_stamp(self.notary.db_file)
 
     def _cached_reply(self, key: ReplyKey) -> EncodedReply | None:
         _, os_path = self._checked_os_path(key[0], writing=False)

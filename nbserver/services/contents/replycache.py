@@ -81,6 +81,25 @@ def file_stamp(info: os.stat_result, writable: bool, extra: Stamp = ()) -> Stamp
     return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns, int(writable), *extra)
 
 
+def trust_stamp(db_file: str) -> tuple[Stamp, bool]:
+    """The stamp of the notary database ``db_file`` (another process may sign a notebook, and a
+    reply says whether its cells are trusted), and whether it is settled. ``:memory:``: only
+    this server signs, and its signing clears the replies."""
+    if db_file == ":memory:":
+        return (), True
+    stamp: list[int] = []
+    all_settled = True
+    for name in (db_file, db_file + "-wal"):
+        try:
+            info = os.stat(name)
+        except OSError:
+            stamp.append(-1)
+            continue
+        stamp.extend(file_stamp(info, False))
+        all_settled = all_settled and settled(info)
+    return tuple(stamp), all_settled
+
+
 class ReplyCache:
     """Encoded replies by request, each with its stamp; at most ``max_bytes`` of bodies. Thread-safe."""
 
