@@ -40,7 +40,7 @@ from nbserver.services.contents.manager import (
 from nbserver.services.contents.notary import mark_cells, take_cell_trust
 from nbserver.services.contents.notebooks import SerializedNotebook, encode_notebook, read_notebook
 from nbserver.services.contents.replycache import (
-    EncodedReply, ReplyKey, Stamp, encode_reply, file_stamp, settled, trust_stamp,
+    EncodedReply, ReplyKey, Stamp, encode_reply, file_stamp, settled,
 )
 from nbserver.services.contents.streams import FileStream, OSFileStream
 from nbserver.services.contents.validation import validate_notebook
@@ -504,17 +504,27 @@ class FileContentsManager(ContentsManager):
                 return cached
             return await self._notebook_job(self._new_reply, key)
 
-    def _reply_stamp(self, os_path: str) -> tuple[Stamp, bool] | None:
-        """(stamp, settled) of the regular file at ``os_path`` and of the trust database; None if
-        it is not a regular file (the uncached path then says what it is)."""
+    def _file_stamp(self, os_path: str) -> tuple[Stamp, os.stat_result] | None:
+        """The stamp of the regular file at ``os_path`` and its stat; None if it is not a regular
+        file (the uncached path then says what it is)."""
         info = os.stat(os_path)
         if not stat.S_ISREG(info.st_mode):
             return None
-        trust, trust_settled = self._trust_stamp()
-        return file_stamp(info, os.access(os_path, os.W_OK), trust), trust_settled and settled(info)
+        return file_stamp(info, os.access(os_path, os.W_OK)), info
 
-    def _trust_stamp(self) -> tuple[Stamp, bool]:
-        return trust_stamp(self.notary.db_file)
+    def _reply_stamp(self, os_path: str) -> tuple[Stamp, bool] | None:
+        """(stamp, settled): the file's stamp and whether its notebook is signed now, which is
+        what a reply depends on (another process may sign it, the notary may cull it: the
+        database is asked, not remembered). None when it is not a regular file or its signature
+        is not known for this version of the file (it was not read since it changed)."""
+        found = self._file_stamp(os_path)
+        if found is None:
+            return None
+        stamp, info = found
+        known, digest = self._digests.lookup(file_version(os.path.realpath(os_path), info))
+        if not known:
+            return None
+        return (*stamp, int(self.notary.is_signed(digest))), settled(info)
 
     def _cached_reply(self, key: ReplyKey) -> EncodedReply | None:
         _, os_path = self._checked_os_path(key[0], writing=False)
@@ -525,22 +535,22 @@ class FileContentsManager(ContentsManager):
         return self.replies.lookup(key, found[0]) if found is not None else None
 
     def _new_reply(self, key: ReplyKey) -> EncodedReply:
-        """Read and encode the notebook; keep the reply when the file and the trust database had
-        the same settled stamp before and after."""
+        """Read and encode the notebook; keep the reply when the file had the same settled stamp
+        before and after (the read also learned its signature, so the kept stamp has its trust)."""
         path, content, type, format, require_hash = key
         _, os_path = self._checked_os_path(path, writing=False)
         try:
-            before = self._reply_stamp(os_path)
+            before = self._file_stamp(os_path)
         except OSError:
             before = None
         reply = encode_reply(self._get(path, content, type, format, require_hash))
-        if before is not None and before[1]:
+        if before is not None:
             try:
                 after = self._reply_stamp(os_path)
             except OSError:
                 after = None
-            if after == before:
-                self.replies.store(key, before[0], reply)
+            if after is not None and after[1] and after[0][:-1] == before[0]:
+                self.replies.store(key, after[0], reply)
         return reply
 
     def _open_file(self, path: str) -> OSFileStream:

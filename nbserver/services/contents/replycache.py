@@ -7,8 +7,8 @@ gives the same stamp. Bounded in bytes, least recently used out first.
 
 The stamp: the file's device, inode, size, ``st_mtime_ns`` and ``st_ctime_ns`` (every write,
 ``chmod`` and ``utime`` moves the change time), whether it is writable (the reply says so,
-and a read-only remount changes no stamp), and the notary database's stamp (trust is in the
-reply). A file is only cached once its times are older than :data:`SETTLED_SECONDS`: a write in
+and a read-only remount changes no stamp), and whether the notebook is signed (trust is in the
+reply; the file store asks the notary on every lookup, so another process's signing is seen). A file is only cached once its times are older than :data:`SETTLED_SECONDS`: a write in
 the same clock tick as the read could otherwise leave the stamp unchanged with new content
 (the rule git uses for its index, "racy git"; filesystems' time granularity goes up to 2 s).
 """
