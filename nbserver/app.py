@@ -296,7 +296,8 @@ class NotebookServerApp(JupyterApp):
         """Ids and the trash, over the file contents store (other stores have neither)."""
         if not isinstance(self.contents_manager, FileContentsManager):
             return None
-        services = FileServices(self.contents_manager, self.identity_provider.username, parent=self, log=self.log)
+        services = FileServices(self.contents_manager, self.identity_provider.username, self.database,
+                                parent=self, log=self.log)
         services.start()
         return services
 

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 #: component may refer to tables of the ones before it).
 COMPONENTS: dict[str, str] = {
     "contents": "nbserver.services.contents.postgres.schema",
+    "files": "nbserver.services.files.pg_schema",
+    "search": "nbserver.services.search.pg_schema",
+    "sessions": "nbserver.services.sessions.pg_schema",
 }
 
 #: ``pg_advisory_xact_lock`` key of schema upgrades (any constant; "nbsv" in ASCII).

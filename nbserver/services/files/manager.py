@@ -21,12 +21,11 @@ import errno
 import hashlib
 import os
 import posixpath
-import sqlite3
 import stat
 import threading
 import time
 import uuid
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
 from jupyter_core.paths import jupyter_data_dir
 from traitlets import Bool, Float, Integer, Unicode
@@ -54,12 +53,16 @@ from nbserver.services.files.sharing import ShareLinks
 from nbserver.services.files.store import (
     CrawlReport,
     FileRecord,
+    STORE_ERRORS,
     MetadataStore,
     SQLiteMetadataStore,
     TrashRecord,
     is_network_filesystem,
     now,
 )
+
+if TYPE_CHECKING:
+    from nbserver.db.config import Database
 
 T = TypeVar("T")
 
@@ -146,10 +149,13 @@ class FileServices(LoggingConfigurable):
         "larger ones are stored unchecked (parsing takes several times a file's size in memory).",
     ).tag(config=True)
 
-    def __init__(self, contents_manager: FileContentsManager, owner: str, **kwargs: Any) -> None:
+    def __init__(self, contents_manager: FileContentsManager, owner: str, database: Database | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.contents_manager = contents_manager
         self.owner = owner
+        #: The PostgreSQL database shared by replicas (design 4.6) when configured; else SQLite.
+        self.database = database if database is not None and database.configured else None
         self.store: MetadataStore | None = None
         self._background: list[asyncio.Task[None]] = []
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nbserver-files")
@@ -194,7 +200,7 @@ class FileServices(LoggingConfigurable):
         self.contents_manager.add_rename_listener(self.path_renamed)
         self.contents_manager.add_delete_listener(self.path_deleted)
         self.contents_manager.trasher = self.trash_path_quietly
-        if os.path.exists(self.database_location(create=False)[0]) or trashcan.existing_trash_dirs(self.real_root):
+        if self._has_ids() or trashcan.existing_trash_dirs(self.real_root):
             try:
                 self._executor.submit(self._open_store).result()
             except ServiceUnavailable:
@@ -205,20 +211,28 @@ class FileServices(LoggingConfigurable):
         if self.store is not None:
             return self.store
         try:
-            path, wal = self.database_location()
-            if not wal:
-                self.log.warning("The file id database is on a network filesystem: SQLite runs without WAL")
-            store = SQLiteMetadataStore(path, self.owner, self.busy_timeout, wal)
+            store = self._new_store()
             store.open()
-        except (sqlite3.Error, OSError, RuntimeError) as exc:
+        except (*STORE_ERRORS, OSError, RuntimeError) as exc:
             self.log.error("File ids and the trash are unavailable: the metadata database cannot be opened (%s)", exc)
             raise ServiceUnavailable("File ids and the trash are unavailable (see the server log).") from None
         self.store = store
         try:
             self._recover()
-        except (sqlite3.Error, OSError) as exc:
+        except (*STORE_ERRORS, OSError) as exc:
             self.log.error("Recovering unfinished trash operations failed: %s", exc)
         return store
+
+    def _new_store(self) -> MetadataStore:
+        """PostgreSQL's store when a database is configured, else SQLite's (section 4.1's location)."""
+        if self.database is not None:
+            from nbserver.services.files.pg_store import PostgresMetadataStore
+
+            return PostgresMetadataStore(self.database, self.owner)
+        path, wal = self.database_location()
+        if not wal:
+            self.log.warning("The file id database is on a network filesystem: SQLite runs without WAL")
+        return SQLiteMetadataStore(path, self.owner, self.busy_timeout, wal)
 
     def start_background(self) -> None:
         """Start the retention sweep and the reconciler on the running loop: each now, then every interval."""
@@ -303,7 +317,7 @@ class FileServices(LoggingConfigurable):
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._executor, run)
-        except sqlite3.Error as exc:
+        except STORE_ERRORS as exc:
             raise ServiceUnavailable("The file id database is unavailable; try again.",
                                      log_detail=f"{type(exc).__name__}: {exc}") from exc
 
@@ -315,8 +329,9 @@ class FileServices(LoggingConfigurable):
     # -- listeners of the contents manager (never fail the operation) ---------------------
 
     def _has_ids(self) -> bool:
-        """Whether any id was ever given here (else a listener has nothing to update, and makes no database)."""
-        return self.store is not None or os.path.exists(self.database_location(create=False)[0])
+        """Whether any id was ever given here (else a listener has nothing to update, and makes no database).
+        With PostgreSQL, other replicas may have given ids: always."""
+        return self.store is not None or self.database is not None or os.path.exists(self.database_location(create=False)[0])
 
     async def path_renamed(self, old_path: str, new_path: str) -> None:
         if self._has_ids():
@@ -655,7 +670,7 @@ class FileServices(LoggingConfigurable):
         store.finish_trash(intent, trash_id, path)
         try:
             self._keep_under_limit(store, trash_id)
-        except (OSError, sqlite3.Error) as exc:  # the item is in the trash: the sweep tries again
+        except (OSError, *STORE_ERRORS) as exc:  # the item is in the trash: the sweep tries again
             self.log.error("Could not purge old trash items past trash_max_bytes: %s", exc)
         result = store.get(record.id)
         assert result is not None
@@ -898,7 +913,7 @@ class FileServices(LoggingConfigurable):
             trash = store.trash_entry(args.get("trash_id", ""))
             try:
                 self._recover_one(store, intent.id, intent.op, args, trash)
-            except (OSError, sqlite3.Error) as exc:
+            except (OSError, *STORE_ERRORS) as exc:
                 self.log.error("Could not finish the interrupted %s of %s: %s", intent.op, args.get("path"), exc)
         self._adopt_orphans(store)
 

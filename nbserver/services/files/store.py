@@ -26,6 +26,15 @@ from nbserver.services.files.mounts import filesystem_type
 from nbserver.services.files.reconciler import CrawlPass
 from nbserver.timestamps import iso_timestamp
 
+#: The errors of a metadata store's database (the caller degrades on them: 503, logged).
+STORE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error,)
+try:
+    import psycopg
+
+    STORE_ERRORS += (psycopg.Error,)
+except ImportError:  # PostgreSQL support not installed: SQLite only
+    pass
+
 #: Filesystem types where SQLite's WAL mode does not work (it needs shared memory on one host).
 NETWORK_FILESYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "lustre", "gpfs", "ceph", "9p")
 

@@ -1,24 +1,21 @@
-"""Share links, stars and edges in the SQLite metadata store (migration 2), on real database files."""
+"""Share links, stars and edges in the metadata store (SQLite's migration 2; PostgreSQL), on real databases."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from nbserver.services.files import migrations
 from nbserver.services.files.links_store import ShareRecord
-from nbserver.services.files.store import SQLiteMetadataStore
+from nbserver.services.files.store import MetadataStore
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteMetadataStore]:
-    opened = SQLiteMetadataStore(str(tmp_path / "meta.sqlite"), "alice")
-    opened.open()
-    yield opened
-    opened.close()
+def store(metadata_store: MetadataStore) -> MetadataStore:
+    """The store of each backend (tests/support/metadata_backends.py)."""
+    return metadata_store
 
 
 def share(file_id: str, digest: bytes = b"h" * 32) -> ShareRecord:
@@ -36,7 +33,7 @@ def test_migration_2_clears_flags_set_before_links_existed(tmp_path: Path) -> No
     connection.close()
 
 
-def test_set_share_keeps_one_link_and_the_flag_in_step(store: SQLiteMetadataStore) -> None:
+def test_set_share_keeps_one_link_and_the_flag_in_step(store: MetadataStore) -> None:
     record = store.assign("a.txt", "file")
     store.set_share(record.id, share(record.id))
     after = store.get(record.id)
@@ -51,7 +48,7 @@ def test_set_share_keeps_one_link_and_the_flag_in_step(store: SQLiteMetadataStor
     assert store.get(record.id) == off  # idempotent: no version bump
 
 
-def test_forgetting_a_file_drops_its_share_stars_and_edges(store: SQLiteMetadataStore) -> None:
+def test_forgetting_a_file_drops_its_share_stars_and_edges(store: MetadataStore) -> None:
     a, b = store.assign("a.txt", "file"), store.assign("b.txt", "file")
     store.set_share(a.id, share(a.id))
     store.set_star("alice", a.id, True)
@@ -62,7 +59,7 @@ def test_forgetting_a_file_drops_its_share_stars_and_edges(store: SQLiteMetadata
     assert store.edges(b.id, "copy", True, 10, 0) == [] and store.edges(a.id, "import", True, 10, 0) == []
 
 
-def test_edges_take_ids_or_urls_and_known_relations_only(store: SQLiteMetadataStore) -> None:
+def test_edges_take_ids_or_urls_and_known_relations_only(store: MetadataStore) -> None:
     a, b = store.assign("a.txt", "file"), store.assign("b.txt", "file")
     store.add_edge(a.id, b.id, "copy")
     store.add_edge("http://example.org/n.ipynb", b.id, "import")
@@ -73,7 +70,7 @@ def test_edges_take_ids_or_urls_and_known_relations_only(store: SQLiteMetadataSt
         store.add_edge(a.id, b.id, "fork")
 
 
-def test_stars_are_per_user_and_idempotent(store: SQLiteMetadataStore) -> None:
+def test_stars_are_per_user_and_idempotent(store: MetadataStore) -> None:
     a = store.assign("a.txt", "file")
     store.set_star("alice", a.id, True)
     store.set_star("alice", a.id, True)

@@ -1,4 +1,4 @@
-"""The SQLite metadata store and its migrations, on real database files."""
+"""The metadata store (SQLite and PostgreSQL: tests/support/metadata_backends.py) and SQLite's migrations, on real databases."""
 
 from __future__ import annotations
 
@@ -10,17 +10,16 @@ import pytest
 
 from nbserver.services.files import migrations
 from nbserver.services.files.mounts import filesystem_type
-from nbserver.services.files.store import SQLiteMetadataStore, is_network_filesystem
+from nbserver.services.files.store import MetadataStore, SQLiteMetadataStore, is_network_filesystem
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SQLiteMetadataStore:
-    opened = SQLiteMetadataStore(str(tmp_path / "meta.sqlite"), "alice")
-    opened.open()
-    yield opened
-    opened.close()
+def store(metadata_store: MetadataStore) -> MetadataStore:
+    """The store of each backend (tests/support/metadata_backends.py)."""
+    return metadata_store
 
 
+@pytest.mark.sqlite_only
 def test_new_database_gets_every_migration_and_wal(store: SQLiteMetadataStore) -> None:
     assert migrations.schema_version(store.db) == migrations.MIGRATIONS[-1][0]
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -28,6 +27,7 @@ def test_new_database_gets_every_migration_and_wal(store: SQLiteMetadataStore) -
     assert numbers == list(range(1, len(numbers) + 1))
 
 
+@pytest.mark.sqlite_only
 def test_reopening_applies_nothing_twice(tmp_path: Path, store: SQLiteMetadataStore) -> None:
     record = store.assign("a.ipynb", "notebook")
     store.close()
@@ -58,7 +58,7 @@ def test_a_failing_migration_leaves_the_old_schema(tmp_path: Path, monkeypatch: 
     connection.close()
 
 
-def test_assign_is_stable_and_uuid4(store: SQLiteMetadataStore) -> None:
+def test_assign_is_stable_and_uuid4(store: MetadataStore) -> None:
     first = store.assign("a/b.txt", "file")
     assert uuid.UUID(first.id).version == 4
     assert store.assign("a/b.txt", "file").id == first.id
@@ -66,7 +66,7 @@ def test_assign_is_stable_and_uuid4(store: SQLiteMetadataStore) -> None:
     assert ids["a/b.txt"] == first.id and ids["a/c.txt"] != first.id
 
 
-def test_move_rewrites_only_the_tree_by_byte_range(store: SQLiteMetadataStore) -> None:
+def test_move_rewrites_only_the_tree_by_byte_range(store: MetadataStore) -> None:
     paths = ["a_b", "a_b/x", "a_b/y/z%", "a_bc", "aXb/x", "a_b0"]
     ids = {path: store.assign(path, "file").id for path in paths}
     store.move("a_b", "new")
@@ -75,7 +75,7 @@ def test_move_rewrites_only_the_tree_by_byte_range(store: SQLiteMetadataStore) -
     assert store.get(ids["a_b"]).version == 2 and store.get(ids["a_b/x"]).version == 1
 
 
-def test_forget_drops_the_tree(store: SQLiteMetadataStore) -> None:
+def test_forget_drops_the_tree(store: MetadataStore) -> None:
     kept = store.assign("ab", "file").id
     gone = [store.assign(path, "file").id for path in ("a", "a/b")]
     store.forget("a")

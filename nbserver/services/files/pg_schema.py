@@ -1,0 +1,106 @@
+"""The PostgreSQL schema of the file services' metadata store (design section 4.6), as migrations
+applied by ``nbserver db upgrade`` (:mod:`nbserver.db.migrations`, component ``files``).
+
+The tables are SQLite's (:mod:`nbserver.services.files.migrations`) in PostgreSQL's types, with
+an ``fs_`` prefix so that they share a database with the contents store: ``id uuid``, times as
+``timestamptz``, ``state`` an enum, and ``path text COLLATE "C"`` so that paths sort by bytes
+(the ``'/'``..``'0'`` range of a folder's descendants and btree prefix scans need that; a
+locale's collation breaks both). Every table has an ``owner`` column, and every query of the
+store names it: today one role serves one owner; row-level security (``USING (owner =
+current_user)``, one role per user server) can be enabled later without changing a query.
+
+Intents carry the replica that wrote them (the key of a session advisory lock it holds while it
+runs) and the path they claim: one claim per path, so two replicas cannot trash or restore onto
+the same path at once (the second fails in the database, 409).
+"""
+
+from __future__ import annotations
+
+from nbserver.db.migrations import Migration
+
+MIGRATIONS = [
+    Migration(1, "file ids, trash records, intents, share links, stars and edges", (
+        "CREATE TYPE fs_file_state AS ENUM ('live', 'trashed', 'missing')",
+        """CREATE TABLE fs_files (
+  id             uuid PRIMARY KEY,
+  owner          text NOT NULL,
+  path           text COLLATE "C" NOT NULL,
+  kind           text NOT NULL CHECK (kind IN ('notebook', 'file', 'directory')),
+  state          fs_file_state NOT NULL DEFAULT 'live',
+  trash_id       text,
+  dev            numeric(20),
+  ino            numeric(20),
+  size           bigint,
+  mtime_ns       bigint,
+  title          text,
+  world_readable boolean NOT NULL DEFAULT false,
+  created        timestamptz NOT NULL,
+  updated        timestamptz NOT NULL,
+  missing_since  timestamptz,
+  version        integer NOT NULL DEFAULT 1
+)""",
+        "CREATE UNIQUE INDEX fs_files_live_path ON fs_files (owner, path) WHERE state = 'live'",
+        "CREATE INDEX fs_files_path ON fs_files (owner, path)",
+        "CREATE INDEX fs_files_inode ON fs_files (dev, ino)",
+        "CREATE INDEX fs_files_trash ON fs_files (trash_id)",
+        """CREATE TABLE fs_trash (
+  id            text PRIMARY KEY,
+  owner         text NOT NULL,
+  file_id       uuid NOT NULL,
+  original_path text COLLATE "C" NOT NULL,
+  stored_at     text NOT NULL,
+  trashed_at    timestamptz NOT NULL,
+  trashed_by    text NOT NULL,
+  size          bigint,
+  state         text NOT NULL CHECK (state IN ('pending', 'done'))
+)""",
+        "CREATE INDEX fs_trash_order ON fs_trash (owner, state, trashed_at DESC, id)",
+        """CREATE TABLE fs_intents (
+  id      text PRIMARY KEY,
+  owner   text NOT NULL,
+  op      text NOT NULL,
+  args    jsonb NOT NULL,
+  created timestamptz NOT NULL,
+  replica integer NOT NULL,
+  claim   text COLLATE "C"
+)""",
+        "CREATE UNIQUE INDEX fs_intents_claim ON fs_intents (owner, claim) WHERE claim IS NOT NULL",
+        """CREATE TABLE fs_shares (
+  file_id    uuid PRIMARY KEY,
+  owner      text NOT NULL,
+  token_hash bytea NOT NULL UNIQUE,
+  salt       bytea NOT NULL,
+  created    timestamptz NOT NULL,
+  created_by text NOT NULL
+)""",
+        """CREATE TABLE fs_stars (
+  owner   text NOT NULL,
+  "user"  text NOT NULL,
+  file_id uuid NOT NULL,
+  created timestamptz NOT NULL,
+  PRIMARY KEY (owner, "user", file_id)
+)""",
+        'CREATE INDEX fs_stars_order ON fs_stars (owner, "user", created DESC, file_id)',
+        """CREATE TABLE fs_edges (
+  num        bigserial PRIMARY KEY,
+  owner      text NOT NULL,
+  source_id  uuid,
+  source_url text,
+  target_id  uuid NOT NULL,
+  relation   text NOT NULL CHECK (relation IN ('copy', 'import')),
+  created    timestamptz NOT NULL,
+  CHECK ((source_id IS NULL) != (source_url IS NULL))
+)""",
+        "CREATE INDEX fs_edges_target ON fs_edges (target_id, relation, num)",
+        "CREATE INDEX fs_edges_source ON fs_edges (source_id, relation, num)",
+        # As SQLite's trigger: a file row deleted (purged, forgotten) takes its links along.
+        """CREATE FUNCTION fs_files_forgotten() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM fs_shares WHERE file_id = OLD.id;
+  DELETE FROM fs_stars WHERE file_id = OLD.id;
+  DELETE FROM fs_edges WHERE target_id = OLD.id OR source_id = OLD.id;
+  RETURN OLD;
+END $$""",
+        "CREATE TRIGGER fs_files_forgotten AFTER DELETE ON fs_files FOR EACH ROW EXECUTE FUNCTION fs_files_forgotten()",
+    )),
+]

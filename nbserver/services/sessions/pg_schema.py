@@ -1,0 +1,22 @@
+"""The PostgreSQL schema of the sessions table (component ``sessions`` of ``nbserver db upgrade``;
+the store: :class:`nbserver.services.sessions.pg_store.PostgresSessionStore`)."""
+
+from __future__ import annotations
+
+from nbserver.db.migrations import Migration
+
+MIGRATIONS = [
+    Migration(1, "sessions: which path is bound to which kernel", (
+        """CREATE TABLE kernel_sessions (
+  num        bigserial PRIMARY KEY,
+  owner      text NOT NULL,
+  session_id text NOT NULL UNIQUE,
+  path       text COLLATE "C" NOT NULL,
+  name       text NOT NULL,
+  type       text NOT NULL,
+  kernel_id  text NOT NULL
+)""",
+        "CREATE INDEX kernel_sessions_path ON kernel_sessions (owner, path)",
+        "CREATE INDEX kernel_sessions_kernel ON kernel_sessions (owner, kernel_id)",
+    )),
+]
