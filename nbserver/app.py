@@ -256,7 +256,8 @@ class NotebookServerApp(JupyterApp):
         self.contents_manager.recover_interrupted_writes()
         self.config_manager = ConfigSectionManager(parent=self, log=self.log, config_dir=self.nbconfig_dir)
         self.kernel_manager = self.make_kernel_manager()
-        self.session_manager = SessionManager(parent=self, log=self.log, kernel_manager=self.kernel_manager)
+        self.session_manager = SessionManager(self.database, self.identity_provider.username, parent=self, log=self.log,
+                                              kernel_manager=self.kernel_manager)
         self.contents_manager.add_rename_listener(self.session_manager.path_renamed)
         self.terminal_manager = (
             TerminalManager(parent=self, log=self.log, root_dir=self.root_dir) if self.terminals_enabled else None

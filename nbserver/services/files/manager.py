@@ -213,13 +213,13 @@ class FileServices(LoggingConfigurable):
         try:
             store = self._new_store()
             store.open()
-        except (*STORE_ERRORS, OSError, RuntimeError) as exc:
+        except STORE_ERRORS + (OSError, RuntimeError) as exc:
             self.log.error("File ids and the trash are unavailable: the metadata database cannot be opened (%s)", exc)
             raise ServiceUnavailable("File ids and the trash are unavailable (see the server log).") from None
         self.store = store
         try:
             self._recover()
-        except (*STORE_ERRORS, OSError) as exc:
+        except STORE_ERRORS + (OSError,) as exc:
             self.log.error("Recovering unfinished trash operations failed: %s", exc)
         return store
 
@@ -670,7 +670,7 @@ class FileServices(LoggingConfigurable):
         store.finish_trash(intent, trash_id, path)
         try:
             self._keep_under_limit(store, trash_id)
-        except (OSError, *STORE_ERRORS) as exc:  # the item is in the trash: the sweep tries again
+        except STORE_ERRORS + (OSError,) as exc:  # the item is in the trash: the sweep tries again
             self.log.error("Could not purge old trash items past trash_max_bytes: %s", exc)
         result = store.get(record.id)
         assert result is not None
@@ -913,7 +913,7 @@ class FileServices(LoggingConfigurable):
             trash = store.trash_entry(args.get("trash_id", ""))
             try:
                 self._recover_one(store, intent.id, intent.op, args, trash)
-            except (OSError, *STORE_ERRORS) as exc:
+            except STORE_ERRORS + (OSError,) as exc:
                 self.log.error("Could not finish the interrupted %s of %s: %s", intent.op, args.get("path"), exc)
         self._adopt_orphans(store)
 

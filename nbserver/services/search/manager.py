@@ -26,7 +26,6 @@ import contextlib
 import json
 import os
 import posixpath
-import sqlite3
 import stat
 import time
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from traitlets.config import LoggingConfigurable
 from nbserver.errors import InvalidInput, NotFound, ServiceUnavailable
 from nbserver.services.contents.manager import default_type_for
 from nbserver.services.files.manager import FileServices
+from nbserver.services.files.store import STORE_ERRORS
 from nbserver.services.search.extract import Document, Limits, Segment, extract_notebook, extract_text_file
 from nbserver.services.search.index import FALLBACK, FTS5, Filters, Hit, Ranking, SearchIndex, \
     SQLiteSearchIndex, fts5_available
@@ -179,7 +179,8 @@ class SearchService(LoggingConfigurable):
             return
         self._wake = asyncio.Event()
         self._tasks = [asyncio.get_running_loop().create_task(self._index_forever())]
-        if self._pending or os.path.exists(self.file_services.database_location(create=False)[0]):
+        if self._pending or self.file_services.database is not None or os.path.exists(
+                self.file_services.database_location(create=False)[0]):
             self._activate()
 
     def _activate(self) -> None:
@@ -216,6 +217,10 @@ class SearchService(LoggingConfigurable):
     def chosen_engine(self) -> str:
         if self.engine == FALLBACK:
             return FALLBACK
+        if self.file_services.database is not None:
+            from nbserver.services.search.pg_index import TSVECTOR
+
+            return TSVECTOR
         if fts5_available():
             return FTS5
         if self.engine == FTS5:
@@ -227,15 +232,24 @@ class SearchService(LoggingConfigurable):
         if self.index is not None:
             return self.index
         try:
-            meta_path = self.file_services.database_location()[0]
-            index = SQLiteSearchIndex(self.index_location(), meta_path, self.chosen_engine(),
-                                      self.file_services.busy_timeout, self.rank_limit)
+            index = self._new_index()
             index.open()
-        except (sqlite3.Error, OSError) as exc:
+        except STORE_ERRORS + (OSError, RuntimeError) as exc:
             self.log.error("Search is unavailable: its index cannot be opened (%s)", exc)
             raise ServiceUnavailable("Search is unavailable (see the server log).") from None
         self.index = index
         return index
+
+    def _new_index(self) -> SearchIndex:
+        """PostgreSQL's index beside the metadata store's tables when a database is configured, else SQLite's."""
+        database = self.file_services.database
+        if database is not None:
+            from nbserver.services.search.pg_index import PostgresSearchIndex
+
+            return PostgresSearchIndex(database, self.file_services.owner, self.chosen_engine(), self.rank_limit)
+        meta_path = self.file_services.database_location()[0]
+        return SQLiteSearchIndex(self.index_location(), meta_path, self.chosen_engine(),
+                                 self.file_services.busy_timeout, self.rank_limit)
 
     async def _ready_index(self) -> SearchIndex:
         """The open index, with the metadata database it reads made first (ids of the root).
@@ -254,7 +268,7 @@ class SearchService(LoggingConfigurable):
         index = await self._ready_index()
         try:
             return await asyncio.get_running_loop().run_in_executor(self._readers, func, index)
-        except sqlite3.Error as exc:
+        except STORE_ERRORS as exc:
             raise ServiceUnavailable("The search index is unavailable; try again.",
                                      log_detail=f"{type(exc).__name__}: {exc}") from exc
 

@@ -16,9 +16,11 @@ MIGRATIONS = [
     Migration(1, "search documents with a weighted tsvector, and index state", (
         """CREATE TABLE search_docs (
   file_id     uuid PRIMARY KEY,
+  num         bigserial UNIQUE,
   owner       text NOT NULL,
   path        text COLLATE "C" NOT NULL,
   name        text NOT NULL,
+  title       text NOT NULL,
   fingerprint text NOT NULL,
   segments    text NOT NULL,
   indexed     timestamptz NOT NULL,

@@ -52,6 +52,21 @@ class Term:
         phrase = '"' + " ".join(self.tokens) + '"' + ("*" if self.prefix else "")
         return f"name : {phrase}" if self.names_only else phrase
 
+    def tsquery(self) -> str:
+        """This term as PostgreSQL ``tsquery`` text: folded tokens, each a quoted lexeme, joined by
+        ``<->`` (a phrase), the last with ``:*`` for a prefix, all weight ``A`` (the name) for
+        ``name:``. Nothing in it is an operator: lexemes are quoted (design 3.12)."""
+        weight = "A" if self.names_only else ""
+        lexemes = [tsquery_lexeme(fold(token)) for token in self.tokens]
+        lexemes = [f"{lexeme}:{'*' if self.prefix and number == len(lexemes) - 1 else ''}{weight}".rstrip(":")
+                   for number, lexeme in enumerate(lexemes)]
+        return "(" + " <-> ".join(lexemes) + ")"
+
+
+def tsquery_lexeme(lexeme: str) -> str:
+    """``lexeme`` quoted for tsvector/tsquery text (quotes and backslashes doubled)."""
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
+
 
 @dataclass(frozen=True)
 class Query:
@@ -67,6 +82,13 @@ class Query:
         if not self.negative:
             return found
         return f"({found}) NOT ({' OR '.join(term.fts() for term in self.negative)})"
+
+    def tsquery(self) -> str:
+        """The PostgreSQL tsquery text (passed as a value, cast to ``tsquery``): ``a & b & !(c | d)``."""
+        found = " & ".join(term.tsquery() for term in self.positive)
+        if not self.negative:
+            return found
+        return f"{found} & !({' | '.join(term.tsquery() for term in self.negative)})"
 
 
 def _split(text: str) -> list[tuple[str, bool]]:

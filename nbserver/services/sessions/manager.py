@@ -1,8 +1,9 @@
-"""SessionManager: which document (path) is bound to which kernel, kept in SQLite.
+"""SessionManager: which document (path) is bound to which kernel, kept in a :class:`SessionStore`.
 
 A session ties a notebook or console path to a running kernel. Rows live in SQLite
-(in memory by default, a file when ``session_db_path`` is set); all database work
-runs on one worker thread so the event loop never waits on the disk. Sessions whose
+(in memory by default, a file when ``session_db_path`` is set; all database work
+runs on one worker thread so the event loop never waits on the disk), or in PostgreSQL when
+``Database.url`` is set (:mod:`.pg_store`, on the database's asyncio pool). Sessions whose
 kernel died or was shut down are removed, and a renamed or moved file carries its
 sessions along.
 """
@@ -14,7 +15,7 @@ import sqlite3
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from traitlets import Instance, Unicode
 from traitlets.config import LoggingConfigurable
@@ -22,6 +23,9 @@ from traitlets.config import LoggingConfigurable
 from nbserver.errors import InvalidInput, NotFound
 from nbserver.services.contents.fileio import normalize_api_path
 from nbserver.services.kernels.base import KernelEvent, KernelManagerBase
+
+if TYPE_CHECKING:
+    from nbserver.db.config import Database
 
 T = TypeVar("T")
 
@@ -46,7 +50,37 @@ class SessionRow:
 
 
 class SessionStore:
-    """The sessions table; every method runs on the store's single worker thread."""
+    """The sessions table: rows in insertion order; ``column`` names one of SessionRow's fields."""
+
+    async def all(self) -> list[SessionRow]:
+        raise NotImplementedError
+
+    async def find(self, column: str, value: str) -> list[SessionRow]:
+        """Rows whose ``session_id``, ``path`` or ``kernel_id`` is ``value``."""
+        raise NotImplementedError
+
+    async def insert(self, row: SessionRow) -> None:
+        raise NotImplementedError
+
+    async def update(self, session_id: str, changes: dict[str, str]) -> None:
+        """Set ``path``, ``name``, ``type`` or ``kernel_id`` of one session."""
+        raise NotImplementedError
+
+    async def move_paths(self, old_path: str, new_path: str) -> None:
+        """Rewrite the path of sessions on ``old_path`` or below it (a moved folder)."""
+        raise NotImplementedError
+
+    async def delete(self, column: str, value: str) -> None:
+        """Delete the rows whose ``session_id`` or ``kernel_id`` is ``value``."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the store's resources (blocking; the manager calls it on a worker thread)."""
+        raise NotImplementedError
+
+
+class SQLiteSessionStore(SessionStore):
+    """The sessions table in SQLite; every method runs on the store's single worker thread."""
 
     def __init__(self, db_path: str) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nbserver-sessions")
@@ -90,7 +124,6 @@ class SessionStore:
                             (*changes.values(), session_id))
 
     async def move_paths(self, old_path: str, new_path: str) -> None:
-        """Rewrite the path of sessions on ``old_path`` or below it (a moved folder)."""
         await self._run(
             self._write,
             "UPDATE sessions SET path = ? || substr(path, ?) WHERE path = ? OR substr(path, 1, ?) = ?",
@@ -116,9 +149,16 @@ class SessionManager(LoggingConfigurable):
     ).tag(config=True)
     kernel_manager = Instance(KernelManagerBase)
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, database: Database | None = None, owner: str = "", **kwargs: Any) -> None:
+        """``database``: PostgreSQL keeps the rows (of ``owner``) when it is configured, else SQLite."""
         super().__init__(**kwargs)
-        self.store = SessionStore(self.session_db_path)
+        self.store: SessionStore
+        if database is not None and database.configured:
+            from nbserver.services.sessions.pg_store import PostgresSessionStore
+
+            self.store = PostgresSessionStore(database, owner)
+        else:
+            self.store = SQLiteSessionStore(self.session_db_path)
         self.kernel_manager.add_listener(self._on_kernel_event)
         self._tasks: set[asyncio.Task[None]] = set()
         self._creating: dict[str, asyncio.Lock] = {}

@@ -11,6 +11,9 @@ import pytest
 from tests.services.files.test_handlers import save
 from tests.support.api_client import APIClient
 
+# These break SQLite's own database file (PostgreSQL's outage is tests/services/files/test_replicas.py's).
+pytestmark = pytest.mark.sqlite_only
+
 
 @pytest.fixture
 def broken_database(root_dir: Path) -> Path:

@@ -1,4 +1,5 @@
-"""The SQLite session store: in memory by default, a file when session_db_path is set."""
+"""The session stores: SQLite's in memory by default, a file when session_db_path is set; PostgreSQL's
+when a database is configured (tests marked by database_url run on both)."""
 
 import sqlite3
 
@@ -6,31 +7,78 @@ import pytest
 from traitlets.config import Config
 
 from nbserver.errors import InvalidInput
-from nbserver.services.sessions.manager import SessionManager, SessionRow, SessionStore
+from nbserver.db.config import Database
+from nbserver.services.sessions.manager import SessionManager, SessionRow, SessionStore, SQLiteSessionStore
+from nbserver.services.sessions.pg_store import PostgresSessionStore
 
 
 @pytest.mark.gen_test
 async def test_store_in_a_file_keeps_rows_for_the_next_server(tmp_path):
     db_path = str(tmp_path / "sessions.db")
-    store = SessionStore(db_path)
+    store = SQLiteSessionStore(db_path)
     await store.insert(SessionRow("s1", "a/nb.ipynb", "nb", "notebook", "k1"))
     store.close()
-    reopened = SessionStore(db_path)
+    reopened = SQLiteSessionStore(db_path)
     assert await reopened.all() == [SessionRow("s1", "a/nb.ipynb", "nb", "notebook", "k1")]
     reopened.close()
     assert sqlite3.connect(db_path).execute("SELECT count(*) FROM sessions").fetchone() == (1,)
 
 
+def open_store(database_url: str, owner: str = "alice") -> tuple[SessionStore, Database]:
+    """The store of the test's backend, and the database whose pool the test closes."""
+    database = Database(url=database_url)
+    if database_url:
+        return PostgresSessionStore(database, owner), database
+    return SQLiteSessionStore(":memory:"), database
+
+
 @pytest.mark.gen_test
-async def test_move_paths_rewrites_a_file_and_everything_under_a_folder():
-    store = SessionStore(":memory:")
-    for session_id, path in (("1", "dir/a.ipynb"), ("2", "dir/sub/b.ipynb"), ("3", "dir2/c.ipynb"),
-                             ("4", "dir")):
-        await store.insert(SessionRow(session_id, path, "", "notebook", "k" + session_id))
-    await store.move_paths("dir", "moved")
-    assert {row.session_id: row.path for row in await store.all()} == {
-        "1": "moved/a.ipynb", "2": "moved/sub/b.ipynb", "3": "dir2/c.ipynb", "4": "moved"}
-    store.close()
+async def test_move_paths_rewrites_a_file_and_everything_under_a_folder(database_url):
+    store, database = open_store(database_url)
+    try:
+        for session_id, path in (("1", "dir/a.ipynb"), ("2", "dir/sub/b.ipynb"), ("3", "dir2/c.ipynb"),
+                                 ("4", "dir"), ("5", "dir_x/d.ipynb"), ("6", "dir0")):
+            await store.insert(SessionRow(session_id, path, "", "notebook", "k" + session_id))
+        await store.move_paths("dir", "moved")
+        assert {row.session_id: row.path for row in await store.all()} == {
+            "1": "moved/a.ipynb", "2": "moved/sub/b.ipynb", "3": "dir2/c.ipynb", "4": "moved", "5": "dir_x/d.ipynb",
+            "6": "dir0"}
+    finally:
+        store.close()
+        await database.close()
+
+
+@pytest.mark.gen_test
+async def test_rows_keep_their_order_and_are_found_updated_and_deleted(database_url):
+    store, database = open_store(database_url)
+    try:
+        rows = [SessionRow(str(number), f"n{number}.ipynb", "", "notebook", "k") for number in (3, 1, 2)]
+        for row in rows:
+            await store.insert(row)
+        assert await store.all() == rows
+        await store.update("1", {"path": "m.ipynb", "kernel_id": "k2"})
+        assert await store.find("path", "m.ipynb") == [SessionRow("1", "m.ipynb", "", "notebook", "k2")]
+        await store.delete("kernel_id", "k")
+        assert [row.session_id for row in await store.all()] == ["1"]
+    finally:
+        store.close()
+        await database.close()
+
+
+@pytest.mark.gen_test
+async def test_postgres_rows_belong_to_their_owner(postgres_url):
+    from tests.support.metadata_backends import upgrade_database
+
+    upgrade_database(postgres_url)
+    mine, database = open_store(postgres_url, "alice")
+    theirs = PostgresSessionStore(database, "bob")
+    try:
+        await mine.insert(SessionRow("s1", "a.ipynb", "", "notebook", "k1"))
+        assert await theirs.all() == [] and await theirs.find("session_id", "s1") == []
+        await theirs.delete("session_id", "s1")
+        assert len(await mine.all()) == 1
+    finally:
+        await database.close()
 
 
 @pytest.mark.parametrize("path", ["../x.ipynb", "a/../../x", "x\x00y", "/", "."])

@@ -1,0 +1,69 @@
+"""PostgresSearchIndex: nbserver's own tokens as a weighted tsvector, and two replicas sharing one index.
+
+The rest of the index's behaviour (ranking, scoping, the names-only engine, engine switches) is
+tests/services/search/test_index.py's, run on both indexes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import psycopg
+import pytest
+
+from nbserver.db.config import Database
+from nbserver.services.contents.filemanager import FileContentsManager
+from nbserver.services.files.manager import FileServices
+from nbserver.services.search.manager import SearchService
+from nbserver.services.search.pg_index import tsvector_text
+from nbserver.services.search.query import parse_query
+from tests.support.metadata_backends import upgrade_database
+
+
+def test_tsvector_text_folds_tokens_weighs_columns_and_keeps_phrases_in_a_column() -> None:
+    text = tsvector_text([("name", "Café_Plot.ipynb"), ("markdown", "plot it"), ("code", "it's")])
+    assert text == "'cafe':1A 'plot':2A,5B 'ipynb':3A 'it':6B,8C 's':9C"
+
+
+def test_tsvector_and_tsquery_are_read_by_postgres_as_written(postgres_url: str) -> None:
+    """Quotes and backslashes in lexemes cannot become operators; what FTS5 matches, PostgreSQL matches."""
+    vector = tsvector_text([("name", "quasar.ipynb"), ("markdown", "the Quasar spectra of Ñandú"),
+                            ("code", "x = 'NEAR(\"y'")])
+    with psycopg.connect(postgres_url) as conn:
+        def matches(q: str) -> bool:
+            row = conn.execute("SELECT %s::tsvector @@ %s::tsquery", (vector, parse_query(q).tsquery())).fetchone()
+            return bool(row and row[0])
+        assert matches("quasar spectra") and matches('"quasar spectra"') and matches("nandu") and matches("spec*")
+        assert not matches('"spectra quasar"') and not matches("quasar -spectra")
+        assert matches('NEAR("y') and matches("name:quasar") and not matches("name:spectra")
+        assert not matches('"ipynb the"')  # a phrase never runs from the name into the markdown
+
+
+@pytest.fixture
+def two_replicas(root_dir: Path, postgres_url: str) -> Iterator[tuple[SearchService, SearchService]]:
+    upgrade_database(postgres_url)
+    made = []
+    for _ in range(2):
+        files = FileServices(FileContentsManager(root_dir=str(root_dir)), "alice", Database(url=postgres_url))
+        files.start()
+        made.append((files, SearchService(files, index_delay=0.0)))
+    yield made[0][1], made[1][1]
+    for files, search in made:
+        search.close()
+        files.close()
+
+
+@pytest.mark.gen_test
+async def test_a_notebook_indexed_through_one_replica_is_found_through_the_other(
+        two_replicas: tuple[SearchService, SearchService], root_dir: Path) -> None:
+    indexing, searching = two_replicas
+    (root_dir / "obs.ipynb").write_text(
+        '{"cells": [{"cell_type": "markdown", "metadata": {}, "source": "# Quasar spectra"}], "metadata": {}, '
+        '"nbformat": 4, "nbformat_minor": 5}')
+    indexing.enqueue("obs.ipynb")
+    await indexing.index_pending()
+    answer = await searching.search(parse_query("quasar"), "", None, 20, 0)
+    assert [result["path"] for result in answer["results"]] == ["obs.ipynb"]
+    assert answer["results"][0]["matches"][0]["ranges"] == [[2, 8]]
+    assert (await searching.status())["engine"] == "tsvector"
