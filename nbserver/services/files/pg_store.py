@@ -35,6 +35,7 @@ from nbserver.services.files.store import (
     MetadataStore,
     TrashRecord,
     now,
+    plan_crawl,
     range_args,
 )
 
@@ -315,44 +316,30 @@ class PostgresMetadataStore(PostgresLinksStore, MetadataStore):
 
     def apply_crawl(self, seen: dict[str, tuple[str, int, int]], missing_before: str) -> CrawlReport:
         """As SQLite's, in one transaction that replicas crawling the same owner take in turn."""
-        moved = revived = 0
         stamp = now()
         with self.transaction() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (CRAWL_LOCK_SPACE, self.owner))
             rows = cur.execute("SELECT id, path, kind, state::text, dev, ino FROM fs_files WHERE owner = %s "
                                "AND state IN ('live', 'missing') FOR UPDATE", (self.owner,)).fetchall()
-            live = {path: (file_id, kind) for file_id, path, kind, state, _, _ in rows if state == "live"}
-            candidates = {(int(dev), int(ino)): (file_id, path, kind, state)
-                          for file_id, path, kind, state, dev, ino in rows
-                          if dev is not None and ino is not None and path and (state == "missing" or path not in seen)}
-            missing_at = {path: file_id for file_id, path, _, state, _, _ in rows if state == "missing"}
-            for path in sorted((p for p in seen if p not in live), key=lambda p: p.count("/")):
-                if path in live:
-                    continue  # arrived with a folder moved a moment ago
-                kind, dev, ino = seen[path]
-                match = candidates.pop((dev, ino), None)
-                if match is not None and (match[2] == "directory") == (kind == "directory"):
-                    old = match[1]
-                    self._clear_live(cur, path)
-                    cur.execute(
-                        "UPDATE fs_files SET path = %(new)s || substr(path, length(%(prefix)s) + 1), state = 'live', "
-                        "missing_since = NULL, updated = %(now)s, version = version + (path = %(prefix)s)::int "
-                        f"WHERE owner = %(owner)s AND state IN ('live', 'missing') AND {descendants()}",
-                        {"new": path, "now": stamp, "owner": self.owner, **range_args(old)})
-                    for known in [p for p in live if p == old or p.startswith(old + "/")]:
-                        live[path + known[len(old):]] = live.pop(known)
-                    live.setdefault(path, (match[0], match[2]))
-                    moved += 1
-                elif path in missing_at:
-                    cur.execute("UPDATE fs_files SET state = 'live', missing_since = NULL WHERE id = %s",
-                                (missing_at.pop(path),))
-                    live[path] = ("", kind)
-                    revived += 1
-            gone = [live[path][0] for path in live if path and path not in seen and live[path][0]]
+
+            def move_tree(old: str, new: str) -> None:
+                self._clear_live(cur, new)
+                cur.execute(
+                    "UPDATE fs_files SET path = %(new)s || substr(path, length(%(prefix)s) + 1), state = 'live', "
+                    "missing_since = NULL, updated = %(now)s, version = version + (path = %(prefix)s)::int "
+                    f"WHERE owner = %(owner)s AND state IN ('live', 'missing') AND {descendants()}",
+                    {"new": new, "now": stamp, "owner": self.owner, **range_args(old)})
+
+            def revive(file_id: str) -> None:
+                cur.execute("UPDATE fs_files SET state = 'live', missing_since = NULL WHERE id = %s", (file_id,))
+            inodes = {path: (int(dev), int(ino)) for _, path, _, state, dev, ino in rows
+                      if state == "live" and dev is not None and ino is not None}
+            moved, revived, gone = plan_crawl(rows, seen, move_tree, revive)
             cur.executemany("UPDATE fs_files SET state = 'missing', missing_since = %s WHERE id = %s "
                             "AND state = 'live'", [(stamp, file_id) for file_id in gone])
             cur.executemany("UPDATE fs_files SET dev = %s, ino = %s WHERE owner = %s AND path = %s "
-                            "AND state = 'live'", [(dev, ino, self.owner, path) for path, (_, dev, ino) in seen.items()])
+                            "AND state = 'live'", [(dev, ino, self.owner, path) for path, (_, dev, ino) in seen.items()
+                                                   if inodes.get(path) != (dev, ino)])  # only what changed
             cur.execute("DELETE FROM fs_files WHERE owner = %s AND state = 'missing' AND missing_since < %s",
                         (self.owner, missing_before))
             forgotten = cur.rowcount

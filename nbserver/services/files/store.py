@@ -18,7 +18,7 @@ import sqlite3
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from nbserver.services.files.links_store import LinksStore, SQLiteLinksStore
 from nbserver.services.files.migrations import migrate
@@ -86,6 +86,39 @@ class Intent:
     id: str
     op: str
     args: dict[str, Any]
+
+
+def plan_crawl(rows: list[Any], seen: dict[str, tuple[str, int, int]], move_tree: Callable[[str, str], None],
+               revive: Callable[[str], None]) -> tuple[int, int, list[str]]:
+    """The reconciler's matching (design 4.4) over ``rows`` ``(id, path, kind, state, dev, ino)`` of
+    live and missing files and a crawl ``seen`` (path -> (kind, dev, ino)), shared by the stores.
+
+    Calls ``move_tree(old, new)`` for a vanished row whose inode appears at a new path (its tree
+    follows; rows at the new path make way) and ``revive(id)`` for a missing row whose path is
+    back. Returns (moved, revived, ids of live rows not seen: to be marked missing).
+    """
+    moved = revived = 0
+    live = {path: (file_id, kind) for file_id, path, kind, state, _, _ in rows if state == "live"}
+    candidates = {(int(dev), int(ino)): (file_id, path, kind, state) for file_id, path, kind, state, dev, ino in rows
+                  if dev is not None and ino is not None and path and (state == "missing" or path not in seen)}
+    missing_at = {path: file_id for file_id, path, _, state, _, _ in rows if state == "missing"}
+    for path in sorted((p for p in seen if p not in live), key=lambda p: p.count("/")):
+        if path in live:
+            continue  # arrived with a folder moved a moment ago
+        kind, dev, ino = seen[path]
+        match = candidates.pop((dev, ino), None)
+        if match is not None and (match[2] == "directory") == (kind == "directory"):
+            old = match[1]
+            move_tree(old, path)
+            for known in [p for p in live if p == old or p.startswith(old + "/")]:
+                live[path + known[len(old):]] = live.pop(known)
+            live.setdefault(path, (match[0], match[2]))
+            moved += 1
+        elif path in missing_at:
+            revive(missing_at.pop(path))
+            live[path] = ("", kind)
+            revived += 1
+    return moved, revived, [live[path][0] for path in live if path and path not in seen and live[path][0]]
 
 
 def now() -> str:
@@ -315,41 +348,25 @@ class SQLiteMetadataStore(SQLiteLinksStore, MetadataStore):
                        {"owner": self.owner, **range_args(path)})
 
     def apply_crawl(self, seen: dict[str, tuple[str, int, int]], missing_before: str) -> CrawlReport:
-        moved = revived = 0
         stamp = now()
         with self._transaction() as db:
             rows = db.execute("SELECT id, path, kind, state, dev, ino FROM files WHERE owner = ? "
                               "AND state IN ('live', 'missing')", (self.owner,)).fetchall()
-            live = {path: (file_id, kind) for file_id, path, kind, state, _, _ in rows if state == "live"}
-            candidates = {(dev, ino): (file_id, path, kind, state) for file_id, path, kind, state, dev, ino in rows
-                          if dev is not None and path and (state == "missing" or path not in seen)}
-            missing_at = {path: file_id for file_id, path, _, state, _, _ in rows if state == "missing"}
+
+            def move_tree(old: str, new: str) -> None:
+                args = {"owner": self.owner, **range_args(new)}
+                db.execute(f"DELETE FROM files WHERE owner = :owner AND state = 'live' AND {descendants_clause()}",
+                           args)
+                db.execute(
+                    "UPDATE files SET path = :new || substr(path, length(:prefix) + 1), state = 'live', "
+                    "missing_since = NULL, updated = :now, version = version + (path = :prefix) "
+                    f"WHERE owner = :owner AND state IN ('live', 'missing') AND {descendants_clause()}",
+                    {"new": new, "now": stamp, "owner": self.owner, **range_args(old)})
+
+            def revive(file_id: str) -> None:
+                db.execute("UPDATE files SET state = 'live', missing_since = NULL WHERE id = ?", (file_id,))
             inodes = {path: (dev, ino) for _, path, _, state, dev, ino in rows if state == "live"}
-            for path in sorted((p for p in seen if p not in live), key=lambda p: p.count("/")):
-                if path in live:
-                    continue  # arrived with a folder moved a moment ago
-                kind, dev, ino = seen[path]
-                match = candidates.pop((dev, ino), None)
-                if match is not None and (match[2] == "directory") == (kind == "directory"):
-                    old = match[1]
-                    args = {"owner": self.owner, **range_args(path)}
-                    db.execute(f"DELETE FROM files WHERE owner = :owner AND state = 'live' AND {descendants_clause()}",
-                               args)
-                    db.execute(
-                        "UPDATE files SET path = :new || substr(path, length(:prefix) + 1), state = 'live', "
-                        "missing_since = NULL, updated = :now, version = version + (path = :prefix) "
-                        f"WHERE owner = :owner AND state IN ('live', 'missing') AND {descendants_clause()}",
-                        {"new": path, "now": stamp, "owner": self.owner, **range_args(old)})
-                    for known in [p for p in live if p == old or p.startswith(old + "/")]:
-                        live[path + known[len(old):]] = live.pop(known)
-                    live.setdefault(path, (match[0], match[2]))
-                    moved += 1
-                elif path in missing_at:
-                    db.execute("UPDATE files SET state = 'live', missing_since = NULL WHERE id = ?",
-                               (missing_at.pop(path),))
-                    live[path] = ("", kind)
-                    revived += 1
-            gone = [live[path][0] for path in live if path and path not in seen and live[path][0]]
+            moved, revived, gone = plan_crawl(rows, seen, move_tree, revive)
             db.executemany("UPDATE files SET state = 'missing', missing_since = ? WHERE id = ? AND state = 'live'",
                            [(stamp, file_id) for file_id in gone])
             db.executemany("UPDATE files SET dev = ?, ino = ? WHERE owner = ? AND path = ? AND state = 'live'",

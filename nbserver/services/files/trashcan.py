@@ -58,7 +58,8 @@ def trash_dir_for(real_root: str, os_path: str) -> str:
     try:
         device = os.stat(parent).st_dev
         if device == os.stat(real_root).st_dev:
-            folder = os.path.join(real_root, STATE_DIR, "trash")
+            folder = os.path.join(make_state_dir(real_root), "trash")  # with its .gitignore (PostgreSQL
+            # keeps the ids elsewhere, so the trash may be the first thing in the state folder)
         else:
             top = parent
             while os.path.dirname(top) != top and fileio.is_inside(real_root, os.path.dirname(top)) \

@@ -28,7 +28,7 @@ import os
 import sqlite3
 import threading
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 from urllib.parse import quote
 
 from nbserver.services.files.store import range_args
@@ -326,20 +326,8 @@ class SQLiteSearchIndex(SearchIndex):
 
     # -- reads (reader threads) ----------------------------------------------------------
 
-    @staticmethod
-    def _where(filters: Filters) -> tuple[str, dict[str, object]]:
-        clauses = ["f.owner = :owner", "f.state = 'live'"]
-        args: dict[str, object] = {"owner": filters.owner}
-        if filters.folder:  # strictly below the folder, by byte-ordered range (see files.store)
-            clauses.append("f.path >= :lower AND f.path < :upper")
-            args.update({key: value for key, value in range_args(filters.folder).items() if key != "prefix"})
-        if filters.kind is not None:
-            clauses.append("f.kind = :kind")
-            args["kind"] = filters.kind
-        return " AND ".join(clauses), args
-
     def query(self, query: Query, filters: Filters, limit: int, offset: int) -> Ranking:
-        where, args = self._where(filters)
+        where, args = filter_clause(filters, sqlite_mark)
         args.update({"limit": limit, "offset": offset})
         if self.engine == FALLBACK:
             return Ranking(self._names_like(query, where, args), True)
@@ -369,13 +357,10 @@ class SQLiteSearchIndex(SearchIndex):
         return Ranking(hits, True)
 
     def _names_like(self, query: Query, where: str, args: dict[str, object]) -> list[Hit]:
-        likes = []
-        for number, term in enumerate((*query.positive, *query.negative)):
-            args[f"like{number}"] = "%" + escape_like(term.text) + "%"
-            likes.append(("NOT " if term.negated else "") + f"d.name LIKE :like{number} ESCAPE '\\'")
+        likes = names_like_clause(query, args, sqlite_mark, "d.name")
         sql = ("SELECT d.file_id, f.path, f.kind, 1.0 / length(d.name) AS score "
                "FROM docs d JOIN meta.files f ON f.id = d.file_id "
-               f"WHERE {' AND '.join(likes)} AND {where} ORDER BY score DESC, f.path LIMIT :limit OFFSET :offset")
+               f"WHERE {likes} AND {where} ORDER BY score DESC, f.path LIMIT :limit OFFSET :offset")
         return self._hits(sql, args)
 
     def _hits(self, sql: str, args: dict[str, object]) -> list[Hit]:
@@ -396,6 +381,34 @@ class SQLiteSearchIndex(SearchIndex):
         size = sum(os.path.getsize(self.db_path + suffix) for suffix in ("", "-wal")
                    if os.path.exists(self.db_path + suffix))
         return int(documents), row[0] if row else None, size
+
+
+def sqlite_mark(name: str) -> str:
+    """A named parameter in sqlite3's style (PostgreSQL's index passes psycopg's ``%(name)s``)."""
+    return f":{name}"
+
+
+def filter_clause(filters: Filters, mark: Callable[[str], str]) -> tuple[str, dict[str, object]]:
+    """SQL over the metadata store's files ``f`` keeping the live ones ``filters`` allow, and its arguments."""
+    clauses = [f"f.owner = {mark('owner')}", "f.state = 'live'"]
+    args: dict[str, object] = {"owner": filters.owner}
+    if filters.folder:  # strictly below the folder, by byte-ordered range (see files.store)
+        clauses.append(f"f.path >= {mark('lower')} AND f.path < {mark('upper')}")
+        args.update({key: value for key, value in range_args(filters.folder).items() if key != "prefix"})
+    if filters.kind is not None:
+        clauses.append(f"f.kind = {mark('kind')}")
+        args["kind"] = filters.kind
+    return " AND ".join(clauses), args
+
+
+def names_like_clause(query: Query, args: dict[str, object], mark: Callable[[str], str], name: str) -> str:
+    """The names-only engine's test of a query: every term's text in ``name`` (SQL), none of the excluded.
+    Adds the patterns to ``args``; ``%``, ``_`` and ``\\`` in terms match themselves."""
+    likes = []
+    for number, term in enumerate((*query.positive, *query.negative)):
+        args[f"like{number}"] = "%" + escape_like(term.text) + "%"
+        likes.append(("NOT " if term.negated else "") + f"{name} LIKE {mark(f'like{number}')} ESCAPE '\\'")
+    return " AND ".join(likes)
 
 
 def escape_like(text: str) -> str:

@@ -21,12 +21,20 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Iterable
 
 from nbserver.services.files.pg_store import PostgresConnection
-from nbserver.services.files.store import range_args
 from nbserver.services.search.extract import COLUMNS, Document, Segment
-from nbserver.services.search.index import FALLBACK, Filters, Hit, Ranking, SearchIndex, escape_like
+from nbserver.services.search.index import (
+    FALLBACK,
+    Filters,
+    Hit,
+    Ranking,
+    SearchIndex,
+    filter_clause,
+    names_like_clause,
+)
 from nbserver.services.search.query import Query, fold, tokens_of, tsquery_lexeme
 from nbserver.timestamps import utc_now_iso
 
@@ -44,6 +52,10 @@ MAX_POSITION = 16383
 MAX_POSITIONS_PER_LEXEME = 256
 MAX_LEXEME_BYTES = 2046
 COMPONENT = "search"
+
+
+def psycopg_mark(name: str) -> str:
+    return f"%({name})s"
 
 
 def tsvector_text(texts: Iterable[tuple[str, str]]) -> str:
@@ -189,20 +201,9 @@ class PostgresSearchIndex(SearchIndex):
 
     # -- reads (reader threads) ----------------------------------------------------------
 
-    @staticmethod
-    def _where(filters: Filters) -> tuple[str, dict[str, object]]:
-        clauses = ["d.owner = %(owner)s", "f.owner = %(owner)s", "f.state = 'live'"]
-        args: dict[str, object] = {"owner": filters.owner}
-        if filters.folder:  # strictly below the folder, by byte-ordered range (see files.store)
-            clauses.append("f.path >= %(lower)s AND f.path < %(upper)s")
-            args.update({key: value for key, value in range_args(filters.folder).items() if key != "prefix"})
-        if filters.kind is not None:
-            clauses.append("f.kind = %(kind)s")
-            args["kind"] = filters.kind
-        return " AND ".join(clauses), args
-
     def query(self, query: Query, filters: Filters, limit: int, offset: int) -> Ranking:
-        where, args = self._where(filters)
+        where, args = filter_clause(filters, psycopg_mark)
+        where = f"d.owner = %(owner)s AND {where}"
         args.update({"limit": limit, "offset": offset})
         if self.engine == FALLBACK:
             return Ranking(self._names_like(query, where, args), True)
@@ -223,14 +224,13 @@ class PostgresSearchIndex(SearchIndex):
         return Ranking(self._hits(sql, args), True)
 
     def _names_like(self, query: Query, where: str, args: dict[str, object]) -> list[Hit]:
-        likes = []
-        for number, term in enumerate((*query.positive, *query.negative)):
-            args[f"like{number}"] = "%" + escape_like(term.text.lower()) + "%"
-            likes.append(("NOT " if term.negated else "") + f"lower(d.name) LIKE %(like{number})s ESCAPE '\\'")
+        # lower(name) with lower-cased terms: SQLite's LIKE ignores ASCII case; pg_trgm's index is on lower(name).
+        folded = Query(query.text, *(tuple(replace(term, text=term.text.lower()) for term in terms)
+                                     for terms in (query.positive, query.negative)))
+        likes = names_like_clause(folded, args, psycopg_mark, "lower(d.name)")
         sql = ("SELECT d.file_id, f.path, f.kind, 1.0 / greatest(length(d.name), 1) AS score "
                "FROM search_docs d JOIN fs_files f ON f.id = d.file_id "
-               f"WHERE {' AND '.join(likes)} AND {where} ORDER BY score DESC, f.path "
-               "LIMIT %(limit)s OFFSET %(offset)s")
+               f"WHERE {likes} AND {where} ORDER BY score DESC, f.path LIMIT %(limit)s OFFSET %(offset)s")
         return self._hits(sql, args)
 
     def _hits(self, sql: str, args: dict[str, object]) -> list[Hit]:

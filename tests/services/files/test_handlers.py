@@ -153,7 +153,10 @@ async def test_state_folder_is_never_listed_or_served(api: APIClient, server_app
     server_app.contents_manager.allow_hidden = allow_hidden
     await save(api, "a.txt", "x")
     await file_id(api, "a.txt")
-    assert (root_dir / ".nbserver" / "meta.sqlite").is_file()
+    await save(api, "b.txt", "x")
+    assert (await api.post("api/trash", {"path": "b.txt"})).status == 200  # the trash is in the state folder
+    on_sqlite = not server_app.database.configured  # PostgreSQL keeps the ids elsewhere
+    assert (root_dir / ".nbserver" / "meta.sqlite").is_file() == on_sqlite
     for path in (".nbserver", ".nbserver/meta.sqlite", ".nbserver/trash"):
         assert (await api.get(f"api/contents/{path}")).status == 404
         assert (await api.get(f"files/{path}")).status == 404
@@ -162,7 +165,7 @@ async def test_state_folder_is_never_listed_or_served(api: APIClient, server_app
     assert (await api.patch("api/contents/a.txt", {"path": ".nbserver/a.txt"})).status == 400
     assert (await api.delete("api/contents/.nbserver")).status in (400, 404)  # a hidden write, or not found
     assert (await api.post("api/trash", {"path": ".nbserver"})).status in (400, 404)
-    assert (root_dir / ".nbserver" / "meta.sqlite").is_file()
+    assert (root_dir / ".nbserver" / "meta.sqlite").is_file() == on_sqlite
     assert (await api.get("api/files/lookup", params={"path": ".nbserver/meta.sqlite"})).status == 404
     names = {child["name"] for child in (await api.get("api/contents")).json()["content"]}
     assert ".nbserver" not in names

@@ -13,7 +13,12 @@ from tests.services.files.test_handlers import file_id, save
 from tests.support.api_client import APIClient
 
 
-def backdate(root_dir: Path, file_id: str, when: str) -> None:
+def backdate(server_app: Any, root_dir: Path, file_id: str, when: str) -> None:
+    """Make a trash record older, in the database of the server's metadata store."""
+    if server_app.database.configured:
+        with server_app.database.connect(autocommit=True) as conn:
+            conn.execute("UPDATE fs_trash SET trashed_at = %s WHERE file_id = %s", (when, file_id))
+        return
     with sqlite3.connect(root_dir / ".nbserver" / "meta.sqlite") as db:
         db.execute("UPDATE trash SET trashed_at = ? WHERE file_id = ?", (when, file_id))
 
@@ -25,7 +30,7 @@ async def test_sweep_purges_only_expired_items(api: APIClient, server_app: Any, 
     old, young = await file_id(api, "old.txt"), await file_id(api, "young.txt")
     for fid in (old, young):
         assert (await api.post(f"api/files/{fid}/trash")).status == 200
-    backdate(root_dir, old, "2000-01-01T00:00:00.000000Z")
+    backdate(server_app, root_dir, old, "2000-01-01T00:00:00.000000Z")
     services = server_app.file_services
     services.trash_sweep_interval = 0.1
     services.start_background()
@@ -46,7 +51,7 @@ async def test_retention_zero_keeps_everything(api: APIClient, server_app: Any, 
     await save(api, "old.txt", "old")
     fid = await file_id(api, "old.txt")
     assert (await api.post(f"api/files/{fid}/trash")).status == 200
-    backdate(root_dir, fid, "2000-01-01T00:00:00.000000Z")
+    backdate(server_app, root_dir, fid, "2000-01-01T00:00:00.000000Z")
     server_app.file_services.trash_retention_days = 0
     assert await server_app.file_services.sweep_trash() == 0
     listing = (await api.get("api/trash")).json()
@@ -66,7 +71,7 @@ async def test_trash_past_max_bytes_purges_the_oldest_items(api: APIClient, serv
     server_app.file_services.trash_max_bytes = 100
     first = await trash_file(api, "first.txt", 40)
     second = await trash_file(api, "second.txt", 40)
-    backdate(root_dir, first, "2020-01-01T00:00:00.000000Z")  # the order does not hang on the clock's resolution
+    backdate(server_app, root_dir, first, "2020-01-01T00:00:00.000000Z")  # the order does not hang on the clock's resolution
     third = await trash_file(api, "third.txt", 40)  # 120 bytes: the oldest goes
     listing = (await api.get("api/trash")).json()
     assert [item["id"] for item in listing["items"]] == [third, second]
@@ -78,7 +83,7 @@ async def test_trash_past_max_bytes_purges_the_oldest_items(api: APIClient, serv
 @pytest.mark.gen_test
 async def test_the_sweep_enforces_a_lowered_max_bytes(api: APIClient, server_app: Any, root_dir: Path) -> None:
     old, young = await trash_file(api, "old.txt", 30), await trash_file(api, "young.txt", 30)
-    backdate(root_dir, old, "2020-01-01T00:00:00.000000Z")
+    backdate(server_app, root_dir, old, "2020-01-01T00:00:00.000000Z")
     services = server_app.file_services
     services.trash_max_bytes = 50
     assert await services.sweep_trash() == 1
