@@ -255,10 +255,13 @@ class FileServices(LoggingConfigurable):
             await asyncio.sleep(interval if done else min(interval, RESUME_PAUSE))
 
     async def _sweep_job(self) -> bool:
-        await self.sweep_trash()
+        if await self._call(lambda store: store.claim_job("trash sweep")):
+            await self.sweep_trash()
         return True
 
     async def _reconcile_job(self) -> bool:
+        if not await self._call(lambda store: store.claim_job("reconciler")):
+            return True  # another replica crawls this root
         report = await self.reconcile()
         return report.crawl is None or report.crawl.complete
 

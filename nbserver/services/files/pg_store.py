@@ -16,6 +16,8 @@ The same interface and semantics as :class:`~nbserver.services.files.store.SQLit
   writes that key into its intents: :meth:`intents` returns only this replica's intents and those
   of replicas whose lock is free (they died), so start-up recovery on one replica never undoes an
   operation another replica is in the middle of.
+- Background jobs (trash sweep, reconciler) run on the one replica holding the job's session
+  advisory lock (:meth:`PostgresMetadataStore.claim_job`).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
 REPLICA_LOCK_SPACE = 0x6E626672
 TREE_LOCK_SPACE = 0x6E626674
 CRAWL_LOCK_SPACE = 0x6E626663
+JOB_LOCK_SPACE = 0x6E62666A
 
 #: The component of :data:`nbserver.db.migrations.COMPONENTS` whose schema this store needs.
 COMPONENT = "files"
@@ -222,9 +225,24 @@ class PostgresMetadataStore(PostgresLinksStore, MetadataStore):
         self.owner = owner
         #: This store's replica key (a session advisory lock held while connected).
         self.replica = random.randint(1, 2**31 - 1)
+        #: Background jobs whose lock this connection holds.
+        self._jobs: set[str] = set()
 
     def on_connect(self, conn: psycopg.Connection[Any]) -> None:
         conn.execute("SELECT pg_advisory_lock(%s, %s)", (REPLICA_LOCK_SPACE, self.replica))
+        self._jobs = set()  # session locks end with the session
+
+    def claim_job(self, job: str) -> bool:
+        """Take (once, for this connection's life) the session lock of ``owner``'s ``job``; False
+        while another replica holds it. A replica that dies releases it and another takes over."""
+        conn = self.conn
+        if job not in self._jobs:
+            got = conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))",
+                               (JOB_LOCK_SPACE, f"{self.owner}/{job}")).fetchone()
+            if not (got and got[0]):
+                return False
+            self._jobs.add(job)
+        return True
 
     def open(self) -> None:
         """Connect; raises ConfigurationError when the ``files`` schema is not current (run

@@ -231,6 +231,12 @@ class MetadataStore(LinksStore):
         """Re-create a trash entry found on disk by its sidecar (the database lost it)."""
         raise NotImplementedError
 
+    def claim_job(self, job: str) -> bool:
+        """Whether this process runs the background ``job`` (trash sweep, reconciler) of the root:
+        always with SQLite (one server per database file); with a database shared by replicas,
+        only the one replica that holds the job's lock (design 4.6, "singleton jobs")."""
+        return True
+
 
 class SQLiteMetadataStore(SQLiteLinksStore, MetadataStore):
     """The metadata store in one SQLite file: WAL where the filesystem allows it."""

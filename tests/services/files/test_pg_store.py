@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import psycopg
 import pytest
@@ -25,6 +26,16 @@ from nbserver.services.files.store import TrashRecord
 from tests.support.metadata_backends import upgrade_database
 
 OWNER = "alice"
+
+
+def eventually(check: Callable[[], bool], seconds: float = 10.0) -> bool:
+    """Whether ``check()`` comes true within ``seconds`` (a closed connection's backend ends a moment later)."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def replica(root_dir: Path, url: str, owner: str = OWNER) -> FileServices:
@@ -112,10 +123,22 @@ def test_recovery_leaves_a_live_replicas_intents_and_adopts_a_dead_ones(postgres
                             "2026-11-29T00:00:00.000000Z", OWNER, 1, "pending")
         intent = busy.begin("trash", {"trash_id": "t1", "path": "a.txt"}, trash)
         assert recovering.intents() == []
-        busy.close()  # the replica died: its session lock is released
-        assert [found.id for found in recovering.intents()] == [intent]
+        busy.close()  # the replica died: its session lock is released (once its backend has ended)
+        assert eventually(lambda: [found.id for found in recovering.intents()] == [intent])
     finally:
         recovering.close()
+
+
+def test_one_replica_at_a_time_runs_a_background_job(postgres_url: str) -> None:
+    upgrade_database(postgres_url)
+    first, second = (PostgresMetadataStore(Database(url=postgres_url), OWNER) for _ in range(2))
+    try:
+        assert first.claim_job("reconciler") and first.claim_job("reconciler")
+        assert not second.claim_job("reconciler") and second.claim_job("trash sweep")
+        first.close()  # that replica is gone: the job moves (once its backend has ended)
+        assert eventually(lambda: second.claim_job("reconciler"))
+    finally:
+        second.close()
 
 
 def test_stores_of_other_owners_see_nothing(postgres_url: str) -> None:
