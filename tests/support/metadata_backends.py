@@ -21,15 +21,21 @@ from nbserver.services.files.store import MetadataStore, SQLiteMetadataStore
 BACKENDS = ("sqlite", "postgres")
 
 
+#: Fixtures that reach the in-process server or a store. pytest-tornado's ``http_server`` asks for
+#: ``app`` at run time, so a test using only ``api`` does not name ``server_app`` statically.
+USES_A_STORE = {"server_app", "app", "api", "http_server", "http_client", "database_url", "metadata_store"}
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "metadata_backend" in metafunc.fixturenames:
+    if USES_A_STORE & set(metafunc.fixturenames):
         only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
         metafunc.parametrize("metadata_backend", BACKENDS[:1] if only_sqlite else BACKENDS, indirect=True)
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def metadata_backend(request: pytest.FixtureRequest) -> str:
-    """``sqlite`` or ``postgres`` (parametrized by :func:`pytest_generate_tests`)."""
+    """``sqlite`` or ``postgres`` (parametrized by :func:`pytest_generate_tests` for tests that use
+    the server or a store; ``sqlite`` for the rest). Autouse, so that every test can be parametrized."""
     return str(getattr(request, "param", "sqlite"))
 
 
@@ -70,6 +76,8 @@ def server_app(root_dir: Path, server_config: dict[str, Any], database_url: str)
     app = NotebookServerApp(root_dir=str(root_dir), open_browser=False, **with_database(server_config, database_url))
     app.initialize(argv=[f"--IdentityProvider.token={TEST_TOKEN}"])
     yield app
+    if app.file_services is not None:  # a test without ``app`` never stopped the services: their
+        app.file_services.close()       # PostgreSQL connection closes here, not at a later test's GC
     NotebookServerApp.clear_instance()
 
 

@@ -217,7 +217,10 @@ class TrashHandler(FilesAPIHandler):
         page = page[:page_size]
         items = []
         for trash in page:
-            record = await services.resolve(trash.file_id)
+            try:
+                record = await services.resolve(trash.file_id)
+            except NotFound:
+                continue  # purged since the page was read (the retention sweep, another request or replica)
             item = await self.file_json(record)
             item.update(original_path=trash.original_path, trashed_at=trash.trashed_at,
                         trashed_by=trash.trashed_by, size=trash.size, expires_at=self.expiry(trash))

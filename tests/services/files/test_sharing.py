@@ -52,17 +52,24 @@ async def test_share_url_serves_the_sandboxed_view_and_the_raw_bytes(api: APICli
     assert head.status == 200 and head.body == b""
 
 
-async def test_the_token_is_256_bits_and_stored_only_as_its_hash(api: APIClient, root_dir: Path) -> None:
+async def test_the_token_is_256_bits_and_stored_only_as_its_hash(api: APIClient, root_dir: Path,
+                                                                 server_app: Any) -> None:
     """Section 3.9"""
     fid, url = await shared_notebook(api, root_dir)
     token = url.rsplit("/", 1)[1]
     assert len(token) == 43
-    database = sqlite3.connect(root_dir / ".nbserver" / "meta.sqlite")
-    try:
-        rows = database.execute("SELECT * FROM shares").fetchall()
-    finally:
-        database.close()
+    if server_app.database.configured:
+        with server_app.database.connect() as conn:
+            rows = [(str(file_id), bytes(digest), bytes(salt), created, by) for file_id, digest, salt, created, by
+                    in conn.execute("SELECT file_id, token_hash, salt, created::text, created_by FROM fs_shares")]
+    else:
+        database = sqlite3.connect(root_dir / ".nbserver" / "meta.sqlite")
+        try:
+            rows = database.execute("SELECT * FROM shares").fetchall()
+        finally:
+            database.close()
     assert len(rows) == 1 and rows[0][0] == fid and rows[0][1] == hashlib.sha256(token.encode()).digest()
+    assert all(token not in str(value) and token.encode() not in bytes(str(value), "utf-8") for value in rows[0])
     for stored in (root_dir / ".nbserver").glob("meta.sqlite*"):
         assert token.encode() not in stored.read_bytes()
     assert (await api.get(f"api/files/{fid}")).json()["share_url"] == url  # the owner sees it again
