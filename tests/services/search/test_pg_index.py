@@ -6,8 +6,9 @@ tests/services/search/test_index.py's, run on both indexes.
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import psycopg
 import pytest
@@ -67,3 +68,28 @@ async def test_a_notebook_indexed_through_one_replica_is_found_through_the_other
     assert [result["path"] for result in answer["results"]] == ["obs.ipynb"]
     assert answer["results"][0]["matches"][0]["ranges"] == [[2, 8]]
     assert (await searching.status())["engine"] == "tsvector"
+
+
+def test_pg_trgm_serves_name_substrings_and_its_absence_is_no_error(postgres_cluster: Any, postgres_url: str) -> None:
+    """Where pg_trgm can be created the names-only LIKE uses its index; a role that may not create it
+    (no CREATE on the database) still gets the whole schema, and LIKE scans instead."""
+    upgrade_database(postgres_url)
+    with psycopg.connect(postgres_url) as conn:
+        conn.execute("SET enable_seqscan = off")
+        plan = str(conn.execute("EXPLAIN SELECT 1 FROM search_docs WHERE lower(name) LIKE '%catter%'").fetchall())
+        assert "search_docs_name_trgm" in plan
+    weak_url = postgres_cluster.create_database()
+    name, role = weak_url.rsplit("/", 1)[1], f"weak_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(weak_url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'pw'")
+        admin.execute(f"GRANT CREATE, USAGE ON SCHEMA public TO {role}")
+        admin.execute(f"REVOKE CREATE ON DATABASE {name} FROM PUBLIC")
+    try:
+        upgrade_database(postgres_cluster.url(name, role, "pw"))
+        with psycopg.connect(weak_url) as conn:
+            indexes = {row[0] for row in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'search_docs'")}
+            assert "search_docs_tsv" in indexes and "search_docs_name_trgm" not in indexes
+    finally:
+        postgres_cluster.drop_database(name)
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(f"DROP ROLE {role}")
