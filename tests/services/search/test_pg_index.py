@@ -13,13 +13,14 @@ from typing import Any, Iterator
 import psycopg
 import pytest
 
-from nbserver.db.config import Database
-from nbserver.services.contents.filemanager import FileContentsManager
 from nbserver.services.files.manager import FileServices
 from nbserver.services.search.manager import SearchService
 from nbserver.services.search.pg_index import tsvector_text
 from nbserver.services.search.query import parse_query
+from tests.services.files.test_pg_store import replicas
 from tests.support.metadata_backends import upgrade_database
+
+__all__ = ["replicas"]  # the fixture, shared with the file services' replica tests
 
 
 def test_tsvector_text_folds_tokens_weighs_columns_and_keeps_phrases_in_a_column() -> None:
@@ -42,17 +43,12 @@ def test_tsvector_and_tsquery_are_read_by_postgres_as_written(postgres_url: str)
 
 
 @pytest.fixture
-def two_replicas(root_dir: Path, postgres_url: str) -> Iterator[tuple[SearchService, SearchService]]:
-    upgrade_database(postgres_url)
-    made = []
-    for _ in range(2):
-        files = FileServices(FileContentsManager(root_dir=str(root_dir)), "alice", Database(url=postgres_url))
-        files.start()
-        made.append((files, SearchService(files, index_delay=0.0)))
-    yield made[0][1], made[1][1]
-    for files, search in made:
+def two_replicas(replicas: tuple[FileServices, FileServices]) -> Iterator[tuple[SearchService, SearchService]]:
+    """The search services of two FileServices replicas over one database and one root."""
+    made = [SearchService(files, index_delay=0.0) for files in replicas]
+    yield made[0], made[1]
+    for search in made:
         search.close()
-        files.close()
 
 
 @pytest.mark.gen_test
