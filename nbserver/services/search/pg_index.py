@@ -152,6 +152,16 @@ class PostgresSearchIndex(SearchIndex):
         rows = self.reader.conn.execute("SELECT path, fingerprint FROM search_docs WHERE owner = %s", (self.owner,))
         return {path: fingerprint for path, fingerprint in rows.fetchall()}
 
+    def fingerprints_at(self, paths: list[str]) -> dict[str, str]:
+        rows = self.reader.conn.execute("SELECT path, fingerprint FROM search_docs WHERE owner = %s "
+                                        "AND path = ANY(%s)", (self.owner, paths))
+        return {path: fingerprint for path, fingerprint in rows.fetchall()}
+
+    def documents_after(self, path: str, limit: int) -> list[tuple[str, str]]:
+        rows = self.reader.conn.execute("SELECT path, fingerprint FROM search_docs WHERE owner = %s AND path > %s "
+                                        "ORDER BY path LIMIT %s", (self.owner, path, limit))
+        return [(row[0], row[1]) for row in rows.fetchall()]
+
     def put(self, file_id: str, path: str, fingerprint: str, document: Document) -> None:
         segments = json.dumps([segment.as_json() for segment in document.segments], ensure_ascii=False)
         tsv = tsvector_text(zip(COLUMNS, document.column_texts()))
