@@ -134,8 +134,8 @@ def test_escape_like() -> None:
     assert escape_like("50%_a\\b") == "50\\%\\_a\\\\b"
 
 
-def test_fingerprints_at_and_documents_after_read_by_path(tmp_path: Path, store: SQLiteMetadataStore) -> None:
-    index = open_index(tmp_path)
+def test_fingerprints_at_and_documents_after_read_by_path(open_index: OpenIndex, store: MetadataStore) -> None:
+    index = open_index()
     for path in ("b.ipynb", "a/x.ipynb", "c.ipynb"):
         put(index, store, path, "words")
     assert index.fingerprints_at(["a/x.ipynb", "gone.ipynb", "c.ipynb"]) == {"a/x.ipynb": "fp", "c.ipynb": "fp"}
