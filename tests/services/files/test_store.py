@@ -87,6 +87,7 @@ def test_mountinfo_names_the_root_filesystem() -> None:
     assert is_network_filesystem("/proc") is False
 
 
+@pytest.mark.sqlite_only
 def test_a_crawl_updates_only_the_inodes_that_changed(store: SQLiteMetadataStore) -> None:
     seen = {"": ("directory", 1, 1), **{f"f{n}.txt": ("file", 1, 10 + n) for n in range(50)}}
     for path, (kind, _, _) in seen.items():
