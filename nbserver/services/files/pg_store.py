@@ -452,6 +452,10 @@ class PostgresMetadataStore(PostgresLinksStore, MetadataStore):
                 cur.execute("DELETE FROM fs_trash WHERE id = %s", (trash_id,))
             cur.execute("DELETE FROM fs_intents WHERE id = %s", (intent_id,))
 
+    def set_trash_size(self, trash_id: str, size: int) -> None:
+        with self.transaction() as cur:
+            cur.execute("UPDATE fs_trash SET size = %s WHERE id = %s AND owner = %s", (size, trash_id, self.owner))
+
     def trash_entry(self, trash_id: str) -> TrashRecord | None:
         row = self.conn.execute(f"SELECT {_TRASH_COLUMNS} FROM fs_trash WHERE id = %s AND owner = %s",
                                 (trash_id, self.owner)).fetchone()
