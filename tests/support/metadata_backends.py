@@ -76,8 +76,12 @@ def server_app(root_dir: Path, server_config: dict[str, Any], database_url: str)
     app = NotebookServerApp(root_dir=str(root_dir), open_browser=False, **with_database(server_config, database_url))
     app.initialize(argv=[f"--IdentityProvider.token={TEST_TOKEN}"])
     yield app
-    if app.file_services is not None:  # a test without ``app`` never stopped the services: their
-        app.file_services.close()       # PostgreSQL connection closes here, not at a later test's GC
+    # A test without ``app`` never stopped the services: their PostgreSQL connections close here,
+    # not at a later test's garbage collection.
+    if app.search_service is not None:
+        app.search_service.close()
+    if app.file_services is not None:
+        app.file_services.close()
     NotebookServerApp.clear_instance()
 
 
