@@ -22,13 +22,11 @@ COMPONENT = textwrap.dedent('''
                   Migration(2, "gadgets", ("CREATE TABLE gadgets (id int)",))]
 ''')
 
-# Runs nbserver's command line with only a test migration component registered (the real components'
-# upgrade is tested with their stores: tests/services/files/test_pg_store.py); the command's own test stays
-# independent of them.
+# Runs nbserver's command line with one extra migration component registered (the real components
+# arrive with the PostgreSQL stores; this keeps the command's own test independent of them).
 RUNNER = textwrap.dedent('''
     import sys
     from nbserver.db import migrations
-    migrations.COMPONENTS.clear()
     migrations.COMPONENTS["widgets"] = "widgets_schema"
     from nbserver.app import main
     main(sys.argv[1:])
