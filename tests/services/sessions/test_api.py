@@ -6,6 +6,10 @@ import asyncio
 
 import pytest
 
+# The session API over real kernels runs on SQLite only (it is kernel-bound and long); the
+# PostgreSQL session store is tested through test_manager.py and the store tests.
+pytestmark = pytest.mark.sqlite_only
+
 KERNEL_FIELDS = {"id", "name", "last_activity", "execution_state", "connections"}
 
 
