@@ -9,6 +9,7 @@ import yaml
 from openapi_spec_validator import OpenAPIV30SpecValidator
 
 import nbserver
+from nbserver.services.api.handlers import SPEC_PATH
 
 NAMED_GROUP = re.compile(r"\(\?P<(\w+)>(?:[^()]|\([^()]*\))*\)")
 
@@ -51,7 +52,7 @@ async def test_spec_is_served_as_yaml(api):
 
 
 def test_spec_describes_exactly_the_api_routes(server_app):
-    with open(nbserver.services.api.handlers.SPEC_PATH) as handle:
+    with open(SPEC_PATH) as handle:
         spec_paths = set(yaml.safe_load(handle)["paths"])
     routed = {route_to_template(pattern) for pattern, _ in server_app.route_table()
               if pattern.startswith(("/api", "/rstservice")) and pattern != "/api/.*"}
@@ -62,7 +63,7 @@ def test_spec_describes_exactly_the_api_routes(server_app):
 def test_spec_is_a_valid_openapi_document():
     """Strict OpenAPI 3.0 validation: a plain-scalar description holding a comma inside a flow
     mapping silently turns into extra keys, which only a validator notices."""
-    with open(nbserver.services.api.handlers.SPEC_PATH) as handle:
+    with open(SPEC_PATH) as handle:
         spec = yaml.safe_load(handle)
     errors = [f"{'/'.join(map(str, error.path))}: {error.message[:200]}"
               for error in OpenAPIV30SpecValidator(spec).iter_errors()]
