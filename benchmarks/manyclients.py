@@ -32,7 +32,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -264,9 +264,10 @@ def client_process(port: int, token: str, contents_indices: list[int], kernel_in
 # -- the parent: one run of the mix against one server -------------------------------------------------
 
 
-def split(clients: int) -> tuple[list[int], list[int]]:
-    """(contents client indices, kernel client indices): every tenth client runs a kernel."""
-    kernel_count = max(1, round(clients * KERNEL_SHARE)) if clients >= 2 else 0
+def split(clients: int, kernel_share: float = KERNEL_SHARE) -> tuple[list[int], list[int]]:
+    """(contents client indices, kernel client indices): every tenth client runs a kernel (with
+    the default ``kernel_share``; 0: none)."""
+    kernel_count = max(1, round(clients * kernel_share)) if clients >= 2 and kernel_share else 0
     step = clients / kernel_count if kernel_count else 0
     kernel_indices = sorted({int(i * step) for i in range(kernel_count)})
     return [i for i in range(clients) if i not in kernel_indices], kernel_indices
@@ -295,14 +296,17 @@ def percentile(samples: list[float], share: float) -> float:
 
 
 def run_mix(server: RunningServer, clients: int, duration: float, processes: int, warmup: float,
-            log: Callable[[str], None]) -> dict[str, Any]:
+            log: Callable[[str], None], kernel_share: float = KERNEL_SHARE,
+            server_pids: Sequence[int] = ()) -> dict[str, Any]:
     """One run of the mix: ``clients`` clients in ``processes`` processes for ``duration`` seconds
-    after ``warmup`` seconds not counted. Returns per-kind figures, totals and CPU use."""
+    after ``warmup`` seconds not counted. Returns per-kind figures, totals and CPU use.
+    ``server_pids``: the processes whose CPU is the server's (default: ``server.process``; several
+    replicas behind a proxy at ``server.port``)."""
     context = multiprocessing.get_context("spawn")
     ready, results = context.Queue(), context.Queue()
     go = context.Event()
     window_times = context.Array("d", 2)
-    contents_indices, kernel_indices = split(clients)
+    contents_indices, kernel_indices = split(clients, kernel_share)
     put_body = ('{"type": "notebook", "format": "json", "content": ' + notebook_json() + "}").encode()
     workers = []
     for number in range(processes):
@@ -317,13 +321,14 @@ def run_mix(server: RunningServer, clients: int, duration: float, processes: int
         setup_seconds = time.time() - setup_started
         start = time.time() + 1.0 + warmup
         window_times[0], window_times[1] = start, start + duration
-        pid = server.process.pid  # type: ignore[union-attr]
+        pids = list(server_pids) or [server.process.pid]  # type: ignore[union-attr]
         go.set()
         time.sleep(max(0.0, start - time.time()))
-        cpu_before, waited_before = process_cpu_seconds(pid), process_run_queue_seconds(pid)
+        cpu_before = sum(map(process_cpu_seconds, pids))
+        waited_before = sum(map(process_run_queue_seconds, pids))
         time.sleep(max(0.0, start + duration - time.time()))
-        server_cpu = process_cpu_seconds(pid) - cpu_before
-        server_waited = process_run_queue_seconds(pid) - waited_before
+        server_cpu = sum(map(process_cpu_seconds, pids)) - cpu_before
+        server_waited = sum(map(process_run_queue_seconds, pids)) - waited_before
         outcomes = [results.get(timeout=REQUEST_TIMEOUT + 120) for _ in workers]
     except queue.Empty:
         raise BenchmarkError("a client process did not report in time") from None
