@@ -45,17 +45,28 @@ def error_for(exc: BaseException, action: str, path: str) -> NbserverError:
 
 
 @contextlib.asynccontextmanager
-async def operation(database: Database, action: str, path: str) -> AsyncIterator[AsyncConnection[Any]]:
+async def operation(database: Database, action: str, path: str,
+                    one_statement: bool = False) -> AsyncIterator[AsyncConnection[Any]]:
     """A pooled connection whose work commits when the block ends (rolls back on any error).
 
     ``action`` and ``path`` word the error a client gets (``"save"``, ``"a/b.ipynb"``).
+    ``one_statement``: the block runs a single statement, which is its own transaction and
+    snapshot, so it runs in autocommit mode: one round trip instead of three (BEGIN, the
+    statement, COMMIT); a reply cache check costs half the CPU (docs/performance.md).
     Raises the project's exceptions for database errors; NbserverError raised in the block
     passes unchanged.
     """
     try:
         pool = await database.pool()
         async with pool.connection() as conn:
-            yield conn
+            if not one_statement:
+                yield conn
+                return
+            await conn.set_autocommit(True)  # local: no round trip while no transaction is open
+            try:
+                yield conn
+            finally:
+                await conn.set_autocommit(False)  # as the pool hands connections out
     except (psycopg.Error, PoolTimeout) as exc:
         error = error_for(exc, action, path or "the root")
         log.warning("Contents database: %s %r: %s", action, path, error.log_detail)

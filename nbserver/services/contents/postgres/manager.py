@@ -140,14 +140,15 @@ class PostgresContentsManager(ContentsManager):
         return path
 
     @contextlib.asynccontextmanager
-    async def operation(self, action: str, path: str) -> AsyncIterator[Conn]:
+    async def operation(self, action: str, path: str, one_statement: bool = False) -> AsyncIterator[Conn]:
         """One transaction on a pooled connection (see :func:`.connections.operation`); the
         owner's root folder row is made (and committed) first, on first use."""
-        async with operation(self.database, action, path) as conn:
+        async with operation(self.database, action, path, one_statement) as conn:
             if not self._has_root:
                 await conn.execute("INSERT INTO contents_files (path, parent, name, is_dir) "
                                    "VALUES ('', NULL, '', true) ON CONFLICT DO NOTHING")
-                await conn.commit()
+                if not conn.autocommit:
+                    await conn.commit()
                 self._has_root = True
             yield conn
 
@@ -269,7 +270,7 @@ class PostgresContentsManager(ContentsManager):
         path = self.readable_path(path)
         key: ReplyKey = (path, content, type, format, require_hash)
         trust, trust_settled = trust_stamp(self.notary.db_file)
-        async with self.operation("read", path) as conn:
+        async with self.operation("read", path, one_statement=True) as conn:
             found = await (await conn.execute(
                 "SELECT version FROM contents_files WHERE owner = current_user::text AND path = %s", (path,))).fetchone()
         if found is not None:
@@ -295,7 +296,7 @@ class PostgresContentsManager(ContentsManager):
             return False
         if not path and is_dir:
             return True
-        async with self.operation("look up", path) as conn:
+        async with self.operation("look up", path, one_statement=True) as conn:
             found = await (await conn.execute(
                 "SELECT is_dir FROM contents_files WHERE owner = current_user::text AND path = %s", (path,))).fetchone()
         return found is not None and bool(found[0]) == is_dir
@@ -336,7 +337,7 @@ class PostgresContentsManager(ContentsManager):
     async def open_file(self, path: str) -> FileStream:
         """The file's current blob, streamed from the database chunk by chunk."""
         path = self.readable_path(path)
-        async with self.operation("open", path) as conn:
+        async with self.operation("open", path, one_statement=True) as conn:
             found = await (await conn.execute(
                 "SELECT blob, sha256, size, last_modified FROM contents_files "
                 "WHERE owner = current_user::text AND path = %s AND NOT is_dir", (path,))).fetchone()
