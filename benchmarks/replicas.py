@@ -172,21 +172,19 @@ def start_replicas(count: int, url: str, scratch: Path, token: str) -> list[Runn
     return replicas
 
 
-def run_both(clients: int, duration: float, processes: int, warmup: float,
-             log: Callable[[str], None]) -> dict[str, Any]:
-    """The direct run on one replica, then the proxied run on two; their figures."""
+def run_both(url: str, clients: int, duration: float, processes: int, warmup: float,
+             log: Callable[[str], None], baseline: bool = True) -> dict[str, Any]:
+    """On the empty database at ``url``: the schema, the files, then the direct run on one replica
+    (unless not ``baseline``) and the proxied run on two; their figures."""
+    upgrade = subprocess.run([sys.executable, "-m", "nbserver", "db", "upgrade", f"--url={url}"],
+                             capture_output=True, text=True, timeout=120, cwd=BENCH_DIR.parent)
+    if upgrade.returncode:
+        raise RuntimeError(f"nbserver db upgrade failed: {upgrade.stderr}")
     scratch = Path(tempfile.mkdtemp(prefix="nbreplicas-"))
-    cluster = PostgresCluster()
     replicas: list[RunningServer] = []
     proxy: Proxy | None = None
     results: dict[str, Any] = {}
     try:
-        cluster.start()
-        url = cluster.create_database("replicas")
-        upgrade = subprocess.run([sys.executable, "-m", "nbserver", "db", "upgrade", f"--url={url}"],
-                                 capture_output=True, text=True, timeout=120, cwd=BENCH_DIR.parent)
-        if upgrade.returncode:
-            raise SystemExit(f"nbserver db upgrade failed: {upgrade.stderr}")
         files = scratch / "files"
         manyclients.make_load_root(files, clients)
         store_tree(url, files)
@@ -197,11 +195,12 @@ def run_both(clients: int, duration: float, processes: int, warmup: float,
         log(f"two replicas on ports {replicas[0].port} and {replicas[1].port}, HAProxy on {proxy.port}")
         time.sleep(3.0)  # as manyclients.py: let the servers settle
 
-        direct = manyclients.run_mix(replicas[0], clients, duration, processes, warmup, log, kernel_share=0)
-        results["one replica, direct"] = direct | {"shares": None}
+        if baseline:
+            direct = manyclients.run_mix(replicas[0], clients, duration, processes, warmup, log, kernel_share=0)
+            results["one replica, direct"] = direct | {"shares": None}
 
         before = proxy.responses()
-        proxied = manyclients.run_mix(proxy, clients, duration, processes, warmup, log, kernel_share=0,
+        proxied = manyclients.run_mix(proxy, clients, duration, processes, warmup, log, kernel_share=0,  # type: ignore
                                       server_pids=[replica.process.pid for replica in replicas])  # type: ignore
         after = proxy.responses()
         served = {name: after[name] - before.get(name, 0) for name in after}
@@ -215,7 +214,6 @@ def run_both(clients: int, duration: float, processes: int, warmup: float,
         for replica in replicas:
             replica.stop()
         kill_leftovers(str(scratch))
-        cluster.stop()
         shutil.rmtree(scratch, ignore_errors=True)
     return results
 
@@ -262,7 +260,12 @@ def main() -> int:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
     log(f"load average before: {os.getloadavg()}")
-    results = run_both(clients, duration, args.processes, warmup, log)
+    cluster = PostgresCluster()
+    try:
+        cluster.start()
+        results = run_both(cluster.create_database("replicas"), clients, duration, args.processes, warmup, log)
+    finally:
+        cluster.stop()
     print(report(results))
     print(f"\nHAProxy configuration used:\n{results['haproxy_config']}")
     log(f"load average after: {os.getloadavg()}")
