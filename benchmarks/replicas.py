@@ -71,6 +71,8 @@ backend replicas
     balance roundrobin
 {servers}
 """
+#: One line of ``{servers}`` in :data:`HAPROXY_CONFIG`: a replica, checked over TCP every 2 s.
+SERVER_LINE = "    server replica{number} 127.0.0.1:{port} check inter 2s"
 
 
 class Proxy:
@@ -86,7 +88,7 @@ class Proxy:
         self.binary = binary
         self.port = free_port()
         self.stats_socket = scratch / "haproxy.sock"
-        servers = "\n".join(f"    server replica{number} 127.0.0.1:{port} check inter 2s"
+        servers = "\n".join(SERVER_LINE.format(number=number, port=port)
                             for number, port in enumerate(backends, start=1))
         self.config = HAPROXY_CONFIG.format(stats_socket=self.stats_socket, port=self.port, servers=servers)
         self.config_path = scratch / "haproxy.cfg"

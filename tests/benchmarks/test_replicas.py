@@ -28,3 +28,11 @@ def test_two_replicas_behind_haproxy_serve_a_short_mix_without_errors(postgres_u
     assert sum(data["count"] for data in proxied["kinds"].values()) > 0
     assert set(proxied["shares"]) == {"replica1", "replica2"}
     assert all(count > 0 for count in proxied["responses"].values())
+
+
+def test_the_readme_shows_the_haproxy_configuration_the_benchmark_measures() -> None:
+    readme = (BENCH_DIR.parent / "README.md").read_text()
+    shown = readme.split("#### Behind a load balancer", 1)[1].split("```", 2)[1]
+    measured = replicas.HAPROXY_CONFIG.split("defaults", 1)[1].split("{servers}", 1)[0].replace("{port}", "8888")
+    servers = "\n".join(replicas.SERVER_LINE.format(number=n, port=8880 + n) for n in (1, 2))
+    assert measured + servers in shown
