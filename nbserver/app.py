@@ -294,19 +294,40 @@ class NotebookServerApp(JupyterApp):
                                     gateway_client=self.gateway_client)
 
     def start_file_services(self) -> FileServices | None:
-        """Ids and the trash, over the file contents store (other stores have neither)."""
-        if not isinstance(self.contents_manager, FileContentsManager):
+        """Ids and the trash, over the file contents store or the PostgreSQL one (other stores have neither)."""
+        services: FileServices
+        if isinstance(self.contents_manager, FileContentsManager):
+            services = FileServices(self.contents_manager, self.identity_provider.username, self.database,
+                                    parent=self, log=self.log)
+        elif self.uses_postgres_contents():
+            from nbserver.services.files.pg_services import PostgresFileServices
+
+            services = PostgresFileServices(self.contents_manager, self.identity_provider.username,
+                                            parent=self, log=self.log)
+        else:
             return None
-        services = FileServices(self.contents_manager, self.identity_provider.username, self.database,
-                                parent=self, log=self.log)
         services.start()
         return services
+
+    def uses_postgres_contents(self) -> bool:
+        """Whether the contents manager is a PostgresContentsManager (its module, with psycopg, is
+        imported only when one is configured)."""
+        module = sys.modules.get("nbserver.services.contents.postgres.manager")
+        return module is not None and isinstance(self.contents_manager, module.PostgresContentsManager)
 
     def start_search_service(self) -> SearchService | None:
         """Full-text search over the file services' root (none without them)."""
         if self.file_services is None:
             return None
-        service = SearchService(self.file_services, parent=self, log=self.log)
+        service: SearchService
+        if self.uses_postgres_contents():
+            from nbserver.services.files.pg_services import PostgresFileServices
+            from nbserver.services.search.pg_service import PostgresSearchService
+
+            assert isinstance(self.file_services, PostgresFileServices)
+            service = PostgresSearchService(self.file_services, parent=self, log=self.log)
+        else:
+            service = SearchService(self.file_services, parent=self, log=self.log)
         service.start()
         return service
 

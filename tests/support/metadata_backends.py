@@ -4,7 +4,8 @@ A directory's ``conftest.py`` imports :func:`pytest_generate_tests` and the fixt
 test that uses the in-process server (``server_app``, so ``app``/``api``) or ``metadata_store``
 then runs twice, ``[sqlite]`` and ``[postgres]`` (the latter on a fresh database of the
 throwaway cluster, schema made by the migrations as ``nbserver db upgrade`` makes it). A test that
-looks at SQLite's files themselves is marked ``@pytest.mark.sqlite_only`` and runs once.
+looks at SQLite's files themselves is marked ``@pytest.mark.sqlite_only`` and runs once; one that
+needs PostgreSQL (the PostgreSQL contents store) is marked ``@pytest.mark.postgres_only``.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ USES_A_STORE = {"server_app", "app", "api", "http_server", "http_client", "datab
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if USES_A_STORE & set(metafunc.fixturenames):
-        only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
-        metafunc.parametrize("metadata_backend", BACKENDS[:1] if only_sqlite else BACKENDS, indirect=True)
+        marked = metafunc.definition.get_closest_marker
+        backends = BACKENDS[:1] if marked("sqlite_only") else BACKENDS[1:] if marked("postgres_only") else BACKENDS
+        metafunc.parametrize("metadata_backend", backends, indirect=True)
 
 
 @pytest.fixture(autouse=True)

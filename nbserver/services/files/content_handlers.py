@@ -112,8 +112,7 @@ class FileUploadHandler(FilesAPIHandler):
         self.authorize_path(posixpath.join(folder, name))
         if self.world_readable:
             services.shares.check_enabled()
-        upload = StagedUpload(services.contents_manager, folder, name, on_conflict,
-                              int(services.upload_check_notebook_mb * 1024 * 1024))
+        upload = services.new_upload(folder, name, on_conflict)
         await run_blocking(upload.open)
         self.upload = upload
         self.stream = UploadStream(upload)

@@ -18,6 +18,7 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import errno
+import functools
 import hashlib
 import os
 import posixpath
@@ -50,6 +51,7 @@ from nbserver.services.files.reconciler import TreeCrawler
 from nbserver.services.files.relations import FileRelations
 from nbserver.services.files.rendering import NotebookRenderer
 from nbserver.services.files.sharing import ShareLinks
+from nbserver.services.files.upload import StagedUpload
 from nbserver.services.files.store import (
     CrawlReport,
     FileRecord,
@@ -159,7 +161,6 @@ class FileServices(LoggingConfigurable):
         self.store: MetadataStore | None = None
         self._background: list[asyncio.Task[None]] = []
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nbserver-files")
-        self._crawler = TreeCrawler(contents_manager.real_root, self.visible_name)
         self._reconcile_lock = asyncio.Lock()
         # A rename (update) and a trash of one item take turns: either sees the other's result whole.
         self._moving = asyncio.Lock()
@@ -170,6 +171,15 @@ class FileServices(LoggingConfigurable):
     @property
     def real_root(self) -> str:
         return self.contents_manager.real_root
+
+    @property
+    def metadata_owner(self) -> str:
+        """The ``owner`` of this server's rows in the metadata store (and the search index)."""
+        return self.owner
+
+    @functools.cached_property
+    def _crawler(self) -> TreeCrawler:
+        return TreeCrawler(self.real_root, self.visible_name)
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -482,8 +492,7 @@ class FileServices(LoggingConfigurable):
                     raise
                 return await self.file_model(current, base_url, user)  # trashed since it was resolved
         else:
-            contents = await asyncio.get_running_loop().run_in_executor(
-                None, self._trashed_contents, record, trash)
+            contents = await self._trashed_model(record, trash)
         urls = {
             "self": url_path_join(base_url, "api/files", record.id),
             "contents": url_path_join(base_url, "api/contents", url_escape_path(record.path)),
@@ -524,6 +533,19 @@ class FileServices(LoggingConfigurable):
         by ``relation`` (``copy`` or ``import``): it shows in ``GET /api/files/{target}/sources``.
         ``POST /api/files/{id}/copy`` records ``copy`` edges; an import records ``import`` edges from its URL."""
         await self._call(lambda store: store.add_edge(source_id_or_url, target_id, relation))
+
+    async def _trashed_model(self, record: FileRecord, trash: TrashRecord) -> dict[str, Any]:
+        """``size``, ``last_modified`` and ``mimetype`` of a trashed item where it is kept ({}: gone)."""
+        return await asyncio.get_running_loop().run_in_executor(None, self._trashed_contents, record, trash)
+
+    def new_upload(self, folder: str, name: str, on_conflict: str) -> StagedUpload:
+        """The staging of one raw upload (``POST /api/files/upload``) of ``name`` into ``folder``."""
+        return StagedUpload(self.contents_manager, folder, name, on_conflict,
+                            int(self.upload_check_notebook_mb * 1024 * 1024))
+
+    def visible_path(self, path: str) -> None:
+        """NotFound or InvalidInput unless a client may see ``path`` (hidden names, outside the root)."""
+        self.contents_manager.visible_os_path(path)
 
     def _trashed_contents(self, record: FileRecord, trash: TrashRecord) -> dict[str, Any]:
         location = self.stored_location(record, trash)

@@ -103,4 +103,56 @@ BEGIN
 END $$""",
         "CREATE TRIGGER fs_files_forgotten AFTER DELETE ON fs_files FOR EACH ROW EXECUTE FUNCTION fs_files_forgotten()",
     )),
+    Migration(2, "ids of the PostgreSQL contents store's rows, kept by triggers in the rows' transactions", (
+        # Every file and folder row of the contents store carries its file id from its creation;
+        # triggers keep the fs_files row of that id in step in the same transaction, so ids survive
+        # renames on any replica and no reconciler is needed. Rows below the reserved top folders
+        # (.nbserver-trash: trashed items) get none; a row moved there keeps its (trashed) fs_files row.
+        "ALTER TABLE contents_files ADD COLUMN file_id uuid",
+        """UPDATE contents_files c SET file_id = f.id FROM fs_files f
+  WHERE f.owner = c.owner AND f.path = c.path AND f.state = 'live'""",
+        "UPDATE contents_files SET file_id = gen_random_uuid() WHERE file_id IS NULL",
+        "ALTER TABLE contents_files ALTER COLUMN file_id SET DEFAULT gen_random_uuid(), "
+        "ALTER COLUMN file_id SET NOT NULL",
+        "CREATE UNIQUE INDEX contents_files_file_id ON contents_files (file_id)",
+        """CREATE FUNCTION fs_kind(path text, is_dir boolean) RETURNS text IMMUTABLE LANGUAGE sql AS $$
+  SELECT CASE WHEN is_dir THEN 'directory' WHEN path LIKE '%.ipynb' THEN 'notebook' ELSE 'file' END $$""",
+        """CREATE FUNCTION fs_reserved(path text) RETURNS boolean IMMUTABLE LANGUAGE sql AS $$
+  SELECT left(split_part(path, '/', 1), 9) = '.nbserver' $$""",
+        """INSERT INTO fs_files (id, owner, path, kind, created, updated)
+  SELECT c.file_id, c.owner, c.path, fs_kind(c.path, c.is_dir), c.created, c.last_modified FROM contents_files c
+  WHERE NOT fs_reserved(c.path) AND NOT EXISTS (SELECT 1 FROM fs_files f WHERE f.id = c.file_id)""",
+        """CREATE FUNCTION fs_files_follow_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM fs_files f USING added a
+    WHERE f.owner = a.owner AND f.path = a.path AND f.state = 'live' AND f.id <> a.file_id;
+  INSERT INTO fs_files (id, owner, path, kind, created, updated)
+    SELECT a.file_id, a.owner, a.path, fs_kind(a.path, a.is_dir), a.created, a.created FROM added a
+    WHERE NOT fs_reserved(a.path) ON CONFLICT DO NOTHING;
+  RETURN NULL;
+END $$""",
+        "CREATE TRIGGER fs_files_follow_insert AFTER INSERT ON contents_files REFERENCING NEW TABLE AS added "
+        "FOR EACH STATEMENT EXECUTE FUNCTION fs_files_follow_insert()",
+        """CREATE FUNCTION fs_files_follow_rename() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM fs_files WHERE owner = NEW.owner AND path = NEW.path AND state = 'live' AND id <> NEW.file_id;
+  UPDATE fs_files SET path = NEW.path, kind = fs_kind(NEW.path, NEW.is_dir), updated = clock_timestamp(),
+    version = version + 1 WHERE id = NEW.file_id AND state = 'live';
+  RETURN NULL;
+END $$""",
+        "CREATE TRIGGER fs_files_follow_rename AFTER UPDATE OF path ON contents_files FOR EACH ROW "
+        "WHEN (OLD.path IS DISTINCT FROM NEW.path) EXECUTE FUNCTION fs_files_follow_rename()",
+        """CREATE FUNCTION fs_files_follow_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM fs_files f USING gone g WHERE f.id = g.file_id;
+  RETURN NULL;
+END $$""",
+        "CREATE TRIGGER fs_files_follow_delete AFTER DELETE ON contents_files REFERENCING OLD TABLE AS gone "
+        "FOR EACH STATEMENT EXECUTE FUNCTION fs_files_follow_delete()",
+        # The share link key of an owner, in the database so that every replica signs links alike.
+        """CREATE TABLE fs_share_keys (
+  owner text PRIMARY KEY,
+  key   bytea NOT NULL
+)""",
+    )),
 ]

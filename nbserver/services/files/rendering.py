@@ -49,6 +49,10 @@ class NotebookRenderer:
     def max_bytes(self) -> int:
         return int(self.services.render_cache_mb * 1024 * 1024)
 
+    async def _key(self, record: FileRecord) -> CacheKey:
+        """The cache key of the file's current version; NotFound or OSError when it is gone."""
+        return await run_blocking(self._version, record)
+
     def _version(self, record: FileRecord) -> CacheKey:
         info = os.stat(self.services.contents_manager.visible_os_path(record.path))
         return record.id, info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
@@ -64,7 +68,7 @@ class NotebookRenderer:
         if record.state != "live":
             raise NotFound("No such file id.", code="not_found")
         try:
-            key = await run_blocking(self._version, record)
+            key = await self._key(record)
         except (OSError, NotFound):
             raise NotFound("No such file id.", code="not_found") from None
         cached = self._cache.get(key)

@@ -166,7 +166,7 @@ class ShareLinks:
             raise gone
         try:
             record = await self.services.resolve(record.id)
-            self.services.contents_manager.visible_os_path(record.path)
+            self.services.visible_path(record.path)
         except (NotFound, InvalidInput):
             raise gone from None
         if record.state != "live":

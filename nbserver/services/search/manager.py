@@ -23,6 +23,7 @@ import base64
 import binascii
 import concurrent.futures
 import contextlib
+import functools
 import json
 import os
 import posixpath
@@ -151,12 +152,15 @@ class SearchService(LoggingConfigurable):
         self._tasks: list[asyncio.Task[None]] = []
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nbserver-search-index")
         self._readers = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="nbserver-search-read")
-        self._changes = ChangeScan(self.contents_manager.real_root, file_services.visible_name)
         self._scan_lock = asyncio.Lock()
         self._scanning = False
         self._scanned = False
         self._last_scan: str | None = None
         self._last_save = 0.0
+
+    @functools.cached_property
+    def _changes(self) -> ChangeScan:
+        return ChangeScan(self.contents_manager.real_root, self.file_services.visible_name)
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -246,7 +250,8 @@ class SearchService(LoggingConfigurable):
         if database is not None:
             from nbserver.services.search.pg_index import PostgresSearchIndex
 
-            return PostgresSearchIndex(database, self.file_services.owner, self.chosen_engine(), self.rank_limit)
+            return PostgresSearchIndex(database, self.file_services.metadata_owner, self.chosen_engine(),
+                                       self.rank_limit)
         meta_path = self.file_services.database_location()[0]
         return SQLiteSearchIndex(self.index_location(), meta_path, self.chosen_engine(),
                                  self.file_services.busy_timeout, self.rank_limit)
@@ -384,16 +389,21 @@ class SearchService(LoggingConfigurable):
         if engine == FALLBACK:
             return Document(name)
         limits = Limits(self.max_chars_per_file, self.max_output_chars, self.max_outputs_chars)
-        try:
-            with open(self.contents_manager.visible_os_path(item.path), "rb") as handle:
-                data = handle.read(self.max_text_file_bytes + 1)
-        except (OSError, InvalidInput):
-            return Document(name)
-        if len(data) > self.max_text_file_bytes:
+        data = self._read_for_index(item)
+        if data is None:
             return Document(name)
         if item.kind == "notebook":
             return extract_notebook(name, data, limits)
         return extract_text_file(name, data, limits)
+
+    def _read_for_index(self, item: Found) -> bytes | None:
+        """The file's bytes (None: gone, or larger than ``max_text_file_bytes``); blocking."""
+        try:
+            with open(self.contents_manager.visible_os_path(item.path), "rb") as handle:
+                data = handle.read(self.max_text_file_bytes + 1)
+        except (OSError, InvalidInput):
+            return None
+        return data if len(data) <= self.max_text_file_bytes else None
 
     # -- changes made outside the server -------------------------------------------------
 
@@ -498,7 +508,8 @@ class SearchService(LoggingConfigurable):
         whose file vanished since it was indexed is left out of the page.
         """
         self._require_enabled()
-        filters = Filters(self.file_services.owner, folder, kind)
+        await self._ready_index()  # the metadata store's owner is known once it is open
+        filters = Filters(self.file_services.metadata_owner, folder, kind)
 
         def page(index: SearchIndex) -> tuple[Ranking, list[dict[str, Any]]]:
             """One trip to a reader thread: the hits, their stored text, and which are still on disk."""

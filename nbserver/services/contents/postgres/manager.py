@@ -30,7 +30,7 @@ from traitlets import Float, Instance, default
 from nbserver.blocking import run_blocking
 from nbserver.db.config import ConfigurationError, Database
 from nbserver.errors import Conflict, InvalidInput, NotFound
-from nbserver.services.contents.fileio import normalize_api_path
+from nbserver.services.contents.fileio import RESERVED_PREFIX, is_reserved_name, normalize_api_path
 from nbserver.services.contents.filemanager import VERDICT_CACHE_SIZE, FileVersionCache
 from nbserver.services.contents.manager import (
     HASH_ALGORITHM,
@@ -87,6 +87,33 @@ def subtree(path: str) -> tuple[str, str, str]:
     return path, path, path
 
 
+async def move_rows(conn: Conn, old_path: str, new_path: str) -> None:
+    """Move the row at ``old_path`` and every row below it to ``new_path`` in one range UPDATE
+    (checkpoints follow by cascade); the caller has checked that ``new_path`` is free."""
+    await conn.execute(
+        "UPDATE contents_files SET "
+        "path = %(new)s || substr(path, char_length(%(old)s) + 1), "
+        "parent = CASE WHEN path = %(old)s THEN %(parent)s "
+        "ELSE %(new)s || substr(parent, char_length(%(old)s) + 1) END, "
+        "name = CASE WHEN path = %(old)s THEN %(name)s ELSE name END, "
+        "version = nextval('contents_version_seq') "
+        "WHERE owner = current_user::text AND (path = %(old)s OR (path >= %(old)s || '/' AND path < %(old)s || '0'))",
+        {"old": old_path, "new": new_path, "parent": parent_of(new_path), "name": posixpath.basename(new_path)})
+
+
+async def delete_rows(conn: Conn, path: str) -> bool:
+    """Delete the row at ``path``, every row below it, their checkpoints and the blobs nothing
+    else holds; whether a row was at ``path``."""
+    dropped = await (await conn.execute(
+        f"DELETE FROM contents_checkpoints WHERE owner = current_user::text AND {SUBTREE} RETURNING blob",
+        subtree(path))).fetchall()
+    deleted = await (await conn.execute(
+        f"DELETE FROM contents_files WHERE owner = current_user::text AND {SUBTREE} RETURNING path, blob",
+        subtree(path))).fetchall()
+    await blobs.drop_unreferenced(conn, [row[0] for row in dropped] + [row[1] for row in deleted])
+    return any(row[0] == path for row in deleted)
+
+
 class PostgresContentsManager(ContentsManager):
     """Files, notebooks and folders in PostgreSQL (see the module docstring)."""
 
@@ -123,7 +150,10 @@ class PostgresContentsManager(ContentsManager):
     # -- paths and rows ----------------------------------------------------------------
 
     def _hidden(self, path: str) -> bool:
-        return not self.allow_hidden and any(part.startswith(".") for part in path.split("/"))
+        """Hidden names (unless ``allow_hidden``) and, always, the reserved ``.nbserver*`` names
+        at the top (the file services keep their trash there)."""
+        return (not self.allow_hidden and any(part.startswith(".") for part in path.split("/"))) or \
+            is_reserved_name(path.split("/", 1)[0])
 
     def readable_path(self, path: str) -> str:
         """The normalized API path of something a client reads: NotFound for hidden paths."""
@@ -176,8 +206,15 @@ class PostgresContentsManager(ContentsManager):
             await conn.execute("UPDATE contents_files SET version = nextval('contents_version_seq') "
                                "WHERE owner = current_user::text AND path = %s", (folder,))
 
+    @property
+    def _hidden_children(self) -> str:
+        """The SQL condition leaving out the children a listing does not show (see :meth:`_hidden`)."""
+        if not self.allow_hidden:
+            return " AND left(name, 1) <> '.'"
+        return f" AND (parent <> '' OR left(name, {len(RESERVED_PREFIX)}) <> '{RESERVED_PREFIX}')"
+
     def _children_query(self, page: bool) -> str:
-        hidden = "" if self.allow_hidden else " AND left(name, 1) <> '.'"
+        hidden = self._hidden_children
         after = " AND name > %s" if page else ""
         return (f"SELECT {COLUMNS} FROM contents_files WHERE owner = current_user::text AND parent = %s{hidden}{after} "
                 "ORDER BY name" + (" LIMIT %s" if page else ""))
@@ -319,7 +356,7 @@ class PostgresContentsManager(ContentsManager):
             key = (path, int(found[8]), self.allow_hidden)
             total = self._totals.get(key)
             if total is None:
-                hidden = "" if self.allow_hidden else " AND left(name, 1) <> '.'"
+                hidden = self._hidden_children
                 counted = await (await conn.execute(
                     f"SELECT count(*) FROM contents_files WHERE owner = current_user::text AND parent = %s{hidden}",
                     (path,))).fetchone()
@@ -457,6 +494,15 @@ class PostgresContentsManager(ContentsManager):
         model.update(hash=blob.sha256, hash_algorithm=HASH_ALGORITHM)
         return Saved(model, created)
 
+    async def place_blob(self, conn: Conn, path: str, blob: blobs.Blob, replace: bool) -> Saved:
+        """Make ``blob`` (written on ``conn``) the file at ``path`` in the caller's transaction.
+
+        Conflict when something is there and not ``replace`` (or a folder is there); NotFound
+        when its folder is missing. The caller notifies the save listeners after committing.
+        """
+        existing = await self._claim_file(conn, path, must_create=not replace)
+        return await self._place(conn, path, existing, blob, must_create=not replace)
+
     # -- chunked uploads ---------------------------------------------------------------
 
     async def _stage_chunk(self, path: str, chunk: int, raw: bytes) -> Saved:
@@ -524,16 +570,9 @@ class PostgresContentsManager(ContentsManager):
         if not path:
             raise InvalidInput("The root directory cannot be deleted.")
         async with self.operation("delete", path) as conn:
-            dropped = await (await conn.execute(
-                f"DELETE FROM contents_checkpoints WHERE owner = current_user::text AND {SUBTREE} RETURNING blob",
-                subtree(path))).fetchall()
-            deleted = await (await conn.execute(
-                f"DELETE FROM contents_files WHERE owner = current_user::text AND {SUBTREE} RETURNING path, blob",
-                subtree(path))).fetchall()
-            if not any(row[0] == path for row in deleted):
+            if not await delete_rows(conn, path):
                 raise NotFound(f"No such file or directory: {path}")
             await self.folders_changed(conn, parent_of(path))
-            await blobs.drop_unreferenced(conn, [row[0] for row in dropped] + [row[1] for row in deleted])
 
     async def rename_file(self, old_path: str, new_path: str) -> None:
         """Move a file, or a folder with everything below it, in one UPDATE of the path range."""
@@ -547,15 +586,7 @@ class PostgresContentsManager(ContentsManager):
                 raise NotFound(f"No such file or directory: {old_path}")
             await self._require_free(conn, new_path)
             await self.folders_changed(conn, parent_of(old_path), parent_of(new_path))
-            await conn.execute(
-                "UPDATE contents_files SET "
-                "path = %(new)s || substr(path, char_length(%(old)s) + 1), "
-                "parent = CASE WHEN path = %(old)s THEN %(parent)s "
-                "ELSE %(new)s || substr(parent, char_length(%(old)s) + 1) END, "
-                "name = CASE WHEN path = %(old)s THEN %(name)s ELSE name END, "
-                "version = nextval('contents_version_seq') "
-                "WHERE owner = current_user::text AND (path = %(old)s OR (path >= %(old)s || '/' AND path < %(old)s || '0'))",
-                {"old": old_path, "new": new_path, "parent": parent_of(new_path), "name": posixpath.basename(new_path)})
+            await move_rows(conn, old_path, new_path)
 
     async def _require_free(self, conn: Conn, path: str) -> None:
         """Conflict when something is at ``path``; NotFound when its folder is missing."""
