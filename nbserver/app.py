@@ -17,7 +17,7 @@ import socket
 import sys
 import threading
 import webbrowser
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.request import pathname2url
 
 from jupyter_core.application import JupyterApp, NoStart, base_aliases, base_flags
@@ -50,6 +50,9 @@ from nbserver.services.kernels.manager import MappingKernelManager
 from nbserver.services.search.manager import SearchService
 from nbserver.services.sessions.manager import SessionManager
 from nbserver.services.terminals.manager import TerminalManager
+
+if TYPE_CHECKING:
+    from nbserver.services.contents.postgres.manager import PostgresContentsManager
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(nbserver.__file__))
 
@@ -299,28 +302,31 @@ class NotebookServerApp(JupyterApp):
         if isinstance(self.contents_manager, FileContentsManager):
             services = FileServices(self.contents_manager, self.identity_provider.username, self.database,
                                     parent=self, log=self.log)
-        elif self.uses_postgres_contents():
+        elif (database_contents := self.postgres_contents()) is not None:
             from nbserver.services.files.pg_services import PostgresFileServices
 
-            services = PostgresFileServices(self.contents_manager, self.identity_provider.username,
+            services = PostgresFileServices(database_contents, self.identity_provider.username,
                                             parent=self, log=self.log)
         else:
             return None
         services.start()
         return services
 
-    def uses_postgres_contents(self) -> bool:
-        """Whether the contents manager is a PostgresContentsManager (its module, with psycopg, is
-        imported only when one is configured)."""
+    def postgres_contents(self) -> PostgresContentsManager | None:
+        """The contents manager when it is a PostgresContentsManager (its module, with psycopg, is
+        imported only when one is configured), else None."""
         module = sys.modules.get("nbserver.services.contents.postgres.manager")
-        return module is not None and isinstance(self.contents_manager, module.PostgresContentsManager)
+        manager = self.contents_manager
+        found: PostgresContentsManager | None = manager if module is not None and isinstance(
+            manager, module.PostgresContentsManager) else None
+        return found
 
     def start_search_service(self) -> SearchService | None:
         """Full-text search over the file services' root (none without them)."""
         if self.file_services is None:
             return None
         service: SearchService
-        if self.uses_postgres_contents():
+        if self.postgres_contents() is not None:
             from nbserver.services.files.pg_services import PostgresFileServices
             from nbserver.services.search.pg_service import PostgresSearchService
 

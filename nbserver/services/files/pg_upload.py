@@ -114,7 +114,7 @@ class DatabaseUpload(StagedUpload):
                 conn, writer = self._conn, self._writer
                 assert conn is not None and writer is not None, "commit after abort"
                 try:
-                    model, created = await self._place(conn, writer)
+                    model, created = await self._store(conn, writer)
                     await conn.commit()
                 except psycopg.Error as exc:
                     raise self._error(exc) from None
@@ -122,7 +122,7 @@ class DatabaseUpload(StagedUpload):
         finally:
             await self._release()
 
-    async def _place(self, conn: AsyncConnection[Any], writer: blobs.BlobWriter) -> tuple[dict[str, Any], bool]:
+    async def _store(self, conn: AsyncConnection[Any], writer: blobs.BlobWriter) -> tuple[dict[str, Any], bool]:
         blob = await writer.finish()
         message = None
         if self.name.endswith(".ipynb"):
