@@ -131,7 +131,9 @@ class PostgresFileServices(FileServices):
     # -- life cycle ----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Open the store (ids need no listener: the database's triggers keep them)."""
+        """Open the store (ids need no listener: the database's triggers keep them); contents
+        deletes go to the trash."""
+        self.pg.trasher = self.trash_path_quietly
         try:
             self._executor.submit(self._open_store).result()
         except ServiceUnavailable:

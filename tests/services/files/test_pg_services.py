@@ -25,6 +25,8 @@ from tests.services.files.test_handlers import (  # noqa: F401
     file_id,
     mkdir,
     save,
+    test_contents_delete_is_permanent_without_delete_to_trash,
+    test_contents_delete_moves_to_trash,
     test_folder_rename_carries_its_tree,
     test_get_by_id_has_every_file_field_and_etag,
     test_id_follows_contents_rename_and_save,

@@ -23,9 +23,9 @@ import collections
 import contextlib
 import posixpath
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Iterable
 
-from traitlets import Float, Instance, default
+from traitlets import Bool, Float, Instance, default
 
 from nbserver.blocking import run_blocking
 from nbserver.db.config import ConfigurationError, Database
@@ -124,6 +124,12 @@ class PostgresContentsManager(ContentsManager):
         "this (checked whenever an upload starts).",
     ).tag(config=True)
 
+    delete_to_trash = Bool(
+        True,
+        help="DELETE /api/contents/<path> moves the file or folder to the file services' trash (GET "
+        "/api/trash), from which it can be restored; False deletes it for good.",
+    ).tag(config=True)
+
     @default("database")
     def _default_database(self) -> Database:
         shared = getattr(self.parent, "database", None)
@@ -146,6 +152,8 @@ class PostgresContentsManager(ContentsManager):
         self._totals: collections.OrderedDict[tuple[str, int, bool], int] = collections.OrderedDict()
         self._verdicts = FileVersionCache[str](VERDICT_CACHE_SIZE)
         self._digests = FileVersionCache[str](VERDICT_CACHE_SIZE)
+        #: Moves a path to the trash (set by the file services); None: deletes are permanent.
+        self.trasher: Callable[[str], Awaitable[None]] | None = None
 
     # -- paths and rows ----------------------------------------------------------------
 
@@ -563,6 +571,15 @@ class PostgresContentsManager(ContentsManager):
             return await self._place(conn, path, existing, blob, must_create)
 
     # -- delete, rename, copy ----------------------------------------------------------
+
+    async def delete(self, path: str) -> None:
+        """To the trash with ``delete_to_trash`` and the file services; else for good."""
+        if self.delete_to_trash and self.trasher is not None:
+            path = normalize_api_path(path)
+            self.refuse_hidden("delete", path)  # the same refusal as a permanent delete
+            await self.trasher(path)
+            return
+        await super().delete(path)
 
     async def delete_file(self, path: str) -> None:
         """Delete the file, or the folder with everything below it, and their checkpoints."""
