@@ -250,8 +250,9 @@ async def test_restore_brings_back_bytes_id_and_checkpoint(api: APIClient, root_
 
 
 @pytest.mark.gen_test
-async def test_restore_onto_a_new_file_is_409_unless_renamed(api: APIClient, root_dir: Path) -> None:
-    """23: a new file at the old path has a new id; restore conflicts, or takes '(restored)'."""
+async def test_restore_onto_a_new_file_is_409_unless_renamed(api: APIClient) -> None:
+    """23: a new file at the old path has a new id; restore conflicts, or takes '(restored)'. (Also run
+    over the PostgreSQL contents store: test_pg_services.py.)"""
     await save(api, "a.ipynb")
     old = await file_id(api, "a.ipynb")
     assert (await api.post(f"api/files/{old}/trash")).status == 200
@@ -261,10 +262,10 @@ async def test_restore_onto_a_new_file_is_409_unless_renamed(api: APIClient, roo
     conflict = await api.post(f"api/files/{old}/restore")
     assert conflict.status == 409
     assert conflict.json()["code"] == "restore_conflict" and conflict.json()["conflict_path"] == "a.ipynb"
-    assert (root_dir / "a.ipynb").read_text() == "new"
+    assert (await api.get(f"api/files/{new}/content")).body == b"new"
     renamed = await api.post(f"api/files/{old}/restore", {"on_conflict": "rename"})
     assert renamed.status == 200 and renamed.json()["path"] == "a (restored).ipynb"
-    assert json.loads((root_dir / "a (restored).ipynb").read_text()) == NOTEBOOK
+    assert json.loads((await api.get(f"api/files/{old}/content")).body) == NOTEBOOK
     assert await file_id(api, "a.ipynb") == new
     assert (await api.post(f"api/files/{new}/restore", {"on_conflict": "maybe"})).status == 400
 

@@ -9,17 +9,14 @@ processes on one database: the cases of issue 17.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import time
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import psycopg
 import pytest
 
-from tests.services.contents.postgres.test_server import MANAGER, db_upgrade, request
+from tests.services.contents.postgres.test_server import MANAGER
 from tests.services.files.test_handlers import (  # noqa: F401
     NOTEBOOK,
     file_id,
@@ -31,24 +28,19 @@ from tests.services.files.test_handlers import (  # noqa: F401
     test_get_by_id_has_every_file_field_and_etag,
     test_id_follows_contents_rename_and_save,
     test_lookup_exists_and_missing,
-    test_path_by_id_and_fileid_aliases,
+    test_restore_onto_a_new_file_is_409_unless_renamed,
     test_trash_by_id_hides_the_file_and_is_idempotent,
     test_trash_listing_pages_and_totals,
-    test_trash_refusals,
     test_trashed_folder_children_are_trashed_not_listed,
-    test_unknown_and_malformed_ids_are_404,
 )
 from tests.services.files.test_sharing import public_get
 from tests.services.search.test_handlers import (  # noqa: F401
-    _has,
-    start_indexing,
+    test_an_upload_is_indexed_like_a_save,
     test_rename_keeps_the_id_and_finds_the_new_name,
     test_status_reports_the_index,
     test_trashed_file_is_absent_and_back_after_restore,
-    wait_until,
 )
 from tests.support.api_client import APIClient
-from tests.support.server_process import ServerProcess
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.gen_test(timeout=60)]
 
@@ -95,22 +87,6 @@ async def test_restore_brings_back_bytes_id_and_checkpoint(api: APIClient, datab
     assert rows(database_url, "SELECT path FROM contents_files WHERE path LIKE '.nbserver-trash/%'") == []
     again = await api.post(f"api/files/{fid}/restore")
     assert again.status == 200 and again.json()["version"] == restored.json()["version"]
-
-
-async def test_restore_onto_a_new_file_is_409_unless_renamed(api: APIClient) -> None:
-    await save(api, "a.ipynb")
-    old = await file_id(api, "a.ipynb")
-    assert (await api.post(f"api/files/{old}/trash")).status == 200
-    await save(api, "a.ipynb", "new")
-    new = await file_id(api, "a.ipynb")
-    assert new != old
-    conflict = await api.post(f"api/files/{old}/restore")
-    assert conflict.status == 409
-    assert conflict.json()["code"] == "restore_conflict" and conflict.json()["conflict_path"] == "a.ipynb"
-    assert await content_of(api, new) == b"new"
-    renamed = await api.post(f"api/files/{old}/restore", {"on_conflict": "rename"})
-    assert renamed.status == 200 and renamed.json()["path"] == "a (restored).ipynb"
-    assert json.loads(await content_of(api, old)) == NOTEBOOK
 
 
 async def test_restore_recreates_missing_parents_and_a_file_in_the_way_is_409(api: APIClient) -> None:
