@@ -33,6 +33,10 @@ from tests.services.files.test_handlers import (  # noqa: F401
     test_trash_listing_pages_and_totals,
     test_trashed_folder_children_are_trashed_not_listed,
 )
+from tests.services.files.test_relations import (  # noqa: F401
+    test_copy_is_201_with_a_new_id_and_a_copy_edge,
+    test_stars_are_idempotent_and_listed,
+)
 from tests.services.files.test_sharing import public_get
 from tests.services.search.test_handlers import (  # noqa: F401
     test_an_upload_is_indexed_like_a_save,

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from nbserver.app import NotebookServerApp
+from tests.services.files.test_handlers import save
 from tests.support.api_client import APIClient
 
 pytestmark = pytest.mark.gen_test(timeout=60)
@@ -19,9 +20,9 @@ async def lookup(api: APIClient, path: str) -> str:
     return str(response.json()["id"])
 
 
-async def test_copy_is_201_with_a_new_id_and_a_copy_edge(api: APIClient, root_dir: Path) -> None:
-    """34"""
-    (root_dir / "a.txt").write_text("original")
+async def test_copy_is_201_with_a_new_id_and_a_copy_edge(api: APIClient) -> None:
+    """34 (through the API only: also run over the PostgreSQL contents store, test_pg_services.py)"""
+    await save(api, "a.txt", "original")
     fid = await lookup(api, "a.txt")
     response = await api.post(f"api/files/{fid}/copy")
     assert response.status == 201, response.body
@@ -30,7 +31,7 @@ async def test_copy_is_201_with_a_new_id_and_a_copy_edge(api: APIClient, root_di
     new_id = body["new_id"]
     assert new_id != fid and body["file"]["id"] == new_id and body["file"]["path"] == "a-Copy1.txt"
     assert response.headers["Location"] == f"/api/files/{new_id}"
-    assert (root_dir / "a-Copy1.txt").read_text() == "original"
+    assert (await api.get(f"api/files/{new_id}/content")).body == b"original"
     graph = (await api.get(f"api/files/{new_id}/sources")).json()["graph"]
     assert {"source": fid, "target": new_id, "relation": "copy"} in [
         {key: edge[key] for key in ("source", "target", "relation")} for edge in graph["edges"]]
@@ -82,10 +83,10 @@ async def test_edges_of_a_purged_file_disappear(api: APIClient, root_dir: Path) 
     assert (await api.get(f"api/files/{new_id}/sources")).json()["graph"]["edges"] == []
 
 
-async def test_stars_are_idempotent_and_listed(api: APIClient, root_dir: Path) -> None:
-    """35"""
+async def test_stars_are_idempotent_and_listed(api: APIClient) -> None:
+    """35 (through the API only: also run over the PostgreSQL contents store)"""
     for name in ("a.txt", "b.txt"):
-        (root_dir / name).write_text(name)
+        await save(api, name, name)
     a, b = await lookup(api, "a.txt"), await lookup(api, "b.txt")
     for _ in range(2):
         response = await api.post(f"api/files/{a}/star")
