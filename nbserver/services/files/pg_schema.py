@@ -125,7 +125,7 @@ END $$""",
         """CREATE FUNCTION fs_files_follow_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   DELETE FROM fs_files f USING added a
-    WHERE f.owner = a.owner AND f.path = a.path AND f.state = 'live' AND f.id <> a.file_id;
+    WHERE f.owner = a.owner COLLATE "default" AND f.path = a.path AND f.state = 'live' AND f.id <> a.file_id;
   INSERT INTO fs_files (id, owner, path, kind, created, updated)
     SELECT a.file_id, a.owner, a.path, fs_kind(a.path, a.is_dir), a.created, a.created FROM added a
     WHERE NOT fs_reserved(a.path) ON CONFLICT DO NOTHING;
@@ -133,15 +133,24 @@ BEGIN
 END $$""",
         "CREATE TRIGGER fs_files_follow_insert AFTER INSERT ON contents_files REFERENCING NEW TABLE AS added "
         "FOR EACH STATEMENT EXECUTE FUNCTION fs_files_follow_insert()",
+        # Statement-level, set-based: a folder rename of many rows is one join, not a query per row.
         """CREATE FUNCTION fs_files_follow_rename() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  DELETE FROM fs_files WHERE owner = NEW.owner AND path = NEW.path AND state = 'live' AND id <> NEW.file_id;
-  UPDATE fs_files SET path = NEW.path, kind = fs_kind(NEW.path, NEW.is_dir), updated = clock_timestamp(),
-    version = version + 1 WHERE id = NEW.file_id AND state = 'live';
+  IF NOT EXISTS (SELECT 1 FROM before_rows o JOIN after_rows n ON n.file_id = o.file_id WHERE o.path <> n.path) THEN
+    RETURN NULL;
+  END IF;
+  DELETE FROM fs_files f USING before_rows o JOIN after_rows n ON n.file_id = o.file_id
+    WHERE o.path <> n.path AND f.owner = n.owner COLLATE "default" AND f.path = n.path AND f.state = 'live'
+    AND f.id <> n.file_id;
+  UPDATE fs_files f SET path = n.path, kind = fs_kind(n.path, n.is_dir), updated = clock_timestamp(),
+    version = f.version + 1
+    FROM before_rows o JOIN after_rows n ON n.file_id = o.file_id
+    WHERE f.id = n.file_id AND o.path <> n.path AND f.state = 'live';
   RETURN NULL;
 END $$""",
-        "CREATE TRIGGER fs_files_follow_rename AFTER UPDATE OF path ON contents_files FOR EACH ROW "
-        "WHEN (OLD.path IS DISTINCT FROM NEW.path) EXECUTE FUNCTION fs_files_follow_rename()",
+        "CREATE TRIGGER fs_files_follow_rename AFTER UPDATE ON contents_files "
+        "REFERENCING OLD TABLE AS before_rows NEW TABLE AS after_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION fs_files_follow_rename()",
         """CREATE FUNCTION fs_files_follow_delete() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   DELETE FROM fs_files f USING gone g WHERE f.id = g.file_id;
