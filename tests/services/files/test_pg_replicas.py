@@ -31,12 +31,12 @@ def test_two_replicas_share_ids_trash_search_and_restore_races(servers: list[Ser
     assert json_of(one, "PATCH", "api/contents/d", {"path": "e"})[0] == 200
     assert json_of(two, "GET", f"api/files/{fid}/path")[1] == {"id": fid, "path": "e/n.ipynb"}
     # A search on two finds the notebook saved through one.
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # generous: CI machines run other tests beside this one
     while True:
         status, results = json_of(two, "GET", "api/search?q=zeppelin")
         if status == 200 and [hit["id"] for hit in results["results"]] == [fid]:
             break
-        assert time.monotonic() < deadline, results
+        assert time.monotonic() < deadline, (results, one.log[-4000:])
         time.sleep(0.1)
     # A trash on one is restored on the other: the same id, the same bytes.
     before = request(one, "GET", f"api/files/{fid}/content")[2]
