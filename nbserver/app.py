@@ -256,7 +256,8 @@ class NotebookServerApp(JupyterApp):
         self.contents_manager.recover_interrupted_writes()
         self.config_manager = ConfigSectionManager(parent=self, log=self.log, config_dir=self.nbconfig_dir)
         self.kernel_manager = self.make_kernel_manager()
-        self.session_manager = SessionManager(self.database, self.identity_provider.username, parent=self, log=self.log,
+        owner = self.database.role if self.database.configured else self.identity_provider.username
+        self.session_manager = SessionManager(self.database, owner, parent=self, log=self.log,
                                               kernel_manager=self.kernel_manager)
         self.contents_manager.add_rename_listener(self.session_manager.path_renamed)
         self.terminal_manager = (
@@ -273,12 +274,14 @@ class NotebookServerApp(JupyterApp):
         database = Database(parent=self, log=self.log)
         if database.configured:
             from nbserver.db.migrations import require_current, upgrade
+            from nbserver.db.security import check_server_role
 
             with database.connect(autocommit=True) as conn:
                 if database.upgrade_on_start:
                     for step in upgrade(conn):
                         self.log.info("Database schema: applied %s", step)
                 require_current(conn)
+                check_server_role(conn, database, self.log)
         return database
 
     def make_kernel_manager(self) -> KernelManagerBase[Any]:
