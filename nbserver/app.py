@@ -256,8 +256,7 @@ class NotebookServerApp(JupyterApp):
         self.contents_manager.recover_interrupted_writes()
         self.config_manager = ConfigSectionManager(parent=self, log=self.log, config_dir=self.nbconfig_dir)
         self.kernel_manager = self.make_kernel_manager()
-        owner = self.database.role if self.database.configured else self.identity_provider.username
-        self.session_manager = SessionManager(self.database, owner, parent=self, log=self.log,
+        self.session_manager = SessionManager(self.database, self.store_owner(), parent=self, log=self.log,
                                               kernel_manager=self.kernel_manager)
         self.contents_manager.add_rename_listener(self.session_manager.path_renamed)
         self.terminal_manager = (
@@ -284,6 +283,11 @@ class NotebookServerApp(JupyterApp):
                 check_server_role(conn, database, self.log)
         return database
 
+    def store_owner(self) -> str:
+        """The ``owner`` of this server's rows (file ids, trash, search, sessions): with PostgreSQL the
+        database role, which row-level security compares with ``current_user``; else the user name."""
+        return self.database.role if self.database.configured else self.identity_provider.username
+
     def make_kernel_manager(self) -> KernelManagerBase[Any]:
         """The local kernel manager, or the gateway one when GatewayClient.url (--gateway-url,
         $JUPYTER_GATEWAY_URL) is set."""
@@ -300,7 +304,7 @@ class NotebookServerApp(JupyterApp):
         """Ids and the trash, over the file contents store (other stores have neither)."""
         if not isinstance(self.contents_manager, FileContentsManager):
             return None
-        services = FileServices(self.contents_manager, self.identity_provider.username, self.database,
+        services = FileServices(self.contents_manager, self.store_owner(), self.database,
                                 parent=self, log=self.log)
         services.start()
         return services

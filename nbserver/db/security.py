@@ -151,7 +151,7 @@ def create_user_role(conn: psycopg.Connection[Any], name: str, password: str | N
         if row is not None and row[0]:
             raise ValueError(f"The role {name!r} exists and is privileged (SUPERUSER, BYPASSRLS or CREATEROLE): "
                              "a user server must not use it.")
-        secret = sql.SQL("")
+        secret: sql.Composable = sql.SQL("")
         if password is not None:
             hashed = conn.pgconn.encrypt_password(password.encode(), name.encode(), b"scram-sha-256")
             secret = sql.SQL(" PASSWORD {}").format(sql.Literal(hashed.decode()))

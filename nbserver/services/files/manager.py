@@ -228,7 +228,7 @@ class FileServices(LoggingConfigurable):
         if self.database is not None:
             from nbserver.services.files.pg_store import PostgresMetadataStore
 
-            return PostgresMetadataStore(self.database, self.database.role)  # row-level security: owner = role
+            return PostgresMetadataStore(self.database, self.owner)
         path, wal = self.database_location()
         if not wal:
             self.log.warning("The file id database is on a network filesystem: SQLite runs without WAL")

@@ -246,7 +246,7 @@ class SearchService(LoggingConfigurable):
         if database is not None:
             from nbserver.services.search.pg_index import PostgresSearchIndex
 
-            return PostgresSearchIndex(database, database.role, self.chosen_engine(), self.rank_limit)
+            return PostgresSearchIndex(database, self.file_services.owner, self.chosen_engine(), self.rank_limit)
         meta_path = self.file_services.database_location()[0]
         return SQLiteSearchIndex(self.index_location(), meta_path, self.chosen_engine(),
                                  self.file_services.busy_timeout, self.rank_limit)
