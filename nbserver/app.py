@@ -259,7 +259,7 @@ class NotebookServerApp(JupyterApp):
         self.contents_manager.recover_interrupted_writes()
         self.config_manager = ConfigSectionManager(parent=self, log=self.log, config_dir=self.nbconfig_dir)
         self.kernel_manager = self.make_kernel_manager()
-        self.session_manager = SessionManager(self.database, self.identity_provider.username, parent=self, log=self.log,
+        self.session_manager = SessionManager(self.database, self.store_owner(), parent=self, log=self.log,
                                               kernel_manager=self.kernel_manager)
         self.contents_manager.add_rename_listener(self.session_manager.path_renamed)
         self.terminal_manager = (
@@ -276,13 +276,20 @@ class NotebookServerApp(JupyterApp):
         database = Database(parent=self, log=self.log)
         if database.configured:
             from nbserver.db.migrations import require_current, upgrade
+            from nbserver.db.security import check_server_role
 
             with database.connect(autocommit=True) as conn:
                 if database.upgrade_on_start:
                     for step in upgrade(conn):
                         self.log.info("Database schema: applied %s", step)
                 require_current(conn)
+                check_server_role(conn, database, self.log)
         return database
+
+    def store_owner(self) -> str:
+        """The ``owner`` of this server's rows (file ids, trash, search, sessions): with PostgreSQL the
+        database role, which row-level security compares with ``current_user``; else the user name."""
+        return self.database.role if self.database.configured else self.identity_provider.username
 
     def make_kernel_manager(self) -> KernelManagerBase[Any]:
         """The local kernel manager, or the gateway one when GatewayClient.url (--gateway-url,
@@ -301,7 +308,7 @@ class NotebookServerApp(JupyterApp):
         services: FileServices
         if isinstance(self.contents_manager, FileContentsManager):
             services = FileServices(self.contents_manager, self.identity_provider.username, self.database,
-                                    parent=self, log=self.log)
+                                    store_owner=self.store_owner(), parent=self, log=self.log)
         elif (database_contents := self.postgres_contents()) is not None:
             from nbserver.services.files.pg_services import PostgresFileServices
 

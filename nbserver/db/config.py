@@ -68,6 +68,12 @@ class Database(LoggingConfigurable):
         help="Apply pending schema migrations when the server starts (as `nbserver db upgrade` "
         "does). Off: a server whose schema is behind refuses to start and says which command to run.",
     ).tag(config=True)
+    require_row_security = Bool(
+        False,
+        help="Refuse to start when this server's database role could read other users' rows (a "
+        "superuser, BYPASSRLS, the tables' owner: see `nbserver db create-role`). Off: the server "
+        "starts and logs a warning. Turn it on wherever users' servers share a database.",
+    ).tag(config=True)
     application_name = Unicode(
         "nbserver", help="Shown in pg_stat_activity for this server's connections."
     ).tag(config=True)
@@ -80,11 +86,24 @@ class Database(LoggingConfigurable):
         super().__init__(**kwargs)
         self._pool: AsyncConnectionPool | None = None
         self._opening: asyncio.Future[AsyncConnectionPool] | None = None
+        self._role: str | None = None
 
     @property
     def configured(self) -> bool:
         """True when a URL is set: the PostgreSQL stores are to be used."""
         return bool(self.url)
+
+    @property
+    def role(self) -> str:
+        """The database role this server connects as (``current_user``), asked once: the ``owner``
+        of every row the stores write, as row-level security requires (:mod:`nbserver.db.security`).
+        Blocking on first use; raises like :meth:`connect`."""
+        if self._role is None:
+            with self.connect() as conn:
+                row = conn.execute("SELECT current_user").fetchone()
+            assert row is not None
+            self._role = str(row[0])
+        return self._role
 
     def _conninfo(self) -> str:
         if not self.url:

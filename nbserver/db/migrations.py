@@ -122,7 +122,8 @@ def upgrade(conn: psycopg.Connection[Any], migrations: Mapping[str, list[Migrati
     while True:
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (UPGRADE_LOCK_KEY,))
-            conn.execute(SCHEMA_TABLE)
+            if conn.execute("SELECT to_regclass('nbserver_schema')").fetchone() == (None,):
+                conn.execute(SCHEMA_TABLE)  # (even IF NOT EXISTS needs CREATE on the schema: user roles lack it)
             steps = plan(applied_versions(conn), migrations)
             if not steps:
                 return done

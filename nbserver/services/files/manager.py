@@ -152,10 +152,14 @@ class FileServices(LoggingConfigurable):
     ).tag(config=True)
 
     def __init__(self, contents_manager: FileContentsManager, owner: str, database: Database | None = None,
-                 **kwargs: Any) -> None:
+                 store_owner: str | None = None, **kwargs: Any) -> None:
+        """``owner`` is the user name the File resource reports (Plotly's ``owner``); ``store_owner``
+        (default: ``owner``) the ``owner`` of this server's rows in the metadata store, which with
+        PostgreSQL is the database role that row-level security compares with ``current_user``."""
         super().__init__(**kwargs)
         self.contents_manager = contents_manager
         self.owner = owner
+        self._store_owner = store_owner or owner
         #: The PostgreSQL database shared by replicas (design 4.6) when configured; else SQLite.
         self.database = database if database is not None and database.configured else None
         self.store: MetadataStore | None = None
@@ -175,7 +179,7 @@ class FileServices(LoggingConfigurable):
     @property
     def metadata_owner(self) -> str:
         """The ``owner`` of this server's rows in the metadata store (and the search index)."""
-        return self.owner
+        return self._store_owner
 
     @functools.cached_property
     def _crawler(self) -> TreeCrawler:
@@ -238,11 +242,11 @@ class FileServices(LoggingConfigurable):
         if self.database is not None:
             from nbserver.services.files.pg_store import PostgresMetadataStore
 
-            return PostgresMetadataStore(self.database, self.owner)
+            return PostgresMetadataStore(self.database, self.metadata_owner)
         path, wal = self.database_location()
         if not wal:
             self.log.warning("The file id database is on a network filesystem: SQLite runs without WAL")
-        return SQLiteMetadataStore(path, self.owner, self.busy_timeout, wal)
+        return SQLiteMetadataStore(path, self.metadata_owner, self.busy_timeout, wal)
 
     def start_background(self) -> None:
         """Start the retention sweep and the reconciler on the running loop: each now, then every interval."""

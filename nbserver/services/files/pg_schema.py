@@ -17,6 +17,7 @@ the same path at once (the second fails in the database, 409).
 from __future__ import annotations
 
 from nbserver.db.migrations import Migration
+from nbserver.db.security import owner_policy
 
 MIGRATIONS = [
     Migration(1, "file ids, trash records, intents, share links, stars and edges", (
@@ -164,4 +165,7 @@ END $$""",
   key   bytea NOT NULL
 )""",
     )),
+    Migration(3, "row-level security: each database role reads and writes only its own rows",
+              owner_policy("fs_files", "fs_trash", "fs_intents", "fs_shares", "fs_stars", "fs_edges",
+                           "fs_share_keys")),
 ]

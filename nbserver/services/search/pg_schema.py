@@ -11,6 +11,7 @@ in the cluster, no right to create it) the migration still succeeds and ``LIKE``
 from __future__ import annotations
 
 from nbserver.db.migrations import Migration
+from nbserver.db.security import owner_policy
 
 MIGRATIONS = [
     Migration(1, "search documents with a weighted tsvector, and index state", (
@@ -43,4 +44,6 @@ EXCEPTION WHEN OTHERS THEN
   RAISE NOTICE 'pg_trgm is unavailable (%): name substring matches scan', SQLERRM;
 END $$""",
     )),
+    Migration(2, "row-level security: each database role reads and writes only its own rows",
+              owner_policy("search_docs", "search_state")),
 ]

@@ -4,6 +4,7 @@ the store: :class:`nbserver.services.sessions.pg_store.PostgresSessionStore`).""
 from __future__ import annotations
 
 from nbserver.db.migrations import Migration
+from nbserver.db.security import owner_policy
 
 MIGRATIONS = [
     Migration(1, "sessions: which path is bound to which kernel", (
@@ -19,4 +20,6 @@ MIGRATIONS = [
         "CREATE INDEX kernel_sessions_path ON kernel_sessions (owner, path)",
         "CREATE INDEX kernel_sessions_kernel ON kernel_sessions (owner, kernel_id)",
     )),
+    Migration(2, "row-level security: each database role reads and writes only its own rows",
+              owner_policy("kernel_sessions")),
 ]

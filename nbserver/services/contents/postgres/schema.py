@@ -20,6 +20,7 @@ store sorts names.
 from __future__ import annotations
 
 from nbserver.db.migrations import Migration
+from nbserver.db.security import owner_policy
 
 MIGRATIONS = [
     Migration(1, "files, folders, content blobs, checkpoints and staged uploads", (
@@ -85,4 +86,6 @@ MIGRATIONS = [
         )""",
         "ALTER TABLE contents_uploads ALTER COLUMN data SET STORAGE EXTERNAL",
     )),
+    Migration(2, "row-level security: each database role reads and writes only its own rows",
+              owner_policy("contents_blobs", "contents_chunks", "contents_files", "contents_checkpoints", "contents_uploads")),
 ]
