@@ -92,4 +92,4 @@ def test_upgrade_on_start(postgres_url: str, monkeypatch: pytest.MonkeyPatch, tm
     database = app.init_database()
     assert database.configured
     with psycopg.connect(postgres_url) as conn:
-        assert conn.execute("SELECT max(version) FROM nbserver_schema").fetchone() == (2,)
+        assert conn.execute("SELECT max(version) FROM nbserver_schema WHERE component = 'widgets'").fetchone() == (2,)

@@ -106,6 +106,11 @@ def alice_server(setting: Setting, tmp_path_factory: pytest.TempPathFactory) -> 
         assert status == 201
         status, _ = request(server, "POST", "/api/contents/secret.ipynb/checkpoints")
         assert status == 201
+        # A share link through her file services: its key row is hers too (fs_share_keys).
+        status, found = request(server, "GET", "/api/files/lookup?path=secret.ipynb")
+        assert status == 200, found
+        status, shared = request(server, "PATCH", f"/api/files/{found['id']}", {"world_readable": True})
+        assert status == 200, shared
         yield server
     finally:
         server.stop()
