@@ -40,7 +40,7 @@ from nbserver.services.contents.manager import (
 from nbserver.services.contents.notary import mark_cells, take_cell_trust
 from nbserver.services.contents.notebooks import SerializedNotebook, encode_notebook, read_notebook
 from nbserver.services.contents.replycache import (
-    EncodedReply, ReplyKey, Stamp, encode_reply, file_stamp, settled,
+    EncodedReply, ReplyKey, Stamp, encode_reply, file_stamp, settled, with_trust,
 )
 from nbserver.services.contents.streams import FileStream, OSFileStream
 from nbserver.services.contents.validation import validate_notebook
@@ -524,7 +524,7 @@ class FileContentsManager(ContentsManager):
         known, digest = self._digests.lookup(file_version(os.path.realpath(os_path), info))
         if not known:
             return None
-        return (*stamp, int(self.notary.is_signed(digest))), settled(info)
+        return with_trust(stamp, self.notary, digest), settled(info)
 
     def _cached_reply(self, key: ReplyKey) -> EncodedReply | None:
         _, os_path = self._checked_os_path(key[0], writing=False)

@@ -138,6 +138,13 @@ class ContentsManager(LoggingConfigurable):
 
     @default("notary")
     def _default_notary(self) -> NotebookNotary:
+        """nbformat's SQLite signature store; the server's PostgreSQL database when one is set
+        (``Database.url``), so that every replica trusts what one of them signed."""
+        database = getattr(self, "database", None) or getattr(self.parent, "database", None)
+        if getattr(database, "configured", False):
+            from nbserver.services.contents.postgres.notary import PostgresNotebookNotary
+
+            return PostgresNotebookNotary(database=database, parent=self, log=self.log)
         return NotebookNotary(parent=self, log=self.log)
 
     @default("checkpoints")

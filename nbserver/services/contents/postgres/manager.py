@@ -3,7 +3,9 @@
 Chosen with ``--NotebookServerApp.contents_manager_class=nbserver.services.contents.postgres.manager.PostgresContentsManager``
 and ``--Database.url=...`` (schema: ``nbserver db upgrade``, tables in :mod:`.schema`). Several
 server processes on one database serve the same files: every operation is one transaction,
-and nothing is cached across requests except replies stamped with the row's version.
+and nothing is cached across requests except replies stamped with the row's version, which
+are served without asking the database while the change listener hears every other replica's
+writes (:mod:`nbserver.db.changes`; the triggers of :mod:`.schema` migration 2 notify).
 
 - A save is one transaction: the new bytes are written as a blob (:mod:`.blobs`) and the file
   row points at it on commit, so a crash leaves the old version or the new one, whole.
@@ -28,6 +30,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable
 from traitlets import Float, Instance, default
 
 from nbserver.blocking import run_blocking
+from nbserver.db.changes import Freshness, change_key, keys_touching
 from nbserver.db.config import ConfigurationError, Database
 from nbserver.errors import Conflict, InvalidInput, NotFound
 from nbserver.services.contents.fileio import normalize_api_path
@@ -48,7 +51,7 @@ from nbserver.services.contents.notary import mark_cells, take_cell_trust
 from nbserver.services.contents.notebooks import SerializedNotebook, encode_notebook, read_notebook
 from nbserver.services.contents.postgres import blobs
 from nbserver.services.contents.postgres.connections import operation
-from nbserver.services.contents.replycache import EncodedReply, ReplyKey, encode_reply, trust_stamp
+from nbserver.services.contents.replycache import EncodedReply, ReplyKey, Stamp, encode_reply, with_trust
 from nbserver.services.contents.streams import FileStream
 from nbserver.services.contents.validation import validate_notebook
 
@@ -119,6 +122,8 @@ class PostgresContentsManager(ContentsManager):
         self._totals: collections.OrderedDict[tuple[str, int, bool], int] = collections.OrderedDict()
         self._verdicts = FileVersionCache[str](VERDICT_CACHE_SIZE)
         self._digests = FileVersionCache[str](VERDICT_CACHE_SIZE)
+        #: Which cached replies are current without a query (the listener heard every change since).
+        self.fresh_replies = Freshness(self.database.changes, frozenset({"contents"}), frozenset({"notary"}))
 
     # -- paths and rows ----------------------------------------------------------------
 
@@ -189,8 +194,9 @@ class PostgresContentsManager(ContentsManager):
         return (await self._read(path, content, type, format, require_hash))[0]
 
     async def _read(self, path: str, content: bool, type: str | None, format: str | None,
-                    require_hash: bool) -> tuple[Model, int]:
-        """(model, row version) of what is at ``path``."""
+                    require_hash: bool) -> tuple[Model, Stamp]:
+        """(model, stamp) of what is at ``path``: the stamp is the row's version and, for a
+        notebook read with content, whether it was found signed (what its reply depends on)."""
         path = self.readable_path(path)
         notebook = type == "notebook" or (type is None and path.endswith(".ipynb"))
         async with self.operation("read", path) as conn:
@@ -216,7 +222,7 @@ class PostgresContentsManager(ContentsManager):
                 if content:
                     children = await (await conn.execute(self._children_query(page=False), (path,))).fetchall()
                     model.update(content=[row_model(child) for child in children], format="json")
-                return model, int(found[8])
+                return model, (int(found[8]),)
         if type == "directory":
             raise InvalidInput(f"{path} is not a directory")  # Jupyter Server's words
         if require_hash:
@@ -226,7 +232,9 @@ class PostgresContentsManager(ContentsManager):
             if format not in (None, "json"):
                 raise InvalidInput(f"Format {format!r} is not valid for a notebook; use json.")
             if content:
-                model.update(await run_blocking(self._notebook_content, raw, found[4]))
+                fields, signed = await run_blocking(self._notebook_content, raw, found[4])
+                model.update(fields)
+                return model, (int(found[8]), int(signed))
         else:
             model.update(type="file", mimetype=file_mimetype(model["name"], None))
             if format not in (None, "text", "base64"):
@@ -234,10 +242,11 @@ class PostgresContentsManager(ContentsManager):
             if content:
                 model["content"], model["format"] = encode_file_content(raw, format, path)
             model["mimetype"] = file_mimetype(model["name"], model["format"])
-        return model, int(found[8])
+        return model, (int(found[8]),)
 
-    def _notebook_content(self, raw: bytes, sha256: str) -> Model:
-        """The content fields of a notebook model from its bytes: parsed, trust marked, validated.
+    def _notebook_content(self, raw: bytes, sha256: str) -> tuple[Model, bool]:
+        """The content fields of a notebook model from its bytes: parsed, trust marked, validated;
+        and whether it is signed.
 
         The signature and the validation verdict are remembered by the bytes' SHA-256, as the
         file store remembers them per file version: reading a large notebook again skips both.
@@ -247,7 +256,8 @@ class PostgresContentsManager(ContentsManager):
         if not found:
             digest = self.notary.digest(nb)
             self._digests.store(sha256, digest)
-        mark_cells(nb, self.notary.is_signed(digest))
+        signed = self.notary.is_signed(digest)
+        mark_cells(nb, signed)
         found, verdict = self._verdicts.lookup(sha256)
         if not found:
             checked = validate_notebook(nb)
@@ -258,30 +268,64 @@ class PostgresContentsManager(ContentsManager):
         message = " ".join(filter(None, (note, verdict)))
         if message:
             fields["message"] = message
-        return fields
+        return fields, signed
 
     async def get_reply(self, path: str, content: bool = True, type: str | None = None,
                         format: str | None = None, require_hash: bool = False) -> EncodedReply:
         """A notebook's reply comes from ``self.replies`` while its row's version (which every
-        change of the row moves, on any replica) and the notary database are unchanged."""
+        change of the row moves, on any replica) and its signature are unchanged. While the
+        change listener is live and has heard no change of the file since the reply was checked,
+        the reply is sent without asking the database (:class:`nbserver.db.changes.Freshness`)."""
         notebook = type == "notebook" or (type is None and normalize_api_path(path).endswith(".ipynb"))
         if not (content and notebook and self.replies.max_bytes):
             return await super().get_reply(path, content, type, format, require_hash)
         path = self.readable_path(path)
         key: ReplyKey = (path, content, type, format, require_hash)
-        trust, trust_settled = trust_stamp(self.notary.db_file)
+        if self.fresh_replies.fresh(key):
+            held = self.replies.held(key)
+            if held is not None:
+                return held
+        token = self.fresh_replies.begin()
+        stamp = await self._reply_stamp(path)
+        if stamp is not None:
+            cached = self.replies.lookup(key, stamp)
+            if cached is not None:
+                self._validated(key, token)
+                return cached
+        model, stamp = await self._read(path, content, type, format, require_hash)
+        reply = await run_blocking(encode_reply, model)
+        self.replies.store(key, stamp, reply)
+        self._validated(key, token)
+        return reply
+
+    async def _reply_stamp(self, path: str) -> Stamp | None:
+        """The stamp a notebook's reply has now (see :meth:`_read`); None when its signature is
+        not known for its current bytes (not read since they changed) or it is not a file."""
         async with self.operation("read", path, one_statement=True) as conn:
             found = await (await conn.execute(
-                "SELECT version FROM contents_files WHERE owner = current_user::text AND path = %s", (path,))).fetchone()
-        if found is not None:
-            cached = self.replies.lookup(key, (int(found[0]), *trust))
-            if cached is not None:
-                return cached
-        model, version = await self._read(path, content, type, format, require_hash)
-        reply = await run_blocking(encode_reply, model)
-        if trust_settled and trust_stamp(self.notary.db_file)[0] == trust:
-            self.replies.store(key, (version, *trust), reply)
-        return reply
+                "SELECT version, sha256 FROM contents_files WHERE owner = current_user::text AND path = %s",
+                (path,))).fetchone()
+        if found is None or found[1] is None:
+            return None
+        known, digest = self._digests.lookup(found[1])
+        if not known:
+            return None
+        return await run_blocking(with_trust, (int(found[0]),), self.notary, digest)
+
+    def _validated(self, key: ReplyKey, token: int) -> None:
+        listener = self.database.changes
+        if listener is not None and listener.role is not None:
+            self.fresh_replies.validated(key, token, keys_touching(listener.role, key[0]))
+
+    def changed_here(self, path: str, tree: bool = False) -> None:
+        """This replica changed ``path`` (``tree``: moved or removed it with all below): its
+        cached replies are checked again at once, without waiting for its own notification."""
+        listener = self.database.changes
+        if listener is not None and listener.role is not None:
+            kinds = ("p", "t") if tree else ("p",)
+            self.fresh_replies.changed(frozenset(change_key(kind, listener.role, path) for kind in kinds))
+        else:
+            self.fresh_replies.reset()
 
     async def file_exists(self, path: str) -> bool:
         return await self._exists_as(path, is_dir=False)
@@ -365,6 +409,7 @@ class PostgresContentsManager(ContentsManager):
                 self._verdicts.store(saved.model["hash"], notebook.message)
             if signature is not None:
                 await run_blocking(self.notary.sign, signature)
+                self.fresh_replies.reset()  # other notebooks with these very cells are trusted too
         else:
             raw = decode_file_content(model.get("content"), model.get("format") or "text")
             chunk = model.get("chunk")
@@ -374,6 +419,7 @@ class PostgresContentsManager(ContentsManager):
                 saved = await self._finish_upload(path, raw, must_create)
             else:
                 saved = await self._save_file(path, (raw,), must_create, None)
+        self.changed_here(path)
         await self.notify_saved(path)
         return saved
 
@@ -534,6 +580,7 @@ class PostgresContentsManager(ContentsManager):
                 raise NotFound(f"No such file or directory: {path}")
             await self.folders_changed(conn, parent_of(path))
             await blobs.drop_unreferenced(conn, [row[0] for row in dropped] + [row[1] for row in deleted])
+        self.changed_here(path, tree=True)
 
     async def rename_file(self, old_path: str, new_path: str) -> None:
         """Move a file, or a folder with everything below it, in one UPDATE of the path range."""
@@ -556,6 +603,7 @@ class PostgresContentsManager(ContentsManager):
                 "version = nextval('contents_version_seq') "
                 "WHERE owner = current_user::text AND (path = %(old)s OR (path >= %(old)s || '/' AND path < %(old)s || '0'))",
                 {"old": old_path, "new": new_path, "parent": parent_of(new_path), "name": posixpath.basename(new_path)})
+        self.changed_here(old_path, tree=True)
 
     async def _require_free(self, conn: Conn, path: str) -> None:
         """Conflict when something is at ``path``; NotFound when its folder is missing."""
