@@ -20,3 +20,8 @@ MIGRATIONS = [
         "CREATE INDEX kernel_sessions_kernel ON kernel_sessions (owner, kernel_id)",
     )),
 ]
+
+MIGRATIONS.append(
+    Migration(2, "sessions: which replica made each row (only it prunes the row)", (
+        "ALTER TABLE kernel_sessions ADD COLUMN replica text NOT NULL DEFAULT ''",
+    )))
