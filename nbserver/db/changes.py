@@ -105,6 +105,8 @@ class ChangeListener:
         self.epoch = 0
         #: The database role the listener (and the pool, from the same URL) connects as.
         self.role: str | None = None
+        #: The server process of the LISTEN connection (``pg_stat_activity.pid``), while connected.
+        self.backend_pid: int | None = None
         self._subscribers: list[Subscriber] = []
         self._task: asyncio.Task[None] | None = None
         self._connection: Any = None
@@ -136,6 +138,7 @@ class ChangeListener:
             try:
                 async with await psycopg.AsyncConnection.connect(self.database.conninfo(), autocommit=True) as conn:
                     self._connection = conn
+                    self.backend_pid = conn.info.backend_pid
                     await conn.execute(f"LISTEN {CHANNEL}")
                     row = await (await conn.execute("SELECT current_user::text")).fetchone()
                     self.role = str(row[0]) if row else None
@@ -153,14 +156,10 @@ class ChangeListener:
                                 "until the listener reconnects", type(exc).__name__)
             finally:
                 self._connection = None
+                self.backend_pid = None
                 self._set_live(False)
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MOST_SECONDS)
-
-    async def disconnect_for_test(self) -> None:
-        """Close the connection as if the network dropped it (the listener reconnects)."""
-        if self._connection is not None:
-            await self._connection.close()
 
     def _set_live(self, live: bool) -> None:
         if live == self.live and not live:
