@@ -40,6 +40,7 @@ from nbserver.services.contents.manager import (
     ContentsManager,
     Model,
     Saved,
+    check_expected_hash,
     decode_file_content,
     default_type_for,
     encode_file_content,
@@ -393,18 +394,20 @@ class PostgresContentsManager(ContentsManager):
 
     # -- writing -----------------------------------------------------------------------
 
-    async def save(self, model: Model, path: str, must_create: bool = False) -> Saved:
+    async def save(self, model: Model, path: str, must_create: bool = False, *,
+                   expected_hash: str | None = None) -> Saved:
+        """See :meth:`ContentsManager.save`; ``expected_hash`` is checked on the row locked for the write."""
         path = self.writable_path(path)
         kind = model.get("type")
         if not path and kind != "directory":
             raise InvalidInput("The root is a directory; give a file path.")
         if kind == "directory":
-            saved = await self._save_directory(path, must_create)
+            saved = await self._save_directory(path, must_create, expected_hash)
         elif kind == "notebook":
             if model.get("chunk") is not None:
                 raise InvalidInput("Notebooks cannot be uploaded in chunks; upload as a file.")
             notebook, signature = await run_blocking(self._encode_notebook, model.get("content"))
-            saved = await self._save_file(path, notebook.chunks, must_create, notebook.message)
+            saved = await self._save_file(path, notebook.chunks, must_create, notebook.message, expected_hash)
             if notebook.verdict_holds_on_disk:
                 self._verdicts.store(saved.model["hash"], notebook.message)
             if signature is not None:
@@ -416,9 +419,9 @@ class PostgresContentsManager(ContentsManager):
             if chunk is not None and chunk != -1:
                 return await self._stage_chunk(path, int(chunk), raw)
             if chunk == -1:
-                saved = await self._finish_upload(path, raw, must_create)
+                saved = await self._finish_upload(path, raw, must_create, expected_hash)
             else:
-                saved = await self._save_file(path, (raw,), must_create, None)
+                saved = await self._save_file(path, (raw,), must_create, None, expected_hash)
         self.changed_here(path)
         await self.notify_saved(path)
         return saved
@@ -430,9 +433,10 @@ class PostgresContentsManager(ContentsManager):
         notebook = encode_notebook(content)
         return notebook, self.notary.digest(content) if signed and isinstance(content, dict) else None
 
-    async def _save_directory(self, path: str, must_create: bool) -> Saved:
+    async def _save_directory(self, path: str, must_create: bool, expected_hash: str | None) -> Saved:
         async with self.operation("create", path) as conn:
-            found = await self.row(conn, path)
+            found = await self.row(conn, path, "FOR UPDATE" if expected_hash else "")
+            check_expected_hash(path, expected_hash, found[4] if found else None, found is not None)
             if found is None:
                 await self._require_folder(conn, parent_of(path))
                 found = await (await conn.execute(
@@ -451,20 +455,23 @@ class PostgresContentsManager(ContentsManager):
             return Saved(row_model(found), created=False)
 
     async def _save_file(self, path: str, pieces: Iterable[bytes], must_create: bool,
-                         message: str | None) -> Saved:
+                         message: str | None, expected_hash: str | None) -> Saved:
         """Write ``pieces`` as the file at ``path`` in one transaction: all of it, or nothing."""
         async with self.operation("save", path) as conn:
-            existing = await self._claim_file(conn, path, must_create)
+            existing = await self._claim_file(conn, path, must_create, expected_hash)
             blob = await blobs.BlobWriter(conn).add_all(pieces)
             saved = await self._place(conn, path, existing, blob, must_create)
         if message:
             saved.model["message"] = message
         return saved
 
-    async def _claim_file(self, conn: Conn, path: str, must_create: bool) -> tuple[Any, ...] | None:
+    async def _claim_file(self, conn: Conn, path: str, must_create: bool,
+                          expected_hash: str | None = None) -> tuple[Any, ...] | None:
         """The row a save of a file at ``path`` replaces (locked), or None for a new file; the
-        errors a save can meet before it writes."""
+        errors a save can meet before it writes. Two replicas saving one file wait for each
+        other here, so a stale ``expected_hash`` is seen by the second."""
         found = await self.row(conn, path, "FOR UPDATE")
+        check_expected_hash(path, expected_hash, found[4] if found else None, found is not None)
         if found is None:
             await self._require_folder(conn, parent_of(path))
         elif must_create:
@@ -540,11 +547,11 @@ class PostgresContentsManager(ContentsManager):
             (path,))).fetchone()
         return found is not None
 
-    async def _finish_upload(self, path: str, last: bytes, must_create: bool) -> Saved:
+    async def _finish_upload(self, path: str, last: bytes, must_create: bool, expected_hash: str | None) -> Saved:
         """Assemble the staged chunks and ``last`` into the file, in one transaction, one chunk in
         memory at a time; the staged chunks are removed with it."""
         async with self.operation("upload", path) as conn:
-            existing = await self._claim_file(conn, path, must_create)
+            existing = await self._claim_file(conn, path, must_create, expected_hash)
             if not await self._upload_started(conn, path):
                 raise InvalidInput("No chunked upload is in progress for this file.")
             numbers = [row[0] for row in await (await conn.execute(
