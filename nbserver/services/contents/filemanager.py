@@ -804,8 +804,11 @@ class FileContentsManager(ContentsManager):
             return False, None
         if not stat.S_ISREG(info.st_mode):
             return True, None
+        digest = hashlib.sha256()
         with open(os_path, "rb") as handle:
-            return True, hashlib.file_digest(handle, HASH_ALGORITHM).hexdigest()
+            for piece in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(piece)
+        return True, digest.hexdigest()
 
     async def _save_in_turn(self, model: Model, path: str, must_create: bool, expected_hash: str | None) -> Saved:
         with os_errors_as("save", path), self._forgetting_replies(path):
