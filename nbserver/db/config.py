@@ -89,7 +89,7 @@ class Database(LoggingConfigurable):
         self._pool: AsyncConnectionPool | None = None
         self._opening: asyncio.Future[AsyncConnectionPool] | None = None
         self._on_close: list[Callable[[], None]] = []
-        #: The process's change listener (started with the pool), when configured and wanted.
+        #: The process's change listener, when configured and wanted (started by the stores that use it).
         self.changes: ChangeListener | None = (
             ChangeListener(self) if self.configured and self.listen_for_changes else None)
 
@@ -158,8 +158,6 @@ class Database(LoggingConfigurable):
             await pool.close()
             raise
         self._pool = pool
-        if self.changes is not None:
-            self.changes.start()
         return pool
 
     def on_close(self, callback: Callable[[], None]) -> None:

@@ -149,6 +149,8 @@ class PostgresContentsManager(ContentsManager):
     async def operation(self, action: str, path: str, one_statement: bool = False) -> AsyncIterator[Conn]:
         """One transaction on a pooled connection (see :func:`.connections.operation`); the
         owner's root folder row is made (and committed) first, on first use."""
+        if self.database.changes is not None:
+            self.database.changes.start()
         async with operation(self.database, action, path, one_statement) as conn:
             if not self._has_root:
                 await conn.execute("INSERT INTO contents_files (path, parent, name, is_dir) "
