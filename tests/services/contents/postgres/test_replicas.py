@@ -12,10 +12,9 @@ from typing import Any, Callable, Iterator
 import nbformat
 import pytest
 
-from nbserver.errors import PreconditionFailed
-
-from nbserver.db.changes import change_key, payloads, PAYLOAD_LIMIT
+from nbserver.db.changes import PAYLOAD_LIMIT, change_key, payloads
 from nbserver.db.config import Database
+from nbserver.errors import PreconditionFailed
 from nbserver.services.contents.postgres.manager import PostgresContentsManager
 from tests.services.contents.contract import notebook_with, text_model
 from tests.services.contents.postgres.conftest import new_manager
