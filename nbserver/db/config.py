@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from traitlets import Bool, Float, Integer, Unicode, default
 from traitlets.config import LoggingConfigurable
+
+from nbserver.db.changes import ChangeListener
 
 
 if TYPE_CHECKING:
@@ -74,6 +76,12 @@ class Database(LoggingConfigurable):
         "superuser, BYPASSRLS, the tables' owner: see `nbserver db create-role`). Off: the server "
         "starts and logs a warning. Turn it on wherever users' servers share a database.",
     ).tag(config=True)
+    listen_for_changes = Bool(
+        True,
+        help="Keep one connection LISTENing for the changes other replicas commit (nbserver/db/changes.py), "
+        "so cached replies are served without a validating query while it is up. Off: every cached "
+        "read asks the database whether its entry is still current.",
+    ).tag(config=True)
     application_name = Unicode(
         "nbserver", help="Shown in pg_stat_activity for this server's connections."
     ).tag(config=True)
@@ -87,6 +95,10 @@ class Database(LoggingConfigurable):
         self._pool: AsyncConnectionPool | None = None
         self._opening: asyncio.Future[AsyncConnectionPool] | None = None
         self._role: str | None = None
+        self._on_close: list[Callable[[], None]] = []
+        #: The process's change listener, when configured and wanted (started by the stores that use it).
+        self.changes: ChangeListener | None = (
+            ChangeListener(self) if self.configured and self.listen_for_changes else None)
 
     @property
     def configured(self) -> bool:
@@ -104,6 +116,10 @@ class Database(LoggingConfigurable):
             assert row is not None
             self._role = str(row[0])
         return self._role
+
+    def conninfo(self) -> str:
+        """The libpq connection string of this server's connections (ConfigurationError without a URL)."""
+        return self._conninfo()
 
     def _conninfo(self) -> str:
         if not self.url:
@@ -163,11 +179,20 @@ class Database(LoggingConfigurable):
         self._pool = pool
         return pool
 
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Have ``callback()`` called by :meth:`close` (a store's own blocking connection closes)."""
+        self._on_close.append(callback)
+
     async def close(self) -> None:
-        """Close the pool (connections in use are closed when returned)."""
+        """Close the pool (connections in use are closed when returned), the change listener and
+        what :meth:`on_close` registered."""
+        for callback in self._on_close:
+            callback()
         opening, self._opening = self._opening, None
         if opening is not None and not opening.done():
             opening.cancel()
+        if self.changes is not None:
+            await self.changes.stop()
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()

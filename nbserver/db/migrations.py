@@ -28,6 +28,7 @@ COMPONENTS: dict[str, str] = {
     "files": "nbserver.services.files.pg_schema",
     "search": "nbserver.services.search.pg_schema",
     "sessions": "nbserver.services.sessions.pg_schema",
+    "notary": "nbserver.services.contents.postgres.notary_schema",
 }
 
 #: ``pg_advisory_xact_lock`` key of schema upgrades (any constant; "nbsv" in ASCII).

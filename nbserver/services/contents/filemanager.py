@@ -28,6 +28,7 @@ from nbserver.services.contents import fileio, moves, writejournal
 from nbserver.services.contents.checkpoints import FileCheckpoints
 from nbserver.services.contents.manager import (
     HASH_ALGORITHM,
+    check_expected_hash,
     ContentsManager,
     Model,
     Saved,
@@ -40,7 +41,7 @@ from nbserver.services.contents.manager import (
 from nbserver.services.contents.notary import mark_cells, take_cell_trust
 from nbserver.services.contents.notebooks import SerializedNotebook, encode_notebook, read_notebook
 from nbserver.services.contents.replycache import (
-    EncodedReply, ReplyKey, Stamp, encode_reply, file_stamp, settled,
+    EncodedReply, ReplyKey, Stamp, encode_reply, file_stamp, settled, with_trust,
 )
 from nbserver.services.contents.streams import FileStream, OSFileStream
 from nbserver.services.contents.validation import validate_notebook
@@ -166,6 +167,8 @@ class FileContentsManager(ContentsManager):
         self._digests = FileVersionCache[FileVersion](VERDICT_CACHE_SIZE)
         self._notebook_slots: asyncio.Semaphore | None = None
         self._notebook_slots_loop: asyncio.AbstractEventLoop | None = None
+        #: Saves under way, by API path (see :meth:`save`).
+        self._saving: dict[str, asyncio.Lock] = {}
         #: Moves a path to the trash (set by the file services); None: deletes are permanent.
         self.trasher: Callable[[str], Awaitable[None]] | None = None
 
@@ -524,7 +527,7 @@ class FileContentsManager(ContentsManager):
         known, digest = self._digests.lookup(file_version(os.path.realpath(os_path), info))
         if not known:
             return None
-        return (*stamp, int(self.notary.is_signed(digest))), settled(info)
+        return with_trust(stamp, self.notary, digest), settled(info)
 
     def _cached_reply(self, key: ReplyKey) -> EncodedReply | None:
         _, os_path = self._checked_os_path(key[0], writing=False)
@@ -779,9 +782,39 @@ class FileContentsManager(ContentsManager):
             raise Conflict(f"{path} is neither a file nor a directory.")
         return model
 
-    async def save(self, model: Model, path: str, must_create: bool = False) -> Saved:
+    async def save(self, model: Model, path: str, must_create: bool = False, *,
+                   expected_hash: str | None = None) -> Saved:
+        """See :meth:`ContentsManager.save`. Saves of one path through this server take turns, so
+        ``expected_hash`` is checked and the file written with no other save between."""
         path = fileio.normalize_api_path(path)
+        lock = self._saving.setdefault(path, asyncio.Lock())
+        try:
+            async with lock:
+                return await self._save_in_turn(model, path, must_create, expected_hash)
+        finally:
+            if not lock.locked() and self._saving.get(path) is lock:
+                del self._saving[path]
+
+    def _current_hash(self, path: str) -> tuple[bool, str | None]:
+        """(something is at ``path``, the SHA-256 of its bytes or None for what is not a regular file)."""
+        _, os_path = self._checked_os_path(path, writing=True)
+        try:
+            info = os.stat(os_path)
+        except FileNotFoundError:
+            return False, None
+        if not stat.S_ISREG(info.st_mode):
+            return True, None
+        digest = hashlib.sha256()
+        with open(os_path, "rb") as handle:
+            for piece in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(piece)
+        return True, digest.hexdigest()
+
+    async def _save_in_turn(self, model: Model, path: str, must_create: bool, expected_hash: str | None) -> Saved:
         with os_errors_as("save", path), self._forgetting_replies(path):
+            if expected_hash is not None:
+                exists, current = await run_blocking(self._current_hash, path)
+                check_expected_hash(path, expected_hash, current, exists)
             if model.get("type") == "notebook":
                 # Only the encoding takes one of the notebook_jobs slots: not the write and its fsync.
                 target, notebook, signature = await self._notebook_job(

@@ -94,6 +94,21 @@ class ContentsAPIHandler(APIHandler):
         self.finish_json(model, status)
 
 
+def parse_if_match(header: str | None) -> str | None:
+    """The hash a save must find (``ContentsManager.save``'s ``expected_hash``) from ``If-Match``:
+    one SHA-256 as GET ?hash=1 and save replies give it, as an entity tag (quoted; bare is taken
+    too), or ``*``. InvalidInput for anything else (a list, a weak tag)."""
+    if header is None:
+        return None
+    value = header.strip()
+    if value == "*":
+        return value
+    tag = value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
+    if len(tag) != 64 or any(c not in "0123456789abcdef" for c in tag):
+        raise InvalidInput('If-Match must be one contents hash in quotes (as GET ?hash=1 gives it) or *.')
+    return tag
+
+
 def parse_page_size(value: str) -> int:
     if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE_SIZE:
         raise InvalidInput(f"'page_size' must be a whole number from 1 to {MAX_PAGE_SIZE}.")
@@ -157,7 +172,8 @@ class ContentsHandler(ContentsAPIHandler):
 
     async def put(self, path: str = "") -> None:
         """Save or upload to ``path`` (201 when this request created it, 200 when it replaced it);
-        with no body create it empty (409 when it exists). ``copy_from`` is refused (400): as in
+        with ``If-Match: "<hash>"`` only over that version of the file (412 otherwise, see
+        :func:`parse_if_match`); with no body create it empty (409 when it exists). ``copy_from`` is refused (400): as in
         Jupyter Server, copies are made by POST."""
         manager = self.contents_manager
         path = normalize_api_path(path)
@@ -167,7 +183,8 @@ class ContentsHandler(ContentsAPIHandler):
             return
         if body.get("copy_from"):
             raise InvalidInput("Cannot copy with PUT, only POST")  # Jupyter Server's words
-        saved = await manager.save(validate_save_model(body), path)
+        saved = await manager.save(validate_save_model(body), path,
+                                   expected_hash=parse_if_match(self.request.headers.get("If-Match")))
         self.finish_model(saved.model, 201 if saved.created else 200)
 
     async def delete(self, path: str = "") -> None:

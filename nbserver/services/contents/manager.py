@@ -22,7 +22,7 @@ from typing import Any, Awaitable, Callable, NamedTuple
 from traitlets import Bool, Instance, Int, Type, Unicode, default, observe
 from traitlets.config import LoggingConfigurable
 
-from nbserver.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
+from nbserver.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, ServiceUnavailable
 from nbserver.services.contents.checkpoints import CheckpointModel, Checkpoints
 from nbserver.services.contents.fileio import normalize_api_path, split_api_path
 from nbserver.blocking import run_blocking
@@ -117,6 +117,18 @@ def hidden_write_refused(verb: str, path: str) -> InvalidInput:
                         "(names starting with a dot are not served).")
 
 
+def check_expected_hash(path: str, expected_hash: str | None, current_hash: str | None, exists: bool) -> None:
+    """Raise PreconditionFailed when a save's ``expected_hash`` (a SHA-256 as GET ?hash=1 and
+    every save reply give it, or ``"*"``) does not match what is at ``path`` now: ``exists``,
+    with ``current_hash`` (None for a folder). The rule of ``If-Match`` (RFC 9110, 13.1.1),
+    with the contents hash as the entity tag; nothing to check without ``expected_hash``."""
+    if expected_hash is None or (expected_hash == "*" and exists):
+        return
+    if not exists or current_hash != expected_hash:
+        raise PreconditionFailed(f"{path} changed since the version this save was based on "
+                                 "(If-Match); fetch it again.", code="precondition_failed")
+
+
 class ContentsManager(LoggingConfigurable):
     """The abstract contents store: subclasses implement the primitives marked so."""
 
@@ -138,6 +150,13 @@ class ContentsManager(LoggingConfigurable):
 
     @default("notary")
     def _default_notary(self) -> NotebookNotary:
+        """nbformat's SQLite signature store; the server's PostgreSQL database when one is set
+        (``Database.url``), so that every replica trusts what one of them signed."""
+        database = getattr(self, "database", None) or getattr(self.parent, "database", None)
+        if getattr(database, "configured", False):
+            from nbserver.services.contents.postgres.notary import PostgresNotebookNotary
+
+            return PostgresNotebookNotary(database=database, parent=self, log=self.log)
         return NotebookNotary(parent=self, log=self.log)
 
     @default("checkpoints")
@@ -206,12 +225,16 @@ class ContentsManager(LoggingConfigurable):
         """
         return encode_reply(await self.get(path, content, type, format, require_hash))
 
-    async def save(self, model: Model, path: str, must_create: bool = False) -> Saved:
+    async def save(self, model: Model, path: str, must_create: bool = False, *,
+                   expected_hash: str | None = None) -> Saved:
         """Store ``model`` at ``path``, resolving the path once; report what it saved and created.
 
         With ``must_create``, Conflict when anything is at ``path``, decided atomically (of
-        concurrent creators exactly one succeeds). Raises NotFound (no parent folder),
-        Conflict (a file over a folder or the reverse), InvalidInput (a bad model or name).
+        concurrent creators exactly one succeeds). With ``expected_hash`` (``If-Match`` of PUT),
+        PreconditionFailed unless the file there now has that hash (``"*"``: unless something is
+        there), checked with the write (see :func:`check_expected_hash`). Raises NotFound (no
+        parent folder), Conflict (a file over a folder or the reverse), InvalidInput (a bad model
+        or name).
         """
         raise NotImplementedError
 

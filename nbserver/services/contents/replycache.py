@@ -8,7 +8,8 @@ gives the same stamp. Bounded in bytes, least recently used out first.
 The stamp: the file's device, inode, size, ``st_mtime_ns`` and ``st_ctime_ns`` (every write,
 ``chmod`` and ``utime`` moves the change time), whether it is writable (the reply says so,
 and a read-only remount changes no stamp), and whether the notebook is signed (trust is in the
-reply; the file store asks the notary on every lookup, so another process's signing is seen). A file is only cached once its times are older than :data:`SETTLED_SECONDS`: a write in
+reply; stores ask the notary on every validation, :func:`with_trust`, so another process's or
+replica's signing is seen). A file is only cached once its times are older than :data:`SETTLED_SECONDS`: a write in
 the same clock tick as the read could otherwise leave the stamp unchanged with new content
 (the rule git uses for its index, "racy git"; filesystems' time granularity goes up to 2 s).
 """
@@ -22,6 +23,7 @@ import time
 from typing import Any, NamedTuple
 
 from nbserver.jsonio import dumps_for_client
+from nbserver.services.contents.notary import NotebookNotary
 from nbserver.services.contents.notebooks import ujson_reply_text, usable_ujson
 
 #: Seconds a file's modification and change times must lie in the past before its reply is kept.
@@ -81,23 +83,11 @@ def file_stamp(info: os.stat_result, writable: bool, extra: Stamp = ()) -> Stamp
     return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns, int(writable), *extra)
 
 
-def trust_stamp(db_file: str) -> tuple[Stamp, bool]:
-    """The stamp of the notary database ``db_file`` (another process may sign a notebook, and a
-    reply says whether its cells are trusted), and whether it is settled. ``:memory:``: only
-    this server signs, and its signing clears the replies."""
-    if db_file == ":memory:":
-        return (), True
-    stamp: list[int] = []
-    all_settled = True
-    for name in (db_file, db_file + "-wal"):
-        try:
-            info = os.stat(name)
-        except OSError:
-            stamp.append(-1)
-            continue
-        stamp.extend(file_stamp(info, False))
-        all_settled = all_settled and settled(info)
-    return tuple(stamp), all_settled
+def with_trust(stamp: Stamp, notary: NotebookNotary, digest: str | None) -> Stamp:
+    """``stamp`` with whether the notebook of signature ``digest`` is signed now: a reply says
+    whether its cells are trusted, and another process or replica may sign it or cull its
+    signature at any time, so the notary is asked, not remembered. Blocking (the notary's database)."""
+    return (*stamp, int(notary.is_signed(digest)))
 
 
 class ReplyCache:
@@ -117,6 +107,17 @@ class ReplyCache:
             entry = self._entries.get(key)
             if entry is None or entry[0] != stamp:
                 self._misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self._hits += 1
+            return entry[1]
+
+    def held(self, key: ReplyKey) -> EncodedReply | None:
+        """The reply kept for ``key`` whatever its stamp (counted as a hit), for a caller that
+        knows otherwise that it is current (see nbserver.db.changes.Freshness); else None."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
                 return None
             self._entries.move_to_end(key)
             self._hits += 1

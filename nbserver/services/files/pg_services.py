@@ -261,6 +261,7 @@ class PostgresFileServices(FileServices):
             if record.state == "live":
                 trash_id = await self._trash_locked(conn, record, by)
         if record.state == "live":
+            self.pg.changed_here(record.path, tree=True)  # this replica's cached replies of the tree go now
             try:
                 await self._trim_trash(keep=trash_id)
             except (NotFound, Conflict, ServiceUnavailable) + STORE_ERRORS as exc:  # the sweep tries again
@@ -328,7 +329,9 @@ class PostgresFileServices(FileServices):
                 if trash is None:
                     raise NotFound("No such file id.", code="not_found")
                 await self._restore_locked(conn, record, trash, to_path, on_conflict)
-        return await self._resolve_present(record.id, settle=False)
+        restored = await self._resolve_present(record.id, settle=False)
+        self.pg.changed_here(restored.path, tree=True)
+        return restored
 
     async def _free_target(self, conn: Conn, wanted: str, on_conflict: str) -> str:
         """The path a restore goes to: ``wanted`` or, with ``rename``, ``wanted (restored n)``."""

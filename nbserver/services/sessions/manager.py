@@ -11,13 +11,15 @@ sessions along.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import sqlite3
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-from traitlets import Instance, Unicode
+from traitlets import Instance, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from nbserver.errors import InvalidInput, NotFound
@@ -73,6 +75,12 @@ class SessionStore:
     async def delete(self, column: str, value: str) -> None:
         """Delete the rows whose ``session_id`` or ``kernel_id`` is ``value``."""
         raise NotImplementedError
+
+    async def forget_kernel(self, kernel_id: str) -> None:
+        """Delete the rows of a kernel this server does not have (it died, or the server restarted).
+        A store shared by several servers deletes only the rows this server made: another
+        replica's kernel is unknown here without being gone."""
+        await self.delete("kernel_id", kernel_id)
 
     def close(self) -> None:
         """Release the store's resources (blocking; the manager calls it on a worker thread)."""
@@ -147,6 +155,11 @@ class SessionManager(LoggingConfigurable):
     session_db_path = Unicode(
         ":memory:", help="SQLite file that keeps the sessions; ':memory:' keeps them in memory only."
     ).tag(config=True)
+    replica_id = Unicode(
+        help="Names this server among the replicas sharing a PostgreSQL sessions table (default: "
+        "host name and port): a server prunes only the rows it made when their kernel is gone. "
+        "Keep it stable across restarts, so a restarted replica removes its old rows."
+    ).tag(config=True)
     kernel_manager = Instance(KernelManagerBase)
 
     def __init__(self, database: Database | None = None, owner: str = "", **kwargs: Any) -> None:
@@ -156,12 +169,16 @@ class SessionManager(LoggingConfigurable):
         if database is not None and database.configured:
             from nbserver.services.sessions.pg_store import PostgresSessionStore
 
-            self.store = PostgresSessionStore(database, owner)
+            self.store = PostgresSessionStore(database, owner, self.replica_id)
         else:
             self.store = SQLiteSessionStore(self.session_db_path)
         self.kernel_manager.add_listener(self._on_kernel_event)
         self._tasks: set[asyncio.Task[None]] = set()
         self._creating: dict[str, asyncio.Lock] = {}
+
+    @default("replica_id")
+    def _default_replica_id(self) -> str:
+        return f"{socket.gethostname()}:{getattr(self.parent, 'port', os.getpid())}"
 
     # -- models ------------------------------------------------------------------------
 
@@ -178,13 +195,14 @@ class SessionManager(LoggingConfigurable):
         return model
 
     async def _live_rows(self, rows: list[SessionRow]) -> list[SessionRow]:
-        """Drop (and delete) rows whose kernel is gone."""
+        """The rows whose kernel this server has; rows of kernels it lost are deleted (on a store
+        shared by replicas, only its own: see :meth:`SessionStore.forget_kernel`)."""
         live = []
         for row in rows:
             if self.kernel_manager.has_kernel(row.kernel_id):
                 live.append(row)
             else:
-                await self.store.delete("kernel_id", row.kernel_id)
+                await self.store.forget_kernel(row.kernel_id)
         return live
 
     async def _row(self, session_id: str) -> SessionRow:

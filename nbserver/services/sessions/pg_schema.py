@@ -23,3 +23,8 @@ MIGRATIONS = [
     Migration(2, "row-level security: each database role reads and writes only its own rows",
               owner_policy("kernel_sessions")),
 ]
+
+MIGRATIONS.append(
+    Migration(3, "sessions: which replica made each row (only it prunes the row)", (
+        "ALTER TABLE kernel_sessions ADD COLUMN replica text NOT NULL DEFAULT ''",
+    )))

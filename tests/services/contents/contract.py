@@ -15,7 +15,7 @@ import json
 import nbformat
 import pytest
 
-from nbserver.errors import Conflict, InvalidInput, NotFound
+from nbserver.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from nbserver.services.contents.manager import ContentsManager
 
 
@@ -358,3 +358,21 @@ class ContentsManagerContract:
         await manager.save(text_model("x"), "a.txt")
         with pytest.raises(InvalidInput):
             await manager.list_directory_page("a.txt", page_size=10)
+
+    @pytest.mark.gen_test
+    async def test_save_with_a_stale_expected_hash_is_refused_and_keeps_the_file(self, manager: ContentsManager) -> None:
+        first = (await manager.save(text_model("one"), "a.txt")).model["hash"]
+        second = (await manager.save(text_model("two"), "a.txt", expected_hash=first)).model["hash"]
+        with pytest.raises(PreconditionFailed):
+            await manager.save(text_model("three"), "a.txt", expected_hash=first)
+        assert (await manager.get("a.txt"))["content"] == "two"
+        assert (await manager.save(text_model("three"), "a.txt", expected_hash=second)).model["hash"] != second
+
+    @pytest.mark.gen_test
+    async def test_save_expecting_a_file_where_none_is_is_refused(self, manager: ContentsManager) -> None:
+        for expected in ("*", hashlib.sha256(b"").hexdigest()):
+            with pytest.raises(PreconditionFailed):
+                await manager.save(text_model("x"), "new.txt", expected_hash=expected)
+        assert not await manager.file_exists("new.txt")
+        await manager.save(text_model("x"), "new.txt")
+        assert (await manager.save(text_model("y"), "new.txt", expected_hash="*")).created is False

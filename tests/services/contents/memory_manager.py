@@ -13,6 +13,7 @@ from nbserver.errors import Conflict, InvalidInput, NotFound
 from nbserver.services.contents.checkpoints import DEFAULT_CHECKPOINT_ID, CheckpointModel, Checkpoints
 from nbserver.services.contents.fileio import normalize_api_path
 from nbserver.services.contents.manager import (
+    check_expected_hash,
     HASH_ALGORITHM,
     ContentsManager,
     Model,
@@ -112,7 +113,8 @@ class InMemoryContentsManager(ContentsManager):
             raise NotFound(f"No such file: {path}")
         return BytesFileStream(entry.data, entry.modified)
 
-    async def save(self, model: Model, path: str, must_create: bool = False) -> Saved:
+    async def save(self, model: Model, path: str, must_create: bool = False, *,
+                   expected_hash: str | None = None) -> Saved:
         # No await until the entry is stored: on one event loop, the look and the create are atomic.
         path = normalize_api_path(path)
         if not self.allow_hidden and any(p.startswith(".") for p in path.split("/") if p):
@@ -121,6 +123,8 @@ class InMemoryContentsManager(ContentsManager):
         if parent is None or parent.data is not None:
             raise NotFound(f"No such directory: {_parent(path)}")
         existing = self.entries.get(path)
+        check_expected_hash(path, expected_hash, hashlib.sha256(existing.data).hexdigest()
+                            if existing is not None and existing.data is not None else None, existing is not None)
         if existing is not None and must_create:
             raise Conflict(f"A file or directory already exists at {path}")
         if model["type"] == "directory":

@@ -147,6 +147,19 @@ async def test_put_over_existing_file_is_200(api, root_dir):
 
 
 @pytest.mark.gen_test
+async def test_put_with_a_stale_if_match_is_412_and_keeps_the_file(api, root_dir):
+    (root_dir / "a.txt").write_text("old")
+    old = hashlib.sha256(b"old").hexdigest()
+    text = {"type": "file", "format": "text", "content": "new"}
+    assert (await api.put("api/contents/a.txt", text, headers={"If-Match": f'"{old}"'})).status == 200
+    stale = await api.put("api/contents/a.txt", {**text, "content": "newer"}, headers={"If-Match": f'"{old}"'})
+    assert stale.status == 412 and stale.json()["code"] == "precondition_failed"
+    assert (root_dir / "a.txt").read_text() == "new"
+    malformed = await api.put("api/contents/a.txt", text, headers={"If-Match": f'W/"{old}", "{old}"'})
+    assert malformed.status == 400 and "If-Match" in malformed.json()["message"]
+
+
+@pytest.mark.gen_test
 async def test_put_base64_file(api, root_dir):
     data = bytes(range(256))
     body = {"type": "file", "format": "base64", "content": base64.b64encode(data).decode()}

@@ -8,6 +8,7 @@ from traitlets.config import Config
 
 from nbserver.errors import InvalidInput
 from nbserver.db.config import Database
+from nbserver.services.kernels.base import KernelManagerBase
 from nbserver.services.sessions.manager import SessionManager, SessionRow, SessionStore, SQLiteSessionStore
 from nbserver.services.sessions.pg_store import PostgresSessionStore
 
@@ -98,3 +99,44 @@ def server_config(tmp_path):
 
 def test_session_db_path_is_a_configurable_trait(server_app, tmp_path):
     assert server_app.session_manager.session_db_path == str(tmp_path / "from-config.db")
+
+
+class KnownKernels(KernelManagerBase):
+    """A kernel manager that has the kernels a test names (no processes): one replica's local kernels."""
+
+    def __init__(self, *kernel_ids: str) -> None:
+        super().__init__()
+        self.kernel_ids = set(kernel_ids)
+
+    def has_kernel(self, kernel_id: str) -> bool:
+        return kernel_id in self.kernel_ids
+
+    def kernel_model(self, kernel_id: str) -> dict[str, str]:
+        return {"id": kernel_id}
+
+
+@pytest.mark.gen_test
+async def test_a_replica_prunes_only_its_own_rows_of_a_shared_table(postgres_url):
+    from tests.support.metadata_backends import upgrade_database
+
+    upgrade_database(postgres_url)
+    database = Database(url=postgres_url, listen_for_changes=False)
+    kernels_a, kernels_b = KnownKernels("ka"), KnownKernels("kb")
+    replica_a = SessionManager(database, "alice", replica_id="a", kernel_manager=kernels_a)
+    replica_b = SessionManager(database, "alice", replica_id="b", kernel_manager=kernels_b)
+    try:
+        await replica_a.store.insert(SessionRow("sa", "a.ipynb", "", "notebook", "ka"))
+        await replica_b.store.insert(SessionRow("sb", "b.ipynb", "", "notebook", "kb"))
+        # Each replica lists the sessions of its own kernels and leaves the other's rows alone.
+        assert [s["id"] for s in await replica_b.list_sessions()] == ["sb"]
+        assert await replica_b.session_for_path("a.ipynb") is None
+        assert [s["id"] for s in await replica_a.list_sessions()] == ["sa"]
+        assert len(await replica_a.store.all()) == 2
+        # A kernel its replica lost is pruned by that replica.
+        kernels_a.kernel_ids.clear()
+        assert await replica_a.list_sessions() == []
+        assert [row.session_id for row in await replica_b.store.all()] == ["sb"]
+    finally:
+        await replica_a.close()
+        await replica_b.close()
+        await database.close()

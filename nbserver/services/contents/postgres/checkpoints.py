@@ -104,6 +104,7 @@ class PostgresCheckpoints(CheckpointHistory):
                 "AND f.owner = current_user::text AND f.path = %s", (blob, path))
             if row[9] != blob:
                 await blobs.drop_unreferenced(conn, [row[9]])
+        self.manager.changed_here(path)
         await self.manager.notify_saved(path)
 
     async def read_checkpoint(self, checkpoint_id: str, path: str) -> bytes:

@@ -3,7 +3,9 @@
 Chosen with ``--NotebookServerApp.contents_manager_class=nbserver.services.contents.postgres.manager.PostgresContentsManager``
 and ``--Database.url=...`` (schema: ``nbserver db upgrade``, tables in :mod:`.schema`). Several
 server processes on one database serve the same files: every operation is one transaction,
-and nothing is cached across requests except replies stamped with the row's version.
+and nothing is cached across requests except replies stamped with the row's version, which
+are served without asking the database while the change listener hears every other replica's
+writes (:mod:`nbserver.db.changes`; the triggers of :mod:`.schema` migration 2 notify).
 
 - A save is one transaction: the new bytes are written as a blob (:mod:`.blobs`) and the file
   row points at it on commit, so a crash leaves the old version or the new one, whole.
@@ -28,6 +30,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Itera
 from traitlets import Bool, Float, Instance, default
 
 from nbserver.blocking import run_blocking
+from nbserver.db.changes import Freshness, change_key, keys_touching
 from nbserver.db.config import ConfigurationError, Database
 from nbserver.errors import Conflict, InvalidInput, NotFound
 from nbserver.services.contents.fileio import RESERVED_PREFIX, is_reserved_name, normalize_api_path
@@ -37,6 +40,7 @@ from nbserver.services.contents.manager import (
     ContentsManager,
     Model,
     Saved,
+    check_expected_hash,
     decode_file_content,
     default_type_for,
     encode_file_content,
@@ -48,7 +52,7 @@ from nbserver.services.contents.notary import mark_cells, take_cell_trust
 from nbserver.services.contents.notebooks import SerializedNotebook, encode_notebook, read_notebook
 from nbserver.services.contents.postgres import blobs
 from nbserver.services.contents.postgres.connections import operation
-from nbserver.services.contents.replycache import EncodedReply, ReplyKey, encode_reply, trust_stamp
+from nbserver.services.contents.replycache import EncodedReply, ReplyKey, Stamp, encode_reply, with_trust
 from nbserver.services.contents.streams import FileStream
 from nbserver.services.contents.validation import validate_notebook
 
@@ -154,6 +158,8 @@ class PostgresContentsManager(ContentsManager):
         self._digests = FileVersionCache[str](VERDICT_CACHE_SIZE)
         #: Moves a path to the trash (set by the file services); None: deletes are permanent.
         self.trasher: Callable[[str], Awaitable[None]] | None = None
+        #: Which cached replies are current without a query (the listener heard every change since).
+        self.fresh_replies = Freshness(self.database.changes, frozenset({"contents"}), frozenset({"notary"}))
 
     # -- paths and rows ----------------------------------------------------------------
 
@@ -181,6 +187,8 @@ class PostgresContentsManager(ContentsManager):
     async def operation(self, action: str, path: str, one_statement: bool = False) -> AsyncIterator[Conn]:
         """One transaction on a pooled connection (see :func:`.connections.operation`); the
         owner's root folder row is made (and committed) first, on first use."""
+        if self.database.changes is not None:
+            self.database.changes.start()
         async with operation(self.database, action, path, one_statement) as conn:
             if not self._has_root:
                 await conn.execute("INSERT INTO contents_files (path, parent, name, is_dir) "
@@ -234,8 +242,9 @@ class PostgresContentsManager(ContentsManager):
         return (await self._read(path, content, type, format, require_hash))[0]
 
     async def _read(self, path: str, content: bool, type: str | None, format: str | None,
-                    require_hash: bool) -> tuple[Model, int]:
-        """(model, row version) of what is at ``path``."""
+                    require_hash: bool) -> tuple[Model, Stamp]:
+        """(model, stamp) of what is at ``path``: the stamp is the row's version and, for a
+        notebook read with content, whether it was found signed (what its reply depends on)."""
         path = self.readable_path(path)
         notebook = type == "notebook" or (type is None and path.endswith(".ipynb"))
         async with self.operation("read", path) as conn:
@@ -261,7 +270,7 @@ class PostgresContentsManager(ContentsManager):
                 if content:
                     children = await (await conn.execute(self._children_query(page=False), (path,))).fetchall()
                     model.update(content=[row_model(child) for child in children], format="json")
-                return model, int(found[8])
+                return model, (int(found[8]),)
         if type == "directory":
             raise InvalidInput(f"{path} is not a directory")  # Jupyter Server's words
         if require_hash:
@@ -271,7 +280,9 @@ class PostgresContentsManager(ContentsManager):
             if format not in (None, "json"):
                 raise InvalidInput(f"Format {format!r} is not valid for a notebook; use json.")
             if content:
-                model.update(await run_blocking(self._notebook_content, raw, found[4]))
+                fields, signed = await run_blocking(self._notebook_content, raw, found[4])
+                model.update(fields)
+                return model, (int(found[8]), int(signed))
         else:
             model.update(type="file", mimetype=file_mimetype(model["name"], None))
             if format not in (None, "text", "base64"):
@@ -279,10 +290,11 @@ class PostgresContentsManager(ContentsManager):
             if content:
                 model["content"], model["format"] = encode_file_content(raw, format, path)
             model["mimetype"] = file_mimetype(model["name"], model["format"])
-        return model, int(found[8])
+        return model, (int(found[8]),)
 
-    def _notebook_content(self, raw: bytes, sha256: str) -> Model:
-        """The content fields of a notebook model from its bytes: parsed, trust marked, validated.
+    def _notebook_content(self, raw: bytes, sha256: str) -> tuple[Model, bool]:
+        """The content fields of a notebook model from its bytes: parsed, trust marked, validated;
+        and whether it is signed.
 
         The signature and the validation verdict are remembered by the bytes' SHA-256, as the
         file store remembers them per file version: reading a large notebook again skips both.
@@ -292,7 +304,8 @@ class PostgresContentsManager(ContentsManager):
         if not found:
             digest = self.notary.digest(nb)
             self._digests.store(sha256, digest)
-        mark_cells(nb, self.notary.is_signed(digest))
+        signed = self.notary.is_signed(digest)
+        mark_cells(nb, signed)
         found, verdict = self._verdicts.lookup(sha256)
         if not found:
             checked = validate_notebook(nb)
@@ -303,30 +316,64 @@ class PostgresContentsManager(ContentsManager):
         message = " ".join(filter(None, (note, verdict)))
         if message:
             fields["message"] = message
-        return fields
+        return fields, signed
 
     async def get_reply(self, path: str, content: bool = True, type: str | None = None,
                         format: str | None = None, require_hash: bool = False) -> EncodedReply:
         """A notebook's reply comes from ``self.replies`` while its row's version (which every
-        change of the row moves, on any replica) and the notary database are unchanged."""
+        change of the row moves, on any replica) and its signature are unchanged. While the
+        change listener is live and has heard no change of the file since the reply was checked,
+        the reply is sent without asking the database (:class:`nbserver.db.changes.Freshness`)."""
         notebook = type == "notebook" or (type is None and normalize_api_path(path).endswith(".ipynb"))
         if not (content and notebook and self.replies.max_bytes):
             return await super().get_reply(path, content, type, format, require_hash)
         path = self.readable_path(path)
         key: ReplyKey = (path, content, type, format, require_hash)
-        trust, trust_settled = trust_stamp(self.notary.db_file)
+        if self.fresh_replies.fresh(key):
+            held = self.replies.held(key)
+            if held is not None:
+                return held
+        token = self.fresh_replies.begin()
+        stamp = await self._reply_stamp(path)
+        if stamp is not None:
+            cached = self.replies.lookup(key, stamp)
+            if cached is not None:
+                self._validated(key, token)
+                return cached
+        model, stamp = await self._read(path, content, type, format, require_hash)
+        reply = await run_blocking(encode_reply, model)
+        self.replies.store(key, stamp, reply)
+        self._validated(key, token)
+        return reply
+
+    async def _reply_stamp(self, path: str) -> Stamp | None:
+        """The stamp a notebook's reply has now (see :meth:`_read`); None when its signature is
+        not known for its current bytes (not read since they changed) or it is not a file."""
         async with self.operation("read", path, one_statement=True) as conn:
             found = await (await conn.execute(
-                "SELECT version FROM contents_files WHERE owner = current_user::text AND path = %s", (path,))).fetchone()
-        if found is not None:
-            cached = self.replies.lookup(key, (int(found[0]), *trust))
-            if cached is not None:
-                return cached
-        model, version = await self._read(path, content, type, format, require_hash)
-        reply = await run_blocking(encode_reply, model)
-        if trust_settled and trust_stamp(self.notary.db_file)[0] == trust:
-            self.replies.store(key, (version, *trust), reply)
-        return reply
+                "SELECT version, sha256 FROM contents_files WHERE owner = current_user::text AND path = %s",
+                (path,))).fetchone()
+        if found is None or found[1] is None:
+            return None
+        known, digest = self._digests.lookup(found[1])
+        if not known:
+            return None
+        return await run_blocking(with_trust, (int(found[0]),), self.notary, digest)
+
+    def _validated(self, key: ReplyKey, token: int) -> None:
+        listener = self.database.changes
+        if listener is not None and listener.role is not None:
+            self.fresh_replies.validated(key, token, keys_touching(listener.role, key[0]))
+
+    def changed_here(self, path: str, tree: bool = False) -> None:
+        """This replica changed ``path`` (``tree``: moved or removed it with all below): its
+        cached replies are checked again at once, without waiting for its own notification."""
+        listener = self.database.changes
+        if listener is not None and listener.role is not None:
+            kinds = ("p", "t") if tree else ("p",)
+            self.fresh_replies.changed(frozenset(change_key(kind, listener.role, path) for kind in kinds))
+        else:
+            self.fresh_replies.reset()
 
     async def file_exists(self, path: str) -> bool:
         return await self._exists_as(path, is_dir=False)
@@ -394,31 +441,35 @@ class PostgresContentsManager(ContentsManager):
 
     # -- writing -----------------------------------------------------------------------
 
-    async def save(self, model: Model, path: str, must_create: bool = False) -> Saved:
+    async def save(self, model: Model, path: str, must_create: bool = False, *,
+                   expected_hash: str | None = None) -> Saved:
+        """See :meth:`ContentsManager.save`; ``expected_hash`` is checked on the row locked for the write."""
         path = self.writable_path(path)
         kind = model.get("type")
         if not path and kind != "directory":
             raise InvalidInput("The root is a directory; give a file path.")
         if kind == "directory":
-            saved = await self._save_directory(path, must_create)
+            saved = await self._save_directory(path, must_create, expected_hash)
         elif kind == "notebook":
             if model.get("chunk") is not None:
                 raise InvalidInput("Notebooks cannot be uploaded in chunks; upload as a file.")
             notebook, signature = await run_blocking(self._encode_notebook, model.get("content"))
-            saved = await self._save_file(path, notebook.chunks, must_create, notebook.message)
+            saved = await self._save_file(path, notebook.chunks, must_create, notebook.message, expected_hash)
             if notebook.verdict_holds_on_disk:
                 self._verdicts.store(saved.model["hash"], notebook.message)
             if signature is not None:
                 await run_blocking(self.notary.sign, signature)
+                self.fresh_replies.reset()  # other notebooks with these very cells are trusted too
         else:
             raw = decode_file_content(model.get("content"), model.get("format") or "text")
             chunk = model.get("chunk")
             if chunk is not None and chunk != -1:
                 return await self._stage_chunk(path, int(chunk), raw)
             if chunk == -1:
-                saved = await self._finish_upload(path, raw, must_create)
+                saved = await self._finish_upload(path, raw, must_create, expected_hash)
             else:
-                saved = await self._save_file(path, (raw,), must_create, None)
+                saved = await self._save_file(path, (raw,), must_create, None, expected_hash)
+        self.changed_here(path)
         await self.notify_saved(path)
         return saved
 
@@ -429,9 +480,10 @@ class PostgresContentsManager(ContentsManager):
         notebook = encode_notebook(content)
         return notebook, self.notary.digest(content) if signed and isinstance(content, dict) else None
 
-    async def _save_directory(self, path: str, must_create: bool) -> Saved:
+    async def _save_directory(self, path: str, must_create: bool, expected_hash: str | None) -> Saved:
         async with self.operation("create", path) as conn:
-            found = await self.row(conn, path)
+            found = await self.row(conn, path, "FOR UPDATE" if expected_hash else "")
+            check_expected_hash(path, expected_hash, found[4] if found else None, found is not None)
             if found is None:
                 await self._require_folder(conn, parent_of(path))
                 found = await (await conn.execute(
@@ -450,20 +502,23 @@ class PostgresContentsManager(ContentsManager):
             return Saved(row_model(found), created=False)
 
     async def _save_file(self, path: str, pieces: Iterable[bytes], must_create: bool,
-                         message: str | None) -> Saved:
+                         message: str | None, expected_hash: str | None) -> Saved:
         """Write ``pieces`` as the file at ``path`` in one transaction: all of it, or nothing."""
         async with self.operation("save", path) as conn:
-            existing = await self._claim_file(conn, path, must_create)
+            existing = await self._claim_file(conn, path, must_create, expected_hash)
             blob = await blobs.BlobWriter(conn).add_all(pieces)
             saved = await self._place(conn, path, existing, blob, must_create)
         if message:
             saved.model["message"] = message
         return saved
 
-    async def _claim_file(self, conn: Conn, path: str, must_create: bool) -> tuple[Any, ...] | None:
+    async def _claim_file(self, conn: Conn, path: str, must_create: bool,
+                          expected_hash: str | None = None) -> tuple[Any, ...] | None:
         """The row a save of a file at ``path`` replaces (locked), or None for a new file; the
-        errors a save can meet before it writes."""
+        errors a save can meet before it writes. Two replicas saving one file wait for each
+        other here, so a stale ``expected_hash`` is seen by the second."""
         found = await self.row(conn, path, "FOR UPDATE")
+        check_expected_hash(path, expected_hash, found[4] if found else None, found is not None)
         if found is None:
             await self._require_folder(conn, parent_of(path))
         elif must_create:
@@ -548,11 +603,11 @@ class PostgresContentsManager(ContentsManager):
             (path,))).fetchone()
         return found is not None
 
-    async def _finish_upload(self, path: str, last: bytes, must_create: bool) -> Saved:
+    async def _finish_upload(self, path: str, last: bytes, must_create: bool, expected_hash: str | None) -> Saved:
         """Assemble the staged chunks and ``last`` into the file, in one transaction, one chunk in
         memory at a time; the staged chunks are removed with it."""
         async with self.operation("upload", path) as conn:
-            existing = await self._claim_file(conn, path, must_create)
+            existing = await self._claim_file(conn, path, must_create, expected_hash)
             if not await self._upload_started(conn, path):
                 raise InvalidInput("No chunked upload is in progress for this file.")
             numbers = [row[0] for row in await (await conn.execute(
@@ -590,6 +645,7 @@ class PostgresContentsManager(ContentsManager):
             if not await delete_rows(conn, path):
                 raise NotFound(f"No such file or directory: {path}")
             await self.folders_changed(conn, parent_of(path))
+        self.changed_here(path, tree=True)
 
     async def rename_file(self, old_path: str, new_path: str) -> None:
         """Move a file, or a folder with everything below it, in one UPDATE of the path range."""
@@ -604,6 +660,7 @@ class PostgresContentsManager(ContentsManager):
             await self._require_free(conn, new_path)
             await self.folders_changed(conn, parent_of(old_path), parent_of(new_path))
             await move_rows(conn, old_path, new_path)
+        self.changed_here(old_path, tree=True)
 
     async def _require_free(self, conn: Conn, path: str) -> None:
         """Conflict when something is at ``path``; NotFound when its folder is missing."""

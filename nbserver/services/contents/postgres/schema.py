@@ -89,3 +89,53 @@ MIGRATIONS = [
     Migration(2, "row-level security: each database role reads and writes only its own rows",
               owner_policy("contents_blobs", "contents_chunks", "contents_files", "contents_checkpoints", "contents_uploads")),
 ]
+
+#: The key of a row in a change notification (nbserver.db.changes.change_key), in SQL.
+_KEY = "left(encode(sha256(convert_to(length(o.owner) || ':' || o.owner || o.path, 'UTF8')), 'hex'), 16)"
+#: Rows of the statement whose folder the statement did not change too (a folder moved or
+#: removed with everything in it is told as the folder alone).
+_TOPMOST = "NOT EXISTS (SELECT 1 FROM old_rows p WHERE p.owner = o.owner AND p.path = o.parent)"
+
+MIGRATIONS.append(
+    Migration(3, "tell the other replicas which files changed (NOTIFY nbserver_changes)", (
+        # Keys to payloads under 8000 bytes (nbserver.db.changes.payloads).
+        """CREATE FUNCTION contents_notify(keys text[]) RETURNS void LANGUAGE plpgsql AS $$
+        DECLARE
+            payload text := 'contents';
+            item text;
+        BEGIN
+            FOREACH item IN ARRAY keys LOOP
+                IF octet_length(payload) + 1 + octet_length(item) > 7900 THEN
+                    PERFORM pg_notify('nbserver_changes', payload);
+                    payload := 'contents';
+                END IF;
+                payload := payload || ' ' || item;
+            END LOOP;
+            IF payload <> 'contents' THEN
+                PERFORM pg_notify('nbserver_changes', payload);
+            END IF;
+        END $$""",
+        # 'p': this path changed; 't': this folder and everything below it moved.
+        f"""CREATE FUNCTION contents_files_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM contents_notify(ARRAY(
+                SELECT DISTINCT CASE WHEN o.is_dir AND NOT EXISTS (
+                           SELECT 1 FROM new_rows n WHERE n.owner = o.owner AND n.path = o.path)
+                       THEN 't' ELSE 'p' END || {_KEY}
+                FROM old_rows o WHERE {_TOPMOST}));
+            RETURN NULL;
+        END $$""",
+        f"""CREATE FUNCTION contents_files_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM contents_notify(ARRAY(
+                SELECT DISTINCT CASE WHEN o.is_dir THEN 't' ELSE 'p' END || {_KEY}
+                FROM old_rows o WHERE {_TOPMOST}));
+            RETURN NULL;
+        END $$""",
+        """CREATE TRIGGER contents_files_updated AFTER UPDATE ON contents_files
+            REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION contents_files_updated()""",
+        """CREATE TRIGGER contents_files_deleted AFTER DELETE ON contents_files
+            REFERENCING OLD TABLE AS old_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION contents_files_deleted()""",
+    )))
