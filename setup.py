@@ -15,6 +15,7 @@ setup(
         "nbformat>=5.7",
         "fastjsonschema>=2.16",  # validates notebooks with nbformat's schema, without importing nbformat
         "ujson>=5.4",  # writes notebooks; checked byte for byte against json, which it falls back to
+        "orjson>=3.9",  # writes replies and float-free notebooks (large strings); checked as ujson is
         "nbconvert>=7.0",
         "bleach>=6.0",  # sanitizes external notebooks' HTML (nbconvert depends on it too)
         "jupyter_client>=8.0",

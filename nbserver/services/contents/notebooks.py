@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from nbserver.errors import InvalidInput
 from nbserver.jsonio import JSONRefused, dumps_strict, replace_non_finite
+from nbserver.services.contents.orjsontext import notebook_file_bytes
 from nbserver.services.contents.validation import validate_notebook
 
 log = logging.getLogger("nbserver")
@@ -329,21 +330,40 @@ def _sources_ascii(nb: dict[str, Any]) -> bool:
     return True
 
 
+def notebook_bytes(nb: dict[str, Any]) -> bytes:
+    """The file's bytes (without the final newline) for a v4 notebook model, as nbformat lays it out.
+
+    orjson writes notebooks of plain types without floats (see orjsontext.py: it is fastest on
+    large strings and non-ASCII text), ujson those with floats, json what both refuse (and says
+    why: JSONRefused for NaN or infinity; UnicodeEncodeError for a lone surrogate).
+    """
+    disk = _disk_form(nb)
+    # The on-disk form holds the model's own values, new dicts and lists, and lines split from
+    # the model's strings: it holds plain types (and floats) only when the model, with far
+    # fewer objects, does.
+    plain, floats = _plain_json_types(nb)
+    if plain and not floats:
+        try:
+            data = notebook_file_bytes(disk)
+            if data is not None:
+                return data
+        except Exception:  # what orjson refuses (too deep, a lone surrogate...): the others say why
+            pass
+    ujson = usable_ujson()
+    if plain and ujson is not None:
+        try:
+            return _ujson_text(ujson, disk, floats, _sources_ascii(nb)).encode("utf-8")
+        except Exception:  # anything ujson refuses (NaN, lone surrogates...): json says why
+            pass
+    return _json_text(disk).encode("utf-8")
+
+
 def notebook_text(nb: dict[str, Any]) -> str:
     """The text of the file for a v4 notebook model, as nbformat's writer lays it out."""
-    disk = _disk_form(nb)
-    ujson = usable_ujson()
-    if ujson is not None:
-        # The on-disk form holds the model's own values, new dicts and lists, and lines split from
-        # the model's strings: it holds plain types (and floats) only when the model, with far
-        # fewer objects, does.
-        plain, floats = _plain_json_types(nb)
-        if plain:
-            try:
-                return _ujson_text(ujson, disk, floats, _sources_ascii(nb))
-            except Exception:  # anything ujson refuses (NaN, lone surrogates...): json says why
-                pass
-    return _json_text(disk)
+    try:
+        return notebook_bytes(nb).decode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: text still, but no UTF-8 file can hold it
+        return _json_text(_disk_form(nb))
 
 
 class SerializedNotebook(NamedTuple):
@@ -371,9 +391,8 @@ def encode_notebook(content: Any) -> SerializedNotebook:
 
             nb = nbformat.convert(nbformat.from_dict(content), CURRENT_MAJOR)
         verdict = validate_notebook(nb)
-        text = notebook_text(nb)
+        data = notebook_bytes(nb)
         holds = verdict.repeatable and not upgraded and not _has_transient_fields(nb)
-        data = text.encode("utf-8")
     except JSONRefused as exc:
         raise InvalidInput(f"The notebook cannot be written as JSON: {exc}.") from None
     except UnicodeEncodeError:

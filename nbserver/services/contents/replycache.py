@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 from nbserver.jsonio import dumps_for_client
 from nbserver.services.contents.notary import NotebookNotary
 from nbserver.services.contents.notebooks import ujson_reply_text, usable_ujson
+from nbserver.services.contents.orjsontext import reply_bytes
 
 #: Seconds a file's modification and change times must lie in the past before its reply is kept.
 SETTLED_SECONDS = 2.5
@@ -38,7 +39,7 @@ Stamp = tuple[int, ...]
 class EncodedReply(NamedTuple):
     """A GET reply ready to send: the JSON body and what the handler puts in the headers."""
 
-    #: The model as strict JSON, ASCII.
+    #: The model as strict JSON, UTF-8.
     body: bytes
     #: The normalized API path (for ``Location``).
     path: str
@@ -61,8 +62,15 @@ def reply_text(model: dict[str, Any]) -> str:
 
 
 def encode_reply(model: dict[str, Any]) -> EncodedReply:
-    """A contents model as the reply body (see ``reply_text``)."""
-    return EncodedReply(reply_text(model).encode("ascii"), model["path"], model["last_modified"])
+    """A contents model as the reply body: UTF-8 JSON by orjson where it can (see orjsontext.py,
+    five to fifteen times faster on large strings), else ASCII JSON by ``reply_text``."""
+    try:
+        body = reply_bytes(model)
+    except TypeError:  # what orjson refuses (an integer past 64 bits, a lone surrogate)
+        body = None
+    if body is None:
+        body = reply_text(model).encode("ascii")
+    return EncodedReply(body, model["path"], model["last_modified"])
 
 
 class ReplyCacheStats(NamedTuple):

@@ -1,0 +1,102 @@
+"""Profile one kind of request against one server with py-spy: a notebook shape's first read or
+save, or the small requests under wrk, and print where the server's time goes.
+
+    python benchmarks/profile_request.py png_first|png_put|nonascii_first|...|files_small|status [--server jupyter_server]
+
+Starts the server as the benchmark does, attaches ``py-spy record --gil`` for the load and prints
+the functions with the most samples (see profile_server.py), plus the server's CPU time per request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import fixtures  # noqa: E402
+import shapes  # noqa: E402
+import workloads  # noqa: E402
+from loadgen import closed_loop_load  # noqa: E402
+from profile_server import summarize  # noqa: E402
+from servers import JUPYTER_SERVER, NBSERVER, RunningServer, jupyter_server_venv, kill_leftovers, server_commands  # noqa: E402
+
+
+async def load(kind: str, server: RunningServer, seconds: float) -> tuple[int, float]:
+    """(requests answered, server CPU seconds) of ``seconds`` of requests of ``kind``."""
+    pid = server.process.pid if server.process else 0
+    cpu = workloads.process_cpu_seconds(pid)
+    if kind in ("files_small", "status"):
+        path = "/api/status" if kind == "status" else f"/files/{fixtures.SMALL_FILE}"
+        # wrk itself, not wrk_rate: under py-spy some requests time out, and that is no failure here.
+        process = await asyncio.create_subprocess_exec(
+            "wrk", "-t1", "-c16", f"-d{round(seconds)}s", "-H", f"Authorization: token {server.token}",
+            f"http://127.0.0.1:{server.port}{path}", stdout=asyncio.subprocess.PIPE)
+        out, _ = await process.communicate()
+        answered = int(re.search(rb"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+        return answered, workloads.process_cpu_seconds(pid) - cpu
+    name, mode = kind.rsplit("_", 1)
+    file_name = shapes.SHAPES[name][0]
+    if mode == "first":
+        path = workloads.contents_path(file_name, "content=1")
+        make = workloads.changing_file(server.root / file_name, ("GET", path, None))
+        concurrency = 4
+    else:
+        body = ('{"type": "notebook", "format": "json", "content": ' + shapes.shape_text(name) + "}").encode()
+        paths = [workloads.contents_path(f"put-{name}-{index}.ipynb") for index in range(2)]
+        make = lambda index: ("PUT", paths[index], body)  # noqa: E731
+        concurrency = 2
+    result = await closed_loop_load(server.port, server.token, concurrency, seconds, 1.0, make)
+    return result.answered, workloads.process_cpu_seconds(pid) - cpu
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("kind")
+    parser.add_argument("--server", default=NBSERVER, choices=[NBSERVER, JUPYTER_SERVER])
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--no-spy", action="store_true", help="only the CPU time per request")
+    args = parser.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="nbbench-profile-"))
+    out = Path(tempfile.gettempdir()) / f"stacks-{args.kind}-{args.server}.txt"
+    notebook_json = json.dumps(fixtures.notebook_model(), indent=1)
+    specs = server_commands(jupyter_server_venv(print), scratch)
+    fixtures.make_root(scratch / "root", notebook_json, False)
+    server = RunningServer(specs[args.server], scratch / "root", scratch / "home", secrets.token_hex(16))
+    spy = None
+    try:
+        server.start()
+        assert server.process is not None
+        time.sleep(fixtures.SETTLE_SECONDS)
+        if not args.no_spy:
+            spy = subprocess.Popen(["py-spy", "record", "--gil", "--format", "raw", "--rate", "250", "-o", str(out),
+                                    "--pid", str(server.process.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            time.sleep(1)
+        answered, cpu = asyncio.run(load(args.kind, server, args.seconds))
+        print(f"{args.kind} on {args.server}: {answered} requests, {cpu / max(1, answered) * 1e3:.3f} ms CPU each")
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=30)
+            print(summarize(out, args.top))
+    finally:
+        if spy is not None and spy.poll() is None:
+            spy.kill()
+        server.stop()
+        kill_leftovers(str(scratch))
+        shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
