@@ -330,11 +330,29 @@ def _sources_ascii(nb: dict[str, Any]) -> bool:
     return True
 
 
+#: orjson writes a file only when its outputs hold at least this many characters of strings that
+#: stay whole on disk (images, JSON): where it is fast; its indentation has to be halved line by line.
+ORJSON_MIN_UNSPLIT_CHARS = 1 << 16
+
+
+def _unsplit_output_chars(nb: dict[str, Any]) -> int:
+    """Characters of the output strings that the file keeps whole (base64 images and the like)."""
+    total = 0
+    for cell in nb.get("cells", ()):
+        outputs = cell.get("outputs") if isinstance(cell, dict) else None
+        for output in outputs if isinstance(outputs, list) else ():
+            data = output.get("data") if isinstance(output, dict) else None
+            for key, value in data.items() if isinstance(data, dict) else ():
+                if isinstance(value, str) and not (key.startswith("text/") or key in SPLIT_NON_TEXT_MIMES):
+                    total += len(value)
+    return total
+
+
 def notebook_bytes(nb: dict[str, Any]) -> bytes:
     """The file's bytes (without the final newline) for a v4 notebook model, as nbformat lays it out.
 
-    orjson writes notebooks of plain types without floats (see orjsontext.py: it is fastest on
-    large strings and non-ASCII text), ujson those with floats, json what both refuse (and says
+    orjson writes notebooks of plain types without floats whose outputs hold large strings (see
+    orjsontext.py), ujson the others, json what both refuse (and says
     why: JSONRefused for NaN or infinity; UnicodeEncodeError for a lone surrogate).
     """
     disk = _disk_form(nb)
@@ -342,7 +360,7 @@ def notebook_bytes(nb: dict[str, Any]) -> bytes:
     # the model's strings: it holds plain types (and floats) only when the model, with far
     # fewer objects, does.
     plain, floats = _plain_json_types(nb)
-    if plain and not floats:
+    if plain and not floats and _unsplit_output_chars(nb) >= ORJSON_MIN_UNSPLIT_CHARS:
         try:
             data = notebook_file_bytes(disk)
             if data is not None:

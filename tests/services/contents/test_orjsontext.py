@@ -31,8 +31,15 @@ def test_orjson_passes_its_self_check():
 
 def test_file_bytes_are_json_s_for_strings_of_every_kind():
     nb = notebook({"output_type": "display_data", "metadata": {}, "data": {
-        "image/png": "iVBORw0KGgo" * 1000, "text/plain": "caf\u00e9 \u4e2d \U0001f600\n\t\x01 \" \\ \u2028 \x7f\n   x"}},
+        "image/png": "iVBORw0KGgo" * 7000, "text/plain": "caf\u00e9 \u4e2d \U0001f600\n\t\x01 \" \\ \u2028 \x7f\n   x"}},
         {"output_type": "stream", "name": "stdout", "text": "  leading\n\n    deeper\n"})
+    assert orjsontext.notebook_file_bytes(_disk_form(nb)) is not None  # orjson wrote it
+    assert notebook_bytes(nb) == file_text_by_json(nb)
+
+
+def test_notebook_of_short_lines_is_left_to_ujson():
+    nb = notebook(*[{"output_type": "stream", "name": "stdout", "text": "x\n" * 50}] * 20)
+    assert orjsontext.notebook_file_bytes(_disk_form(nb)) is None
     assert notebook_bytes(nb) == file_text_by_json(nb)
 
 
