@@ -14,7 +14,6 @@ import asyncio
 import json
 import re
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -28,8 +27,8 @@ import fixtures  # noqa: E402
 import shapes  # noqa: E402
 import workloads  # noqa: E402
 from loadgen import closed_loop_load  # noqa: E402
-from profile_server import summarize  # noqa: E402
-from servers import JUPYTER_SERVER, NBSERVER, RunningServer, jupyter_server_venv, kill_leftovers, server_commands  # noqa: E402
+from profile_server import clean_up, summarize  # noqa: E402
+from servers import JUPYTER_SERVER, NBSERVER, RunningServer, jupyter_server_venv, server_commands  # noqa: E402
 
 
 async def load(kind: str, server: RunningServer, seconds: float) -> tuple[int, float]:
@@ -90,11 +89,7 @@ def main() -> int:
             spy.wait(timeout=30)
             print(summarize(out, args.top))
     finally:
-        if spy is not None and spy.poll() is None:
-            spy.kill()
-        server.stop()
-        kill_leftovers(str(scratch))
-        shutil.rmtree(scratch, ignore_errors=True)
+        clean_up(spy, server, scratch)
     return 0
 
 

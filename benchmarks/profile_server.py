@@ -74,6 +74,15 @@ async def run_workload(name: str, server: RunningServer, budget: workloads.Budge
     return await workloads.SERVER_WORKLOADS[name](server, budget, notebook_json)
 
 
+def clean_up(spy: subprocess.Popen | None, server: RunningServer, scratch: Path) -> None:
+    """Stop py-spy (if still running) and the server, and remove the run's scratch folder."""
+    if spy is not None and spy.poll() is None:
+        spy.kill()
+    server.stop()
+    kill_leftovers(str(scratch))
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("workload", nargs="?", default="notebook_get",
@@ -130,11 +139,7 @@ def main() -> int:
         if args.out:
             print(f"\nraw stacks in {out}")
     finally:
-        if spy is not None and spy.poll() is None:
-            spy.kill()
-        server.stop()
-        kill_leftovers(str(scratch))
-        shutil.rmtree(scratch, ignore_errors=True)
+        clean_up(spy, server, scratch)
     return 0
 
 
