@@ -21,12 +21,18 @@ one would take memory many times its size), with a ``message`` saying so.
 from __future__ import annotations
 
 import asyncio
+import errno
+import fcntl
+import functools
 import hashlib
+import mmap
 import os
 import posixpath
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+from tornado.iostream import IOStream
 
 from nbserver.blocking import run_blocking
 from nbserver.errors import Conflict, InvalidInput
@@ -36,12 +42,21 @@ from nbserver.services.contents.validation import validate_notebook
 if TYPE_CHECKING:
     from nbserver.services.contents.filemanager import FileContentsManager
 
+#: What the staging file's writes and the hash take: tornado's chunks, or views of the body buffers.
+Buffer = bytes | bytearray | memoryview
+
 ON_CONFLICT = ("fail", "rename", "overwrite")
 #: How many ``name (n).ext`` an ``on_conflict=rename`` upload tries before answering 409.
 MAX_RENAMES = 1000
 #: Bytes of body gathered before one hand-over to the writer thread; at most two such batches
 #: (one being written, one waiting) are held in memory per upload.
 WRITE_BATCH_BYTES = 2 * 1024 * 1024
+#: Bytes of a Content-Length body read into each of the two buffers of :meth:`UploadStream.read_body`.
+READ_BUFFER_BYTES = 8 * 1024 * 1024
+#: Alignment of buffers, lengths and file offsets that ``O_DIRECT`` writes need (a page: enough for
+#: every Linux block device; the logical block size is 512 or 4096).
+DIRECT_IO_ALIGN = mmap.PAGESIZE
+O_DIRECT = getattr(os, "O_DIRECT", 0)
 #: Buffers per ``os.writev`` call (POSIX guarantees IOV_MAX >= 16; Linux has 1024).
 WRITEV_BUFFERS = 512
 
@@ -68,6 +83,8 @@ class StagedUpload:
         self.size = 0
         self.staging: str | None = None
         self._fd: int | None = None
+        self._direct = False  # O_DIRECT is set on _fd now
+        self._direct_refused = False  # the filesystem refused O_DIRECT: never tried again
         self._lock = threading.Lock()
         self._digest = hashlib.sha256()  # computed as the bytes are written: the file is not read again
 
@@ -83,17 +100,65 @@ class StagedUpload:
             self._fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             self.staging = staging
 
-    def write(self, chunks: Sequence[bytes]) -> None:
-        """Append ``chunks`` (in order) to the staging file and the running SHA-256. Blocking."""
+    def write(self, chunks: Sequence[Buffer]) -> None:
+        """Append ``chunks`` (in order) to the staging file, through the page cache. Blocking; the GIL
+        is released while writing."""
         with self._lock:
             if self._fd is None:
                 return  # aborted meanwhile
+            self._set_direct(False)
             for start in range(0, len(chunks), WRITEV_BUFFERS):
                 group = chunks[start:start + WRITEV_BUFFERS]
                 write_all(self._fd, group)
-                for chunk in group:
-                    self._digest.update(chunk)  # hashlib lets other threads run while it hashes
-                    self.size += len(chunk)
+                self.size += sum(len(chunk) for chunk in group)
+
+    def write_aligned(self, buffer: memoryview) -> None:
+        """Append ``buffer``, a view from the start of an :func:`aligned_buffer`, bypassing the page cache
+        (``O_DIRECT``) where the filesystem allows it, but for a tail shorter than ``DIRECT_IO_ALIGN``.
+
+        The disk then reads the bytes straight from ``buffer``: the kernel neither copies them into
+        the page cache nor writes them back at ``fsync``, which is most of a buffered write's CPU
+        time. Where ``O_DIRECT`` is refused (EINVAL: tmpfs before Linux 6.6, some network and FUSE
+        filesystems), or the file is not at an aligned offset, it is a :meth:`write`. Blocking.
+        """
+        with self._lock:
+            if self._fd is None:
+                return
+            done = 0
+            head = len(buffer) - len(buffer) % DIRECT_IO_ALIGN  # the last buffer of a body ends anywhere
+            if head and self.size % DIRECT_IO_ALIGN == 0 and self._set_direct(True):
+                try:
+                    done = os.write(self._fd, buffer[:head])
+                except OSError as exc:
+                    if exc.errno != errno.EINVAL:
+                        raise
+                    self._direct_refused = True  # refused after all: this and later writes through the page cache
+            if done < len(buffer):  # the tail, a short direct write's rest, or all of it without O_DIRECT
+                self._set_direct(False)
+                write_all(self._fd, [buffer[done:]])
+            self.size += len(buffer)
+
+    def _set_direct(self, direct: bool) -> bool:
+        """Turn ``O_DIRECT`` on ``_fd`` on or off (``fcntl``; Linux); whether it is on now."""
+        assert self._fd is not None
+        if self._direct == direct or (direct and (self._direct_refused or not O_DIRECT)):
+            return self._direct
+        flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
+        try:
+            fcntl.fcntl(self._fd, fcntl.F_SETFL, flags | O_DIRECT if direct else flags & ~O_DIRECT)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL or not direct:
+                raise
+            self._direct_refused = True  # this filesystem takes no O_DIRECT
+            return False
+        self._direct = direct
+        return direct
+
+    def hash(self, chunks: Sequence[Buffer]) -> None:
+        """Add ``chunks`` (in order) to the running SHA-256. Blocking; hashlib releases the GIL, so this
+        runs on another core at the same time as the :meth:`write` of the same chunks."""
+        for chunk in chunks:
+            self._digest.update(chunk)
 
     def abort(self) -> None:
         """Close and remove the staging file (idempotent)."""
@@ -163,14 +228,19 @@ class StagedUpload:
         raise Conflict(f"No free name for {self.name} here.", code="name_conflict", conflict_path=self.path)
 
 
-def write_all(fd: int, chunks: Sequence[bytes]) -> None:
+def aligned_buffer(size: int) -> memoryview:
+    """A writable ``size``-byte buffer that starts on a page boundary (anonymous memory), as ``O_DIRECT`` needs."""
+    return memoryview(mmap.mmap(-1, size))
+
+
+def write_all(fd: int, chunks: Sequence[Buffer]) -> None:
     """Write ``chunks`` in order at ``fd``'s position: one ``writev``, finished by ``write`` after a short one."""
     done = os.writev(fd, chunks)
     for chunk in chunks:
         if done >= len(chunk):
             done -= len(chunk)
             continue
-        view = memoryview(chunk)[done:]
+        view = memoryview(chunk).cast("B")[done:]
         done = 0
         while view:
             view = view[os.write(fd, view):]
@@ -179,21 +249,30 @@ def write_all(fd: int, chunks: Sequence[bytes]) -> None:
 class UploadStream:
     """Hands a request body to a :class:`StagedUpload`'s writes in a thread, in batches, with back-pressure.
 
-    ``feed`` gathers chunks; each full batch (``batch_bytes``) goes to a thread while the event
-    loop reads on. A batch that fills while the previous one is still being written makes
-    ``feed`` return an awaitable that ends when that write ends: tornado's
-    ``stream_request_body`` stops reading the socket until then. So at most two batches (each
-    at most one chunk past ``batch_bytes``) are held in memory whatever the body's size, and a
-    slow disk slows the client down. ``buffered`` / ``peak_buffered`` count those bytes.
+    Two ways in. A body of known length (``Content-Length``) is read by :meth:`read_body`
+    straight from the connection into two preallocated buffers of ``batch_bytes``: the socket's
+    bytes land in one buffer (``recv_into``) while the other is written and hashed, and are never
+    copied in Python. Any other body (chunked transfer-encoding) comes through :meth:`feed`,
+    which gathers tornado's chunks; each full batch goes to a thread while the event loop reads
+    on, and a batch that fills while the previous one is still being written makes ``feed``
+    return an awaitable that ends when that write ends (tornado's ``stream_request_body`` stops
+    reading the socket until then). Either way at most two batches (each at most one chunk past
+    ``batch_bytes`` through ``feed``) are held in memory whatever the body's size, and a slow
+    disk slows the client down. ``buffered`` / ``peak_buffered`` count those bytes.
+
+    Each batch is written (``writev``) and hashed (SHA-256) by two threads at once: both calls
+    release the GIL, so hashing overlaps the write instead of following it.
     """
 
-    def __init__(self, upload: StagedUpload, batch_bytes: int = WRITE_BATCH_BYTES) -> None:
+    def __init__(self, upload: StagedUpload, batch_bytes: int = WRITE_BATCH_BYTES,
+                 read_buffer_bytes: int = READ_BUFFER_BYTES) -> None:
         self.upload = upload
         self.batch_bytes = batch_bytes
+        self.read_buffer_bytes = read_buffer_bytes
         self.buffered = 0
         self.peak_buffered = 0
         self.error: OSError | None = None
-        self._batch: list[bytes] = []
+        self._batch: list[Buffer] = []
         self._batch_size = 0
         self._writing: asyncio.Future[None] | None = None
 
@@ -201,13 +280,35 @@ class UploadStream:
         """Take the next body chunk; an awaitable when the reader must wait for the disk."""
         if self.error is not None:
             return None
-        self._batch.append(chunk)
-        self._batch_size += len(chunk)
-        self.buffered += len(chunk)
-        self.peak_buffered = max(self.peak_buffered, self.buffered)
+        self._hold(chunk)
         if self._batch_size < self.batch_bytes:
             return None
         return asyncio.ensure_future(self._hand_over())
+
+    async def read_body(self, source: IOStream, length: int) -> None:
+        """Read exactly ``length`` body bytes from ``source`` and write them (ends when all are read).
+
+        The bytes go from the socket into two page-aligned buffers of ``read_buffer_bytes``
+        taking turns: one fills while the other is written (:meth:`StagedUpload.write_aligned`,
+        past the page cache) and hashed. Never reads past ``length`` (a kept-alive connection's
+        next request stays in ``source``). After a write error the rest of the body is still read,
+        into the same buffer, and dropped, so that the error can be answered.
+        StreamClosedError when the client goes away.
+        """
+        size = min(self.read_buffer_bytes, -(-length // DIRECT_IO_ALIGN) * DIRECT_IO_ALIGN)
+        buffers = [aligned_buffer(size) for _ in range(2 if length > size else 1)]
+        turn = 0
+        while length > 0:
+            buffer = buffers[turn][:min(length, size)]
+            filled = 0
+            while filled < len(buffer):
+                filled += await source.read_into(buffer[filled:], partial=True)  # type: ignore[arg-type]
+            length -= len(buffer)
+            if self.error is None:
+                self._hold(buffer)
+                await self._hand_over(aligned=True)
+                turn = (turn + 1) % len(buffers)
+            await asyncio.sleep(0)  # as tornado's own body reader does: other requests get a turn
 
     def abort(self) -> None:
         """Drop the gathered chunks and remove the staging file (a 413, a dropped connection)."""
@@ -222,12 +323,18 @@ class UploadStream:
         if self.error is not None:
             raise self.error
 
-    async def _hand_over(self) -> None:
+    def _hold(self, chunk: Buffer) -> None:
+        self._batch.append(chunk)
+        self._batch_size += len(chunk)
+        self.buffered += len(chunk)
+        self.peak_buffered = max(self.peak_buffered, self.buffered)
+
+    async def _hand_over(self, aligned: bool = False) -> None:
         batch, size = self._batch, self._batch_size
         self._batch, self._batch_size = [], 0
         await self._wait_for_write()  # back-pressure: one write at a time
         if self.error is None and batch:
-            self._writing = asyncio.ensure_future(self._write(batch, size))
+            self._writing = asyncio.ensure_future(self._write(batch, size, aligned))
         else:
             self.buffered -= size
 
@@ -236,11 +343,16 @@ class UploadStream:
             await self._writing
             self._writing = None
 
-    async def _write(self, batch: list[bytes], size: int) -> None:
-        try:
-            await run_blocking(self.upload.write, batch)
-        except OSError as exc:  # a full disk: remembered, answered once the body is read
-            self.error = exc
-            self.upload.abort()
-        finally:
-            self.buffered -= size
+    async def _write(self, batch: list[Buffer], size: int, aligned: bool) -> None:
+        # Both threads are waited for, also when one fails: the batch's buffer is reused afterwards.
+        write = functools.partial(self.upload.write_aligned, memoryview(batch[0])) if aligned else functools.partial(
+            self.upload.write, batch)
+        outcomes = await asyncio.gather(run_blocking(write), run_blocking(self.upload.hash, batch),
+                                        return_exceptions=True)
+        self.buffered -= size
+        for outcome in outcomes:
+            if isinstance(outcome, OSError):  # a full disk: remembered, answered once the body is read
+                self.error = outcome
+                self.upload.abort()
+            elif isinstance(outcome, BaseException):
+                raise outcome
