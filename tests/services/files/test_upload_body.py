@@ -1,0 +1,219 @@
+"""A Content-Length upload body read straight into the upload's buffers and written past the page cache.
+
+Covers ``read_known_length_body`` (nbserver/services/files/content_handlers.py), ``UploadStream.read_body``
+and ``StagedUpload.write_aligned`` (upload.py): the bytes and their SHA-256 are right whatever the
+buffer boundaries, HTTP/1.1 framing stays tornado's (keep-alive with a pipelined next request,
+``100-continue``), a dropped client leaves nothing behind, and ``O_DIRECT`` is used where the
+filesystem takes it and refused cleanly where it does not (a real ramfs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import hashlib
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from nbserver.services.contents.fileio import STAGING_PREFIX
+from nbserver.services.files import content_handlers
+from nbserver.services.files.upload import DIRECT_IO_ALIGN, O_DIRECT, StagedUpload, UploadStream, aligned_buffer
+
+# How a body is read does not depend on the metadata store: SQLite's run is enough.
+pytestmark = [pytest.mark.gen_test(timeout=60), pytest.mark.sqlite_only]
+BUFFER = 64 * 1024
+BODY = os.urandom(5 * BUFFER + 1234)  # five full buffers, then a tail that is not a multiple of a page
+
+
+class SmallBuffersStream(UploadStream):
+    """An upload stream with small buffers, so that a small body spans several; it notes what read_body read."""
+
+    def __init__(self, upload: StagedUpload) -> None:
+        super().__init__(upload, read_buffer_bytes=BUFFER)
+        self.bodies_read: list[int] = []
+
+    async def read_body(self, source: Any, length: int) -> None:
+        self.bodies_read.append(length)
+        await super().read_body(source, length)
+
+
+@pytest.fixture
+def streams(monkeypatch: pytest.MonkeyPatch) -> list[SmallBuffersStream]:
+    """The upload streams the server makes."""
+    made: list[SmallBuffersStream] = []
+
+    def make(upload: StagedUpload) -> SmallBuffersStream:
+        made.append(SmallBuffersStream(upload))
+        return made[-1]
+
+    monkeypatch.setattr(content_handlers, "UploadStream", make)
+    return made
+
+
+class RawConnection:
+    """One HTTP/1.1 connection to the test server, written and read by hand."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, base_url: str) -> RawConnection:
+        url = urlsplit(base_url)
+        return cls(*await asyncio.open_connection(url.hostname, url.port))
+
+    def send(self, data: bytes) -> None:
+        self.writer.write(data)
+
+    async def response(self) -> tuple[int, bytes]:
+        head = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), 30)
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        length = next((int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length:")), 0)
+        return status, await asyncio.wait_for(self.reader.readexactly(length), 30)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def upload_head(token: str, name: str, length: int, *extra: str) -> bytes:
+    lines = ["POST /api/files/upload HTTP/1.1", "Host: 127.0.0.1", f"Authorization: token {token}",
+             f"X-File-Name: {name}", "Content-Type: application/octet-stream", f"Content-Length: {length}", *extra]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def leftovers(folder: Path) -> list[str]:
+    return [name for name in os.listdir(folder) if name.startswith(STAGING_PREFIX)]
+
+
+async def test_a_body_across_several_buffers_is_stored_and_hashed_exactly(
+        http_server: Any, base_url: str, token: str, root_dir: Path, streams: list[SmallBuffersStream]) -> None:
+    """A keep-alive connection: the upload and a pipelined PUT sent in one go; both are answered, and
+    the PUT's Content-Length body goes through tornado's own reader again."""
+    connection = await RawConnection.open(base_url)
+    try:
+        put_body = json.dumps({"type": "file", "format": "text", "content": "after"}).encode()
+        put = (f"PUT /api/contents/after.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: token {token}\r\n"
+               f"Content-Type: application/json\r\nContent-Length: {len(put_body)}\r\n\r\n").encode() + put_body
+        connection.send(upload_head(token, "big.bin", len(BODY)) + BODY + put)
+        status, answer = await connection.response()
+        assert status == 201, answer
+        status, answer = await connection.response()
+        assert status == 201 and json.loads(answer)["path"] == "after.txt", answer
+    finally:
+        connection.close()
+    assert (root_dir / "big.bin").read_bytes() == BODY
+    assert (root_dir / "after.txt").read_text() == "after"
+    [stream] = streams
+    assert stream.bodies_read == [len(BODY)]  # read by read_body, not through data_received
+    assert stream.upload._digest.hexdigest() == hashlib.sha256(BODY).hexdigest()
+    assert stream.peak_buffered <= 2 * BUFFER and stream.buffered == 0
+    assert leftovers(root_dir) == []
+
+
+async def test_expect_100_continue_is_answered_before_the_body(
+        http_server: Any, base_url: str, token: str, root_dir: Path, streams: list[SmallBuffersStream]) -> None:
+    connection = await RawConnection.open(base_url)
+    try:
+        connection.send(upload_head(token, "later.bin", len(BODY), "Expect: 100-continue"))
+        interim = await asyncio.wait_for(connection.reader.readuntil(b"\r\n\r\n"), 30)
+        assert interim.startswith(b"HTTP/1.1 100")
+        connection.send(BODY)
+        status, answer = await connection.response()
+        assert status == 201, answer
+    finally:
+        connection.close()
+    assert (root_dir / "later.bin").read_bytes() == BODY
+
+
+async def test_a_client_gone_mid_body_leaves_nothing(
+        http_server: Any, base_url: str, token: str, root_dir: Path, streams: list[SmallBuffersStream]) -> None:
+    connection = await RawConnection.open(base_url)
+    connection.send(upload_head(token, "cut.bin", len(BODY)) + BODY[:3 * BUFFER + 100])
+    await connection.writer.drain()
+    for _ in range(300):
+        if streams and streams[0].upload.size >= 2 * BUFFER:
+            break
+        await asyncio.sleep(0.01)
+    assert leftovers(root_dir)  # the staging file exists while the body comes in
+    connection.close()
+    for _ in range(300):
+        if not leftovers(root_dir):
+            break
+        await asyncio.sleep(0.01)
+    assert os.listdir(root_dir) == []
+
+
+@pytest.fixture
+def ramfs(root_dir: Path) -> Iterator[Path]:
+    """A real ramfs (no O_DIRECT there) mounted as a folder of the root; root only."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a ramfs needs root")
+    folder = root_dir / "ram"
+    folder.mkdir()
+    subprocess.run(["mount", "-t", "ramfs", "ramfs", str(folder)], check=True, timeout=30)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True, timeout=30)
+
+
+async def test_a_filesystem_without_o_direct_takes_the_upload_through_the_page_cache(
+        http_server: Any, base_url: str, token: str, ramfs: Path, streams: list[SmallBuffersStream]) -> None:
+    connection = await RawConnection.open(base_url)
+    try:
+        connection.send(upload_head(token, "r.bin", len(BODY), "Nbserver-Parent-Path: ram") + BODY)
+        status, answer = await connection.response()
+        assert status == 201, answer
+    finally:
+        connection.close()
+    assert (ramfs / "r.bin").read_bytes() == BODY
+    assert streams[0].upload._direct_refused
+
+
+class Manager:
+    """The two calls a StagedUpload makes of its contents manager before commit."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.file_writer = self
+
+    def writable_os_path(self, path: str) -> str:
+        return str(self.folder / path)
+
+    def scratch_path(self, target: str, purpose: str) -> str:
+        return f"{target}.{purpose}.staging"
+
+
+def test_aligned_writes_bypass_the_page_cache_and_the_tail_does_not(tmp_path: Path) -> None:
+    """On the test folder's filesystem (ext4 on the CI machine) the full buffers go with O_DIRECT."""
+    if not O_DIRECT:
+        pytest.skip("no O_DIRECT on this platform")
+    folder = tmp_path / "direct"
+    folder.mkdir()
+    upload = StagedUpload(Manager(folder), "", "d.bin", "fail", 0)  # type: ignore[arg-type]
+    upload.open()
+    try:
+        buffer = aligned_buffer(4 * DIRECT_IO_ALIGN)
+        buffer[:] = BODY[:len(buffer)]
+        upload.write_aligned(buffer)
+        assert upload._fd is not None
+        if upload._direct_refused:
+            pytest.skip("this filesystem takes no O_DIRECT")
+        assert fcntl.fcntl(upload._fd, fcntl.F_GETFL) & O_DIRECT
+        buffer[:] = BODY[len(buffer):2 * len(buffer)]
+        upload.write_aligned(buffer[:len(buffer) - 10])  # a body's last buffer: the tail goes buffered
+        assert not fcntl.fcntl(upload._fd, fcntl.F_GETFL) & O_DIRECT
+        upload.write([b"end"])
+        assert upload.staging is not None
+        assert Path(upload.staging).read_bytes() == BODY[:2 * len(buffer) - 10] + b"end"
+        assert upload.size == 2 * len(buffer) - 10 + 3
+    finally:
+        upload.abort()
+    assert os.listdir(folder) == []
