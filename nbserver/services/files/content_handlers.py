@@ -60,8 +60,9 @@ def read_known_length_body(handler: Any, stream: UploadStream) -> Callable[[], N
 
     tornado reads a body of known length by ``HTTP1Connection._read_fixed_body`` once
     ``prepare`` has run, in chunks it allocates and copies twice before ``data_received`` sees
-    them; this connection gets, for this request only, a reader that puts the socket's bytes
-    straight into the upload's buffers (``IOStream.read_into``). tornado keeps the framing: the
+    them; this request's connection object (tornado makes one per request on a kept-alive
+    socket) gets a reader that puts the socket's bytes straight into the upload's buffers
+    (``IOStream.read_into``). tornado keeps the framing: the
     ``Content-Length`` check, ``100-continue``, the body timeout and keep-alive after exactly
     that many bytes. None (tornado's reader stays, and ``data_received`` gets the body) for
     chunked or encoded bodies, a length past ``max_body_size`` (answered 413 as it streams in),
@@ -81,7 +82,7 @@ def read_known_length_body(handler: Any, stream: UploadStream) -> Callable[[], N
     setattr(connection, "_read_fixed_body", read_fixed_body)  # this connection object only
 
     def undo() -> None:
-        vars(connection).pop("_read_fixed_body", None)  # tornado's own reader for the connection's next request
+        vars(connection).pop("_read_fixed_body", None)  # tornado's own reader again (should the object be reused)
     return undo
 
 
