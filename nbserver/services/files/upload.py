@@ -295,6 +295,8 @@ class UploadStream:
         into the same buffer, and dropped, so that the error can be answered.
         StreamClosedError when the client goes away.
         """
+        if length <= 0:
+            return  # an empty file: nothing to read (and no buffer to make)
         size = min(self.read_buffer_bytes, -(-length // DIRECT_IO_ALIGN) * DIRECT_IO_ALIGN)
         buffers = [aligned_buffer(size) for _ in range(2 if length > size else 1)]
         turn = 0

@@ -117,6 +117,19 @@ async def test_a_body_across_several_buffers_is_stored_and_hashed_exactly(
     assert leftovers(root_dir) == []
 
 
+async def test_an_empty_body_makes_an_empty_file(
+        http_server: Any, base_url: str, token: str, root_dir: Path, streams: list[SmallBuffersStream]) -> None:
+    connection = await RawConnection.open(base_url)
+    try:
+        connection.send(upload_head(token, "empty.bin", 0))
+        status, answer = await connection.response()
+        assert status == 201 and json.loads(answer)["size"] == 0, answer
+    finally:
+        connection.close()
+    assert (root_dir / "empty.bin").read_bytes() == b""
+    assert streams[0].bodies_read == [0]
+
+
 async def test_expect_100_continue_is_answered_before_the_body(
         http_server: Any, base_url: str, token: str, root_dir: Path, streams: list[SmallBuffersStream]) -> None:
     connection = await RawConnection.open(base_url)
