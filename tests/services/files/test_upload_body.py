@@ -190,6 +190,36 @@ async def test_a_filesystem_without_o_direct_takes_the_upload_through_the_page_c
     assert streams[0].upload._direct_refused
 
 
+@pytest.fixture
+def small_tmpfs(root_dir: Path) -> Iterator[Path]:
+    """A real 256 KiB tmpfs mounted as a folder of the root: smaller than BODY; root only."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    folder = root_dir / "small"
+    folder.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], check=True, timeout=30)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True, timeout=30)
+
+
+async def test_a_full_disk_is_507_after_the_whole_body_and_leaves_nothing(
+        http_server: Any, base_url: str, token: str, small_tmpfs: Path, streams: list[SmallBuffersStream]) -> None:
+    """The rest of the body is read and dropped, so the answer comes on a connection still in step."""
+    connection = await RawConnection.open(base_url)
+    try:
+        connection.send(upload_head(token, "f.bin", len(BODY), "Nbserver-Parent-Path: small") + BODY
+                        + f"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: token {token}\r\n\r\n".encode())
+        status, answer = await connection.response()
+        assert status == 507 and str(small_tmpfs) not in json.loads(answer)["message"], answer
+        status, answer = await connection.response()
+        assert status == 200, answer
+    finally:
+        connection.close()
+    assert os.listdir(small_tmpfs) == []
+
+
 class Manager:
     """The two calls a StagedUpload makes of its contents manager before commit."""
 
