@@ -2,10 +2,11 @@
 
 The bytes go, as they arrive, to a hidden staging file in the target folder
 (``FileWriter.scratch_path``: a killed server's leftover is swept at start-up), written in a
-thread in batches while the event loop reads on (:class:`UploadStream`), so an upload of any
-size holds at most two batches in memory, its SHA-256 is computed as it is written (the file is
-never read again for it), it is fsynced once, and it ends with a rename or link on the same
-filesystem. The staging file becomes the target only when the whole body is there:
+thread in batches while the event loop reads on (:class:`UploadStream`; a ``Content-Length``
+body straight from the socket into two buffers, written with ``O_DIRECT`` where the filesystem
+allows), so an upload of any size holds at most two batches in memory, its SHA-256 is computed
+by another thread as it is written (the file is never read again for it), it is fsynced once,
+and it ends with a rename or link on the same filesystem. The staging file becomes the target only when the whole body is there:
 ``fail`` links it to the free name (409 when taken), ``rename`` to the first free
 ``name (1).ext``, ``name (2).ext``... (Dropbox's autorename), ``overwrite`` replaces the file as
 a contents save does (same id, same owner, mode and attributes). On any failure, a 413 or a
@@ -250,7 +251,7 @@ class UploadStream:
     """Hands a request body to a :class:`StagedUpload`'s writes in a thread, in batches, with back-pressure.
 
     Two ways in. A body of known length (``Content-Length``) is read by :meth:`read_body`
-    straight from the connection into two preallocated buffers of ``batch_bytes``: the socket's
+    straight from the connection into two preallocated buffers of ``read_buffer_bytes``: the socket's
     bytes land in one buffer (``recv_into``) while the other is written and hashed, and are never
     copied in Python. Any other body (chunked transfer-encoding) comes through :meth:`feed`,
     which gathers tornado's chunks; each full batch goes to a thread while the event loop reads
@@ -260,8 +261,8 @@ class UploadStream:
     ``batch_bytes`` through ``feed``) are held in memory whatever the body's size, and a slow
     disk slows the client down. ``buffered`` / ``peak_buffered`` count those bytes.
 
-    Each batch is written (``writev``) and hashed (SHA-256) by two threads at once: both calls
-    release the GIL, so hashing overlaps the write instead of following it.
+    Each batch is written (``writev``, or ``write`` with ``O_DIRECT``) and hashed (SHA-256) by two
+    threads at once: both calls release the GIL, so hashing overlaps the write instead of following it.
     """
 
     def __init__(self, upload: StagedUpload, batch_bytes: int = WRITE_BATCH_BYTES,
