@@ -3,10 +3,10 @@
 The bytes go, as they arrive, to a hidden staging file in the target folder
 (``FileWriter.scratch_path``: a killed server's leftover is swept at start-up), written in a
 thread in batches while the event loop reads on (:class:`UploadStream`; a ``Content-Length``
-body straight from the socket into two buffers, written with ``O_DIRECT`` where the filesystem
-allows), so an upload of any size holds at most two batches in memory, its SHA-256 is computed
-by another thread as it is written (the file is never read again for it), it is fsynced once,
-and it ends with a rename or link on the same filesystem. The staging file becomes the target only when the whole body is there:
+body straight from the socket into two buffers), so an upload of any size holds at most two
+batches in memory, its SHA-256 is computed by another thread as it is written (the file is never
+read again for it), it is fsynced once, and it ends with a rename or link on the same
+filesystem. The staging file becomes the target only when the whole body is there:
 ``fail`` links it to the free name (409 when taken), ``rename`` to the first free
 ``name (1).ext``, ``name (2).ext``... (Dropbox's autorename), ``overwrite`` replaces the file as
 a contents save does (same id, same owner, mode and attributes). On any failure, a 413 or a
@@ -22,11 +22,7 @@ one would take memory many times its size), with a ``message`` saying so.
 from __future__ import annotations
 
 import asyncio
-import errno
-import fcntl
-import functools
 import hashlib
-import mmap
 import os
 import posixpath
 import threading
@@ -53,11 +49,7 @@ MAX_RENAMES = 1000
 #: (one being written, one waiting) are held in memory per upload.
 WRITE_BATCH_BYTES = 2 * 1024 * 1024
 #: Bytes of a Content-Length body read into each of the two buffers of :meth:`UploadStream.read_body`.
-READ_BUFFER_BYTES = 8 * 1024 * 1024
-#: Alignment of buffers, lengths and file offsets that ``O_DIRECT`` writes need (a page: enough for
-#: every Linux block device; the logical block size is 512 or 4096).
-DIRECT_IO_ALIGN = mmap.PAGESIZE
-O_DIRECT = getattr(os, "O_DIRECT", 0)
+READ_BUFFER_BYTES = 4 * 1024 * 1024
 #: Buffers per ``os.writev`` call (POSIX guarantees IOV_MAX >= 16; Linux has 1024).
 WRITEV_BUFFERS = 512
 
@@ -84,8 +76,6 @@ class StagedUpload:
         self.size = 0
         self.staging: str | None = None
         self._fd: int | None = None
-        self._direct = False  # O_DIRECT is set on _fd now
-        self._direct_refused = False  # the filesystem refused O_DIRECT: never tried again
         self._lock = threading.Lock()
         self._digest = hashlib.sha256()  # computed as the bytes are written: the file is not read again
 
@@ -102,58 +92,14 @@ class StagedUpload:
             self.staging = staging
 
     def write(self, chunks: Sequence[Buffer]) -> None:
-        """Append ``chunks`` (in order) to the staging file, through the page cache. Blocking; the GIL
-        is released while writing."""
+        """Append ``chunks`` (in order) to the staging file. Blocking; the GIL is released while writing."""
         with self._lock:
             if self._fd is None:
                 return  # aborted meanwhile
-            self._set_direct(False)
             for start in range(0, len(chunks), WRITEV_BUFFERS):
                 group = chunks[start:start + WRITEV_BUFFERS]
                 write_all(self._fd, group)
                 self.size += sum(len(chunk) for chunk in group)
-
-    def write_aligned(self, buffer: memoryview) -> None:
-        """Append ``buffer``, a view from the start of an :func:`aligned_buffer`, bypassing the page cache
-        (``O_DIRECT``) where the filesystem allows it, but for a tail shorter than ``DIRECT_IO_ALIGN``.
-
-        The disk then reads the bytes straight from ``buffer``: the kernel neither copies them into
-        the page cache nor writes them back at ``fsync``, which is most of a buffered write's CPU
-        time. Where ``O_DIRECT`` is refused (EINVAL: tmpfs before Linux 6.6, some network and FUSE
-        filesystems), or the file is not at an aligned offset, it is a :meth:`write`. Blocking.
-        """
-        with self._lock:
-            if self._fd is None:
-                return
-            done = 0
-            head = len(buffer) - len(buffer) % DIRECT_IO_ALIGN  # the last buffer of a body ends anywhere
-            if head and self.size % DIRECT_IO_ALIGN == 0 and self._set_direct(True):
-                try:
-                    done = os.write(self._fd, buffer[:head])
-                except OSError as exc:
-                    if exc.errno != errno.EINVAL:
-                        raise
-                    self._direct_refused = True  # refused after all: this and later writes through the page cache
-            if done < len(buffer):  # the tail, a short direct write's rest, or all of it without O_DIRECT
-                self._set_direct(False)
-                write_all(self._fd, [buffer[done:]])
-            self.size += len(buffer)
-
-    def _set_direct(self, direct: bool) -> bool:
-        """Turn ``O_DIRECT`` on ``_fd`` on or off (``fcntl``; Linux); whether it is on now."""
-        assert self._fd is not None
-        if self._direct == direct or (direct and (self._direct_refused or not O_DIRECT)):
-            return self._direct
-        flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
-        try:
-            fcntl.fcntl(self._fd, fcntl.F_SETFL, flags | O_DIRECT if direct else flags & ~O_DIRECT)
-        except OSError as exc:
-            if exc.errno != errno.EINVAL or not direct:
-                raise
-            self._direct_refused = True  # this filesystem takes no O_DIRECT
-            return False
-        self._direct = direct
-        return direct
 
     def hash(self, chunks: Sequence[Buffer]) -> None:
         """Add ``chunks`` (in order) to the running SHA-256. Blocking; hashlib releases the GIL, so this
@@ -229,11 +175,6 @@ class StagedUpload:
         raise Conflict(f"No free name for {self.name} here.", code="name_conflict", conflict_path=self.path)
 
 
-def aligned_buffer(size: int) -> memoryview:
-    """A writable ``size``-byte buffer that starts on a page boundary (anonymous memory), as ``O_DIRECT`` needs."""
-    return memoryview(mmap.mmap(-1, size))
-
-
 def write_all(fd: int, chunks: Sequence[Buffer]) -> None:
     """Write ``chunks`` in order at ``fd``'s position: one ``writev``, finished by ``write`` after a short one."""
     done = os.writev(fd, chunks)
@@ -261,8 +202,7 @@ class UploadStream:
     ``batch_bytes`` through ``feed``) are held in memory whatever the body's size, and a slow
     disk slows the client down. ``buffered`` / ``peak_buffered`` count those bytes.
 
-    Each batch is written (``writev``, or ``write`` with ``O_DIRECT``) and hashed (SHA-256) by two
-    threads at once: both calls release the GIL, so hashing overlaps the write instead of following it.
+    Each batch is written (``writev``) and hashed (SHA-256) by two threads at once: both calls release the GIL, so hashing overlaps the write instead of following it.
     """
 
     def __init__(self, upload: StagedUpload, batch_bytes: int = WRITE_BATCH_BYTES,
@@ -289,17 +229,16 @@ class UploadStream:
     async def read_body(self, source: IOStream, length: int) -> None:
         """Read exactly ``length`` body bytes from ``source`` and write them (ends when all are read).
 
-        The bytes go from the socket into two page-aligned buffers of ``read_buffer_bytes``
-        taking turns: one fills while the other is written (:meth:`StagedUpload.write_aligned`,
-        past the page cache) and hashed. Never reads past ``length`` (a kept-alive connection's
+        The bytes go from the socket into two buffers of ``read_buffer_bytes`` taking turns: one
+        fills while the other is written and hashed. Never reads past ``length`` (a kept-alive connection's
         next request stays in ``source``). After a write error the rest of the body is still read,
         into the same buffer, and dropped, so that the error can be answered.
         StreamClosedError when the client goes away.
         """
         if length <= 0:
             return  # an empty file: nothing to read (and no buffer to make)
-        size = min(self.read_buffer_bytes, -(-length // DIRECT_IO_ALIGN) * DIRECT_IO_ALIGN)
-        buffers = [aligned_buffer(size) for _ in range(2 if length > size else 1)]
+        size = min(self.read_buffer_bytes, length)
+        buffers = [memoryview(bytearray(size)) for _ in range(2 if length > size else 1)]
         turn = 0
         while length > 0:
             buffer = buffers[turn][:min(length, size)]
@@ -309,7 +248,7 @@ class UploadStream:
             length -= len(buffer)
             if self.error is None:
                 self._hold(buffer)
-                await self._hand_over(aligned=True)
+                await self._hand_over()
                 turn = (turn + 1) % len(buffers)
             await asyncio.sleep(0)  # as tornado's own body reader does: other requests get a turn
 
@@ -332,12 +271,12 @@ class UploadStream:
         self.buffered += len(chunk)
         self.peak_buffered = max(self.peak_buffered, self.buffered)
 
-    async def _hand_over(self, aligned: bool = False) -> None:
+    async def _hand_over(self) -> None:
         batch, size = self._batch, self._batch_size
         self._batch, self._batch_size = [], 0
         await self._wait_for_write()  # back-pressure: one write at a time
         if self.error is None and batch:
-            self._writing = asyncio.ensure_future(self._write(batch, size, aligned))
+            self._writing = asyncio.ensure_future(self._write(batch, size))
         else:
             self.buffered -= size
 
@@ -346,11 +285,9 @@ class UploadStream:
             await self._writing
             self._writing = None
 
-    async def _write(self, batch: list[Buffer], size: int, aligned: bool) -> None:
+    async def _write(self, batch: list[Buffer], size: int) -> None:
         # Both threads are waited for, also when one fails: the batch's buffer is reused afterwards.
-        write = functools.partial(self.upload.write_aligned, memoryview(batch[0])) if aligned else functools.partial(
-            self.upload.write, batch)
-        outcomes = await asyncio.gather(run_blocking(write), run_blocking(self.upload.hash, batch),
+        outcomes = await asyncio.gather(run_blocking(self.upload.write, batch), run_blocking(self.upload.hash, batch),
                                         return_exceptions=True)
         self.buffered -= size
         for outcome in outcomes:

@@ -1,16 +1,15 @@
-"""A Content-Length upload body read straight into the upload's buffers and written past the page cache.
+"""A Content-Length upload body read straight into the upload's buffers.
 
-Covers ``read_known_length_body`` (nbserver/services/files/content_handlers.py), ``UploadStream.read_body``
-and ``StagedUpload.write_aligned`` (upload.py): the bytes and their SHA-256 are right whatever the
-buffer boundaries, HTTP/1.1 framing stays tornado's (keep-alive with a pipelined next request,
-``100-continue``), a dropped client leaves nothing behind, and ``O_DIRECT`` is used where the
-filesystem takes it and refused cleanly where it does not (a real ramfs).
+Covers ``read_known_length_body`` (nbserver/services/files/content_handlers.py) and
+``UploadStream.read_body`` (upload.py): the bytes and their SHA-256 are right whatever the buffer
+boundaries, HTTP/1.1 framing stays tornado's (keep-alive with a pipelined next request,
+``100-continue``), an empty body makes an empty file, a dropped client leaves nothing behind,
+and a full disk (a real small tmpfs) is a 507 after the whole body.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import hashlib
 import json
 import os
@@ -24,12 +23,12 @@ import pytest
 
 from nbserver.services.contents.fileio import STAGING_PREFIX
 from nbserver.services.files import content_handlers
-from nbserver.services.files.upload import DIRECT_IO_ALIGN, O_DIRECT, StagedUpload, UploadStream, aligned_buffer
+from nbserver.services.files.upload import StagedUpload, UploadStream
 
 # How a body is read does not depend on the metadata store: SQLite's run is enough.
 pytestmark = [pytest.mark.gen_test(timeout=60), pytest.mark.sqlite_only]
 BUFFER = 64 * 1024
-BODY = os.urandom(5 * BUFFER + 1234)  # five full buffers, then a tail that is not a multiple of a page
+BODY = os.urandom(5 * BUFFER + 1234)  # five full buffers, then a shorter one
 
 
 class SmallBuffersStream(UploadStream):
@@ -164,33 +163,6 @@ async def test_a_client_gone_mid_body_leaves_nothing(
 
 
 @pytest.fixture
-def ramfs(root_dir: Path) -> Iterator[Path]:
-    """A real ramfs (no O_DIRECT there) mounted as a folder of the root; root only."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a ramfs needs root")
-    folder = root_dir / "ram"
-    folder.mkdir()
-    subprocess.run(["mount", "-t", "ramfs", "ramfs", str(folder)], check=True, timeout=30)
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True, timeout=30)
-
-
-async def test_a_filesystem_without_o_direct_takes_the_upload_through_the_page_cache(
-        http_server: Any, base_url: str, token: str, ramfs: Path, streams: list[SmallBuffersStream]) -> None:
-    connection = await RawConnection.open(base_url)
-    try:
-        connection.send(upload_head(token, "r.bin", len(BODY), "Nbserver-Parent-Path: ram") + BODY)
-        status, answer = await connection.response()
-        assert status == 201, answer
-    finally:
-        connection.close()
-    assert (ramfs / "r.bin").read_bytes() == BODY
-    assert streams[0].upload._direct_refused
-
-
-@pytest.fixture
 def small_tmpfs(root_dir: Path) -> Iterator[Path]:
     """A real 256 KiB tmpfs mounted as a folder of the root: smaller than BODY; root only."""
     if os.geteuid() != 0:
@@ -218,45 +190,3 @@ async def test_a_full_disk_is_507_after_the_whole_body_and_leaves_nothing(
     finally:
         connection.close()
     assert os.listdir(small_tmpfs) == []
-
-
-class Manager:
-    """The two calls a StagedUpload makes of its contents manager before commit."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.file_writer = self
-
-    def writable_os_path(self, path: str) -> str:
-        return str(self.folder / path)
-
-    def scratch_path(self, target: str, purpose: str) -> str:
-        return f"{target}.{purpose}.staging"
-
-
-def test_aligned_writes_bypass_the_page_cache_and_the_tail_does_not(tmp_path: Path) -> None:
-    """On the test folder's filesystem (ext4 on the CI machine) the full buffers go with O_DIRECT."""
-    if not O_DIRECT:
-        pytest.skip("no O_DIRECT on this platform")
-    folder = tmp_path / "direct"
-    folder.mkdir()
-    upload = StagedUpload(Manager(folder), "", "d.bin", "fail", 0)  # type: ignore[arg-type]
-    upload.open()
-    try:
-        buffer = aligned_buffer(4 * DIRECT_IO_ALIGN)
-        buffer[:] = BODY[:len(buffer)]
-        upload.write_aligned(buffer)
-        assert upload._fd is not None
-        if upload._direct_refused:
-            pytest.skip("this filesystem takes no O_DIRECT")
-        assert fcntl.fcntl(upload._fd, fcntl.F_GETFL) & O_DIRECT
-        buffer[:] = BODY[len(buffer):2 * len(buffer)]
-        upload.write_aligned(buffer[:len(buffer) - 10])  # a body's last buffer: the tail goes buffered
-        assert not fcntl.fcntl(upload._fd, fcntl.F_GETFL) & O_DIRECT
-        upload.write([b"end"])
-        assert upload.staging is not None
-        assert Path(upload.staging).read_bytes() == BODY[:2 * len(buffer) - 10] + b"end"
-        assert upload.size == 2 * len(buffer) - 10 + 3
-    finally:
-        upload.abort()
-    assert os.listdir(folder) == []
