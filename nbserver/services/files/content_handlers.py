@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import posixpath
+import re
 from typing import Any, Awaitable, Callable
 from urllib.parse import unquote
 
@@ -51,6 +52,37 @@ def read_body_in_larger_chunks(handler: Any, size: int) -> Callable[[], None]:
     def undo() -> None:
         connection.params = params
         connection.stream.read_chunk_size = read_chunk_size
+    return undo
+
+
+def read_known_length_body(handler: Any, stream: UploadStream) -> Callable[[], None] | None:
+    """Have ``stream.read_body`` read this request's ``Content-Length`` body (HTTP/1 only); returns the undo.
+
+    tornado reads a body of known length by ``HTTP1Connection._read_fixed_body`` once
+    ``prepare`` has run, in chunks it allocates and copies twice before ``data_received`` sees
+    them; this request's connection object (tornado makes one per request on a kept-alive
+    socket) gets a reader that puts the socket's bytes straight into the upload's buffers
+    (``IOStream.read_into``). tornado keeps the framing: the
+    ``Content-Length`` check, ``100-continue``, the body timeout and keep-alive after exactly
+    that many bytes. None (tornado's reader stays, and ``data_received`` gets the body) for
+    chunked or encoded bodies, a length past ``max_body_size`` (answered 413 as it streams in),
+    or a tornado without that reader.
+    """
+    connection = handler.request.connection
+    headers = handler.request.headers
+    length = headers.get("Content-Length", "")
+    if (not isinstance(connection, HTTP1Connection) or not re.fullmatch("[0-9]+", length)
+            or "Transfer-Encoding" in headers or "Content-Encoding" in headers
+            or int(length) > handler.max_body_size or not callable(getattr(connection, "_read_fixed_body", None))):
+        return None
+
+    async def read_fixed_body(content_length: int, delegate: object) -> None:
+        await stream.read_body(connection.stream, content_length)
+
+    setattr(connection, "_read_fixed_body", read_fixed_body)  # this connection object only
+
+    def undo() -> None:
+        vars(connection).pop("_read_fixed_body", None)  # tornado's own reader again (should the object be reused)
     return undo
 
 
@@ -116,7 +148,8 @@ class FileUploadHandler(FilesAPIHandler):
         await run_blocking(upload.open)
         self.upload = upload
         self.stream = UploadStream(upload)
-        self._undo_read_size = read_body_in_larger_chunks(self, UPLOAD_READ_BYTES)
+        self._undo_read_size = (read_known_length_body(self, self.stream)
+                                or read_body_in_larger_chunks(self, UPLOAD_READ_BYTES))
 
     async def folder(self) -> str:
         """The target folder from the parent headers, read as ``parent`` / ``parent_path`` of a PATCH

@@ -28,7 +28,7 @@ from nbserver.services.contents.notebooks import read_notebook
 from nbserver.services.contents.postgres import blobs
 from nbserver.services.contents.postgres.connections import error_for
 from nbserver.services.contents.validation import validate_notebook
-from nbserver.services.files.upload import MAX_RENAMES, StagedUpload, renamed
+from nbserver.services.files.upload import MAX_RENAMES, Buffer, StagedUpload, renamed
 
 if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
@@ -75,16 +75,20 @@ class DatabaseUpload(StagedUpload):
         conn = await pooled.__aenter__()
         self._pooled, self._conn, self._writer = pooled, conn, blobs.BlobWriter(conn)
 
-    def write(self, chunks: Sequence[bytes]) -> None:
+    def write(self, chunks: Sequence[Buffer]) -> None:
         self._wait(self._write(chunks))
 
-    async def _write(self, chunks: Sequence[bytes]) -> None:
+    def hash(self, chunks: Sequence[Buffer]) -> None:
+        """Nothing: the blob writer hashes what it stores (``chunks`` may be views of buffers reused
+        after ``write``; the blob writer copies them)."""
+
+    async def _write(self, chunks: Sequence[Buffer]) -> None:
         async with self._turn:
             if self._writer is None:
                 return  # aborted meanwhile
             try:
                 for chunk in chunks:
-                    await self._writer.add(chunk)
+                    await self._writer.add(memoryview(chunk))
                     self.size += len(chunk)
             except psycopg.Error as exc:
                 raise self._error(exc) from None

@@ -2,9 +2,10 @@
 
 The bytes go, as they arrive, to a hidden staging file in the target folder
 (``FileWriter.scratch_path``: a killed server's leftover is swept at start-up), written in a
-thread in batches while the event loop reads on (:class:`UploadStream`), so an upload of any
-size holds at most two batches in memory, its SHA-256 is computed as it is written (the file is
-never read again for it), it is fsynced once, and it ends with a rename or link on the same
+thread in batches while the event loop reads on (:class:`UploadStream`; a ``Content-Length``
+body straight from the socket into two buffers), so an upload of any size holds at most two
+batches in memory, its SHA-256 is computed by another thread as it is written (the file is never
+read again for it), it is fsynced once, and it ends with a rename or link on the same
 filesystem. The staging file becomes the target only when the whole body is there:
 ``fail`` links it to the free name (409 when taken), ``rename`` to the first free
 ``name (1).ext``, ``name (2).ext``... (Dropbox's autorename), ``overwrite`` replaces the file as
@@ -28,6 +29,8 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from tornado.iostream import IOStream
+
 from nbserver.blocking import run_blocking
 from nbserver.errors import Conflict, InvalidInput
 from nbserver.services.contents.notebooks import read_notebook
@@ -36,12 +39,17 @@ from nbserver.services.contents.validation import validate_notebook
 if TYPE_CHECKING:
     from nbserver.services.contents.filemanager import FileContentsManager
 
+#: What the staging file's writes and the hash take: tornado's chunks, or views of the body buffers.
+Buffer = bytes | bytearray | memoryview
+
 ON_CONFLICT = ("fail", "rename", "overwrite")
 #: How many ``name (n).ext`` an ``on_conflict=rename`` upload tries before answering 409.
 MAX_RENAMES = 1000
 #: Bytes of body gathered before one hand-over to the writer thread; at most two such batches
 #: (one being written, one waiting) are held in memory per upload.
 WRITE_BATCH_BYTES = 2 * 1024 * 1024
+#: Bytes of a Content-Length body read into each of the two buffers of :meth:`UploadStream.read_body`.
+READ_BUFFER_BYTES = 4 * 1024 * 1024
 #: Buffers per ``os.writev`` call (POSIX guarantees IOV_MAX >= 16; Linux has 1024).
 WRITEV_BUFFERS = 512
 
@@ -83,17 +91,21 @@ class StagedUpload:
             self._fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             self.staging = staging
 
-    def write(self, chunks: Sequence[bytes]) -> None:
-        """Append ``chunks`` (in order) to the staging file and the running SHA-256. Blocking."""
+    def write(self, chunks: Sequence[Buffer]) -> None:
+        """Append ``chunks`` (in order) to the staging file. Blocking; the GIL is released while writing."""
         with self._lock:
             if self._fd is None:
                 return  # aborted meanwhile
             for start in range(0, len(chunks), WRITEV_BUFFERS):
                 group = chunks[start:start + WRITEV_BUFFERS]
                 write_all(self._fd, group)
-                for chunk in group:
-                    self._digest.update(chunk)  # hashlib lets other threads run while it hashes
-                    self.size += len(chunk)
+                self.size += sum(len(chunk) for chunk in group)
+
+    def hash(self, chunks: Sequence[Buffer]) -> None:
+        """Add ``chunks`` (in order) to the running SHA-256. Blocking; hashlib releases the GIL, so this
+        runs on another core at the same time as the :meth:`write` of the same chunks."""
+        for chunk in chunks:
+            self._digest.update(chunk)
 
     def abort(self) -> None:
         """Close and remove the staging file (idempotent)."""
@@ -163,14 +175,14 @@ class StagedUpload:
         raise Conflict(f"No free name for {self.name} here.", code="name_conflict", conflict_path=self.path)
 
 
-def write_all(fd: int, chunks: Sequence[bytes]) -> None:
+def write_all(fd: int, chunks: Sequence[Buffer]) -> None:
     """Write ``chunks`` in order at ``fd``'s position: one ``writev``, finished by ``write`` after a short one."""
     done = os.writev(fd, chunks)
     for chunk in chunks:
         if done >= len(chunk):
             done -= len(chunk)
             continue
-        view = memoryview(chunk)[done:]
+        view = memoryview(chunk).cast("B")[done:]
         done = 0
         while view:
             view = view[os.write(fd, view):]
@@ -179,21 +191,29 @@ def write_all(fd: int, chunks: Sequence[bytes]) -> None:
 class UploadStream:
     """Hands a request body to a :class:`StagedUpload`'s writes in a thread, in batches, with back-pressure.
 
-    ``feed`` gathers chunks; each full batch (``batch_bytes``) goes to a thread while the event
-    loop reads on. A batch that fills while the previous one is still being written makes
-    ``feed`` return an awaitable that ends when that write ends: tornado's
-    ``stream_request_body`` stops reading the socket until then. So at most two batches (each
-    at most one chunk past ``batch_bytes``) are held in memory whatever the body's size, and a
-    slow disk slows the client down. ``buffered`` / ``peak_buffered`` count those bytes.
+    Two ways in. A body of known length (``Content-Length``) is read by :meth:`read_body`
+    straight from the connection into two preallocated buffers of ``read_buffer_bytes``: the socket's
+    bytes land in one buffer (``recv_into``) while the other is written and hashed, and are never
+    copied in Python. Any other body (chunked transfer-encoding) comes through :meth:`feed`,
+    which gathers tornado's chunks; each full batch goes to a thread while the event loop reads
+    on, and a batch that fills while the previous one is still being written makes ``feed``
+    return an awaitable that ends when that write ends (tornado's ``stream_request_body`` stops
+    reading the socket until then). Either way at most two batches (each at most one chunk past
+    ``batch_bytes`` through ``feed``) are held in memory whatever the body's size, and a slow
+    disk slows the client down. ``buffered`` / ``peak_buffered`` count those bytes.
+
+    Each batch is written (``writev``) and hashed (SHA-256) by two threads at once: both calls release the GIL, so hashing overlaps the write instead of following it.
     """
 
-    def __init__(self, upload: StagedUpload, batch_bytes: int = WRITE_BATCH_BYTES) -> None:
+    def __init__(self, upload: StagedUpload, batch_bytes: int = WRITE_BATCH_BYTES,
+                 read_buffer_bytes: int = READ_BUFFER_BYTES) -> None:
         self.upload = upload
         self.batch_bytes = batch_bytes
+        self.read_buffer_bytes = read_buffer_bytes
         self.buffered = 0
         self.peak_buffered = 0
         self.error: OSError | None = None
-        self._batch: list[bytes] = []
+        self._batch: list[Buffer] = []
         self._batch_size = 0
         self._writing: asyncio.Future[None] | None = None
 
@@ -201,13 +221,36 @@ class UploadStream:
         """Take the next body chunk; an awaitable when the reader must wait for the disk."""
         if self.error is not None:
             return None
-        self._batch.append(chunk)
-        self._batch_size += len(chunk)
-        self.buffered += len(chunk)
-        self.peak_buffered = max(self.peak_buffered, self.buffered)
+        self._hold(chunk)
         if self._batch_size < self.batch_bytes:
             return None
         return asyncio.ensure_future(self._hand_over())
+
+    async def read_body(self, source: IOStream, length: int) -> None:
+        """Read exactly ``length`` body bytes from ``source`` and write them (ends when all are read).
+
+        The bytes go from the socket into two buffers of ``read_buffer_bytes`` taking turns: one
+        fills while the other is written and hashed. Never reads past ``length`` (a kept-alive connection's
+        next request stays in ``source``). After a write error the rest of the body is still read,
+        into the same buffer, and dropped, so that the error can be answered.
+        StreamClosedError when the client goes away.
+        """
+        if length <= 0:
+            return  # an empty file: nothing to read (and no buffer to make)
+        size = min(self.read_buffer_bytes, length)
+        buffers = [memoryview(bytearray(size)) for _ in range(2 if length > size else 1)]
+        turn = 0
+        while length > 0:
+            buffer = buffers[turn][:min(length, size)]
+            filled = 0
+            while filled < len(buffer):
+                filled += await source.read_into(buffer[filled:], partial=True)  # type: ignore[arg-type]
+            length -= len(buffer)
+            if self.error is None:
+                self._hold(buffer)
+                await self._hand_over()
+                turn = (turn + 1) % len(buffers)
+            await asyncio.sleep(0)  # as tornado's own body reader does: other requests get a turn
 
     def abort(self) -> None:
         """Drop the gathered chunks and remove the staging file (a 413, a dropped connection)."""
@@ -221,6 +264,12 @@ class UploadStream:
         await self._wait_for_write()
         if self.error is not None:
             raise self.error
+
+    def _hold(self, chunk: Buffer) -> None:
+        self._batch.append(chunk)
+        self._batch_size += len(chunk)
+        self.buffered += len(chunk)
+        self.peak_buffered = max(self.peak_buffered, self.buffered)
 
     async def _hand_over(self) -> None:
         batch, size = self._batch, self._batch_size
@@ -236,11 +285,14 @@ class UploadStream:
             await self._writing
             self._writing = None
 
-    async def _write(self, batch: list[bytes], size: int) -> None:
-        try:
-            await run_blocking(self.upload.write, batch)
-        except OSError as exc:  # a full disk: remembered, answered once the body is read
-            self.error = exc
-            self.upload.abort()
-        finally:
-            self.buffered -= size
+    async def _write(self, batch: list[Buffer], size: int) -> None:
+        # Both threads are waited for, also when one fails: the batch's buffer is reused afterwards.
+        outcomes = await asyncio.gather(run_blocking(self.upload.write, batch), run_blocking(self.upload.hash, batch),
+                                        return_exceptions=True)
+        self.buffered -= size
+        for outcome in outcomes:
+            if isinstance(outcome, OSError):  # a full disk: remembered, answered once the body is read
+                self.error = outcome
+                self.upload.abort()
+            elif isinstance(outcome, BaseException):
+                raise outcome

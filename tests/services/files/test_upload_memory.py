@@ -2,7 +2,8 @@
 
 The server is a subprocess; its peak resident memory (``VmHWM`` in /proc, reset through
 ``clear_refs`` after a warm-up upload) is read after the body, streamed from a generator
-in chunked encoding, has been stored.
+in chunked encoding (tornado's chunks through ``data_received``) or with a ``Content-Length``
+(read straight into the upload's two buffers), has been stored.
 """
 
 from __future__ import annotations
@@ -25,19 +26,24 @@ UPLOAD_MB = 300
 BLOCK = b"\x5a" * (1024 * 1024)
 
 
-def post_upload(server: ServerProcess, name: str, blocks: Iterator[bytes]) -> tuple[int, dict[str, object]]:
+def post_upload(server: ServerProcess, name: str, blocks: Iterator[bytes], length: int | None = None
+                ) -> tuple[int, dict[str, object]]:
+    """Chunked transfer-encoding, or a ``Content-Length`` body when ``length`` is given."""
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=300)
+    headers = {"Authorization": f"token {server.token}", "X-File-Name": name}
+    if length is not None:
+        headers["Content-Length"] = str(length)
     try:
         connection.request("POST", server.base_url.split(str(server.port), 1)[1] + "api/files/upload", body=blocks,
-                           headers={"Authorization": f"token {server.token}", "X-File-Name": name},
-                           encode_chunked=True)
+                           headers=headers, encode_chunked=length is None)
         response = connection.getresponse()
         return response.status, json.loads(response.read())
     finally:
         connection.close()
 
 
-def test_a_300_mb_upload_keeps_server_memory_flat(tmp_path: Path) -> None:
+@pytest.mark.parametrize("framing", ["chunked", "content-length"])
+def test_a_300_mb_upload_keeps_server_memory_flat(tmp_path: Path, framing: str) -> None:
     root = tmp_path / "root"
     root.mkdir()
     with ServerProcess(root) as server:
@@ -49,7 +55,8 @@ def test_a_300_mb_upload_keeps_server_memory_flat(tmp_path: Path) -> None:
         except OSError:
             pytest.skip("cannot reset the peak RSS here (/proc/<pid>/clear_refs)")
         before = status_kb(pid, "VmRSS")
-        status, model = post_upload(server, "big.bin", (BLOCK for _ in range(UPLOAD_MB)))
+        status, model = post_upload(server, "big.bin", (BLOCK for _ in range(UPLOAD_MB)),
+                                    UPLOAD_MB * len(BLOCK) if framing == "content-length" else None)
         peak = status_kb(pid, "VmHWM")
         assert status == 201, model
         assert model["size"] == UPLOAD_MB * len(BLOCK)
