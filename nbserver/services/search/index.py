@@ -43,7 +43,6 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 from urllib.parse import quote
 
-from nbserver.services.files.store import range_args
 from nbserver.services.search.extract import COLUMNS, WEIGHTS, Document, Segment
 from nbserver.services.search.query import Query
 from nbserver.timestamps import utc_now_iso
@@ -477,6 +476,10 @@ def filter_clause(filters: Filters, mark: Callable[[str], str]) -> tuple[str, di
     clauses = [f"f.owner = {mark('owner')}", "f.state = 'live'"]
     args: dict[str, object] = {"owner": filters.owner}
     if filters.folder:  # strictly below the folder, by byte-ordered range (see files.store)
+        # Imported here: the index worker process imports this module and never filters, and the
+        # metadata store's module (with psycopg) would double the worker's start-up.
+        from nbserver.services.files.store import range_args
+
         clauses.append(f"f.path >= {mark('lower')} AND f.path < {mark('upper')}")
         args.update({key: value for key, value in range_args(filters.folder).items() if key != "prefix"})
     if filters.kind is not None:

@@ -159,6 +159,7 @@ class SearchService(LoggingConfigurable):
         self._worker_resets = 0
         self._documents: DocumentWriter | None = None
         self._rebuild_wanted = False
+        self._closed = False
 
     @functools.cached_property
     def _changes(self) -> ChangeScan:
@@ -206,6 +207,10 @@ class SearchService(LoggingConfigurable):
         self._scanning = False
 
     def close(self) -> None:
+        """Stop the index worker (reaped by its PID) and close the index; a second call does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         index, worker = self.index, self._worker
         if worker is not None:
             self._writer.submit(worker.stop).result()
