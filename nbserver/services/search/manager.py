@@ -269,7 +269,9 @@ class SearchService(LoggingConfigurable):
         worker = IndexWorker({
             "index": {"db_path": index.db_path, "meta_path": index.meta_path, "engine": index.engine,
                       "busy_timeout": index.busy_timeout, "rank_limit": index.rank_limit},
-            "extract": self._extract_settings().as_json()})
+            "extract": self._extract_settings().as_json(),
+            "scan": {"root": self.contents_manager.real_root,
+                     "allow_hidden": bool(self.contents_manager.allow_hidden)}})
         worker.start()
         self._worker = worker
         self._worker_resets = worker.resets
@@ -463,18 +465,19 @@ class SearchService(LoggingConfigurable):
         """
         counts = ScanCounts()
         budget = self.scan_stat_budget
+        await self._ready_index()
         async with self._scan_lock:
-            if full or self._rebuild_wanted:
-                self._rebuild_wanted = False
-                self._changes.restart()
+            restart = full or self._rebuild_wanted
+            self._rebuild_wanted = False
             done = False
             while not done:
-                done, changed = await self._on_reader(lambda index: self._changes.crawl_pass(index, budget, counts))
+                done, changed = await self._scan_pass("crawl", budget, counts, restart)
+                restart = False
                 await self._queue_changed(changed, counts, done)
             left = self.recheck_per_scan
             while full or left > 0:
                 chunk = budget if full else min(budget, left)
-                done, changed = await self._on_reader(lambda index: self._changes.recheck_pass(index, chunk, counts))
+                done, changed = await self._scan_pass("recheck", chunk, counts, False)
                 left -= chunk
                 await self._queue_changed(changed, counts, done)
                 if done:
@@ -487,6 +490,19 @@ class SearchService(LoggingConfigurable):
         if self._wake is not None:
             self._wake.set()
         return counts
+
+    async def _scan_pass(self, kind: str, budget: int, counts: ScanCounts, restart: bool) -> tuple[bool, list[str]]:
+        """One ``crawl`` or ``recheck`` pass of at most ``budget`` stat calls, in the index worker (where
+        the scan's listings live) or on a reader thread: (whether it ended, the paths that changed)."""
+        if self._worker is None:
+            if restart:
+                self._changes.restart()
+            run = self._changes.crawl_pass if kind == "crawl" else self._changes.recheck_pass
+            return await self._on_reader(lambda index: run(index, budget, counts))
+        reply = await self._on_writer(lambda: self._worker_call(
+            {"op": "scan", "pass": kind, "budget": budget, "restart": restart}))
+        counts.add(ScanCounts(**reply["counts"]))
+        return bool(reply["done"]), [str(path) for path in reply["changed"]]
 
     async def _queue_changed(self, changed: list[str], counts: ScanCounts, last: bool) -> None:
         counts.changed += len(changed)

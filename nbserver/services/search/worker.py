@@ -17,6 +17,10 @@ Protocol: one JSON object per line on the worker's stdin, one reply per line on 
 * ``{"op": "index", "work": [[file_id, path, kind, fingerprint, os_path], ...], "bulk": bool}``
   -> ``{"ok", "extracted"}``; ``bulk`` says more batches follow (a build: writes without fsync
   until a batch without it ends the build)
+* ``{"op": "scan", "pass": "crawl" | "recheck", "budget": int, "restart": bool}`` -> ``{"ok", "done",
+  "changed", "counts"}``: one pass of the scan for changes made outside the server
+  (:class:`~.scan.ChangeScan`, which lives here: its listing of 100,000 files is the largest
+  part of a build the server would otherwise do); the server queues ``changed``
 * ``{"op": "prune"}`` -> ``{"ok", "removed"}``; ``{"op": "forget"}`` -> ``{"ok"}``
 
 The worker ends when its stdin closes (the server stopped or died), on SIGTERM, and when its
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import json
 import logging
 import os
@@ -35,9 +40,12 @@ import signal
 import subprocess
 import sys
 import threading
+from dataclasses import asdict
 from typing import IO, Any
 
+from nbserver.services.contents.fileio import is_visible_name
 from nbserver.services.search.index import SQLiteSearchIndex
+from nbserver.services.search.scan import ChangeScan, ScanCounts
 from nbserver.services.search.writer import DocumentWriter, ExtractSettings, Found, Work
 
 log = logging.getLogger(__name__)
@@ -105,6 +113,7 @@ class WorkerLoop:
         self.replies = replies
         self.index: SQLiteSearchIndex | None = None
         self.writer: DocumentWriter | None = None
+        self.changes: ChangeScan | None = None
 
     def run(self) -> None:
         try:
@@ -129,8 +138,11 @@ class WorkerLoop:
             index.open()
             self.index = index
             self.writer = DocumentWriter(index, ExtractSettings.from_json(request["extract"]))
+            scan = request["scan"]
+            self.changes = ChangeScan(scan["root"], functools.partial(is_visible_name,
+                                                                      allow_hidden=bool(scan["allow_hidden"])))
             return {"ok": True, "reset": index.was_reset}
-        if self.index is None or self.writer is None:
+        if self.index is None or self.writer is None or self.changes is None:
             raise WorkerFailed("the index is not open")
         if op == "index":
             if request["bulk"]:
@@ -141,6 +153,13 @@ class WorkerLoop:
             if not request["bulk"]:
                 self.index.end_bulk()
             return {"ok": True, "extracted": extracted}
+        if op == "scan":
+            if request["restart"]:
+                self.changes.restart()
+            counts = ScanCounts()
+            run = self.changes.crawl_pass if request["pass"] == "crawl" else self.changes.recheck_pass
+            done, changed = run(self.index, int(request["budget"]), counts)
+            return {"ok": True, "done": done, "changed": changed, "counts": asdict(counts)}
         if op == "prune":
             return {"ok": True, "removed": self.index.prune()}
         if op == "forget":

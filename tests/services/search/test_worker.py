@@ -30,6 +30,10 @@ def index_request(folder: Path) -> dict[str, Any]:
     return {"db_path": str(folder / "search.sqlite"), "meta_path": str(folder / "meta.sqlite"), "engine": FTS5}
 
 
+def scan_request(root: Path) -> dict[str, Any]:
+    return {"root": str(root), "allow_hidden": False}
+
+
 def state(db_path: Path) -> dict[str, str]:
     with sqlite3.connect(db_path) as db:
         return dict(db.execute("SELECT key, value FROM state").fetchall())
@@ -102,19 +106,24 @@ def test_a_malformed_index_is_made_anew(tmp_path: Path) -> None:
 
 
 def test_the_worker_loop_indexes_in_bulk_and_answers_errors_without_ending(tmp_path: Path) -> None:
-    nb = tmp_path / "n.ipynb"
+    with sqlite3.connect(tmp_path / "meta.sqlite") as meta:  # the index's readers attach it
+        meta.execute("CREATE TABLE files (id TEXT)")
+    (tmp_path / "root").mkdir()
+    nb = tmp_path / "root" / "n.ipynb"
     nb.write_text(json.dumps(notebook(("markdown", "a quasar"))))
     item = ["id-1", "n.ipynb", "notebook", "fp1", str(nb)]
     lines = [{"op": "index", "work": [], "bulk": False},  # before open: an error
-             {"op": "open", "index": index_request(tmp_path), "extract": EXTRACT},
+             {"op": "open", "index": index_request(tmp_path), "extract": EXTRACT, "scan": scan_request(tmp_path / "root")},
              {"op": "index", "work": [item], "bulk": True},
              {"op": "bogus"},
-             {"op": "index", "work": [item], "bulk": False}]  # same fingerprint: not read again
+             {"op": "index", "work": [item], "bulk": False},  # same fingerprint: not read again
+             {"op": "scan", "pass": "crawl", "budget": 0, "restart": True}]  # "fp1" is not n.ipynb's
     replies = io.BytesIO()
     requests = io.BytesIO(b"".join(json.dumps(line).encode() + b"\n" for line in lines))
     WorkerLoop(requests, replies).run()
     answers = [json.loads(line) for line in replies.getvalue().splitlines()]
-    assert [answer["ok"] for answer in answers] == [False, True, True, False, True]
+    assert [answer["ok"] for answer in answers] == [False, True, True, False, True, True]
+    assert answers[5]["done"] and answers[5]["changed"] == ["n.ipynb"] and answers[5]["counts"]["folders_listed"] == 1
     assert answers[1]["reset"] is False and answers[2]["extracted"] == 1 and answers[4]["extracted"] == 0
     assert documents(tmp_path / "search.sqlite") == 1 and "bulk" not in state(tmp_path / "search.sqlite")
 
@@ -122,7 +131,8 @@ def test_the_worker_loop_indexes_in_bulk_and_answers_errors_without_ending(tmp_p
 def test_the_worker_ends_when_the_server_dies(tmp_path: Path) -> None:
     """No orphan: a server killed with SIGKILL takes its worker with it (PR_SET_PDEATHSIG, stdin's end)."""
     script = ("import sys, time\nfrom nbserver.services.search.worker import IndexWorker\n"
-              f"worker = IndexWorker({{'index': {index_request(tmp_path)!r}, 'extract': {EXTRACT!r}}})\n"
+              f"worker = IndexWorker({{'index': {index_request(tmp_path)!r}, 'extract': {EXTRACT!r}, "
+              f"'scan': {scan_request(tmp_path)!r}}})\n"
               "worker.start()\nprint(worker.pid, flush=True)\ntime.sleep(60)\n")
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
     try:
