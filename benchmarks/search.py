@@ -298,6 +298,7 @@ async def main() -> None:
             assert builder.process is not None
             connection = HTTPConnection(builder.port, token)
             await get_json(connection, "/api/search/status")  # starts the build
+            await measure_saves(connection, 20)  # warm-up, as with search off (the first save loads the validator)
             await asyncio.sleep(2)
             saves_on, cpu_on, cpu_worker = await measure_saves_cpu(connection, args.saves, builder.process.pid)
             status = await get_json(connection, "/api/search/status")
