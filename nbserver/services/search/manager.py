@@ -420,8 +420,17 @@ class SearchService(LoggingConfigurable):
             assert self._documents is not None
             self._documents.write(work)
             return
-        self._worker_call({"op": "index", "bulk": bulk, "work": [
-            [file_id, item.path, item.kind, item.fingerprint, item.os_path] for file_id, item in work]})
+        # Pace as the thread does: while saves come, one file per quiet moment (or per max_save_wait);
+        # else the rest of the batch at once. The worker's writes are disk work a save's fsync may
+        # have to wait for, whatever its CPU priority.
+        start = 0
+        while start < len(work):
+            self._wait_for_quiet()
+            busy = time.monotonic() - self._last_save < self.save_quiet
+            chunk = work[start:start + 1] if busy else work[start:]
+            start += len(chunk)
+            self._worker_call({"op": "index", "bulk": bulk or start < len(work), "work": [
+                [file_id, item.path, item.kind, item.fingerprint, item.os_path] for file_id, item in chunk]})
 
     def _worker_call(self, request: dict[str, Any]) -> dict[str, Any]:
         """A request to the index worker (on the indexer thread). When the worker, started again, had
