@@ -21,6 +21,8 @@ into a scratch root, starts ``python -m nbserver`` on it, and prints:
 * save p99 (PUT of a small notebook) on a server with search off (measured before and after), and
   on the same root while an index is built from nothing in the background (target: at most
   +10 %); that server has an index file of its own in the scratch folder, so a kept index stays whole.
+  With each, the CPU time the server process used during the saves (per save), and that of its
+  child processes (the index worker) meanwhile. ``--saves-only`` measures only this part.
 
 Figures are printed with the machine (CPU, cores, ``uptime``'s load before and after) so they can
 be judged: other work on the machine moves them.
@@ -203,18 +205,49 @@ async def measure_saves(connection: HTTPConnection, count: int) -> list[float]:
     return samples
 
 
-async def saves_with_search_off(spec: ServerCommand, root: Path, home: Path, token: str, count: int) -> list[float]:
-    """Save latencies on a server with search off (no index, no background work)."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` so far (/proc/<pid>/stat fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds(pid: int) -> float:
+    """CPU seconds so far of the running child processes of ``pid`` (the index worker)."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                if int(handle.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    total += cpu_seconds(int(entry))
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+async def measure_saves_cpu(connection: HTTPConnection, count: int, pid: int) -> tuple[list[float], float, float]:
+    """Save latencies, and the CPU seconds of the server process and of its children during them."""
+    server, children = cpu_seconds(pid), children_cpu_seconds(pid)
+    samples = await measure_saves(connection, count)
+    return samples, cpu_seconds(pid) - server, children_cpu_seconds(pid) - children
+
+
+async def saves_with_search_off(spec: ServerCommand, root: Path, home: Path, token: str,
+                                count: int) -> tuple[list[float], float]:
+    """Save latencies on a server with search off (no index, no background work), and its CPU seconds."""
     off = RunningServer(spec, root, home, token, ["--SearchService.enabled=False"])
     off.start()
     try:
+        assert off.process is not None
         connection = HTTPConnection(off.port, token)
         await measure_saves(connection, 20)  # warm-up
-        samples = await measure_saves(connection, count)
+        samples, cpu, _ = await measure_saves_cpu(connection, count, off.process.pid)
         connection.close()
     finally:
         off.stop()
-    return samples
+    return samples, cpu
 
 
 def ms(value: float) -> str:
@@ -230,6 +263,8 @@ async def main() -> None:
     parser.add_argument("--build-timeout", type=float, default=7200)
     parser.add_argument("--scan-interval", type=float, default=10.0,
                         help="Seconds between the server's scans for outside changes (its default is 60).")
+    parser.add_argument("--saves-only", action="store_true", help="Measure only the saves with search off "
+                        "and while an index is built (no query, freshness or kept-index figures).")
     parser.add_argument("--root", type=Path, help="Generate the notebooks here once and keep them, with the "
                         "index (in ROOT/.nbserver), for later runs.")
     args = parser.parse_args()
@@ -249,45 +284,10 @@ async def main() -> None:
         print(f"{args.notebooks} notebooks: " + (f"generated in {figures['generate_seconds']} s" if generate
               else "kept from an earlier run"), flush=True)
 
-        saves_off = await saves_with_search_off(spec, root, scratch / "home-off", token, args.saves)
+        saves_off, cpu_off = await saves_with_search_off(spec, root, scratch / "home-off", token, args.saves)
 
-        server = RunningServer(spec, root, scratch / "home", token,
-                               [f"--SearchService.scan_interval={args.scan_interval}"])
-        server.start()
-        try:
-            connection = HTTPConnection(server.port, token)
-            build = await wait_ready(connection, args.build_timeout)
-            status = await get_json(connection, "/api/search/status")
-            figures["build_seconds"] = round(build, 1)
-            figures["documents"] = status["documents"]
-            figures["index_mb"] = round(status["db_bytes"] / 1e6, 1)
-            print(f"index built in {build:.1f} s: {status['documents']} documents, {figures['index_mb']} MB",
-                  flush=True)
-
-            queries = query_mix(words, random.Random(11), args.queries)
-            await measure_queries(connection, queries[:20])  # warm-up
-            stop = asyncio.Event()
-            scans = asyncio.create_task(count_scans(server.port, token, stop))
-            began = time.perf_counter()
-            by_kind = await measure_queries(connection, queries, 3 * args.scan_interval)
-            figures["query_seconds"] = round(time.perf_counter() - began, 1)
-            stop.set()
-            figures["scans_during_queries"] = await scans
-            figures["scan_interval"] = args.scan_interval
-            samples = [sample for kind in by_kind.values() for sample in kind]
-            figures["query_p99_by_kind_ms"] = {kind: round(percentile(values, 0.99) * 1000, 1)
-                                               for kind, values in by_kind.items()}
-            figures["query_p50_ms"] = round(percentile(samples, 0.5) * 1000, 1)
-            figures["query_p99_ms"] = round(percentile(samples, 0.99) * 1000, 1)
-            figures["query_max_ms"] = round(max(samples) * 1000, 1)
-
-            fresh = await measure_freshness(connection, args.freshness_rounds)
-            figures["fresh_median_s"] = round(statistics.median(fresh), 2)
-            figures["fresh_max_s"] = round(max(fresh), 2)
-
-            connection.close()
-        finally:
-            server.stop()
+        if not args.saves_only:
+            await measure_search(spec, root, scratch, token, words, args, figures)
 
         # Save p99 while an index is built from nothing in the background: a server on the same
         # root with an empty index of its own (the kept one stays whole for the next run).
@@ -295,26 +295,75 @@ async def main() -> None:
                                 [f"--SearchService.index_path={scratch / 'build.sqlite'}"])
         builder.start()
         try:
+            assert builder.process is not None
             connection = HTTPConnection(builder.port, token)
             await get_json(connection, "/api/search/status")  # starts the build
+            await measure_saves(connection, 20)  # warm-up, as with search off (the first save loads the validator)
             await asyncio.sleep(2)
-            saves_on = await measure_saves(connection, args.saves)
+            saves_on, cpu_on, cpu_worker = await measure_saves_cpu(connection, args.saves, builder.process.pid)
             status = await get_json(connection, "/api/search/status")
             figures["build_status_after_saves"] = status["status"]
             figures["documents_built_during_saves"] = status["documents"]
             connection.close()
         finally:
             builder.stop()
-        saves_off += await saves_with_search_off(spec, root, scratch / "home-off", token, args.saves)
+        more_off, more_cpu = await saves_with_search_off(spec, root, scratch / "home-off", token, args.saves)
+        saves_off += more_off
         figures["save_p99_off_ms"] = round(percentile(saves_off, 0.99) * 1000, 1)
         figures["save_p99_indexing_ms"] = round(percentile(saves_on, 0.99) * 1000, 1)
         figures["save_p50_off_ms"] = round(percentile(saves_off, 0.5) * 1000, 1)
         figures["save_p50_indexing_ms"] = round(percentile(saves_on, 0.5) * 1000, 1)
+        figures["server_cpu_ms_per_save_off"] = round((cpu_off + more_cpu) / len(saves_off) * 1000, 2)
+        figures["server_cpu_ms_per_save_indexing"] = round(cpu_on / len(saves_on) * 1000, 2)
+        figures["worker_cpu_s_during_saves"] = round(cpu_worker, 2)
+        figures["saves_seconds_indexing"] = round(sum(saves_on), 1)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     figures["load_average_after"] = round(os.getloadavg()[0], 2)
     figures["uptime_after"] = uptime()
     report(figures)
+
+
+async def measure_search(spec: ServerCommand, root: Path, scratch: Path, token: str, words: list[str],
+                         args: argparse.Namespace, figures: dict[str, Any]) -> None:
+    """The build (or first scan of a kept index), query latency during scans, and freshness."""
+    server = RunningServer(spec, root, scratch / "home", token,
+                           [f"--SearchService.scan_interval={args.scan_interval}"])
+    server.start()
+    try:
+        connection = HTTPConnection(server.port, token)
+        build = await wait_ready(connection, args.build_timeout)
+        status = await get_json(connection, "/api/search/status")
+        figures["build_seconds"] = round(build, 1)
+        figures["documents"] = status["documents"]
+        figures["index_mb"] = round(status["db_bytes"] / 1e6, 1)
+        print(f"index built in {build:.1f} s: {status['documents']} documents, {figures['index_mb']} MB",
+              flush=True)
+
+        queries = query_mix(words, random.Random(11), args.queries)
+        await measure_queries(connection, queries[:20])  # warm-up
+        stop = asyncio.Event()
+        scans = asyncio.create_task(count_scans(server.port, token, stop))
+        began = time.perf_counter()
+        by_kind = await measure_queries(connection, queries, 3 * args.scan_interval)
+        figures["query_seconds"] = round(time.perf_counter() - began, 1)
+        stop.set()
+        figures["scans_during_queries"] = await scans
+        figures["scan_interval"] = args.scan_interval
+        samples = [sample for kind in by_kind.values() for sample in kind]
+        figures["query_p99_by_kind_ms"] = {kind: round(percentile(values, 0.99) * 1000, 1)
+                                           for kind, values in by_kind.items()}
+        figures["query_p50_ms"] = round(percentile(samples, 0.5) * 1000, 1)
+        figures["query_p99_ms"] = round(percentile(samples, 0.99) * 1000, 1)
+        figures["query_max_ms"] = round(max(samples) * 1000, 1)
+
+        fresh = await measure_freshness(connection, args.freshness_rounds)
+        figures["fresh_median_s"] = round(statistics.median(fresh), 2)
+        figures["fresh_max_s"] = round(max(fresh), 2)
+
+        connection.close()
+    finally:
+        server.stop()
 
 
 def report(figures: dict[str, Any]) -> None:
@@ -326,6 +375,10 @@ def report(figures: dict[str, Any]) -> None:
     print(f"uptime before: {machine['uptime_before']}")
     print(f"uptime after:  {figures['uptime_after']}")
     kept = figures["generate_seconds"] == "kept"
+    if "query_p50_ms" not in figures:
+        print(f"notebooks: {figures['notebooks']} (--saves-only: no build, query or freshness figures)")
+        report_saves(figures)
+        return
     print(f"notebooks: {figures['notebooks']} " + ("(kept from an earlier run with its index: the build below is "
           "the first scan of a built index)" if kept else f"(generated in {figures['generate_seconds']} s)"))
     print(f"index build: {figures['build_seconds']} s, {figures['documents']} documents, {figures['index_mb']} MB")
@@ -335,11 +388,19 @@ def report(figures: dict[str, Any]) -> None:
           f"{figures['scan_interval']} s); p99 by kind: {figures['query_p99_by_kind_ms']}")
     print(f"saved notebook findable after: median {figures['fresh_median_s']} s, max {figures['fresh_max_s']} s "
           "(target < 2)")
+    report_saves(figures)
+
+
+def report_saves(figures: dict[str, Any]) -> None:
     off, on = figures["save_p99_off_ms"], figures["save_p99_indexing_ms"]
     print(f"save p99: {off} ms with search off (before and after), {on} ms while the index is built "
           f"({(on / off - 1) * 100:+.0f} %, target <= +10 %); p50 {figures['save_p50_off_ms']} / "
           f"{figures['save_p50_indexing_ms']} ms; the build was {figures['build_status_after_saves']} with "
           f"{figures['documents_built_during_saves']} documents when the saves ended")
+    print(f"server process CPU per save: {figures['server_cpu_ms_per_save_off']} ms with search off, "
+          f"{figures['server_cpu_ms_per_save_indexing']} ms while the index is built; its child processes "
+          f"(the index worker) used {figures['worker_cpu_s_during_saves']} s of CPU during those "
+          f"{figures['saves_seconds_indexing']} s of saves")
     print(json.dumps(figures))
 
 

@@ -92,6 +92,13 @@ def is_reserved_name(name: str) -> bool:
     return name.startswith(RESERVED_PREFIX)
 
 
+def is_visible_name(name: str, allow_hidden: bool) -> bool:
+    """Whether a client sees a folder entry of this name: not reserved, not a staging file, and not
+    hidden unless ``allow_hidden`` (the contents manager's setting)."""
+    return not is_reserved_name(name) and not name.startswith(STAGING_PREFIX) and (
+        allow_hidden or not name.startswith("."))
+
+
 def normalize_api_path(path: str) -> str:
     """The canonical form of an API path: no leading or trailing slash, no empty parts."""
     return "/".join(split_api_path(path))

@@ -429,8 +429,7 @@ class FileServices(LoggingConfigurable):
 
     def visible_name(self, name: str) -> bool:
         """Whether a client sees an entry of this name (the crawl's filter)."""
-        return not fileio.is_reserved_name(name) and not name.startswith(fileio.STAGING_PREFIX) and (
-            bool(self.contents_manager.allow_hidden) or not name.startswith("."))
+        return fileio.is_visible_name(name, bool(self.contents_manager.allow_hidden))
 
     async def reconcile(self, full: bool = False) -> CrawlReport:
         """Bring the ids up to date with changes made outside the server: one crawl pass of at most

@@ -17,12 +17,24 @@ works on SQLite 3.40) ranks with ``bm25`` and the column weights of :data:`extra
 Where FTS5 is missing the index keeps names only and matches them with ``LIKE``
 (``engine == "fallback"``).
 
-Methods block: the write ones run on the indexer's one thread, the read ones on a small pool
-of reader threads, each with its own connection (WAL lets reads run during writes).
+Methods block: the write ones run in the index worker process (:mod:`.worker`), the read ones on
+the server's small pool of reader threads, each with its own connection (WAL lets reads run
+during writes, across processes).
+
+Durability: the index is a cache that can always be rebuilt from the files, so a bulk build
+(:meth:`SQLiteSearchIndex.begin_bulk`) writes with ``synchronous = OFF`` (no fsync per commit).
+SQLite's rule for that mode (https://www.sqlite.org/pragma.html#pragma_synchronous): the data is
+safe if the application crashes, but the database may be corrupted if the operating system
+crashes or the machine loses power. So before a bulk build the index records, durably, the
+machine's boot id in its ``state`` table; :meth:`~SQLiteSearchIndex.end_bulk` fsyncs the files and
+removes it. An index that opens with the mark of another boot (the machine went down during a
+build), or that SQLite finds malformed, is deleted and built again from nothing (``was_reset``);
+one with this boot's mark (only the process died) is kept, and the build goes on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -31,7 +43,6 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 from urllib.parse import quote
 
-from nbserver.services.files.store import range_args
 from nbserver.services.search.extract import COLUMNS, WEIGHTS, Document, Segment
 from nbserver.services.search.query import Query
 from nbserver.timestamps import utc_now_iso
@@ -58,6 +69,21 @@ CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 FTS_SCHEMA = (f"CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5({', '.join(COLUMNS)}, "
               "tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3')")
+
+
+#: The file of the running kernel's boot id (Linux); elsewhere every bulk mark counts as another boot's.
+BOOT_ID_FILE = "/proc/sys/kernel/random/boot_id"
+#: The suffixes of an SQLite database's files in WAL mode.
+DATABASE_FILE_SUFFIXES = ("", "-wal", "-shm")
+
+
+def boot_id() -> str:
+    """This boot of the machine (Linux's random boot id), or a value no earlier boot wrote."""
+    try:
+        with open(BOOT_ID_FILE) as handle:
+            return handle.read().strip()
+    except OSError:
+        return "unknown-" + os.urandom(8).hex()
 
 
 def fts5_available() -> bool:
@@ -175,6 +201,10 @@ class SQLiteSearchIndex(SearchIndex):
         self._readers = threading.local()
         self._all_readers: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        #: Whether writes go without fsync (a bulk build; see the module's docstring on durability).
+        self.bulk = False
+        #: Whether :meth:`open` deleted an index left unsafe by a crash of the machine, or malformed.
+        self.was_reset = False
 
     # -- connections ---------------------------------------------------------------------
 
@@ -186,6 +216,31 @@ class SQLiteSearchIndex(SearchIndex):
         return connection
 
     def open(self) -> None:
+        """Open the writing connection, making the schema; an unsafe or malformed index is made anew."""
+        try:
+            self._open_writer()
+        except sqlite3.DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
+            if isinstance(exc, sqlite3.OperationalError):
+                raise  # locked, or cannot be created: not a damaged index
+            self._delete_files()
+            self._open_writer()
+        mark = self.writer.execute("SELECT value FROM state WHERE key = 'bulk'").fetchone()
+        if mark is not None and mark[0] != boot_id():
+            self.writer.close()
+            self._writer = None
+            self._delete_files()
+            self._open_writer()
+        elif mark is not None:
+            self.bulk = True  # writes of the process that died may still be unsynced: end_bulk syncs them
+            self.writer.execute("PRAGMA synchronous = OFF")
+
+    def _delete_files(self) -> None:
+        for suffix in DATABASE_FILE_SUFFIXES:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.db_path + suffix)
+        self.was_reset = True
+
+    def _open_writer(self) -> None:
         writer = self._connect()
         try:
             writer.executescript(SCHEMA)
@@ -229,8 +284,36 @@ class SQLiteSearchIndex(SearchIndex):
             self._all_readers = []
         self._readers = threading.local()
         if self._writer is not None:
+            self.end_bulk()
             self._writer.close()
             self._writer = None
+
+    def begin_bulk(self) -> None:
+        """Write without fsync from now on (a build), after recording this boot's mark durably."""
+        if self.bulk:
+            return
+        db = self.writer
+        db.execute("PRAGMA synchronous = FULL")
+        db.execute("INSERT OR REPLACE INTO state (key, value) VALUES ('bulk', ?)", (boot_id(),))
+        db.execute("PRAGMA synchronous = OFF")
+        self.bulk = True
+
+    def end_bulk(self) -> None:
+        """Make what the bulk build wrote durable (fsync of the database and its log), then drop the mark."""
+        if not self.bulk:
+            return
+        for suffix in ("", "-wal"):
+            with contextlib.suppress(FileNotFoundError):
+                descriptor = os.open(self.db_path + suffix, os.O_RDONLY)
+                try:
+                    os.fsync(descriptor)
+                finally:
+                    os.close(descriptor)
+        db = self.writer
+        db.execute("PRAGMA synchronous = FULL")
+        db.execute("DELETE FROM state WHERE key = 'bulk'")
+        db.execute("PRAGMA synchronous = NORMAL")
+        self.bulk = False
 
     # -- writes (the indexer's thread) ---------------------------------------------------
 
@@ -393,6 +476,10 @@ def filter_clause(filters: Filters, mark: Callable[[str], str]) -> tuple[str, di
     clauses = [f"f.owner = {mark('owner')}", "f.state = 'live'"]
     args: dict[str, object] = {"owner": filters.owner}
     if filters.folder:  # strictly below the folder, by byte-ordered range (see files.store)
+        # Imported here: the index worker process imports this module and never filters, and the
+        # metadata store's module (with psycopg) would double the worker's start-up.
+        from nbserver.services.files.store import range_args
+
         clauses.append(f"f.path >= {mark('lower')} AND f.path < {mark('upper')}")
         args.update({key: value for key, value in range_args(filters.folder).items() if key != "prefix"})
     if filters.kind is not None:

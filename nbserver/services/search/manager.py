@@ -2,10 +2,12 @@
 
 Writes only enqueue: the contents manager's save, rename and delete listeners put a path in a
 queue (coalesced per path) and return, so indexing never slows a save. One indexer task waits
-``index_delay`` seconds (autosave storms coalesce), then handles the queue in batches: a stat
-and the extraction of each file on the indexer's own thread, ids from the file services, and
-one short index transaction per file on that thread. A file whose fingerprint (size, mtime,
-inode) is unchanged is not re-read; a renamed one only gets its new name. Changes made outside
+``index_delay`` seconds (autosave storms coalesce), then handles the queue in batches: a stat of
+each file on the indexer's own thread and ids from the file services; then the extraction and
+one short index transaction per file (:mod:`.writer`) in the index worker process at idle
+priority (:mod:`.worker`: the SQLite index), or on the indexer's thread (the PostgreSQL index,
+whose writes happen in the database server anyway; or with ``index_worker`` off). A file whose
+fingerprint (size, mtime, inode) is unchanged is not re-read; a renamed one only gets its new name. Changes made outside
 the server are found by a periodic scan (``scan_interval``) that lists only changed folders and
 rechecks indexed files in budgets (:mod:`nbserver.services.search.scan`), and on demand by
 :meth:`SearchService.reindex`, which first lets the file services reconcile ids (design section
@@ -29,7 +31,6 @@ import os
 import posixpath
 import stat
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
 from traitlets import Bool, Enum, Float, Int, Unicode
@@ -39,9 +40,11 @@ from nbserver.errors import InvalidInput, NotFound, ServiceUnavailable
 from nbserver.services.contents.manager import default_type_for
 from nbserver.services.files.manager import FileServices
 from nbserver.services.files.store import STORE_ERRORS
-from nbserver.services.search.extract import Document, Limits, Segment, extract_notebook, extract_text_file
+from nbserver.services.search.extract import Limits, Segment
 from nbserver.services.search.index import FALLBACK, FTS5, Filters, Hit, Ranking, SearchIndex, \
     SQLiteSearchIndex, fts5_available
+from nbserver.services.search.worker import IndexWorker
+from nbserver.services.search.writer import DocumentWriter, ExtractSettings, Found, Work
 from nbserver.services.search.query import Query, match_ranges, may_occur, substring_ranges
 from nbserver.services.search.scan import ChangeScan, ScanCounts, fingerprint, indexable
 from nbserver.timestamps import utc_now_iso
@@ -61,15 +64,6 @@ PRUNE_INTERVAL = 3600.0
 #: Characters of a result's text that are searched for match ranges, so that a few huge
 #: notebooks on a page cannot make it slow (a match further in is not shown; the hit still is).
 MATCH_CHARS_PER_RESULT = 50_000
-
-
-@dataclass(frozen=True)
-class Found:
-    """A file on disk the indexer looked at: its path, type and fingerprint."""
-
-    path: str
-    kind: str
-    fingerprint: str
 
 
 def encode_cursor(offset: int) -> str:
@@ -121,6 +115,10 @@ class SearchService(LoggingConfigurable):
     recheck_per_scan = Int(10_000, min=0, help="Indexed files each scan stats again (in path order, resuming "
                            "where the previous scan stopped) to find files edited in place outside the server, "
                            "which leave their folder's mtime as it was.").tag(config=True)
+    index_worker = Bool(True, help="Extract and write the SQLite index in a child process at idle CPU and I/O "
+                        "priority (stopped with the server, started again if it dies), so that a build does "
+                        "not slow saves; off: on a thread of the server. The PostgreSQL index is always "
+                        "written from the server's thread.").tag(config=True)
     batch_size = Int(100, min=1, help="Files indexed per batch; the indexer yields between batches.").tag(config=True)
     save_quiet = Float(0.25, min=0.0, help="The indexer (before each file) and the scan (before each pass) wait "
                        "until no save has finished for this many seconds (but at most max_save_wait), so that "
@@ -157,6 +155,11 @@ class SearchService(LoggingConfigurable):
         self._scanned = False
         self._last_scan: str | None = None
         self._last_save = 0.0
+        self._worker: IndexWorker | None = None
+        self._worker_resets = 0
+        self._documents: DocumentWriter | None = None
+        self._rebuild_wanted = False
+        self._closed = False
 
     @functools.cached_property
     def _changes(self) -> ChangeScan:
@@ -204,7 +207,13 @@ class SearchService(LoggingConfigurable):
         self._scanning = False
 
     def close(self) -> None:
-        index = self.index
+        """Stop the index worker (reaped by its PID) and close the index; a second call does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        index, worker = self.index, self._worker
+        if worker is not None:
+            self._writer.submit(worker.stop).result()
         if index is not None:
             self._writer.submit(index.close).result()
             self.index = None
@@ -232,17 +241,45 @@ class SearchService(LoggingConfigurable):
         return FALLBACK
 
     def _open_index(self) -> SearchIndex:
-        """The index, opened on first need (on the indexer thread); ServiceUnavailable if it cannot be."""
+        """The index, opened on first need (on the indexer thread); ServiceUnavailable if it cannot be.
+
+        With the worker, the worker opens it for writing (making its schema) and the server only reads.
+        """
         if self.index is not None:
             return self.index
         try:
             index = self._new_index()
-            index.open()
+            if isinstance(index, SQLiteSearchIndex) and self.index_worker:
+                self._start_worker(index)
+            else:
+                index.open()
+                self._documents = DocumentWriter(index, self._extract_settings(), self._wait_for_quiet,
+                                                 self._read_for_index)
         except STORE_ERRORS + (OSError, RuntimeError) as exc:
             self.log.error("Search is unavailable: its index cannot be opened (%s)", exc)
             raise ServiceUnavailable("Search is unavailable (see the server log).") from None
         self.index = index
         return index
+
+    def _extract_settings(self) -> ExtractSettings:
+        return ExtractSettings(Limits(self.max_chars_per_file, self.max_output_chars, self.max_outputs_chars),
+                               self.max_text_file_bytes)
+
+    def _start_worker(self, index: SQLiteSearchIndex) -> None:
+        worker = IndexWorker({
+            "index": {"db_path": index.db_path, "meta_path": index.meta_path, "engine": index.engine,
+                      "busy_timeout": index.busy_timeout, "rank_limit": index.rank_limit},
+            "extract": self._extract_settings().as_json(),
+            "scan": {"root": self.contents_manager.real_root,
+                     "allow_hidden": bool(self.contents_manager.allow_hidden)}})
+        worker.start()
+        self._worker = worker
+        self._worker_resets = worker.resets
+
+    @property
+    def worker_pid(self) -> int | None:
+        """The PID of the index worker process while one runs (None: none started, or the PostgreSQL index)."""
+        return self._worker.pid if self._worker is not None else None
 
     def _new_index(self) -> SearchIndex:
         """PostgreSQL's index beside the metadata store's tables when a database is configured, else SQLite's."""
@@ -323,7 +360,7 @@ class SearchService(LoggingConfigurable):
                 del self._pending[path]
             self._in_flight = len(paths)
             try:
-                await self._index_batch(paths)
+                await self._index_batch(paths, bulk=bool(self._pending))
             finally:
                 self._in_flight = 0
             if self._pending:
@@ -332,17 +369,18 @@ class SearchService(LoggingConfigurable):
             self._prune_wanted = False
             self._last_prune = time.monotonic()
             index = await self._ready_index()
-            await self._on_writer(index.prune)
+            await self._on_writer(lambda: self._worker_call({"op": "prune"}) if self._worker else index.prune())
 
-    async def _index_batch(self, paths: list[str]) -> None:
-        index = await self._ready_index()
+    async def _index_batch(self, paths: list[str], bulk: bool) -> None:
+        """Index the files at ``paths``; ``bulk``: more batches follow (a build)."""
+        await self._ready_index()
         await self._give_way_to_saves()
         found = await self._on_writer(lambda: self._stat_all(paths))
         if not found:
             return
         ids = await self.file_services.ids_for([(item.path, item.kind) for item in found])
         work = [(ids[item.path], item) for item in found if item.path in ids]
-        await self._on_writer(lambda: self._write_all(index, work))
+        await self._on_writer(lambda: self._write_all(work, bulk))
 
     def _stat_all(self, paths: list[str]) -> list[Found]:
         """The indexable files at ``paths`` (a folder gives the files below it); blocking."""
@@ -353,13 +391,15 @@ class SearchService(LoggingConfigurable):
             except (OSError, InvalidInput, NotFound):  # gone, hidden or reserved: nothing to index
                 continue
             if stat.S_ISREG(info.st_mode):
-                found.append(Found(path, default_type_for(path), fingerprint(info)))
+                found.append(Found(path, default_type_for(path), fingerprint(info),
+                                   self.contents_manager.visible_os_path(path)))
             elif stat.S_ISDIR(info.st_mode):
                 found.extend(self._files_below(path))
         return found
 
     def _files_below(self, folder: str) -> list[Found]:
-        return [Found(path, default_type_for(path), fingerprint(info))
+        root = self.contents_manager.real_root
+        return [Found(path, default_type_for(path), fingerprint(info), os.path.join(root, *path.split("/")))
                 for path, info in self._changes.files_below(folder)]
 
     def _wait_for_quiet(self) -> None:
@@ -374,27 +414,37 @@ class SearchService(LoggingConfigurable):
         now = time.monotonic()
         return self.save_quiet / 5 if now - self._last_save < self.save_quiet and now < deadline else 0.0
 
-    def _write_all(self, index: SearchIndex, work: list[tuple[str, Found]]) -> None:
-        for file_id, item in work:
+    def _write_all(self, work: list[Work], bulk: bool) -> None:
+        """Extract and write (blocking, on the indexer thread): in the worker, else here."""
+        if self._worker is None:
+            assert self._documents is not None
+            self._documents.write(work)
+            return
+        # Pace as the thread does: while saves come, one file per quiet moment (or per max_save_wait);
+        # else the rest of the batch at once. The worker's writes are disk work a save's fsync may
+        # have to wait for, whatever its CPU priority.
+        start = 0
+        while start < len(work):
             self._wait_for_quiet()
-            known = index.fingerprint_of(file_id)
-            name = posixpath.basename(item.path)
-            if known is not None and known[0] == item.fingerprint:
-                index.rename(file_id, item.path, name)
-                continue
-            index.put(file_id, item.path, item.fingerprint, self._extract(item, index.engine))
+            busy = time.monotonic() - self._last_save < self.save_quiet
+            chunk = work[start:start + 1] if busy else work[start:]
+            start += len(chunk)
+            self._worker_call({"op": "index", "bulk": bulk or start < len(work), "work": [
+                [file_id, item.path, item.kind, item.fingerprint, item.os_path] for file_id, item in chunk]})
 
-    def _extract(self, item: Found, engine: str) -> Document:
-        name = posixpath.basename(item.path)
-        if engine == FALLBACK:
-            return Document(name)
-        limits = Limits(self.max_chars_per_file, self.max_output_chars, self.max_outputs_chars)
-        data = self._read_for_index(item)
-        if data is None:
-            return Document(name)
-        if item.kind == "notebook":
-            return extract_notebook(name, data, limits)
-        return extract_text_file(name, data, limits)
+    def _worker_call(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A request to the index worker (on the indexer thread). When the worker, started again, had
+        to make the index anew (unsafe after a crash of the machine), the readers open the new one
+        and the next scan lists every folder again, so that everything is queued."""
+        assert self._worker is not None
+        reply = self._worker.call(request)
+        if self._worker.resets != self._worker_resets:
+            self._worker_resets = self._worker.resets
+            old, self.index = self.index, self._new_index()
+            if old is not None:
+                old.close()
+            self._rebuild_wanted = True
+        return reply
 
     def _read_for_index(self, item: Found) -> bytes | None:
         """The file's bytes (None: gone, or larger than ``max_text_file_bytes``); blocking."""
@@ -424,17 +474,19 @@ class SearchService(LoggingConfigurable):
         """
         counts = ScanCounts()
         budget = self.scan_stat_budget
+        await self._ready_index()
         async with self._scan_lock:
-            if full:
-                self._changes.restart()
+            restart = full or self._rebuild_wanted
+            self._rebuild_wanted = False
             done = False
             while not done:
-                done, changed = await self._on_reader(lambda index: self._changes.crawl_pass(index, budget, counts))
+                done, changed = await self._scan_pass("crawl", budget, counts, restart)
+                restart = False
                 await self._queue_changed(changed, counts, done)
             left = self.recheck_per_scan
             while full or left > 0:
                 chunk = budget if full else min(budget, left)
-                done, changed = await self._on_reader(lambda index: self._changes.recheck_pass(index, chunk, counts))
+                done, changed = await self._scan_pass("recheck", chunk, counts, False)
                 left -= chunk
                 await self._queue_changed(changed, counts, done)
                 if done:
@@ -447,6 +499,19 @@ class SearchService(LoggingConfigurable):
         if self._wake is not None:
             self._wake.set()
         return counts
+
+    async def _scan_pass(self, kind: str, budget: int, counts: ScanCounts, restart: bool) -> tuple[bool, list[str]]:
+        """One ``crawl`` or ``recheck`` pass of at most ``budget`` stat calls, in the index worker (where
+        the scan's listings live) or on a reader thread: (whether it ended, the paths that changed)."""
+        if self._worker is None:
+            if restart:
+                self._changes.restart()
+            run = self._changes.crawl_pass if kind == "crawl" else self._changes.recheck_pass
+            return await self._on_reader(lambda index: run(index, budget, counts))
+        reply = await self._on_writer(lambda: self._worker_call(
+            {"op": "scan", "pass": kind, "budget": budget, "restart": restart}))
+        counts.add(ScanCounts(**reply["counts"]))
+        return bool(reply["done"]), [str(path) for path in reply["changed"]]
 
     async def _queue_changed(self, changed: list[str], counts: ScanCounts, last: bool) -> None:
         counts.changed += len(changed)
@@ -467,7 +532,8 @@ class SearchService(LoggingConfigurable):
         index = await self._ready_index()
         await self.file_services.reconcile()
         if full:
-            await self._on_writer(index.forget_fingerprints)
+            await self._on_writer(lambda: self._worker_call({"op": "forget"}) if self._worker
+                                  else index.forget_fingerprints())
         await self.scan(full=True)
         return await self.status()
 

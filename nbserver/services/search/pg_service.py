@@ -15,8 +15,9 @@ from typing import Any
 from nbserver.services.contents.manager import default_type_for
 from nbserver.services.files.pg_services import PostgresFileServices
 from nbserver.services.files.pg_store import PostgresConnection
-from nbserver.services.search.manager import Found, SearchService
+from nbserver.services.search.manager import SearchService
 from nbserver.services.search.scan import ScanCounts, indexable
+from nbserver.services.search.writer import Found
 from nbserver.timestamps import utc_now_iso
 
 

@@ -47,6 +47,11 @@ class ScanCounts:
     rechecked: int = 0
     changed: int = 0
 
+    def add(self, other: ScanCounts) -> None:
+        """Add the counts of another pass (the index worker's)."""
+        for name, value in vars(other).items():
+            setattr(self, name, getattr(self, name) + value)
+
     def add_crawl(self, crawl: CrawlPass) -> None:
         self.stat_calls += crawl.stat_calls
         self.folders_listed += crawl.dirs_listed
