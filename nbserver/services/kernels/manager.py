@@ -38,6 +38,7 @@ from nbserver.services.kernels.base import (
 )
 from nbserver.services.kernels.bridge import KernelBridge, KernelDied
 from nbserver.services.kernels.pool import KernelPool
+from nbserver.services.kernels.ports import kernel_ports_taken
 from nbserver.services.kernels.state import ExecutionState, KernelRecord
 from nbserver.services.kernelspecs.specs import LocalKernelSpecs
 
@@ -47,6 +48,14 @@ RECONNECT_INTERVAL_MS = 10
 
 
 __all__ = ["KernelEvent", "KernelListener", "KernelStartFailed", "MappingKernelManager", "kernel_not_found"]
+
+
+class _PortsTaken(Exception):
+    """A kernel exited while starting, and another socket holds one of its ports: a race to retry."""
+
+    def __init__(self, ports: list[int]) -> None:
+        super().__init__(f"ports taken: {ports}")
+        self.ports = ports
 
 
 @dataclass
@@ -186,7 +195,24 @@ class MappingKernelManager(KernelManagerBase[RunningKernel]):
     async def _launch(
         self, name: str, cwd: str, env: dict[str, str] | None = None, requested_id: str | None = None
     ) -> RunningKernel:
-        """Start a kernel process and wait until it answers; the caller adopts it (or pools it)."""
+        """Start a kernel process and wait until it answers; the caller adopts it (or pools it).
+
+        A kernel that exits while starting because another socket took one of its TCP ports
+        meanwhile (ports.py) is started once more, on new ports; any other failure, or a second
+        one, raises KernelStartFailed.
+        """
+        try:
+            return await self._launch_once(name, cwd, env, requested_id, check_ports=True)
+        except _PortsTaken as race:
+            self.log.warning("Kernel %r exited while starting: another socket took its port(s) %s "
+                             "meanwhile; starting it once more on new ports", name, race.ports)
+        return await self._launch_once(name, cwd, env, requested_id, check_ports=False)
+
+    async def _launch_once(
+        self, name: str, cwd: str, env: dict[str, str] | None, requested_id: str | None, check_ports: bool
+    ) -> RunningKernel:
+        """One start of a kernel process; raises _PortsTaken (with ``check_ports``) when it exited
+        because one of its ports was taken, KernelStartFailed on any other failure."""
         options: dict[str, Any] = {"cwd": cwd}
         if env:
             options["env"] = {**os.environ, **env}
@@ -225,7 +251,11 @@ class MappingKernelManager(KernelManagerBase[RunningKernel]):
             await self._wait_ready(running, died_early)
         except (KernelDied, TimeoutError) as exc:
             bridge.close("The kernel failed to start")
+            connection = km.get_connection_info()
             await self._stop_process(kernel_id)
+            taken = kernel_ports_taken(connection) if check_ports and isinstance(exc, KernelDied) else []
+            if taken:
+                raise _PortsTaken(taken) from None
             raise KernelStartFailed(f"The kernel {name!r} failed to start: {exc}.") from None
         except BaseException:
             # Cancelled (the server is stopping) or an unexpected error: leave no process behind.
