@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import errno
 import socket
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 #: The connection-info fields that name a kernel's TCP ports (Jupyter's connection file).
 PORT_FIELDS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
@@ -41,7 +41,7 @@ def ports_taken(ip: str, ports: Iterable[int]) -> list[int]:
     return taken
 
 
-def kernel_ports_taken(connection_info: dict[str, Any]) -> list[int]:
+def kernel_ports_taken(connection_info: Mapping[str, Any]) -> list[int]:
     """``ports_taken`` for a kernel's connection info (``transport``, ``ip`` and the ports);
     [] for a kernel on another transport than TCP (ipc: files, nothing to lose)."""
     if connection_info.get("transport", "tcp") != "tcp":
