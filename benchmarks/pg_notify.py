@@ -38,7 +38,7 @@ import fixtures  # noqa: E402
 from loadgen import HTTPConnection  # noqa: E402
 from manyclients import process_cpu_seconds  # noqa: E402
 from postgres import MANAGER, load  # noqa: E402
-from servers import NBSERVER, RunningServer, ServerCommand, jupyter_server_venv  # noqa: E402
+from servers import NBSERVER, RunningServer, ServerCommand, jupyter_server_venv, run_in_turn  # noqa: E402
 
 from tests.support.postgres import PostgresCluster  # noqa: E402
 
@@ -122,12 +122,9 @@ def main() -> int:
             if not extra:
                 for name, text in files.items():
                     (root / name).write_text(text)
-            server = RunningServer(spec, root, scratch / f"home-{len(servers)}", secrets.token_hex(16), extra)
-            servers.append(server)
-            server.name = label
-            server.start()
-            results[label] = asyncio.run(measure(server, list(files), repeat))
-            server.stop()
+            server = RunningServer(spec, root, scratch / f"home-{len(servers)}", secrets.token_hex(16), extra,
+                                   name=label)
+            results[label] = run_in_turn(server, servers, lambda server: asyncio.run(measure(server, list(files), repeat)))
     finally:
         for server in servers:
             server.stop(timeout=5)

@@ -43,7 +43,7 @@ sys.path.insert(0, str(BENCH_DIR.parent))
 import fixtures  # noqa: E402
 from loadgen import HTTPConnection  # noqa: E402
 from manyclients import process_cpu_seconds  # noqa: E402
-from servers import NBSERVER, RunningServer, ServerCommand, jupyter_server_venv  # noqa: E402
+from servers import NBSERVER, RunningServer, ServerCommand, jupyter_server_venv, run_in_turn  # noqa: E402
 
 from tests.support.postgres import PostgresCluster  # noqa: E402
 
@@ -192,12 +192,9 @@ def main() -> int:
                 root.mkdir(parents=True)
             else:
                 make_root(root, notebook, with_100k and label != JUPYTER)  # jupyter_server cannot page it
-            server = RunningServer(spec, root, scratch / f"home-{len(servers)}", secrets.token_hex(16), extra)
-            servers.append(server)
-            server.name = label
-            server.start()
-            results[label] = asyncio.run(measure(server, notebook, args.quick, with_100k))
-            server.stop()
+            server = RunningServer(spec, root, scratch / f"home-{len(servers)}", secrets.token_hex(16), extra,
+                                   name=label)
+            results[label] = run_in_turn(server, servers, lambda server: asyncio.run(measure(server, notebook, args.quick, with_100k)))
     finally:
         for server in servers:
             server.stop(timeout=5)

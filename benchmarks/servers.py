@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TypeVar
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -145,10 +145,10 @@ class RunningServer:
     """One server process; ``start`` waits until it answers ``GET /api/status`` and times that."""
 
     def __init__(self, spec: ServerCommand, root: Path, home: Path, token: str, extra: Sequence[str] = (),
-                 cwd: Path = REPO_DIR) -> None:
+                 cwd: Path = REPO_DIR, name: str | None = None) -> None:
         self.spec = spec
         self.cwd = cwd  # `python -m nbserver` imports the nbserver of this folder
-        self.name = spec.name
+        self.name = name or spec.name
         self.root = root
         self.token = token
         self.port = free_port()
@@ -201,6 +201,20 @@ class RunningServer:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
+
+
+Result = TypeVar("Result")
+
+
+def run_in_turn(server: RunningServer, started: list[RunningServer],
+                measure: Callable[[RunningServer], Result]) -> Result:
+    """Start ``server``, run ``measure`` on it and stop it; ``server`` is first added to ``started`` so
+    that the caller's cleanup stops it too if the start or the measurement fails."""
+    started.append(server)
+    server.start()
+    result = measure(server)
+    server.stop()
+    return result
 
 
 def processes_inside(folder: str) -> list[int]:
