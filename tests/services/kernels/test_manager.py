@@ -21,6 +21,7 @@ from nbserver.services.kernels.manager import KernelEvent, KernelStartFailed, Ma
 from nbserver.services.kernels.ports import PORT_FIELDS
 from nbserver.services.kernels.state import ExecutionState, KernelRecord
 from tests.support.kernel_client import KernelWebsocketClient
+from tests.support.kernel_processes import kernel_processes_using, process_exists
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -31,19 +32,6 @@ def is_status(state):
 
 async def kernel_pid(client: KernelWebsocketClient) -> int:
     return int((await client.run("import os; print(os.getpid())")).stdout)
-
-
-def process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie has exited; only its parent has not collected it yet.
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 async def wait_until(condition: Any, timeout: float, interval: float = 0.1) -> None:
@@ -214,22 +202,6 @@ def post_kernel(port: int, token: str) -> None:
         assert response.status == 201
 
 
-def kernel_processes_using(folder: str) -> list[int]:
-    """Live processes whose command line names ``folder`` (kernels name their connection file)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                cmdline = handle.read().decode(errors="replace")
-        except OSError:
-            continue
-        if folder in cmdline and process_exists(int(entry)):
-            pids.append(int(entry))
-    return pids
-
-
 @pytest.mark.gen_test(timeout=60)
 async def test_shutdown_all_during_a_start_leaves_no_process(server_app, jupyter_env, io_loop):
     manager = server_app.kernel_manager
@@ -243,7 +215,9 @@ async def test_shutdown_all_during_a_start_leaves_no_process(server_app, jupyter
 
 
 class TestPortTakenWhileStarting:
-    """Another socket takes a kernel's port between jupyter_client's pick and the kernel's bind."""
+    """Another socket takes a kernel's port between jupyter_client's pick and the kernel's bind.
+
+    Each test asks for ``app``, whose teardown shuts the kernel manager down."""
 
     @pytest.fixture
     def held_port(self) -> Any:
@@ -270,7 +244,7 @@ class TestPortTakenWhileStarting:
         return picked, races
 
     @pytest.mark.gen_test(timeout=60)
-    async def test_kernel_whose_port_was_taken_is_started_once_more(self, server_app, picks, held_port):
+    async def test_kernel_whose_port_was_taken_is_started_once_more(self, server_app, app, picks, held_port):
         picked, races = picks
         races["count"] = 1
         kernel_id = await server_app.kernel_manager.start_kernel()
@@ -280,7 +254,7 @@ class TestPortTakenWhileStarting:
         assert await km.is_alive()
 
     @pytest.mark.gen_test(timeout=60)
-    async def test_a_second_taken_port_fails_the_start_without_a_third(self, server_app, picks):
+    async def test_a_second_taken_port_fails_the_start_without_a_third(self, server_app, app, picks):
         picked, races = picks
         races["count"] = 2
         with pytest.raises(KernelStartFailed, match="the kernel process exited"):

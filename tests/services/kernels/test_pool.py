@@ -21,14 +21,9 @@ from traitlets.config import Config
 
 from nbserver.services.kernels import pool
 from nbserver.services.kernels.manager import MappingKernelManager
-from tests.services.kernels.test_manager import (
-    kernel_pid,
-    kernel_processes_using,
-    post_kernel,
-    process_exists,
-    wait_until,
-)
+from tests.services.kernels.test_manager import kernel_pid, post_kernel, wait_until
 from tests.support.kernel_client import KernelWebsocketClient
+from tests.support.kernel_processes import kernel_processes_using, process_exists
 
 pytestmark = pytest.mark.timeout(90)
 
