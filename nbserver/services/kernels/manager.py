@@ -37,7 +37,7 @@ from nbserver.services.kernels.base import (
     kernel_not_found,
 )
 from nbserver.services.kernels.bridge import KernelBridge, KernelDied
-from nbserver.services.kernels.pool import KernelPool
+from nbserver.services.kernels.pool import KernelMoveFailed, KernelPool, warm_python_kernel
 from nbserver.services.kernels.ports import kernel_ports_taken
 from nbserver.services.kernels.state import ExecutionState, KernelRecord
 from nbserver.services.kernelspecs.specs import LocalKernelSpecs
@@ -357,6 +357,14 @@ class MappingKernelManager(KernelManagerBase[RunningKernel]):
         # discarded when taken, not restarted behind the pool's back.
         running = await self._launch(name, self._pool_start_dir())
         running.km.stop_restarter()
+        try:
+            await warm_python_kernel(running, self._pool_start_dir())
+        except BaseException as exc:
+            # Failed, or cancelled (the server is stopping): leave no process behind.
+            await self._discard_pooled(running)
+            if isinstance(exc, KernelMoveFailed):
+                raise KernelStartFailed(f"The kernel {name!r} failed its first execute: {exc}.") from None
+            raise
         return running
 
     async def _discard_pooled(self, running: RunningKernel) -> None:

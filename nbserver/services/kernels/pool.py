@@ -103,6 +103,20 @@ async def move_python_kernel(
         raise KernelMoveFailed(f"the move failed: {answer.get('evalue', answer.get('status'))}")
 
 
+async def warm_python_kernel(running: RunningKernel, start_dir: str) -> None:
+    """Run a kernel's first execute before it is pooled: the move to ``start_dir``, where it is.
+
+    A fresh ipykernel's first execute costs it about twice the CPU of the next ones (measured with
+    the move: 15 ms against 8 ms), spent on a take when five kernels and the server share two
+    cores. This one changes nothing a user sees (same folder, no history, no name, no message to a
+    client). Raises KernelMoveFailed when the kernel fails it, died or did not answer in MOVE_TIMEOUT s.
+    """
+    try:
+        await move_python_kernel(running, start_dir, start_dir, MOVE_TIMEOUT)
+    except NotFound:
+        raise KernelMoveFailed("the kernel stopped") from None
+
+
 @dataclass
 class _PooledKernel:
     running: RunningKernel
