@@ -11,13 +11,15 @@ import pytest
 from nbserver.app import NotebookServerApp
 from tests.support.api_client import APIClient
 from tests.support.browser_session import BrowserSession
+from tests.support.kernel_processes import kill_kernels_left_running
 
 TEST_TOKEN = "test-token-0123456789"
 
 
 @pytest.fixture(autouse=True)
-def jupyter_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Point Jupyter's config, data and runtime folders at temporary ones for every test."""
+def jupyter_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """Point Jupyter's config, data and runtime folders at temporary ones for every test; after
+    it, fail the test that left a kernel running (and kill that kernel)."""
     dirs = {}
     for name in ("config", "data", "runtime"):
         path = tmp_path / f"jupyter-{name}"
@@ -25,7 +27,10 @@ def jupyter_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, st
         dirs[name] = str(path)
         monkeypatch.setenv(f"JUPYTER_{name.upper()}_DIR", str(path))
     monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
-    return dirs
+    yield dirs
+    left = kill_kernels_left_running(dirs["runtime"])
+    assert not left, (f"kernel process(es) {left} outlived the test: its kernel manager was never shut "
+                      "down (the app fixture does it), which can later hang a thread in the ZMQ context's term()")
 
 
 @pytest.fixture

@@ -120,6 +120,8 @@ class KernelBridge:
         self._offline: OrderedDict[str, SessionBuffer] = OrderedDict()
         self._request_owner: OrderedDict[str, str] = OrderedDict()
         self._internal_requests: OrderedDict[str, None] = OrderedDict()
+        #: The server's own requests awaiting their reply (``request_quietly``), by msg_id.
+        self._quiet_replies: dict[str, asyncio.Future[KernelMessage]] = {}
         self._internal_reply = asyncio.Event()
         self._internal_idle = asyncio.Event()
         self._stdin_watch: HandshakeWatch | None = None
@@ -175,6 +177,10 @@ class KernelBridge:
         self._sinks.clear()
         self._offline.clear()
         self.record.connections = 0
+        for waiter in self._quiet_replies.values():
+            if not waiter.done():
+                waiter.set_exception(KernelDied(reason))
+        self._quiet_replies.clear()
 
     def _on_recv(self, channel: str, frames: list[zmq.Frame]) -> None:
         try:
@@ -228,7 +234,11 @@ class KernelBridge:
             if not internal:
                 self._route_iopub(message)
         elif internal:
-            self._internal_reply.set()
+            waiter = self._quiet_replies.pop(message.parent_msg_id or "", None)
+            if waiter is None:
+                self._internal_reply.set()
+            elif not waiter.done():
+                waiter.set_result(message)
         else:
             owner = self._owner_of(message)
             if owner is None:
@@ -388,6 +398,28 @@ class KernelBridge:
         while len(self._internal_requests) > MAX_TRACKED_REQUESTS:
             self._internal_requests.popitem(last=False)
         self._transmit(message)
+
+    async def request_quietly(self, message: KernelMessage, timeout: float) -> KernelMessage:
+        """Send the server's own request and return its reply; nothing the kernel sends about it
+        (its busy and idle status, any output) reaches a client or changes the execution state.
+
+        Raises TimeoutError after ``timeout`` s, KernelDied when the bridge closes first,
+        NotFound when it is closed already.
+        """
+        if self.closed:
+            raise NotFound("The kernel is no longer running.")
+        waiter: asyncio.Future[KernelMessage] = asyncio.get_running_loop().create_future()
+        self._quiet_replies[message.msg_id] = waiter
+        self._internal_requests[message.msg_id] = None
+        while len(self._internal_requests) > MAX_TRACKED_REQUESTS:
+            self._internal_requests.popitem(last=False)
+        try:
+            self._transmit(message)
+            return await asyncio.wait_for(waiter, timeout)
+        except asyncio.TimeoutError:  # not yet the builtin TimeoutError on Python 3.10
+            raise TimeoutError(f"no reply within {timeout:g} s") from None
+        finally:
+            self._quiet_replies.pop(message.msg_id, None)
 
     async def wait_ready(self, timeout: float, is_alive: Callable[[], Awaitable[bool]]) -> None:
         """Wait until the kernel answers a kernel_info request and its idle status reaches us.

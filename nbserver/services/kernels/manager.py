@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import zmq
-from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
 from jupyter_client.multikernelmanager import AsyncMultiKernelManager
 from jupyter_core.paths import jupyter_runtime_dir
 from traitlets import DottedObjectName, Instance, Integer, List, Unicode, default
@@ -37,7 +37,8 @@ from nbserver.services.kernels.base import (
     kernel_not_found,
 )
 from nbserver.services.kernels.bridge import KernelBridge, KernelDied
-from nbserver.services.kernels.pool import KernelPool
+from nbserver.services.kernels.pool import KernelMoveFailed, KernelPool, warm_python_kernel
+from nbserver.services.kernels.ports import kernel_ports_taken
 from nbserver.services.kernels.state import ExecutionState, KernelRecord
 from nbserver.services.kernelspecs.specs import LocalKernelSpecs
 
@@ -47,6 +48,14 @@ RECONNECT_INTERVAL_MS = 10
 
 
 __all__ = ["KernelEvent", "KernelListener", "KernelStartFailed", "MappingKernelManager", "kernel_not_found"]
+
+
+class _PortsTaken(Exception):
+    """A kernel exited while starting, and another socket holds one of its ports: a race to retry."""
+
+    def __init__(self, ports: list[int]) -> None:
+        super().__init__(f"ports taken: {ports}")
+        self.ports = ports
 
 
 @dataclass
@@ -126,6 +135,28 @@ class MappingKernelManager(KernelManagerBase[RunningKernel]):
         folder = os.path.realpath(os.path.join(root, os.path.expanduser(value)))
         return folder if is_inside(root, folder) and os.path.isdir(folder) else None
 
+    def _start_place(
+        self, name: str, path: str, working_dir: str | None, session_path: str | None
+    ) -> tuple[KernelSpec, str, str]:
+        """(kernelspec, folder, JPY_SESSION_NAME or "") of a start: what it reads from disk (blocking).
+
+        The folder is ``KERNEL_WORKING_DIR``'s when it names one inside the root, else ``path``'s.
+        Raises InvalidInput for an unknown kernel name or a path outside the root.
+        """
+        try:
+            spec = self.kernel_spec_manager.get_kernel_spec(name)
+        except NoSuchKernel:
+            raise InvalidInput(f"No kernel named {name!r}; see /api/kernelspecs.") from None
+        cwd = self.cwd_for_path(path)
+        if working_dir:
+            folder = self.working_dir_from_env(working_dir)
+            if folder is None:
+                self.log.warning("KERNEL_WORKING_DIR %r is not a folder inside the root; the kernel "
+                                 "starts in %s", working_dir, cwd)
+            else:
+                cwd = folder
+        return spec, cwd, self.session_name_for(session_path) if session_path else ""
+
     async def start_kernel(
         self, kernel_name: str | None = None, path: str | None = None, env: dict[str, str] | None = None,
         kernel_id: str | None = None, session_path: str | None = None,
@@ -146,21 +177,11 @@ class MappingKernelManager(KernelManagerBase[RunningKernel]):
             if kernel_id in self._kernels:
                 return kernel_id
         name = kernel_name or self.default_kernel_name
-        try:
-            spec = await run_blocking(self.kernel_spec_manager.get_kernel_spec, name)
-        except NoSuchKernel:
-            raise InvalidInput(f"No kernel named {name!r}; see /api/kernelspecs.") from None
-        cwd = await run_blocking(self.cwd_for_path, path or "")
         launch_env = self.client_env(env or {})
-        working_dir = launch_env.get("KERNEL_WORKING_DIR")
-        if working_dir:
-            folder: str | None = await run_blocking(self.working_dir_from_env, working_dir)
-            if folder is None:
-                self.log.warning("KERNEL_WORKING_DIR %r is not a folder inside the root; the kernel "
-                                 "starts in %s", working_dir, cwd)
-            else:
-                cwd = folder
-        session_name = await run_blocking(self.session_name_for, session_path) if session_path else ""
+        # One trip to the thread pool for the few small reads: under load each trip waits for a
+        # worker thread to get a CPU (measured: 6-40 ms for the two of a warm start at load 10).
+        spec, cwd, session_name = await run_blocking(
+            self._start_place, name, path or "", launch_env.get("KERNEL_WORKING_DIR"), session_path)
         running = None
         if self._pool is not None and not launch_env and kernel_id is None:
             running = await self._pool.take(name, spec, cwd, session_name)
@@ -186,7 +207,24 @@ class MappingKernelManager(KernelManagerBase[RunningKernel]):
     async def _launch(
         self, name: str, cwd: str, env: dict[str, str] | None = None, requested_id: str | None = None
     ) -> RunningKernel:
-        """Start a kernel process and wait until it answers; the caller adopts it (or pools it)."""
+        """Start a kernel process and wait until it answers; the caller adopts it (or pools it).
+
+        A kernel that exits while starting because another socket took one of its TCP ports
+        meanwhile (ports.py) is started once more, on new ports; any other failure, or a second
+        one, raises KernelStartFailed.
+        """
+        try:
+            return await self._launch_once(name, cwd, env, requested_id, check_ports=True)
+        except _PortsTaken as race:
+            self.log.warning("Kernel %r exited while starting: another socket took its port(s) %s "
+                             "meanwhile; starting it once more on new ports", name, race.ports)
+        return await self._launch_once(name, cwd, env, requested_id, check_ports=False)
+
+    async def _launch_once(
+        self, name: str, cwd: str, env: dict[str, str] | None, requested_id: str | None, check_ports: bool
+    ) -> RunningKernel:
+        """One start of a kernel process; raises _PortsTaken (with ``check_ports``) when it exited
+        because one of its ports was taken, KernelStartFailed on any other failure."""
         options: dict[str, Any] = {"cwd": cwd}
         if env:
             options["env"] = {**os.environ, **env}
@@ -225,7 +263,11 @@ class MappingKernelManager(KernelManagerBase[RunningKernel]):
             await self._wait_ready(running, died_early)
         except (KernelDied, TimeoutError) as exc:
             bridge.close("The kernel failed to start")
+            connection = km.get_connection_info()
             await self._stop_process(kernel_id)
+            taken = kernel_ports_taken(connection) if check_ports and isinstance(exc, KernelDied) else []
+            if taken:
+                raise _PortsTaken(taken) from None
             raise KernelStartFailed(f"The kernel {name!r} failed to start: {exc}.") from None
         except BaseException:
             # Cancelled (the server is stopping) or an unexpected error: leave no process behind.
@@ -315,6 +357,14 @@ class MappingKernelManager(KernelManagerBase[RunningKernel]):
         # discarded when taken, not restarted behind the pool's back.
         running = await self._launch(name, self._pool_start_dir())
         running.km.stop_restarter()
+        try:
+            await warm_python_kernel(running, self._pool_start_dir())
+        except BaseException as exc:
+            # Failed, or cancelled (the server is stopping): leave no process behind.
+            await self._discard_pooled(running)
+            if isinstance(exc, KernelMoveFailed):
+                raise KernelStartFailed(f"The kernel {name!r} failed its first execute: {exc}.") from None
+            raise
         return running
 
     async def _discard_pooled(self, running: RunningKernel) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,11 +14,14 @@ import urllib.request
 from typing import Any
 
 import pytest
+from jupyter_client.connect import LocalPortCache
 from traitlets.config import Config
 
-from nbserver.services.kernels.manager import KernelEvent, MappingKernelManager
+from nbserver.services.kernels.manager import KernelEvent, KernelStartFailed, MappingKernelManager
+from nbserver.services.kernels.ports import PORT_FIELDS
 from nbserver.services.kernels.state import ExecutionState, KernelRecord
 from tests.support.kernel_client import KernelWebsocketClient
+from tests.support.kernel_processes import kernel_processes_using, process_exists
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -28,19 +32,6 @@ def is_status(state):
 
 async def kernel_pid(client: KernelWebsocketClient) -> int:
     return int((await client.run("import os; print(os.getpid())")).stdout)
-
-
-def process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie has exited; only its parent has not collected it yet.
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 async def wait_until(condition: Any, timeout: float, interval: float = 0.1) -> None:
@@ -211,22 +202,6 @@ def post_kernel(port: int, token: str) -> None:
         assert response.status == 201
 
 
-def kernel_processes_using(folder: str) -> list[int]:
-    """Live processes whose command line names ``folder`` (kernels name their connection file)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                cmdline = handle.read().decode(errors="replace")
-        except OSError:
-            continue
-        if folder in cmdline and process_exists(int(entry)):
-            pids.append(int(entry))
-    return pids
-
-
 @pytest.mark.gen_test(timeout=60)
 async def test_shutdown_all_during_a_start_leaves_no_process(server_app, jupyter_env, io_loop):
     manager = server_app.kernel_manager
@@ -237,3 +212,52 @@ async def test_shutdown_all_during_a_start_leaves_no_process(server_app, jupyter
     with pytest.raises(Exception):
         await starting
     await wait_until(lambda: asyncio.sleep(0, not kernel_processes_using(jupyter_env["runtime"])), timeout=10)
+
+
+class TestPortTakenWhileStarting:
+    """Another socket takes a kernel's port between jupyter_client's pick and the kernel's bind.
+
+    Each test asks for ``app``, whose teardown shuts the kernel manager down."""
+
+    @pytest.fixture
+    def held_port(self) -> Any:
+        with socket.socket() as holder:
+            holder.bind(("127.0.0.1", 0))
+            holder.listen()
+            yield holder.getsockname()[1]
+
+    @pytest.fixture
+    def picks(self, monkeypatch: pytest.MonkeyPatch, held_port: int) -> Any:
+        """The ports jupyter_client picks; the shell port (each start's first pick) of the first
+        ``races`` starts is the held one."""
+        original = LocalPortCache.find_available_port
+        picked: list[int] = []
+        races = {"count": 0}
+
+        def pick(cache: LocalPortCache, ip: str) -> int:
+            is_shell = len(picked) % len(PORT_FIELDS) == 0
+            port = held_port if is_shell and len(picked) // len(PORT_FIELDS) < races["count"] else original(cache, ip)
+            picked.append(port)
+            return port
+
+        monkeypatch.setattr(LocalPortCache, "find_available_port", pick)
+        return picked, races
+
+    @pytest.mark.gen_test(timeout=60)
+    async def test_kernel_whose_port_was_taken_is_started_once_more(self, server_app, app, picks, held_port):
+        picked, races = picks
+        races["count"] = 1
+        kernel_id = await server_app.kernel_manager.start_kernel()
+        assert len(picked) == 2 * len(PORT_FIELDS)  # two starts, the second on new ports
+        km = server_app.kernel_manager._multi.get_kernel(kernel_id)
+        assert km.shell_port != held_port
+        assert await km.is_alive()
+
+    @pytest.mark.gen_test(timeout=60)
+    async def test_a_second_taken_port_fails_the_start_without_a_third(self, server_app, app, picks):
+        picked, races = picks
+        races["count"] = 2
+        with pytest.raises(KernelStartFailed, match="the kernel process exited"):
+            await server_app.kernel_manager.start_kernel()
+        assert len(picked) == 2 * len(PORT_FIELDS)
+        assert server_app.kernel_manager.list_kernels() == []

@@ -21,14 +21,9 @@ from traitlets.config import Config
 
 from nbserver.services.kernels import pool
 from nbserver.services.kernels.manager import MappingKernelManager
-from tests.services.kernels.test_manager import (
-    kernel_pid,
-    kernel_processes_using,
-    post_kernel,
-    process_exists,
-    wait_until,
-)
+from tests.services.kernels.test_manager import kernel_pid, post_kernel, wait_until
 from tests.support.kernel_client import KernelWebsocketClient
+from tests.support.kernel_processes import kernel_processes_using, process_exists
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -187,6 +182,30 @@ class TestChangedKernelspec:
         model = await start_kernel(name="pyspec")
         result = await (await connect(model["id"])).run("import os; print(os.environ.get('NBSERVER_TEST'))")
         assert result.stdout == "from the spec\n"
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_pooled_kernel_has_run_its_first_execute_before_it_is_taken(manager, root_dir, monkeypatch):
+    moves: list[tuple[str, str]] = []
+    move = pool.move_python_kernel
+
+    async def recorded(running: Any, folder: str, start_dir: str, *args: Any, **kwargs: Any) -> None:
+        moves.append((folder, start_dir))
+        await move(running, folder, start_dir, *args, **kwargs)
+
+    monkeypatch.setattr(pool, "move_python_kernel", recorded)
+    await filled_pool(manager)
+    # The warm-up is the move to where the kernel already is: a fresh kernel's costly first execute.
+    assert moves == [(os.path.realpath(root_dir), os.path.realpath(root_dir))]
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_kernel_failing_its_first_execute_is_not_pooled_and_leaves_no_process(manager, jupyter_env, monkeypatch):
+    monkeypatch.setattr(pool, "MOVE_TIMEOUT", 0.0)  # no kernel answers this fast
+    manager.start_kernel_pool()
+    await wait_until(lambda: asyncio.sleep(0, manager.starting_pooled_kernel_count() == 0
+                                           and not kernel_processes_using(jupyter_env["runtime"])), timeout=30)
+    assert manager.pooled_kernel_count() == 0
 
 
 @pytest.mark.gen_test(timeout=90)
