@@ -35,6 +35,7 @@ from nbserver.blocking import run_blocking
 from nbserver.errors import Conflict, InvalidInput
 from nbserver.services.contents.notebooks import read_notebook
 from nbserver.services.contents.validation import validate_notebook
+from nbserver.services.files.writeback import Writeback
 
 if TYPE_CHECKING:
     from nbserver.services.contents.filemanager import FileContentsManager
@@ -50,6 +51,8 @@ MAX_RENAMES = 1000
 WRITE_BATCH_BYTES = 2 * 1024 * 1024
 #: Bytes of a Content-Length body read into each of the two buffers of :meth:`UploadStream.read_body`.
 READ_BUFFER_BYTES = 4 * 1024 * 1024
+#: Bytes of staging file after which its writeback to the disk is started (:class:`Writeback`).
+WRITEBACK_BYTES = 32 * 1024 * 1024
 #: Buffers per ``os.writev`` call (POSIX guarantees IOV_MAX >= 16; Linux has 1024).
 WRITEV_BUFFERS = 512
 
@@ -65,7 +68,7 @@ class StagedUpload:
     ``abort`` may be called from any thread at any time, also while a write runs."""
 
     def __init__(self, manager: FileContentsManager, folder: str, name: str, on_conflict: str,
-                 check_notebook_bytes: int) -> None:
+                 check_notebook_bytes: int, writeback_bytes: int = WRITEBACK_BYTES) -> None:
         if on_conflict not in ON_CONFLICT:
             raise ValueError(on_conflict)
         self.manager = manager
@@ -73,9 +76,11 @@ class StagedUpload:
         self.name = name
         self.on_conflict = on_conflict
         self.check_notebook_bytes = check_notebook_bytes
+        self.writeback_bytes = writeback_bytes
         self.size = 0
         self.staging: str | None = None
         self._fd: int | None = None
+        self._writeback: Writeback | None = None
         self._lock = threading.Lock()
         self._digest = hashlib.sha256()  # computed as the bytes are written: the file is not read again
 
@@ -90,6 +95,7 @@ class StagedUpload:
         with self._lock:
             self._fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             self.staging = staging
+            self._writeback = Writeback(self._fd, self.writeback_bytes)
 
     def write(self, chunks: Sequence[Buffer]) -> None:
         """Append ``chunks`` (in order) to the staging file. Blocking; the GIL is released while writing."""
@@ -100,6 +106,8 @@ class StagedUpload:
                 group = chunks[start:start + WRITEV_BUFFERS]
                 write_all(self._fd, group)
                 self.size += sum(len(chunk) for chunk in group)
+            if self._writeback is not None:
+                self._writeback.written(self.size)  # the disk starts on it while the rest arrives
 
     def hash(self, chunks: Sequence[Buffer]) -> None:
         """Add ``chunks`` (in order) to the running SHA-256. Blocking; hashlib releases the GIL, so this
