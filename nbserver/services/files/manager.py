@@ -548,7 +548,8 @@ class FileServices(LoggingConfigurable):
     def new_upload(self, folder: str, name: str, on_conflict: str) -> StagedUpload:
         """The staging of one raw upload (``POST /api/files/upload``) of ``name`` into ``folder``."""
         return StagedUpload(self.contents_manager, folder, name, on_conflict,
-                            int(self.upload_check_notebook_mb * 1024 * 1024), int(self.upload_writeback_mb * 1024 * 1024))
+                            int(self.upload_check_notebook_mb * 1024 * 1024),
+                            int(self.upload_writeback_mb * 1024 * 1024))
 
     def visible_path(self, path: str) -> None:
         """NotFound or InvalidInput unless a client may see ``path`` (hidden names, outside the root)."""

@@ -78,7 +78,7 @@ class Writeback:
         assert call is not None
         try:
             call(self.fd, self.started, size - self.started, SYNC_FILE_RANGE_WRITE)
-            if self.started > self.waited and os.environ.get("NBSERVER_WB_WAIT", "1") == "1":  # XXX experiment
+            if self.started > self.waited:
                 call(self.fd, self.waited, self.started - self.waited,
                      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER)
                 self.waited = self.started

@@ -13,12 +13,16 @@ import asyncio
 import errno
 import hashlib
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from nbserver.services.contents.filemanager import FileContentsManager
 from nbserver.services.files import content_handlers, writeback
+from nbserver.services.files.upload import StagedUpload
 from nbserver.services.files.writeback import (
     SYNC_FILE_RANGE_WAIT_AFTER,
     SYNC_FILE_RANGE_WAIT_BEFORE,
@@ -98,6 +102,35 @@ def test_no_hint_without_the_call_or_with_a_zero_range(monkeypatch: pytest.Monke
     assert not Writeback(0, 0).enabled
     monkeypatch.setattr(writeback, "sync_file_range", None)
     assert not Writeback(0, RANGE).enabled
+
+
+def test_an_abort_does_not_wait_for_a_write_waiting_on_the_disk(
+        root_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The event loop aborts when a client goes away; the write that holds the file removes it as it ends."""
+    disk = threading.Event()
+
+    def slow_disk(fd: int, offset: int, nbytes: int, flags: int) -> None:
+        if flags & SYNC_FILE_RANGE_WAIT_AFTER:
+            assert disk.wait(5)
+
+    monkeypatch.setattr(writeback, "sync_file_range", slow_disk)
+    upload = StagedUpload(FileContentsManager(root_dir=str(root_dir)), "", "f.bin", "fail", 0, writeback_bytes=RANGE)
+    upload.open()
+    upload.write([os.urandom(RANGE)])
+    writer = threading.Thread(target=upload.write, args=([os.urandom(RANGE)],))
+    writer.start()
+    try:
+        for _ in range(300):
+            if upload._lock.locked():
+                break
+            time.sleep(0.01)
+        started = time.monotonic()
+        upload.abort()
+        assert time.monotonic() - started < 1 and leftovers(root_dir)  # returned at once; the file is in use
+    finally:
+        disk.set()
+        writer.join(30)
+    assert os.listdir(root_dir) == []
 
 
 async def test_an_upload_across_ranges_is_stored_and_hashed_exactly(
