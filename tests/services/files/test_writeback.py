@@ -9,7 +9,6 @@ crosses several ranges.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import hashlib
 import os
@@ -34,6 +33,7 @@ from tests.services.files.test_upload_body import (
     BUFFER,
     RawConnection,
     SmallBuffersStream,
+    eventually,
     leftovers,
     streams,  # noqa: F401  (a fixture)
     upload_head,
@@ -158,16 +158,10 @@ async def test_a_client_gone_after_writeback_started_leaves_nothing(
     connection = await RawConnection.open(base_url)
     connection.send(upload_head(token, "cut.bin", len(BODY)) + BODY[:3 * BUFFER + 100])
     await connection.writer.drain()
-    for _ in range(300):
-        if len(calls) >= 3:  # two ranges started, the first waited for
-            break
-        await asyncio.sleep(0.01)
-    assert leftovers(root_dir) and len(calls) >= 3
+    assert await eventually(lambda: len(calls) >= 3)  # two ranges started, the first waited for
+    assert leftovers(root_dir)
     connection.close()
-    for _ in range(300):
-        if not leftovers(root_dir):
-            break
-        await asyncio.sleep(0.01)
+    await eventually(lambda: not leftovers(root_dir))
     assert os.listdir(root_dir) == []
 
 
