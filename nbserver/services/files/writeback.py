@@ -5,10 +5,10 @@ or timers say so (on a machine with gigabytes of memory: 30 s later) or at ``fsy
 that is fsynced at the end therefore first receives everything and then waits for the disk to
 write all of it. :class:`Writeback` tells Linux to start writing each range of
 ``every_bytes`` as soon as it is complete (``sync_file_range(2)``, ``SYNC_FILE_RANGE_WRITE``:
-it queues the writes and returns), and waits for the range before it to be written
+it queues the writes and returns), and waits for the range two before it to be written
 (``SYNC_FILE_RANGE_WAIT_BEFORE|WRITE|WAIT_AFTER``), so the disk writes while the body is still
-arriving, at most about two ranges are dirty or in flight, and the final ``fsync`` has
-little left but the last range, the metadata and the disk's cache flush.
+arriving, at most about three ranges are dirty or in flight, and the final ``fsync`` has
+little left but the last ranges, the metadata and the disk's cache flush.
 
 This is a hint about *when* to write, never a substitute for ``fsync``: ``sync_file_range``
 writes no metadata and flushes no disk cache, and the caller still fsyncs before it calls the
@@ -59,7 +59,7 @@ class Writeback:
     """Starts the writeback of a sequentially written file range by range (see the module docstring).
 
     Call :meth:`written` with the file's size after each write, from the thread that writes (it
-    may block while the disk catches up: that is the back-pressure that keeps about two ranges
+    may block while the disk catches up: that is the back-pressure that keeps about three ranges
     of ``every_bytes`` in the page cache). ``every_bytes`` <= 0 turns it off.
     """
 
@@ -71,17 +71,20 @@ class Writeback:
         self.enabled = every_bytes > 0 and sync_file_range is not None
 
     def written(self, size: int) -> None:
-        """The file now holds ``size`` bytes: start writing the completed range, wait for the one before."""
+        """The file now holds ``size`` bytes: start writing the completed range, wait for the one two before."""
         if not self.enabled or size - self.started < self.every_bytes:
             return
         call = sync_file_range
         assert call is not None
         try:
             call(self.fd, self.started, size - self.started, SYNC_FILE_RANGE_WRITE)
-            if self.started > self.waited:
-                call(self.fd, self.waited, self.started - self.waited,
+            # The range started one turn ago may still be in flight: wait for the one before it,
+            # which had two turns, so this blocks only when the disk is slower than the body.
+            behind = self.started - self.every_bytes
+            if behind > self.waited:
+                call(self.fd, self.waited, behind - self.waited,
                      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER)
-                self.waited = self.started
+                self.waited = behind
         except OSError:
             self.enabled = False  # a hint only: the final fsync writes (and reports) whatever is left
             return
