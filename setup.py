@@ -11,7 +11,7 @@ setup(
     include_package_data=True,
     package_data={"nbserver": ["static/**/*", "templates/**/*", "services/api/api.yaml"]},
     install_requires=[
-        "tornado>=6.2",
+        "tornado>=6.2,<7",  # uploads replace a private HTTP1Connection method (services/files/content_handlers.py)
         "nbformat>=5.7",
         "fastjsonschema>=2.16",  # validates notebooks with nbformat's schema, without importing nbformat
         "ujson>=5.4",  # writes notebooks; checked byte for byte against json, which it falls back to

@@ -1,7 +1,7 @@
 """Raw upload benchmark: one large file into nbserver and into jupyter_server, next to the disk (issue 15).
 
-    python benchmarks/upload.py                 # 500 MB, 2 trials per server
-    python benchmarks/upload.py --mb 100 --trials 1
+    python benchmarks/upload.py                 # 500 MB, 5 rounds
+    python benchmarks/upload.py --mb 100 --rounds 1 --nbserver-only
 
 The file (``--mb`` megabytes of random bytes, made once in a scratch folder) goes
 
@@ -12,14 +12,20 @@ The file (``--mb`` megabytes of random bytes, made once in a scratch folder) goe
   ``PUT /api/contents/<name>`` of 1 MB base64 chunks (``"chunk": 1, 2, ... -1``) on one
   kept-alive connection.
 
-Before each upload the same number of bytes is written to the same folder in 1 MB blocks and
-fsynced ("disk": what the disk does alone at that moment), so every upload is printed with its
-own disk figure, the ratio of the two, the growth of the server's peak resident memory during the
-upload (``VmHWM`` in /proc, reset through ``clear_refs``; the target is < 50 MB for 500 MB), the
-server's CPU time for the upload (user + system, all threads: the figure least moved by other
-jobs), and the load average. The servers take turns, so drift from other jobs spreads over all of
-them. ``--baseline DIR`` adds another nbserver checkout (say, main's) to the turns. Figures are
-printed, not checked: this is a measurement, not a test.
+Each round measures every server once, in turns (``--rounds``, default 5), each upload right
+after its own disk figure, so drift from other jobs on the machine spreads over all of them. "Disk" means: in the same folder as the server's root, write the same number of megabytes
+with ``os.write`` of one 1 MB block of random bytes (already in memory, written again and
+again) into a new file through the page cache, then one ``fsync``, timed from ``open`` to the end
+of the ``fsync``, then the file is removed; it is what this disk does alone at that moment,
+and the upload is held to the same end state (its bytes on disk, fsynced: the crash-safe save),
+while it also has to receive, hash (SHA-256) and place the file. A row prints both figures and their ratio, the growth of the
+server's peak resident memory during the upload (``VmHWM`` in /proc, reset through
+``clear_refs``; the target is < 50 MB for 500 MB), the server's CPU time for the upload (user +
+system, all threads: the figure least moved by other jobs) and the 1-minute load average. A
+summary gives each server's medians with their ranges. ``--baseline DIR`` adds another nbserver
+checkout (say, main's), ``--variant LABEL=ARGS`` this checkout with other command-line
+options (say ``nowriteback=--FileServices.upload_writeback_mb=0``). Figures are printed, not
+checked: this is a measurement, not a test.
 """
 
 from __future__ import annotations
@@ -30,7 +36,9 @@ import http.client
 import json
 import os
 import shutil
+import shlex
 import socket
+import statistics
 import sys
 import tempfile
 import time
@@ -146,7 +154,7 @@ def measure(server: RunningServer, source: Path, name: str, megabytes: int) -> d
     if size != source.stat().st_size:
         raise RuntimeError(f"{server.name} stored {size} bytes of {source.stat().st_size}")
     (server.root / name).unlink()
-    return {"upload": megabytes / elapsed, "disk": megabytes / disk, "rss_growth": (peak - before) / 1024,
+    return {"upload": megabytes / elapsed, "disk": megabytes / disk, "ratio": disk / elapsed, "rss_growth": (peak - before) / 1024,
             "rss_before": before / 1024, "load": load, "seconds": elapsed, "cpu": cpu}
 
 
@@ -158,13 +166,26 @@ def small_file(scratch: Path) -> Path:
     return path
 
 
+def summary(label: str, rows: list[dict[str, float]]) -> str:
+    """One server's medians over the rounds, each with its range."""
+    def spread(key: str, form: str) -> str:
+        values = [row[key] for row in rows]
+        return (f"{format(statistics.median(values), form)} "
+                f"({format(min(values), form)}-{format(max(values), form)})")
+    return (f"{label:<18} upload MB/s {spread('upload', '.0f')}, disk MB/s {spread('disk', '.0f')}, "
+            f"ratio {spread('ratio', '.2f')}, server CPU s {spread('cpu', '.2f')}, "
+            f"RSS growth MB {spread('rss_growth', '+.1f')}, load {spread('load', '.1f')}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=int, default=500, help="megabytes per upload (default 500)")
-    parser.add_argument("--trials", type=int, default=2, help="uploads per server (default 2)")
+    parser.add_argument("--rounds", "--trials", type=int, default=5, help="rounds of uploads (default 5)")
     parser.add_argument("--nbserver-only", action="store_true", help="skip jupyter_server")
     parser.add_argument("--baseline", type=Path, metavar="DIR",
                         help="also measure the nbserver in DIR (e.g. `git archive main nbserver | tar -x -C DIR`)")
+    parser.add_argument("--variant", action="append", default=[], metavar="LABEL=ARGS",
+                        help="also measure this nbserver started with ARGS added to its command line")
     args = parser.parse_args()
     print(json.dumps(machine_info()), flush=True)
     scratch = Path(tempfile.mkdtemp(prefix="nbserver-upload-bench-", dir=BENCH_DIR.parent))
@@ -173,31 +194,39 @@ def main() -> int:
         source = scratch / "source.bin"
         make_source(source, args.mb)
         specs = server_commands(jupyter_server_venv(), scratch)
-        runs = [(NBSERVER, NBSERVER, BENCH_DIR.parent)]
+        runs: list[tuple[str, str, Path, list[str]]] = [(NBSERVER, NBSERVER, BENCH_DIR.parent, [])]
         if args.baseline:
-            runs.append((f"{NBSERVER}@baseline", NBSERVER, args.baseline.resolve()))
+            runs.append((f"{NBSERVER}@baseline", NBSERVER, args.baseline.resolve(), []))
+        for variant in args.variant:
+            label, _, options = variant.partition("=")
+            runs.append((label, NBSERVER, BENCH_DIR.parent, shlex.split(options)))
         if not args.nbserver_only:
-            runs.append((JUPYTER_SERVER, JUPYTER_SERVER, BENCH_DIR.parent))
+            runs.append((JUPYTER_SERVER, JUPYTER_SERVER, BENCH_DIR.parent, []))
         labels = {}
-        for label, name, cwd in runs:
+        for label, name, cwd, options in runs:
             root = scratch / f"root-{len(servers)}"
             root.mkdir()
             extra = [f"--NotebookServerApp.max_body_size={2 * args.mb * MB + MB}"] if name == NBSERVER else []
-            server = RunningServer(specs[name], root, scratch / f"home-{len(servers)}", TOKEN, extra, cwd=cwd)
+            server = RunningServer(specs[name], root, scratch / f"home-{len(servers)}", TOKEN, extra + options, cwd=cwd)
             server.start()
             servers.append(server)
             labels[id(server)] = label
             UPLOADERS[name](server.port, small_file(scratch), "warmup.bin")
             (root / "warmup.bin").unlink()
-        print(f"{'trial':>5}  {'server':<18} {'upload MB/s':>11} {'disk MB/s':>9} {'ratio':>5} "
+        print(f"{'round':>5}  {'server':<18} {'upload MB/s':>11} {'disk MB/s':>9} {'ratio':>5} "
               f"{'RSS growth MB':>13} {'server CPU s':>12} {'load':>5}", flush=True)
-        for trial in range(1, args.trials + 1):
+        results: dict[int, list[dict[str, float]]] = {id(server): [] for server in servers}
+        for trial in range(1, args.rounds + 1):
             for server in servers:
                 row = measure(server, source, f"big-{trial}.bin", args.mb)
+                results[id(server)].append(row)
                 print(f"{trial:>5}  {labels[id(server)]:<18} {row['upload']:>11.0f} {row['disk']:>9.0f} "
-                      f"{row['upload'] / row['disk']:>5.2f} {row['rss_growth']:>+13.1f} {row['cpu']:>12.1f} "
+                      f"{row['ratio']:>5.2f} {row['rss_growth']:>+13.1f} {row['cpu']:>12.2f} "
                       f"{row['load']:>5.1f}", flush=True)
-        print(f"{args.mb} MB per upload; uptime: {os.popen('uptime').read().strip()}")
+        print(f"medians over {args.rounds} rounds (ranges), {args.mb} MB per upload:")
+        for server in servers:
+            print("  " + summary(labels[id(server)], results[id(server)]))
+        print(f"uptime: {os.popen('uptime').read().strip()}")
     finally:
         for server in servers:
             server.stop()

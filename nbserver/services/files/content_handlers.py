@@ -31,6 +31,9 @@ from nbserver.services.files.upload import ON_CONFLICT, StagedUpload, UploadStre
 #: Bytes read from the socket at once, and handed to ``data_received`` at most, during an upload
 #: (tornado's default for every connection is 64 KB: fine for JSON, 16 times the calls for a file).
 UPLOAD_READ_BYTES = 1024 * 1024
+#: The private ``HTTP1Connection`` method that reads a ``Content-Length`` body (tornado 6; setup.py
+#: pins tornado below 7). When a tornado lacks it, uploads take the ``data_received`` path.
+TORNADO_FIXED_BODY_READER = "_read_fixed_body"
 
 
 def read_body_in_larger_chunks(handler: Any, size: int) -> Callable[[], None]:
@@ -73,16 +76,17 @@ def read_known_length_body(handler: Any, stream: UploadStream) -> Callable[[], N
     length = headers.get("Content-Length", "")
     if (not isinstance(connection, HTTP1Connection) or not re.fullmatch("[0-9]+", length)
             or "Transfer-Encoding" in headers or "Content-Encoding" in headers
-            or int(length) > handler.max_body_size or not callable(getattr(connection, "_read_fixed_body", None))):
+            or int(length) > handler.max_body_size
+            or not callable(getattr(connection, TORNADO_FIXED_BODY_READER, None))):
         return None
 
     async def read_fixed_body(content_length: int, delegate: object) -> None:
         await stream.read_body(connection.stream, content_length)
 
-    setattr(connection, "_read_fixed_body", read_fixed_body)  # this connection object only
+    setattr(connection, TORNADO_FIXED_BODY_READER, read_fixed_body)  # this connection object only
 
     def undo() -> None:
-        vars(connection).pop("_read_fixed_body", None)  # tornado's own reader again (should the object be reused)
+        vars(connection).pop(TORNADO_FIXED_BODY_READER, None)  # tornado's own reader again (should the object be reused)
     return undo
 
 

@@ -150,6 +150,10 @@ class FileServices(LoggingConfigurable):
         64.0, min=0.0, help="Uploaded .ipynb files up to this many megabytes are parsed and validated; "
         "larger ones are stored unchecked (parsing takes several times a file's size in memory).",
     ).tag(config=True)
+    upload_writeback_mb = Float(
+        32.0, min=0.0, help="Megabytes of an upload after which the disk is told to start writing them "
+        "(sync_file_range), so it writes while the rest arrives and the final fsync has little left; 0: off.",
+    ).tag(config=True)
 
     def __init__(self, contents_manager: FileContentsManager, owner: str, database: Database | None = None,
                  store_owner: str | None = None, **kwargs: Any) -> None:
@@ -544,7 +548,8 @@ class FileServices(LoggingConfigurable):
     def new_upload(self, folder: str, name: str, on_conflict: str) -> StagedUpload:
         """The staging of one raw upload (``POST /api/files/upload``) of ``name`` into ``folder``."""
         return StagedUpload(self.contents_manager, folder, name, on_conflict,
-                            int(self.upload_check_notebook_mb * 1024 * 1024))
+                            int(self.upload_check_notebook_mb * 1024 * 1024),
+                            int(self.upload_writeback_mb * 1024 * 1024))
 
     def visible_path(self, path: str) -> None:
         """NotFound or InvalidInput unless a client may see ``path`` (hidden names, outside the root)."""

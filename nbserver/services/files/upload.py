@@ -22,11 +22,12 @@ one would take memory many times its size), with a ``message`` saying so.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import posixpath
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tornado.iostream import IOStream
@@ -35,6 +36,7 @@ from nbserver.blocking import run_blocking
 from nbserver.errors import Conflict, InvalidInput
 from nbserver.services.contents.notebooks import read_notebook
 from nbserver.services.contents.validation import validate_notebook
+from nbserver.services.files.writeback import Writeback
 
 if TYPE_CHECKING:
     from nbserver.services.contents.filemanager import FileContentsManager
@@ -50,6 +52,8 @@ MAX_RENAMES = 1000
 WRITE_BATCH_BYTES = 2 * 1024 * 1024
 #: Bytes of a Content-Length body read into each of the two buffers of :meth:`UploadStream.read_body`.
 READ_BUFFER_BYTES = 4 * 1024 * 1024
+#: Bytes of staging file after which its writeback to the disk is started (:class:`Writeback`).
+WRITEBACK_BYTES = 32 * 1024 * 1024
 #: Buffers per ``os.writev`` call (POSIX guarantees IOV_MAX >= 16; Linux has 1024).
 WRITEV_BUFFERS = 512
 
@@ -62,10 +66,10 @@ def renamed(name: str, number: int) -> str:
 
 class StagedUpload:
     """One upload's staging file. ``write`` and ``commit`` block (run them in a thread);
-    ``abort`` may be called from any thread at any time, also while a write runs."""
+    ``abort`` may be called from any thread at any time, also while a write runs, and never waits for it."""
 
     def __init__(self, manager: FileContentsManager, folder: str, name: str, on_conflict: str,
-                 check_notebook_bytes: int) -> None:
+                 check_notebook_bytes: int, writeback_bytes: int = WRITEBACK_BYTES) -> None:
         if on_conflict not in ON_CONFLICT:
             raise ValueError(on_conflict)
         self.manager = manager
@@ -73,10 +77,13 @@ class StagedUpload:
         self.name = name
         self.on_conflict = on_conflict
         self.check_notebook_bytes = check_notebook_bytes
+        self.writeback_bytes = writeback_bytes
         self.size = 0
         self.staging: str | None = None
         self._fd: int | None = None
-        self._lock = threading.Lock()
+        self._writeback: Writeback | None = None
+        self._aborted = False
+        self._lock = threading.Lock()  # held by open, write and commit while they use the file
         self._digest = hashlib.sha256()  # computed as the bytes are written: the file is not read again
 
     @property
@@ -87,19 +94,22 @@ class StagedUpload:
         """Make the staging file in the target folder (which must exist: NotFound otherwise)."""
         target = self.manager.writable_os_path(self.path)
         staging = self.manager.file_writer.scratch_path(target, "upload")
-        with self._lock:
+        with self._holding():
             self._fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             self.staging = staging
+            self._writeback = Writeback(self._fd, self.writeback_bytes)
 
     def write(self, chunks: Sequence[Buffer]) -> None:
         """Append ``chunks`` (in order) to the staging file. Blocking; the GIL is released while writing."""
-        with self._lock:
+        with self._holding():
             if self._fd is None:
                 return  # aborted meanwhile
             for start in range(0, len(chunks), WRITEV_BUFFERS):
                 group = chunks[start:start + WRITEV_BUFFERS]
                 write_all(self._fd, group)
                 self.size += sum(len(chunk) for chunk in group)
+            if self._writeback is not None:
+                self._writeback.written(self.size)  # the disk starts on it while the rest arrives
 
     def hash(self, chunks: Sequence[Buffer]) -> None:
         """Add ``chunks`` (in order) to the running SHA-256. Blocking; hashlib releases the GIL, so this
@@ -108,8 +118,22 @@ class StagedUpload:
             self._digest.update(chunk)
 
     def abort(self) -> None:
-        """Close and remove the staging file (idempotent)."""
+        """Close and remove the staging file (idempotent). It returns at once, also while a write
+        in another thread holds the file (waiting for the disk, say: the event loop calls this
+        when a client goes away); that write removes the file as it ends."""
+        self._aborted = True
+        self._remove_if_aborted()
+
+    @contextlib.contextmanager
+    def _holding(self) -> Iterator[None]:
         with self._lock:
+            yield
+        self._remove_if_aborted()  # an abort that came meanwhile and found the file in use
+
+    def _remove_if_aborted(self) -> None:
+        if not self._aborted or not self._lock.acquire(blocking=False):
+            return  # not aborted, or the holder removes it when it lets go (``_holding``)
+        try:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
@@ -119,6 +143,8 @@ class StagedUpload:
                 except FileNotFoundError:
                     pass
                 self.staging = None
+        finally:
+            self._lock.release()
 
     def commit(self) -> tuple[dict[str, Any], bool]:
         """Check a notebook, then put the staged file in place: (saved model, created).
@@ -128,7 +154,7 @@ class StagedUpload:
         whatever the outcome.
         """
         try:
-            with self._lock:
+            with self._holding():
                 assert self._fd is not None and self.staging is not None, "commit after abort"
                 os.fsync(self._fd)
                 os.close(self._fd)

@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -91,6 +91,15 @@ def leftovers(folder: Path) -> list[str]:
     return [name for name in os.listdir(folder) if name.startswith(STAGING_PREFIX)]
 
 
+async def eventually(condition: Callable[[], object]) -> bool:
+    """Whether ``condition()`` becomes true within 3 seconds (polled every 10 ms)."""
+    for _ in range(300):
+        if condition():
+            return True
+        await asyncio.sleep(0.01)
+    return bool(condition())
+
+
 async def test_a_body_across_several_buffers_is_stored_and_hashed_exactly(
         http_server: Any, base_url: str, token: str, root_dir: Path, streams: list[SmallBuffersStream]) -> None:
     """A keep-alive connection: the upload and a pipelined PUT sent in one go; both are answered, and
@@ -149,16 +158,10 @@ async def test_a_client_gone_mid_body_leaves_nothing(
     connection = await RawConnection.open(base_url)
     connection.send(upload_head(token, "cut.bin", len(BODY)) + BODY[:3 * BUFFER + 100])
     await connection.writer.drain()
-    for _ in range(300):
-        if streams and streams[0].upload.size >= 2 * BUFFER:
-            break
-        await asyncio.sleep(0.01)
+    await eventually(lambda: streams and streams[0].upload.size >= 2 * BUFFER)
     assert leftovers(root_dir)  # the staging file exists while the body comes in
     connection.close()
-    for _ in range(300):
-        if not leftovers(root_dir):
-            break
-        await asyncio.sleep(0.01)
+    await eventually(lambda: not leftovers(root_dir))
     assert os.listdir(root_dir) == []
 
 
