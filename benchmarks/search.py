@@ -338,7 +338,11 @@ async def interleaved_saves(spec: ServerCommand, root: Path, scratch: Path, toke
             await asyncio.sleep(args.gap)
             gap_worker_cpu += children_cpu_seconds(pids["building"]) - workers
             status = await get_json(building, "/api/search/status")
-            if status["status"] == "ready":
+            print(f"round {number + 1}: " + ", ".join(
+                f"{name} p50 {percentile(samples[name].rounds[-1], 0.5) * 1000:.1f} ms" for name in SAVE_CONDITIONS)
+                + f"; {status['documents']} documents, {status['status']}; load {os.getloadavg()[0]:.1f}",
+                flush=True)
+            if status["status"] == "ready" or time.perf_counter() - build_started > args.max_seconds:
                 break
         figures["build_seconds_during_saves"] = round(time.perf_counter() - build_started, 1)
         figures["build_status_after_saves"] = status["status"]
@@ -382,6 +386,8 @@ async def main() -> None:
                         "freely (it gives way to saves while they come).")
     parser.add_argument("--max-rounds", type=int, default=100, help="Rounds at most (fewer once the build is "
                         "ready).")
+    parser.add_argument("--max-seconds", type=float, default=900, help="Stop starting rounds after this many "
+                        "seconds, ready or not (a loaded machine leaves the idle-priority worker little CPU).")
     parser.add_argument("--code", type=Path, default=REPO_DIR, help="Run the servers from the nbserver in this "
                         "checkout (e.g. a worktree of main, for a before/after); default: this one.")
     parser.add_argument("--freshness-rounds", type=int, default=10)
