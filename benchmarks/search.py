@@ -2,8 +2,9 @@
 
 ```sh
 python benchmarks/search.py                 # 100,000 notebooks (index build: minutes on 2 cores)
-python benchmarks/search.py --notebooks 10000 --queries 300 --saves 300
+python benchmarks/search.py --notebooks 10000 --queries 300
 python benchmarks/search.py --root /tmp/search-root   # keep the notebooks and the index for the next run
+python benchmarks/search.py --root /tmp/search-root --saves-only --code /tmp/main-worktree  # before/after
 ```
 
 It writes ``--notebooks`` small generated notebooks (markdown with a title, code, a stream output;
@@ -18,11 +19,20 @@ into a scratch root, starts ``python -m nbserver`` on it, and prints:
   ``--scan-interval`` seconds (10) and the queries go on for at least three intervals; the scans
   that ended meanwhile are counted from ``last_scan`` in ``/api/search/status``;
 * freshness: seconds from a save's answer until a search finds the notebook (target < 2 s);
-* save p99 (PUT of a small notebook) on a server with search off (measured before and after), and
-  on the same root while an index is built from nothing in the background (target: at most
-  +10 %); that server has an index file of its own in the scratch folder, so a kept index stays whole.
-  With each, the CPU time the server process used during the saves (per save), and that of its
-  child processes (the index worker) meanwhile. ``--saves-only`` measures only this part.
+* saves while an index is built (target: save p99 at most +10 %), measured robustly: three
+  servers on the same root run at once: search off (``off``), a second one with search off
+  (``twin``: the A/A check, which shows the noise floor), and one building a new index from
+  nothing (an index file of its own, so a kept index stays whole). Rounds of ``--block`` saves
+  (200; PUT of a small notebook over one keep-alive connection) go to each in turn (the order
+  rotates), until the build is ready or ``--max-rounds`` / ``--max-seconds`` end it; the
+  building server's index worker is stopped (SIGSTOP) during the other two servers' blocks, so
+  they see a machine without the build, and runs freely for ``--gap`` seconds between rounds
+  (the build gives way while saves come), so the rounds sample the whole build rather than its
+  first seconds. Printed per condition: pooled p50 and p99 with the number of saves, the
+  server process's CPU per save; for building vs off and for the A/A pair, the pooled change
+  and the median and range of the per-round p50 and p99 ratios; the worker's CPU during the
+  building blocks and between rounds. ``--saves-only`` measures only this part; ``--code DIR``
+  runs the servers from another checkout (a worktree of main, for a before/after).
 
 Figures are printed with the machine (CPU, cores, ``uptime``'s load before and after) so they can
 be judged: other work on the machine moves them.
@@ -195,17 +205,6 @@ async def measure_freshness(connection: HTTPConnection, rounds: int) -> list[flo
     return samples
 
 
-async def measure_saves(connection: HTTPConnection, count: int) -> list[float]:
-    samples = []
-    body = small_notebook("save")
-    for number in range(count):
-        started = time.perf_counter()
-        response = await connection.request("PUT", f"/api/contents/save-{number % 20}.ipynb", body)
-        samples.append(time.perf_counter() - started)
-        assert response.status in (200, 201), response.status
-    return samples
-
-
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of ``pid`` so far (/proc/<pid>/stat fields 14 and 15)."""
     with open(f"/proc/{pid}/stat") as handle:
@@ -372,10 +371,6 @@ async def interleaved_saves(spec: ServerCommand, root: Path, scratch: Path, toke
             figures[f"round_{label}_ratio_{name}"] = {
                 "median": round(statistics.median(ratios), 3), "min": round(min(ratios), 3),
                 "max": round(max(ratios), 3)}
-
-def ms(value: float) -> str:
-    return f"{value * 1000:.1f} ms"
-
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
