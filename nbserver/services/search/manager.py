@@ -423,10 +423,12 @@ class SearchService(LoggingConfigurable):
             time.sleep(pause)
 
     def _save_pause(self, deadline: float) -> float:
-        """Seconds to wait before looking again for a quiet moment between saves; 0 once there is
-        one (no save finished for ``save_quiet`` seconds) or ``deadline`` (monotonic) has passed."""
+        """Seconds to wait before looking again for a quiet moment between saves: until the last save
+        is ``save_quiet`` seconds old or ``deadline`` (monotonic) comes, whichever is first; 0 once
+        either has. One wake-up per save_quiet at most while saves stream, not a poll: each wake-up
+        of the indexer's thread takes the GIL from the thread serving a save."""
         now = time.monotonic()
-        return self.save_quiet / 5 if now - self._last_save < self.save_quiet and now < deadline else 0.0
+        return max(0.0, min(self._last_save + self.save_quiet, deadline) - now)
 
     def _write_all(self, work: list[Work], bulk: bool) -> None:
         """Extract and write (blocking, on the indexer thread): in the worker, else here."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -81,3 +82,13 @@ async def test_files_the_scan_listed_are_indexed_without_a_stat_in_the_server(se
     assert statted == []
     documents, _, _ = await service._on_reader(lambda index: index.counts())
     assert documents == 6
+
+
+def test_the_wait_for_a_quiet_moment_sleeps_until_the_last_save_is_old_enough(server_app: Any) -> None:
+    service = server_app.search_service
+    now = time.monotonic()
+    service._last_save = now - 0.1
+    assert 0.05 < service._save_pause(now + 2.0) <= 0.15  # save_quiet 0.25: one sleep, no polling
+    assert service._save_pause(now + 0.05) <= 0.05  # not past the deadline
+    service._last_save = now - 1.0
+    assert service._save_pause(now + 2.0) == 0.0
