@@ -212,18 +212,27 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def children_cpu_seconds(pid: int) -> float:
-    """CPU seconds so far of the running child processes of ``pid`` (the index worker)."""
-    total = 0.0
+def children(pid: int) -> list[int]:
+    """The PIDs of the running child processes of ``pid`` (the index worker), from /proc."""
+    found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat") as handle:
                 if int(handle.read().rsplit(")", 1)[1].split()[1]) == pid:
-                    total += cpu_seconds(int(entry))
+                    found.append(int(entry))
         except (OSError, ValueError, IndexError):
             continue
+    return found
+
+
+def children_cpu_seconds(pid: int) -> float:
+    """CPU seconds so far of the running child processes of ``pid``."""
+    total = 0.0
+    for child in children(pid):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            total += cpu_seconds(child)
     return total
 
 
@@ -233,16 +242,10 @@ SAVE_CONDITIONS = ("off", "building", "twin")
 def worker_pids(server_pid: int) -> list[int]:
     """The index worker processes among the children of ``server_pid``."""
     pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
-            if parent == server_pid and b"search.worker" in Path(f"/proc/{entry}/cmdline").read_bytes():
-                pids.append(int(entry))
-        except (OSError, ValueError, IndexError):
-            continue
+    for pid in children(server_pid):
+        with contextlib.suppress(OSError):
+            if b"search.worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                pids.append(pid)
     return pids
 
 
