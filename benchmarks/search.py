@@ -2,8 +2,9 @@
 
 ```sh
 python benchmarks/search.py                 # 100,000 notebooks (index build: minutes on 2 cores)
-python benchmarks/search.py --notebooks 10000 --queries 300 --saves 300
+python benchmarks/search.py --notebooks 10000 --queries 300
 python benchmarks/search.py --root /tmp/search-root   # keep the notebooks and the index for the next run
+python benchmarks/search.py --root /tmp/search-root --saves-only --code /tmp/main-worktree  # before/after
 ```
 
 It writes ``--notebooks`` small generated notebooks (markdown with a title, code, a stream output;
@@ -18,11 +19,20 @@ into a scratch root, starts ``python -m nbserver`` on it, and prints:
   ``--scan-interval`` seconds (10) and the queries go on for at least three intervals; the scans
   that ended meanwhile are counted from ``last_scan`` in ``/api/search/status``;
 * freshness: seconds from a save's answer until a search finds the notebook (target < 2 s);
-* save p99 (PUT of a small notebook) on a server with search off (measured before and after), and
-  on the same root while an index is built from nothing in the background (target: at most
-  +10 %); that server has an index file of its own in the scratch folder, so a kept index stays whole.
-  With each, the CPU time the server process used during the saves (per save), and that of its
-  child processes (the index worker) meanwhile. ``--saves-only`` measures only this part.
+* saves while an index is built (target: save p99 at most +10 %), measured robustly: three
+  servers on the same root run at once: search off (``off``), a second one with search off
+  (``twin``: the A/A check, which shows the noise floor), and one building a new index from
+  nothing (an index file of its own, so a kept index stays whole). Rounds of ``--block`` saves
+  (200; PUT of a small notebook over one keep-alive connection) go to each in turn (the order
+  rotates), until the build is ready or ``--max-rounds`` / ``--max-seconds`` end it; the
+  building server's index worker is stopped (SIGSTOP) during the other two servers' blocks, so
+  they see a machine without the build, and runs freely for ``--gap`` seconds between rounds
+  (the build gives way while saves come), so the rounds sample the whole build rather than its
+  first seconds. Printed per condition: pooled p50 and p99 with the number of saves, the
+  server process's CPU per save; for building vs off and for the A/A pair, the pooled change
+  and the median and range of the per-round p50 and p99 ratios; the worker's CPU during the
+  building blocks and between rounds. ``--saves-only`` measures only this part; ``--code DIR``
+  runs the servers from another checkout (a worktree of main, for a before/after).
 
 Figures are printed with the machine (CPU, cores, ``uptime``'s load before and after) so they can
 be judged: other work on the machine moves them.
@@ -38,6 +48,7 @@ import os
 import random
 import secrets
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -51,7 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadgen import HTTPConnection  # noqa: E402
 from run import machine_info  # noqa: E402
-from servers import NBSERVER, RunningServer, ServerCommand  # noqa: E402
+from servers import NBSERVER, REPO_DIR, RunningServer, ServerCommand  # noqa: E402
 
 VOCABULARY_SIZE = 20_000
 FOLDER_SIZE = 1000
@@ -194,17 +205,6 @@ async def measure_freshness(connection: HTTPConnection, rounds: int) -> list[flo
     return samples
 
 
-async def measure_saves(connection: HTTPConnection, count: int) -> list[float]:
-    samples = []
-    body = small_notebook("save")
-    for number in range(count):
-        started = time.perf_counter()
-        response = await connection.request("PUT", f"/api/contents/save-{number % 20}.ipynb", body)
-        samples.append(time.perf_counter() - started)
-        assert response.status in (200, 201), response.status
-    return samples
-
-
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of ``pid`` so far (/proc/<pid>/stat fields 14 and 15)."""
     with open(f"/proc/{pid}/stat") as handle:
@@ -212,53 +212,182 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def children_cpu_seconds(pid: int) -> float:
-    """CPU seconds so far of the running child processes of ``pid`` (the index worker)."""
-    total = 0.0
+def children(pid: int) -> list[int]:
+    """The PIDs of the running child processes of ``pid`` (the index worker), from /proc."""
+    found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat") as handle:
                 if int(handle.read().rsplit(")", 1)[1].split()[1]) == pid:
-                    total += cpu_seconds(int(entry))
+                    found.append(int(entry))
         except (OSError, ValueError, IndexError):
             continue
+    return found
+
+
+def children_cpu_seconds(pid: int) -> float:
+    """CPU seconds so far of the running child processes of ``pid``."""
+    total = 0.0
+    for child in children(pid):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            total += cpu_seconds(child)
     return total
 
 
-async def measure_saves_cpu(connection: HTTPConnection, count: int, pid: int) -> tuple[list[float], float, float]:
-    """Save latencies, and the CPU seconds of the server process and of its children during them."""
-    server, children = cpu_seconds(pid), children_cpu_seconds(pid)
-    samples = await measure_saves(connection, count)
-    return samples, cpu_seconds(pid) - server, children_cpu_seconds(pid) - children
+SAVE_CONDITIONS = ("off", "building", "twin")
 
 
-async def saves_with_search_off(spec: ServerCommand, root: Path, home: Path, token: str,
-                                count: int) -> tuple[list[float], float]:
-    """Save latencies on a server with search off (no index, no background work), and its CPU seconds."""
-    off = RunningServer(spec, root, home, token, ["--SearchService.enabled=False"])
-    off.start()
+def worker_pids(server_pid: int) -> list[int]:
+    """The index worker processes among the children of ``server_pid``."""
+    pids = []
+    for pid in children(server_pid):
+        with contextlib.suppress(OSError):
+            if b"search.worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                pids.append(pid)
+    return pids
+
+
+def signal_workers(server_pid: int, signum: int) -> None:
+    for pid in worker_pids(server_pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+
+async def wait_quiet(pids: list[int], timeout: float = 120.0) -> None:
+    """Until the processes ``pids`` used under 2 % of a core for a second (a server's start-up crawl)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = sum(cpu_seconds(pid) for pid in pids)
+        await asyncio.sleep(1.0)
+        if sum(cpu_seconds(pid) for pid in pids) - before < 0.02 * len(pids):
+            return
+
+
+class SaveSamples:
+    """One condition's save latencies (seconds) per round, and the CPU seconds its server used during them."""
+
+    def __init__(self) -> None:
+        self.rounds: list[list[float]] = []
+        self.server_cpu = 0.0
+        self.worker_cpu = 0.0
+
+    @property
+    def pooled(self) -> list[float]:
+        return [sample for samples in self.rounds for sample in samples]
+
+
+async def save_block(connection: HTTPConnection, prefix: str, count: int, pid: int,
+                     into: SaveSamples) -> None:
+    """``count`` saves (PUT of a small notebook over one keep-alive connection) as one round of ``into``."""
+    body = small_notebook("save")
+    server, workers = cpu_seconds(pid), children_cpu_seconds(pid)
+    samples = []
+    for number in range(count):
+        started = time.perf_counter()
+        response = await connection.request("PUT", f"/api/contents/{prefix}-{number % 20}.ipynb", body)
+        samples.append(time.perf_counter() - started)
+        assert response.status in (200, 201), response.status
+    into.rounds.append(samples)
+    into.server_cpu += cpu_seconds(pid) - server
+    into.worker_cpu += children_cpu_seconds(pid) - workers
+
+
+async def interleaved_saves(spec: ServerCommand, root: Path, scratch: Path, token: str,
+                            args: argparse.Namespace, figures: dict[str, Any]) -> None:
+    """Saves on a search-off server, a second search-off server (the A/A check) and a server building a
+    new index from nothing (an index file of its own, so a kept index stays whole), all running at
+    once, in alternating blocks of ``--block`` saves until the build is ready (or ``--max-rounds``).
+
+    The building server's index worker is stopped (SIGSTOP) during the search-off blocks, so they
+    see a machine without the build, and runs freely ``--gap`` seconds between rounds, so the
+    rounds sample the whole build, not only its first seconds.
+    """
+    servers = {
+        "off": RunningServer(spec, root, scratch / "home-off", token, ["--SearchService.enabled=False"], cwd=args.code),
+        "twin": RunningServer(spec, root, scratch / "home-twin", token, ["--SearchService.enabled=False"],
+                              cwd=args.code),
+        "building": RunningServer(spec, root, scratch / "home-build", token,
+                                  [f"--SearchService.index_path={scratch / 'build.sqlite'}"], cwd=args.code),
+    }
+    samples = {name: SaveSamples() for name in SAVE_CONDITIONS}
+    connections: dict[str, HTTPConnection] = {}
+    gap_worker_cpu = 0.0
     try:
-        assert off.process is not None
-        connection = HTTPConnection(off.port, token)
-        await measure_saves(connection, 20)  # warm-up
-        samples, cpu, _ = await measure_saves_cpu(connection, count, off.process.pid)
-        connection.close()
+        for server in servers.values():
+            server.start()
+        pids = {name: server.process.pid for name, server in servers.items() if server.process is not None}
+        for name, server in servers.items():
+            connections[name] = HTTPConnection(server.port, token)
+            warm = SaveSamples()
+            await save_block(connections[name], f"save-{name}", 20, pids[name], warm)  # loads the validator
+        await wait_quiet(list(pids.values()))  # each server's start-up crawl of the root
+        building = connections["building"]
+        await get_json(building, "/api/search/status")  # starts the build
+        build_started = time.perf_counter()
+        status: dict[str, Any] = {}
+        for number in range(args.max_rounds):
+            order = SAVE_CONDITIONS[number % 3:] + SAVE_CONDITIONS[:number % 3]
+            for name in order:
+                if name != "building":
+                    signal_workers(pids["building"], signal.SIGSTOP)
+                try:
+                    await save_block(connections[name], f"save-{name}", args.block, pids[name], samples[name])
+                finally:
+                    signal_workers(pids["building"], signal.SIGCONT)
+            workers = children_cpu_seconds(pids["building"])
+            await asyncio.sleep(args.gap)
+            gap_worker_cpu += children_cpu_seconds(pids["building"]) - workers
+            status = await get_json(building, "/api/search/status")
+            print(f"round {number + 1}: " + ", ".join(
+                f"{name} p50 {percentile(samples[name].rounds[-1], 0.5) * 1000:.1f} ms" for name in SAVE_CONDITIONS)
+                + f"; {status['documents']} documents, {status['status']}; load {os.getloadavg()[0]:.1f}",
+                flush=True)
+            if status["status"] == "ready" or time.perf_counter() - build_started > args.max_seconds:
+                break
+        figures["build_seconds_during_saves"] = round(time.perf_counter() - build_started, 1)
+        figures["build_status_after_saves"] = status["status"]
+        figures["documents_built_during_saves"] = status["documents"]
     finally:
-        off.stop()
-    return samples, cpu
-
-
-def ms(value: float) -> str:
-    return f"{value * 1000:.1f} ms"
-
+        for name, server in servers.items():
+            if name in connections:
+                connections[name].close()
+            if server.process is not None:
+                signal_workers(server.process.pid, signal.SIGCONT)
+            server.stop()
+    figures["save_rounds"] = len(samples["building"].rounds)
+    figures["save_block"] = args.block
+    figures["worker_cpu_s_between_rounds"] = round(gap_worker_cpu, 2)
+    for name in SAVE_CONDITIONS:
+        pooled = samples[name].pooled
+        figures[f"saves_{name}"] = len(pooled)
+        figures[f"save_p50_{name}_ms"] = round(percentile(pooled, 0.5) * 1000, 2)
+        figures[f"save_p99_{name}_ms"] = round(percentile(pooled, 0.99) * 1000, 2)
+        figures[f"server_cpu_ms_per_save_{name}"] = round(samples[name].server_cpu / len(pooled) * 1000, 2)
+    figures["worker_cpu_ms_per_save_building"] = round(samples["building"].worker_cpu
+                                                       / len(samples["building"].pooled) * 1000, 2)
+    for name in ("building", "twin"):
+        for fraction, label in ((0.5, "p50"), (0.99, "p99")):
+            ratios = [percentile(mine, fraction) / percentile(off, fraction)
+                      for mine, off in zip(samples[name].rounds, samples["off"].rounds)]
+            figures[f"round_{label}_ratio_{name}"] = {
+                "median": round(statistics.median(ratios), 3), "min": round(min(ratios), 3),
+                "max": round(max(ratios), 3)}
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--notebooks", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=500)
-    parser.add_argument("--saves", type=int, default=300)
+    parser.add_argument("--block", type=int, default=200, help="Saves per server per round.")
+    parser.add_argument("--gap", type=float, default=2.0, help="Seconds between rounds, the build running "
+                        "freely (it gives way to saves while they come).")
+    parser.add_argument("--max-rounds", type=int, default=100, help="Rounds at most (fewer once the build is "
+                        "ready).")
+    parser.add_argument("--max-seconds", type=float, default=900, help="Stop starting rounds after this many "
+                        "seconds, ready or not (a loaded machine leaves the idle-priority worker little CPU).")
+    parser.add_argument("--code", type=Path, default=REPO_DIR, help="Run the servers from the nbserver in this "
+                        "checkout (e.g. a worktree of main, for a before/after); default: this one.")
     parser.add_argument("--freshness-rounds", type=int, default=10)
     parser.add_argument("--build-timeout", type=float, default=7200)
     parser.add_argument("--scan-interval", type=float, default=10.0,
@@ -284,39 +413,10 @@ async def main() -> None:
         print(f"{args.notebooks} notebooks: " + (f"generated in {figures['generate_seconds']} s" if generate
               else "kept from an earlier run"), flush=True)
 
-        saves_off, cpu_off = await saves_with_search_off(spec, root, scratch / "home-off", token, args.saves)
-
         if not args.saves_only:
             await measure_search(spec, root, scratch, token, words, args, figures)
-
-        # Save p99 while an index is built from nothing in the background: a server on the same
-        # root with an empty index of its own (the kept one stays whole for the next run).
-        builder = RunningServer(spec, root, scratch / "home-build", token,
-                                [f"--SearchService.index_path={scratch / 'build.sqlite'}"])
-        builder.start()
-        try:
-            assert builder.process is not None
-            connection = HTTPConnection(builder.port, token)
-            await get_json(connection, "/api/search/status")  # starts the build
-            await measure_saves(connection, 20)  # warm-up, as with search off (the first save loads the validator)
-            await asyncio.sleep(2)
-            saves_on, cpu_on, cpu_worker = await measure_saves_cpu(connection, args.saves, builder.process.pid)
-            status = await get_json(connection, "/api/search/status")
-            figures["build_status_after_saves"] = status["status"]
-            figures["documents_built_during_saves"] = status["documents"]
-            connection.close()
-        finally:
-            builder.stop()
-        more_off, more_cpu = await saves_with_search_off(spec, root, scratch / "home-off", token, args.saves)
-        saves_off += more_off
-        figures["save_p99_off_ms"] = round(percentile(saves_off, 0.99) * 1000, 1)
-        figures["save_p99_indexing_ms"] = round(percentile(saves_on, 0.99) * 1000, 1)
-        figures["save_p50_off_ms"] = round(percentile(saves_off, 0.5) * 1000, 1)
-        figures["save_p50_indexing_ms"] = round(percentile(saves_on, 0.5) * 1000, 1)
-        figures["server_cpu_ms_per_save_off"] = round((cpu_off + more_cpu) / len(saves_off) * 1000, 2)
-        figures["server_cpu_ms_per_save_indexing"] = round(cpu_on / len(saves_on) * 1000, 2)
-        figures["worker_cpu_s_during_saves"] = round(cpu_worker, 2)
-        figures["saves_seconds_indexing"] = round(sum(saves_on), 1)
+        figures["code"] = str(args.code)
+        await interleaved_saves(spec, root, scratch, token, args, figures)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     figures["load_average_after"] = round(os.getloadavg()[0], 2)
@@ -328,7 +428,7 @@ async def measure_search(spec: ServerCommand, root: Path, scratch: Path, token: 
                          args: argparse.Namespace, figures: dict[str, Any]) -> None:
     """The build (or first scan of a kept index), query latency during scans, and freshness."""
     server = RunningServer(spec, root, scratch / "home", token,
-                           [f"--SearchService.scan_interval={args.scan_interval}"])
+                           [f"--SearchService.scan_interval={args.scan_interval}"], cwd=args.code)
     server.start()
     try:
         connection = HTTPConnection(server.port, token)
@@ -392,15 +492,27 @@ def report(figures: dict[str, Any]) -> None:
 
 
 def report_saves(figures: dict[str, Any]) -> None:
-    off, on = figures["save_p99_off_ms"], figures["save_p99_indexing_ms"]
-    print(f"save p99: {off} ms with search off (before and after), {on} ms while the index is built "
-          f"({(on / off - 1) * 100:+.0f} %, target <= +10 %); p50 {figures['save_p50_off_ms']} / "
-          f"{figures['save_p50_indexing_ms']} ms; the build was {figures['build_status_after_saves']} with "
-          f"{figures['documents_built_during_saves']} documents when the saves ended")
-    print(f"server process CPU per save: {figures['server_cpu_ms_per_save_off']} ms with search off, "
-          f"{figures['server_cpu_ms_per_save_indexing']} ms while the index is built; its child processes "
-          f"(the index worker) used {figures['worker_cpu_s_during_saves']} s of CPU during those "
-          f"{figures['saves_seconds_indexing']} s of saves")
+    def change(name: str, label: str) -> str:
+        return f"{(figures[f'save_{label}_{name}_ms'] / figures[f'save_{label}_off_ms'] - 1) * 100:+.1f} %"
+
+    def ratios(name: str, label: str) -> str:
+        ratio = figures[f"round_{label}_ratio_{name}"]
+        return f"{ratio['median']} ({ratio['min']}-{ratio['max']})"
+
+    print(f"saves: {figures['save_rounds']} rounds of {figures['save_block']} saves per server, in turn on a "
+          f"search-off server (its index worker stopped: the 'off' figures), a server building an index and a "
+          f"second search-off server (A/A); the build was {figures['build_status_after_saves']} with "
+          f"{figures['documents_built_during_saves']} documents after {figures['build_seconds_during_saves']} s")
+    for name, what in (("off", "search off"), ("building", "while building"), ("twin", "search off (A/A)")):
+        print(f"  {what:17} {figures[f'saves_{name}']:6} saves: p50 {figures[f'save_p50_{name}_ms']:6.2f} ms, "
+              f"p99 {figures[f'save_p99_{name}_ms']:6.2f} ms; server CPU per save "
+              f"{figures[f'server_cpu_ms_per_save_{name}']} ms")
+    for name, what in (("building", "building vs off"), ("twin", "A/A (off vs off)")):
+        print(f"  {what:17} pooled p50 {change(name, 'p50')}, pooled p99 {change(name, 'p99')} (target for the "
+              f"build: <= +10 %); per-round ratio median (range): p50 {ratios(name, 'p50')}, "
+              f"p99 {ratios(name, 'p99')}")
+    print(f"  index worker CPU: {figures['worker_cpu_ms_per_save_building']} ms per save during the building "
+          f"blocks, {figures['worker_cpu_s_between_rounds']} s between rounds")
     print(json.dumps(figures))
 
 

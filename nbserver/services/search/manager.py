@@ -26,6 +26,7 @@ import binascii
 import concurrent.futures
 import contextlib
 import functools
+import itertools
 import json
 import os
 import posixpath
@@ -46,7 +47,7 @@ from nbserver.services.search.index import FALLBACK, FTS5, Filters, Hit, Ranking
 from nbserver.services.search.worker import IndexWorker
 from nbserver.services.search.writer import DocumentWriter, ExtractSettings, Found, Work
 from nbserver.services.search.query import Query, match_ranges, may_occur, substring_ranges
-from nbserver.services.search.scan import ChangeScan, ScanCounts, fingerprint, indexable
+from nbserver.services.search.scan import ChangeScan, Listed, ScanCounts, fingerprint, indexable
 from nbserver.timestamps import utc_now_iso
 
 T = TypeVar("T")
@@ -142,7 +143,8 @@ class SearchService(LoggingConfigurable):
         self.file_services = file_services
         self.contents_manager = file_services.contents_manager
         self.index: SearchIndex | None = None
-        self._pending: dict[str, None] = {}
+        #: Paths to index, oldest first; with the fingerprint the scan found (None: stat it first).
+        self._pending: dict[str, str | None] = {}
         self._in_flight = 0
         self._prune_wanted = False
         self._last_prune = -PRUNE_INTERVAL
@@ -316,11 +318,13 @@ class SearchService(LoggingConfigurable):
 
     # -- the queue (listeners only enqueue) ----------------------------------------------
 
-    def enqueue(self, path: str) -> None:
-        """Queue ``path`` (a file or a folder: its files) for indexing. On the event loop; never blocks."""
+    def enqueue(self, path: str, listed: str | None = None) -> None:
+        """Queue ``path`` (a file or a folder: its files) for indexing; ``listed``: the fingerprint of the
+        regular file the scan found there (:data:`.scan.Listed`), so the server need not stat it again.
+        On the event loop; never blocks."""
         if not self.enabled:
             return
-        self._pending[path] = None
+        self._pending[path] = listed
         self._activate()
         if self._wake is not None:
             self._wake.set()
@@ -355,12 +359,12 @@ class SearchService(LoggingConfigurable):
     async def index_pending(self) -> None:
         """Index everything queued, batch by batch; then drop documents of ids gone for good."""
         while self._pending:
-            paths = list(self._pending)[:self.batch_size]
-            for path in paths:
+            batch = list(itertools.islice(self._pending.items(), self.batch_size))
+            for path, _ in batch:
                 del self._pending[path]
-            self._in_flight = len(paths)
+            self._in_flight = len(batch)
             try:
-                await self._index_batch(paths, bulk=bool(self._pending))
+                await self._index_batch(batch, bulk=bool(self._pending))
             finally:
                 self._in_flight = 0
             if self._pending:
@@ -371,11 +375,18 @@ class SearchService(LoggingConfigurable):
             index = await self._ready_index()
             await self._on_writer(lambda: self._worker_call({"op": "prune"}) if self._worker else index.prune())
 
-    async def _index_batch(self, paths: list[str], bulk: bool) -> None:
-        """Index the files at ``paths``; ``bulk``: more batches follow (a build)."""
+    async def _index_batch(self, batch: list[tuple[str, str | None]], bulk: bool) -> None:
+        """Index the files at the batch's paths; ``bulk``: more batches follow (a build).
+
+        A file the scan listed (with its fingerprint: a build is all such files) is not statted or
+        resolved again here: the scan, in the index worker, did that much.
+        """
         await self._ready_index()
         await self._give_way_to_saves()
-        found = await self._on_writer(lambda: self._stat_all(paths))
+        found = [self._listed_file(path, mark) for path, mark in batch if mark is not None and indexable(path)]
+        unlisted = [path for path, mark in batch if mark is None]
+        if unlisted:
+            found += await self._on_writer(lambda: self._stat_all(unlisted))
         if not found:
             return
         ids = await self.file_services.ids_for([(item.path, item.kind) for item in found])
@@ -387,20 +398,23 @@ class SearchService(LoggingConfigurable):
         found: list[Found] = []
         for path in filter(indexable, paths):
             try:
-                info = os.lstat(self.contents_manager.visible_os_path(path))
+                os_path = self.contents_manager.visible_os_path(path)
+                info = os.lstat(os_path)
             except (OSError, InvalidInput, NotFound):  # gone, hidden or reserved: nothing to index
                 continue
             if stat.S_ISREG(info.st_mode):
-                found.append(Found(path, default_type_for(path), fingerprint(info),
-                                   self.contents_manager.visible_os_path(path)))
+                found.append(Found(path, default_type_for(path), fingerprint(info), os_path))
             elif stat.S_ISDIR(info.st_mode):
                 found.extend(self._files_below(path))
         return found
 
+    def _listed_file(self, path: str, mark: str) -> Found:
+        """A regular file the scan listed under the real root, with the fingerprint it found."""
+        return Found(path, default_type_for(path), mark,
+                     os.path.join(self.contents_manager.real_root, *path.split("/")))
+
     def _files_below(self, folder: str) -> list[Found]:
-        root = self.contents_manager.real_root
-        return [Found(path, default_type_for(path), fingerprint(info), os.path.join(root, *path.split("/")))
-                for path, info in self._changes.files_below(folder)]
+        return [self._listed_file(path, fingerprint(info)) for path, info in self._changes.files_below(folder)]
 
     def _wait_for_quiet(self) -> None:
         """Give way to saves (on the indexer thread): CPU and the GIL go to the requests first."""
@@ -409,10 +423,12 @@ class SearchService(LoggingConfigurable):
             time.sleep(pause)
 
     def _save_pause(self, deadline: float) -> float:
-        """Seconds to wait before looking again for a quiet moment between saves; 0 once there is
-        one (no save finished for ``save_quiet`` seconds) or ``deadline`` (monotonic) has passed."""
+        """Seconds to wait before looking again for a quiet moment between saves: until the last save
+        is ``save_quiet`` seconds old or ``deadline`` (monotonic) comes, whichever is first; 0 once
+        either has. One wake-up per save_quiet at most while saves stream, not a poll: each wake-up
+        of the indexer's thread takes the GIL from the thread serving a save."""
         now = time.monotonic()
-        return self.save_quiet / 5 if now - self._last_save < self.save_quiet and now < deadline else 0.0
+        return max(0.0, min(self._last_save + self.save_quiet, deadline) - now)
 
     def _write_all(self, work: list[Work], bulk: bool) -> None:
         """Extract and write (blocking, on the indexer thread): in the worker, else here."""
@@ -500,7 +516,8 @@ class SearchService(LoggingConfigurable):
             self._wake.set()
         return counts
 
-    async def _scan_pass(self, kind: str, budget: int, counts: ScanCounts, restart: bool) -> tuple[bool, list[str]]:
+    async def _scan_pass(self, kind: str, budget: int, counts: ScanCounts,
+                         restart: bool) -> tuple[bool, list[Listed]]:
         """One ``crawl`` or ``recheck`` pass of at most ``budget`` stat calls, in the index worker (where
         the scan's listings live) or on a reader thread: (whether it ended, the paths that changed)."""
         if self._worker is None:
@@ -511,12 +528,12 @@ class SearchService(LoggingConfigurable):
         reply = await self._on_writer(lambda: self._worker_call(
             {"op": "scan", "pass": kind, "budget": budget, "restart": restart}))
         counts.add(ScanCounts(**reply["counts"]))
-        return bool(reply["done"]), [str(path) for path in reply["changed"]]
+        return bool(reply["done"]), [(str(path), str(mark)) for path, mark in reply["changed"]]
 
-    async def _queue_changed(self, changed: list[str], counts: ScanCounts, last: bool) -> None:
+    async def _queue_changed(self, changed: list[Listed], counts: ScanCounts, last: bool) -> None:
         counts.changed += len(changed)
-        for path in changed:
-            self.enqueue(path)
+        for path, mark in changed:
+            self.enqueue(path, mark)
         if not last:
             await asyncio.sleep(self.scan_pause)
             await self._give_way_to_saves()

@@ -58,6 +58,11 @@ class ScanCounts:
         self.folders_skipped += crawl.dirs_skipped
 
 
+#: A regular file the scan found changed: its API path, and the fingerprint of the ``lstat`` of
+#: ``real_root/path`` (no symlink on the way: the crawl lists real folders and regular files only).
+Listed = tuple[str, str]
+
+
 class ChangeScan:
     """The crawl and the recheck of one root; ``visible(name)`` is the contents API's filter of names."""
 
@@ -79,20 +84,22 @@ class ChangeScan:
         self.crawler.restart()
         self._recheck_after = ""
 
-    def crawl_pass(self, index: SearchIndex, budget: int, counts: ScanCounts) -> tuple[bool, list[str]]:
+    def crawl_pass(self, index: SearchIndex, budget: int, counts: ScanCounts) -> tuple[bool, list[Listed]]:
         """One crawl pass of at most ``budget`` stat calls (0: to the end of the cycle): (whether the
-        cycle ended, paths in the folders it listed whose fingerprint the index does not have)."""
+        cycle ended, the regular files in the folders it listed whose fingerprint the index does not
+        have, with the fingerprint their ``lstat`` gave)."""
         self._listed_files = {}
         crawl, _ = self.crawler.run_pass(budget)
         counts.add_crawl(crawl)
         listed, self._listed_files = self._listed_files, {}
         known = index.fingerprints_at(list(listed))
-        return crawl.complete, [path for path, mark in listed.items() if known.get(path) != mark]
+        return crawl.complete, [(path, mark) for path, mark in listed.items() if known.get(path) != mark]
 
-    def recheck_pass(self, index: SearchIndex, budget: int, counts: ScanCounts) -> tuple[bool, list[str]]:
+    def recheck_pass(self, index: SearchIndex, budget: int, counts: ScanCounts) -> tuple[bool, list[Listed]]:
         """Stat the next ``budget`` indexed documents (by path, after the last one rechecked): (whether
-        the recheck reached the last document, paths whose file changed). Vanished files are left to
-        the crawl (their folder changed) and to the query-time presence check."""
+        the recheck reached the last document, the regular files that changed, with their new
+        fingerprints). Vanished files are left to the crawl (their folder changed) and to the
+        query-time presence check."""
         documents = index.documents_after(self._recheck_after, budget)
         changed = []
         for path, mark in documents:
@@ -103,7 +110,7 @@ class ChangeScan:
             except OSError:
                 continue
             if stat.S_ISREG(info.st_mode) and fingerprint(info) != mark:
-                changed.append(path)
+                changed.append((path, fingerprint(info)))
         done = len(documents) < budget
         self._recheck_after = "" if done else documents[-1][0]
         return done, changed

@@ -5,7 +5,7 @@ writes compete for the disk; on the server's indexer thread a build from nothing
 about two thirds. The worker runs at the lowest CPU priority (``SCHED_IDLE``, else nice 19) and in
 the idle I/O class (``ioprio_set``; the I/O scheduler decides whether that class means anything:
 with ``none`` it does not), and writes a bulk build without fsync (see :mod:`.index` on
-durability). The server keeps the queue, stats changed files, gives them ids, and answers
+durability). The server keeps the queue, stats files saved through it, gives files ids, and answers
 queries from the index with its own read connections; it only sends the worker what to (re)index
 (:class:`IndexWorker` is its side). A save never waits on the worker.
 
@@ -20,7 +20,9 @@ Protocol: one JSON object per line on the worker's stdin, one reply per line on 
 * ``{"op": "scan", "pass": "crawl" | "recheck", "budget": int, "restart": bool}`` -> ``{"ok", "done",
   "changed", "counts"}``: one pass of the scan for changes made outside the server
   (:class:`~.scan.ChangeScan`, which lives here: its listing of 100,000 files is the largest
-  part of a build the server would otherwise do); the server queues ``changed``
+  part of a build the server would otherwise do); ``changed`` is ``[[path, fingerprint], ...]``,
+  regular files as the scan's ``lstat`` found them, which the server queues and sends back
+  with ids without statting them again
 * ``{"op": "prune"}`` -> ``{"ok", "removed"}``; ``{"op": "forget"}`` -> ``{"ok"}``
 
 The worker ends when its stdin closes (the server stopped or died), on SIGTERM, and when its

@@ -1,6 +1,7 @@
 """Bringing the index's documents up to date: :class:`DocumentWriter`, shared by every place that writes.
 
-The search service stats a changed file and gets its id on the server; what costs (reading the
+The search service gets a changed file's id on the server (and stats it there, unless the scan for
+outside changes did: a build is all such files); what costs (reading the
 file, extracting its text, tokenizing it and writing the index) is done here, either in the index
 worker process (:mod:`.worker`, the SQLite index) or on the server's indexer thread (the
 PostgreSQL index). A file whose fingerprint (size, mtime, inode) the index already has is not
@@ -9,6 +10,7 @@ re-read: a moved one only gets its new path and name.
 
 from __future__ import annotations
 
+import os
 import posixpath
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
@@ -87,9 +89,11 @@ class DocumentWriter:
         return extract_text_file(name, data, self.settings.limits)
 
     def read_os_path(self, item: Found) -> bytes | None:
-        """The bytes of the file at ``item.os_path``; None when it is gone or over ``max_text_file_bytes``."""
+        """The bytes of the file at ``item.os_path``; None when it is gone, over ``max_text_file_bytes``,
+        or a symlink now (it was a regular file when it was statted: a link put in its place since
+        is not followed)."""
         try:
-            with open(item.os_path, "rb") as handle:
+            with open(os.open(item.os_path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb") as handle:
                 data = handle.read(self.settings.max_text_file_bytes + 1)
         except OSError:
             return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -64,3 +65,30 @@ async def test_a_scan_of_an_unchanged_tree_lists_no_folder_and_rechecks_its_budg
     again = await service.scan()
     assert (again.folders_listed, again.folders_skipped, again.rechecked, again.changed) == (0, 4, 5, 0)
     assert again.stat_calls == 4 + 5  # a stat per folder and per rechecked file, none per other file
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_files_the_scan_listed_are_indexed_without_a_stat_in_the_server(server_app: Any,
+                                                                               root_dir: Any) -> None:
+    """A build is the scan's files: the worker's listing gave their fingerprints, the server only ids."""
+    service = server_app.search_service
+    await service._ready_index()
+    make_tree(root_dir, 2, 3)
+    statted: list[str] = []
+    stat_all = service._stat_all
+    service._stat_all = lambda paths: statted.extend(paths) or stat_all(paths)
+    assert (await service.scan()).changed == 6
+    await service.index_pending()
+    assert statted == []
+    documents, _, _ = await service._on_reader(lambda index: index.counts())
+    assert documents == 6
+
+
+def test_the_wait_for_a_quiet_moment_sleeps_until_the_last_save_is_old_enough(server_app: Any) -> None:
+    service = server_app.search_service
+    now = time.monotonic()
+    service._last_save = now - 0.1
+    assert 0.05 < service._save_pause(now + 2.0) <= 0.15  # save_quiet 0.25: one sleep, no polling
+    assert service._save_pause(now + 0.05) <= 0.05  # not past the deadline
+    service._last_save = now - 1.0
+    assert service._save_pause(now + 2.0) == 0.0

@@ -42,11 +42,18 @@ def index_all(top: Path, index: SQLiteSearchIndex, changed: list[str]) -> None:
         index.put("id-" + path, path, fingerprint(os.lstat(top / path)), Document(path.rsplit("/", 1)[-1]))
 
 
+def paths_checked(scan: ChangeScan, found: list[tuple[str, str]]) -> list[str]:
+    """The paths of a pass's changed files, once each one's fingerprint is checked against its lstat now."""
+    for path, mark in found:
+        assert mark == fingerprint(os.lstat(os.path.join(scan.real_root, path)))
+    return [path for path, _ in found]
+
+
 def full_crawl(scan: ChangeScan, index: SQLiteSearchIndex, budget: int = 0) -> tuple[ScanCounts, list[str]]:
     counts, changed, done = ScanCounts(), [], False
     while not done:
         done, found = scan.crawl_pass(index, budget, counts)
-        changed += found
+        changed += paths_checked(scan, found)
     return counts, changed
 
 
@@ -101,7 +108,7 @@ def test_an_edit_in_place_is_found_by_the_budgeted_recheck(
     while not done:
         counts = ScanCounts()
         done, changed = scan.recheck_pass(index, 5, counts)
-        found += changed
+        found += paths_checked(scan, changed)
         passes.append(counts.stat_calls)
     assert found == ["d2/x3.txt"]
     assert passes == [5, 5, 2]  # 12 documents, at most 5 stat calls per pass

@@ -18,6 +18,7 @@ import pytest
 
 from nbserver.services.search.extract import Limits
 from nbserver.services.search.index import FTS5, SQLiteSearchIndex, boot_id
+from nbserver.services.search.scan import fingerprint
 from nbserver.services.search.worker import IOPRIO_CLASS_IDLE, WorkerLoop, io_priority_class
 from nbserver.services.search.writer import ExtractSettings
 from tests.services.search.test_handlers import found_paths, notebook, save_notebook, start_indexing, wait_until
@@ -123,7 +124,7 @@ def test_the_worker_loop_indexes_in_bulk_and_answers_errors_without_ending(tmp_p
     WorkerLoop(requests, replies).run()
     answers = [json.loads(line) for line in replies.getvalue().splitlines()]
     assert [answer["ok"] for answer in answers] == [False, True, True, False, True, True]
-    assert answers[5]["done"] and answers[5]["changed"] == ["n.ipynb"] and answers[5]["counts"]["folders_listed"] == 1
+    assert answers[5]["done"] and answers[5]["changed"] == [["n.ipynb", fingerprint(nb.lstat())]] and answers[5]["counts"]["folders_listed"] == 1
     assert answers[1]["reset"] is False and answers[2]["extracted"] == 1 and answers[4]["extracted"] == 0
     assert documents(tmp_path / "search.sqlite") == 1 and "bulk" not in state(tmp_path / "search.sqlite")
 
