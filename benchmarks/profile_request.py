@@ -65,6 +65,8 @@ def main() -> int:
     parser.add_argument("--server", default=NBSERVER, choices=[NBSERVER, JUPYTER_SERVER])
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--server-arg", action="append", default=[],
+                        help="one more command-line argument for the server (e.g. --NotebookServerApp.malloc_keep_bytes=0)")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the server's environment")
     parser.add_argument("--no-spy", action="store_true", help="only the CPU time per request")
     parser.add_argument("--perf", action="store_true",
@@ -75,7 +77,8 @@ def main() -> int:
     notebook_json = json.dumps(fixtures.notebook_model(), indent=1)
     specs = server_commands(jupyter_server_venv(print), scratch)
     fixtures.make_root(scratch / "root", notebook_json, False)
-    server = RunningServer(specs[args.server], scratch / "root", scratch / "home", secrets.token_hex(16))
+    server = RunningServer(specs[args.server], scratch / "root", scratch / "home", secrets.token_hex(16),
+                           args.server_arg)
     server.env.update(item.split("=", 1) for item in args.env)
     spy = None
     try:
