@@ -65,29 +65,47 @@ def main() -> int:
     parser.add_argument("--server", default=NBSERVER, choices=[NBSERVER, JUPYTER_SERVER])
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--server-arg", action="append", default=[],
+                        help="one more command-line argument for the server (e.g. --NotebookServerApp.malloc_keep_bytes=0)")
+    parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the server's environment")
     parser.add_argument("--no-spy", action="store_true", help="only the CPU time per request")
+    parser.add_argument("--perf", action="store_true",
+                        help="perf record (kernel and native code too) instead of py-spy; prints perf report by symbol")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="nbbench-profile-"))
     out = Path(tempfile.gettempdir()) / f"stacks-{args.kind}-{args.server}.txt"
     notebook_json = json.dumps(fixtures.notebook_model(), indent=1)
     specs = server_commands(jupyter_server_venv(print), scratch)
     fixtures.make_root(scratch / "root", notebook_json, False)
-    server = RunningServer(specs[args.server], scratch / "root", scratch / "home", secrets.token_hex(16))
+    server = RunningServer(specs[args.server], scratch / "root", scratch / "home", secrets.token_hex(16),
+                           args.server_arg)
+    server.env.update(item.split("=", 1) for item in args.env)
     spy = None
     try:
         server.start()
         assert server.process is not None
         time.sleep(fixtures.SETTLE_SECONDS)
-        if not args.no_spy:
+        if args.perf:
+            out = out.with_suffix(".perf")
+            spy = subprocess.Popen(["perf", "record", "-F", "499", "-o", str(out), "-p", str(server.process.pid)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1)
+        elif not args.no_spy:
             spy = subprocess.Popen(["py-spy", "record", "--gil", "--format", "raw", "--rate", "250", "-o", str(out),
                                     "--pid", str(server.process.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             time.sleep(1)
         answered, cpu = asyncio.run(load(args.kind, server, args.seconds))
-        print(f"{args.kind} on {args.server}: {answered} requests, {cpu / max(1, answered) * 1e3:.3f} ms CPU each")
+        print(f"{args.kind} on {args.server}: {answered} requests, {cpu / max(1, answered) * 1e3:.3f} ms CPU each, "
+              f"resident memory after {server.rss_mb():.0f} MB")
         if spy is not None:
             spy.send_signal(signal.SIGINT)
-            spy.wait(timeout=30)
-            print(summarize(out, args.top))
+            spy.wait(timeout=60)
+            if args.perf:
+                report = subprocess.run(["perf", "report", "-i", str(out), "--no-children", "--sort", "dso,sym",
+                                         "--stdio", "--percent-limit", "0.5"], capture_output=True, text=True)
+                print("\n".join(line for line in report.stdout.splitlines()[:args.top + 12] if line.strip()))
+            else:
+                print(summarize(out, args.top))
     finally:
         clean_up(spy, server, scratch)
     return 0

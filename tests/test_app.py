@@ -58,6 +58,15 @@ def test_defaults_are_localhost_8888_and_the_current_directory(tmp_path, monkeyp
     assert len(app.identity_provider.token) >= 32
 
 
+@pytest.mark.parametrize("argv, kept", [([], 64 * 1024 * 1024), (["--NotebookServerApp.malloc_keep_bytes=0"], 0)])
+def test_start_up_sets_how_much_freed_memory_malloc_keeps(tmp_path, monkeypatch, argv, kept):
+    calls = []
+    monkeypatch.setattr("nbserver.app.keep_freed_memory", lambda keep_bytes: calls.append(keep_bytes) or False)
+    app = NotebookServerApp()
+    app.initialize(argv=[f"--root-dir={tmp_path}", *argv])
+    assert calls == [kept]
+
+
 def test_missing_root_dir_is_a_clear_error(tmp_path):
     result = subprocess.run([sys.executable, "-m", "nbserver", f"--root-dir={tmp_path / 'nope'}"],
                             capture_output=True, text=True, timeout=60)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 
@@ -132,3 +133,67 @@ def test_an_overflowing_number_in_a_long_list_is_refused():
     text = "[" + ", ".join(["0.5"] * 100 + ["-3e999"] + ["1"] * 50) + "]"
     with pytest.raises(JSONRefused, match="-3e999 at /100"):
         parse_client_json(text)
+
+
+# -- the orjson path of parse_client_json -------------------------------------------------------
+
+def same_values(a: object, b: object) -> bool:
+    """Equal values of equal types all the way down (1 == 1.0 == True would pass ``==``)."""
+    return repr(a) == repr(b) and json.dumps(a) == json.dumps(b)
+
+
+def random_number_texts(count: int) -> list[str]:
+    import random
+    import struct
+
+    rng = random.Random(20)
+    texts = []
+    while len(texts) < count:
+        kind = len(texts) % 3
+        if kind == 0:
+            number = struct.unpack("d", rng.randbytes(8))[0]
+            if math.isfinite(number):
+                texts.append(repr(number))
+        elif kind == 1:  # more digits than a double holds, exponents near the ends
+            texts.append(f"{rng.randint(0, 10**20)}.{rng.randint(0, 10**20)}e{rng.randint(-330, 300)}")
+        else:
+            number = struct.unpack("d", rng.randbytes(8))[0]
+            if math.isfinite(number):
+                texts.append("%.*e" % (rng.randint(15, 25), number))
+    # Below 2**63 in magnitude: larger floats are read by json (they might have been integers).
+    return [text for text in texts if abs(json.loads(text)) < 2**63]
+
+
+def test_orjson_reads_numbers_as_json_does():
+    from nbserver.jsonio import _UNPARSED, _parsed_by_orjson
+
+    body = ("[" + ",".join(random_number_texts(20_000)) + "]").encode()
+    assert _parsed_by_orjson(body) is not _UNPARSED  # the fast path was taken
+    assert same_values(parse_client_json(body), json.loads(body))
+
+
+@pytest.mark.parametrize("integers", [[2**64], [-(2**63) - 1], [10**30, -(10**30)], [2**63, 2**64 - 1]])
+@pytest.mark.parametrize("company", [[], [0.5] * 20, ["x"] * 20, [{"k": 1}] * 20])
+def test_integers_past_64_bits_are_read_exactly(integers, company):
+    # orjson would read these as floats: the value goes to json's path.
+    body = json.dumps({"a": [*company, *integers]}).encode()
+    assert same_values(parse_client_json(body), json.loads(body))
+
+
+@pytest.mark.parametrize("body, message", [
+    (b'{"a": NaN}', "NaN at /a is not a JSON value"),
+    (b'{"a": [1e400]}', "the number 1e400 at /a/0 is too large"),
+    (b'{"s": "\\ud800"}', "a string at /s holds an unpaired UTF-16 surrogate escape"),
+    (b'\xef\xbb\xbf{}', "Unexpected UTF-8 BOM"),
+    (b'{"a": "\xff"}', "it is not UTF-8 text"),
+    (b'{"a": [1,]}', "Expecting value"),
+])
+def test_what_orjson_refuses_is_still_worded_by_json(body, message):
+    with pytest.raises(JSONRefused, match=re.escape(message)):
+        parse_client_json(body)
+
+
+def test_strings_and_duplicate_keys_read_as_json_reads_them():
+    body = '{"s": "\\u00e9\\ud83d\\ude00 \\"q\\" \\\\ \\/ caf\u00e9", "d": {"a": 1, "b": 2, "a": 3}, "e": [[], {}]}'
+    assert same_values(parse_client_json(body.encode()), json.loads(body))
+    assert same_values(parse_client_json(body), json.loads(body))

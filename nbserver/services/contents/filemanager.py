@@ -41,7 +41,7 @@ from nbserver.services.contents.manager import (
 from nbserver.services.contents.notary import mark_cells, take_cell_trust
 from nbserver.services.contents.notebooks import SerializedNotebook, encode_notebook, read_notebook
 from nbserver.services.contents.replycache import (
-    EncodedReply, ReplyKey, Stamp, encode_reply, file_stamp, settled, with_trust,
+    EncodedReply, ReplyKey, Stamp, encode_reply, file_stamp, reply_etag, settled, with_trust,
 )
 from nbserver.services.contents.streams import FileStream, OSFileStream
 from nbserver.services.contents.validation import validate_notebook
@@ -553,6 +553,7 @@ class FileContentsManager(ContentsManager):
             except OSError:
                 after = None
             if after is not None and after[1] and after[0][:-1] == before[0]:
+                reply = reply._replace(etag=reply_etag(key, after[0]))
                 self.replies.store(key, after[0], reply)
         return reply
 

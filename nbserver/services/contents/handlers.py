@@ -139,6 +139,12 @@ class ContentsHandler(ContentsAPIHandler):
         modified = datetime.fromisoformat(reply.last_modified.replace("Z", "+00:00"))
         self.set_header("Last-Modified", format_timestamp(modified))
         self.set_header("Location", self.contents_url(reply.path))
+        if reply.etag is not None:  # tornado checks If-None-Match only against a tag it made itself
+            self.set_header("Etag", reply.etag)
+            if self.check_etag_header():
+                self.set_status(304)
+                self.finish()
+                return
         self.finish(reply.body)
 
     async def patch(self, path: str = "") -> None:

@@ -17,6 +17,7 @@ the same clock tick as the read could otherwise leave the stamp unchanged with n
 from __future__ import annotations
 
 import collections
+import hashlib
 import os
 import threading
 import time
@@ -45,6 +46,9 @@ class EncodedReply(NamedTuple):
     path: str
     #: The model's ``last_modified`` (ISO 8601, for ``Last-Modified``).
     last_modified: str
+    #: A weak entity tag from what the reply was made from (:func:`reply_etag`), for a reply kept
+    #: in the cache; None: the handler lets tornado tag the body (SHA-1 of all of it).
+    etag: str | None = None
 
 
 def reply_text(model: dict[str, Any]) -> str:
@@ -89,6 +93,16 @@ def settled(info: os.stat_result, now: float | None = None) -> bool:
 
 def file_stamp(info: os.stat_result, writable: bool, extra: Stamp = ()) -> Stamp:
     return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns, int(writable), *extra)
+
+
+def reply_etag(key: ReplyKey, stamp: Stamp) -> str:
+    """A weak entity tag (RFC 9110 8.8.1) for the reply to ``key`` made from a file of settled
+    ``stamp``: the stamp moves with every change of what the reply says (content, times,
+    writability, trust), so the tag does too, without hashing a body of megabytes as tornado's
+    default tag does on every GET. Weak: the same stamp could be encoded to other bytes by another
+    version of the server, with the same meaning."""
+    digest = hashlib.blake2b(repr((key, stamp)).encode("utf-8"), digest_size=16).hexdigest()
+    return f'W/"{digest}"'
 
 
 def with_trust(stamp: Stamp, notary: NotebookNotary, digest: str | None) -> Stamp:

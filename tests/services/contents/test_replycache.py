@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -217,3 +218,27 @@ def test_forget_drops_a_path_and_what_is_below_it_only():
     assert [key[0] for key in cache._entries] == ["dd/z.ipynb", "e.ipynb"]
     cache.forget("")
     assert cache.stats().entries == 0
+
+
+@pytest.mark.gen_test
+async def test_a_kept_reply_is_tagged_from_its_stamp_and_revalidates(api, root_dir, server_app, settled_at_once):
+    path = root_dir / "n.ipynb"
+    write_notebook(path, "a = 1")
+    first = await api.get("api/contents/n.ipynb")
+    kept = await api.get("api/contents/n.ipynb")
+    assert stats(server_app).hits == 1
+    assert kept.headers["Etag"].startswith('W/"') and first.headers["Etag"] == kept.headers["Etag"]
+    again = await api.get("api/contents/n.ipynb", headers={"If-None-Match": kept.headers["Etag"]})
+    assert again.status == 304 and again.body == b""
+    write_notebook(path, "b = 2")  # another version, another tag: the body comes again
+    changed = await api.get("api/contents/n.ipynb", headers={"If-None-Match": kept.headers["Etag"]})
+    assert changed.status == 200 and changed.json()["content"]["cells"][0]["source"] == "b = 2"
+    assert changed.headers["Etag"] != kept.headers["Etag"]
+
+
+@pytest.mark.gen_test
+async def test_a_reply_not_kept_is_tagged_by_tornado(api, root_dir, server_app):
+    # Written just now, so not settled: not kept, and tagged by the SHA-1 of its body as before.
+    write_notebook(root_dir / "n.ipynb")
+    response = await api.get("api/contents/n.ipynb")
+    assert response.headers["Etag"] == '"' + hashlib.sha1(response.body).hexdigest() + '"'

@@ -1,0 +1,55 @@
+"""How much freed memory the C allocator keeps for reuse: a server's buffers are megabytes each.
+
+A notebook read or save makes several buffers the size of the file (its bytes, the decoded text,
+the parsed strings, the reply or the file text). glibc's malloc maps a buffer past its mmap
+threshold fresh from the kernel and gives the pages back when it is freed, and it gives back the
+free memory at the top of an arena once that passes its trim threshold. Both thresholds adapt to
+the last large buffer freed, but a request that frees three 3 MB buffers at once still passes the
+trim threshold (twice the mmap one), so every request faults its pages in again: for a 3 MB notebook's
+first read that was about a third of the server's CPU (page faults, zeroing and unmapping;
+``perf``, docs/performance.md section 10, fourth round). Setting both thresholds (glibc's
+``mallopt``) keeps up to :data:`MMAP_THRESHOLD_MAX` buffers in the arenas and up to the given bytes
+freed per arena, so the next request reuses the pages.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+from typing import Any
+
+#: glibc's mallopt parameters (malloc.h).
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+#: glibc refuses a larger mmap threshold on 64-bit systems (half its arena heap size, 64 MiB).
+MMAP_THRESHOLD_MAX = 32 * 1024 * 1024
+
+
+@functools.cache
+def _glibc() -> Any:
+    """The C library when it is glibc (it has ``mallopt`` and ``gnu_get_libc_version``), else None."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        libc.gnu_get_libc_version
+        libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+        return libc
+    except (OSError, AttributeError, TypeError):
+        return None
+
+
+def keep_freed_memory(keep_bytes: int) -> bool:
+    """Let glibc keep up to ``keep_bytes`` (bytes) of freed memory per arena instead of giving it back
+    to the kernel, and serve buffers up to ``min(keep_bytes, MMAP_THRESHOLD_MAX)`` from its arenas.
+
+    True when both thresholds were set; False (nothing changed) for 0, on a C library other than
+    glibc, or when glibc refuses a value. Process-wide and for the process's life; fixing the
+    thresholds turns off glibc's adaptation of them (``mallopt(3)``).
+    """
+    libc = _glibc()
+    if keep_bytes <= 0 or libc is None:
+        return False
+    keep_bytes = min(keep_bytes, 2**31 - 1)  # mallopt takes an int
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, min(keep_bytes, MMAP_THRESHOLD_MAX))) \
+        and bool(libc.mallopt(M_TRIM_THRESHOLD, keep_bytes))
