@@ -2,8 +2,8 @@
 
 Under many clients the server's threads free most of what a burst of requests allocated, but
 glibc keeps the freed pages in its arenas (one per thread that allocated, up to eight per core),
-so the process stays as large as its busiest moment: measured after 50 clients for 10 s, 8 MB of
-the 22 MB the first run adds was such free memory. ``malloc_trim(0)`` hands free pages of every
+so the process stays as large as its busiest moment: after 50 clients for 10 s, 8 MB of the
+21 MB a fresh server grew by was such free memory (docs/performance.md, section 11). ``malloc_trim(0)`` hands free pages of every
 arena back; :class:`HeapTrimmer` calls it (in a thread: it walks the heap) after requests were
 served and then none for ``heap_trim_quiet`` seconds, so never in the middle of a burst. Where
 the C library has no ``malloc_trim`` (musl, macOS) it does nothing.
