@@ -57,6 +57,9 @@ SMALL_PATH = f"{LOAD_DIR}/small-100b.txt"
 CLIENTS_DIR = f"{LOAD_DIR}/clients"
 KERNEL_SHARE = 0.10
 REQUEST_TIMEOUT = 30.0
+#: Seconds between the end of a memory-check run and the reading of the server's resident memory:
+#: the same for every server, long enough for memory freed after the burst to be given back.
+MEMORY_SETTLE_SECONDS = 5.0
 #: The HTTP clients' mix: kind and weight; "create" is followed by a "delete" of what it made.
 MIX = (("list", 15), ("notebook_get", 25), ("notebook_put", 10), ("small_get", 30), ("create", 10))
 KINDS = ("list", "notebook_get", "notebook_put", "small_get", "create", "delete", "execute")
@@ -428,15 +431,18 @@ def measure_server(spec: ServerCommand, scratch: Path, token: str, plan: Plan,
         try:
             time.sleep(fixtures.SETTLE_SECONDS)
             before = server.rss_mb()
-            after = []
+            before_each, after = [], []
             errors = 0
-            for _ in range(plan.memory_runs):
+            for number in range(plan.memory_runs):
+                before_each.append(server.rss_mb())
                 run = run_mix(server, plan.memory_clients, plan.memory_duration, plan.processes, plan.warmup, log)
                 errors += run["errors"] + len(run["problems"])
-                time.sleep(1.0)
+                time.sleep(MEMORY_SETTLE_SECONDS)
                 after.append(server.rss_mb())
-            figures["memory"] = {"before_mb": before, "after_mb": after, "errors": errors,
-                                 "clients": plan.memory_clients, "duration": plan.memory_duration}
+                log(f"    {spec.name} memory, run {number + 1}: {before_each[-1]:.1f} MB before, {after[-1]:.1f} MB "
+                    f"{MEMORY_SETTLE_SECONDS:g} s after")
+            figures["memory"] = {"before_mb": before, "before_each_mb": before_each, "after_mb": after,
+                                 "errors": errors, "clients": plan.memory_clients, "duration": plan.memory_duration}
             log(f"    {spec.name} memory: before {before:.0f} MB, after each run "
                 + ", ".join(f"{value:.0f}" for value in after) + " MB")
         finally:
@@ -502,7 +508,8 @@ def report(results: dict[str, dict[str, Any]]) -> str:
         if memory:
             after = memory["after_mb"]
             lines.append(f"\nmemory, {name}: {len(after)} consecutive runs of {memory['clients']} clients for "
-                         f"{memory['duration']:g} s on one server: before {memory['before_mb']:.0f} MB, after "
+                         f"{memory['duration']:g} s on one server, read {MEMORY_SETTLE_SECONDS:g} s after each: "
+                         f"before {memory['before_mb']:.0f} MB, after "
                          + ", ".join(f"{value:.0f}" for value in after) + " MB; after the first run / before "
                          f"{after[0] / memory['before_mb']:.2f}x (the first kernels and requests import and "
                          f"set up what a fresh server has not yet), after the last / after the first "

@@ -44,6 +44,7 @@ from nbserver.services.contents.filemanager import FileContentsManager
 from nbserver.services.contents.manager import ContentsManager
 from nbserver.services.external.manager import ExternalNotebooks
 from nbserver.services.files.manager import FileServices
+from nbserver.heaptrim import HeapTrimmer
 from nbserver.services.kernels.base import KernelManagerBase
 from nbserver.services.kernels.gateway.client import GatewayClient
 from nbserver.services.kernels.gateway.manager import GatewayKernelManager
@@ -121,7 +122,7 @@ class NotebookServerApp(JupyterApp):
     subcommands = {**auth_subcommands, **db_subcommands}
     classes = [IdentityProvider, Database, ContentsManager, FileContentsManager, FileServices, SearchService,
                ConfigSectionManager, MappingKernelManager, GatewayClient, GatewayKernelManager, SessionManager,
-               TerminalManager, ExternalNotebooks, FileCheckpoints, ClusterManager]
+               TerminalManager, ExternalNotebooks, FileCheckpoints, ClusterManager, HeapTrimmer]
 
     ip = Unicode("127.0.0.1", help="The IP address the server listens on.").tag(config=True)
     port = Integer(
@@ -280,6 +281,7 @@ class NotebookServerApp(JupyterApp):
         self.external_notebooks = ExternalNotebooks(parent=self, log=self.log)
         self.cluster_manager = ClusterManager(parent=self, log=self.log, root_dir=self.root_dir)
         self.search_service = self.start_search_service()
+        self.heap_trimmer = HeapTrimmer(parent=self, log=self.log)
 
     def init_database(self) -> Database:
         """The PostgreSQL settings every store shares. With a URL set, the schema must be current
@@ -414,6 +416,7 @@ class NotebookServerApp(JupyterApp):
 
     def log_request(self, handler: web.RequestHandler) -> None:
         """Access log: method, path without the query (it may carry a token), status, time."""
+        self.heap_trimmer.saw_request()
         status = handler.get_status()
         level = logging.DEBUG if status < 400 else logging.WARNING
         if status >= 500:
@@ -490,6 +493,7 @@ class NotebookServerApp(JupyterApp):
     async def stop_services(self) -> None:
         """Stop every kernel and terminal, close the session store and the notebook signature
         database (also used by in-process tests)."""
+        await self.heap_trimmer.stop()
         await self.kernel_manager.shutdown_all()
         await self.cluster_manager.stop_all()
         if self.terminal_manager is not None:
@@ -533,6 +537,7 @@ class NotebookServerApp(JupyterApp):
             self.file_services.start_background()
         if self.search_service is not None:
             self.search_service.start_background()
+        self.heap_trimmer.start()
         await self._stop_requested.wait()
         self.log.info("Shutting down")
         await self.cleanup()

@@ -40,6 +40,7 @@ from nbserver.services.contents.manager import (
 )
 from nbserver.services.contents.notary import mark_cells, take_cell_trust
 from nbserver.services.contents.notebooks import SerializedNotebook, encode_notebook, read_notebook
+from nbserver.services.contents.notebooksize import encoded_size_within
 from nbserver.services.contents.replycache import (
     EncodedReply, ReplyKey, Stamp, encode_reply, file_stamp, reply_etag, settled, with_trust,
 )
@@ -128,6 +129,12 @@ class FileContentsManager(ContentsManager):
         min=1,
         help="How many notebooks are parsed or serialized at once; more requests wait their turn. "
         "Each holds several times its file size in memory, and more at once than cores gains nothing.",
+    ).tag(config=True)
+    small_notebook_bytes = Int(
+        256 * 1024, min=0,
+        help="Bytes: notebooks up to this size (a file's size on read; an estimate of the encoded model on "
+        "save) are parsed or encoded without waiting for one of the notebook_jobs slots, which bound the "
+        "memory of large ones (an empty notebook being created need not queue behind large saves). 0: all wait.",
     ).tag(config=True)
     save_method = Enum(
         fileio.SAVE_METHODS, "auto",
@@ -502,10 +509,10 @@ class FileContentsManager(ContentsManager):
             return await super().get_reply(path, content, type, format, require_hash)
         key: ReplyKey = (path, content, type, format, require_hash)
         with os_errors_as("read", path):
-            cached = await run_blocking(self._cached_reply, key)
+            cached, small = await run_blocking(self._cached_reply, key)
             if cached is not None:
                 return cached
-            return await self._notebook_job(self._new_reply, key)
+            return await self._notebook_job(self._new_reply, key, small=small)
 
     def _file_stamp(self, os_path: str) -> tuple[Stamp, os.stat_result] | None:
         """The stamp of the regular file at ``os_path`` and its stat; None if it is not a regular
@@ -529,13 +536,15 @@ class FileContentsManager(ContentsManager):
             return None
         return with_trust(stamp, self.notary, digest), settled(info)
 
-    def _cached_reply(self, key: ReplyKey) -> EncodedReply | None:
+    def _cached_reply(self, key: ReplyKey) -> tuple[EncodedReply | None, bool]:
+        """(the kept reply or None, whether the file is small: see ``small_notebook_bytes``)."""
         _, os_path = self._checked_os_path(key[0], writing=False)
         try:
             found = self._reply_stamp(os_path)
+            reply = self.replies.lookup(key, found[0]) if found is not None else None
+            return reply, reply is None and os.stat(os_path).st_size <= self.small_notebook_bytes
         except OSError:
-            return None  # the uncached path reports it
-        return self.replies.lookup(key, found[0]) if found is not None else None
+            return None, False  # the uncached path reports it
 
     def _new_reply(self, key: ReplyKey) -> EncodedReply:
         """Read and encode the notebook; keep the reply when the file had the same settled stamp
@@ -567,8 +576,11 @@ class FileContentsManager(ContentsManager):
         """The regular file at ``path`` open by descriptor; its reads run in the thread pool."""
         return await run_blocking(self._open_file, path)
 
-    async def _notebook_job(self, func: Callable[..., T], *args: Any) -> T:
-        """Run notebook parsing or serializing in the thread pool, at most ``notebook_jobs`` at once."""
+    async def _notebook_job(self, func: Callable[..., T], *args: Any, small: bool = False) -> T:
+        """Run notebook parsing or serializing in the thread pool, at most ``notebook_jobs`` at once;
+        a ``small`` one (see ``small_notebook_bytes``) at once, without a slot."""
+        if small:
+            return await run_blocking(func, *args)
         loop = asyncio.get_running_loop()
         if self._notebook_slots is None or self._notebook_slots_loop is not loop:
             self._notebook_slots = asyncio.Semaphore(self.notebook_jobs)
@@ -818,8 +830,9 @@ class FileContentsManager(ContentsManager):
                 check_expected_hash(path, expected_hash, current, exists)
             if model.get("type") == "notebook":
                 # Only the encoding takes one of the notebook_jobs slots: not the write and its fsync.
+                small = encoded_size_within(model.get("content"), self.small_notebook_bytes)
                 target, notebook, signature = await self._notebook_job(
-                    self._prepare_notebook, model, path, must_create)
+                    self._prepare_notebook, model, path, must_create, small=small)
                 saved = await run_blocking(self._write, target, model, notebook, must_create, signature)
             else:
                 saved = await run_blocking(self._save, model, path, must_create)

@@ -47,6 +47,7 @@ from nbserver.base.urls import url_escape_path, url_path_join
 from nbserver.services.contents.manager import default_type_for, guess_mimetype
 from nbserver.timestamps import iso_timestamp
 from nbserver.services.files import trashcan
+from nbserver.services.files.groupcommit import GroupCommit
 from nbserver.services.files.reconciler import TreeCrawler
 from nbserver.services.files.relations import FileRelations
 from nbserver.services.files.rendering import NotebookRenderer
@@ -67,6 +68,24 @@ if TYPE_CHECKING:
     from nbserver.db.config import Database
 
 T = TypeVar("T")
+
+@dataclasses.dataclass(frozen=True)
+class _TrashMove:
+    """A move to the trash under way: its intent is recorded and its entry made, the item not yet moved."""
+
+    record: FileRecord
+    os_path: str
+    entry: str
+    name: str
+    checkpoints: list[str]
+    intent: str
+    trash_id: str
+
+
+def _path_overlaps(path: str, other: str) -> bool:
+    """Whether API paths ``path`` and ``other`` are the same item or one holds the other."""
+    return path == other or path.startswith(other + "/") or other.startswith(path + "/") or not (path and other)
+
 
 #: The alias of the root folder's id (design section 3.7).
 ROOT_ALIAS = "root"
@@ -172,6 +191,7 @@ class FileServices(LoggingConfigurable):
         self._reconcile_lock = asyncio.Lock()
         # A rename (update) and a trash of one item take turns: either sees the other's result whole.
         self._moving = asyncio.Lock()
+        self._trash_batches = GroupCommit[tuple[FileRecord, str], FileRecord](self._trash_batch, turn=self._moving)
         self.shares = ShareLinks(self)
         self.relations = FileRelations(self)
         self.renderer = NotebookRenderer(self)
@@ -645,7 +665,9 @@ class FileServices(LoggingConfigurable):
             raise NotFound("No such file id.", code="not_found")
         return current
 
-    def _trash(self, store: MetadataStore, record: FileRecord, by: str) -> FileRecord:
+    def _trash_begin(self, store: MetadataStore, record: FileRecord, by: str) -> FileRecord | _TrashMove:
+        """The checks of a move to the trash, its intent, and its entry with the sidecar written
+        (not yet fsynced); the record itself when it is not live (trash is idempotent)."""
         record = self._current(store, record)
         if record.state != "live":
             return record  # idempotent: the same record, the same trashed_at
@@ -680,6 +702,7 @@ class FileServices(LoggingConfigurable):
                               size, "pending")
         intent = store.begin("trash", {"trash_id": trash_id, "path": path, "name": name,
                                        "checkpoints": checkpoints}, trashed)
+        move = _TrashMove(record, os_path, entry, name, checkpoints, intent, trash_id)
         self._pause("trash:intent")
         try:
             os.mkdir(entry)
@@ -687,27 +710,113 @@ class FileServices(LoggingConfigurable):
                 "trash_id": trash_id, "file_id": record.id, "original_path": path, "type": record.kind,
                 "size": trashed.size, "trashed_at": trashed.trashed_at, "trashed_by": by,
                 "checkpoints": [os.path.basename(place) for place in checkpoints],
-            })
-            self._pause("trash:sidecar")
-            os.rename(os_path, os.path.join(entry, name))
+            }, durable=False)
         except OSError as exc:
-            trashcan.remove_tree(entry)
-            store.drop_intent(intent, trash_id)
-            if exc.errno == errno.EXDEV:  # never a copy, never a silent permanent delete
-                raise Conflict("This item cannot be moved to the trash from here.", code="no_trash_here") from None
-            raise error_for_os_error(exc, "move to the trash", path) from exc
-        self._move_checkpoints_in(checkpoints, entry)
-        fileio.fsync_directory(os.path.dirname(os_path))
-        fileio.fsync_directory(entry)
+            raise self._trash_undone(store, move, exc) from exc
+        return move
+
+    def _trash_undone(self, store: MetadataStore, move: _TrashMove, exc: OSError) -> Exception:
+        """Roll back a move to the trash that failed before its item moved; the error to raise."""
+        trashcan.remove_tree(move.entry)
+        store.drop_intent(move.intent, move.trash_id)
+        if exc.errno == errno.EXDEV:  # never a copy, never a silent permanent delete
+            return Conflict("This item cannot be moved to the trash from here.", code="no_trash_here")
+        return error_for_os_error(exc, "move to the trash", move.record.path)
+
+    def _trash_many(self, store: MetadataStore, requests: list[tuple[FileRecord, str]]
+                    ) -> list[FileRecord | BaseException]:
+        """Move several items to the trash, in rounds of items apart from each other: a request
+        for an item that another of the round is, holds or lies in waits for the next round, and
+        then sees that one's result (as if they had come one after the other)."""
+        outcomes: dict[int, FileRecord | BaseException] = {}
+        remaining = list(range(len(requests)))
+        while remaining:
+            round_: list[int] = []
+            later: list[int] = []
+            paths: list[str] = []
+            for index in remaining:
+                path = self._current_path(store, requests[index][0])
+                if path is not None and any(_path_overlaps(path, other) for other in paths):
+                    later.append(index)
+                else:
+                    round_.append(index)
+                    paths += [] if path is None else [path]
+            done = self._trash_round(store, [requests[index] for index in round_])
+            outcomes.update(zip(round_, done))
+            remaining = later
+        return [outcomes[index] for index in range(len(requests))]
+
+    def _current_path(self, store: MetadataStore, record: FileRecord) -> str | None:
+        """Where the live ``record`` is now; None when it is not live (or not known)."""
+        current = store.get(record.id)
+        return current.path if current is not None and current.state == "live" else None
+
+    def _trash_round(self, store: MetadataStore, requests: list[tuple[FileRecord, str]]
+                     ) -> list[FileRecord | BaseException]:
+        """Move items apart from each other to the trash, each as safely as one alone, with their
+        fsyncs grouped (group commit): every sidecar is durable before any item moves, every
+        move's folders before any is recorded as done. One item's error is its own outcome."""
+        outcomes: list[FileRecord | BaseException] = []
+        moves: dict[int, _TrashMove] = {}
+        for index, (record, by) in enumerate(requests):
+            begun: FileRecord | _TrashMove | Exception
+            try:
+                begun = self._trash_begin(store, record, by)
+            except Exception as exc:
+                begun = self._trash_error(exc, record.path)
+            outcomes.append(begun if not isinstance(begun, _TrashMove) else record)
+            if isinstance(begun, _TrashMove):
+                moves[index] = begun
+        for index, move in list(moves.items()):
+            try:
+                trashcan.sync_sidecar(move.entry)
+            except OSError as exc:
+                outcomes[index] = self._trash_undone(store, move, exc)
+                del moves[index]
+        self._pause("trash:sidecar")
+        for index, move in list(moves.items()):
+            try:
+                try:
+                    os.rename(move.os_path, os.path.join(move.entry, move.name))
+                except OSError as exc:
+                    raise self._trash_undone(store, move, exc) from exc
+                self._move_checkpoints_in(move.checkpoints, move.entry)
+            except Exception as exc:  # after the rename the intent stays: start-up recovery finishes it
+                outcomes[index] = self._trash_error(exc, move.record.path)
+                del moves[index]
+        folders = [os.path.dirname(move.os_path) for move in moves.values()] + [move.entry for move in moves.values()]
+        for folder in dict.fromkeys(folders):
+            fileio.fsync_directory(folder)
         self._pause("trash:renamed")
-        store.finish_trash(intent, trash_id, path)
-        try:
-            self._keep_under_limit(store, trash_id)
-        except STORE_ERRORS + (OSError,) as exc:  # the item is in the trash: the sweep tries again
-            self.log.error("Could not purge old trash items past trash_max_bytes: %s", exc)
-        result = store.get(record.id)
-        assert result is not None
-        return result
+        for index, move in moves.items():
+            try:
+                store.finish_trash(move.intent, move.trash_id, move.record.path)
+            except Exception as exc:
+                outcomes[index] = self._trash_error(exc, move.record.path)
+        for index, move in moves.items():
+            if isinstance(outcomes[index], BaseException):
+                continue
+            try:
+                self._keep_under_limit(store, move.trash_id)
+            except STORE_ERRORS + (OSError,) as exc:  # the item is in the trash: the sweep tries again
+                self.log.error("Could not purge old trash items past trash_max_bytes: %s", exc)
+            try:
+                result = store.get(move.record.id)
+                assert result is not None
+                outcomes[index] = result
+            except Exception as exc:
+                outcomes[index] = self._trash_error(exc, move.record.path)
+        return outcomes
+
+    @staticmethod
+    def _trash_error(exc: Exception, path: str) -> Exception:
+        """The error one request of a batch gets, as :meth:`_call` and ``_with_os_errors`` map it alone."""
+        if isinstance(exc, OSError):
+            return error_for_os_error(exc, "move to the trash", path)
+        if isinstance(exc, STORE_ERRORS):
+            return ServiceUnavailable("The file id database is unavailable; try again.",
+                                      log_detail=f"{type(exc).__name__}: {exc}")
+        return exc
 
     @staticmethod
     def _move_checkpoints_in(checkpoints: list[str], entry: str) -> None:
@@ -722,9 +831,11 @@ class FileServices(LoggingConfigurable):
 
         InvalidInput for the root; Conflict ``no_trash_here`` where no trash folder can be made.
         """
-        with_errors = self._with_os_errors(self._trash, "move to the trash", record.path)
-        async with self._moving:
-            return await self._call(with_errors, record, by)
+        return await self._trash_batches.submit((record, by))
+
+    async def _trash_batch(self, requests: list[tuple[FileRecord, str]]) -> list[FileRecord | BaseException]:
+        """One group commit of moves to the trash (see groupcommit.py), run holding ``_moving``."""
+        return await self._call(self._trash_many, requests)
 
     async def trash_path(self, path: str, by: str) -> FileRecord:
         path = fileio.normalize_api_path(path)

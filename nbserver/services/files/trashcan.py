@@ -100,12 +100,26 @@ def tree_size(os_path: str) -> int:
     return total
 
 
-def write_sidecar(entry: str, record: dict[str, Any]) -> None:
-    """Write the entry's ``.trashinfo.json`` durably (fsynced, then the folder)."""
+def write_sidecar(entry: str, record: dict[str, Any], durable: bool = True) -> None:
+    """Write the entry's ``.trashinfo.json``; ``durable``: fsynced, then the folder (else the
+    caller makes it durable with :func:`sync_sidecar`, grouped with other entries' fsyncs)."""
     path = os.path.join(entry, SIDECAR)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
         os.write(fd, json.dumps(record, sort_keys=True).encode("utf-8"))
+        if durable:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    if durable:
+        fileio.fsync_directory(entry)
+
+
+def sync_sidecar(entry: str) -> None:
+    """Make a sidecar written with ``durable=False`` durable: the file fsynced, then its folder.
+    OSError when the file cannot be opened or fsynced."""
+    fd = os.open(os.path.join(entry, SIDECAR), os.O_RDONLY | os.O_CLOEXEC)
+    try:
         os.fsync(fd)
     finally:
         os.close(fd)

@@ -312,3 +312,32 @@ async def test_a_new_chunked_upload_is_linked_into_place_whole_at_its_last_chunk
     await manager.save({"type": "file", "format": "text", "chunk": 1, "content": "new"}, "up.txt")
     replaced = await manager.save({"type": "file", "format": "text", "chunk": -1, "content": ""}, "up.txt")
     assert not replaced.created and (root_dir / "up.txt").read_text() == "new" and len(links) == 1
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_small_notebooks_do_not_wait_for_a_notebook_jobs_slot(root_dir):
+    """With the only slot taken, creating an empty notebook and reading a small one go ahead;
+    a save larger than small_notebook_bytes waits for the slot."""
+    import asyncio
+    import threading
+
+    manager = FileContentsManager(root_dir=str(root_dir), notebook_jobs=1, small_notebook_bytes=20_000)
+    (root_dir / "small.ipynb").write_text(_notebook_json())
+    large = json.loads(_notebook_json([{"cell_type": "markdown", "id": "big", "metadata": {}, "source": "x" * 50_000}]))
+    release = threading.Event()
+    holder = asyncio.ensure_future(manager._notebook_job(release.wait))
+    await asyncio.sleep(0.05)
+    try:
+        created = await asyncio.wait_for(manager.new_untitled(type="notebook"), 5)
+        assert created["name"] == "Untitled.ipynb" and (root_dir / "Untitled.ipynb").is_file()
+        reply = await asyncio.wait_for(manager.get_reply("small.ipynb"), 5)
+        assert json.loads(reply.body)["type"] == "notebook"
+        saving = asyncio.ensure_future(manager.save({"type": "notebook", "format": "json", "content": large},
+                                                    "large.ipynb"))
+        await asyncio.sleep(0.3)
+        assert not saving.done() and not (root_dir / "large.ipynb").exists()
+    finally:
+        release.set()
+    await holder
+    await asyncio.wait_for(saving, 5)
+    assert (root_dir / "large.ipynb").is_file()
