@@ -27,13 +27,16 @@ MMAP_THRESHOLD_MAX = 32 * 1024 * 1024
 
 
 @functools.cache
-def _glibc() -> Any:
-    """The C library when it is glibc (it has ``mallopt`` and ``gnu_get_libc_version``), else None."""
+def glibc() -> Any:
+    """The C library when it is glibc (it has ``mallopt``, ``malloc_trim`` and
+    ``gnu_get_libc_version``), with those two functions' argument types set; else None."""
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name)
         libc.gnu_get_libc_version
         libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        libc.malloc_trim.restype = ctypes.c_int
         return libc
     except (OSError, AttributeError, TypeError):
         return None
@@ -47,9 +50,17 @@ def keep_freed_memory(keep_bytes: int) -> bool:
     glibc, or when glibc refuses a value. Process-wide and for the process's life; fixing the
     thresholds turns off glibc's adaptation of them (``mallopt(3)``).
     """
-    libc = _glibc()
+    libc = glibc()
     if keep_bytes <= 0 or libc is None:
         return False
     keep_bytes = min(keep_bytes, 2**31 - 1)  # mallopt takes an int
     return bool(libc.mallopt(M_MMAP_THRESHOLD, min(keep_bytes, MMAP_THRESHOLD_MAX))) \
         and bool(libc.mallopt(M_TRIM_THRESHOLD, keep_bytes))
+
+
+def trim_heap() -> bool:
+    """Hand the free memory of every malloc arena back to the system (glibc's ``malloc_trim(0)``,
+    which walks the heap: call it off the event loop). True when some was released; False when
+    none was, or where the C library is not glibc."""
+    libc = glibc()
+    return bool(libc.malloc_trim(0)) if libc is not None else False

@@ -6,41 +6,21 @@ so the process stays as large as its busiest moment: after 50 clients for 10 s, 
 21 MB a fresh server grew by was such free memory (docs/performance.md, section 11). ``malloc_trim(0)`` hands free pages of every
 arena back; :class:`HeapTrimmer` calls it (in a thread: it walks the heap) after requests were
 served and then none for ``heap_trim_quiet`` seconds, so never in the middle of a burst. Where
-the C library has no ``malloc_trim`` (musl, macOS) it does nothing.
+the C library has no ``malloc_trim`` (musl, macOS) it does nothing. It complements
+``malloc_keep_bytes`` (:mod:`nbserver.allocator`): during a spell glibc keeps freed buffers for
+the next request's reuse, and once the spell is over the trim hands them back.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
-import functools
 import time
-from typing import Callable
 
 from traitlets import Float
 from traitlets.config import LoggingConfigurable
 
+from nbserver.allocator import glibc, trim_heap
 from nbserver.blocking import run_blocking
-
-
-@functools.lru_cache(maxsize=1)
-def malloc_trim_function() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim`` (returns 1 when memory was released), or None where there is none."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):
-        return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return trim
-
-
-def trim_heap() -> bool:
-    """Release the free memory of every malloc arena to the system; whether any was released."""
-    trim = malloc_trim_function()
-    return bool(trim(0)) if trim is not None else False
 
 
 class HeapTrimmer(LoggingConfigurable):
@@ -66,7 +46,7 @@ class HeapTrimmer(LoggingConfigurable):
         self._busy_since_trim = True
 
     def start(self) -> None:
-        if self.heap_trim_quiet > 0 and malloc_trim_function() is not None and self._task is None:
+        if self.heap_trim_quiet > 0 and glibc() is not None and self._task is None:
             self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:

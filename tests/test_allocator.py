@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from nbserver.allocator import _glibc, keep_freed_memory
+from nbserver.allocator import glibc, keep_freed_memory
 
 # Three 4 MiB buffers made and freed together, as a notebook request makes and frees its buffers:
 # with glibc's own thresholds the free memory passes the trim threshold and is given back, so each
@@ -27,7 +27,7 @@ for _ in range(5):
 print(json.dumps([applied, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 5]))
 """
 
-needs_glibc = pytest.mark.skipif(_glibc() is None, reason="the C library is not glibc")
+needs_glibc = pytest.mark.skipif(glibc() is None, reason="the C library is not glibc")
 
 
 def faults_per_round(keep_bytes: int) -> tuple[bool, float]:

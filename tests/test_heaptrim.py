@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from nbserver.heaptrim import HeapTrimmer, malloc_trim_function, trim_heap
+from nbserver.allocator import glibc, trim_heap
+from nbserver.heaptrim import HeapTrimmer
 from tests.support.api_client import APIClient
 
-needs_glibc = pytest.mark.skipif(malloc_trim_function() is None, reason="no malloc_trim in this C library")
+needs_glibc = pytest.mark.skipif(glibc() is None, reason="no malloc_trim in this C library")
 
 
 def rss_kb() -> int:
