@@ -8,7 +8,9 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import urllib.request
+from pathlib import Path
 
 import pytest
 from tornado import web
@@ -46,7 +48,9 @@ def test_help_all_lists_every_configurable_class():
 
 
 def test_console_script_is_installed():
-    result = subprocess.run(["nbserver", "--version"], capture_output=True, text=True, timeout=60)
+    # The script pip installed beside this interpreter, whatever PATH says.
+    script = Path(sysconfig.get_path("scripts")) / "nbserver"
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == __import__("nbserver").__version__
 
 
