@@ -36,6 +36,7 @@ from nbserver.auth.logscrub import SHOW_SECRET, install_secret_scrubbing
 from nbserver.auth.serverinfo import remove_server_info, write_browser_open_file, write_server_info
 from nbserver.base.activity import ActivityTracker
 from nbserver.base.handlers import NotFoundAPIHandler, StaticAssetHandler, undeclared_access
+from nbserver.base.routing import SegmentIndexedApplication
 from nbserver.base.urls import normalize_base_url, url_path_join
 from nbserver.services.clusters.manager import ClusterManager
 from nbserver.services.config.manager import ConfigSectionManager
@@ -408,7 +409,8 @@ class NotebookServerApp(JupyterApp):
         """The tornado Application; refused when a route's handler would escape the access checks."""
         prefix = re.escape(self.base_url.rstrip("/"))
         routes = [(prefix + pattern, handler) for pattern, handler in self.route_table()]
-        application = web.Application(routes, **self.tornado_settings())
+        application = SegmentIndexedApplication(routes, route_prefix=prefix, path_prefix=self.base_url.rstrip("/"),
+                                                **self.tornado_settings())
         problems = undeclared_access(rule.target for rule in application.wildcard_router.rules)
         if problems:
             raise TypeError("Handlers without an access declaration: " + "; ".join(problems))

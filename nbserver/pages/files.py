@@ -133,7 +133,7 @@ class StreamedFileMixin(web.StaticFileHandler):
         return self.file.size
 
     def get_modified_time(self) -> datetime | None:
-        return datetime.fromtimestamp(int(self.file.mtime), timezone.utc)
+        return modified_datetime(int(self.file.mtime))
 
     def compute_etag(self) -> str | None:
         return self.file.etag
@@ -177,6 +177,12 @@ class FilesHandler(PageBase, StreamedFileMixin):
 def http_date(seconds: int) -> str:
     """An HTTP date (RFC 9110 5.6.7) for POSIX ``seconds``, as tornado formats it."""
     return httputil.format_timestamp(seconds)
+
+
+@functools.lru_cache(maxsize=1024)
+def modified_datetime(seconds: int) -> datetime:
+    """The aware UTC datetime of POSIX ``seconds``, which tornado compares with If-Modified-Since."""
+    return datetime.fromtimestamp(seconds, timezone.utc)
 
 
 def _is_http_date(value: str) -> bool:

@@ -23,8 +23,8 @@ from jupyter_core.paths import jupyter_runtime_dir
 from traitlets import Bool, Enum, Float, Int, Unicode, default, observe
 
 from nbserver.blocking import run_blocking
-from nbserver.errors import Conflict, InvalidInput, NotFound, os_errors_as
-from nbserver.services.contents import fileio, moves, writejournal
+from nbserver.errors import Conflict, InvalidInput, NbserverError, NotFound, os_errors_as
+from nbserver.services.contents import fileio, moves, nowait, writejournal
 from nbserver.services.contents.checkpoints import FileCheckpoints
 from nbserver.services.contents.manager import (
     HASH_ALGORITHM,
@@ -44,7 +44,7 @@ from nbserver.services.contents.notebooksize import encoded_size_within
 from nbserver.services.contents.replycache import (
     EncodedReply, ReplyKey, Stamp, encode_reply, file_stamp, reply_etag, settled, with_trust,
 )
-from nbserver.services.contents.streams import FileStream, OSFileStream
+from nbserver.services.contents.streams import SMALL_FILE_BYTES, FileStream, OSFileStream
 from nbserver.services.contents.validation import validate_notebook
 
 T = TypeVar("T")
@@ -233,6 +233,11 @@ class FileContentsManager(ContentsManager):
 
         Hidden names and names over fileio.NAME_MAX: not found when reading, 400 when writing.
         """
+        path = self._checked_api_path(path, writing)
+        return path, fileio.resolve_inside_root(self.real_root, path, self.allow_symlinks_outside_root)
+
+    def _checked_api_path(self, path: str, writing: bool) -> str:
+        """The normalized API path, after the rules for names of :meth:`_checked_os_path`."""
         parts = fileio.split_api_path(path)
         path = "/".join(parts)
         if any(fileio.is_reserved_name(part) for part in parts):
@@ -247,7 +252,7 @@ class FileContentsManager(ContentsManager):
             if writing:
                 raise InvalidInput(f"A name is too long: at most {fileio.NAME_MAX} bytes (in UTF-8) per name.")
             raise NotFound(f"No such file or directory: {path}")
-        return path, fileio.resolve_inside_root(self.real_root, path, self.allow_symlinks_outside_root)
+        return path
 
     def _lookup(self, path: str, writing: bool = False) -> Lookup:
         """Resolve ``path`` once for one operation: check it, contain it, stat what is there.
@@ -573,8 +578,23 @@ class FileContentsManager(ContentsManager):
             return OSFileStream.open(os_path)
 
     async def open_file(self, path: str) -> FileStream:
-        """The regular file at ``path`` open by descriptor; its reads run in the thread pool."""
+        """The regular file at ``path`` open by descriptor; its reads run in the thread pool.
+        A small file the kernel can open and read at once is read here (:mod:`.nowait`)."""
+        read = self._read_small_file_now(path)
+        if read is not None:
+            return OSFileStream(None, *read)
         return await run_blocking(self._open_file, path)
+
+    def _read_small_file_now(self, path: str) -> tuple[os.stat_result, bytes] | None:
+        """(stat, bytes) of a small file read without waiting on a disk, else None (every refusal,
+        error or symbolic link the realpath check must judge is left to :meth:`_open_file`)."""
+        if self.allow_symlinks_outside_root or not nowait.available():
+            return None
+        try:
+            api_path = self._checked_api_path(path, writing=False)
+        except NbserverError:
+            return None
+        return nowait.read_small_file(self.real_root, api_path, SMALL_FILE_BYTES)
 
     async def _notebook_job(self, func: Callable[..., T], *args: Any, small: bool = False) -> T:
         """Run notebook parsing or serializing in the thread pool, at most ``notebook_jobs`` at once;

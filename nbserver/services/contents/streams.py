@@ -79,12 +79,14 @@ class OSFileStream(FileStream):
     while it is read does not mix two versions.
     """
 
-    def __init__(self, fd: int, info: os.stat_result, head: bytes | None = None) -> None:
+    def __init__(self, fd: int | None, info: os.stat_result, head: bytes | None = None) -> None:
         super().__init__(info.st_size, info.st_mtime,
                          version_etag(info.st_size, info.st_mtime_ns, info.st_dev, info.st_ino))
-        self._fd: int | None = fd
+        #: The open descriptor; None once closed, or from the start for a small file read whole.
+        self._fd = fd
         #: The whole file, read when it was opened (small files only), else None.
         self._head = head
+        self._closed = False
 
     @classmethod
     def open(cls, os_path: str) -> OSFileStream:
@@ -100,16 +102,22 @@ class OSFileStream(FileStream):
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 raise IsADirectoryError(errno.EISDIR, "not a regular file", os_path)
-            head = os.pread(fd, info.st_size, 0) if info.st_size <= SMALL_FILE_BYTES else None
-            return cls(fd, info, head)
+            if info.st_size > SMALL_FILE_BYTES:
+                return cls(fd, info)
+            head = os.pread(fd, info.st_size, 0)
         except BaseException:
             os.close(fd)
             raise
+        # A small file is read whole: its descriptor is closed here, in the same thread-pool trip
+        # (closing it on the event loop let the pool's threads take the GIL in between).
+        os.close(fd)
+        return cls(None, info, head)
 
     async def read(self, start: int, end: int, chunk_size: int = CHUNK_SIZE) -> AsyncGenerator[bytes, None]:
-        if self._head is not None and self._fd is not None:  # a small file, read when opened
-            for offset in range(start, min(end, len(self._head)), chunk_size):
-                yield self._head[offset:min(offset + chunk_size, end)]
+        if self._head is not None:  # a small file, read when opened
+            if not self._closed:
+                for offset in range(start, min(end, len(self._head)), chunk_size):
+                    yield self._head[offset:min(offset + chunk_size, end)]
             return
         offset = start
         while offset < end and self._fd is not None:
@@ -120,6 +128,6 @@ class OSFileStream(FileStream):
             yield chunk
 
     async def close(self) -> None:
-        fd, self._fd = self._fd, None
+        fd, self._fd, self._closed = self._fd, None, True
         if fd is not None:
             os.close(fd)
