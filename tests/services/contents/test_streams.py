@@ -103,13 +103,24 @@ async def test_disk_reads_run_off_the_event_loop(tmp_path: Path, monkeypatch: py
 @pytest.mark.gen_test
 async def test_close_releases_the_descriptor_once(tmp_path: Path):
     target = tmp_path / "a.bin"
-    target.write_bytes(b"abc")
+    target.write_bytes(b"abc" * streams.SMALL_FILE_BYTES)
     stream = OSFileStream.open(str(target))
     fd = stream._fd
     await stream.close()
     await stream.close()
     with pytest.raises(OSError):
         os.fstat(fd)  # type: ignore[arg-type]
+    assert await read_all(stream) == b""
+
+
+@pytest.mark.gen_test
+async def test_a_small_file_is_read_whole_and_its_descriptor_closed_at_open(tmp_path: Path):
+    target = tmp_path / "a.bin"
+    target.write_bytes(b"abc")
+    stream = OSFileStream.open(str(target))
+    assert stream._fd is None
+    assert await read_all(stream) == b"abc"
+    await stream.close()
     assert await read_all(stream) == b""
 
 
