@@ -12,7 +12,7 @@ one tornado's own walk would find; a path no candidate matches goes to tornado's
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from tornado import httputil, routing, web
 
@@ -92,5 +92,5 @@ class SegmentIndexedApplication(web.Application):
                 params["target_kwargs"] = rule.target_kwargs
             delegate = self.wildcard_router.get_target_delegate(rule.target, request, **params)
             if delegate is not None:
-                return delegate  # type: ignore[no-any-return]
+                return cast(web._HandlerDelegate, delegate)
         return super().find_handler(request, **kwargs)

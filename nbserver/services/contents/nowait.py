@@ -54,7 +54,7 @@ def _load_syscall() -> Callable[..., int] | None:
         return None
     syscall.restype = ctypes.c_long
     syscall.argtypes = [ctypes.c_long, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t]
-    return syscall  # type: ignore[no-any-return]
+    return syscall
 
 
 _syscall = _load_syscall()
