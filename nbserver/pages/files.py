@@ -4,7 +4,8 @@ Built on tornado's StaticFileHandler, which decides the status and headers: Rang
 (``bytes=a-b``, ``a-``, ``-n``; 206 with Content-Range, 416 past the end), ETag with
 If-None-Match and Last-Modified with If-Modified-Since (304), HEAD. The bytes come from the
 contents store (``ContentsManager.open_file``), read asynchronously in chunks, so any
-store streams and the disk is never read on the event loop.
+store streams and the event loop never waits on a disk (a small file in memory may be read
+on it without waiting: ``services/contents/nowait.py``).
 
 Whatever a file holds (HTML, SVG, XML...) is served with ``Content-Security-Policy:
 sandbox``, so a browser shows it in an opaque origin with no script and no access

@@ -74,6 +74,7 @@ class BytesFileStream(FileStream):
 
 class OSFileStream(FileStream):
     """A regular file of the local filesystem, open by descriptor; every read runs in the thread pool.
+    A small file is read whole when opened and its descriptor closed then (``fd`` None).
 
     The descriptor keeps the version that was opened: a save that replaces the file by rename
     while it is read does not mix two versions.
