@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from nbserver.errors import InvalidInput, NotFound
 from nbserver.services.contents import nowait
 from nbserver.services.contents.filemanager import FileContentsManager
 
@@ -69,3 +70,14 @@ async def test_the_manager_serves_a_replaced_file_fresh_and_links_as_before(root
     (root / "abs-in").symlink_to(root / "sub" / "a.txt")
     assert nowait.read_small_file(str(root), "abs-in", 100) is None
     assert (await manager.open_file("abs-in")).size == 8
+
+
+@pytest.mark.gen_test
+async def test_hidden_and_outside_files_stay_not_found_through_the_manager(root: Path, tmp_path: Path):
+    (root / ".hidden").write_bytes(b"secret")
+    (tmp_path / "outside.txt").write_bytes(b"secret")
+    (root / "out").symlink_to(tmp_path / "outside.txt")
+    manager = FileContentsManager(root_dir=str(root))
+    for name in (".hidden", "out", "sub/../.hidden"):
+        with pytest.raises((NotFound, InvalidInput)):
+            await manager.open_file(name)
