@@ -128,6 +128,30 @@ def _union_members(schema: dict[str, Any], name: str) -> dict[str, str] | None:
     return members
 
 
+#: JSON Schema types no value has two of ("integer" is a kind of "number", so not both).
+_OVERLAPPING_TYPES = frozenset({"integer", "number"})
+
+
+def _disjoint_one_of_as_any_of(node: Any) -> None:
+    """Turn, in place, each ``oneOf`` whose members each admit one JSON type, no two the same
+    (``misc/multiline_string``: a string or an array of strings), into ``anyOf``: no value can match
+    two members, so the verdict is the same, but fastjsonschema's ``oneOf`` tries every member, and
+    the one that fails raises an exception for every source and output text of a notebook, while
+    its ``anyOf`` stops at the first that passes."""
+    if isinstance(node, dict):
+        members = node.get("oneOf")
+        if isinstance(members, list) and members and all(
+                isinstance(member, dict) and isinstance(member.get("type"), str) for member in members):
+            types = [member["type"] for member in members]
+            if len(set(types)) == len(types) and not _OVERLAPPING_TYPES.issubset(types):
+                node["anyOf"] = node.pop("oneOf")
+        for value in node.values():
+            _disjoint_one_of_as_any_of(value)
+    elif isinstance(node, list):
+        for value in node:
+            _disjoint_one_of_as_any_of(value)
+
+
 def _member_passes(checks: dict[str, SchemaCheck], item: dict[str, Any], kind_field: str) -> bool:
     """Check ``item`` against the union member its ``kind_field`` names: False when it names none,
     the member's exception when it does not pass."""
@@ -144,18 +168,20 @@ class SchemaValidator:
 
     Cells and outputs are checked against the member of their union that their
     ``cell_type``/``output_type`` names instead of trying every member in turn: the same
-    verdict (see :func:`_union_members`) for a quarter of the time.
+    verdict (see :func:`_union_members`) for a quarter of the time; so is a ``oneOf`` of disjoint
+    types (see :func:`_disjoint_one_of_as_any_of`).
     """
 
     def __init__(self, schema: dict[str, Any]) -> None:
         import fastjsonschema
 
         cells, outputs = _union_members(schema, "cell"), _union_members(schema, "output")
+        schema = copy.deepcopy(schema)
+        _disjoint_one_of_as_any_of(schema)
         if cells is None or outputs is None or cells.get("code") != "code_cell":
             self._whole: SchemaCheck | None = fastjsonschema.compile(schema)
             return
         self._whole = None
-        schema = copy.deepcopy(schema)
         schema["properties"]["cells"]["items"] = {"type": "object"}
         schema["definitions"]["code_cell"]["properties"]["outputs"]["items"] = {"type": "object"}
 

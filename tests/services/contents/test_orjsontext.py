@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 
@@ -75,3 +76,16 @@ def test_reply_with_infinity_or_deep_nesting_is_not_left_to_orjson():
     assert orjsontext.reply_bytes({"x": deep}) is None
     model = {"path": "a.ipynb", "last_modified": "2026-01-01T00:00:00Z", "x": deep, "y": math.inf}
     assert json.loads(encode_reply(model).body)["y"] is None  # as before: sent as null (and logged)
+
+
+@pytest.mark.parametrize("text", [b"", b"\n", b"x\n", b"\n  x", b'{\n  "a": [\n    1\n  ]\n}', b"a\n\n  \n    b\n  ",
+                                  b"x\n" + b"  " * 254 + b"y"])
+def test_indentation_is_halved_after_every_line_break_only(text):
+    expected = re.sub(rb"\n( +)", lambda match: b"\n" + b" " * (len(match.group(1)) // 2), text)
+    assert orjsontext._halve_indentation(text) == expected
+
+
+def test_halving_gives_up_past_its_line_bound():
+    text = b"[\n  1,\n  2\n]"  # three line breaks
+    assert orjsontext._halve_indentation(text, max_lines=3) == b"[\n 1,\n 2\n]"
+    assert orjsontext._halve_indentation(text, max_lines=2) is None

@@ -70,6 +70,14 @@ CHANGES: dict[str, Callable[[dict[str, Any]], None]] = {
     "source a number": _set(CODE + ("source",), 5),
     "source lines not strings": _set(CODE + ("source",), ["a", 1]),
     "source as lines": _set(CODE + ("source",), ["a\n", "b"]),
+    "source no lines": _set(CODE + ("source",), []),
+    "source nested lines": _set(CODE + ("source",), [["a"]]),
+    "source an object": _set(CODE + ("source",), {"a": "b"}),
+    "stream text as lines": _set(STREAM + ("text",), ["1\n", "2"]),
+    "plain text lines with a number": _set(RESULT + ("data", "text/plain"), ["a", 2]),
+    "codemirror mode a name": _set(("metadata", "language_info"), {"name": "python", "codemirror_mode": "ipython"}),
+    "codemirror mode an object": _set(("metadata", "language_info"), {"name": "python", "codemirror_mode": {"v": 3}}),
+    "codemirror mode a list": _set(("metadata", "language_info"), {"name": "python", "codemirror_mode": ["x"]}),
     "outputs missing": _delete(CODE + ("outputs",)),
     "outputs an object": _set(CODE + ("outputs",), {}),
     "markdown cell with outputs": _set(("cells", 0, "outputs"), []),
@@ -148,6 +156,18 @@ def test_per_kind_checks_agree_with_the_whole_schema(change):
     except fastjsonschema.JsonSchemaException:
         expected = False
     assert check(nb) == expected
+
+
+def test_one_of_disjoint_types_becomes_any_of_and_nothing_else_does():
+    schema = {"definitions": {
+        "lines": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+        "numbers": {"oneOf": [{"type": "integer"}, {"type": "number", "minimum": 2}]},
+        "same": {"oneOf": [{"type": "string", "maxLength": 3}, {"type": "string", "minLength": 2}]},
+        "refs": {"oneOf": [{"$ref": "#/definitions/lines"}, {"type": "object"}]},
+    }}
+    validation._disjoint_one_of_as_any_of(schema)
+    kinds = {name: next(iter(rule)) for name, rule in schema["definitions"].items()}
+    assert kinds == {"lines": "anyOf", "numbers": "oneOf", "same": "oneOf", "refs": "oneOf"}
 
 
 def test_an_unexpected_schema_shape_is_checked_whole():
