@@ -67,7 +67,8 @@ def _openat2(dirfd: int, path: bytes, how: _OpenHow) -> int | None:
         return None
     fd = _syscall(_SYS_OPENAT2, dirfd, path, ctypes.byref(how), ctypes.sizeof(how))
     if fd < 0:
-        if ctypes.get_errno() in (errno.ENOSYS, errno.EPERM):  # an older kernel, or seccomp
+        # ENOSYS: a kernel before 5.6; EINVAL: one before 5.12 (no RESOLVE_CACHED); EPERM: seccomp.
+        if ctypes.get_errno() in (errno.ENOSYS, errno.EINVAL, errno.EPERM):
             _syscall = None
         return None
     return fd
