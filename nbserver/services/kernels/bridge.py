@@ -26,7 +26,7 @@ from zmq.eventloop.zmqstream import ZMQStream
 
 from nbserver.errors import NotFound
 from nbserver.services.kernels.buffering import SessionBuffer
-from nbserver.services.kernels.handshake import HandshakeWatch, connect_watched
+from nbserver.services.kernels.handshake import CHANNEL_SOCKET_TYPES, HandshakeWatch, StagedChannels, connect_staged
 from nbserver.services.kernels.messages import (
     KernelMessage,
     Payload,
@@ -125,6 +125,7 @@ class KernelBridge:
         self._internal_reply = asyncio.Event()
         self._internal_idle = asyncio.Event()
         self._stdin_watch: HandshakeWatch | None = None
+        self._staged: StagedChannels | None = None
         self._throttle = OutputThrottle(
             OutputRateLimiter(limits.iopub_msg_rate_limit, limits.iopub_data_rate_limit, limits.rate_limit_window),
             self._server_session,
@@ -138,15 +139,20 @@ class KernelBridge:
         """(Re)connect the sockets to the kernel's current ports and start reading them."""
         self.disconnect()
         self._reset_readiness()
-        for channel in ("shell", "control", "stdin", "iopub"):
-            watched = connect_watched(self._connection, channel, self._identity) if channel == "stdin" else None
-            if watched is not None:
-                stream, self._stdin_watch = watched
-            else:
+        # Shell first, the others once the kernel listens (handshake.py: no storm of refused
+        # connections while it starts).
+        self._staged = connect_staged(self._connection, self._identity)
+        if self._staged is not None:
+            streams = self._staged.streams
+            self._stdin_watch = self._staged.stdin_watch
+        else:
+            streams = {}
+            for channel in CHANNEL_SOCKET_TYPES:
                 options = {} if channel == "iopub" else {"identity": self._identity}
                 socket = getattr(self._connection, f"connect_{channel}")(**options)
                 # jupyter_client's IOLoop kernel managers hand out ZMQStreams already.
-                stream = socket if isinstance(socket, ZMQStream) else ZMQStream(socket)
+                streams[channel] = socket if isinstance(socket, ZMQStream) else ZMQStream(socket)
+        for channel, stream in streams.items():
             # copy=False: a frame's memory is handed over, not copied into bytes (see _payload).
             stream.on_recv(functools.partial(self._on_recv, channel), copy=False)
             self._streams[channel] = stream
@@ -157,6 +163,9 @@ class KernelBridge:
         self._internal_idle.clear()
 
     def disconnect(self) -> None:
+        if self._staged is not None:
+            self._staged.close()
+            self._staged = None
         if self._stdin_watch is not None:
             self._stdin_watch.close()
             self._stdin_watch = None

@@ -43,8 +43,17 @@ from nbserver.services.kernels.state import ExecutionState, KernelRecord
 from nbserver.services.kernelspecs.specs import LocalKernelSpecs
 
 
-#: Milliseconds between a kernel socket's attempts to connect to a kernel that does not listen yet.
+#: Milliseconds between a kernel socket's attempts to connect to a kernel that does not listen yet...
 RECONNECT_INTERVAL_MS = 10
+#: ...times the kernels starting at once, up to this: those share the CPU, so each listens later,
+#: and its first reply comes about a second after it listens (five at once on two cores), so a
+#: later connection costs nothing there, while each refused attempt costs CPU they need.
+MAX_RECONNECT_INTERVAL_MS = 100
+
+
+def reconnect_interval_ms(starting: int) -> int:
+    """The reconnect interval (ms) of a new kernel's sockets while ``starting`` kernels start at once."""
+    return min(MAX_RECONNECT_INTERVAL_MS, RECONNECT_INTERVAL_MS * max(1, starting))
 
 
 __all__ = ["KernelEvent", "KernelListener", "KernelStartFailed", "MappingKernelManager", "kernel_not_found"]
@@ -120,6 +129,8 @@ class MappingKernelManager(KernelManagerBase[RunningKernel]):
             connection_dir=connection_dir,
         )
         self._pool: KernelPool | None = None
+        #: Kernel processes starting now (launched, not yet answering), pooled or not.
+        self._starting = 0
         self.kernelspecs = LocalKernelSpecs(self.kernel_spec_manager, lambda: self.default_kernel_name)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -231,6 +242,13 @@ class MappingKernelManager(KernelManagerBase[RunningKernel]):
         # The id is chosen here, so that a start cancelled half-way (the server stopping while the
         # pool fills) can still find and stop the process jupyter_client may have spawned.
         options["kernel_id"] = requested_id or str(uuid.uuid4())
+        self._starting += 1
+        try:
+            return await self._launch_counted(name, options, check_ports)
+        finally:
+            self._starting -= 1
+
+    async def _launch_counted(self, name: str, options: dict[str, Any], check_ports: bool) -> RunningKernel:
         starting = asyncio.ensure_future(self._multi.start_kernel(kernel_name=name, **options))
         try:
             kernel_id: str = await asyncio.shield(starting)
@@ -245,9 +263,6 @@ class MappingKernelManager(KernelManagerBase[RunningKernel]):
                 log_detail=str(exc),
             ) from None
         km = self._multi.get_kernel(kernel_id)
-        # The bridge connects before the new kernel listens, and ZeroMQ retries a refused
-        # connection only every 100 ms by default: up to 100 ms lost per start, twice (shell, iopub).
-        km.context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_INTERVAL_MS)
         record = KernelRecord(id=kernel_id, name=name)
         bridge = KernelBridge(record, km, km.session, self._bridge_limits(), self.log)
         running = RunningKernel(record, bridge, km=km)
@@ -259,7 +274,7 @@ class MappingKernelManager(KernelManagerBase[RunningKernel]):
         km.add_restart_callback(on_early_death, "restart")
         km.add_restart_callback(on_early_death, "dead")
         try:
-            bridge.connect()
+            self._connect_bridge(running)
             await self._wait_ready(running, died_early)
         except (KernelDied, TimeoutError) as exc:
             bridge.close("The kernel failed to start")
@@ -278,6 +293,14 @@ class MappingKernelManager(KernelManagerBase[RunningKernel]):
             km.remove_restart_callback(on_early_death, "restart")
             km.remove_restart_callback(on_early_death, "dead")
         return running
+
+    def _connect_bridge(self, running: RunningKernel) -> None:
+        """Connect a starting kernel's bridge, its sockets retrying every reconnect_interval_ms."""
+        # The bridge connects before the new kernel listens, and ZeroMQ retries a refused
+        # connection only every 100 ms by default: up to 100 ms lost per start, twice (shell, iopub).
+        # A context option applies to the sockets made after it is set: those of connect(), here.
+        running.km.context.setsockopt(zmq.RECONNECT_IVL, reconnect_interval_ms(self._starting))
+        running.bridge.connect()
 
     def _adopt(self, running: RunningKernel) -> None:
         """Make a started kernel one of the server's: listed, restarted when it dies, culled."""
@@ -395,7 +418,7 @@ class MappingKernelManager(KernelManagerBase[RunningKernel]):
 
     async def _restart(self, running: RunningKernel) -> None:
         await self._multi.restart_kernel(running.record.id, now=False)
-        running.bridge.connect()
+        self._connect_bridge(running)
         await self._wait_ready(running)
 
     # -- when the process dies ---------------------------------------------------------
@@ -429,7 +452,7 @@ class MappingKernelManager(KernelManagerBase[RunningKernel]):
         if self._kernels.get(kernel_id) is not running:
             return
         async with running.lock:
-            running.bridge.connect()
+            self._connect_bridge(running)
             try:
                 await self._wait_ready(running)
             except (KernelDied, TimeoutError) as exc:
