@@ -45,7 +45,7 @@ class SmallBuffersStream(UploadStream):
 
 @pytest.fixture
 def streams(monkeypatch: pytest.MonkeyPatch) -> list[SmallBuffersStream]:
-    """The upload streams the server makes."""
+    """The upload streams the server makes, reading into buffers (not splicing)."""
     made: list[SmallBuffersStream] = []
 
     def make(upload: StagedUpload) -> SmallBuffersStream:
@@ -53,6 +53,7 @@ def streams(monkeypatch: pytest.MonkeyPatch) -> list[SmallBuffersStream]:
         return made[-1]
 
     monkeypatch.setattr(content_handlers, "UploadStream", make)
+    monkeypatch.setattr(content_handlers, "can_splice", lambda stream: False)  # test_splicing.py covers splice
     return made
 
 
