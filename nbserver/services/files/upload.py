@@ -59,6 +59,8 @@ READ_BUFFER_BYTES = 4 * 1024 * 1024
 WRITEBACK_BYTES = 32 * 1024 * 1024
 #: Bytes of a spliced body moved per worker-thread call at most (:meth:`UploadStream.splice_body`).
 SPLICE_BATCH_BYTES = 8 * 1024 * 1024
+#: Pages of a mapped window read in at once (Linux); 0 elsewhere.
+MAP_POPULATE = getattr(mmap, "MAP_POPULATE", 0)
 #: Buffers per ``os.writev`` call (POSIX guarantees IOV_MAX >= 16; Linux has 1024).
 WRITEV_BUFFERS = 512
 
@@ -143,23 +145,22 @@ class StagedUpload:
 
     def hash_stored(self, reader: int, start: int, end: int, buffer: memoryview) -> None:
         """Add bytes ``[start, end)`` of the staging file, through ``reader``, to the running SHA-256:
-        the hash of exactly what was stored. The range is mapped (``mmap``, the page cache's own
-        pages: no copy); where that fails it is read into ``buffer``. Blocking; runs beside the
-        next :meth:`splice_from` (both release the GIL)."""
-        aligned = start - start % mmap.ALLOCATIONGRANULARITY
-        try:
-            with mmap.mmap(reader, end - aligned, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0),
-                           prot=mmap.PROT_READ, offset=aligned) as mapped:
-                with memoryview(mapped) as view:
-                    self._digest.update(view[start - aligned:])
-                return
-        except (OSError, ValueError):
-            pass  # a file system without mmap: read it
+        the hash of exactly what was stored. Each window of ``len(buffer)`` bytes is mapped
+        (``mmap``: the page cache's own pages, no copy); where mapping fails it is read into
+        ``buffer``. Blocking; runs beside the next :meth:`splice_from` (both release the GIL)."""
         while start < end:
-            count = os.preadv(reader, [buffer[:min(len(buffer), end - start)]], start)
-            if count <= 0:
-                raise OSError(errno.EIO, "the staging file is shorter than what was stored in it")
-            self._digest.update(buffer[:count])
+            window = min(len(buffer), end - start)
+            aligned = start - start % mmap.ALLOCATIONGRANULARITY
+            try:
+                with mmap.mmap(reader, start + window - aligned, flags=mmap.MAP_SHARED | MAP_POPULATE,
+                               prot=mmap.PROT_READ, offset=aligned) as mapped, memoryview(mapped) as view:
+                    self._digest.update(view[start - aligned:])
+                count = window
+            except (OSError, ValueError):  # a file system that cannot map it: read it
+                count = os.preadv(reader, [buffer[:window]], start)
+                if count <= 0:
+                    raise OSError(errno.EIO, "the staging file is shorter than what was stored in it") from None
+                self._digest.update(buffer[:count])
             start += count
 
     def hash(self, chunks: Sequence[Buffer]) -> None:

@@ -243,3 +243,25 @@ async def test_without_os_splice_the_body_is_read_into_buffers(
 def test_tls_streams_are_not_spliced() -> None:
     """The kernel sees only ciphertext on a TLS socket: SSLIOStream keeps the buffered path."""
     assert not can_splice(SSLIOStream.__new__(SSLIOStream))
+
+
+@pytest.mark.parametrize("mapped", [True, False])
+def test_the_hash_read_back_covers_exactly_the_range_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           mapped: bool) -> None:
+    """Ranges that start off a page boundary, in windows of the buffer's size; read() where mmap fails."""
+    data = os.urandom(300_000)
+    (tmp_path / "f").write_bytes(data)
+    if not mapped:
+        def refuse(*args: Any, **kwargs: Any) -> None:
+            raise OSError(19, "No such device")
+        monkeypatch.setattr(upload.mmap, "mmap", refuse)
+    staged = StagedUpload.__new__(StagedUpload)
+    staged._digest = hashlib.sha256()
+    reader = os.open(tmp_path / "f", os.O_RDONLY)
+    try:
+        buffer = memoryview(bytearray(64 * 1024))
+        staged.hash_stored(reader, 0, 12_345, buffer)
+        staged.hash_stored(reader, 12_345, len(data), buffer)
+    finally:
+        os.close(reader)
+    assert staged._digest.hexdigest() == hashlib.sha256(data).hexdigest()
