@@ -3,9 +3,10 @@
 The bytes go, as they arrive, to a hidden staging file in the target folder
 (``FileWriter.scratch_path``: a killed server's leftover is swept at start-up), written in a
 thread in batches while the event loop reads on (:class:`UploadStream`; a ``Content-Length``
-body straight from the socket into two buffers), so an upload of any size holds at most two
-batches in memory, its SHA-256 is computed by another thread as it is written (the file is never
-read again for it), it is fsynced once, and it ends with a rename or link on the same
+body spliced from the socket into the file by the kernel, or read straight into two buffers),
+so an upload of any size holds at most two batches in memory, its SHA-256 is computed by
+another thread beside the writes (from the buffers, or from the page cache just after a splice),
+it is fsynced once, and it ends with a rename or link on the same
 filesystem. The staging file becomes the target only when the whole body is there:
 ``fail`` links it to the free name (409 when taken), ``rename`` to the first free
 ``name (1).ext``, ``name (2).ext``... (Dropbox's autorename), ``overwrite`` replaces the file as
@@ -269,7 +270,9 @@ def write_all(fd: int, chunks: Sequence[Buffer]) -> None:
 class UploadStream:
     """Hands a request body to a :class:`StagedUpload`'s writes in a thread, in batches, with back-pressure.
 
-    Two ways in. A body of known length (``Content-Length``) is read by :meth:`read_body`
+    Three ways in. A body of known length (``Content-Length``) on a plain TCP connection is moved
+    by the kernel, socket to pipe to file, by :meth:`splice_body` (``splicing.py``); elsewhere
+    (TLS, no ``os.splice``, ``upload_splice`` off) it is read by :meth:`read_body`
     straight from the connection into two preallocated buffers of ``read_buffer_bytes``: the socket's
     bytes land in one buffer (``recv_into``) while the other is written and hashed, and are never
     copied in Python. Any other body (chunked transfer-encoding) comes through :meth:`feed`,
