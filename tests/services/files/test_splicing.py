@@ -21,10 +21,20 @@ from typing import Any
 import pytest
 from tornado.iostream import SSLIOStream
 
-from nbserver.services.files import content_handlers, upload
+from nbserver.services.files import upload
 from nbserver.services.files.splicing import SplicePipe, buffered_bytes, can_splice
 from nbserver.services.files.upload import StagedUpload, UploadStream
-from tests.services.files.test_upload_body import RawConnection, eventually, leftovers, small_tmpfs, upload_head
+from tests.services.files.test_upload_body import (
+    RawConnection,
+    eventually,
+    leftovers,
+    recorded_streams,
+    small_tmpfs,
+    status_request,
+    upload_after_100_continue,
+    upload_head,
+    upload_to_full_disk_then_status,
+)
 
 pytestmark = [pytest.mark.gen_test(timeout=60), pytest.mark.sqlite_only]
 __all__ = ["small_tmpfs"]  # the fixture, shared with test_upload_body
@@ -58,17 +68,12 @@ class RecordingStream(UploadStream):
 @pytest.fixture
 def streams(monkeypatch: pytest.MonkeyPatch) -> list[RecordingStream]:
     """The upload streams the server makes, each with the pipes it spliced through (small batches)."""
-    made: list[RecordingStream] = []
-
-    def make(staged: StagedUpload) -> RecordingStream:
-        made.append(RecordingStream(staged))
-        return made[-1]
+    made = recorded_streams(monkeypatch, RecordingStream)
 
     def pipe() -> SplicePipe:
         made[-1].pipes.append(SplicePipe())
         return made[-1].pipes[-1]
 
-    monkeypatch.setattr(content_handlers, "UploadStream", make)
     monkeypatch.setattr(upload, "SplicePipe", pipe)
     monkeypatch.setattr(upload, "SPLICE_BATCH_BYTES", BATCH)
     return made
@@ -76,10 +81,6 @@ def streams(monkeypatch: pytest.MonkeyPatch) -> list[RecordingStream]:
 
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
-
-
-def status_request(token: str) -> bytes:
-    return f"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: token {token}\r\n\r\n".encode()
 
 
 async def test_a_body_partly_buffered_by_tornado_is_spliced_exactly_and_the_connection_kept(
@@ -111,16 +112,7 @@ async def test_a_body_partly_buffered_by_tornado_is_spliced_exactly_and_the_conn
 
 async def test_expect_100_continue_then_a_spliced_body(
         http_server: Any, base_url: str, token: str, root_dir: Path, streams: list[RecordingStream]) -> None:
-    connection = await RawConnection.open(base_url)
-    try:
-        connection.send(upload_head(token, "later.bin", len(BODY), "Expect: 100-continue"))
-        interim = await connection.reader.readuntil(b"\r\n\r\n")
-        assert interim.startswith(b"HTTP/1.1 100")
-        connection.send(BODY)
-        status, answer = await connection.response()
-        assert status == 201, answer
-    finally:
-        connection.close()
+    await upload_after_100_continue(base_url, token, "later.bin", BODY)
     assert (root_dir / "later.bin").read_bytes() == BODY
     assert streams[0].held == 0 and streams[0].spliced == len(BODY)
 
@@ -147,17 +139,7 @@ async def test_a_client_gone_mid_splice_leaves_nothing_and_no_descriptor(
 async def test_a_full_disk_under_splice_is_507_and_the_connection_stays_in_step(
         http_server: Any, base_url: str, token: str, small_tmpfs: Path, streams: list[RecordingStream]) -> None:
     """ENOSPC from splice into a real 256 KiB tmpfs: the rest of the body goes to /dev/null, then 507."""
-    connection = await RawConnection.open(base_url)
-    try:
-        connection.send(upload_head(token, "f.bin", len(BODY), "Nbserver-Parent-Path: small") + BODY
-                        + status_request(token))
-        status, answer = await connection.response()
-        assert status == 507 and str(small_tmpfs) not in json.loads(answer)["message"], answer
-        status, answer = await connection.response()
-        assert status == 200, answer
-    finally:
-        connection.close()
-    assert os.listdir(small_tmpfs) == []
+    await upload_to_full_disk_then_status(base_url, token, small_tmpfs, BODY)
     assert streams[0].spliced == len(BODY) - (streams[0].held or 0)
 
 
