@@ -359,6 +359,8 @@ class UploadStream:
             async with SocketLease(source) as lease:
                 reader = await run_blocking(upload.open_reader)
                 while pipe.taken < length:
+                    if source.closed():  # by tornado meanwhile (a body timeout, shutdown): stop reading its socket
+                        raise StreamClosedError()
                     before = pipe.taken
                     try:
                         await run_blocking(upload.splice_from, pipe, lease.fd, min(length - pipe.taken, SPLICE_BATCH_BYTES))

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tornado.iostream import SSLIOStream
+from tornado.iostream import SSLIOStream, StreamClosedError
 
 from nbserver.services.files import upload
 from nbserver.services.files.splicing import SplicePipe, buffered_bytes, can_splice
@@ -55,10 +55,16 @@ class RecordingStream(UploadStream):
         super().__init__(staged, read_buffer_bytes=64 * 1024)  # the hash reads back in several pieces
         self.held: int | None = None
         self.pipes: list[SplicePipe] = []
+        self.source: Any = None
+        self.ended: BaseException | None = None
 
     async def splice_body(self, source: Any, length: int) -> None:
-        self.held = buffered_bytes(source)
-        await super().splice_body(source, length)
+        self.held, self.source = buffered_bytes(source), source
+        try:
+            await super().splice_body(source, length)
+        except BaseException as exc:
+            self.ended = exc
+            raise
 
     @property
     def spliced(self) -> int:
@@ -134,6 +140,21 @@ async def test_a_client_gone_mid_splice_leaves_nothing_and_no_descriptor(
     assert await eventually(lambda: not leftovers(root_dir) and open_fds() <= before)
     assert not (root_dir / "cut.bin").exists()
     assert open_fds() <= before  # the pipe, the socket's duplicate and the hash's reader are closed
+
+
+async def test_a_stream_closed_by_the_server_mid_splice_ends_the_splice(
+        http_server: Any, base_url: str, token: str, root_dir: Path, streams: list[RecordingStream]) -> None:
+    """As tornado's body timeout or a shutdown would: the splice stops within CLOSED_CHECK_SECONDS, nothing left."""
+    connection = await RawConnection.open(base_url)
+    try:
+        connection.send(upload_head(token, "stalled.bin", len(BODY)) + BODY[:len(BODY) // 2])
+        await connection.writer.drain()
+        assert await eventually(lambda: streams and streams[0].spliced >= len(BODY) // 3)
+        streams[0].source.close()
+        assert await eventually(lambda: isinstance(streams[0].ended, StreamClosedError) and not leftovers(root_dir))
+    finally:
+        connection.close()
+    assert not (root_dir / "stalled.bin").exists()
 
 
 async def test_a_full_disk_under_splice_is_507_and_the_connection_stays_in_step(
