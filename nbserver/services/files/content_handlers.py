@@ -69,7 +69,8 @@ def read_known_length_body(handler: Any, stream: UploadStream, splice: bool = Fa
     (``IOStream.read_into``). tornado keeps the framing: the
     ``Content-Length`` check, ``100-continue``, the body timeout and keep-alive after exactly
     that many bytes. With ``splice``, a plain TCP connection's body is moved by the kernel instead
-    (``UploadStream.splice_body``), when the stream is idle as the body starts. None (tornado's reader stays, and ``data_received`` gets the body) for
+    (``UploadStream.splice_body``) when the stream is idle as the body starts (no ``100-continue``
+    still being written). None (tornado's reader stays, and ``data_received`` gets the body) for
     chunked or encoded bodies, a length past ``max_body_size`` (answered 413 as it streams in),
     or a tornado without that reader.
     """
