@@ -21,7 +21,9 @@ and the upload is held to the same end state (its bytes on disk, fsynced: the cr
 while it also has to receive, hash (SHA-256) and place the file. A row prints both figures and their ratio, the growth of the
 server's peak resident memory during the upload (``VmHWM`` in /proc, reset through
 ``clear_refs``; the target is < 50 MB for 500 MB), the server's CPU time for the upload (user +
-system, all threads: the figure least moved by other jobs) and the 1-minute load average. A
+system, all threads: the figure least moved by other jobs), the client's CPU time (this script's
+``sendfile``, or ``curl -T`` with ``--curl``: on two cores the sender competes with the server)
+and the 1-minute load average. A
 summary gives each server's medians with their ranges. ``--baseline DIR`` adds another nbserver
 checkout (say, main's), ``--variant LABEL=ARGS`` this checkout with other command-line
 options (say ``nowriteback=--FileServices.upload_writeback_mb=0``). Figures are printed, not
@@ -38,11 +40,14 @@ import os
 import shutil
 import shlex
 import socket
+import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
@@ -60,6 +65,12 @@ from servers import (  # noqa: E402
 TOKEN = "upload-benchmark-token"
 BLOCK_BYTES = 1024 * 1024
 MB = 1024 * 1024
+
+
+def client_cpu_seconds() -> float:
+    """User + system CPU time of this process (the sendfile client) and its waited-for children (curl)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def cpu_seconds(pid: int) -> float:
@@ -92,6 +103,20 @@ def upload_nbserver(port: int, source: Path, name: str) -> int:
     return int(json.loads(body)["size"])
 
 
+def upload_nbserver_curl(port: int, source: Path, name: str) -> int:
+    """POST the file with ``curl -T`` (streamed from the file, not read whole into memory as
+    ``--data-binary @file`` does); the stored size from the 201."""
+    result = subprocess.run(
+        ["curl", "-sS", "-X", "POST", "-T", str(source), "-H", f"Authorization: token {TOKEN}",
+         "-H", f"X-File-Name: {name}", "-H", "Content-Type: application/octet-stream", "-H", "Expect:",
+         "-w", "\n%{http_code}", f"http://127.0.0.1:{port}/api/files/upload"],
+        capture_output=True, check=True, timeout=600)
+    body, _, status = result.stdout.rpartition(b"\n")
+    if status != b"201":
+        raise RuntimeError(f"nbserver answered {status!r}: {body[:300]!r}")
+    return int(json.loads(body)["size"])
+
+
 def upload_jupyter_server(port: int, source: Path, name: str) -> int:
     """PUT the file in 1 MB base64 chunks, as JupyterLab uploads large files; the size from the last reply."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
@@ -117,6 +142,11 @@ def upload_jupyter_server(port: int, source: Path, name: str) -> int:
 UPLOADERS = {NBSERVER: upload_nbserver, JUPYTER_SERVER: upload_jupyter_server}
 
 
+def uploader_for(server_name: str, curl: bool) -> Callable[[int, Path, str], int]:
+    """How this run sends to a server: curl for nbserver with ``--curl``, else the server's own uploader."""
+    return upload_nbserver_curl if curl and server_name == NBSERVER else UPLOADERS[server_name]
+
+
 def disk_write(folder: Path, megabytes: int) -> float:
     """Seconds to write and fsync ``megabytes`` in 1 MB blocks in ``folder``: the disk's own speed now."""
     path = folder / "disk-speed.bin"
@@ -134,7 +164,8 @@ def disk_write(folder: Path, megabytes: int) -> float:
     return elapsed
 
 
-def measure(server: RunningServer, source: Path, name: str, megabytes: int) -> dict[str, float]:
+def measure(server: RunningServer, source: Path, name: str, megabytes: int,
+            uploader: Callable[[int, Path, str], int]) -> dict[str, float]:
     """One upload with the disk measured just before it: the figures of one printed row."""
     assert server.process is not None
     pid = server.process.pid
@@ -145,17 +176,18 @@ def measure(server: RunningServer, source: Path, name: str, megabytes: int) -> d
         pass  # then the growth counts from the server's start: printed as is, an overestimate
     before = status_kb(pid, "VmRSS")
     load = os.getloadavg()[0]
-    cpu = cpu_seconds(pid)
+    cpu, client_cpu = cpu_seconds(pid), client_cpu_seconds()
     started = time.perf_counter()
-    size = UPLOADERS[server.name](server.port, source, name)
+    size = uploader(server.port, source, name)
     elapsed = time.perf_counter() - started
-    cpu = cpu_seconds(pid) - cpu
+    cpu, client_cpu = cpu_seconds(pid) - cpu, client_cpu_seconds() - client_cpu
     peak = status_kb(pid, "VmHWM")
     if size != source.stat().st_size:
         raise RuntimeError(f"{server.name} stored {size} bytes of {source.stat().st_size}")
     (server.root / name).unlink()
     return {"upload": megabytes / elapsed, "disk": megabytes / disk, "ratio": disk / elapsed, "rss_growth": (peak - before) / 1024,
-            "rss_before": before / 1024, "load": load, "seconds": elapsed, "cpu": cpu}
+            "rss_before": before / 1024, "load": load, "seconds": elapsed, "cpu": cpu,
+            "client_cpu": client_cpu}
 
 
 def small_file(scratch: Path) -> Path:
@@ -174,6 +206,7 @@ def summary(label: str, rows: list[dict[str, float]]) -> str:
                 f"({format(min(values), form)}-{format(max(values), form)})")
     return (f"{label:<18} upload MB/s {spread('upload', '.0f')}, disk MB/s {spread('disk', '.0f')}, "
             f"ratio {spread('ratio', '.2f')}, server CPU s {spread('cpu', '.2f')}, "
+            f"client CPU s {spread('client_cpu', '.2f')}, "
             f"RSS growth MB {spread('rss_growth', '+.1f')}, load {spread('load', '.1f')}")
 
 
@@ -186,6 +219,8 @@ def main() -> int:
                         help="also measure the nbserver in DIR (e.g. `git archive main nbserver | tar -x -C DIR`)")
     parser.add_argument("--variant", action="append", default=[], metavar="LABEL=ARGS",
                         help="also measure this nbserver started with ARGS added to its command line")
+    parser.add_argument("--curl", action="store_true",
+                        help="send nbserver's uploads with curl -T instead of this script's sendfile client")
     args = parser.parse_args()
     print(json.dumps(machine_info()), flush=True)
     scratch = Path(tempfile.mkdtemp(prefix="nbserver-upload-bench-", dir=BENCH_DIR.parent))
@@ -211,17 +246,17 @@ def main() -> int:
             server.start()
             servers.append(server)
             labels[id(server)] = label
-            UPLOADERS[name](server.port, small_file(scratch), "warmup.bin")
+            uploader_for(name, args.curl)(server.port, small_file(scratch), "warmup.bin")
             (root / "warmup.bin").unlink()
         print(f"{'round':>5}  {'server':<18} {'upload MB/s':>11} {'disk MB/s':>9} {'ratio':>5} "
-              f"{'RSS growth MB':>13} {'server CPU s':>12} {'load':>5}", flush=True)
+              f"{'RSS growth MB':>13} {'server CPU s':>12} {'client CPU s':>12} {'load':>5}", flush=True)
         results: dict[int, list[dict[str, float]]] = {id(server): [] for server in servers}
         for trial in range(1, args.rounds + 1):
             for server in servers:
-                row = measure(server, source, f"big-{trial}.bin", args.mb)
+                row = measure(server, source, f"big-{trial}.bin", args.mb, uploader_for(server.name, args.curl))
                 results[id(server)].append(row)
                 print(f"{trial:>5}  {labels[id(server)]:<18} {row['upload']:>11.0f} {row['disk']:>9.0f} "
-                      f"{row['ratio']:>5.2f} {row['rss_growth']:>+13.1f} {row['cpu']:>12.2f} "
+                      f"{row['ratio']:>5.2f} {row['rss_growth']:>+13.1f} {row['cpu']:>12.2f} {row['client_cpu']:>12.2f} "
                       f"{row['load']:>5.1f}", flush=True)
         print(f"medians over {args.rounds} rounds (ranges), {args.mb} MB per upload:")
         for server in servers:

@@ -26,6 +26,7 @@ from nbserver.services.contents.fileio import normalize_api_path
 from nbserver.services.files.api_base import FilesAPIHandler, check_name
 from nbserver.services.files.manager import FileServices
 from nbserver.services.files.rendering import sandbox_policy
+from nbserver.services.files.splicing import can_splice
 from nbserver.services.files.upload import ON_CONFLICT, StagedUpload, UploadStream
 
 #: Bytes read from the socket at once, and handed to ``data_received`` at most, during an upload
@@ -58,7 +59,7 @@ def read_body_in_larger_chunks(handler: Any, size: int) -> Callable[[], None]:
     return undo
 
 
-def read_known_length_body(handler: Any, stream: UploadStream) -> Callable[[], None] | None:
+def read_known_length_body(handler: Any, stream: UploadStream, splice: bool = False) -> Callable[[], None] | None:
     """Have ``stream.read_body`` read this request's ``Content-Length`` body (HTTP/1 only); returns the undo.
 
     tornado reads a body of known length by ``HTTP1Connection._read_fixed_body`` once
@@ -67,7 +68,9 @@ def read_known_length_body(handler: Any, stream: UploadStream) -> Callable[[], N
     socket) gets a reader that puts the socket's bytes straight into the upload's buffers
     (``IOStream.read_into``). tornado keeps the framing: the
     ``Content-Length`` check, ``100-continue``, the body timeout and keep-alive after exactly
-    that many bytes. None (tornado's reader stays, and ``data_received`` gets the body) for
+    that many bytes. With ``splice``, a plain TCP connection's body is moved by the kernel instead
+    (``UploadStream.splice_body``) when the stream is idle as the body starts (no ``100-continue``
+    still being written). None (tornado's reader stays, and ``data_received`` gets the body) for
     chunked or encoded bodies, a length past ``max_body_size`` (answered 413 as it streams in),
     or a tornado without that reader.
     """
@@ -81,7 +84,10 @@ def read_known_length_body(handler: Any, stream: UploadStream) -> Callable[[], N
         return None
 
     async def read_fixed_body(content_length: int, delegate: object) -> None:
-        await stream.read_body(connection.stream, content_length)
+        if splice and can_splice(connection.stream):
+            await stream.splice_body(connection.stream, content_length)
+        else:
+            await stream.read_body(connection.stream, content_length)
 
     setattr(connection, TORNADO_FIXED_BODY_READER, read_fixed_body)  # this connection object only
 
@@ -152,7 +158,7 @@ class FileUploadHandler(FilesAPIHandler):
         await run_blocking(upload.open)
         self.upload = upload
         self.stream = UploadStream(upload)
-        self._undo_read_size = (read_known_length_body(self, self.stream)
+        self._undo_read_size = (read_known_length_body(self, self.stream, services.upload_splice)
                                 or read_body_in_larger_chunks(self, UPLOAD_READ_BYTES))
 
     async def folder(self) -> str:

@@ -173,6 +173,10 @@ class FileServices(LoggingConfigurable):
         32.0, min=0.0, help="Megabytes of an upload after which the disk is told to start writing them "
         "(sync_file_range), so it writes while the rest arrives and the final fsync has little left; 0: off.",
     ).tag(config=True)
+    upload_splice = Bool(
+        True, help="Move a Content-Length upload body from the socket into its file with splice(2), never "
+        "through Python buffers (Linux, plain TCP; TLS and chunked bodies are read as before).",
+    ).tag(config=True)
 
     def __init__(self, contents_manager: FileContentsManager, owner: str, database: Database | None = None,
                  store_owner: str | None = None, **kwargs: Any) -> None:

@@ -3,9 +3,10 @@
 The bytes go, as they arrive, to a hidden staging file in the target folder
 (``FileWriter.scratch_path``: a killed server's leftover is swept at start-up), written in a
 thread in batches while the event loop reads on (:class:`UploadStream`; a ``Content-Length``
-body straight from the socket into two buffers), so an upload of any size holds at most two
-batches in memory, its SHA-256 is computed by another thread as it is written (the file is never
-read again for it), it is fsynced once, and it ends with a rename or link on the same
+body spliced from the socket into the file by the kernel, or read straight into two buffers),
+so an upload of any size holds at most two batches in memory, its SHA-256 is computed by
+another thread beside the writes (from the buffers, or from the page cache just after a splice),
+it is fsynced once, and it ends with a rename or link on the same
 filesystem. The staging file becomes the target only when the whole body is there:
 ``fail`` links it to the free name (409 when taken), ``rename`` to the first free
 ``name (1).ext``, ``name (2).ext``... (Dropbox's autorename), ``overwrite`` replaces the file as
@@ -23,19 +24,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
+import mmap
 import os
 import posixpath
 import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from tornado.iostream import IOStream
+from tornado.iostream import IOStream, StreamClosedError
 
 from nbserver.blocking import run_blocking
 from nbserver.errors import Conflict, InvalidInput
 from nbserver.services.contents.notebooks import read_notebook
 from nbserver.services.contents.validation import validate_notebook
+from nbserver.services.files.splicing import SocketLease, SplicePipe, buffered_bytes
 from nbserver.services.files.writeback import Writeback
 
 if TYPE_CHECKING:
@@ -54,6 +58,10 @@ WRITE_BATCH_BYTES = 2 * 1024 * 1024
 READ_BUFFER_BYTES = 4 * 1024 * 1024
 #: Bytes of staging file after which its writeback to the disk is started (:class:`Writeback`).
 WRITEBACK_BYTES = 32 * 1024 * 1024
+#: Bytes of a spliced body moved per worker-thread call at most (:meth:`UploadStream.splice_body`).
+SPLICE_BATCH_BYTES = 8 * 1024 * 1024
+#: Pages of a mapped window read in at once (Linux); 0 elsewhere.
+MAP_POPULATE = getattr(mmap, "MAP_POPULATE", 0)
 #: Buffers per ``os.writev`` call (POSIX guarantees IOV_MAX >= 16; Linux has 1024).
 WRITEV_BUFFERS = 512
 
@@ -110,6 +118,51 @@ class StagedUpload:
                 self.size += sum(len(chunk) for chunk in group)
             if self._writeback is not None:
                 self._writeback.written(self.size)  # the disk starts on it while the rest arrives
+
+    def splice_from(self, pipe: SplicePipe, source: int, limit: int) -> int:
+        """Move up to ``limit`` bytes from socket ``source`` through ``pipe`` to the end of the staging
+        file (``SplicePipe.pump``: the bytes taken, 0 when the socket has none now; EOFError
+        when the client is gone, OSError when the file cannot take them). After an abort the
+        bytes are dropped. Blocking; the GIL is released while the kernel moves the bytes."""
+        with self._holding():
+            if self._fd is None:
+                return pipe.discard(source, limit)
+            before = pipe.delivered
+            try:
+                taken = pipe.pump(source, self._fd, limit)
+            finally:
+                self.size += pipe.delivered - before
+            if self._writeback is not None:
+                self._writeback.written(self.size)
+            return taken
+
+    def open_reader(self) -> int | None:
+        """A read-only descriptor of the staging file, for :meth:`hash_stored` (the caller closes it);
+        None after an abort."""
+        with self._holding():
+            if self.staging is None:
+                return None
+            return os.open(self.staging, os.O_RDONLY | os.O_CLOEXEC)
+
+    def hash_stored(self, reader: int, start: int, end: int, buffer: memoryview) -> None:
+        """Add bytes ``[start, end)`` of the staging file, through ``reader``, to the running SHA-256:
+        the hash of exactly what was stored. Each window of ``len(buffer)`` bytes is mapped
+        (``mmap``: the page cache's own pages, no copy); where mapping fails it is read into
+        ``buffer``. Blocking; runs beside the next :meth:`splice_from` (both release the GIL)."""
+        while start < end:
+            window = min(len(buffer), end - start)
+            aligned = start - start % mmap.ALLOCATIONGRANULARITY
+            try:
+                with mmap.mmap(reader, start + window - aligned, flags=mmap.MAP_SHARED | MAP_POPULATE,
+                               prot=mmap.PROT_READ, offset=aligned) as mapped, memoryview(mapped) as view:
+                    self._digest.update(view[start - aligned:])
+                count = window
+            except (OSError, ValueError):  # a file system that cannot map it: read it
+                count = os.preadv(reader, [buffer[:window]], start)
+                if count <= 0:
+                    raise OSError(errno.EIO, "the staging file is shorter than what was stored in it") from None
+                self._digest.update(buffer[:count])
+            start += count
 
     def hash(self, chunks: Sequence[Buffer]) -> None:
         """Add ``chunks`` (in order) to the running SHA-256. Blocking; hashlib releases the GIL, so this
@@ -217,7 +270,9 @@ def write_all(fd: int, chunks: Sequence[Buffer]) -> None:
 class UploadStream:
     """Hands a request body to a :class:`StagedUpload`'s writes in a thread, in batches, with back-pressure.
 
-    Two ways in. A body of known length (``Content-Length``) is read by :meth:`read_body`
+    Three ways in. A body of known length (``Content-Length``) on a plain TCP connection is moved
+    by the kernel, socket to pipe to file, by :meth:`splice_body` (``splicing.py``); elsewhere
+    (TLS, no ``os.splice``, ``upload_splice`` off) it is read by :meth:`read_body`
     straight from the connection into two preallocated buffers of ``read_buffer_bytes``: the socket's
     bytes land in one buffer (``recv_into``) while the other is written and hashed, and are never
     copied in Python. Any other body (chunked transfer-encoding) comes through :meth:`feed`,
@@ -277,6 +332,66 @@ class UploadStream:
                 await self._hand_over()
                 turn = (turn + 1) % len(buffers)
             await asyncio.sleep(0)  # as tornado's own body reader does: other requests get a turn
+
+    async def splice_body(self, source: IOStream, length: int) -> None:
+        """:meth:`read_body` with the kernel moving the bytes: socket, pipe, staging file (``splicing.py``).
+
+        What tornado has already read from the socket (the body's first bytes may have come with
+        the headers) goes through :meth:`read_body`; the rest, exactly ``length`` bytes in all, is
+        spliced in a worker thread, batch after batch, while another thread hashes the batch
+        before from the page cache. The socket is taken from tornado meanwhile and given back
+        idle (keep-alive). After a write error the rest of the body is spliced to ``/dev/null``.
+        StreamClosedError (the stream closed) when the client goes away.
+        """
+        held = min(buffered_bytes(source), length)
+        await self.read_body(source, held)  # from tornado's buffer: no socket read
+        await self._wait_for_write()
+        length -= held
+        if length <= 0:
+            return
+        upload, pipe = self.upload, SplicePipe()
+        reader: int | None = None
+        hashing: asyncio.Future[None] | None = None
+        hashed = upload.size
+        buffer = memoryview(bytearray(min(self.read_buffer_bytes, length)))
+        gone = False
+        try:
+            async with SocketLease(source) as lease:
+                reader = await run_blocking(upload.open_reader)
+                while pipe.taken < length:
+                    if source.closed():  # by tornado meanwhile (a body timeout, shutdown): stop reading its socket
+                        raise StreamClosedError()
+                    before = pipe.taken
+                    try:
+                        await run_blocking(upload.splice_from, pipe, lease.fd, min(length - pipe.taken, SPLICE_BATCH_BYTES))
+                    except EOFError:
+                        gone = True
+                        break
+                    except OSError as exc:  # a full disk: remembered, answered once the body is read
+                        self.error = exc
+                        upload.abort()
+                    if reader is not None and self.error is None and upload.size > hashed:
+                        if hashing is not None:
+                            await hashing  # in order, one range at a time
+                        hashing = asyncio.ensure_future(run_blocking(upload.hash_stored, reader, hashed, upload.size,
+                                                                     buffer))
+                        hashed = upload.size
+                    if pipe.taken == before:
+                        await lease.readable()
+        finally:
+            try:
+                if hashing is not None:
+                    await hashing
+            except OSError as exc:  # reading the staging file back failed: the upload cannot be vouched for
+                self.error = self.error or exc
+                upload.abort()
+            finally:
+                if reader is not None:
+                    os.close(reader)
+                pipe.close()
+        if gone:
+            source.close()
+            raise StreamClosedError()
 
     def abort(self) -> None:
         """Drop the gathered chunks and remove the staging file (a 413, a dropped connection)."""

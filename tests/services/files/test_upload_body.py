@@ -16,7 +16,7 @@ import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import pytest
@@ -43,17 +43,26 @@ class SmallBuffersStream(UploadStream):
         await super().read_body(source, length)
 
 
-@pytest.fixture
-def streams(monkeypatch: pytest.MonkeyPatch) -> list[SmallBuffersStream]:
-    """The upload streams the server makes."""
-    made: list[SmallBuffersStream] = []
+StreamT = TypeVar("StreamT", bound=UploadStream)
 
-    def make(upload: StagedUpload) -> SmallBuffersStream:
-        made.append(SmallBuffersStream(upload))
+
+def recorded_streams(monkeypatch: pytest.MonkeyPatch, kind: Callable[[StagedUpload], StreamT]) -> list[StreamT]:
+    """Have the server make its upload streams with ``kind``; the list of those it makes."""
+    made: list[StreamT] = []
+
+    def make(upload: StagedUpload) -> StreamT:
+        made.append(kind(upload))
         return made[-1]
 
     monkeypatch.setattr(content_handlers, "UploadStream", make)
     return made
+
+
+@pytest.fixture
+def streams(monkeypatch: pytest.MonkeyPatch) -> list[SmallBuffersStream]:
+    """The upload streams the server makes, reading into buffers (not splicing)."""
+    monkeypatch.setattr(content_handlers, "can_splice", lambda stream: False)  # test_splicing.py covers splice
+    return recorded_streams(monkeypatch, SmallBuffersStream)
 
 
 class RawConnection:
@@ -85,6 +94,41 @@ def upload_head(token: str, name: str, length: int, *extra: str) -> bytes:
     lines = ["POST /api/files/upload HTTP/1.1", "Host: 127.0.0.1", f"Authorization: token {token}",
              f"X-File-Name: {name}", "Content-Type: application/octet-stream", f"Content-Length: {length}", *extra]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+async def upload_after_100_continue(base_url: str, token: str, name: str, body: bytes) -> None:
+    """Send the headers with ``Expect: 100-continue``, the body only after the interim 100; expect 201."""
+    connection = await RawConnection.open(base_url)
+    try:
+        connection.send(upload_head(token, name, len(body), "Expect: 100-continue"))
+        interim = await asyncio.wait_for(connection.reader.readuntil(b"\r\n\r\n"), 30)
+        assert interim.startswith(b"HTTP/1.1 100")
+        connection.send(body)
+        status, answer = await connection.response()
+        assert status == 201, answer
+    finally:
+        connection.close()
+
+
+def status_request(token: str) -> bytes:
+    """A ``GET /api/status`` request, to send behind another on the same connection."""
+    return f"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: token {token}\r\n\r\n".encode()
+
+
+async def upload_to_full_disk_then_status(base_url: str, token: str, small_tmpfs: Path, body: bytes) -> None:
+    """Upload ``body`` into the too small ``small_tmpfs`` with a pipelined status request behind it:
+    507 (no server path in the message), then the status's 200, and nothing left in the folder."""
+    connection = await RawConnection.open(base_url)
+    try:
+        connection.send(upload_head(token, "f.bin", len(body), f"Nbserver-Parent-Path: {small_tmpfs.name}") + body
+                        + status_request(token))
+        status, answer = await connection.response()
+        assert status == 507 and str(small_tmpfs) not in json.loads(answer)["message"], answer
+        status, answer = await connection.response()
+        assert status == 200, answer
+    finally:
+        connection.close()
+    assert os.listdir(small_tmpfs) == []
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -140,16 +184,7 @@ async def test_an_empty_body_makes_an_empty_file(
 
 async def test_expect_100_continue_is_answered_before_the_body(
         http_server: Any, base_url: str, token: str, root_dir: Path, streams: list[SmallBuffersStream]) -> None:
-    connection = await RawConnection.open(base_url)
-    try:
-        connection.send(upload_head(token, "later.bin", len(BODY), "Expect: 100-continue"))
-        interim = await asyncio.wait_for(connection.reader.readuntil(b"\r\n\r\n"), 30)
-        assert interim.startswith(b"HTTP/1.1 100")
-        connection.send(BODY)
-        status, answer = await connection.response()
-        assert status == 201, answer
-    finally:
-        connection.close()
+    await upload_after_100_continue(base_url, token, "later.bin", BODY)
     assert (root_dir / "later.bin").read_bytes() == BODY
 
 
@@ -182,14 +217,4 @@ def small_tmpfs(root_dir: Path) -> Iterator[Path]:
 async def test_a_full_disk_is_507_after_the_whole_body_and_leaves_nothing(
         http_server: Any, base_url: str, token: str, small_tmpfs: Path, streams: list[SmallBuffersStream]) -> None:
     """The rest of the body is read and dropped, so the answer comes on a connection still in step."""
-    connection = await RawConnection.open(base_url)
-    try:
-        connection.send(upload_head(token, "f.bin", len(BODY), "Nbserver-Parent-Path: small") + BODY
-                        + f"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: token {token}\r\n\r\n".encode())
-        status, answer = await connection.response()
-        assert status == 507 and str(small_tmpfs) not in json.loads(answer)["message"], answer
-        status, answer = await connection.response()
-        assert status == 200, answer
-    finally:
-        connection.close()
-    assert os.listdir(small_tmpfs) == []
+    await upload_to_full_disk_then_status(base_url, token, small_tmpfs, BODY)
