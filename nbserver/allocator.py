@@ -15,9 +15,10 @@ freed per arena, so the next request reuses the pages.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 from typing import Any
+
+from nbserver.libc import libc as c_library
 
 #: glibc's mallopt parameters (malloc.h).
 M_TRIM_THRESHOLD = -1
@@ -30,9 +31,10 @@ MMAP_THRESHOLD_MAX = 32 * 1024 * 1024
 def glibc() -> Any:
     """The C library when it is glibc (it has ``mallopt``, ``malloc_trim`` and
     ``gnu_get_libc_version``), with those two functions' argument types set; else None."""
-    name = ctypes.util.find_library("c")
+    libc = c_library()
+    if libc is None:
+        return None
     try:
-        libc = ctypes.CDLL(name)
         libc.gnu_get_libc_version
         libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
         libc.malloc_trim.argtypes = [ctypes.c_size_t]

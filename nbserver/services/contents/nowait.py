@@ -22,7 +22,9 @@ import os
 import platform
 import stat
 import sys
-from typing import Callable
+from typing import Any, Callable, cast
+
+from nbserver.libc import c_function
 
 _SYS_OPENAT2 = 437  # the same number on every Linux architecture (the unified table, 5.6+)
 _AT_FDCWD = -100
@@ -48,13 +50,12 @@ def _load_syscall() -> Callable[..., int] | None:
     if sys.platform != "linux" or not hasattr(os, "RWF_NOWAIT") or not hasattr(os, "O_PATH") \
             or platform.machine() not in ("x86_64", "aarch64"):
         return None
-    try:
-        syscall = ctypes.CDLL(None, use_errno=True).syscall
-    except (OSError, AttributeError):
+    syscall: Any = c_function("syscall")  # None without a C library, or without the call
+    if syscall is None:
         return None
     syscall.restype = ctypes.c_long
     syscall.argtypes = [ctypes.c_long, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t]
-    return syscall
+    return cast(Callable[..., int], syscall)
 
 
 _syscall = _load_syscall()

@@ -21,9 +21,10 @@ left to the kernel for the rest of the file: a real write error surfaces at the 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 from typing import Callable
+
+from nbserver.libc import c_function
 
 #: ``sync_file_range`` flags (linux/fs.h).
 SYNC_FILE_RANGE_WAIT_BEFORE = 1
@@ -36,10 +37,8 @@ SyncFileRange = Callable[[int, int, int, int], None]
 
 def _load_sync_file_range() -> SyncFileRange | None:
     """libc's ``sync_file_range`` as a Python function, or None where libc has none."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        function = libc.sync_file_range
-    except (OSError, AttributeError):
+    function = c_function("sync_file_range")  # None without a C library, or without the call
+    if function is None:
         return None
     function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
     function.restype = ctypes.c_int

@@ -31,8 +31,6 @@ parent thread dies (``PR_SET_PDEATHSIG``), so it never outlives the server.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import functools
 import json
 import logging
@@ -45,6 +43,7 @@ import threading
 from dataclasses import asdict
 from typing import IO, Any
 
+from nbserver.libc import libc
 from nbserver.services.contents.fileio import is_visible_name
 from nbserver.services.search.index import SQLiteSearchIndex
 from nbserver.services.search.scan import ChangeScan, ScanCounts
@@ -66,10 +65,6 @@ class WorkerFailed(RuntimeError):
     """The worker answered with an error, or died twice on one request."""
 
 
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-
-
 def lower_priority() -> list[str]:
     """Put this process at the lowest CPU and I/O priority this platform allows; what it got."""
     got = []
@@ -80,25 +75,27 @@ def lower_priority() -> list[str]:
         os.nice(19 - os.nice(0))
         got.append("nice 19")
     numbers = IOPRIO_SYSCALLS.get(platform.machine())
-    if numbers is not None and _libc().syscall(numbers[0], IOPRIO_WHO_PROCESS, 0,
-                                               IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT) == 0:
+    library = libc()
+    if numbers is not None and library is not None and library.syscall(
+            numbers[0], IOPRIO_WHO_PROCESS, 0, IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT) == 0:
         got.append("I/O class idle")
     return got
 
 
 def io_priority_class(pid: int) -> int | None:
     """The I/O priority class of ``pid`` (3 is idle), or None where this platform cannot tell."""
-    numbers = IOPRIO_SYSCALLS.get(platform.machine())
-    if numbers is None:
+    numbers, library = IOPRIO_SYSCALLS.get(platform.machine()), libc()
+    if numbers is None or library is None:
         return None
-    value = _libc().syscall(numbers[1], IOPRIO_WHO_PROCESS, pid)
+    value = library.syscall(numbers[1], IOPRIO_WHO_PROCESS, pid)
     return None if value < 0 else int(value) >> IOPRIO_CLASS_SHIFT
 
 
 def die_with_parent(parent: int) -> None:
     """Get SIGTERM when the thread that started this process ends; exit now if it already has."""
-    if sys.platform.startswith("linux"):
-        _libc().prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    library = libc()
+    if sys.platform.startswith("linux") and library is not None:
+        library.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:
         raise SystemExit(0)
 
