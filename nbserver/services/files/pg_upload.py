@@ -49,6 +49,9 @@ def check_notebook(raw: bytes) -> str | None:
 class DatabaseUpload(StagedUpload):
     """One upload streamed into a blob in one transaction (see the module docstring)."""
 
+    #: No staging file to splice into: the body is read into buffers and written as blob chunks.
+    spliceable = False
+
     def __init__(self, manager: PostgresContentsManager, folder: str, name: str, on_conflict: str,
                  check_notebook_bytes: int) -> None:
         super().__init__(manager, folder, name, on_conflict, check_notebook_bytes)  # type: ignore[arg-type]

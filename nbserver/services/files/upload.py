@@ -76,6 +76,10 @@ class StagedUpload:
     """One upload's staging file. ``write`` and ``commit`` block (run them in a thread);
     ``abort`` may be called from any thread at any time, also while a write runs, and never waits for it."""
 
+    #: Whether the body may be spliced into the staging file (:meth:`splice_from`, :meth:`hash_stored`):
+    #: only an upload staged in a local file; one that stores its bytes elsewhere says False.
+    spliceable = True
+
     def __init__(self, manager: FileContentsManager, folder: str, name: str, on_conflict: str,
                  check_notebook_bytes: int, writeback_bytes: int = WRITEBACK_BYTES) -> None:
         if on_conflict not in ON_CONFLICT:
@@ -341,8 +345,12 @@ class UploadStream:
         spliced in a worker thread, batch after batch, while another thread hashes the batch
         before from the page cache. The socket is taken from tornado meanwhile and given back
         idle (keep-alive). After a write error the rest of the body is spliced to ``/dev/null``.
-        StreamClosedError (the stream closed) when the client goes away.
+        StreamClosedError (the stream closed) when the client goes away. An upload that is not
+        ``spliceable`` (no staging file) is read into buffers instead.
         """
+        if not self.upload.spliceable:
+            await self.read_body(source, length)
+            return
         held = min(buffered_bytes(source), length)
         await self.read_body(source, held)  # from tornado's buffer: no socket read
         await self._wait_for_write()
