@@ -19,10 +19,21 @@ pytestmark = pytest.mark.sqlite_only  # the PostgreSQL services move to the tras
 
 async def held_then_released(services: Any, *requests: Any) -> list[Any]:
     """Send ``requests`` (awaitables) while a rename holds the move lock, so that they queue and
-    go in one batch; their responses once it is released."""
+    go in one batch, in the order given; their responses once it is released."""
+    waiting = services._trash_batches._waiting
     async with services._moving:
-        tasks = [asyncio.ensure_future(request) for request in requests]
-        await asyncio.sleep(0.3)  # every request resolved its item and waits for its turn
+        tasks = []
+        for request in requests:
+            queued = len(waiting)
+            tasks.append(asyncio.ensure_future(request))
+            # Each joins the batch before the next is sent, so the batch keeps their order (sent at
+            # once, their order of arrival was the connections'). Bounded: a request refused before
+            # it queues goes on after 3 s.
+            for _ in range(300):
+                if len(waiting) > queued:
+                    break
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
     return await asyncio.gather(*tasks, return_exceptions=True)
 
 
