@@ -158,7 +158,7 @@ class FileUploadHandler(FilesAPIHandler):
         await run_blocking(upload.open)
         self.upload = upload
         self.stream = UploadStream(upload)
-        self._undo_read_size = (read_known_length_body(self, self.stream, services.upload_splice and upload.spliceable)
+        self._undo_read_size = (read_known_length_body(self, self.stream, services.upload_splice)
                                 or read_body_in_larger_chunks(self, UPLOAD_READ_BYTES))
 
     async def folder(self) -> str:
