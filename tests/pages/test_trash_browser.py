@@ -63,6 +63,7 @@ def test_an_item_too_large_for_the_trash_is_deleted_only_when_confirmed(live_ser
     page.wait_for_function("document.querySelector('#dialog-message').textContent.includes('larger than the whole trash')")
     assert "cannot be undone" in page.locator("#dialog-message").inner_text()
     page.click("#dialog-cancel")
+    page.locator("#selection-bar").wait_for(state="hidden")  # the cancelled action cleared the selection
     row(page, "big.txt").wait_for()
     assert (live_server.root / "big.txt").exists()
     row(page, "big.txt").locator("input[type=checkbox]").check()

@@ -230,7 +230,10 @@ async function undoTrash(ids) {
 async function runAction(name) {
   try {
     await actions[name]();
-    if (name !== "download") state.selected.clear();
+    if (name !== "download") {
+      state.selected.clear();
+      renderRows();  // the checkboxes show the cleared selection now, not after the refresh below
+    }
   } catch (error) {
     toast(error.message, "error", 6);
   }
