@@ -4,6 +4,8 @@ shell socket's, which connects a starting kernel's other channels only once the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
@@ -32,26 +34,36 @@ def closed_ports(context: zmq.Context) -> tuple[dict[str, zmq.Socket], dict[str,
     return kernel, ports
 
 
-def close_all(staged: StagedChannels, kernel: dict[str, zmq.Socket], context: zmq.Context) -> None:
-    staged.close()
-    for stream in staged.streams.values():
-        stream.close(linger=0)
-    for socket in kernel.values():
-        socket.close(linger=0)
-    context.term()
-
-
-@pytest.mark.gen_test(timeout=20)
-async def test_stdin_done_only_after_the_router_appears_and_then_it_can_address_us():
+@contextlib.contextmanager
+def staged_on_closed_ports() -> Iterator[tuple[StagedChannels, dict[str, zmq.Socket], dict[str, int]]]:
+    """Channels staged by connect_staged towards a "kernel" that does not listen yet; all closed after."""
     context = zmq.asyncio.Context()
     kernel, ports = closed_ports(context)
     staged = connect_staged(fake_connection(context, ports), b"client-1")
     assert staged is not None
     try:
+        yield staged, kernel, ports
+    finally:
+        staged.close()
+        for stream in staged.streams.values():
+            stream.close(linger=0)
+        for socket in kernel.values():
+            socket.close(linger=0)
+        context.term()
+
+
+def start_listening(kernel: dict[str, zmq.Socket], ports: dict[str, int]) -> None:
+    """The kernel binds its sockets: the staged channels' retries now reach it."""
+    for channel in CHANNELS:
+        kernel[channel].bind(f"tcp://127.0.0.1:{ports[channel]}")
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_stdin_done_only_after_the_router_appears_and_then_it_can_address_us():
+    with staged_on_closed_ports() as (staged, kernel, ports):
         await asyncio.sleep(0.3)
         assert not staged.stdin_watch.done.is_set()
-        for channel in CHANNELS:
-            kernel[channel].bind(f"tcp://127.0.0.1:{ports[channel]}")
+        start_listening(kernel, ports)
         await asyncio.wait_for(staged.stdin_watch.done.wait(), 10)
         # The property the kernel needs: a message addressed to our identity is delivered, not dropped.
         kernel["stdin"].setsockopt(zmq.ROUTER_MANDATORY, 1)
@@ -60,17 +72,11 @@ async def test_stdin_done_only_after_the_router_appears_and_then_it_can_address_
         kernel["stdin"].send_multipart([b"client-1", b"input_request"])
         received = await asyncio.wait_for(got, 10)
         assert received == [b"input_request"]
-    finally:
-        close_all(staged, kernel, context)
 
 
 @pytest.mark.gen_test(timeout=20)
 async def test_only_shell_tries_to_connect_until_the_kernel_listens_then_every_channel_works():
-    context = zmq.asyncio.Context()
-    kernel, ports = closed_ports(context)
-    staged = connect_staged(fake_connection(context, ports), b"client-1")
-    assert staged is not None
-    try:
+    with staged_on_closed_ports() as (staged, kernel, ports):
         # Sent while nothing listens: it waits in the control stream, which is not connected yet.
         staged.streams["control"].send_multipart([b"interrupt"])
         await asyncio.sleep(0.2)
@@ -79,8 +85,7 @@ async def test_only_shell_tries_to_connect_until_the_kernel_listens_then_every_c
         endpoints = {channel: stream.socket.get(zmq.LAST_ENDPOINT) for channel, stream in staged.streams.items()}
         assert endpoints == {"shell": f"tcp://127.0.0.1:{ports['shell']}".encode(),
                              "control": b"", "stdin": b"", "iopub": b""}
-        for channel in CHANNELS:
-            kernel[channel].bind(f"tcp://127.0.0.1:{ports[channel]}")
+        start_listening(kernel, ports)
         await asyncio.wait_for(staged.shell_watch.done.wait(), 10)
         received = await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(
             None, lambda: kernel["control"].poll(10_000) and kernel["control"].recv_multipart()), 15)
@@ -96,8 +101,6 @@ async def test_only_shell_tries_to_connect_until_the_kernel_listens_then_every_c
             except asyncio.TimeoutError:
                 continue
         assert got.done()
-    finally:
-        close_all(staged, kernel, context)
 
 
 def test_a_curve_connection_is_not_built_here():
