@@ -1,6 +1,6 @@
 """Raw upload benchmark: one large file into nbserver and into jupyter_server, next to the disk (issue 15).
 
-    python benchmarks/upload.py                 # 500 MB, 5 rounds
+    python benchmarks/upload.py                 # 500 MB, 9 rounds
     python benchmarks/upload.py --mb 100 --rounds 1 --nbserver-only
 
 The file (``--mb`` megabytes of random bytes, made once in a scratch folder) goes
@@ -12,13 +12,19 @@ The file (``--mb`` megabytes of random bytes, made once in a scratch folder) goe
   ``PUT /api/contents/<name>`` of 1 MB base64 chunks (``"chunk": 1, 2, ... -1``) on one
   kept-alive connection.
 
-Each round measures every server once, in turns (``--rounds``, default 5), each upload right
-after its own disk figure, so drift from other jobs on the machine spreads over all of them. "Disk" means: in the same folder as the server's root, write the same number of megabytes
+Each round measures every server once, in turns (``--rounds``, default 9), so drift from other
+jobs on the machine spreads over all of them, and measures the disk right before AND right after
+each upload: the disk's own figure swings 2.5x from one minute to the next on this host (a
+virtual disk shared with other guests), so one sample per upload is noise. "Disk" means: in the
+same folder as the server's root, write the same number of megabytes
 with ``os.write`` of one 1 MB block of random bytes (already in memory, written again and
 again) into a new file through the page cache, then one ``fsync``, timed from ``open`` to the end
 of the ``fsync``, then the file is removed; it is what this disk does alone at that moment,
 and the upload is held to the same end state (its bytes on disk, fsynced: the crash-safe save),
-while it also has to receive, hash (SHA-256) and place the file. A row prints both figures and their ratio, the growth of the
+while it also has to receive, hash (SHA-256) and place the file. The ratio of a row is the
+upload's MB/s over the disk's MB/s averaged over its pair (the mean of the two disk times: the
+disk's speed over the minute around the upload), and the summary's ratio is the median of
+those per-pair ratios. A row prints the upload, both disk figures and the ratio, the growth of the
 server's peak resident memory during the upload (``VmHWM`` in /proc, reset through
 ``clear_refs``; the target is < 50 MB for 500 MB), the server's CPU time for the upload (user +
 system, all threads: the figure least moved by other jobs), the client's CPU time (this script's
@@ -166,10 +172,10 @@ def disk_write(folder: Path, megabytes: int) -> float:
 
 def measure(server: RunningServer, source: Path, name: str, megabytes: int,
             uploader: Callable[[int, Path, str], int]) -> dict[str, float]:
-    """One upload with the disk measured just before it: the figures of one printed row."""
+    """One upload with the disk measured right before and right after it: the figures of one printed row."""
     assert server.process is not None
     pid = server.process.pid
-    disk = disk_write(server.root, megabytes)
+    disk_before = disk_write(server.root, megabytes)
     try:
         Path(f"/proc/{pid}/clear_refs").write_text("5")  # resets VmHWM (the peak RSS) to the current RSS
     except OSError:
@@ -185,7 +191,10 @@ def measure(server: RunningServer, source: Path, name: str, megabytes: int,
     if size != source.stat().st_size:
         raise RuntimeError(f"{server.name} stored {size} bytes of {source.stat().st_size}")
     (server.root / name).unlink()
-    return {"upload": megabytes / elapsed, "disk": megabytes / disk, "ratio": disk / elapsed, "rss_growth": (peak - before) / 1024,
+    disk_after = disk_write(server.root, megabytes)
+    disk = (disk_before + disk_after) / 2  # the pair's mean time: the disk's speed around the upload
+    return {"upload": megabytes / elapsed, "disk": megabytes / disk, "disk_before": megabytes / disk_before,
+            "disk_after": megabytes / disk_after, "ratio": disk / elapsed, "rss_growth": (peak - before) / 1024,
             "rss_before": before / 1024, "load": load, "seconds": elapsed, "cpu": cpu,
             "client_cpu": client_cpu}
 
@@ -204,8 +213,8 @@ def summary(label: str, rows: list[dict[str, float]]) -> str:
         values = [row[key] for row in rows]
         return (f"{format(statistics.median(values), form)} "
                 f"({format(min(values), form)}-{format(max(values), form)})")
-    return (f"{label:<18} upload MB/s {spread('upload', '.0f')}, disk MB/s {spread('disk', '.0f')}, "
-            f"ratio {spread('ratio', '.2f')}, server CPU s {spread('cpu', '.2f')}, "
+    return (f"{label:<18} upload MB/s {spread('upload', '.0f')}, disk MB/s (pair mean) {spread('disk', '.0f')}, "
+            f"ratio (median of per-pair ratios) {spread('ratio', '.2f')}, server CPU s {spread('cpu', '.2f')}, "
             f"client CPU s {spread('client_cpu', '.2f')}, "
             f"RSS growth MB {spread('rss_growth', '+.1f')}, load {spread('load', '.1f')}")
 
@@ -213,7 +222,7 @@ def summary(label: str, rows: list[dict[str, float]]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=int, default=500, help="megabytes per upload (default 500)")
-    parser.add_argument("--rounds", "--trials", type=int, default=5, help="rounds of uploads (default 5)")
+    parser.add_argument("--rounds", "--trials", type=int, default=9, help="rounds of uploads (default 9)")
     parser.add_argument("--nbserver-only", action="store_true", help="skip jupyter_server")
     parser.add_argument("--baseline", type=Path, metavar="DIR",
                         help="also measure the nbserver in DIR (e.g. `git archive main nbserver | tar -x -C DIR`)")
@@ -248,17 +257,21 @@ def main() -> int:
             labels[id(server)] = label
             uploader_for(name, args.curl)(server.port, small_file(scratch), "warmup.bin")
             (root / "warmup.bin").unlink()
-        print(f"{'round':>5}  {'server':<18} {'upload MB/s':>11} {'disk MB/s':>9} {'ratio':>5} "
+        sender = "curl -T" if args.curl else "this script's socket.sendfile"
+        print(f"nbserver's sender: {sender}; disk MB/s measured right before and right after each upload; "
+              "ratio = upload MB/s / the pair's mean disk MB/s (mean of the two disk times)", flush=True)
+        print(f"{'round':>5}  {'server':<18} {'upload MB/s':>11} {'disk before':>11} {'disk after':>10} {'ratio':>5} "
               f"{'RSS growth MB':>13} {'server CPU s':>12} {'client CPU s':>12} {'load':>5}", flush=True)
         results: dict[int, list[dict[str, float]]] = {id(server): [] for server in servers}
         for trial in range(1, args.rounds + 1):
             for server in servers:
                 row = measure(server, source, f"big-{trial}.bin", args.mb, uploader_for(server.name, args.curl))
                 results[id(server)].append(row)
-                print(f"{trial:>5}  {labels[id(server)]:<18} {row['upload']:>11.0f} {row['disk']:>9.0f} "
+                print(f"{trial:>5}  {labels[id(server)]:<18} {row['upload']:>11.0f} {row['disk_before']:>11.0f} "
+                      f"{row['disk_after']:>10.0f} "
                       f"{row['ratio']:>5.2f} {row['rss_growth']:>+13.1f} {row['cpu']:>12.2f} {row['client_cpu']:>12.2f} "
                       f"{row['load']:>5.1f}", flush=True)
-        print(f"medians over {args.rounds} rounds (ranges), {args.mb} MB per upload:")
+        print(f"medians over {args.rounds} rounds (ranges), {args.mb} MB per upload, sender {sender}:")
         for server in servers:
             print("  " + summary(labels[id(server)], results[id(server)]))
         print(f"uptime: {os.popen('uptime').read().strip()}")
