@@ -748,7 +748,8 @@ class FileContentsManager(ContentsManager):
         digest = digest or fileio.file_sha256(staging)
         fd = os.open(staging, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            os.fchmod(fd, fileio.NEW_FILE_MODE)
+            if stat.S_IMODE(os.fstat(fd).st_mode) != fileio.NEW_FILE_MODE:  # a chmod is a metadata change to commit
+                os.fchmod(fd, fileio.NEW_FILE_MODE)
             os.fsync(fd)
         finally:
             os.close(fd)

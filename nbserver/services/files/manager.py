@@ -173,6 +173,11 @@ class FileServices(LoggingConfigurable):
         32.0, min=0.0, help="Megabytes of an upload after which the disk is told to start writing them "
         "(sync_file_range), so it writes while the rest arrives and the final fsync has little left; 0: off.",
     ).tag(config=True)
+    upload_flush_mb = Float(
+        128.0, min=0.0, help="Megabytes of an upload's early writeback (upload_writeback_mb) after which the "
+        "disk's cache is also flushed (fdatasync) in the background, so the final fsync has only the rest "
+        "to flush; 0: off.",
+    ).tag(config=True)
     upload_splice = Bool(
         True, help="Move a Content-Length upload body from the socket into its file with splice(2), never "
         "through Python buffers (Linux, plain TCP; TLS and chunked bodies are read as before).",
@@ -573,7 +578,7 @@ class FileServices(LoggingConfigurable):
         """The staging of one raw upload (``POST /api/files/upload``) of ``name`` into ``folder``."""
         return StagedUpload(self.contents_manager, folder, name, on_conflict,
                             int(self.upload_check_notebook_mb * 1024 * 1024),
-                            int(self.upload_writeback_mb * 1024 * 1024))
+                            int(self.upload_writeback_mb * 1024 * 1024), int(self.upload_flush_mb * 1024 * 1024))
 
     def visible_path(self, path: str) -> None:
         """NotFound or InvalidInput unless a client may see ``path`` (hidden names, outside the root)."""

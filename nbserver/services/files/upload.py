@@ -37,6 +37,7 @@ from tornado.iostream import IOStream, StreamClosedError
 
 from nbserver.blocking import run_blocking
 from nbserver.errors import Conflict, InvalidInput
+from nbserver.services.contents.fileio import NEW_FILE_MODE
 from nbserver.services.contents.notebooks import read_notebook
 from nbserver.services.contents.validation import validate_notebook
 from nbserver.services.files.splicing import SocketLease, SplicePipe, buffered_bytes
@@ -58,6 +59,8 @@ WRITE_BATCH_BYTES = 2 * 1024 * 1024
 READ_BUFFER_BYTES = 4 * 1024 * 1024
 #: Bytes of staging file after which its writeback to the disk is started (:class:`Writeback`).
 WRITEBACK_BYTES = 32 * 1024 * 1024
+#: Bytes of written staging file after which the disk's cache is flushed in the background (:class:`Writeback`).
+FLUSH_BYTES = 128 * 1024 * 1024
 #: Bytes of a spliced body moved per worker-thread call at most (:meth:`UploadStream.splice_body`).
 SPLICE_BATCH_BYTES = 8 * 1024 * 1024
 #: Pages of a mapped window read in at once (Linux); 0 elsewhere.
@@ -81,7 +84,8 @@ class StagedUpload:
     spliceable = True
 
     def __init__(self, manager: FileContentsManager, folder: str, name: str, on_conflict: str,
-                 check_notebook_bytes: int, writeback_bytes: int = WRITEBACK_BYTES) -> None:
+                 check_notebook_bytes: int, writeback_bytes: int = WRITEBACK_BYTES,
+                 flush_bytes: int = FLUSH_BYTES) -> None:
         if on_conflict not in ON_CONFLICT:
             raise ValueError(on_conflict)
         self.manager = manager
@@ -90,6 +94,7 @@ class StagedUpload:
         self.on_conflict = on_conflict
         self.check_notebook_bytes = check_notebook_bytes
         self.writeback_bytes = writeback_bytes
+        self.flush_bytes = flush_bytes
         self.size = 0
         self.staging: str | None = None
         self._fd: int | None = None
@@ -109,7 +114,7 @@ class StagedUpload:
         with self._holding():
             self._fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             self.staging = staging
-            self._writeback = Writeback(self._fd, self.writeback_bytes)
+            self._writeback = Writeback(self._fd, self.writeback_bytes, staging, self.flush_bytes)
 
     def write(self, chunks: Sequence[Buffer]) -> None:
         """Append ``chunks`` (in order) to the staging file. Blocking; the GIL is released while writing."""
@@ -213,6 +218,11 @@ class StagedUpload:
         try:
             with self._holding():
                 assert self._fd is not None and self.staging is not None, "commit after abort"
+                if self._writeback is not None:
+                    self._writeback.finish()  # a write error the hints saw fails the upload
+                # The final mode now, inside this fsync: placing a new file then changes nothing
+                # and its own fsync has no metadata left to commit (FileContentsManager._commit_upload).
+                os.fchmod(self._fd, NEW_FILE_MODE)
                 os.fsync(self._fd)
                 os.close(self._fd)
                 self._fd = None

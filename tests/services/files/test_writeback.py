@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import threading
 import time
@@ -100,6 +101,57 @@ def test_a_failing_hint_is_not_called_again(tmp_path: Path, monkeypatch: pytest.
     hint.written(3 * RANGE)
 
 
+def test_a_write_error_a_range_call_reports_is_raised_at_finish(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Linux reports a writeback error once per open file: the final fsync of the same descriptor would miss it."""
+    def eio(fd: int, offset: int, nbytes: int, flags: int) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(writeback, "sync_file_range", eio)
+    hint = Writeback(0, RANGE)
+    hint.written(RANGE)
+    assert not hint.enabled
+    with pytest.raises(OSError) as raised:
+        hint.finish()
+    assert raised.value.errno == errno.EIO
+
+
+def test_the_disk_cache_is_flushed_in_the_background_on_a_descriptor_of_its_own(
+        tmp_path: Path, calls: list[Call], monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "f.bin"
+    flushed: list[int] = []
+    real = os.fdatasync
+
+    def recording(fd: int) -> None:
+        flushed.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", recording)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        hint = Writeback(fd, RANGE, str(path), flush_bytes=2 * RANGE)
+        size = 0
+        for _ in range(8):
+            size += os.write(fd, os.urandom(RANGE))
+            hint.written(size)
+            hint.finish()  # one flush at a time: wait, so that each due one starts
+    finally:
+        os.close(fd)
+    assert hint.flushes == len(flushed) == 3  # when 2, 4 and 6 ranges had been waited for
+    assert fd not in flushed and hint.flushed == 6 * RANGE
+
+
+def test_no_background_flush_without_a_path_or_with_a_zero_interval(tmp_path: Path, calls: list[Call]) -> None:
+    fd = os.open(tmp_path / "f.bin", os.O_WRONLY | os.O_CREAT)
+    try:
+        for hint in (Writeback(fd, RANGE, None, RANGE), Writeback(fd, RANGE, str(tmp_path / "f.bin"), 0)):
+            for size in range(RANGE, 6 * RANGE, RANGE):
+                hint.written(size)
+            hint.finish()
+            assert hint.flushes == 0
+    finally:
+        os.close(fd)
+
+
 def test_no_hint_without_the_call_or_with_a_zero_range(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not Writeback(0, 0).enabled
     monkeypatch.setattr(writeback, "sync_file_range", None)
@@ -152,6 +204,27 @@ async def test_an_upload_whose_writeback_hint_fails_is_still_stored(
     await upload(base_url, token, "big.bin")
     assert (root_dir / "big.bin").read_bytes() == BODY
     assert leftovers(root_dir) == []
+
+
+async def test_an_upload_whose_background_flush_fails_is_refused_and_leaves_nothing(
+        base_url: str, token: str, root_dir: Path, server_app: Any, small_ranges: None,
+        monkeypatch: pytest.MonkeyPatch, streams: list[SmallBuffersStream]) -> None:  # noqa: F811
+    server_app.file_services.upload_flush_mb = RANGE / (1024 * 1024)
+
+    def eio(fd: int) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(os, "fdatasync", eio)
+    connection = await RawConnection.open(base_url)
+    try:
+        connection.send(upload_head(token, "big.bin", len(BODY)) + BODY)
+        status, answer = await connection.response()
+    finally:
+        connection.close()
+    message = json.loads(answer)["message"]
+    assert status == 500 and "input/output error" in message and str(root_dir) not in message
+    assert streams[0].upload._writeback is not None and streams[0].upload._writeback.flushes >= 1
+    assert os.listdir(root_dir) == []
 
 
 async def test_a_client_gone_after_writeback_started_leaves_nothing(
