@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import pytest
 
-from nbserver.services.contents.fileio import STAGING_PREFIX
+from nbserver.services.contents.fileio import NEW_FILE_MODE, STAGING_PREFIX
 from tests.support.api_client import APIClient, APIResponse
 
 pytestmark = pytest.mark.gen_test(timeout=60)
@@ -79,6 +79,12 @@ async def test_overwrite_replaces_the_bytes_and_keeps_the_id_and_mode(api: APICl
     response = await upload(api, b"two", name="t.txt", params={"on_conflict": "overwrite"})
     assert response.status == 201 and response.json()["id"] == first["id"]
     assert (root_dir / "t.txt").read_bytes() == b"two" and (root_dir / "t.txt").stat().st_mode & 0o777 == 0o640
+
+
+async def test_a_new_upload_gets_a_new_files_mode(api: APIClient, root_dir: Path) -> None:
+    """The staging file (0600 while the body arrives) gets its final mode before the commit's fsync."""
+    assert (await upload(api, b"one", name="n.txt")).status == 201
+    assert (root_dir / "n.txt").stat().st_mode & 0o777 == NEW_FILE_MODE
 
 
 async def test_bad_on_conflict_is_400(api: APIClient) -> None:
