@@ -47,6 +47,7 @@ import stat
 from typing import TYPE_CHECKING, Iterable, Iterator, Union
 
 from nbserver.errors import InvalidInput, NotFound
+from nbserver.services.contents.sidedigest import PendingDigest, digest_aside
 
 if TYPE_CHECKING:
     from nbserver.services.contents.writejournal import WriteJournal
@@ -211,18 +212,35 @@ def _as_chunks(data: bytes | Iterable[bytes]) -> Iterable[Buffer]:
     return data
 
 
-def _write_all(fd: int, chunks: Iterable[Buffer]) -> tuple[str, int]:
-    """Write ``chunks`` at the start of ``fd``; return (hex SHA-256, bytes written)."""
+def _write_all(fd: int, chunks: Iterable[Buffer]) -> tuple[PendingDigest, int]:
+    """Write ``chunks`` at the start of ``fd``; return (their SHA-256, bytes written).
+
+    A list of ``bytes`` of :data:`sidedigest.PARALLEL_MIN_BYTES` or more is hashed on a helper
+    thread while this one writes (the caller fsyncs before it asks for the digest, so the hash
+    overlaps the disk's wait too); other chunks are hashed here as they are written.
+    """
+    if isinstance(chunks, (list, tuple)) and all(type(chunk) is bytes for chunk in chunks):
+        pending = digest_aside("sha256", chunks)
+        offset = 0
+        for chunk in chunks:
+            offset = _write_at(fd, chunk, offset)
+        return pending, offset
     digest = hashlib.sha256()
     offset = 0
     for chunk in chunks:
-        view = memoryview(chunk)
-        digest.update(view)
-        while view:
-            done = os.pwrite(fd, view, offset)
-            offset += done
-            view = view[done:]
-    return digest.hexdigest(), offset
+        digest.update(chunk)
+        offset = _write_at(fd, chunk, offset)
+    return PendingDigest(digest.hexdigest()), offset
+
+
+def _write_at(fd: int, chunk: Buffer, offset: int) -> int:
+    """Write all of ``chunk`` at ``offset`` of ``fd``; return the offset after it."""
+    view = memoryview(chunk)
+    while view:
+        done = os.pwrite(fd, view, offset)
+        offset += done
+        view = view[done:]
+    return offset
 
 
 def _copy_fd(source: int, target: int) -> int:
@@ -366,8 +384,9 @@ class FileWriter:
             unlink_quietly(temp)
             return self._write_in_place(target, chunks)
         try:
-            digest, size = _write_all(fd, chunks)
+            pending, size = _write_all(fd, chunks)
             os.fsync(fd)
+            digest = pending.hexdigest()
             if existing is not None and stat.S_IMODE(existing.st_mode) & 0o6000:
                 os.fchmod(fd, stat.S_IMODE(existing.st_mode))  # a write may clear set-id bits
             written = os.fstat(fd)
@@ -412,9 +431,10 @@ class FileWriter:
             lock_exclusively(fd)
             backup = self._make_backup(fd, target)
             try:
-                digest, size = _write_all(fd, chunks)
+                pending, size = _write_all(fd, chunks)
                 os.ftruncate(fd, size)
                 os.fsync(fd)
+                digest = pending.hexdigest()
                 written = os.fstat(fd)
             except BaseException:
                 self._undo_in_place(backup, target, fd)

@@ -42,8 +42,9 @@ from nbserver.services.contents.notary import mark_cells, take_cell_trust
 from nbserver.services.contents.notebooks import SerializedNotebook, encode_notebook, read_notebook
 from nbserver.services.contents.notebooksize import encoded_size_within
 from nbserver.services.contents.replycache import (
-    EncodedReply, ReplyKey, Stamp, encode_reply, file_stamp, reply_etag, settled, with_trust,
+    ContentTag, EncodedReply, ReplyKey, Stamp, encode_reply, file_stamp, reply_etag, settled, with_trust,
 )
+from nbserver.services.contents.sidedigest import digest_aside
 from nbserver.services.contents.streams import SMALL_FILE_BYTES, FileStream, OSFileStream
 from nbserver.services.contents.validation import validate_notebook
 
@@ -426,7 +427,7 @@ class FileContentsManager(ContentsManager):
 
     def _notebook_model(
         self, path: str, os_path: str, info: os.stat_result, content: bool, format: str | None,
-        require_hash: bool,
+        require_hash: bool, tag: ContentTag | None = None,
     ) -> Model:
         model = self._base_model(path, os_path, info)
         model["type"] = "notebook"
@@ -434,15 +435,20 @@ class FileContentsManager(ContentsManager):
             raise InvalidInput(f"Format {format!r} is not valid for a notebook; use json.")
         if content or require_hash:
             raw, version = self._read_notebook_file(os_path)
+            # hashed on a helper thread while this one parses (see sidedigest.py)
+            file_digest = digest_aside(HASH_ALGORITHM, (raw,)) if require_hash or tag is not None else None
             if content:
                 nb, note = read_notebook(raw)
-                mark_cells(nb, self._is_trusted(nb, version))
+                trusted = self._is_trusted(nb, version)
+                mark_cells(nb, trusted)
                 model.update(content=nb, format="json")
                 message = " ".join(filter(None, (note, self._notebook_verdict(nb, version))))
                 if message:
                     model["message"] = message
-            if require_hash:
-                model.update(hash=hashlib.sha256(raw).hexdigest(), hash_algorithm=HASH_ALGORITHM)
+                if tag is not None:
+                    tag.file_digest, tag.trusted = file_digest, trusted
+            if require_hash and file_digest is not None:
+                model.update(hash=file_digest.hexdigest(), hash_algorithm=HASH_ALGORITHM)
         return model
 
     @staticmethod
@@ -481,7 +487,7 @@ class FileContentsManager(ContentsManager):
             return handle.read()
 
     def _get(self, path: str, content: bool, type: str | None, format: str | None,
-             require_hash: bool) -> Model:
+             require_hash: bool, tag: ContentTag | None = None) -> Model:
         path, os_path, info = self._existing(path)
         if stat.S_ISDIR(info.st_mode):
             if type not in (None, "directory"):
@@ -494,7 +500,7 @@ class FileContentsManager(ContentsManager):
         if type == "directory":
             raise InvalidInput(f"{path} is not a directory")  # Jupyter Server's words
         if type == "notebook" or (type is None and path.endswith(".ipynb")):
-            return self._notebook_model(path, os_path, info, content, format, require_hash)
+            return self._notebook_model(path, os_path, info, content, format, require_hash, tag)
         return self._file_model(path, os_path, info, content, format, require_hash)
 
     async def get(self, path: str, content: bool = True, type: str | None = None,
@@ -553,14 +559,18 @@ class FileContentsManager(ContentsManager):
 
     def _new_reply(self, key: ReplyKey) -> EncodedReply:
         """Read and encode the notebook; keep the reply when the file had the same settled stamp
-        before and after (the read also learned its signature, so the kept stamp has its trust)."""
+        before and after (the read also learned its signature, so the kept stamp has its trust).
+        A reply not kept is tagged from the file's bytes (:class:`ContentTag`), not by tornado
+        hashing the body on the event loop."""
         path, content, type, format, require_hash = key
         _, os_path = self._checked_os_path(path, writing=False)
         try:
             before = self._file_stamp(os_path)
         except OSError:
             before = None
-        reply = encode_reply(self._get(path, content, type, format, require_hash))
+        tag = ContentTag() if before is None or not settled(before[1]) else None
+        model = self._get(path, content, type, format, require_hash, tag)
+        reply = encode_reply(model)
         if before is not None:
             try:
                 after = self._reply_stamp(os_path)
@@ -569,7 +579,8 @@ class FileContentsManager(ContentsManager):
             if after is not None and after[1] and after[0][:-1] == before[0]:
                 reply = reply._replace(etag=reply_etag(key, after[0]))
                 self.replies.store(key, after[0], reply)
-        return reply
+                return reply
+        return reply._replace(etag=tag.etag(key, model)) if tag is not None else reply
 
     def _open_file(self, path: str) -> OSFileStream:
         path = fileio.normalize_api_path(path)
@@ -630,8 +641,8 @@ class FileContentsManager(ContentsManager):
         return target
 
     def _prepare_notebook(self, model: Model, path: str,
-                          must_create: bool) -> tuple[Lookup, SerializedNotebook, str | None]:
-        """(target, encoded notebook, signature to store or None) of a notebook save.
+                          must_create: bool) -> tuple[Lookup, SerializedNotebook, bool]:
+        """(target, encoded notebook, whether to sign it) of a notebook save.
 
         As Jupyter Server saves: the cells' ``trusted`` flags are taken off (never written), and
         the notebook is signed when every code cell is trusted (nbformat's rule, see notary).
@@ -641,8 +652,7 @@ class FileContentsManager(ContentsManager):
         target = self._save_target(model, path, must_create)  # a bad target is reported first
         content = model.get("content")
         signed = isinstance(content, dict) and take_cell_trust(content)
-        notebook = encode_notebook(content)
-        return target, notebook, self.notary.digest(content) if signed and isinstance(content, dict) else None
+        return target, encode_notebook(content), signed
 
     def _save(self, model: Model, path: str, must_create: bool) -> Saved:
         return self._write(self._save_target(model, path, must_create), model, None, must_create)
@@ -852,12 +862,31 @@ class FileContentsManager(ContentsManager):
             if model.get("type") == "notebook":
                 # Only the encoding takes one of the notebook_jobs slots: not the write and its fsync.
                 small = encoded_size_within(model.get("content"), self.small_notebook_bytes)
-                target, notebook, signature = await self._notebook_job(
+                target, notebook, signed = await self._notebook_job(
                     self._prepare_notebook, model, path, must_create, small=small)
-                saved = await run_blocking(self._write, target, model, notebook, must_create, signature)
+                saved = await self._write_and_sign(target, model, notebook, must_create, signed, small)
             else:
                 saved = await run_blocking(self._save, model, path, must_create)
         await self.notify_saved(saved.model["path"])
+        return saved
+
+    async def _write_and_sign(self, target: Lookup, model: Model, notebook: SerializedNotebook,
+                              must_create: bool, signed: bool, small: bool) -> Saved:
+        """Write an encoded notebook and, when ``signed``, store its signature once it is written.
+        A large one's signature (the HMAC walk, most of it holding the GIL) is computed in another
+        pool thread while this write waits for the disk; a small one's in the same trip."""
+        content = model.get("content")
+        if not signed or not isinstance(content, dict):
+            return await run_blocking(self._write, target, model, notebook, must_create)
+        if small:
+            return await run_blocking(
+                lambda: self._write(target, model, notebook, must_create, self.notary.digest(content)))
+        signing = asyncio.ensure_future(run_blocking(self.notary.digest, content))
+        try:
+            saved = await run_blocking(self._write, target, model, notebook, must_create)
+        finally:
+            signature = await signing
+        await run_blocking(self.notary.sign, signature)
         return saved
 
     @contextlib.contextmanager

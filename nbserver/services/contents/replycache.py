@@ -27,6 +27,7 @@ from nbserver.jsonio import dumps_for_client
 from nbserver.services.contents.notary import NotebookNotary
 from nbserver.services.contents.notebooks import ujson_reply_text, usable_ujson
 from nbserver.services.contents.orjsontext import reply_bytes
+from nbserver.services.contents.sidedigest import PendingDigest
 
 #: Seconds a file's modification and change times must lie in the past before its reply is kept.
 SETTLED_SECONDS = 2.5
@@ -46,8 +47,9 @@ class EncodedReply(NamedTuple):
     path: str
     #: The model's ``last_modified`` (ISO 8601, for ``Last-Modified``).
     last_modified: str
-    #: A weak entity tag from what the reply was made from (:func:`reply_etag`), for a reply kept
-    #: in the cache; None: the handler lets tornado tag the body (SHA-1 of all of it).
+    #: A weak entity tag from what the reply was made from: :func:`reply_etag` for a reply kept in
+    #: the cache, :meth:`ContentTag.etag` for a notebook's reply not kept; None: the handler lets
+    #: tornado tag the body (SHA-1 of all of it, on the event loop).
     etag: str | None = None
 
 
@@ -103,6 +105,29 @@ def reply_etag(key: ReplyKey, stamp: Stamp) -> str:
     version of the server, with the same meaning."""
     digest = hashlib.blake2b(repr((key, stamp)).encode("utf-8"), digest_size=16).hexdigest()
     return f'W/"{digest}"'
+
+
+class ContentTag:
+    """What the entity tag of a notebook reply that is not kept (its file changed in the last
+    :data:`SETTLED_SECONDS`) is made from, filled in by the read: the SHA-256 of the file's bytes,
+    computed on a helper thread while the notebook is parsed (:mod:`.sidedigest`), and whether
+    its cells were marked trusted (the only part of the reply that is neither in the file's bytes
+    nor in the model's other fields)."""
+
+    def __init__(self) -> None:
+        self.file_digest: PendingDigest | None = None
+        self.trusted = False
+
+    def etag(self, key: ReplyKey, model: dict[str, Any]) -> str | None:
+        """A weak entity tag (RFC 9110 8.8.1) for the reply to ``key`` encoded from ``model``: a
+        digest of the file's bytes, the trust mark and every field of the model but its content
+        (times, writability, size, validation message, hash), so the tag changes whenever the
+        reply does. None when the read did not fill it in. Weak for the reason :func:`reply_etag` is."""
+        if self.file_digest is None:
+            return None
+        described = sorted((name, value) for name, value in model.items() if name != "content")
+        text = repr((key, self.file_digest.hexdigest(), self.trusted, described))
+        return f'W/"{hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()}"'
 
 
 def with_trust(stamp: Stamp, notary: NotebookNotary, digest: str | None) -> Stamp:

@@ -83,7 +83,10 @@ async def test_a_notebook_that_arrived_on_disk_reads_as_untrusted(api, root_dir)
 
 
 @pytest.mark.gen_test
-async def test_a_notebook_saved_with_trusted_cells_is_signed_and_reads_as_trusted(api, root_dir, jupyter_env):
+@pytest.mark.parametrize("small_notebook_bytes", [256 * 1024, 0])  # 0: signed in a thread beside the write
+async def test_a_notebook_saved_with_trusted_cells_is_signed_and_reads_as_trusted(api, root_dir, jupyter_env,
+                                                                                   server_app, small_notebook_bytes):
+    server_app.contents_manager.small_notebook_bytes = small_notebook_bytes
     response = await api.put("api/contents/n.ipynb", {"type": "notebook", "content": notebook_with_html(trusted=True)})
     assert response.status == 201
     on_disk = json.loads((root_dir / "n.ipynb").read_text())

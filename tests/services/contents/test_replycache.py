@@ -10,7 +10,7 @@ import time
 import nbformat
 import pytest
 
-from nbserver.services.contents import replycache
+from nbserver.services.contents import replycache, sidedigest
 from nbserver.services.contents.notary import NotebookNotary
 from nbserver.services.contents.replycache import EncodedReply, ReplyCache, settled
 
@@ -237,8 +237,45 @@ async def test_a_kept_reply_is_tagged_from_its_stamp_and_revalidates(api, root_d
 
 
 @pytest.mark.gen_test
-async def test_a_reply_not_kept_is_tagged_by_tornado(api, root_dir, server_app):
-    # Written just now, so not settled: not kept, and tagged by the SHA-1 of its body as before.
-    write_notebook(root_dir / "n.ipynb")
-    response = await api.get("api/contents/n.ipynb")
-    assert response.headers["Etag"] == '"' + hashlib.sha1(response.body).hexdigest() + '"'
+async def test_a_reply_not_kept_is_tagged_from_the_file_and_revalidates(api, root_dir, server_app):
+    # Written just now, so not settled: not kept, tagged from the file's bytes (not by tornado's
+    # SHA-1 of the body), and the same file read again gives the same tag.
+    path = root_dir / "n.ipynb"
+    write_notebook(path, "a = 1")
+    first = await api.get("api/contents/n.ipynb")
+    tag = first.headers["Etag"]
+    assert tag.startswith('W/"') and tag != '"' + hashlib.sha1(first.body).hexdigest() + '"'
+    again = await api.get("api/contents/n.ipynb", headers={"If-None-Match": tag})
+    assert again.status == 304 and again.body == b"" and stats(server_app).entries == 0
+    write_notebook(path, "a = 2")  # same size, other bytes
+    changed = await api.get("api/contents/n.ipynb", headers={"If-None-Match": tag})
+    assert changed.status == 200 and changed.headers["Etag"] != tag
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 5_000_000_000))  # same bytes, other last_modified
+    touched = await api.get("api/contents/n.ipynb", headers={"If-None-Match": changed.headers["Etag"]})
+    assert touched.status == 200 and touched.headers["Etag"] != changed.headers["Etag"]
+
+
+@pytest.mark.gen_test
+async def test_a_reply_not_kept_changes_tag_with_trust(api, root_dir, server_app):
+    write_notebook(root_dir / "n.ipynb", with_rich_output=True)
+    untrusted = await api.get("api/contents/n.ipynb")
+    assert untrusted.json()["content"]["cells"][0]["metadata"]["trusted"] is False
+    assert (await api.post("api/contents/n.ipynb/trust", {})).status == 201
+    trusted = await api.get("api/contents/n.ipynb", headers={"If-None-Match": untrusted.headers["Etag"]})
+    assert trusted.status == 200 and trusted.json()["content"]["cells"][0]["metadata"]["trusted"] is True
+    assert trusted.headers["Etag"] != untrusted.headers["Etag"]
+
+
+def test_content_tag_moves_with_every_part_of_the_reply():
+    key = ("n.ipynb", True, None, None, False)
+    model = {"path": "n.ipynb", "last_modified": "t1", "writable": True, "message": None, "content": {"x": 1}}
+
+    def tag(file_bytes=b"{}", trusted=False, key=key, **changes):
+        content_tag = replycache.ContentTag()
+        content_tag.file_digest, content_tag.trusted = sidedigest.digest_aside("sha256", (file_bytes,)), trusted
+        return content_tag.etag(key, {**model, **changes})
+
+    assert tag() == tag(content={"other": "parsed content is in the file's bytes"})
+    assert len({tag(), tag(b"{ }"), tag(trusted=True), tag(key=(*key[:-1], True)), tag(last_modified="t2"),
+                tag(writable=False), tag(message="invalid")}) == 7
+    assert replycache.ContentTag().etag(key, model) is None  # a read that did not fill it in
