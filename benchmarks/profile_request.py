@@ -15,6 +15,7 @@ import json
 import re
 import secrets
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,8 +32,10 @@ from profile_server import clean_up, summarize  # noqa: E402
 from servers import JUPYTER_SERVER, NBSERVER, RunningServer, jupyter_server_venv, server_commands  # noqa: E402
 
 
-async def load(kind: str, server: RunningServer, seconds: float) -> tuple[int, float]:
-    """(requests answered, server CPU seconds) of ``seconds`` of requests of ``kind``."""
+async def load(kind: str, server: RunningServer, seconds: float,
+               concurrency: int | None = None) -> tuple[int, float, float | None]:
+    """(requests answered, server CPU seconds, median latency in seconds or None) of ``seconds``
+    of requests of ``kind`` from ``concurrency`` connections (default: the benchmark's)."""
     pid = server.process.pid if server.process else 0
     cpu = workloads.process_cpu_seconds(pid)
     if kind in ("files_small", "status"):
@@ -43,20 +46,20 @@ async def load(kind: str, server: RunningServer, seconds: float) -> tuple[int, f
             f"http://127.0.0.1:{server.port}{path}", stdout=asyncio.subprocess.PIPE)
         out, _ = await process.communicate()
         answered = int(re.search(rb"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-        return answered, workloads.process_cpu_seconds(pid) - cpu
+        return answered, workloads.process_cpu_seconds(pid) - cpu, None
     name, mode = kind.rsplit("_", 1)
     file_name = shapes.SHAPES[name][0]
     if mode == "first":
         path = workloads.contents_path(file_name, "content=1")
         make = workloads.changing_file(server.root / file_name, ("GET", path, None))
-        concurrency = 4
+        concurrency = concurrency or 4
     else:
         body = ('{"type": "notebook", "format": "json", "content": ' + shapes.shape_text(name) + "}").encode()
-        paths = [workloads.contents_path(f"put-{name}-{index}.ipynb") for index in range(2)]
+        concurrency = concurrency or 2
+        paths = [workloads.contents_path(f"put-{name}-{index}.ipynb") for index in range(concurrency)]
         make = lambda index: ("PUT", paths[index], body)  # noqa: E731
-        concurrency = 2
     result = await closed_loop_load(server.port, server.token, concurrency, seconds, 1.0, make)
-    return result.answered, workloads.process_cpu_seconds(pid) - cpu
+    return result.answered, workloads.process_cpu_seconds(pid) - cpu, statistics.median(result.latencies)
 
 
 def main() -> int:
@@ -65,6 +68,7 @@ def main() -> int:
     parser.add_argument("--server", default=NBSERVER, choices=[NBSERVER, JUPYTER_SERVER])
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--concurrency", type=int, help="connections of a first read or save (default: the benchmark's, 4 and 2)")
     parser.add_argument("--server-arg", action="append", default=[],
                         help="one more command-line argument for the server (e.g. --NotebookServerApp.malloc_keep_bytes=0)")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the server's environment")
@@ -94,9 +98,10 @@ def main() -> int:
             spy = subprocess.Popen(["py-spy", "record", "--gil", "--format", "raw", "--rate", "250", "-o", str(out),
                                     "--pid", str(server.process.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             time.sleep(1)
-        answered, cpu = asyncio.run(load(args.kind, server, args.seconds))
+        answered, cpu, latency = asyncio.run(load(args.kind, server, args.seconds, args.concurrency))
         print(f"{args.kind} on {args.server}: {answered} requests, {cpu / max(1, answered) * 1e3:.3f} ms CPU each, "
-              f"resident memory after {server.rss_mb():.0f} MB")
+              + (f"median latency {latency * 1e3:.1f} ms, " if latency is not None else "")
+              + f"resident memory after {server.rss_mb():.0f} MB")
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(timeout=60)
