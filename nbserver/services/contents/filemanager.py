@@ -436,7 +436,8 @@ class FileContentsManager(ContentsManager):
         if content or require_hash:
             raw, version = self._read_notebook_file(os_path)
             # hashed on a helper thread while this one parses (see sidedigest.py)
-            file_digest = digest_aside(HASH_ALGORITHM, (raw,)) if require_hash or tag is not None else None
+            hashed_aside = content and (require_hash or tag is not None)
+            file_digest = digest_aside(HASH_ALGORITHM, (raw,)) if hashed_aside else None
             if content:
                 nb, note = read_notebook(raw)
                 trusted = self._is_trusted(nb, version)
@@ -447,8 +448,9 @@ class FileContentsManager(ContentsManager):
                     model["message"] = message
                 if tag is not None:
                     tag.file_digest, tag.trusted = file_digest, trusted
-            if require_hash and file_digest is not None:
-                model.update(hash=file_digest.hexdigest(), hash_algorithm=HASH_ALGORITHM)
+            if require_hash:
+                digest = file_digest.hexdigest() if file_digest is not None else hashlib.sha256(raw).hexdigest()
+                model.update(hash=digest, hash_algorithm=HASH_ALGORITHM)
         return model
 
     @staticmethod

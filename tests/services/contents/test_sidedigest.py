@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 
 import pytest
@@ -44,3 +45,14 @@ def test_a_large_write_returns_the_sha256_of_the_bytes_written(root_dir, method)
     data = target.read_bytes()
     assert data == b"".join(LARGE) and written.st_size == len(data)
     assert digest == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("content", [1, 0])
+async def test_a_large_notebooks_get_hash_is_the_sha256_of_its_file(api, root_dir, content):
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+          "cells": [{"cell_type": "markdown", "id": "a", "metadata": {}, "source": "x" * sidedigest.PARALLEL_MIN_BYTES}]}
+    (root_dir / "big.ipynb").write_text(json.dumps(nb, indent=1))
+    model = (await api.get("api/contents/big.ipynb", params={"hash": 1, "content": content})).json()
+    assert model["hash"] == hashlib.sha256((root_dir / "big.ipynb").read_bytes()).hexdigest()
+    assert (model["content"] is not None) == bool(content)
