@@ -14,6 +14,7 @@ import errno
 import hashlib
 import heapq
 import os
+import posixpath
 import shutil
 import stat
 import threading
@@ -37,6 +38,7 @@ from nbserver.services.contents.manager import (
     file_mimetype,
     hidden_write_refused,
     iso_timestamp,
+    numbered_names,
 )
 from nbserver.services.contents.notary import mark_cells, take_cell_trust
 from nbserver.services.contents.notebooks import SerializedNotebook, encode_notebook, read_notebook
@@ -656,6 +658,14 @@ class FileContentsManager(ContentsManager):
         signed = isinstance(content, dict) and take_cell_trust(content)
         return target, encode_notebook(content), signed
 
+    def _prepare_and_write(self, model: Model, path: str, must_create: bool) -> Saved:
+        """A small notebook's save (see ``small_notebook_bytes``) in one trip: :meth:`_prepare_notebook`,
+        its signature when it is to be signed, then :meth:`_write` (which stores it once written)."""
+        target, notebook, signed = self._prepare_notebook(model, path, must_create)
+        content = model.get("content")
+        signature = self.notary.digest(content) if signed and isinstance(content, dict) else None
+        return self._write(target, model, notebook, must_create, signature)
+
     def _save(self, model: Model, path: str, must_create: bool) -> Saved:
         return self._write(self._save_target(model, path, must_create), model, None, must_create)
 
@@ -863,26 +873,26 @@ class FileContentsManager(ContentsManager):
                 check_expected_hash(path, expected_hash, current, exists)
             if model.get("type") == "notebook":
                 # Only the encoding takes one of the notebook_jobs slots: not the write and its fsync.
-                small = encoded_size_within(model.get("content"), self.small_notebook_bytes)
-                target, notebook, signed = await self._notebook_job(
-                    self._prepare_notebook, model, path, must_create, small=small)
-                saved = await self._write_and_sign(target, model, notebook, must_create, signed, small)
+                if encoded_size_within(model.get("content"), self.small_notebook_bytes):
+                    # No slot to wait for: encoded, written and signed in one trip to the thread pool.
+                    saved = await run_blocking(self._prepare_and_write, model, path, must_create)
+                else:
+                    target, notebook, signed = await self._notebook_job(
+                        self._prepare_notebook, model, path, must_create)
+                    saved = await self._write_and_sign(target, model, notebook, must_create, signed)
             else:
                 saved = await run_blocking(self._save, model, path, must_create)
         await self.notify_saved(saved.model["path"])
         return saved
 
     async def _write_and_sign(self, target: Lookup, model: Model, notebook: SerializedNotebook,
-                              must_create: bool, signed: bool, small: bool) -> Saved:
-        """Write an encoded notebook and, when ``signed``, store its signature once it is written.
-        A large one's signature (the HMAC walk, most of it holding the GIL) is computed in another
-        pool thread while this write waits for the disk; a small one's in the same trip."""
+                              must_create: bool, signed: bool) -> Saved:
+        """Write a large encoded notebook and, when ``signed``, store its signature once it is written.
+        Its signature (the HMAC walk, most of it holding the GIL) is computed in another pool thread
+        while this write waits for the disk (a small one's: see :meth:`_prepare_and_write`)."""
         content = model.get("content")
         if not signed or not isinstance(content, dict):
             return await run_blocking(self._write, target, model, notebook, must_create)
-        if small:
-            return await run_blocking(
-                lambda: self._write(target, model, notebook, must_create, self.notary.digest(content)))
         signing = asyncio.ensure_future(run_blocking(self.notary.digest, content))
         try:
             saved = await run_blocking(self._write, target, model, notebook, must_create)
@@ -995,6 +1005,24 @@ class FileContentsManager(ContentsManager):
 
     async def dir_exists(self, path: str) -> bool:
         return await run_blocking(self._exists_as, path, os.path.isdir)
+
+    def _file_or_folder_at(self, path: str) -> bool:
+        """Whether a file, else a folder, a client may see is at ``path`` (the path resolved once)."""
+        return self._exists_as(path, lambda os_path: os.path.isfile(os_path) or os.path.isdir(os_path))
+
+    async def exists(self, path: str) -> bool:
+        """As ContentsManager.exists (a file, else a folder), in one trip to the thread pool rather than two."""
+        return await run_blocking(self._file_or_folder_at, path)
+
+    def _first_free_name(self, filename: str, path: str, insert: str, keep_extension: bool) -> str:
+        return next(candidate for candidate in numbered_names(filename, insert, keep_extension)
+                    if not self._file_or_folder_at(posixpath.join(path, candidate)))
+
+    async def increment_filename(self, filename: str, path: str = "", insert: str = "",
+                                 keep_extension: bool = True) -> str:
+        """As ContentsManager.increment_filename, with every name tried in one trip to the thread pool
+        (a create's name search was two trips per name tried)."""
+        return await run_blocking(self._first_free_name, filename, path, insert, keep_extension)
 
     async def resolve_path(self, path: str) -> str | None:
         """As ContentsManager.resolve_path, and also an absolute (or ``~``) path on this machine,

@@ -17,7 +17,7 @@ import mimetypes
 import posixpath
 import re
 from datetime import datetime
-from typing import Any, Awaitable, Callable, NamedTuple
+from typing import Any, Awaitable, Callable, Iterator, NamedTuple
 
 from traitlets import Bool, Instance, Int, Type, Unicode, default, observe
 from traitlets.config import LoggingConfigurable
@@ -127,6 +127,15 @@ def check_expected_hash(path: str, expected_hash: str | None, current_hash: str 
     if not exists or current_hash != expected_hash:
         raise PreconditionFailed(f"{path} changed since the version this save was based on "
                                  "(If-Match); fetch it again.", code="precondition_failed")
+
+
+def numbered_names(filename: str, insert: str = "", keep_extension: bool = True) -> Iterator[str]:
+    """``filename``, then ``name{insert}1.ext``, ``name{insert}2.ext``... without end: the names
+    :meth:`ContentsManager.increment_filename` tries in turn (Jupyter Server's order)."""
+    stem, ext = posixpath.splitext(filename) if keep_extension else (filename, "")
+    yield f"{stem}{ext}"
+    for number in itertools.count(1):
+        yield f"{stem}{insert}{number}{ext}"
 
 
 class ContentsManager(LoggingConfigurable):
@@ -381,9 +390,7 @@ class ContentsManager(LoggingConfigurable):
 
         Folder names have no extension: pass ``keep_extension=False`` for them.
         """
-        stem, ext = posixpath.splitext(filename) if keep_extension else (filename, "")
-        for number in itertools.count():
-            candidate = f"{stem}{insert}{number}{ext}" if number else f"{stem}{ext}"
+        for candidate in numbered_names(filename, insert, keep_extension):
             if not await self.exists(posixpath.join(path, candidate)):
                 return candidate
         raise AssertionError("unreachable")

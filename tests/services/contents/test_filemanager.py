@@ -341,3 +341,54 @@ async def test_small_notebooks_do_not_wait_for_a_notebook_jobs_slot(root_dir):
     await holder
     await asyncio.wait_for(saving, 5)
     assert (root_dir / "large.ipynb").is_file()
+
+
+@pytest.fixture
+def thread_trips(monkeypatch):
+    """The functions FileContentsManager sends to the thread pool, in order."""
+    from nbserver.services.contents import filemanager
+
+    trips: list[str] = []
+    original = filemanager.run_blocking
+
+    async def counted(func, *args, **kwargs):
+        trips.append(getattr(func, "__name__", repr(func)))
+        return await original(func, *args, **kwargs)
+
+    monkeypatch.setattr(filemanager, "run_blocking", counted)
+    return trips
+
+
+@pytest.mark.gen_test
+async def test_a_name_search_is_one_trip_to_the_thread_pool(manager, root_dir, thread_trips):
+    for taken in ("Untitled.ipynb", "Untitled1.ipynb"):
+        (root_dir / taken).write_text("{}")
+    (root_dir / "Untitled2.ipynb").mkdir()  # a folder takes the name too
+    (root_dir / "Untitled3.ipynb").symlink_to(root_dir / "gone")  # a dangling link does not, as before
+    assert await manager.increment_filename("Untitled.ipynb") == "Untitled3.ipynb"
+    assert await manager.increment_filename("Untitled Folder", insert=" ", keep_extension=False) == "Untitled Folder"
+    assert thread_trips == ["_first_free_name", "_first_free_name"]
+
+
+@pytest.mark.gen_test
+async def test_exists_is_one_trip_and_sees_files_and_folders_a_client_may_see(manager, root_dir, thread_trips):
+    (root_dir / "a.txt").write_text("x")
+    (root_dir / "d").mkdir()
+    (root_dir / ".hidden").write_text("x")
+    os.mkfifo(root_dir / "pipe")
+    found = [await manager.exists(path) for path in ("a.txt", "d", "", "missing", ".hidden", "pipe", "a.txt/x")]
+    assert found == [True, True, True, False, False, False, False]
+    assert thread_trips == ["_file_or_folder_at"] * 7
+
+
+@pytest.mark.gen_test
+async def test_a_small_notebook_is_encoded_and_written_in_one_trip(root_dir, thread_trips):
+    manager = FileContentsManager(root_dir=str(root_dir), small_notebook_bytes=20_000)
+    notebook = json.loads(_notebook_json())
+    saved = await manager.save({"type": "notebook", "format": "json", "content": notebook}, "small.ipynb")
+    assert saved.created and json.loads((root_dir / "small.ipynb").read_text())["nbformat"] == 4
+    assert thread_trips == ["_prepare_and_write"]
+    large = json.loads(_notebook_json([{"cell_type": "markdown", "id": "big", "metadata": {}, "source": "x" * 50_000}]))
+    thread_trips.clear()
+    await manager.save({"type": "notebook", "format": "json", "content": large}, "large.ipynb")
+    assert thread_trips == ["_prepare_notebook", "_write"]
