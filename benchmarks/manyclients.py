@@ -357,12 +357,16 @@ def run_mix(server: RunningServer, clients: int, duration: float, processes: int
                        "p99_ms": percentile(record.latencies, 0.99) * 1000 if record.latencies else None,
                        "error_samples": record.error_samples[:3]}
     client_cpu = [outcome["cpu_seconds"] for outcome in outcomes]
+    completed = sum(record.count for record in merged.values())
     result = {
         "clients": clients, "kernel_clients": len(kernel_indices), "processes": processes, "duration": duration,
-        "kinds": kinds, "total_per_second": sum(record.count for record in merged.values()) / duration,
+        "kinds": kinds, "total_per_second": completed / duration,
         "errors": sum(record.errors for record in merged.values()), "problems": problems,
         "server_cpu_cores": server_cpu / duration, "server_run_queue_wait": server_waited / duration,
         "client_cpu_cores": sum(client_cpu) / duration,
+        # CPU time per completed request: moves much less with the machine's load than throughput does.
+        "server_cpu_ms_per_request": 1000 * server_cpu / max(1, completed),
+        "client_cpu_ms_per_request": 1000 * sum(client_cpu) / max(1, completed),
         "client_cpu_busiest_process": max(client_cpu) / duration if client_cpu else 0.0,
         "setup_seconds": setup_seconds, "load_average": round(os.getloadavg()[0], 2),
     }
@@ -495,6 +499,8 @@ def report(results: dict[str, dict[str, Any]]) -> str:
                 lines.append(f"  {name}: server CPU {run['server_cpu_cores']:.2f} cores (its threads waited "
                              f"{run.get('server_run_queue_wait', 0):.2f} s per second for a CPU), clients "
                              f"{run['client_cpu_cores']:.2f} cores (busiest process {run['client_cpu_busiest_process']:.2f}), "
+                             f"CPU per request: server {run.get('server_cpu_ms_per_request', 0):.2f} ms, clients "
+                             f"{run.get('client_cpu_ms_per_request', 0):.2f} ms, "
                              f"load average {run['load_average']}"
                              + (f"; problems: {run['problems']}" if run["problems"] else ""))
                 samples = [sample for data in run["kinds"].values() for sample in data["error_samples"]]

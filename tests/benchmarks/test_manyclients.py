@@ -32,3 +32,6 @@ def test_a_short_mixed_load_exercises_every_kind_without_errors(tmp_path: Path, 
     assert unexercised == []
     assert sum(data["count"] for data in run["kinds"].values()) > 0
     assert run["client_cpu_cores"] > 0 and run["server_cpu_cores"] > 0
+    completed = sum(data["count"] for data in run["kinds"].values())
+    assert run["server_cpu_ms_per_request"] == pytest.approx(1000 * run["server_cpu_cores"] * 4.0 / completed)
+    assert run["client_cpu_ms_per_request"] == pytest.approx(1000 * run["client_cpu_cores"] * 4.0 / completed)
