@@ -388,7 +388,10 @@ async def test_a_small_notebook_is_encoded_and_written_in_one_trip(root_dir, thr
     saved = await manager.save({"type": "notebook", "format": "json", "content": notebook}, "small.ipynb")
     assert saved.created and json.loads((root_dir / "small.ipynb").read_text())["nbformat"] == 4
     assert thread_trips == ["_prepare_and_write"]
+    assert manager.notary.is_signed(manager.notary.digest(notebook))  # no untrusted code cell: signed, as before
     large = json.loads(_notebook_json([{"cell_type": "markdown", "id": "big", "metadata": {}, "source": "x" * 50_000}]))
     thread_trips.clear()
     await manager.save({"type": "notebook", "format": "json", "content": large}, "large.ipynb")
-    assert thread_trips == ["_prepare_notebook", "_write"]
+    # A large one: encoded in a slot, then written while its signature is computed, then signed.
+    assert thread_trips[0] == "_prepare_notebook" and sorted(thread_trips[1:]) == ["_write", "digest", "sign"]
+    assert manager.notary.is_signed(manager.notary.digest(large))
