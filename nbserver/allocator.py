@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import ctypes
 import functools
-from typing import Any
+from typing import Any, NamedTuple
 
-from nbserver.libc import libc as c_library
+from nbserver.libc import c_function
 
 #: glibc's mallopt parameters (malloc.h).
 M_TRIM_THRESHOLD = -1
@@ -27,21 +27,29 @@ M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD_MAX = 32 * 1024 * 1024
 
 
+class GlibcMalloc(NamedTuple):
+    """glibc's two allocator calls, each a function object of its own with its argument types set."""
+
+    mallopt: Any
+    malloc_trim: Any
+
+
 @functools.cache
-def glibc() -> Any:
-    """The C library when it is glibc (it has ``mallopt``, ``malloc_trim`` and
-    ``gnu_get_libc_version``), with those two functions' argument types set; else None."""
-    libc = c_library()
-    if libc is None:
+def glibc() -> GlibcMalloc | None:
+    """``mallopt`` and ``malloc_trim`` when the C library is glibc (it has ``gnu_get_libc_version``),
+    as fresh function objects (:func:`nbserver.libc.c_function`) so their types apply to no other
+    caller; else None."""
+    if c_function("gnu_get_libc_version") is None:
         return None
-    try:
-        libc.gnu_get_libc_version
-        libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-        libc.malloc_trim.argtypes = [ctypes.c_size_t]
-        libc.malloc_trim.restype = ctypes.c_int
-        return libc
-    except (OSError, AttributeError, TypeError):
+    mallopt = c_function("mallopt")
+    malloc_trim = c_function("malloc_trim")
+    if mallopt is None or malloc_trim is None:
         return None
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    malloc_trim.argtypes = [ctypes.c_size_t]
+    malloc_trim.restype = ctypes.c_int
+    return GlibcMalloc(mallopt, malloc_trim)
 
 
 def keep_freed_memory(keep_bytes: int) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import subprocess
 import sys
@@ -54,3 +55,16 @@ def test_zero_keeps_glibcs_thresholds() -> None:
 def test_non_positive_changes_nothing() -> None:
     assert keep_freed_memory(0) is False
     assert keep_freed_memory(-1) is False
+
+
+@needs_glibc
+def test_the_shared_library_functions_keep_no_types() -> None:
+    """glibc() types function objects of its own (nbserver.libc.c_function), not the shared ``libc().name``."""
+    from nbserver.libc import libc
+
+    malloc = glibc()
+    assert malloc is not None
+    assert malloc.malloc_trim.argtypes == [ctypes.c_size_t]
+    shared = libc()
+    assert shared is not None
+    assert shared.mallopt.argtypes is None and shared.malloc_trim.argtypes is None
