@@ -56,12 +56,12 @@ from nbserver.services.files.upload import StagedUpload
 from nbserver.services.files.store import (
     CrawlReport,
     FileRecord,
-    STORE_ERRORS,
     MetadataStore,
     SQLiteMetadataStore,
     TrashRecord,
     is_network_filesystem,
     now,
+    store_errors,
 )
 
 if TYPE_CHECKING:
@@ -260,13 +260,13 @@ class FileServices(LoggingConfigurable):
         try:
             store = self._new_store()
             store.open()
-        except STORE_ERRORS + (OSError, RuntimeError) as exc:
+        except store_errors() + (OSError, RuntimeError) as exc:
             self.log.error("File ids and the trash are unavailable: the metadata database cannot be opened (%s)", exc)
             raise ServiceUnavailable("File ids and the trash are unavailable (see the server log).") from None
         self.store = store
         try:
             self._recover()
-        except STORE_ERRORS + (OSError,) as exc:
+        except store_errors() + (OSError,) as exc:
             self.log.error("Recovering unfinished trash operations failed: %s", exc)
         return store
 
@@ -367,7 +367,7 @@ class FileServices(LoggingConfigurable):
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._executor, run)
-        except STORE_ERRORS as exc:
+        except store_errors() as exc:
             raise ServiceUnavailable("The file id database is unavailable; try again.",
                                      log_detail=f"{type(exc).__name__}: {exc}") from exc
 
@@ -807,7 +807,7 @@ class FileServices(LoggingConfigurable):
                 continue
             try:
                 self._keep_under_limit(store, move.trash_id)
-            except STORE_ERRORS + (OSError,) as exc:  # the item is in the trash: the sweep tries again
+            except store_errors() + (OSError,) as exc:  # the item is in the trash: the sweep tries again
                 self.log.error("Could not purge old trash items past trash_max_bytes: %s", exc)
             try:
                 result = store.get(move.record.id)
@@ -822,7 +822,7 @@ class FileServices(LoggingConfigurable):
         """The error one request of a batch gets, as :meth:`_call` and ``_with_os_errors`` map it alone."""
         if isinstance(exc, OSError):
             return error_for_os_error(exc, "move to the trash", path)
-        if isinstance(exc, STORE_ERRORS):
+        if isinstance(exc, store_errors()):
             return ServiceUnavailable("The file id database is unavailable; try again.",
                                       log_detail=f"{type(exc).__name__}: {exc}")
         return exc
@@ -1066,7 +1066,7 @@ class FileServices(LoggingConfigurable):
             trash = store.trash_entry(args.get("trash_id", ""))
             try:
                 self._recover_one(store, intent.id, intent.op, args, trash)
-            except STORE_ERRORS + (OSError,) as exc:
+            except store_errors() + (OSError,) as exc:
                 self.log.error("Could not finish the interrupted %s of %s: %s", intent.op, args.get("path"), exc)
         self._adopt_orphans(store)
 

@@ -45,7 +45,7 @@ from nbserver.services.files.pg_store import _FILE_COLUMNS, _TRASH_COLUMNS, Post
 from nbserver.services.files.rendering import CacheKey, NotebookRenderer
 from nbserver.services.files.sharing import KEY_BYTES, ShareLinks
 from nbserver.services.files.upload import StagedUpload
-from nbserver.services.files.store import STORE_ERRORS, CrawlReport, FileRecord, MetadataStore, TrashRecord, now
+from nbserver.services.files.store import CrawlReport, FileRecord, MetadataStore, TrashRecord, now, store_errors
 from nbserver.timestamps import iso_timestamp
 
 if TYPE_CHECKING:
@@ -264,7 +264,7 @@ class PostgresFileServices(FileServices):
             self.pg.changed_here(record.path, tree=True)  # this replica's cached replies of the tree go now
             try:
                 await self._trim_trash(keep=trash_id)
-            except (NotFound, Conflict, ServiceUnavailable) + STORE_ERRORS as exc:  # the sweep tries again
+            except (NotFound, Conflict, ServiceUnavailable) + store_errors() as exc:  # the sweep tries again
                 self.log.error("Could not purge old trash items past trash_max_bytes: %s", exc)
         return await self._resolve_present(record.id, settle=False)
 

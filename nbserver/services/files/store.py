@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -26,14 +27,14 @@ from nbserver.services.files.mounts import filesystem_type
 from nbserver.services.files.reconciler import CrawlPass
 from nbserver.timestamps import iso_timestamp
 
-#: The errors of a metadata store's database (the caller degrades on them: 503, logged).
-STORE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error,)
-try:
-    import psycopg
+def store_errors() -> tuple[type[Exception], ...]:
+    """The errors of a metadata store's database (the caller degrades on them: 503, logged):
+    sqlite3's, and psycopg's once PostgreSQL support is loaded. Read from ``sys.modules`` rather
+    than imported: no psycopg error exists before psycopg is, and importing it costs a server
+    without PostgreSQL 23 MB of memory and a tenth of its start-up (docs/performance.md, section 16)."""
+    psycopg = sys.modules.get("psycopg")
+    return (sqlite3.Error,) if psycopg is None else (sqlite3.Error, psycopg.Error)
 
-    STORE_ERRORS += (psycopg.Error,)
-except ImportError:  # PostgreSQL support not installed: SQLite only
-    pass
 
 #: Filesystem types where SQLite's WAL mode does not work (it needs shared memory on one host).
 NETWORK_FILESYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "lustre", "gpfs", "ceph", "9p")

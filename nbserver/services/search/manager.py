@@ -40,7 +40,7 @@ from traitlets.config import LoggingConfigurable
 from nbserver.errors import InvalidInput, NotFound, ServiceUnavailable
 from nbserver.services.contents.manager import default_type_for
 from nbserver.services.files.manager import FileServices
-from nbserver.services.files.store import STORE_ERRORS
+from nbserver.services.files.store import store_errors
 from nbserver.services.search.extract import Limits, Segment
 from nbserver.services.search.index import FALLBACK, FTS5, Filters, Hit, Ranking, SearchIndex, \
     SQLiteSearchIndex, fts5_available
@@ -257,7 +257,7 @@ class SearchService(LoggingConfigurable):
                 index.open()
                 self._documents = DocumentWriter(index, self._extract_settings(), self._wait_for_quiet,
                                                  self._read_for_index)
-        except STORE_ERRORS + (OSError, RuntimeError) as exc:
+        except store_errors() + (OSError, RuntimeError) as exc:
             self.log.error("Search is unavailable: its index cannot be opened (%s)", exc)
             raise ServiceUnavailable("Search is unavailable (see the server log).") from None
         self.index = index
@@ -312,7 +312,7 @@ class SearchService(LoggingConfigurable):
         index = await self._ready_index()
         try:
             return await asyncio.get_running_loop().run_in_executor(self._readers, func, index)
-        except STORE_ERRORS as exc:
+        except store_errors() as exc:
             raise ServiceUnavailable("The search index is unavailable; try again.",
                                      log_detail=f"{type(exc).__name__}: {exc}") from exc
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
+from nbserver.db.config import URL_ENVIRONMENT_VARIABLE
 from nbserver.services.files import migrations
 from nbserver.services.files.mounts import filesystem_type
 from nbserver.services.files.store import MetadataStore, SQLiteMetadataStore, is_network_filesystem
@@ -99,3 +103,27 @@ def test_a_crawl_updates_only_the_inodes_that_changed(store: SQLiteMetadataStore
     store.apply_crawl({**seen, "f3.txt": ("file", 1, 99)}, "2000-01-01T00:00:00Z")
     assert store.db.total_changes == before + 1
     assert store.db.execute("SELECT ino FROM files WHERE path = 'f3.txt'").fetchone()[0] == 99
+
+
+# A server whose stores are SQLite's never needs psycopg, and importing it costs 23 MB.
+SERVER_MODULES = """
+import sys
+from nbserver.app import NotebookServerApp
+NotebookServerApp().initialize(["--root-dir=" + sys.argv[1]])
+print("psycopg" in sys.modules)
+"""
+
+
+def test_a_server_without_postgresql_does_not_load_psycopg(root_dir: Path) -> None:
+    env = {name: value for name, value in os.environ.items() if name != URL_ENVIRONMENT_VARIABLE}
+    out = subprocess.run([sys.executable, "-c", SERVER_MODULES, str(root_dir)], capture_output=True, text=True,
+                         env=env, timeout=120, check=True).stdout
+    assert out.splitlines()[-1] == "False"
+
+
+def test_store_errors_include_psycopgs_once_it_is_loaded() -> None:
+    pytest.importorskip("psycopg")
+    code = ("import sqlite3; from nbserver.services.files.store import store_errors; before = store_errors(); "
+            "import psycopg; print(before == (sqlite3.Error,), store_errors() == (sqlite3.Error, psycopg.Error))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout
+    assert out.split() == ["True", "True"]
