@@ -68,3 +68,47 @@ def test_the_shared_library_functions_keep_no_types() -> None:
     shared = libc()
     assert shared is not None
     assert shared.mallopt.argtypes is None and shared.malloc_trim.argtypes is None
+
+
+# A thread frees 24 MiB of buffers kept at the top of its arena; then the trim: how much stays resident.
+THREAD_ROUND = """
+import json, sys, threading
+from nbserver.allocator import keep_freed_memory, limit_arenas, trim_heap
+limited = limit_arenas(int(sys.argv[1]))
+keep_freed_memory(64 << 20)
+def rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+def churn():
+    held = [b"x" * (4 << 20) for _ in range(6)]
+    del held
+before = rss_mb()
+thread = threading.Thread(target=churn)
+thread.start()
+thread.join()
+trim_heap()
+print(json.dumps([limited, rss_mb() - before]))
+"""
+
+
+def kept_after_trim(arena_max: int) -> tuple[bool, float]:
+    out = subprocess.run([sys.executable, "-c", THREAD_ROUND, str(arena_max)], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    limited, kept_mb = json.loads(out)
+    return limited, kept_mb
+
+
+@needs_glibc
+def test_a_threads_freed_memory_is_given_back_with_one_arena() -> None:
+    limited, kept_mb = kept_after_trim(1)
+    assert limited
+    assert kept_mb < 8
+
+
+@needs_glibc
+def test_a_thread_arenas_kept_top_survives_the_trim() -> None:
+    """Why one arena: glibc's malloc_trim never shrinks the top of a thread's own arena."""
+    limited, kept_mb = kept_after_trim(0)
+    assert not limited
+    assert kept_mb > 16

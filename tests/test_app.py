@@ -71,6 +71,15 @@ def test_start_up_sets_how_much_freed_memory_malloc_keeps(tmp_path, monkeypatch,
     assert calls == [kept]
 
 
+@pytest.mark.parametrize("argv, arenas", [([], 1), (["--NotebookServerApp.malloc_arena_max=0"], 0)])
+def test_start_up_sets_how_many_malloc_arenas_glibc_creates(tmp_path, monkeypatch, argv, arenas):
+    calls = []
+    monkeypatch.setattr("nbserver.app.limit_arenas", lambda count: calls.append(count) or False)
+    app = NotebookServerApp()
+    app.initialize(argv=[f"--root-dir={tmp_path}", *argv])
+    assert calls == [arenas]
+
+
 def test_missing_root_dir_is_a_clear_error(tmp_path):
     result = subprocess.run([sys.executable, "-m", "nbserver", f"--root-dir={tmp_path / 'nope'}"],
                             capture_output=True, text=True, timeout=60)
