@@ -3,8 +3,9 @@
 Under many clients the server's threads free most of what a burst of requests allocated, but
 glibc keeps the freed pages in its arenas (one per thread that allocated, up to eight per core),
 so the process stays as large as its busiest moment: after 50 clients for 10 s, 8 MB of the
-21 MB a fresh server grew by was such free memory (docs/performance.md, section 11). ``malloc_trim(0)`` hands free pages of every
-arena back; :class:`HeapTrimmer` calls it (in a thread: it walks the heap) after requests were
+21 MB a fresh server grew by was such free memory (docs/performance.md, section 11). ``malloc_trim(0)`` hands back
+the free memory of the main arena and the free chunks of the others (not the free top of a
+thread's arena: hence one arena, ``malloc_arena_max``); :class:`HeapTrimmer` calls it (in a thread: it walks the heap) after requests were
 served and then none for ``heap_trim_quiet`` seconds, so never in the middle of a burst. Where
 the C library has no ``malloc_trim`` (musl, macOS) it does nothing. It complements
 ``malloc_keep_bytes`` (:mod:`nbserver.allocator`): during a spell glibc keeps freed buffers for
