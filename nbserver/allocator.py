@@ -16,7 +16,7 @@ Kept memory at the top of a thread's arena is given back only by a ``free`` in t
 chunks in their bins), so every thread that once allocated large buffers kept up to the trim
 threshold resident for the process's life: after the benchmark's workloads, 12 arenas held 198 MB
 of which 30 MB were in use, and the server stayed at 185 MB when idle (docs/performance.md,
-section 16). :func:`limit_arenas` makes every thread allocate from the main arena, whose free top
+section 6). :func:`limit_arenas` makes every thread allocate from the main arena, whose free top
 :func:`trim_heap` gives back.
 """
 

@@ -31,7 +31,7 @@ def store_errors() -> tuple[type[Exception], ...]:
     """The errors of a metadata store's database (the caller degrades on them: 503, logged):
     sqlite3's, and psycopg's once PostgreSQL support is loaded. Read from ``sys.modules`` rather
     than imported: no psycopg error exists before psycopg is, and importing it costs a server
-    without PostgreSQL 23 MB of memory and a tenth of its start-up (docs/performance.md, section 16)."""
+    without PostgreSQL 9 MB resident and about 90 ms of its start-up (docs/performance.md, section 6)."""
     psycopg = sys.modules.get("psycopg")
     return (sqlite3.Error,) if psycopg is None else (sqlite3.Error, psycopg.Error)
 
