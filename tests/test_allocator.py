@@ -6,6 +6,7 @@ import ctypes
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -31,10 +32,15 @@ print(json.dumps([applied, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt -
 needs_glibc = pytest.mark.skipif(glibc() is None, reason="the C library is not glibc")
 
 
-def faults_per_round(keep_bytes: int) -> tuple[bool, float]:
-    out = subprocess.run([sys.executable, "-c", ROUNDS, str(keep_bytes)], capture_output=True, text=True,
+def run_round(source: str, argument: int) -> list[Any]:
+    """What a round script prints (JSON), run in a fresh interpreter: allocator settings are process-wide."""
+    out = subprocess.run([sys.executable, "-c", source, str(argument)], capture_output=True, text=True,
                          check=True, timeout=60).stdout
-    applied, faults = json.loads(out)
+    return list(json.loads(out))
+
+
+def faults_per_round(keep_bytes: int) -> tuple[bool, float]:
+    applied, faults = run_round(ROUNDS, keep_bytes)
     return applied, faults
 
 
@@ -93,9 +99,7 @@ print(json.dumps([limited, rss_mb() - before]))
 
 
 def kept_after_trim(arena_max: int) -> tuple[bool, float]:
-    out = subprocess.run([sys.executable, "-c", THREAD_ROUND, str(arena_max)], capture_output=True, text=True,
-                         check=True, timeout=60).stdout
-    limited, kept_mb = json.loads(out)
+    limited, kept_mb = run_round(THREAD_ROUND, arena_max)
     return limited, kept_mb
 
 

@@ -62,22 +62,18 @@ def test_defaults_are_localhost_8888_and_the_current_directory(tmp_path, monkeyp
     assert len(app.identity_provider.token) >= 32
 
 
-@pytest.mark.parametrize("argv, kept", [([], 64 * 1024 * 1024), (["--NotebookServerApp.malloc_keep_bytes=0"], 0)])
-def test_start_up_sets_how_much_freed_memory_malloc_keeps(tmp_path, monkeypatch, argv, kept):
+@pytest.mark.parametrize("function, argv, value", [
+    ("keep_freed_memory", [], 64 * 1024 * 1024),
+    ("keep_freed_memory", ["--NotebookServerApp.malloc_keep_bytes=0"], 0),
+    ("limit_arenas", [], 1),
+    ("limit_arenas", ["--NotebookServerApp.malloc_arena_max=0"], 0),
+])
+def test_start_up_sets_glibcs_malloc_options(tmp_path, monkeypatch, function, argv, value):
     calls = []
-    monkeypatch.setattr("nbserver.app.keep_freed_memory", lambda keep_bytes: calls.append(keep_bytes) or False)
+    monkeypatch.setattr(f"nbserver.app.{function}", lambda number: calls.append(number) or False)
     app = NotebookServerApp()
     app.initialize(argv=[f"--root-dir={tmp_path}", *argv])
-    assert calls == [kept]
-
-
-@pytest.mark.parametrize("argv, arenas", [([], 1), (["--NotebookServerApp.malloc_arena_max=0"], 0)])
-def test_start_up_sets_how_many_malloc_arenas_glibc_creates(tmp_path, monkeypatch, argv, arenas):
-    calls = []
-    monkeypatch.setattr("nbserver.app.limit_arenas", lambda count: calls.append(count) or False)
-    app = NotebookServerApp()
-    app.initialize(argv=[f"--root-dir={tmp_path}", *argv])
-    assert calls == [arenas]
+    assert calls == [value]
 
 
 def test_missing_root_dir_is_a_clear_error(tmp_path):
