@@ -120,6 +120,15 @@ class NameListing(NamedTuple):
     head: list[str]
 
 
+def file_or_folder(os_path: str) -> bool:
+    """Whether a regular file or a folder is at ``os_path`` (one stat, following links)."""
+    try:
+        mode = os.stat(os_path).st_mode
+    except (OSError, ValueError):  # as os.path.isfile and isdir: missing, unreadable, NUL in the name
+        return False
+    return stat.S_ISREG(mode) or stat.S_ISDIR(mode)
+
+
 class FileContentsManager(ContentsManager):
     """Files and folders on the local filesystem, contained in ``root_dir``."""
 
@@ -1008,7 +1017,7 @@ class FileContentsManager(ContentsManager):
 
     def _file_or_folder_at(self, path: str) -> bool:
         """Whether a file, else a folder, a client may see is at ``path`` (the path resolved once)."""
-        return self._exists_as(path, lambda os_path: os.path.isfile(os_path) or os.path.isdir(os_path))
+        return self._exists_as(path, file_or_folder)
 
     async def exists(self, path: str) -> bool:
         """As ContentsManager.exists (a file, else a folder), in one trip to the thread pool rather than two."""

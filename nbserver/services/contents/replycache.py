@@ -103,8 +103,13 @@ def reply_etag(key: ReplyKey, stamp: Stamp) -> str:
     writability, trust), so the tag does too, without hashing a body of megabytes as tornado's
     default tag does on every GET. Weak: the same stamp could be encoded to other bytes by another
     version of the server, with the same meaning."""
-    digest = hashlib.blake2b(repr((key, stamp)).encode("utf-8"), digest_size=16).hexdigest()
-    return f'W/"{digest}"'
+    return weak_tag((key, stamp))
+
+
+def weak_tag(described: object) -> str:
+    """``W/"<blake2b-128 of repr(described)>"``: a weak entity tag for a reply described by a value
+    whose ``repr`` moves with everything the reply says."""
+    return f'W/"{hashlib.blake2b(repr(described).encode("utf-8"), digest_size=16).hexdigest()}"'
 
 
 class ContentTag:
@@ -126,8 +131,7 @@ class ContentTag:
         if self.file_digest is None:
             return None
         described = sorted((name, value) for name, value in model.items() if name != "content")
-        text = repr((key, self.file_digest.hexdigest(), self.trusted, described))
-        return f'W/"{hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()}"'
+        return weak_tag((key, self.file_digest.hexdigest(), self.trusted, described))
 
 
 def with_trust(stamp: Stamp, notary: NotebookNotary, digest: str | None) -> Stamp:
