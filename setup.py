@@ -16,6 +16,8 @@ setup(
         "fastjsonschema>=2.16",  # validates notebooks with nbformat's schema, without importing nbformat
         "ujson>=5.4",  # writes notebooks; checked byte for byte against json, which it falls back to
         "orjson>=3.9",  # writes replies and float-free notebooks (large strings); checked as ujson is
+        "msgspec>=0.18",  # reads JSON and writes float-free notebooks; checked against json at first use
+        "xxhash>=3.0",  # fingerprints a changed notebook's bytes for its reply's entity tag
         "nbconvert>=7.0",
         "bleach>=6.0",  # sanitizes external notebooks' HTML (nbconvert depends on it too)
         "jupyter_client>=8.0",

@@ -135,7 +135,7 @@ def test_an_overflowing_number_in_a_long_list_is_refused():
         parse_client_json(text)
 
 
-# -- the orjson path of parse_client_json -------------------------------------------------------
+# -- the msgspec path of parse_client_json ------------------------------------------------------
 
 def same_values(a: object, b: object) -> bool:
     """Equal values of equal types all the way down (1 == 1.0 == True would pass ``==``)."""
@@ -160,24 +160,50 @@ def random_number_texts(count: int) -> list[str]:
             number = struct.unpack("d", rng.randbytes(8))[0]
             if math.isfinite(number):
                 texts.append("%.*e" % (rng.randint(15, 25), number))
-    # Below 2**63 in magnitude: larger floats are read by json (they might have been integers).
-    return [text for text in texts if abs(json.loads(text)) < 2**63]
+    return [text for text in texts if math.isfinite(json.loads(text))]  # an overflow is refused
 
 
-def test_orjson_reads_numbers_as_json_does():
-    from nbserver.jsonio import _UNPARSED, _parsed_by_orjson
+def test_msgspec_reads_numbers_as_json_does():
+    from nbserver.jsonio import UNPARSED, parsed_exactly
 
     body = ("[" + ",".join(random_number_texts(20_000)) + "]").encode()
-    assert _parsed_by_orjson(body) is not _UNPARSED  # the fast path was taken
+    assert parsed_exactly(body) is not UNPARSED  # the fast path was taken
     assert same_values(parse_client_json(body), json.loads(body))
 
 
-@pytest.mark.parametrize("integers", [[2**64], [-(2**63) - 1], [10**30, -(10**30)], [2**63, 2**64 - 1]])
+@pytest.mark.parametrize("integers", [[2**64], [-(2**63) - 1], [10**30, -(10**30)], [2**63, 2**64 - 1],
+                                      [int("9" * 400)], [-int("7" * 1000)]])
 @pytest.mark.parametrize("company", [[], [0.5] * 20, ["x"] * 20, [{"k": 1}] * 20])
 def test_integers_past_64_bits_are_read_exactly(integers, company):
-    # orjson would read these as floats: the value goes to json's path.
+    from nbserver.jsonio import UNPARSED, parsed_exactly
+
     body = json.dumps({"a": [*company, *integers]}).encode()
+    assert parsed_exactly(body) is not UNPARSED
     assert same_values(parse_client_json(body), json.loads(body))
+
+
+def test_an_integer_of_too_many_digits_is_refused_as_json_refuses_it():
+    with pytest.raises(JSONRefused, match="integer of more than"):
+        parse_client_json(b"[" + b"9" * 5000 + b"]")
+
+
+@pytest.mark.parametrize("body", [
+    b'{"a": NaN}', b'[1e400]', b'{"s": "\\ud800"}', b'\xef\xbb\xbf{}', b'{"a": "\xff"}', b'[1,]',
+    b'"a\x01b"', b"[" * 3000 + b"]" * 3000, b"[" + b"1" * 5000 + b"]",
+])
+def test_what_json_must_decide_is_left_to_it(body):
+    from nbserver.jsonio import UNPARSED, parsed_exactly
+
+    assert parsed_exactly(body) is UNPARSED
+
+
+def test_nesting_past_the_limit_is_refused_though_msgspec_reads_it():
+    from nbserver.jsonio import MAX_DEPTH, UNPARSED, parsed_exactly
+
+    body = b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1)
+    assert parsed_exactly(body) is not UNPARSED
+    with pytest.raises(JSONRefused, match="deeper than"):
+        parse_client_json(body)
 
 
 @pytest.mark.parametrize("body, message", [
@@ -188,7 +214,7 @@ def test_integers_past_64_bits_are_read_exactly(integers, company):
     (b'{"a": "\xff"}', "it is not UTF-8 text"),
     (b'{"a": [1,]}', "Expecting value"),
 ])
-def test_what_orjson_refuses_is_still_worded_by_json(body, message):
+def test_what_msgspec_refuses_is_still_worded_by_json(body, message):
     with pytest.raises(JSONRefused, match=re.escape(message)):
         parse_client_json(body)
 

@@ -46,6 +46,8 @@ JSON_CONTENT_TYPES = ("application/json", "text/plain", "application/x-www-form-
 log = logging.getLogger("nbserver")
 
 BODY_OVERRUN_BYTES = 1024 * 1024  # read and discarded past max_body_size before answering 413
+#: Tagged bodies from this size go out after their headers, not joined to them (see APIHandler.finish_body).
+SEPARATE_BODY_BYTES = 64 * 1024
 CORS_ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 CORS_ALLOWED_HEADERS = "Authorization, Content-Type, X-XSRFToken, X-Requested-With"
 
@@ -487,6 +489,19 @@ class APIHandler(JSONErrorsMixin, BaseHandler):
         if body is not None and not isinstance(body, dict):
             raise InvalidInput("The request body must be a JSON object.")
         return body
+
+    def finish_body(self, body: bytes) -> None:
+        """Finish with ``body``, already encoded. A large body whose ``Etag`` is set is sent after
+        its headers rather than with them: tornado joins the first chunk to the header block in one
+        new bytes object (``HTTP1Connection.write_headers``), a copy of the whole body on the event
+        loop (0.6 ms for 3 MB here), while a later chunk goes to the socket as it is. Without a tag
+        set, tornado must see the body before the headers go out (it tags it), so it is finished whole."""
+        if len(body) < SEPARATE_BODY_BYTES or "Etag" not in self._headers or self._headers_written:
+            self.finish(body)
+            return
+        self.set_header("Content-Length", len(body))
+        self.flush()  # the headers alone
+        self.finish(body)
 
     def finish_json(self, model: Any, status: int = 200) -> None:
         """Send ``model`` as strict JSON (a stored NaN or infinity goes out as null, logged)."""

@@ -44,7 +44,8 @@ from nbserver.services.contents.notary import mark_cells, take_cell_trust
 from nbserver.services.contents.notebooks import SerializedNotebook, encode_notebook, read_notebook
 from nbserver.services.contents.notebooksize import encoded_size_within
 from nbserver.services.contents.replycache import (
-    ContentTag, EncodedReply, ReplyKey, Stamp, encode_reply, file_stamp, reply_etag, settled, with_trust,
+    ContentTag, EncodedReply, ReplyKey, Stamp, content_fingerprint, encode_reply, file_stamp, reply_etag, settled,
+    with_trust,
 )
 from nbserver.services.contents.sidedigest import digest_aside
 from nbserver.services.contents.streams import SMALL_FILE_BYTES, FileStream, OSFileStream
@@ -447,8 +448,7 @@ class FileContentsManager(ContentsManager):
         if content or require_hash:
             raw, version = self._read_notebook_file(os_path)
             # hashed on a helper thread while this one parses (see sidedigest.py)
-            hashed_aside = content and (require_hash or tag is not None)
-            file_digest = digest_aside(HASH_ALGORITHM, (raw,)) if hashed_aside else None
+            file_digest = digest_aside(HASH_ALGORITHM, (raw,)) if content and require_hash else None
             if content:
                 nb, note = read_notebook(raw)
                 trusted = self._is_trusted(nb, version)
@@ -458,7 +458,8 @@ class FileContentsManager(ContentsManager):
                 if message:
                     model["message"] = message
                 if tag is not None:
-                    tag.file_digest, tag.trusted = file_digest, trusted
+                    tag.file_digest = file_digest or content_fingerprint(raw)
+                    tag.trusted = trusted
             if require_hash:
                 digest = file_digest.hexdigest() if file_digest is not None else hashlib.sha256(raw).hexdigest()
                 model.update(hash=digest, hash_algorithm=HASH_ALGORITHM)

@@ -145,7 +145,7 @@ class ContentsHandler(ContentsAPIHandler):
                 self.set_status(304)
                 self.finish()
                 return
-        self.finish(reply.body)
+        self.finish_body(reply.body)
 
     async def patch(self, path: str = "") -> None:
         body = self.get_json_object_body()

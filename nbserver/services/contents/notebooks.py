@@ -15,7 +15,7 @@ import re
 from typing import Any, NamedTuple
 
 from nbserver.errors import InvalidInput
-from nbserver.jsonio import JSONRefused, dumps_strict, replace_non_finite
+from nbserver.jsonio import UNPARSED, JSONRefused, dumps_strict, parsed_exactly, replace_non_finite
 from nbserver.services.contents.orjsontext import notebook_file_bytes
 from nbserver.services.contents.validation import validate_notebook
 
@@ -97,6 +97,9 @@ def read_notebook(raw: bytes) -> LoadedNotebook:
     is made null when the model is sent, see ``dumps_for_client``). InvalidInput when the
     file cannot be read as a notebook (nested deeper than the parser can go, too).
     """
+    data = parsed_exactly(raw)
+    if data is not UNPARSED:
+        return LoadedNotebook(_upgraded(data, raw), None)
     found_constants: list[str] = []
 
     def constant(literal: str) -> float:
@@ -314,6 +317,26 @@ def usable_ujson() -> Any:
     return None
 
 
+def _msgspec_text(msgspec: Any, value: Any) -> bytes:
+    return bytes(msgspec.json.format(msgspec.json.encode(value, order="sorted"), indent=1))
+
+
+@functools.cache
+def usable_msgspec() -> Any:
+    """The msgspec module when it is installed and writes the self-check, all but its floats (which
+    msgspec writes in another form, 1e-5 for 1e-05), byte for byte as json does, else None."""
+    try:
+        import msgspec
+
+        check = {key: value for key, value in UJSON_SELF_CHECK.items() if key != "floats"}
+        if _msgspec_text(msgspec, check) == _json_text(check).encode("utf-8"):
+            return msgspec
+    except Exception:
+        pass
+    log.warning("msgspec is missing or writes JSON unlike json; notebooks are written with ujson or json")
+    return None
+
+
 def _sources_ascii(nb: dict[str, Any]) -> bool:
     """Whether the cells' sources and stream outputs are ASCII: a guess (at C speed per string) of
     whether the whole text is, to skip writing it as ASCII first when it cannot be."""
@@ -351,21 +374,27 @@ def _unsplit_output_chars(nb: dict[str, Any]) -> int:
 def notebook_bytes(nb: dict[str, Any]) -> bytes:
     """The file's bytes (without the final newline) for a v4 notebook model, as nbformat lays it out.
 
-    orjson writes notebooks of plain types without floats whose outputs hold large strings (see
-    orjsontext.py), ujson the others, json what both refuse (and says
-    why: JSONRefused for NaN or infinity; UnicodeEncodeError for a lone surrogate).
+    Notebooks of plain types without floats are written by orjson when their outputs hold large
+    strings (see orjsontext.py), else by msgspec (its compact text with sorted keys, indented by
+    its formatter: two to four times faster than ujson on text, see docs/performance.md section
+    18); notebooks with floats by ujson; what these refuse by json, which says why (JSONRefused
+    for NaN or infinity; UnicodeEncodeError for a lone surrogate).
     """
     disk = _disk_form(nb)
     # The on-disk form holds the model's own values, new dicts and lists, and lines split from
     # the model's strings: it holds plain types (and floats) only when the model, with far
     # fewer objects, does.
     plain, floats = _plain_json_types(nb)
-    if plain and not floats and _unsplit_output_chars(nb) >= ORJSON_MIN_UNSPLIT_CHARS:
+    if plain and not floats:
         try:
-            data = notebook_file_bytes(disk)
-            if data is not None:
-                return data
-        except Exception:  # what orjson refuses (too deep, a lone surrogate...): the others say why
+            if _unsplit_output_chars(nb) >= ORJSON_MIN_UNSPLIT_CHARS:
+                data = notebook_file_bytes(disk)
+                if data is not None:
+                    return data
+            msgspec = usable_msgspec()
+            if msgspec is not None:
+                return _msgspec_text(msgspec, disk)
+        except Exception:  # what orjson or msgspec refuse (too deep, a lone surrogate...): the others say why
             pass
     ujson = usable_ujson()
     if plain and ujson is not None:

@@ -8,6 +8,7 @@ import pytest
 from nbserver.errors import InvalidInput
 from nbserver.services.contents.notebooks import (
     _disk_form,
+    _join_lines,
     empty_notebook,
     notebook_text,
     parse_notebook,
@@ -241,12 +242,64 @@ def test_every_shape_is_written_as_nbformat_writes_it(name):
 
 
 @pytest.mark.parametrize("name", list(SHAPES))
-def test_every_shape_is_written_by_ujson(name, monkeypatch):
+def test_every_shape_is_written_without_json(name, monkeypatch):
     pytest.importorskip("ujson")
     from nbserver.services.contents import notebooks
 
     monkeypatch.setattr(notebooks, "_json_text", lambda value: "json was used")
     assert notebook_text(SHAPES[name]()) != "json was used"
+
+
+@pytest.mark.parametrize("name", ["many cells", "non-ASCII"])
+def test_float_free_text_is_written_by_msgspec_as_json_writes_it(name, monkeypatch):
+    from nbserver.services.contents import notebooks
+
+    assert notebooks.usable_msgspec() is not None  # it passes its self-check
+    nb = SHAPES[name]()
+    expected = json.dumps(_disk_form(nb), indent=1, sort_keys=True, ensure_ascii=False, separators=(",", ": "))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("ujson was used")
+    monkeypatch.setattr(notebooks, "_ujson_text", refuse)
+    assert notebook_text(nb) == expected
+
+
+@pytest.mark.parametrize("name", [name for name in AWKWARD_VALUES if name not in ("floats", "lone surrogate")])
+def test_msgspec_writes_awkward_content_as_json_does(name):
+    from nbserver.services.contents import notebooks
+
+    nb = awkward_notebook(AWKWARD_VALUES[name])
+    expected = json.dumps(_disk_form(nb), indent=1, sort_keys=True, ensure_ascii=False, separators=(",", ": "))
+    assert notebooks._msgspec_text(notebooks.usable_msgspec(), _disk_form(nb)).decode() == expected
+
+
+def test_msgspec_is_not_used_when_its_self_check_differs(monkeypatch):
+    import sys
+    import types
+
+    from nbserver.services.contents import notebooks
+
+    fake_json = types.SimpleNamespace(encode=lambda value, **options: b"{}", format=lambda text, **options: text)
+    monkeypatch.setitem(sys.modules, "msgspec", types.SimpleNamespace(json=fake_json))
+    notebooks.usable_msgspec.cache_clear()
+    try:
+        assert notebooks.usable_msgspec() is None
+        nb = non_ascii_notebook()
+        assert notebook_text(nb) == json.dumps(
+            _disk_form(nb), indent=1, sort_keys=True, ensure_ascii=False, separators=(",", ": "))
+    finally:
+        notebooks.usable_msgspec.cache_clear()
+
+
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_files_are_read_by_msgspec_as_json_reads_them(name):
+    from nbserver.jsonio import UNPARSED, parsed_exactly
+
+    raw = serialize_notebook(SHAPES[name]())[0]
+    assert parsed_exactly(raw) is not UNPARSED
+    loaded = read_notebook(raw)
+    assert loaded.note is None
+    assert repr(loaded.nb) == repr(_join_lines(json.loads(raw)))
 
 
 def test_floats_anywhere_are_written_as_json_writes_them():

@@ -272,10 +272,48 @@ def test_content_tag_moves_with_every_part_of_the_reply():
 
     def tag(file_bytes=b"{}", trusted=False, key=key, **changes):
         content_tag = replycache.ContentTag()
-        content_tag.file_digest, content_tag.trusted = sidedigest.digest_aside("sha256", (file_bytes,)), trusted
+        content_tag.file_digest, content_tag.trusted = replycache.content_fingerprint(file_bytes), trusted
         return content_tag.etag(key, {**model, **changes})
 
     assert tag() == tag(content={"other": "parsed content is in the file's bytes"})
     assert len({tag(), tag(b"{ }"), tag(trusted=True), tag(key=(*key[:-1], True)), tag(last_modified="t2"),
                 tag(writable=False), tag(message="invalid")}) == 7
+    # With ?hash=1 the SHA-256 the reply needed anyway stands for the bytes (hashed aside).
+    hashed = replycache.ContentTag()
+    hashed.file_digest = sidedigest.digest_aside("sha256", (b"{}",))
+    assert hashed.etag(key, model) != tag() and hashed.etag(key, model).startswith('W/"')
     assert replycache.ContentTag().etag(key, model) is None  # a read that did not fill it in
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("kept", [False, True])
+async def test_a_large_reply_goes_out_whole_with_its_length(api, root_dir, server_app, monkeypatch, kept):
+    # Past SEPARATE_BODY_BYTES the headers go out before the body instead of joined to it: the
+    # reply is still one message of the stated length, not chunked, and still revalidates.
+    from nbserver.base.handlers import SEPARATE_BODY_BYTES
+
+    if kept:
+        monkeypatch.setattr(replycache, "SETTLED_SECONDS", -1.0)
+        server_app.contents_manager.notary.is_signed("0" * 64)
+    from tornado.http1connection import HTTP1Connection
+
+    first_chunks = []
+    write_headers = HTTP1Connection.write_headers
+
+    def spy(self, start_line, headers, chunk=None):
+        if not self.is_client:
+            first_chunks.append(len(chunk or b""))
+        return write_headers(self, start_line, headers, chunk)
+    monkeypatch.setattr(HTTP1Connection, "write_headers", spy)
+    source = "x = 'é'  # " + "0123456789" * (SEPARATE_BODY_BYTES // 5)
+    write_notebook(root_dir / "big.ipynb", source)
+    replies = [await api.get("api/contents/big.ipynb") for _ in range(2)]
+    assert first_chunks == [0, 0]  # no body joined to the headers
+    for reply in replies:
+        assert len(reply.body) > SEPARATE_BODY_BYTES
+        assert int(reply.headers["Content-Length"]) == len(reply.body)
+        assert "Transfer-Encoding" not in reply.headers
+        assert reply.json()["content"]["cells"][0]["source"] == source
+    assert stats(server_app).hits == (1 if kept else 0)
+    again = await api.get("api/contents/big.ipynb", headers={"If-None-Match": replies[1].headers["Etag"]})
+    assert again.status == 304 and again.body == b""
