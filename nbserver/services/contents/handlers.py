@@ -183,7 +183,7 @@ class ContentsHandler(ContentsAPIHandler):
         Jupyter Server, copies are made by POST."""
         manager = self.contents_manager
         path = normalize_api_path(path)
-        body = self.get_json_object_body()
+        body = await self.json_object_body()
         if not body:
             self.finish_model(await manager.new(None, path), 201)
             return
