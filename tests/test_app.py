@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import time
 import urllib.request
 from pathlib import Path
 
@@ -220,3 +221,16 @@ def test_a_gateway_url_puts_the_kernels_on_the_gateway_and_its_token_out_of_the_
         assert "gw-secret-token" in app.log_secrets()
     finally:
         NotebookServerApp.clear_instance()
+
+
+@pytest.mark.parametrize("argv, frozen", [([], True), (["--NotebookServerApp.gc_freeze=False"], False)])
+def test_start_up_objects_leave_the_garbage_collectors_generations(root_dir, argv, frozen):
+    with ServerProcess(root_dir, "--log-level=DEBUG", *argv) as server:
+        status, _ = fetch_json(server.base_url + "api/status", server.token)
+        deadline = time.monotonic() + 10
+        while frozen and "garbage collector's generations" not in server.log and time.monotonic() < deadline:
+            time.sleep(0.05)
+        found = re.search(r"(\d+) objects moved out of the garbage collector's generations", server.log)
+    assert status == 200 and (found is not None) == frozen
+    if found:
+        assert int(found.group(1)) > 10_000  # the modules' objects, at least
