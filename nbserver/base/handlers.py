@@ -18,7 +18,7 @@ import logging
 import re
 import time
 from http.client import responses
-from typing import Any, Awaitable, ClassVar, Iterable, Mapping, NoReturn
+from typing import Any, Awaitable, Callable, ClassVar, Iterable, Mapping, NoReturn
 from urllib.parse import urlencode, urlsplit
 
 from tornado import web
@@ -27,6 +27,7 @@ from tornado.escape import xhtml_escape
 from nbserver.auth.authorizer import ACTIONS, METHOD_ACTIONS, PUBLIC, UNMAPPED_METHOD_ACTION
 from nbserver.auth.identity import AuthMethod, IdentityProvider, User
 from nbserver.auth.redirects import safe_next_path
+from nbserver.base.bodyreader import read_body_whole
 from nbserver.base.urls import url_path_join
 from nbserver.blocking import run_blocking
 from nbserver.errors import (
@@ -49,6 +50,8 @@ log = logging.getLogger("nbserver")
 BODY_OVERRUN_BYTES = 1024 * 1024  # read and discarded past max_body_size before answering 413
 #: Request bodies from this size are parsed in the thread pool (see APIHandler.json_object_body).
 OFF_LOOP_BODY_BYTES = 256 * 1024
+#: Largest body read into one buffer of its length as it arrives (bodyreader.read_body_whole).
+WHOLE_BODY_MAX_BYTES = 64 * 1024 * 1024
 #: Tagged bodies from this size go out after their headers, not joined to them (see APIHandler.finish_body).
 SEPARATE_BODY_BYTES = 64 * 1024
 CORS_ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
@@ -390,6 +393,10 @@ class JSONErrorsMixin(web.RequestHandler):
 class APIHandler(JSONErrorsMixin, BaseHandler):
     """A REST handler: JSON in, JSON out, JSON errors, bounded bodies."""
 
+    #: Whether large bodies of known length are read into one buffer (see :meth:`admit_request`).
+    reads_large_bodies_whole = False
+    _undo_body_reader: Callable[[], None] | None = None
+
     def initialize(self, **kwargs: Any) -> None:
         self._body_chunks: list[bytes] = []
         self._body_size = 0
@@ -452,6 +459,16 @@ class APIHandler(JSONErrorsMixin, BaseHandler):
             # chunked body a little over the limit still gets a 413 JSON rather than a dropped
             # connection; far over it, tornado closes the connection.
             self.request.connection.set_max_body_size(self.max_body_size + BODY_OVERRUN_BYTES)
+        if self.reads_large_bodies_whole:
+            # From OFF_LOOP_BODY_BYTES the body is parsed in the thread pool (json_object_body),
+            # from the one buffer the socket filled (nbserver/base/bodyreader.py).
+            self._undo_body_reader = read_body_whole(
+                self, OFF_LOOP_BODY_BYTES, min(self.max_body_size, WHOLE_BODY_MAX_BYTES))
+
+    def on_finish(self) -> None:
+        if self._undo_body_reader is not None:
+            self._undo_body_reader()
+        super().on_finish()
 
     def data_received(self, chunk: bytes) -> None:
         self._body_size += len(chunk)
@@ -489,7 +506,8 @@ class APIHandler(JSONErrorsMixin, BaseHandler):
             return self.get_json_object_body()
         self._check_json_media_type()
         chunks = self._body_chunks
-        return self._json_object(await run_blocking(lambda: self._parsed_body(b"".join(chunks))))
+        raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)  # one chunk: read whole
+        return self._json_object(await run_blocking(self._parsed_body, raw))
 
     def _check_json_media_type(self) -> None:
         if self._body_too_large:
@@ -501,8 +519,8 @@ class APIHandler(JSONErrorsMixin, BaseHandler):
             raise UnsupportedMediaType(f"Expected a JSON body, got Content-Type {media_type!r}.")
 
     @staticmethod
-    def _parsed_body(raw: bytes) -> Any:
-        if not raw.strip():
+    def _parsed_body(raw: bytes | bytearray) -> Any:
+        if not raw or raw.isspace():  # (a bytearray's strip() would copy it)
             return None
         try:
             return parse_client_json(raw)

@@ -116,6 +116,8 @@ def parse_page_size(value: str) -> int:
 
 
 class ContentsHandler(ContentsAPIHandler):
+    reads_large_bodies_whole = True  # a notebook's save
+
     async def get(self, path: str = "") -> None:
         page_size = self.get_query_argument("page_size", default=None)
         if page_size is not None:

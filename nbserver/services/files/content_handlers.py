@@ -12,12 +12,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import posixpath
-import re
 from typing import Any, Awaitable, Callable
 from urllib.parse import unquote
 
 from tornado.http1connection import HTTP1Connection
+from tornado.iostream import IOStream
 
+from nbserver.base.bodyreader import replace_fixed_body_reader
 from nbserver.base.urls import url_path_join
 from nbserver.blocking import run_blocking
 from nbserver.errors import InvalidInput, NotFound, PayloadTooLarge, error_for_os_error
@@ -32,10 +33,6 @@ from nbserver.services.files.upload import ON_CONFLICT, StagedUpload, UploadStre
 #: Bytes read from the socket at once, and handed to ``data_received`` at most, during an upload
 #: (tornado's default for every connection is 64 KB: fine for JSON, 16 times the calls for a file).
 UPLOAD_READ_BYTES = 1024 * 1024
-#: The private ``HTTP1Connection`` method that reads a ``Content-Length`` body (tornado 6; setup.py
-#: pins tornado below 7). When a tornado lacks it, uploads take the ``data_received`` path.
-TORNADO_FIXED_BODY_READER = "_read_fixed_body"
-
 
 def read_body_in_larger_chunks(handler: Any, size: int) -> Callable[[], None]:
     """Let this request's connection read ``size`` bytes at a time (HTTP/1 only); returns the undo.
@@ -62,38 +59,22 @@ def read_body_in_larger_chunks(handler: Any, size: int) -> Callable[[], None]:
 def read_known_length_body(handler: Any, stream: UploadStream, splice: bool = False) -> Callable[[], None] | None:
     """Have ``stream.read_body`` read this request's ``Content-Length`` body (HTTP/1 only); returns the undo.
 
-    tornado reads a body of known length by ``HTTP1Connection._read_fixed_body`` once
-    ``prepare`` has run, in chunks it allocates and copies twice before ``data_received`` sees
-    them; this request's connection object (tornado makes one per request on a kept-alive
-    socket) gets a reader that puts the socket's bytes straight into the upload's buffers
-    (``IOStream.read_into``). tornado keeps the framing: the
-    ``Content-Length`` check, ``100-continue``, the body timeout and keep-alive after exactly
-    that many bytes. With ``splice``, a plain TCP connection's body is moved by the kernel instead
-    (``UploadStream.splice_body``) when the stream is idle as the body starts (no ``100-continue``
-    still being written). None (tornado's reader stays, and ``data_received`` gets the body) for
-    chunked or encoded bodies, a length past ``max_body_size`` (answered 413 as it streams in),
-    or a tornado without that reader.
+    tornado reads a body of known length in chunks it allocates and copies twice before
+    ``data_received`` sees them; this request's reader (:mod:`nbserver.base.bodyreader`) puts the
+    socket's bytes straight into the upload's buffers (``IOStream.read_into``). With ``splice``, a
+    plain TCP connection's body is moved by the kernel instead (``UploadStream.splice_body``) when
+    the stream is idle as the body starts (no ``100-continue`` still being written). None
+    (tornado's reader stays, and ``data_received`` gets the body) for chunked or encoded bodies, a
+    length past ``max_body_size`` (answered 413 as it streams in), or a tornado without that reader.
     """
-    connection = handler.request.connection
-    headers = handler.request.headers
-    length = headers.get("Content-Length", "")
-    if (not isinstance(connection, HTTP1Connection) or not re.fullmatch("[0-9]+", length)
-            or "Transfer-Encoding" in headers or "Content-Encoding" in headers
-            or int(length) > handler.max_body_size
-            or not callable(getattr(connection, TORNADO_FIXED_BODY_READER, None))):
-        return None
 
-    async def read_fixed_body(content_length: int, delegate: object) -> None:
-        if splice and can_splice(connection.stream):
-            await stream.splice_body(connection.stream, content_length)
+    async def read_fixed_body(source: IOStream, content_length: int, delegate: object) -> None:
+        if splice and can_splice(source):
+            await stream.splice_body(source, content_length)
         else:
-            await stream.read_body(connection.stream, content_length)
+            await stream.read_body(source, content_length)
 
-    setattr(connection, TORNADO_FIXED_BODY_READER, read_fixed_body)  # this connection object only
-
-    def undo() -> None:
-        vars(connection).pop(TORNADO_FIXED_BODY_READER, None)  # tornado's own reader again (should the object be reused)
-    return undo
+    return replace_fixed_body_reader(handler, read_fixed_body, handler.max_body_size)
 
 
 def header_text(value: str) -> str:

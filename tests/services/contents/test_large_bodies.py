@@ -67,3 +67,81 @@ async def test_a_large_body_of_another_media_type_is_415(api, root_dir):
 async def test_a_large_body_of_whitespace_is_no_body(api, root_dir):
     response = await api.put("api/contents/empty.txt", raw_body=b" \n" * OFF_LOOP_BODY_BYTES)
     assert response.status == 201 and (root_dir / "empty.txt").read_bytes() == b""
+
+
+# -- read whole from the socket (nbserver/base/bodyreader.py) ----------------------------------
+
+async def read_response(reader) -> tuple[int, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = int(next(line.split(b":", 1)[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    return status, await reader.readexactly(length)
+
+
+def put_request(base_url, token, path, body, chunked=False):
+    host = base_url.split("//", 1)[1].split("/", 1)[0]
+    head = [f"PUT /api/contents/{path} HTTP/1.1", f"Host: {host}", f"Authorization: token {token}",
+            "Content-Type: application/json"]
+    if chunked:
+        pieces = [body[index:index + 100_000] for index in range(0, len(body), 100_000)]
+        body = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
+        head.append("Transfer-Encoding: chunked")
+    else:
+        head.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+@pytest.fixture
+def body_chunks(monkeypatch):
+    """The sizes of the pieces each request's body reached data_received in."""
+    from nbserver.services.contents.handlers import ContentsHandler
+
+    sizes = []
+    received = ContentsHandler.data_received
+
+    def spy(self, chunk):
+        sizes.append(len(chunk))
+        return received(self, chunk)
+    monkeypatch.setattr(ContentsHandler, "data_received", spy)
+    return sizes
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_large_save_is_read_whole_and_the_connection_stays_usable(http_server, base_url, token, root_dir,
+                                                                          body_chunks):
+    import asyncio
+
+    port = int(base_url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        bodies = [json.dumps({"type": "notebook", "content": large_notebook()}).encode() for _ in range(2)]
+        for index, body in enumerate(bodies):  # two saves, one after the other, on one connection
+            writer.write(put_request(base_url, token, f"big{index}.ipynb", body))
+            status, reply = await read_response(reader)
+            assert status == 201 and json.loads(reply)["name"] == f"big{index}.ipynb"
+        writer.write(put_request(base_url, token, "small.txt", b'{"type": "file", "format": "text", "content": "x"}'))
+        status, _ = await read_response(reader)
+        assert status == 201 and (root_dir / "small.txt").read_text() == "x"
+    finally:
+        writer.close()
+    assert body_chunks == [len(bodies[0]), len(bodies[1]), 50]  # each body in one piece
+    for index in range(2):
+        assert nbformat.read(str(root_dir / f"big{index}.ipynb"), as_version=4).cells[0].source \
+            == large_notebook()["cells"][0]["source"]
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_large_chunked_save_is_read_tornados_way(http_server, base_url, token, root_dir, body_chunks):
+    import asyncio
+
+    port = int(base_url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        body = json.dumps({"type": "notebook", "content": large_notebook()}).encode()
+        writer.write(put_request(base_url, token, "big.ipynb", body, chunked=True))
+        status, _ = await read_response(reader)
+    finally:
+        writer.close()
+    assert status == 201 and len(body_chunks) > 1 and sum(body_chunks) == len(body)
+    assert nbformat.read(str(root_dir / "big.ipynb"), as_version=4).cells[0].source \
+        == large_notebook()["cells"][0]["source"]

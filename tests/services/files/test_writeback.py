@@ -20,8 +20,9 @@ from typing import Any
 
 import pytest
 
+from nbserver.base import bodyreader
 from nbserver.services.contents.filemanager import FileContentsManager
-from nbserver.services.files import content_handlers, writeback
+from nbserver.services.files import writeback
 from nbserver.services.files.upload import StagedUpload
 from nbserver.services.files.writeback import (
     SYNC_FILE_RANGE_WAIT_AFTER,
@@ -244,7 +245,7 @@ async def test_without_tornados_body_reader_the_upload_goes_through_data_receive
         http_server: Any, base_url: str, token: str, root_dir: Path, monkeypatch: pytest.MonkeyPatch,
         streams: list[SmallBuffersStream]) -> None:  # noqa: F811
     """A tornado without the private reader (the pin in setup.py keeps it, this is the fallback)."""
-    monkeypatch.setattr(content_handlers, "TORNADO_FIXED_BODY_READER", "_not_in_this_tornado")
+    monkeypatch.setattr(bodyreader, "TORNADO_FIXED_BODY_READER", "_not_in_this_tornado")
     await upload(base_url, token, "big.bin")
     assert (root_dir / "big.bin").read_bytes() == BODY
     assert streams[0].bodies_read == []  # tornado's reader and data_received carried it
