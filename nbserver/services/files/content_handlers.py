@@ -34,6 +34,7 @@ from nbserver.services.files.upload import ON_CONFLICT, StagedUpload, UploadStre
 #: (tornado's default for every connection is 64 KB: fine for JSON, 16 times the calls for a file).
 UPLOAD_READ_BYTES = 1024 * 1024
 
+
 def read_body_in_larger_chunks(handler: Any, size: int) -> Callable[[], None]:
     """Let this request's connection read ``size`` bytes at a time (HTTP/1 only); returns the undo.
 
