@@ -389,6 +389,11 @@ class JSONErrorsMixin(web.RequestHandler):
         self.finish(json.dumps(body))
 
 
+def _blank(body: bytes | bytearray) -> bool:
+    """Whether a body (or a piece of one) is empty or only whitespace (a bytearray's strip() would copy it)."""
+    return not body or body.isspace()
+
+
 @web.stream_request_body
 class APIHandler(JSONErrorsMixin, BaseHandler):
     """A REST handler: JSON in, JSON out, JSON errors, bounded bodies."""
@@ -515,12 +520,12 @@ class APIHandler(JSONErrorsMixin, BaseHandler):
         content_type = self.request.headers.get("Content-Type", "")
         media_type = content_type.split(";", 1)[0].strip().lower()
         if self._body_size and media_type and media_type not in JSON_CONTENT_TYPES \
-                and not media_type.endswith("+json") and any(chunk.strip() for chunk in self._body_chunks):
+                and not media_type.endswith("+json") and not all(map(_blank, self._body_chunks)):
             raise UnsupportedMediaType(f"Expected a JSON body, got Content-Type {media_type!r}.")
 
     @staticmethod
     def _parsed_body(raw: bytes | bytearray) -> Any:
-        if not raw or raw.isspace():  # (a bytearray's strip() would copy it)
+        if _blank(raw):
             return None
         try:
             return parse_client_json(raw)

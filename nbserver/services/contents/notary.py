@@ -22,6 +22,7 @@ import threading
 from datetime import datetime, timezone
 from typing import Any
 
+import orjson
 from jupyter_core.paths import jupyter_data_dir
 from traitlets import Int, Unicode, default
 from traitlets.config import LoggingConfigurable
@@ -140,8 +141,6 @@ def _utf8(pieces: list[str], nb: dict[str, Any]) -> bytes:
         return text.encode("ascii")
     del text
     try:
-        import orjson
-
         orjson.dumps(nb)
     except Exception:  # what orjson refuses (a lone surrogate, a large integer): encoded piece by piece alone
         pass
