@@ -24,6 +24,14 @@ TORNADO_FIXED_BODY_READER = "_read_fixed_body"
 FixedBodyReader = Callable[[IOStream, int, Any], Awaitable[None]]
 
 
+def declared_length(headers: Any) -> int | None:
+    """The request's ``Content-Length`` when it is one ASCII number, else None (absent, or
+    something tornado itself refuses with 400 when it reads the body; ``str.isdigit`` would
+    accept a ``²`` that ``int`` then refuses)."""
+    length = headers.get("Content-Length", "")
+    return int(length) if re.fullmatch("[0-9]+", length) else None
+
+
 def replace_fixed_body_reader(handler: Any, reader: FixedBodyReader, max_length: int) -> Callable[[], None] | None:
     """Have ``reader`` read this request's ``Content-Length`` body; returns the undo.
 
@@ -32,10 +40,10 @@ def replace_fixed_body_reader(handler: Any, reader: FixedBodyReader, max_length:
     """
     connection = handler.request.connection
     headers = handler.request.headers
-    length = headers.get("Content-Length", "")
-    if (not isinstance(connection, HTTP1Connection) or not re.fullmatch("[0-9]+", length)
+    length = declared_length(headers)
+    if (not isinstance(connection, HTTP1Connection) or length is None
             or "Transfer-Encoding" in headers or "Content-Encoding" in headers
-            or int(length) > max_length
+            or length > max_length
             or not callable(getattr(connection, TORNADO_FIXED_BODY_READER, None))):
         return None
 
@@ -69,7 +77,7 @@ def read_body_whole(handler: Any, min_length: int, max_length: int) -> Callable[
     a few reads instead of one event-loop turn per 64 KB. The buffer is the body's size from the
     start: ``max_length`` bounds what a client can make the server hold before sending it.
     """
-    length = handler.request.headers.get("Content-Length", "")
-    if not length.isdigit() or int(length) < min_length:
+    length = declared_length(handler.request.headers)
+    if length is None or length < min_length:
         return None
     return replace_fixed_body_reader(handler, _read_whole, max_length)

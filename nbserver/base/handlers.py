@@ -27,7 +27,7 @@ from tornado.escape import xhtml_escape
 from nbserver.auth.authorizer import ACTIONS, METHOD_ACTIONS, PUBLIC, UNMAPPED_METHOD_ACTION
 from nbserver.auth.identity import AuthMethod, IdentityProvider, User
 from nbserver.auth.redirects import safe_next_path
-from nbserver.base.bodyreader import read_body_whole
+from nbserver.base.bodyreader import declared_length, read_body_whole
 from nbserver.base.urls import url_path_join
 from nbserver.blocking import run_blocking
 from nbserver.errors import (
@@ -456,8 +456,8 @@ class APIHandler(JSONErrorsMixin, BaseHandler):
         self.admit()
         if self.request.method == "OPTIONS":
             return
-        length = self.request.headers.get("Content-Length")
-        if length is not None and length.isdigit() and int(length) > self.max_body_size:
+        length = declared_length(self.request.headers)
+        if length is not None and length > self.max_body_size:
             raise PayloadTooLarge(f"The request body is larger than {self.max_body_size} bytes.")
         if self.request.connection is not None and hasattr(self.request.connection, "set_max_body_size"):
             # Our own limit is enforced in data_received, which drops what exceeds it, so a

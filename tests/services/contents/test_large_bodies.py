@@ -145,3 +145,21 @@ async def test_a_large_chunked_save_is_read_tornados_way(http_server, base_url, 
     assert status == 201 and len(body_chunks) > 1 and sum(body_chunks) == len(body)
     assert nbformat.read(str(root_dir / "big.ipynb"), as_version=4).cells[0].source \
         == large_notebook()["cells"][0]["source"]
+
+
+@pytest.mark.gen_test(timeout=30)
+@pytest.mark.parametrize("length", [b"\xb2", b"1\xb2", b"-5", b"5 5"])
+async def test_a_content_length_that_is_no_number_is_400_not_500(http_server, base_url, token, root_dir, length):
+    # "²".isdigit() is True but int("²") raises: the length is read as ASCII digits only, and
+    # tornado refuses the rest when it reads the body.
+    import asyncio
+
+    port = int(base_url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(b"PUT /api/contents/a.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: token "
+                     + token.encode() + b"\r\nContent-Length: " + length + b"\r\n\r\n{}")
+        head = await asyncio.wait_for(reader.read(4096), 10)
+    finally:
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 400") and not (root_dir / "a.txt").exists()
