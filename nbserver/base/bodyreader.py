@@ -10,11 +10,12 @@ check, ``100-continue``, the body timeout, and keep-alive after exactly that man
 
 from __future__ import annotations
 
-import re
 from typing import Any, Awaitable, Callable
 
 from tornado.http1connection import HTTP1Connection
 from tornado.iostream import IOStream
+
+from nbserver.base.numbers import ascii_whole_number
 
 #: The private ``HTTP1Connection`` method that reads a ``Content-Length`` body (tornado 6; setup.py
 #: pins tornado below 7). When a tornado lacks it, bodies are read tornado's way.
@@ -25,11 +26,11 @@ FixedBodyReader = Callable[[IOStream, int, Any], Awaitable[None]]
 
 
 def declared_length(headers: Any) -> int | None:
-    """The request's ``Content-Length`` when it is one ASCII number, else None (absent, or
-    something tornado itself refuses with 400 when it reads the body; ``str.isdigit`` would
-    accept a ``²`` that ``int`` then refuses)."""
-    length = headers.get("Content-Length", "")
-    return int(length) if re.fullmatch("[0-9]+", length) else None
+    """The message's ``Content-Length`` (a request's, or a fetched answer's) when it is one ASCII
+    number, else None (absent, or something tornado itself refuses when it reads the body: 400
+    for a request, an error for a fetch; ``str.isdigit`` would accept a ``²`` that ``int`` then
+    refuses). RFC 9110 section 8.6: ``Content-Length = 1*DIGIT``."""
+    return ascii_whole_number(headers.get("Content-Length"))
 
 
 def replace_fixed_body_reader(handler: Any, reader: FixedBodyReader, max_length: int) -> Callable[[], None] | None:

@@ -4,6 +4,7 @@ notebook server's clusters tab offered them; the manager is :mod:`nbserver.servi
 from __future__ import annotations
 
 from nbserver.base.handlers import APIHandler
+from nbserver.base.numbers import ascii_whole_number
 from nbserver.errors import InvalidInput
 from nbserver.services.clusters.manager import ClusterManager, import_ipyparallel
 
@@ -34,8 +35,8 @@ def parse_engine_count(value: object) -> int | None:
     """``n`` from the body or query: a positive whole number, or absent."""
     if value is None or value == "":
         return None
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
+    if isinstance(value, str) and (count := ascii_whole_number(value)) is not None:
+        return count
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     raise InvalidInput("'n' must be a whole number of engines.")

@@ -8,6 +8,7 @@ from typing import Any
 from tornado.httputil import format_timestamp
 
 from nbserver.base.handlers import APIHandler
+from nbserver.base.numbers import parse_page_size
 from nbserver.base.urls import url_escape_path, url_path_join
 from nbserver.errors import InvalidInput, NotFound
 from nbserver.services.contents.fileio import normalize_api_path
@@ -109,12 +110,6 @@ def parse_if_match(header: str | None) -> str | None:
     return tag
 
 
-def parse_page_size(value: str) -> int:
-    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE_SIZE:
-        raise InvalidInput(f"'page_size' must be a whole number from 1 to {MAX_PAGE_SIZE}.")
-    return int(value)
-
-
 class ContentsHandler(ContentsAPIHandler):
     reads_large_bodies_whole = True  # a notebook's save
 
@@ -123,7 +118,7 @@ class ContentsHandler(ContentsAPIHandler):
         if page_size is not None:
             # nbserver's own paged listing of a directory; a plain GET stays as Jupyter's.
             model = await self.contents_manager.list_directory_page(
-                path, parse_page_size(page_size), self.get_query_argument("cursor", default=None) or None)
+                path, parse_page_size(page_size, MAX_PAGE_SIZE), self.get_query_argument("cursor", default=None) or None)
             if self.flag_argument("file_id", False):
                 await self.add_file_ids(model)
             self.finish_model(model)

@@ -30,6 +30,7 @@ from tornado.netutil import Resolver
 from tornado.simple_httpclient import HTTPTimeoutError, SimpleAsyncHTTPClient
 
 from nbserver import __version__
+from nbserver.base.bodyreader import declared_length
 from nbserver.errors import BadGateway, Forbidden, GatewayTimeout, InvalidInput, NbserverError, Unprocessable
 from nbserver.services.external.addresses import IPAddress, IPNetwork, parse_literal, refusal
 from nbserver.services.external.cache import Validators
@@ -240,8 +241,8 @@ class _Hop:
             return
         if not 200 <= self.status < 300:
             self._fail(SourceStatus(self.status))
-        length = self.headers.get("Content-Length", "")
-        if length.strip().isdigit() and int(length) > self.limit:
+        length = declared_length(self.headers)  # a malformed one is left to tornado's reader (an error)
+        if length is not None and length > self.limit:
             self._fail(SourceTooLarge(self.limit, 0))
         media_type = self.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
         if media_type and media_type not in NOTEBOOK_MEDIA_TYPES:

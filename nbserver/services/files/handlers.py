@@ -14,6 +14,7 @@ import posixpath
 from datetime import datetime, timedelta
 from typing import Any
 
+from nbserver.base.numbers import parse_page_size
 from nbserver.errors import InvalidInput, MethodNotAllowed, NotFound
 from nbserver.services.contents.fileio import normalize_api_path
 from nbserver.services.files import content_handlers, relation_handlers, shared_pages
@@ -206,9 +207,7 @@ class TrashHandler(FilesAPIHandler):
     async def get(self) -> None:
         self.authorize_path("")
         size_text = self.get_query_argument("page_size", default=str(DEFAULT_PAGE_SIZE))
-        if not size_text.isdigit() or not 1 <= int(size_text) <= MAX_PAGE_SIZE:
-            raise InvalidInput(f"'page_size' must be a whole number from 1 to {MAX_PAGE_SIZE}.", code="invalid_field")
-        page_size = int(size_text)
+        page_size = parse_page_size(size_text, MAX_PAGE_SIZE)
         cursor = self.get_query_argument("cursor", default=None)
         after = decode_cursor(cursor) if cursor else None
         services = self.file_services

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from nbserver.base.numbers import parse_page_size
 from nbserver.base.urls import url_path_join
 from nbserver.errors import InvalidInput
 from nbserver.services.contents.fileio import normalize_api_path
@@ -79,12 +80,9 @@ class FileListHandler(UserHandler):
                                code="invalid_field", field="starred")
         self.authorize_path("")
         size_text = self.get_query_argument("page_size", default=str(DEFAULT_PAGE_SIZE))
-        if not size_text.isdigit() or not 1 <= int(size_text) <= MAX_PAGE_SIZE:
-            raise InvalidInput(f"'page_size' must be a whole number from 1 to {MAX_PAGE_SIZE}.", code="invalid_field",
-                               field="page_size")
         cursor = self.get_query_argument("cursor", default=None) or None
         records, total, next_cursor = await self.file_services.relations.starred_page(
-            self.username, int(size_text), cursor)
+            self.username, parse_page_size(size_text, MAX_PAGE_SIZE), cursor)
         items = [await self.file_json(record) for record in records]
         self.finish_json({"items": items, "total": total, "next_cursor": next_cursor})
 

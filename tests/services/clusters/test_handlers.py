@@ -73,6 +73,7 @@ async def test_unknown_profiles_and_bad_counts_are_json_errors(api, server_app):
         (await api.post("api/clusters/nope/start", {"n": 1}), 404),
         (await api.post("api/clusters/default/start", {"n": 0}), 400),
         (await api.post("api/clusters/default/start", {"n": "two"}), 400),
+        (await api.post("api/clusters/default/start", {"n": "\u00b2"}), 400),
         (await api.post("api/clusters/default/start", {"n": 100_000}), 400),
         (await api.post("api/clusters/default/stop"), 409),
     ]:

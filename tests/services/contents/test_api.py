@@ -630,7 +630,7 @@ async def test_paged_listing_sees_a_new_file(api, root_dir):
 
 
 @pytest.mark.gen_test
-@pytest.mark.parametrize("size", ["0", "-1", "abc", "10001"])
+@pytest.mark.parametrize("size", ["0", "-1", "abc", "10001", "\u00b2", "\u0663", "+5", "5_0"])
 async def test_bad_page_size_is_400(api, size):
     assert (await api.get("api/contents", params={"page_size": size})).status == 400
 

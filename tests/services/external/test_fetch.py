@@ -3,6 +3,7 @@ redirects, caps counted after decompression, memory, timeouts, and where it conn
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import time
 from typing import Any
@@ -111,6 +112,31 @@ async def test_upstream_404_is_502_source_status(source: SourceServer) -> None:
     with pytest.raises(SourceStatus) as caught:
         await fetcher().fetch(source.url("nothing-here"))
     assert caught.value.status_code == 502 and caught.value.public_fields()["status"] == 404
+
+
+@pytest.mark.parametrize("length", ["\u00b2", "1\u00b3\u00b9", "+5", "-1", "1 2", "0x10"])
+@pytest.mark.gen_test(timeout=30)
+async def test_a_malformed_content_length_is_502_without_a_traceback(length: str, caplog: Any) -> None:
+    """A source answering ``Content-Length: ²`` a Latin-1 byte ``str.isdigit`` accepts: a 502,
+    with nothing logged as an uncaught exception."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: {length}\r\n\r\n{{}}".encode("latin-1"))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    try:
+        port = server.sockets[0].getsockname()[1]
+        with pytest.raises(SourceFailed) as caught:
+            await fetcher().fetch(f"http://127.0.0.1:{port}/nb.ipynb")
+        assert caught.value.status_code == 502
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]
 
 
 @pytest.mark.gen_test(timeout=30)

@@ -212,7 +212,7 @@ async def test_trash_listing_pages_and_totals(api: APIClient) -> None:
     assert len(page["items"]) == 2 and page["next_cursor"]
     rest = (await api.get("api/trash", params={"page_size": "2", "cursor": page["next_cursor"]})).json()
     assert [i["original_path"] for i in rest["items"]] == ["a.txt"] and rest["next_cursor"] is None
-    for bad in ({"page_size": "0"}, {"page_size": "1001"}, {"cursor": "garbage!"}):
+    for bad in ({"page_size": "0"}, {"page_size": "1001"}, {"page_size": "\u00b2"}, {"cursor": "garbage!"}):
         assert (await api.get("api/trash", params=bad)).status == 400
 
 
