@@ -7,6 +7,8 @@ stage's name when it reaches it and then sleeps, or ``done`` when the write fini
 - ``recorded``: the record is written, the target not yet touched;
 - ``mid-overwrite``: half of the new content is over the old (also mid-write of a replacing save);
 - ``overwritten``: the new content is fsynced, the backup not yet removed;
+- ``retired``: a replacing save renamed the new file over the old, which is still linked under a
+  hidden name (``FileWriter._retire``) not yet queued for its unlink;
 - ``none``: no stop.
 """
 
@@ -22,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent.parent
 #: The first chunk of the new content; the second is NEW_TAIL.
 NEW_HEAD = b"NEW" * 50_000
 NEW_TAIL = b"END"
-STAGES = ("backup-copied", "recorded", "mid-overwrite", "overwritten")
+STAGES = ("backup-copied", "recorded", "mid-overwrite", "overwritten")  # of an in-place save
 
 
 def pause(stage: str) -> None:
@@ -45,6 +47,7 @@ def stop_around(owner: Any, attribute: str, stage: str, before: bool) -> None:
 
 
 def main(target: str, journal_dir: str, stage: str, method: str) -> None:
+    from nbserver.services.contents import fileio
     from nbserver.services.contents.fileio import FileWriter
     from nbserver.services.contents.writejournal import WriteJournal
 
@@ -55,6 +58,8 @@ def main(target: str, journal_dir: str, stage: str, method: str) -> None:
         stop_around(writer.journal, "record_restore", stage, before=False)
     elif stage == "overwritten":
         stop_around(writer, "_drop_backup", stage, before=True)
+    elif stage == "retired":
+        stop_around(fileio, "unlink_later", stage, before=True)
 
     def chunks() -> Iterator[bytes]:
         yield NEW_HEAD

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 
@@ -299,6 +300,94 @@ def test_killed_replacing_writer_leaves_old_content_and_a_temp_file_recovery_rem
     assert recover_interrupted_writes(str(journal_dir), min_age=300).kept == 1  # too young to go
     assert recover_interrupted_writes(str(journal_dir), min_age=0).removed == 1
     assert os.listdir(root_dir) == ["a.ipynb"] and os.listdir(journal_dir) == []
+
+
+# -- a large old version is freed after the save ------------------------------------------
+
+@pytest.fixture
+def held_unlinks():
+    """The unlinks queued by saves wait until the test sets the event it gets."""
+    release = threading.Event()
+    blocker = fileio._unlink_thread().submit(release.wait, 30)
+    try:
+        yield release
+    finally:
+        release.set()
+        blocker.result(30)
+        fileio.wait_for_unlinks(30)
+
+
+def retired_names(folder):
+    return [name for name in os.listdir(folder) if name.startswith(fileio.STAGING_PREFIX) and "-old-" in name]
+
+
+@pytest.mark.parametrize("commit", ["write", "upload"])
+def test_a_large_old_version_is_unlinked_after_the_save_returns(root_dir, writer, held_unlinks, commit):
+    """The rename frees none of the old file's blocks (a hidden hard link holds them); the unlink
+    runs on the unlink thread afterwards, and nothing is left once it has."""
+    target = root_dir / "a.ipynb"
+    target.write_bytes(OLD)
+    old_inode = target.stat().st_ino
+    if commit == "write":
+        writer.write(str(target), b"new")
+    else:
+        staging = root_dir / (fileio.STAGING_PREFIX + "staged")
+        staging.write_bytes(b"new")
+        writer.commit_staged(str(target), str(staging))
+    assert target.read_bytes() == b"new" and target.stat().st_nlink == 1
+    [retired] = retired_names(root_dir)
+    assert os.stat(root_dir / retired).st_ino == old_inode and (root_dir / retired).read_bytes() == OLD
+    held_unlinks.set()
+    fileio.wait_for_unlinks(30)
+    assert os.listdir(root_dir) == ["a.ipynb"]
+
+
+def test_a_small_or_linked_old_version_is_freed_by_the_rename(root_dir, writer, held_unlinks):
+    small = root_dir / "small.txt"
+    small.write_bytes(b"s" * (fileio.RETIRE_MIN_BYTES - 1))
+    writer.write(str(small), b"new")
+    replacing = fileio.FileWriter(None, "replace")  # replaces even a hard-linked file
+    linked = root_dir / "linked.txt"
+    linked.write_bytes(OLD)
+    os.link(linked, root_dir / "other-name.txt")
+    replacing.write(str(linked), b"new")
+    assert retired_names(root_dir) == [] and (root_dir / "other-name.txt").read_bytes() == OLD
+
+
+def test_without_hard_links_the_save_still_replaces(root_dir, writer, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise PermissionError(1, "Operation not permitted")  # fs.protected_hardlinks, or a filesystem without links
+
+    monkeypatch.setattr(fileio.os, "link", refuse)
+    target = root_dir / "a.ipynb"
+    target.write_bytes(OLD)
+    writer.write(str(target), b"new")
+    assert target.read_bytes() == b"new" and os.listdir(root_dir) == ["a.ipynb"]
+
+
+def test_a_failed_rename_drops_the_retired_link_and_keeps_the_old_file(root_dir, writer, monkeypatch):
+    import errno
+
+    def fail(*args, **kwargs):
+        raise OSError(errno.EIO, "I/O error")
+
+    monkeypatch.setattr(fileio.os, "replace", fail)
+    target = root_dir / "a.ipynb"
+    target.write_bytes(OLD)
+    with pytest.raises(OSError):
+        writer.write(str(target), b"new")
+    assert target.read_bytes() == OLD and target.stat().st_nlink == 1 and os.listdir(root_dir) == ["a.ipynb"]
+
+
+def test_a_killed_writer_s_retired_old_version_is_swept_at_start_up(root_dir, tmp_path):
+    target = root_dir / "a.ipynb"
+    target.write_bytes(OLD)
+    journal_dir = tmp_path / "journal"
+    crashing_writer.kill_at(target, journal_dir, "retired")
+    assert target.read_bytes() == crashing_writer.NEW_HEAD + crashing_writer.NEW_TAIL
+    assert len(retired_names(root_dir)) == 1
+    assert recover_interrupted_writes(str(journal_dir), min_age=0).removed == 1
+    assert os.listdir(root_dir) == ["a.ipynb"]
 
 
 @pytest.fixture
