@@ -673,7 +673,7 @@ class FileContentsManager(ContentsManager):
         its signature when it is to be signed, then :meth:`_write` (which stores it once written)."""
         target, notebook, signed = self._prepare_notebook(model, path, must_create)
         content = model.get("content")
-        signature = self.notary.digest(content) if signed and isinstance(content, dict) else None
+        signature = self.notary.digest(content, replying=False) if signed and isinstance(content, dict) else None
         return self._write(target, model, notebook, must_create, signature)
 
     def _save(self, model: Model, path: str, must_create: bool) -> Saved:
@@ -903,7 +903,7 @@ class FileContentsManager(ContentsManager):
         content = model.get("content")
         if not signed or not isinstance(content, dict):
             return await run_blocking(self._write, target, model, notebook, must_create)
-        signing = asyncio.ensure_future(run_blocking(self.notary.digest, content))
+        signing = asyncio.ensure_future(run_blocking(self.notary.digest, content, False))
         try:
             saved = await run_blocking(self._write, target, model, notebook, must_create)
         finally:

@@ -439,7 +439,7 @@ class ContentsManager(LoggingConfigurable):
         nb = model["content"]
         take_cell_trust(nb)  # the marks GET added are not part of the signed document
         self.log.warning("Trusting notebook %s", path)
-        signed = await run_blocking(lambda: self.notary.sign(self.notary.digest(nb)))
+        signed = await run_blocking(lambda: self.notary.sign(self.notary.digest(nb, replying=False)))
         self.replies.clear()  # replies say whether cells are trusted
         if not signed:
             raise ServiceUnavailable("The notebook cannot be signed now: the signature store is unavailable.")

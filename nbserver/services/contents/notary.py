@@ -108,13 +108,15 @@ def _append_text(value: Any, pieces: list[str]) -> None:
         pieces.append(str(value))
 
 
-def digest_notebook(secret: bytes, nb: dict[str, Any]) -> str:
+def digest_notebook(secret: bytes, nb: dict[str, Any], replying: bool = True) -> str:
     """The hex HMAC-SHA256 of a notebook model, as ``nbformat.sign.NotebookNotary.compute_signature``.
 
     The HMAC runs over every key (sorted) and value of the document, depth first, each as
-    UTF-8 (other scalars as their ``str``), without ``metadata.signature``. Raises
-    UnicodeEncodeError for a string with a lone surrogate (nbformat cannot sign those either),
-    RecursionError for a document nested nearly as deep as the interpreter's recursion limit.
+    UTF-8 (other scalars as their ``str``), without ``metadata.signature``. ``replying``: the
+    model is encoded into a reply next (a read), so its strings keep their UTF-8 for that (see
+    :func:`_utf8`); a save passes False. Raises UnicodeEncodeError for a string with a lone
+    surrogate (nbformat cannot sign those either), RecursionError for a document nested nearly as
+    deep as the interpreter's recursion limit.
     """
     pieces: list[str] = []
     metadata = nb.get("metadata")
@@ -124,26 +126,28 @@ def digest_notebook(secret: bytes, nb: dict[str, Any]) -> str:
             _append_text({name: value for name, value in metadata.items() if name != "signature"}, pieces)
         else:
             _append_text(nb[key], pieces)
-    return hmac.new(secret, _utf8(pieces, nb), hashlib.sha256).hexdigest()
+    return hmac.new(secret, _utf8(pieces, nb, replying), hashlib.sha256).hexdigest()
 
 
-def _utf8(pieces: list[str], nb: dict[str, Any]) -> bytes:
+def _utf8(pieces: list[str], nb: dict[str, Any], replying: bool) -> bytes:
     """The UTF-8 of the concatenation of ``pieces``, the strings of ``nb`` and their keys.
 
-    ASCII text is joined and copied at once. Other text is encoded piece by piece from each string's
-    own UTF-8 form, which CPython keeps with the string once it is made, and which orjson makes for
-    every string it writes: writing the notebook once with orjson first costs less than encoding
-    one wide joined text (a UCS-4 copy, then CPython's slower encoder), and the reply that orjson
-    encodes next finds each form made already (a non-ASCII first read: 10.4 -> 6.5 ms for the
-    trust digest and the reply, docs/performance.md section 18)."""
+    ASCII text is joined and copied at once. Other text is encoded piece by piece (one wide
+    joined text, often UCS-4, encodes slower). For a reply, from each string's own UTF-8 form,
+    which CPython keeps with the string once it is made, and which orjson makes for every string
+    it writes: the reply that orjson encodes next finds each form made already (a non-ASCII first
+    read: 10.4 -> 6.5 ms for the trust digest and the reply, docs/performance.md section 18).
+    Without a reply that orjson pass would be wasted (a non-ASCII save's digest: 6.1 -> 5.2 ms,
+    section 19)."""
     text = "".join(pieces)
     if text.isascii():
         return text.encode("ascii")
     del text
-    try:
-        orjson.dumps(nb)
-    except Exception:  # what orjson refuses (a lone surrogate, a large integer): encoded piece by piece alone
-        pass
+    if replying:
+        try:
+            orjson.dumps(nb)
+        except Exception:  # what orjson refuses (a lone surrogate, a large integer): encoded piece by piece alone
+            pass
     return b"".join([piece.encode("utf8") for piece in pieces])
 
 
@@ -245,9 +249,9 @@ class NotebookNotary(LoggingConfigurable):
             self._db = db
         return self._db
 
-    def digest(self, nb: dict[str, Any]) -> str | None:
+    def digest(self, nb: dict[str, Any], replying: bool = True) -> str | None:
         """The notebook's signature; None when it cannot have one (a lone surrogate, or no key:
-        the data folder cannot be read or written, logged)."""
+        the data folder cannot be read or written, logged). ``replying``: as :func:`digest_notebook`'s."""
         try:
             with self._lock:
                 secret = self._the_secret()
@@ -255,7 +259,7 @@ class NotebookNotary(LoggingConfigurable):
             self.log.warning("Notebooks are untrusted: the signing key cannot be read or made (%s)", exc)
             return None
         try:
-            return digest_notebook(secret, nb)
+            return digest_notebook(secret, nb, replying)
         except (UnicodeEncodeError, RecursionError):
             return None
 

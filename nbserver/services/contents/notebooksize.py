@@ -24,13 +24,17 @@ def encoded_size_within(value: Any, limit: int) -> bool:
     while stack:
         item = stack.pop()
         total += VALUE_BYTES
-        if isinstance(item, str):
+        kind = type(item)  # exact types first: the isinstance calls only for subclasses (NotebookNode)
+        if kind is str or (kind is not dict and kind is not list and isinstance(item, str)):
             total += len(item)
-        elif isinstance(item, (dict, list)):
+        elif kind is dict or kind is list or isinstance(item, (dict, list)):
             if total + len(item) * VALUE_BYTES > limit:  # each element counts at least that much
                 return False
-            if isinstance(item, dict):
-                total += sum(len(key) for key in item if isinstance(key, str))
+            if kind is dict or isinstance(item, dict):
+                try:
+                    total += sum(map(len, item))  # the keys (JSON's are strings)
+                except TypeError:  # a key without a length
+                    total += sum(len(key) for key in item if isinstance(key, str))
                 stack.extend(item.values())
             else:
                 stack.extend(item)

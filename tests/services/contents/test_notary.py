@@ -160,7 +160,9 @@ def test_the_digest_of_any_list_is_nbformats(jupyter_env, value):
     nb = notebook_with_html()
     nb["metadata"]["values"] = value
     nb["cells"][1]["outputs"][0]["data"]["application/json"] = {"values": value}
-    assert digest_notebook(theirs.secret, nb) == theirs.compute_signature(nbformat.from_dict(nb))
+    expected = theirs.compute_signature(nbformat.from_dict(nb))
+    assert digest_notebook(theirs.secret, nb, replying=False) == expected  # a save: one joined text
+    assert digest_notebook(theirs.secret, nb) == expected  # a read: piece by piece, the reply's UTF-8 made
 
 
 def test_the_digest_skips_only_the_notebooks_own_signature(jupyter_env):
@@ -201,3 +203,11 @@ def test_the_digest_of_numbers_does_not_need_ujson(jupyter_env, monkeypatch):
     nb = notebook_with_html()
     nb["metadata"]["plot"] = [1e-05, 2.5, 7]
     assert digest_notebook(theirs.secret, nb) == theirs.compute_signature(nbformat.from_dict(nb))
+
+
+@pytest.mark.parametrize("replying", [True, False])
+def test_a_lone_surrogate_has_no_signature(jupyter_env, replying):
+    """nbformat cannot sign it either (its UTF-8 encoding raises): untrusted, not an error."""
+    nb = notebook_with_html()
+    nb["cells"][0]["source"] = "é \ud800"
+    assert NotebookNotary().digest(nb, replying) is None

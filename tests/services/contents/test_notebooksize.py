@@ -37,3 +37,15 @@ def test_every_value_counts_even_when_its_text_is_empty() -> None:
 
 def test_a_huge_list_is_told_large_without_walking_it() -> None:
     assert not encoded_size_within([[0] * 1_000_000], 1024)
+
+
+def test_subclasses_and_odd_keys_count_as_their_base_types() -> None:
+    class Node(dict):  # as nbformat's NotebookNode
+        pass
+
+    class Text(str):
+        pass
+
+    nb = Node(cells=[Node(source=Text("x" * 2000))], metadata=Node())
+    assert not encoded_size_within(nb, 1500) and encoded_size_within(nb, 3000)
+    assert not encoded_size_within({1: "y" * 2000}, 1500) and encoded_size_within({1: "y" * 2000}, 3000)

@@ -478,7 +478,7 @@ class PostgresContentsManager(ContentsManager):
         (as the file store saves: the cells' ``trusted`` flags are never written; see notary)."""
         signed = isinstance(content, dict) and take_cell_trust(content)
         notebook = encode_notebook(content)
-        return notebook, self.notary.digest(content) if signed and isinstance(content, dict) else None
+        return notebook, self.notary.digest(content, replying=False) if signed and isinstance(content, dict) else None
 
     async def _save_directory(self, path: str, must_create: bool, expected_hash: str | None) -> Saved:
         async with self.operation("create", path) as conn:
