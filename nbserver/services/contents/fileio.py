@@ -193,7 +193,7 @@ def fsync_directory(directory: str) -> None:
 #: An old version of a file at least this large is unlinked after its save returns (see
 #: FileWriter._rename_into_place): on a filesystem mounted with ``discard`` freeing a file's
 #: blocks waits for the disk (ext4 here: unlink 0.36 ms at 64 KiB, 1.2 ms at 1 MiB, 2.9 ms at
-#: 3 MiB; a hard link 0.03-0.06 ms; docs/performance.md section 19).
+#: 3 MiB; a hard link 0.02-0.06 ms; docs/performance.md section 19).
 RETIRE_MIN_BYTES = 64 << 10
 
 _unlinker: ThreadPoolExecutor | None = None
