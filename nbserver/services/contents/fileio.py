@@ -46,7 +46,6 @@ import logging
 import os
 import secrets
 import stat
-import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Iterable, Iterator, Union
 
@@ -196,27 +195,19 @@ def fsync_directory(directory: str) -> None:
 #: 3 MiB; a hard link 0.02-0.06 ms; docs/performance.md section 19).
 RETIRE_MIN_BYTES = 64 << 10
 
-_unlinker: ThreadPoolExecutor | None = None
-_unlinker_lock = threading.Lock()
-
-
-def _unlink_thread() -> ThreadPoolExecutor:
-    global _unlinker
-    with _unlinker_lock:
-        if _unlinker is None:
-            _unlinker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nbserver-unlink")
-        return _unlinker
+#: The one thread of :func:`unlink_later` (started at its first use, as any pool's threads).
+_unlinker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nbserver-unlink")
 
 
 def unlink_later(path: str) -> Future[None]:
-    """Unlink ``path`` on the one thread kept for this, in order; the interpreter waits for what
-    is queued when it exits (a kill leaves the file to start-up recovery)."""
-    return _unlink_thread().submit(unlink_quietly, path)
+    """Unlink ``path`` on a thread kept for this, in order; the interpreter waits for what is
+    queued when it exits (a kill leaves the file to start-up recovery)."""
+    return _unlinker.submit(unlink_quietly, path)
 
 
 def wait_for_unlinks(timeout: float | None = None) -> None:
     """Return once every unlink queued by :func:`unlink_later` so far is done (raises TimeoutError past ``timeout``)."""
-    _unlink_thread().submit(lambda: None).result(timeout)
+    _unlinker.submit(lambda: None).result(timeout)
 
 
 def unlink_quietly(path: str) -> None:

@@ -308,7 +308,7 @@ def test_killed_replacing_writer_leaves_old_content_and_a_temp_file_recovery_rem
 def held_unlinks():
     """The unlinks queued by saves wait until the test sets the event it gets."""
     release = threading.Event()
-    blocker = fileio._unlink_thread().submit(release.wait, 30)
+    blocker = fileio._unlinker.submit(release.wait, 30)
     try:
         yield release
     finally:
