@@ -2,7 +2,7 @@
 
 ``str.isdigit`` accepts ``²`` (a Latin-1 header byte) and ``int`` then raises, and ``int`` alone
 accepts ``" 7"``, ``"+7"``, ``"7_0"`` and other scripts' digits (``"٣"``). Every number on the
-wire here (``Content-Length``, RFC 9110 section 8.6: ``1*DIGIT``; a query's ``page_size``) is
+wire here (``Content-Length``, RFC 9110 section 8.6: ``1*DIGIT``; a listing's ``page_size``, a search's ``limit``) is
 read through :func:`ascii_whole_number` instead.
 """
 

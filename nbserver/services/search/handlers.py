@@ -8,6 +8,7 @@ the path as ``handler.contents_path``). Reindexing is a ``contents`` write (it m
 from __future__ import annotations
 
 from nbserver.base.handlers import APIHandler
+from nbserver.base.numbers import ascii_whole_number
 from nbserver.errors import InvalidInput, ServiceUnavailable
 from nbserver.services.contents.fileio import normalize_api_path
 from nbserver.services.search.manager import DEFAULT_LIMIT, MAX_LIMIT, SearchService, decode_cursor
@@ -46,11 +47,8 @@ def limit_argument(handler: APIHandler) -> int:
     text = handler.get_query_argument("limit", default=None)
     if text is None or text == "":
         return DEFAULT_LIMIT
-    try:
-        limit = int(text)
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= MAX_LIMIT:
+    limit = ascii_whole_number(text)
+    if limit is None or not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"'limit' must be a whole number from 1 to {MAX_LIMIT}.", code="invalid_field",
                            limit=MAX_LIMIT)
     return limit

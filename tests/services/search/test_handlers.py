@@ -105,7 +105,8 @@ async def test_saved_notebook_is_found_within_two_seconds_with_ranges(server_app
 async def test_bad_queries_are_400(server_app: Any, api: APIClient) -> None:
     """48: q empty, limit 101, a bad type or cursor -> 400 JSON."""
     for params in ({"q": ""}, {}, {"q": "-x"}, {"q": "x", "limit": "101"}, {"q": "x", "limit": "0"},
-                   {"q": "x", "limit": "many"}, {"q": "x", "type": "directory"}, {"q": "x", "cursor": "%%%"},
+                   {"q": "x", "limit": "many"}, {"q": "x", "limit": "\u0663"}, {"q": "x", "limit": "+5"},
+                   {"q": "x", "type": "directory"}, {"q": "x", "cursor": "%%%"},
                    {"q": "x", "cursor": "eyJvIjogMTAwMDF9"}):
         response = await search(api, **params)
         assert response.status == 400, params
