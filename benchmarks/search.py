@@ -62,6 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadgen import HTTPConnection  # noqa: E402
 from run import machine_info  # noqa: E402
+from procstat import child_pids, children_cpu_seconds, cpu_seconds  # noqa: E402
 from servers import NBSERVER, REPO_DIR, RunningServer, ServerCommand  # noqa: E402
 
 VOCABULARY_SIZE = 20_000
@@ -205,44 +206,13 @@ async def measure_freshness(connection: HTTPConnection, rounds: int) -> list[flo
     return samples
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` so far (/proc/<pid>/stat fields 14 and 15)."""
-    with open(f"/proc/{pid}/stat") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def children(pid: int) -> list[int]:
-    """The PIDs of the running child processes of ``pid`` (the index worker), from /proc."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                if int(handle.read().rsplit(")", 1)[1].split()[1]) == pid:
-                    found.append(int(entry))
-        except (OSError, ValueError, IndexError):
-            continue
-    return found
-
-
-def children_cpu_seconds(pid: int) -> float:
-    """CPU seconds so far of the running child processes of ``pid``."""
-    total = 0.0
-    for child in children(pid):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            total += cpu_seconds(child)
-    return total
-
-
 SAVE_CONDITIONS = ("off", "building", "twin")
 
 
 def worker_pids(server_pid: int) -> list[int]:
     """The index worker processes among the children of ``server_pid``."""
     pids = []
-    for pid in children(server_pid):
+    for pid in child_pids(server_pid):
         with contextlib.suppress(OSError):
             if b"search.worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
                 pids.append(pid)

@@ -518,7 +518,7 @@ class NotebookServerApp(JupyterApp):
         if self.terminal_manager is not None:
             await self.terminal_manager.shutdown_all()
         await self.session_manager.close()
-        self.contents_manager.notary.close()
+        await self.contents_manager.close()
         await self.database.close()
         await self.external_notebooks.close()
         if self.search_service is not None:

@@ -1,7 +1,7 @@
 """The C library, opened once through ctypes for the few calls Python's ``os`` module lacks.
 
 Users: :mod:`nbserver.allocator` (glibc's ``mallopt`` and ``malloc_trim``), the search worker
-(``prctl``, and ``syscall`` for the I/O priority),
+and the notebook processes (``prctl``, :func:`die_with_parent`), the search worker's I/O priority (``syscall``),
 :mod:`nbserver.services.files.writeback` (``sync_file_range``) and
 :mod:`nbserver.services.contents.nowait` (``syscall`` for ``openat2``). ``use_errno`` lets them
 read ``errno`` after a failed call (``ctypes.get_errno``). A caller that sets argument types takes
@@ -15,7 +15,13 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import os
+import signal
+import sys
 from typing import Any
+
+#: prctl(2)'s option: the signal this process gets when the thread that started it ends.
+PR_SET_PDEATHSIG = 1
 
 
 @functools.cache
@@ -38,3 +44,13 @@ def c_function(name: str) -> Any | None:
         return library[name]
     except AttributeError:
         return None
+
+
+def die_with_parent(parent: int) -> None:
+    """Get SIGTERM when the thread that started this process ends (Linux's ``PR_SET_PDEATHSIG``);
+    exit now if ``parent`` (its pid) has already ended."""
+    library = libc()
+    if sys.platform.startswith("linux") and library is not None:
+        library.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:
+        raise SystemExit(0)

@@ -38,7 +38,8 @@ from nbserver.errors import (
     Forbidden,
     UnsupportedMediaType,
 )
-from nbserver.jsonio import JSONRefused, dumps_for_client, parse_client_json
+from nbserver.base.jsonbody import is_blank, json_object, parse_json_body
+from nbserver.jsonio import dumps_for_client
 
 # The Content-Type of every JSON reply, exactly as Jupyter Server sends it (JSON is UTF-8 by RFC 8259).
 JSON_MEDIA_TYPE = "application/json"
@@ -48,7 +49,7 @@ JSON_CONTENT_TYPES = ("application/json", "text/plain", "application/x-www-form-
 log = logging.getLogger("nbserver")
 
 BODY_OVERRUN_BYTES = 1024 * 1024  # read and discarded past max_body_size before answering 413
-#: Request bodies from this size are parsed in the thread pool (see APIHandler.json_object_body).
+#: Request bodies from this size are parsed off the event loop (see APIHandler.large_json_body).
 OFF_LOOP_BODY_BYTES = 256 * 1024
 #: Largest body read into one buffer of its length as it arrives (bodyreader.read_body_whole).
 WHOLE_BODY_MAX_BYTES = 64 * 1024 * 1024
@@ -389,11 +390,6 @@ class JSONErrorsMixin(web.RequestHandler):
         self.finish(json.dumps(body))
 
 
-def _blank(body: bytes | bytearray) -> bool:
-    """Whether a body (or a piece of one) is empty or only whitespace (a bytearray's strip() would copy it)."""
-    return not body or body.isspace()
-
-
 @web.stream_request_body
 class APIHandler(JSONErrorsMixin, BaseHandler):
     """A REST handler: JSON in, JSON out, JSON errors, bounded bodies."""
@@ -465,7 +461,7 @@ class APIHandler(JSONErrorsMixin, BaseHandler):
             # connection; far over it, tornado closes the connection.
             self.request.connection.set_max_body_size(self.max_body_size + BODY_OVERRUN_BYTES)
         if self.reads_large_bodies_whole:
-            # From OFF_LOOP_BODY_BYTES the body is parsed in the thread pool (json_object_body),
+            # From OFF_LOOP_BODY_BYTES the body is parsed off the event loop (large_json_body),
             # from the one buffer the socket filled (nbserver/base/bodyreader.py).
             self._undo_body_reader = read_body_whole(
                 self, OFF_LOOP_BODY_BYTES, min(self.max_body_size, WHOLE_BODY_MAX_BYTES))
@@ -497,22 +493,24 @@ class APIHandler(JSONErrorsMixin, BaseHandler):
         at most ``MAX_DEPTH`` levels).
         """
         self._check_json_media_type()
-        return self._parsed_body(self.body)
+        return parse_json_body(self.body)
 
     def get_json_object_body(self) -> dict[str, Any] | None:
         """Like get_json_body, but the body must be a JSON object when present."""
-        return self._json_object(self.get_json_body())
+        return json_object(self.get_json_body())
 
-    async def json_object_body(self) -> dict[str, Any] | None:
-        """:meth:`get_json_object_body` for a body that may be large (a notebook's save): from
-        :data:`OFF_LOOP_BODY_BYTES` it is joined and parsed in the thread pool, not on the event
-        loop (2-5 ms for 3 MB, while other requests wait)."""
+    def large_json_body(self) -> bytes | bytearray | None:
+        """The whole raw body of a request whose body may be large (a notebook's save) when it is
+        :data:`OFF_LOOP_BODY_BYTES` or more, for its owner to parse off the event loop (2-5 ms for
+        3 MB, while other requests wait): in the thread pool, or a notebook worker process
+        (:meth:`ContentsManager.prepare_save`), by :func:`nbserver.base.jsonbody.parse_json_body`.
+        None for a smaller body, which :meth:`get_json_object_body` parses here. 413 past
+        ``max_body_size``, 415 for a body labelled as another media type."""
         if self._body_too_large or self._body_size < OFF_LOOP_BODY_BYTES:
-            return self.get_json_object_body()
+            return None
         self._check_json_media_type()
         chunks = self._body_chunks
-        raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)  # one chunk: read whole
-        return self._json_object(await run_blocking(self._parsed_body, raw))
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)  # one chunk: read whole
 
     def _check_json_media_type(self) -> None:
         if self._body_too_large:
@@ -520,23 +518,8 @@ class APIHandler(JSONErrorsMixin, BaseHandler):
         content_type = self.request.headers.get("Content-Type", "")
         media_type = content_type.split(";", 1)[0].strip().lower()
         if self._body_size and media_type and media_type not in JSON_CONTENT_TYPES \
-                and not media_type.endswith("+json") and not all(map(_blank, self._body_chunks)):
+                and not media_type.endswith("+json") and not all(map(is_blank, self._body_chunks)):
             raise UnsupportedMediaType(f"Expected a JSON body, got Content-Type {media_type!r}.")
-
-    @staticmethod
-    def _parsed_body(raw: bytes | bytearray) -> Any:
-        if _blank(raw):
-            return None
-        try:
-            return parse_client_json(raw)
-        except JSONRefused as exc:
-            raise InvalidInput(f"The request body is not valid JSON: {exc}.") from None
-
-    @staticmethod
-    def _json_object(body: Any) -> dict[str, Any] | None:
-        if body is not None and not isinstance(body, dict):
-            raise InvalidInput("The request body must be a JSON object.")
-        return body
 
     def finish_body(self, body: bytes) -> None:
         """Finish with ``body``, already encoded. A large body whose ``Etag`` is set is sent after

@@ -42,11 +42,13 @@ from nbserver.services.contents.manager import (
 )
 from nbserver.services.contents.notary import mark_cells, take_cell_trust
 from nbserver.services.contents.notebooks import SerializedNotebook, encode_notebook, read_notebook
+from nbserver.services.contents.notebookprocesses import NotebookProcesses, ProcessesUnavailable
 from nbserver.services.contents.notebooksize import encoded_size_within
 from nbserver.services.contents.replycache import (
     ContentTag, EncodedReply, ReplyKey, Stamp, content_fingerprint, encode_reply, file_stamp, reply_etag, settled,
     with_trust,
 )
+from nbserver.services.contents.savebody import PreparedNotebook, prepare_save_body_across
 from nbserver.services.contents.sidedigest import digest_aside
 from nbserver.services.contents.streams import SMALL_FILE_BYTES, FileStream, OSFileStream
 from nbserver.services.contents.validation import validate_notebook
@@ -58,6 +60,8 @@ K = TypeVar("K", bound=Hashable)
 LISTING_CACHE_SIZE = 16
 #: How many notebook file versions' validation verdicts are kept.
 VERDICT_CACHE_SIZE = 256
+#: The most notebook processes started by default (see ``notebook_processes``).
+MAX_DEFAULT_NOTEBOOK_PROCESSES = 4
 
 #: What ``link`` fails with where a filesystem has no hard links (then O_EXCL decides a creation).
 NO_HARD_LINKS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK, errno.ENOSYS})
@@ -149,6 +153,19 @@ class FileContentsManager(ContentsManager):
         "save) are parsed or encoded without waiting for one of the notebook_jobs slots, which bound the "
         "memory of large ones (an empty notebook being created need not queue behind large saves). 0: all wait.",
     ).tag(config=True)
+    notebook_processes = Int(
+        min=0,
+        help="Worker processes for the CPU-bound half of large notebooks' saves (bodies of 256 KiB or "
+        "more: parsing, validation, the file text, the trust digest), so that saves at once use several "
+        "cores. Started on the first such save (until they are ready, saves are encoded in-process), "
+        "stopped after notebook_processes_idle_seconds unused. Each costs 25-45 MB of memory while "
+        "running. 0: none. Default: the number of cores, at most 4, or 0 on one core.",
+    ).tag(config=True)
+    notebook_processes_idle_seconds = Float(
+        600.0, min=1.0,
+        help="Seconds: the notebook_processes are stopped (their memory given back) after this long "
+        "unused, and started again by the next large save.",
+    ).tag(config=True)
     save_method = Enum(
         fileio.SAVE_METHODS, "auto",
         help="How a save writes over an existing file. 'auto': a new file renamed over it, with the "
@@ -195,6 +212,28 @@ class FileContentsManager(ContentsManager):
     @default("notebook_jobs")
     def _default_notebook_jobs(self) -> int:
         return os.cpu_count() or 2
+
+    @default("notebook_processes")
+    def _default_notebook_processes(self) -> int:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return min(cores, MAX_DEFAULT_NOTEBOOK_PROCESSES) if cores > 1 else 0
+
+    @property
+    def notebook_process_pool(self) -> NotebookProcesses:
+        """The pool of :attr:`notebook_processes` (made on first use; its workers start on first job)."""
+        pool = self.__dict__.get("_notebook_process_pool")
+        if pool is None:
+            pool = self.__dict__["_notebook_process_pool"] = NotebookProcesses(
+                self.notebook_processes, self.notebook_processes_idle_seconds, self.log,
+                getattr(self.parent, "malloc_keep_bytes", 0))  # the workers keep freed buffers as the server does
+        return pool
+
+    async def close(self) -> None:
+        """See :meth:`ContentsManager.close`; also stops the notebook processes."""
+        pool = self.__dict__.get("_notebook_process_pool")
+        if pool is not None:
+            await pool.close()
+        await super().close()
 
     @default("root_dir")
     def _default_root_dir(self) -> str:
@@ -668,6 +707,30 @@ class FileContentsManager(ContentsManager):
         signed = isinstance(content, dict) and take_cell_trust(content)
         return target, encode_notebook(content), signed
 
+    async def prepare_save(self, raw: bytes | bytearray) -> Model | None:
+        """See :meth:`ContentsManager.prepare_save`. When the :attr:`notebook_processes` are ready,
+        a notebook's save is prepared there whole (:func:`prepare_save_body`: its ``content`` is
+        then a :class:`PreparedNotebook`); else the body is only parsed, in the thread pool. A body
+        without the text ``"notebook"`` cannot be a notebook's save unless it spells the word with
+        escapes; it stays in-process (a file's content would only cross the pipes twice), which
+        changes where the work is done, never its result."""
+        if raw.find(b'"notebook"') < 0:
+            return await super().prepare_save(raw)
+        try:
+            secret = await run_blocking(self.notary.secret)  # read (or made) once, then kept
+            return await self.notebook_process_pool.run(prepare_save_body_across, raw, secret)
+        except ProcessesUnavailable:
+            return await super().prepare_save(raw)
+
+    def _write_prepared(self, model: Model, path: str, must_create: bool) -> Saved:
+        """The rest of a save :func:`prepare_save_body` prepared: the target's checks, then the
+        write (which stores the signature once written), as :meth:`_prepare_and_write`."""
+        target = self._save_target(model, path, must_create)
+        prepared: PreparedNotebook = model["content"]
+        if prepared.serialized is None:
+            raise InvalidInput(prepared.refusal or "Unusable notebook content.")
+        return self._write(target, model, prepared.serialized, must_create, prepared.signature)
+
     def _prepare_and_write(self, model: Model, path: str, must_create: bool) -> Saved:
         """A small notebook's save (see ``small_notebook_bytes``) in one trip: :meth:`_prepare_notebook`,
         its signature when it is to be signed, then :meth:`_write` (which stores it once written)."""
@@ -881,7 +944,9 @@ class FileContentsManager(ContentsManager):
             if expected_hash is not None:
                 exists, current = await run_blocking(self._current_hash, path)
                 check_expected_hash(path, expected_hash, current, exists)
-            if model.get("type") == "notebook":
+            if isinstance(model.get("content"), PreparedNotebook):  # encoded in a notebook process
+                saved = await run_blocking(self._write_prepared, model, path, must_create)
+            elif model.get("type") == "notebook":
                 # Only the encoding takes one of the notebook_jobs slots: not the write and its fsync.
                 if encoded_size_within(model.get("content"), self.small_notebook_bytes):
                     # No slot to wait for: encoded, written and signed in one trip to the thread pool.

@@ -14,46 +14,10 @@ from nbserver.errors import InvalidInput, NotFound
 from nbserver.services.contents.fileio import normalize_api_path
 from nbserver.services.contents.manager import CONTENT_TYPES, FILE_FORMATS, ContentsManager, Model
 from nbserver.services.contents.replycache import encode_reply
+from nbserver.services.contents.savebody import optional_str, save_model_from_body
 
 PATH_REGEX = r"(?P<path>(?:/[^/]+)*)"
 MAX_PAGE_SIZE = 10_000
-
-
-def _optional_str(body: dict[str, Any], key: str) -> str | None:
-    value = body.get(key)
-    if value is not None and not isinstance(value, str):
-        raise InvalidInput(f"{key!r} must be a string.")
-    return value
-
-
-def validate_save_model(body: dict[str, Any]) -> Model:
-    """Check a PUT body's shape once, so the manager gets a clean model."""
-    kind = body.get("type")
-    if kind not in CONTENT_TYPES:
-        raise InvalidInput(f"'type' must be one of {', '.join(CONTENT_TYPES)}.")
-    model: Model = {"type": kind}
-    if kind == "directory":
-        return model
-    if "content" not in body or body["content"] is None:
-        raise InvalidInput("No content given: a file or notebook needs 'content'.")
-    fmt = _optional_str(body, "format")
-    if kind == "notebook":
-        if fmt not in (None, "json"):
-            raise InvalidInput("A notebook's format must be 'json'.")
-        if not isinstance(body["content"], dict):
-            raise InvalidInput("A notebook's content must be a JSON object.")
-    else:
-        if fmt not in FILE_FORMATS:
-            raise InvalidInput(f"A file's format must be one of {', '.join(FILE_FORMATS)}.")
-        if not isinstance(body["content"], str):
-            raise InvalidInput("A file's content must be a string.")
-    model.update(content=body["content"], format=fmt or "json")
-    chunk = body.get("chunk")
-    if chunk is not None:
-        if isinstance(chunk, bool) or not isinstance(chunk, int) or (chunk < 1 and chunk != -1):
-            raise InvalidInput("'chunk' must be 1, 2, 3... or -1 for the last chunk.")
-        model["chunk"] = chunk
-    return model
 
 
 class ContentsAPIHandler(APIHandler):
@@ -155,7 +119,7 @@ class ContentsHandler(ContentsAPIHandler):
         """Create an untitled file, notebook or folder in ``path``, or a copy of ``copy_from``."""
         manager = self.contents_manager
         body = self.get_json_object_body() or {}
-        copy_from = _optional_str(body, "copy_from")
+        copy_from = optional_str(body, "copy_from")
         manager.refuse_hidden("copy" if copy_from else "create", path, *filter(None, [copy_from]))
         if not await manager.dir_exists(path):
             if await manager.file_exists(path):
@@ -164,10 +128,10 @@ class ContentsHandler(ContentsAPIHandler):
         if copy_from:
             model = await manager.copy(copy_from, path)
         else:
-            kind = _optional_str(body, "type") or None
+            kind = optional_str(body, "type") or None
             if kind is not None and kind not in CONTENT_TYPES:
                 raise InvalidInput(f"'type' must be one of {', '.join(CONTENT_TYPES)}.")
-            ext = _optional_str(body, "ext") or ""
+            ext = optional_str(body, "ext") or ""
             if "/" in ext or "\x00" in ext:
                 raise InvalidInput("'ext' must be a plain file extension such as '.txt'.")
             model = await manager.new_untitled(path, type=kind, ext=ext)
@@ -180,14 +144,12 @@ class ContentsHandler(ContentsAPIHandler):
         Jupyter Server, copies are made by POST."""
         manager = self.contents_manager
         path = normalize_api_path(path)
-        body = await self.json_object_body()
-        if not body:
+        raw = self.large_json_body()  # a large body is parsed off the event loop, by the store
+        model = save_model_from_body(self.get_json_object_body()) if raw is None else await manager.prepare_save(raw)
+        if model is None:
             self.finish_model(await manager.new(None, path), 201)
             return
-        if body.get("copy_from"):
-            raise InvalidInput("Cannot copy with PUT, only POST")  # Jupyter Server's words
-        saved = await manager.save(validate_save_model(body), path,
-                                   expected_hash=parse_if_match(self.request.headers.get("If-Match")))
+        saved = await manager.save(model, path, expected_hash=parse_if_match(self.request.headers.get("If-Match")))
         self.finish_model(saved.model, 201 if saved.created else 200)
 
     async def delete(self, path: str = "") -> None:

@@ -27,13 +27,16 @@ from nbserver.services.contents.checkpoints import CheckpointModel, Checkpoints
 from nbserver.services.contents.fileio import normalize_api_path, split_api_path
 from nbserver.blocking import run_blocking
 from nbserver.services.contents.notary import NotebookNotary, take_cell_trust
+from nbserver.services.contents.modeltypes import CONTENT_TYPES as CONTENT_TYPES
+from nbserver.services.contents.modeltypes import FILE_FORMATS as FILE_FORMATS
+from nbserver.services.contents.modeltypes import Model as Model
 from nbserver.services.contents.notebookdiff import diff_notebooks
 from nbserver.services.contents.notebooks import empty_notebook
 from nbserver.services.contents.replycache import EncodedReply, ReplyCache, encode_reply
+from nbserver.services.contents.savebody import read_save_body
 from nbserver.services.contents.streams import BytesFileStream, FileStream
 from nbserver.timestamps import iso_timestamp as iso_timestamp  # models are stamped with it
 
-Model = dict[str, Any]
 #: Called as ``await listener(old_path, new_path)`` after a rename or move.
 RenameListener = Callable[[str, str], Awaitable[None]]
 #: Called as ``await listener(path)`` after a file or folder was deleted for good.
@@ -41,8 +44,6 @@ DeleteListener = Callable[[str], Awaitable[None]]
 #: Called as ``await listener(path)`` after a file, notebook or folder was written (saved, created, copied).
 SaveListener = Callable[[str], Awaitable[None]]
 
-CONTENT_TYPES = ("directory", "file", "notebook")
-FILE_FORMATS = ("text", "base64")
 HASH_ALGORITHM = "sha256"
 _COPY_SUFFIX = re.compile(r"-Copy\d*$")
 #: How many fresh names new_untitled tries when other clients keep taking the one it picked.
@@ -246,6 +247,18 @@ class ContentsManager(LoggingConfigurable):
         or name).
         """
         raise NotImplementedError
+
+    async def prepare_save(self, raw: bytes | bytearray) -> Model | None:
+        """The model a PUT's large raw body asks to save (None: no body, create an empty file),
+        parsed in the thread pool (:func:`nbserver.services.contents.savebody.read_save_body`).
+        InvalidInput (400) for a body that is not a save's. A store may do more of its save
+        here; whatever it returns, its own :meth:`save` must take."""
+        return await run_blocking(read_save_body, raw)
+
+    async def close(self) -> None:
+        """Release what the store holds (its signature database, worker processes) when the
+        server stops; nothing is served through it afterwards."""
+        self.notary.close()
 
     async def delete_file(self, path: str) -> None:
         """Remove a file, or a directory with everything in it."""

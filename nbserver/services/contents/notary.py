@@ -151,6 +151,17 @@ def _utf8(pieces: list[str], nb: dict[str, Any], replying: bool) -> bytes:
     return b"".join([piece.encode("utf8") for piece in pieces])
 
 
+def signature_of(secret: bytes | None, nb: dict[str, Any], replying: bool = True) -> str | None:
+    """:func:`digest_notebook`, or None when the notebook cannot have a signature: no key
+    (``secret`` None), a string with a lone surrogate, nesting near the recursion limit."""
+    if secret is None:
+        return None
+    try:
+        return digest_notebook(secret, nb, replying)
+    except (UnicodeEncodeError, RecursionError):
+        return None
+
+
 def take_cell_trust(nb: dict[str, Any]) -> bool:
     """Remove ``metadata.trusted`` from the code cells; True when every code cell is trusted.
 
@@ -249,19 +260,19 @@ class NotebookNotary(LoggingConfigurable):
             self._db = db
         return self._db
 
-    def digest(self, nb: dict[str, Any], replying: bool = True) -> str | None:
-        """The notebook's signature; None when it cannot have one (a lone surrogate, or no key:
-        the data folder cannot be read or written, logged). ``replying``: as :func:`digest_notebook`'s."""
+    def secret(self) -> bytes | None:
+        """The signing key (read, or made, once); None when the data folder cannot be read or
+        written (logged): notebooks are then untrusted."""
         try:
             with self._lock:
-                secret = self._the_secret()
+                return self._the_secret()
         except OSError as exc:
             self.log.warning("Notebooks are untrusted: the signing key cannot be read or made (%s)", exc)
             return None
-        try:
-            return digest_notebook(secret, nb, replying)
-        except (UnicodeEncodeError, RecursionError):
-            return None
+
+    def digest(self, nb: dict[str, Any], replying: bool = True) -> str | None:
+        """The notebook's signature (:func:`signature_of` with :meth:`secret`)."""
+        return signature_of(self.secret(), nb, replying)
 
     def is_signed(self, digest: str | None) -> bool:
         """Whether ``digest`` is in the database (a read only: ``last_seen`` is updated on signing).

@@ -43,7 +43,7 @@ import threading
 from dataclasses import asdict
 from typing import IO, Any
 
-from nbserver.libc import libc
+from nbserver.libc import die_with_parent, libc
 from nbserver.services.contents.fileio import is_visible_name
 from nbserver.services.search.index import SQLiteSearchIndex
 from nbserver.services.search.scan import ChangeScan, ScanCounts
@@ -56,7 +56,6 @@ IOPRIO_SYSCALLS = {"x86_64": (251, 252), "aarch64": (30, 31)}
 IOPRIO_WHO_PROCESS = 1
 IOPRIO_CLASS_IDLE = 3
 IOPRIO_CLASS_SHIFT = 13
-PR_SET_PDEATHSIG = 1
 #: Seconds the server waits for the worker to end after closing its stdin, then after SIGTERM.
 STOP_WAIT = 5.0
 
@@ -89,15 +88,6 @@ def io_priority_class(pid: int) -> int | None:
         return None
     value = library.syscall(numbers[1], IOPRIO_WHO_PROCESS, pid)
     return None if value < 0 else int(value) >> IOPRIO_CLASS_SHIFT
-
-
-def die_with_parent(parent: int) -> None:
-    """Get SIGTERM when the thread that started this process ends; exit now if it already has."""
-    library = libc()
-    if sys.platform.startswith("linux") and library is not None:
-        library.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:
-        raise SystemExit(0)
 
 
 def _terminate(signum: int, frame: Any) -> None:

@@ -1,4 +1,6 @@
-"""Saves with bodies past OFF_LOOP_BODY_BYTES: parsed in the thread pool, refused just as small ones are."""
+"""Saves with bodies past OFF_LOOP_BODY_BYTES: parsed in the thread pool, refused just as small ones are.
+
+The notebook processes are off here (the thread pool's path); test_notebook_processes.py has theirs."""
 
 from __future__ import annotations
 
@@ -8,8 +10,17 @@ import threading
 import nbformat
 import pytest
 
-from nbserver.base import handlers
+from nbserver.base import jsonbody
 from nbserver.base.handlers import OFF_LOOP_BODY_BYTES
+
+
+@pytest.fixture
+def server_config():
+    from traitlets.config import Config
+
+    config = Config()
+    config.FileContentsManager.notebook_processes = 0
+    return {"config": config}
 
 
 def large_notebook():
@@ -22,12 +33,12 @@ def large_notebook():
 def parsing_threads(monkeypatch):
     """The names of the threads that parsed request bodies."""
     names = []
-    parse = handlers.parse_client_json
+    parse = jsonbody.parse_client_json
 
     def spy(raw):
         names.append(threading.current_thread().name)
         return parse(raw)
-    monkeypatch.setattr(handlers, "parse_client_json", spy)
+    monkeypatch.setattr(jsonbody, "parse_client_json", spy)
     return names
 
 

@@ -1,0 +1,127 @@
+"""A notebook process (:mod:`.notebookprocesses`): ``python -m nbserver.services.contents.notebookworker
+PARENT_PID KEEP_BYTES``, and the framing both sides speak over its pipes.
+
+The worker imports the notebook modules and passes one small save through them (their
+first-use self-checks), then writes :data:`READY` and answers one job at a time until its
+requests pipe closes: a job is a message ``(function, args)``, its answer ``(True, result)`` or
+``(False, exception)``. A message is its frame count and their lengths, then its pickle and
+the large buffers in it, each frame read straight into one buffer of its length (``os.readv``,
+no copy into or out of the pickle: :func:`out_of_band`). For a 3 MB body a round trip costs a
+fraction of what ``multiprocessing``'s connections cost here (docs/performance.md, section 20). The worker is a
+plain ``python -m`` command rather than a ``multiprocessing`` child, so the server's own main
+module (a console script, or a user's launch script without a ``__main__`` guard) is never
+imported, let alone run, in it.
+
+Only the server that started it writes to it: the pickles it reads are that server's own.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import pickle
+import signal
+import struct
+import sys
+from typing import Any
+
+#: The byte a worker writes once it can take jobs.
+READY = b"R"
+#: A message's head: how many frames, then each one's length.
+COUNT = struct.Struct("!I")
+LENGTH = struct.Struct("!Q")
+#: Bytes-like values from this size cross as frames of their own (:func:`out_of_band`).
+OUT_OF_BAND_BYTES = 64 * 1024
+
+
+def read_exactly(fd: int, size: int) -> bytearray:
+    """``size`` bytes from ``fd`` into one new buffer; EOFError when it ends first."""
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    got = 0
+    while got < size:
+        count = os.readv(fd, [view[got:]])
+        if count == 0:
+            raise EOFError("the pipe closed")
+        got += count
+    return buffer
+
+
+def write_all(fd: int, *pieces: bytes | bytearray | memoryview) -> None:
+    """Write every piece to the blocking ``fd``, in as few calls as the pipe allows."""
+    views = [memoryview(piece) for piece in pieces if piece]
+    while views:
+        written = os.writev(fd, views)
+        while views and written >= len(views[0]):
+            written -= len(views[0])
+            views.pop(0)
+        if views and written:
+            views[0] = views[0][written:]
+
+
+def write_message(fd: int, value: Any) -> None:
+    """Send ``value``: its pickle (protocol 5), and each :class:`pickle.PickleBuffer` in it as a
+    frame of its own, written from where it lies (no copy into the pickle). Pickled whole before
+    the first byte goes, so a value that cannot be pickled leaves the pipe as it was."""
+    buffers: list[pickle.PickleBuffer] = []
+    data = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+    frames = [memoryview(data), *(buffer.raw() for buffer in buffers)]
+    head = COUNT.pack(len(frames)) + b"".join(LENGTH.pack(frame.nbytes) for frame in frames)
+    write_all(fd, head, *frames)
+
+
+def read_message(fd: int) -> Any:
+    """The next value sent with :func:`write_message` (each out-of-band frame arrives as a
+    bytearray of its own, where the sender had a PickleBuffer); EOFError when the pipe closed."""
+    (count,) = COUNT.unpack(read_exactly(fd, COUNT.size))
+    frames = [read_exactly(fd, size) for (size,) in LENGTH.iter_unpack(read_exactly(fd, LENGTH.size * count))]
+    return pickle.loads(frames[0], buffers=frames[1:])
+
+
+def out_of_band(value: Any) -> Any:
+    """``value`` wrapped to cross the pipe as a frame of its own when it is a large bytes-like object
+    (from :data:`OUT_OF_BAND_BYTES`): it arrives as a bytearray. Anything else as it is."""
+    if isinstance(value, (bytes, bytearray)) and len(value) >= OUT_OF_BAND_BYTES:
+        return pickle.PickleBuffer(value)
+    return value
+
+
+def serve(requests: int, replies: int) -> None:
+    """Answer jobs from ``requests`` on ``replies`` until ``requests`` closes."""
+    while True:
+        try:
+            function, args = read_message(requests)
+        except EOFError:
+            return
+        try:
+            answer: tuple[bool, Any] = (True, function(*args))
+        except Exception as exc:  # the job's own error, raised again in the server
+            answer = (False, exc)
+        try:
+            write_message(replies, answer)
+        except Exception as exc:  # an answer that cannot be pickled
+            write_message(replies, (False, RuntimeError(f"the notebook process could not send its answer: {exc!r}")))
+
+
+def main(argv: list[str]) -> None:
+    """Die with the server, leave Ctrl+C to it, keep freed buffers as it does, warm up, serve."""
+    from nbserver.allocator import keep_freed_memory
+    from nbserver.libc import die_with_parent
+    from nbserver.services.contents.savebody import warm_up
+
+    parent, keep_bytes = int(argv[0]), int(argv[1])
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(parent)
+    keep_freed_memory(keep_bytes)
+    # The pipes get descriptors of their own; a stray print in a job goes to stderr, not into them.
+    requests, replies = os.dup(0), os.dup(1)
+    os.dup2(2, 1)
+    warm_up()
+    gc.collect()
+    gc.freeze()  # the modules' objects stay out of the collector's walks (as the server's own)
+    write_all(replies, READY)
+    serve(requests, replies)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,302 @@
+"""The notebook processes (nbserver/services/contents/notebookprocesses.py): large saves prepared in
+worker processes give what the in-process path gives, byte for byte and error for error; the pool
+starts on demand, falls back while starting or when a worker dies, stops when idle or closed, and
+its workers never outlive the server. Real worker processes throughout."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+from nbserver.base.handlers import OFF_LOOP_BODY_BYTES
+from nbserver.errors import InvalidInput
+from nbserver.services.contents import filemanager
+from nbserver.services.contents.notebookprocesses import NotebookProcesses, ProcessesUnavailable
+from nbserver.services.contents.notebooks import encode_notebook, serialize_notebook
+from nbserver.services.contents.notary import take_cell_trust
+from nbserver.services.contents.savebody import read_save_body
+from benchmarks.procstat import child_pids
+from tests.support.postgres import free_port
+
+LOG = __import__("logging").getLogger("test")
+
+
+def pid_exists(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+async def wait_for(predicate: Any, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def ready(pool: NotebookProcesses) -> NotebookProcesses:
+    """Start ``pool`` (its first job is refused, as every job until a worker is warm) and wait for all."""
+    if not pool.pids():
+        with pytest.raises(ProcessesUnavailable):
+            await pool.run(os.getpid)
+    await wait_for(lambda: pool.ready)
+    return pool
+
+
+def large_notebook(trusted: bool = True, text: str = "é ✓ 𝔘 ") -> dict[str, Any]:
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_markdown_cell(text * (OFF_LOOP_BODY_BYTES // len(text.encode()))))
+    cell = nbformat.v4.new_code_cell("x = 0.5\nx", execution_count=1, outputs=[nbformat.v4.new_output(
+        "execute_result", data={"text/html": ["<b>0.5</b>"], "text/plain": ["0.5"]}, execution_count=1)])
+    cell.metadata["trusted"] = trusted
+    nb.cells.append(cell)
+    return json.loads(json.dumps(nb))
+
+
+# -- the pool alone ----------------------------------------------------------------------------
+
+@pytest.mark.gen_test(timeout=60)
+async def test_jobs_run_in_the_workers_once_they_are_ready():
+    pool = NotebookProcesses(2, 600.0, LOG)
+    try:
+        await ready(pool)
+        pids = set(pool.pids())
+        assert len(pids) == 2 and os.getpid() not in pids
+        ran_in = set(await asyncio.gather(*[pool.run(os.getpid) for _ in range(8)]))
+        assert ran_in <= pids
+        with pytest.raises(InvalidInput, match="not valid JSON"):  # a job's own error comes back as itself
+            await pool.run(read_save_body, b'{"type": ')
+    finally:
+        await pool.close()
+    assert not any(map(pid_exists, pids)) and pool.pids() == []
+    with pytest.raises(ProcessesUnavailable):
+        await pool.run(os.getpid)  # closed: in-process from now on
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_no_processes_means_every_job_runs_in_process():
+    pool = NotebookProcesses(0, 600.0, LOG)
+    with pytest.raises(ProcessesUnavailable):
+        await pool.run(os.getpid)
+    assert pool.starts == 0 and pool.pids() == []
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_killed_worker_sends_its_jobs_in_process_and_is_replaced():
+    pool = NotebookProcesses(1, 600.0, LOG)
+    try:
+        await ready(pool)
+        (pid,) = pool.pids()
+        job = asyncio.ensure_future(pool.run(time.sleep, 30))
+        waiting = asyncio.ensure_future(pool.run(os.getpid))  # queued behind it for the one worker
+        await asyncio.sleep(0.5)
+        os.kill(pid, signal.SIGKILL)  # the worker we started, by its pid
+        with pytest.raises(ProcessesUnavailable):
+            await asyncio.wait_for(job, 20)
+        assert pool.deaths == 1
+        await wait_for(lambda: not pid_exists(pid))  # reaped
+        with pytest.raises(ProcessesUnavailable):  # the job queued for it goes in-process at once too
+            await asyncio.wait_for(waiting, 20)
+        await ready(pool)  # a replacement was started
+        assert pool.starts == 2 and await pool.run(os.getpid) not in (pid, os.getpid())
+    finally:
+        await pool.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_cancelled_job_leaves_its_worker_busy_until_it_is_done():
+    pool = NotebookProcesses(1, 600.0, LOG)
+    try:
+        await ready(pool)
+        job = asyncio.ensure_future(pool.run(time.sleep, 1))
+        await asyncio.sleep(0.2)
+        job.cancel()
+        started = time.monotonic()
+        assert await pool.run(os.getpid) == pool.pids()[0]  # waited for the sleep to end: one job at a time
+        assert time.monotonic() - started > 0.5
+    finally:
+        await pool.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_large_arguments_and_answers_cross_whole():
+    pool = NotebookProcesses(1, 600.0, LOG)
+    try:
+        await ready(pool)
+        body = bytes(range(256)) * 20_000  # 5 MB: a frame of its own each way
+        assert await pool.run(bytes, body) == body
+        assert await pool.run(str, "é" * 100_000) == "é" * 100_000
+    finally:
+        await pool.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_an_idle_pool_stops_and_the_next_job_starts_it_again():
+    pool = NotebookProcesses(1, 1.0, LOG)
+    try:
+        await ready(pool)
+        (pid,) = pool.pids()
+        await pool.run(os.getpid)
+        await wait_for(lambda: not pool.pids() and not pid_exists(pid), 15)
+        await ready(pool)
+        assert pool.starts == 2 and pool.pids() != [pid]
+    finally:
+        await pool.close()
+
+
+# -- saves through the API ---------------------------------------------------------------------
+
+@pytest.fixture
+def prepared_saves(monkeypatch):
+    """Saves whose notebook came prepared from a worker process."""
+    seen = []
+    write = filemanager.FileContentsManager._write_prepared
+
+    def spy(self, model, path, must_create):
+        seen.append(path)
+        return write(self, model, path, must_create)
+    monkeypatch.setattr(filemanager.FileContentsManager, "_write_prepared", spy)
+    return seen
+
+
+@pytest.fixture
+def server_config():
+    from traitlets.config import Config
+
+    config = Config()
+    config.FileContentsManager.notebook_processes = 2  # whatever this machine's cores
+    return {"config": config}
+
+
+@pytest.mark.gen_test(timeout=60)
+@pytest.mark.parametrize("trusted", [True, False])
+async def test_a_notebook_saved_through_a_worker_is_what_the_server_itself_writes(
+        api, root_dir, server_app, prepared_saves, trusted):
+    await ready(server_app.contents_manager.notebook_process_pool)
+    nb = large_notebook(trusted)
+    response = await api.put("api/contents/big.ipynb", {"type": "notebook", "content": nb})
+    assert response.status == 201 and prepared_saves == ["big.ipynb"]
+    assert response.json()["type"] == "notebook" and response.json()["content"] is None
+    expected = json.loads(json.dumps(nb))
+    take_cell_trust(expected)
+    assert (root_dir / "big.ipynb").read_bytes() == serialize_notebook(expected)[0]
+    got = (await api.get("api/contents/big.ipynb")).json()["content"]
+    assert got["cells"][1]["metadata"]["trusted"] is trusted  # signed only when every code cell was trusted
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_an_invalid_notebook_from_a_worker_is_saved_with_its_validation_message(api, root_dir, server_app,
+                                                                                        prepared_saves):
+    await ready(server_app.contents_manager.notebook_process_pool)
+    nb = large_notebook()
+    nb["cells"][0]["cell_type"] = "unknown"
+    worker = await api.put("api/contents/worker.ipynb", {"type": "notebook", "content": nb})
+    assert worker.status == 201 and prepared_saves == ["worker.ipynb"]
+    take_cell_trust(nb)
+    in_process = encode_notebook(nb)  # what the server's own thread would have made of it
+    assert in_process.message and worker.json()["message"] == in_process.message
+    assert (root_dir / "worker.ipynb").read_bytes() == b"".join(in_process.chunks)
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_refusals_from_a_worker_are_the_servers_and_a_bad_target_is_reported_first(api, root_dir, server_app):
+    await ready(server_app.contents_manager.notebook_process_pool)
+    (root_dir / "a.ipynb").write_text("keep me")
+    nb = {"nbformat": 3, "nbformat_minor": 0, "metadata": {"padding": "é" * OFF_LOOP_BODY_BYTES}, "worksheets": 7}
+    body = json.dumps({"type": "notebook", "content": nb}).encode()  # an old format that cannot be converted
+    missing = await api.put("api/contents/no/such/folder/a.ipynb", raw_body=body)
+    assert missing.status == 404  # the target's check comes first, as in-process
+    refused = await api.put("api/contents/a.ipynb", raw_body=body)
+    assert refused.status == 400 and refused.json()["message"].startswith("Unusable notebook content")
+    copy = await api.put("api/contents/a.ipynb", raw_body=json.dumps(
+        {"type": "notebook", "content": large_notebook(), "copy_from": "b.ipynb"}).encode())
+    assert copy.status == 400 and "only POST" in copy.json()["message"]
+    chunked = await api.put("api/contents/a.ipynb", raw_body=json.dumps(
+        {"type": "notebook", "content": large_notebook(), "chunk": 1}).encode())
+    assert chunked.status == 400 and "chunks" in chunked.json()["message"]
+    bad = await api.put("api/contents/a.ipynb", raw_body=b'{"type": "notebook", "content": ' + b" " * OFF_LOOP_BODY_BYTES)
+    assert bad.status == 400 and "not valid JSON" in bad.json()["message"]
+    assert (root_dir / "a.ipynb").read_text() == "keep me"
+    assert not (root_dir / "no").exists()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_large_file_save_through_a_worker(api, root_dir, server_app, prepared_saves):
+    await ready(server_app.contents_manager.notebook_process_pool)
+    text = "línea\n" * OFF_LOOP_BODY_BYTES
+    response = await api.put("api/contents/big.txt", {"type": "file", "format": "text", "content": text})
+    assert response.status == 201 and prepared_saves == []  # only notebooks are prepared ahead
+    assert (root_dir / "big.txt").read_text(encoding="utf-8") == text
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_the_contents_managers_close_stops_its_workers(api, server_app):
+    pool = await ready(server_app.contents_manager.notebook_process_pool)
+    pids = pool.pids()
+    assert len(pids) == 2
+    await server_app.contents_manager.close()  # as the server's stop does
+    assert not any(map(pid_exists, pids))
+
+
+# -- a server killed outright ----------------------------------------------------------------
+
+def test_the_workers_of_a_killed_server_end_with_it(tmp_path: Path):
+    """SIGKILL to a real server (no chance to stop anything): its notebook processes get SIGTERM
+    from the kernel (``PR_SET_PDEATHSIG``) and end."""
+    import urllib.request
+
+    root = tmp_path / "served"
+    root.mkdir()
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "nbserver", f"--port={port}", "--ip=127.0.0.1", "--no-browser",
+         "--IdentityProvider.token=secret-token-123", f"--root-dir={root}", "--FileContentsManager.notebook_processes=2"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    workers: list[int] = []
+    try:
+        body = json.dumps({"type": "notebook", "content": large_notebook()}).encode()
+        deadline = time.monotonic() + 60
+        while len(workers) < 2:
+            assert time.monotonic() < deadline and server.poll() is None, "no notebook processes started"
+            try:
+                request = urllib.request.Request(f"http://127.0.0.1:{port}/api/contents/a.ipynb", data=body,
+                                                 method="PUT", headers={"Authorization": "token secret-token-123"})
+                urllib.request.urlopen(request, timeout=30).read()
+            except OSError:
+                pass  # not listening yet
+            time.sleep(0.2)
+            workers = [pid for pid in child_pids(server.pid) if b"notebookworker" in cmdline(pid)]
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait(10)
+        deadline = time.monotonic() + 20
+        while any(map(pid_exists, workers)):
+            assert time.monotonic() < deadline, "notebook processes outlived their server"
+            time.sleep(0.05)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(10)
+        for pid in workers:  # only if the test failed: they are the server's, found by its pid
+            if pid_exists(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read()
+    except OSError:
+        return b""
