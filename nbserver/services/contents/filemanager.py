@@ -204,6 +204,8 @@ class FileContentsManager(ContentsManager):
         self._digests = FileVersionCache[FileVersion](VERDICT_CACHE_SIZE)
         self._notebook_slots: asyncio.Semaphore | None = None
         self._notebook_slots_loop: asyncio.AbstractEventLoop | None = None
+        #: Saves of large bodies under way in this process (see save_body).
+        self._large_saves = 0
         #: Saves under way, by API path (see :meth:`save`).
         self._saving: dict[str, asyncio.Lock] = {}
         #: Moves a path to the trash (set by the file services); None: deletes are permanent.
@@ -707,20 +709,29 @@ class FileContentsManager(ContentsManager):
         signed = isinstance(content, dict) and take_cell_trust(content)
         return target, encode_notebook(content), signed
 
-    async def prepare_save(self, raw: bytes | bytearray) -> Model | None:
-        """See :meth:`ContentsManager.prepare_save`. When the :attr:`notebook_processes` are ready,
-        a notebook's save is prepared there whole (:func:`prepare_save_body`: its ``content`` is
-        then a :class:`PreparedNotebook`); else the body is only parsed, in the thread pool. A body
-        without the text ``"notebook"`` cannot be a notebook's save unless it spells the word with
-        escapes; it stays in-process (a file's content would only cross the pipes twice), which
-        changes where the work is done, never its result."""
-        if raw.find(b'"notebook"') < 0:
-            return await super().prepare_save(raw)
+    async def save_body(self, raw: bytes | bytearray, path: str, *, expected_hash: str | None = None) -> Saved | None:
+        """See :meth:`ContentsManager.save_body`. A large save alone is done in this process (no
+        crossing of the pipes; its digest computed beside its write). One that comes while another
+        is under way here (their threads would share one core) is prepared whole in one of the
+        :attr:`notebook_processes`, started by the first such save (:func:`prepare_save_body`: the
+        model's ``content`` is then a :class:`PreparedNotebook`); while they start, or if its
+        worker dies, in this process. A body without the text ``"notebook"`` cannot be a
+        notebook's save unless it spells the word with escapes: it stays here too (a file's
+        content would only cross the pipes twice). Only where the work is done changes, never
+        its result."""
+        if self._large_saves and raw.find(b'"notebook"') >= 0:
+            try:
+                secret = await run_blocking(self.notary.secret)  # read (or made) once, then kept
+                model = await self.notebook_process_pool.run(prepare_save_body_across, raw, secret)
+            except ProcessesUnavailable:
+                pass
+            else:
+                return await self.save(model, path, expected_hash=expected_hash) if model is not None else None
+        self._large_saves += 1
         try:
-            secret = await run_blocking(self.notary.secret)  # read (or made) once, then kept
-            return await self.notebook_process_pool.run(prepare_save_body_across, raw, secret)
-        except ProcessesUnavailable:
-            return await super().prepare_save(raw)
+            return await super().save_body(raw, path, expected_hash=expected_hash)
+        finally:
+            self._large_saves -= 1
 
     def _write_prepared(self, model: Model, path: str, must_create: bool) -> Saved:
         """The rest of a save :func:`prepare_save_body` prepared: the target's checks, then the

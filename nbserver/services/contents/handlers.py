@@ -144,12 +144,16 @@ class ContentsHandler(ContentsAPIHandler):
         Jupyter Server, copies are made by POST."""
         manager = self.contents_manager
         path = normalize_api_path(path)
+        if_match = self.request.headers.get("If-Match")
         raw = self.large_json_body()  # a large body is parsed off the event loop, by the store
-        model = save_model_from_body(self.get_json_object_body()) if raw is None else await manager.prepare_save(raw)
-        if model is None:
+        if raw is not None:
+            saved = await manager.save_body(raw, path, expected_hash=parse_if_match(if_match))
+        else:
+            model = save_model_from_body(self.get_json_object_body())
+            saved = None if model is None else await manager.save(model, path, expected_hash=parse_if_match(if_match))
+        if saved is None:  # no body
             self.finish_model(await manager.new(None, path), 201)
             return
-        saved = await manager.save(model, path, expected_hash=parse_if_match(self.request.headers.get("If-Match")))
         self.finish_model(saved.model, 201 if saved.created else 200)
 
     async def delete(self, path: str = "") -> None:

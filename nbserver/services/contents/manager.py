@@ -248,12 +248,13 @@ class ContentsManager(LoggingConfigurable):
         """
         raise NotImplementedError
 
-    async def prepare_save(self, raw: bytes | bytearray) -> Model | None:
-        """The model a PUT's large raw body asks to save (None: no body, create an empty file),
-        parsed in the thread pool (:func:`nbserver.services.contents.savebody.read_save_body`).
-        InvalidInput (400) for a body that is not a save's. A store may do more of its save
-        here; whatever it returns, its own :meth:`save` must take."""
-        return await run_blocking(read_save_body, raw)
+    async def save_body(self, raw: bytes | bytearray, path: str, *, expected_hash: str | None = None) -> Saved | None:
+        """Save what a PUT's large raw body asks (see :meth:`save`); None when the body is empty
+        (the handler then creates an empty file). The body is parsed in the thread pool
+        (:func:`nbserver.services.contents.savebody.read_save_body`; InvalidInput, 400, for a body
+        that is not a save's); a store may do more of the save off the event loop."""
+        model = await run_blocking(read_save_body, raw)
+        return await self.save(model, path, expected_hash=expected_hash) if model is not None else None
 
     async def close(self) -> None:
         """Release what the store holds (its signature database, worker processes) when the

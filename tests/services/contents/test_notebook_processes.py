@@ -6,6 +6,8 @@ its workers never outlive the server. Real worker processes throughout."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import json
 import os
 import signal
@@ -172,6 +174,14 @@ def prepared_saves(monkeypatch):
     return seen
 
 
+async def busy(server_app):
+    """The pool up, and the server as if another large save were under way in its own threads:
+    the next large notebook save goes to a worker (see FileContentsManager.save_body)."""
+    manager = server_app.contents_manager
+    await ready(manager.notebook_process_pool)
+    manager._large_saves += 1
+
+
 @pytest.fixture
 def server_config():
     from traitlets.config import Config
@@ -185,7 +195,7 @@ def server_config():
 @pytest.mark.parametrize("trusted", [True, False])
 async def test_a_notebook_saved_through_a_worker_is_what_the_server_itself_writes(
         api, root_dir, server_app, prepared_saves, trusted):
-    await ready(server_app.contents_manager.notebook_process_pool)
+    await busy(server_app)
     nb = large_notebook(trusted)
     response = await api.put("api/contents/big.ipynb", {"type": "notebook", "content": nb})
     assert response.status == 201 and prepared_saves == ["big.ipynb"]
@@ -200,7 +210,7 @@ async def test_a_notebook_saved_through_a_worker_is_what_the_server_itself_write
 @pytest.mark.gen_test(timeout=60)
 async def test_an_invalid_notebook_from_a_worker_is_saved_with_its_validation_message(api, root_dir, server_app,
                                                                                         prepared_saves):
-    await ready(server_app.contents_manager.notebook_process_pool)
+    await busy(server_app)
     nb = large_notebook()
     nb["cells"][0]["cell_type"] = "unknown"
     worker = await api.put("api/contents/worker.ipynb", {"type": "notebook", "content": nb})
@@ -213,7 +223,7 @@ async def test_an_invalid_notebook_from_a_worker_is_saved_with_its_validation_me
 
 @pytest.mark.gen_test(timeout=60)
 async def test_refusals_from_a_worker_are_the_servers_and_a_bad_target_is_reported_first(api, root_dir, server_app):
-    await ready(server_app.contents_manager.notebook_process_pool)
+    await busy(server_app)
     (root_dir / "a.ipynb").write_text("keep me")
     nb = {"nbformat": 3, "nbformat_minor": 0, "metadata": {"padding": "é" * OFF_LOOP_BODY_BYTES}, "worksheets": 7}
     body = json.dumps({"type": "notebook", "content": nb}).encode()  # an old format that cannot be converted
@@ -235,11 +245,19 @@ async def test_refusals_from_a_worker_are_the_servers_and_a_bad_target_is_report
 
 @pytest.mark.gen_test(timeout=60)
 async def test_a_large_file_save_through_a_worker(api, root_dir, server_app, prepared_saves):
-    await ready(server_app.contents_manager.notebook_process_pool)
+    await busy(server_app)
     text = "línea\n" * OFF_LOOP_BODY_BYTES
     response = await api.put("api/contents/big.txt", {"type": "file", "format": "text", "content": text})
     assert response.status == 201 and prepared_saves == []  # only notebooks are prepared ahead
     assert (root_dir / "big.txt").read_text(encoding="utf-8") == text
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_save_alone_stays_in_process_and_starts_no_worker(api, root_dir, server_app, prepared_saves):
+    for name in ("a.ipynb", "b.ipynb"):  # one after the other
+        response = await api.put(f"api/contents/{name}", {"type": "notebook", "content": large_notebook()})
+        assert response.status == 201
+    assert prepared_saves == [] and server_app.contents_manager.notebook_process_pool.pids() == []
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -268,17 +286,20 @@ def test_the_workers_of_a_killed_server_end_with_it(tmp_path: Path):
     workers: list[int] = []
     try:
         body = json.dumps({"type": "notebook", "content": large_notebook()}).encode()
-        deadline = time.monotonic() + 60
-        while len(workers) < 2:
-            assert time.monotonic() < deadline and server.poll() is None, "no notebook processes started"
-            try:
-                request = urllib.request.Request(f"http://127.0.0.1:{port}/api/contents/a.ipynb", data=body,
-                                                 method="PUT", headers={"Authorization": "token secret-token-123"})
+
+        def save(name: str) -> None:
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/api/contents/{name}", data=body,
+                                             method="PUT", headers={"Authorization": "token secret-token-123"})
+            with contextlib.suppress(OSError):  # not listening yet
                 urllib.request.urlopen(request, timeout=30).read()
-            except OSError:
-                pass  # not listening yet
-            time.sleep(0.2)
-            workers = [pid for pid in child_pids(server.pid) if b"notebookworker" in cmdline(pid)]
+
+        deadline = time.monotonic() + 60
+        with concurrent.futures.ThreadPoolExecutor(4) as clients:
+            while len(workers) < 2:  # saves at once start the workers
+                assert time.monotonic() < deadline and server.poll() is None, "no notebook processes started"
+                list(clients.map(save, [f"n{index}.ipynb" for index in range(4)]))
+                time.sleep(0.2)
+                workers = [pid for pid in child_pids(server.pid) if b"notebookworker" in cmdline(pid)]
         os.kill(server.pid, signal.SIGKILL)
         server.wait(10)
         deadline = time.monotonic() + 20
