@@ -255,7 +255,8 @@ async def measure_server(spec: ServerCommand, scratch: Path, token: str, noteboo
         ACTIVE.remove(server)
         kill_leftovers(str(scratch))
     for line in server.log_tail(200).splitlines():
-        if "Notebook reply cache:" in line:  # nbserver's count of GETs answered with a kept reply
+        # nbserver's count of GETs answered with a kept reply, and its notebook processes' memory
+        if "Notebook reply cache:" in line or "Notebook processes:" in line:
             log(f"  {spec.name} {line.split('] ', 1)[-1]}")
     if "kernel_start" in groups:
         figures.update(await measure_warm_pool(spec, scratch, token, notebook_json, budget))

@@ -502,8 +502,8 @@ class APIHandler(JSONErrorsMixin, BaseHandler):
     def large_json_body(self) -> bytes | bytearray | None:
         """The whole raw body of a request whose body may be large (a notebook's save) when it is
         :data:`OFF_LOOP_BODY_BYTES` or more, for its owner to parse off the event loop (2-5 ms for
-        3 MB, while other requests wait): in the thread pool, or a notebook worker process
-        (:meth:`ContentsManager.prepare_save`), by :func:`nbserver.base.jsonbody.parse_json_body`.
+        3 MB, while other requests wait): in the thread pool, or a notebook process
+        (:meth:`ContentsManager.save_body`), by :func:`nbserver.base.jsonbody.parse_json_body`.
         None for a smaller body, which :meth:`get_json_object_body` parses here. 413 past
         ``max_body_size``, 415 for a body labelled as another media type."""
         if self._body_too_large or self._body_size < OFF_LOOP_BODY_BYTES:

@@ -157,9 +157,10 @@ class FileContentsManager(ContentsManager):
         min=0,
         help="Worker processes for the CPU-bound half of large notebooks' saves (bodies of 256 KiB or "
         "more: parsing, validation, the file text, the trust digest), so that saves at once use several "
-        "cores. Started on the first such save (until they are ready, saves are encoded in-process), "
-        "stopped after notebook_processes_idle_seconds unused. Each costs 25-45 MB of memory while "
-        "running. 0: none. Default: the number of cores, at most 4, or 0 on one core.",
+        "cores: a large save that comes while another is under way in the server's own threads goes to "
+        "one. Started by the first such save (until one is ready, saves are encoded in-process), stopped "
+        "after notebook_processes_idle_seconds unused; each holds about 30-60 MB of memory while it runs "
+        "(logged). 0: none. Default: the number of cores, at most 4, or 0 on one core.",
     ).tag(config=True)
     notebook_processes_idle_seconds = Float(
         600.0, min=1.0,

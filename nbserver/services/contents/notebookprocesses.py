@@ -250,7 +250,8 @@ class NotebookProcesses:
             return
         self.starts += 1
         self._workers.append(worker)
-        self.log.info("Notebook process %d ready in %.2f s", worker.pid, time.monotonic() - started)
+        self.log.info("Notebook process %d ready in %.2f s (%.1f MB resident)", worker.pid,
+                      time.monotonic() - started, worker.resident_bytes() / 2**20)
         self._give_back(worker)
 
     def _schedule_idle_stop(self) -> None:
@@ -285,4 +286,7 @@ class NotebookProcesses:
         """Stop the workers and wait until they have exited (a busy one is killed after
         STOP_WAIT, its job then done in-process); no job is taken afterwards."""
         self._closed = True
+        if self.starts:
+            self.log.info("Notebook processes: %d started, %d died, %d running with %.1f MB resident at the stop",
+                          self.starts, self.deaths, len(self._workers), self.resident_bytes() / 2**20)
         await self._stop_all()
