@@ -15,7 +15,8 @@ redoes it in-process) and is replaced in the background; after a worker fails to
 other is started for :data:`RESTART_PAUSE` seconds. Workers unused for ``idle_seconds`` are
 stopped (their memory given back), to start again on the next job. Workers get SIGTERM when the
 server's main thread ends (``PR_SET_PDEATHSIG``), so a killed server leaves none; the server's
-stop ends them (closing their pipe, then SIGKILL by pid after :data:`STOP_WAIT`).
+stop ends them (closing an idle one's pipe, then SIGKILL by pid after :data:`STOP_WAIT`; a busy
+one by SIGKILL at once).
 """
 
 from __future__ import annotations
@@ -283,8 +284,8 @@ class NotebookProcesses:
         await asyncio.gather(*(run_blocking(worker.stop) for worker in idle))
 
     async def close(self) -> None:
-        """Stop the workers and wait until they have exited (a busy one is killed after
-        STOP_WAIT, its job then done in-process); no job is taken afterwards."""
+        """Stop the workers: the idle ones exit (waited for, at most STOP_WAIT each before SIGKILL),
+        a busy one is killed at once (its job then done in-process). No job is taken afterwards."""
         self._closed = True
         if self.starts:
             self.log.info("Notebook processes: %d started, %d died, %d running with %.1f MB resident at the stop",
