@@ -244,6 +244,21 @@ async def test_refusals_from_a_worker_are_the_servers_and_a_bad_target_is_report
 
 
 @pytest.mark.gen_test(timeout=60)
+async def test_if_match_holds_for_a_save_through_a_worker(api, root_dir, server_app, prepared_saves):
+    await busy(server_app)
+    first = await api.put("api/contents/a.ipynb", {"type": "notebook", "content": large_notebook()})
+    current = (await api.get("api/contents/a.ipynb", params={"content": "0", "hash": "1"})).json()["hash"]
+    before = (root_dir / "a.ipynb").read_bytes()
+    stale = await api.put("api/contents/a.ipynb", {"type": "notebook", "content": large_notebook(text="x ")},
+                          headers={"If-Match": '"' + "0" * 64 + '"'})
+    assert stale.status == 412 and (root_dir / "a.ipynb").read_bytes() == before
+    fresh = await api.put("api/contents/a.ipynb", {"type": "notebook", "content": large_notebook(text="x ")},
+                          headers={"If-Match": f'"{current}"'})
+    assert first.status == 201 and fresh.status == 200 and (root_dir / "a.ipynb").read_bytes() != before
+    assert prepared_saves == ["a.ipynb"] * 2  # the stale one was refused before its write
+
+
+@pytest.mark.gen_test(timeout=60)
 async def test_a_large_file_save_through_a_worker(api, root_dir, server_app, prepared_saves):
     await busy(server_app)
     text = "línea\n" * OFF_LOOP_BODY_BYTES
