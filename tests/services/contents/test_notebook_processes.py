@@ -28,18 +28,10 @@ from nbserver.services.contents.notebooks import encode_notebook, serialize_note
 from nbserver.services.contents.notary import take_cell_trust
 from nbserver.services.contents.savebody import read_save_body
 from benchmarks.procstat import child_pids
+from tests.support.kernel_processes import process_exists
 from tests.support.postgres import free_port
 
 LOG = __import__("logging").getLogger("test")
-
-
-def pid_exists(pid: int) -> bool:
-    """Whether ``pid`` is a live process (a zombie counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 async def wait_for(predicate: Any, seconds: float = 30.0) -> None:
@@ -83,7 +75,7 @@ async def test_jobs_run_in_the_workers_once_they_are_ready():
             await pool.run(read_save_body, b'{"type": ')
     finally:
         await pool.close()
-    assert not any(map(pid_exists, pids)) and pool.pids() == []
+    assert not any(map(process_exists, pids)) and pool.pids() == []
     with pytest.raises(ProcessesUnavailable):
         await pool.run(os.getpid)  # closed: in-process from now on
 
@@ -109,7 +101,7 @@ async def test_a_killed_worker_sends_its_jobs_in_process_and_is_replaced():
         with pytest.raises(ProcessesUnavailable):
             await asyncio.wait_for(job, 20)
         assert pool.deaths == 1
-        await wait_for(lambda: not pid_exists(pid))  # reaped
+        await wait_for(lambda: not process_exists(pid))  # reaped
         with pytest.raises(ProcessesUnavailable):  # the job queued for it goes in-process at once too
             await asyncio.wait_for(waiting, 20)
         await ready(pool)  # a replacement was started
@@ -152,7 +144,7 @@ async def test_an_idle_pool_stops_and_the_next_job_starts_it_again():
         await ready(pool)
         (pid,) = pool.pids()
         await pool.run(os.getpid)
-        await wait_for(lambda: not pool.pids() and not pid_exists(pid), 15)
+        await wait_for(lambda: not pool.pids() and not process_exists(pid), 15)
         await ready(pool)
         assert pool.starts == 2 and pool.pids() != [pid]
     finally:
@@ -281,7 +273,7 @@ async def test_the_contents_managers_close_stops_its_workers(api, server_app):
     pids = pool.pids()
     assert len(pids) == 2
     await server_app.contents_manager.close()  # as the server's stop does
-    assert not any(map(pid_exists, pids))
+    assert not any(map(process_exists, pids))
 
 
 # -- a server killed outright ----------------------------------------------------------------
@@ -318,7 +310,7 @@ def test_the_workers_of_a_killed_server_end_with_it(tmp_path: Path):
         os.kill(server.pid, signal.SIGKILL)
         server.wait(10)
         deadline = time.monotonic() + 20
-        while any(map(pid_exists, workers)):
+        while any(map(process_exists, workers)):
             assert time.monotonic() < deadline, "notebook processes outlived their server"
             time.sleep(0.05)
     finally:
@@ -326,7 +318,7 @@ def test_the_workers_of_a_killed_server_end_with_it(tmp_path: Path):
             server.kill()
             server.wait(10)
         for pid in workers:  # only if the test failed: they are the server's, found by its pid
-            if pid_exists(pid):
+            if process_exists(pid):
                 os.kill(pid, signal.SIGKILL)
 
 
