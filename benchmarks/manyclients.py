@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fixtures  # noqa: E402
 from loadgen import BenchmarkError, HTTPConnection, KernelSocket, one_request  # noqa: E402
+from procstat import cpu_seconds as process_cpu_seconds  # noqa: E402  (pg_notify.py, postgres.py import it from here)
 from servers import (  # noqa: E402
     JUPYTER_SERVER,
     NBSERVER,
@@ -275,10 +276,6 @@ def split(clients: int, kernel_share: float = KERNEL_SHARE) -> tuple[list[int], 
     kernel_indices = sorted({int(i * step) for i in range(kernel_count)})
     return [i for i in range(clients) if i not in kernel_indices], kernel_indices
 
-
-def process_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def process_run_queue_seconds(pid: int) -> float:

@@ -58,7 +58,7 @@ from typing import Callable
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from procstat import status_kb  # noqa: E402  (benchmarks/ is not a package)
+from procstat import cpu_seconds, status_kb  # noqa: E402  (benchmarks/ is not a package)
 from run import machine_info  # noqa: E402
 from servers import (  # noqa: E402
     JUPYTER_SERVER,
@@ -77,13 +77,6 @@ def client_cpu_seconds() -> float:
     """User + system CPU time of this process (the sendfile client) and its waited-for children (curl)."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` and all its threads so far."""
-    with open(f"/proc/{pid}/stat") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def make_source(path: Path, megabytes: int) -> None:
