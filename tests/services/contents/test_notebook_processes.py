@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, AsyncIterator
 
 import nbformat
 import pytest
@@ -50,6 +50,16 @@ async def ready(pool: NotebookProcesses) -> NotebookProcesses:
     return pool
 
 
+@contextlib.asynccontextmanager
+async def started_pool(processes: int, idle_seconds: float = 600.0) -> AsyncIterator[NotebookProcesses]:
+    """A pool with all its workers up; closed (its workers stopped) on the way out."""
+    pool = NotebookProcesses(processes, idle_seconds, LOG)
+    try:
+        yield await ready(pool)
+    finally:
+        await pool.close()
+
+
 def large_notebook(trusted: bool = True, text: str = "é ✓ 𝔘 ") -> dict[str, Any]:
     nb = nbformat.v4.new_notebook()
     nb.cells.append(nbformat.v4.new_markdown_cell(text * (OFF_LOOP_BODY_BYTES // len(text.encode()))))
@@ -64,17 +74,13 @@ def large_notebook(trusted: bool = True, text: str = "é ✓ 𝔘 ") -> dict[str
 
 @pytest.mark.gen_test(timeout=60)
 async def test_jobs_run_in_the_workers_once_they_are_ready():
-    pool = NotebookProcesses(2, 600.0, LOG)
-    try:
-        await ready(pool)
+    async with started_pool(2) as pool:
         pids = set(pool.pids())
         assert len(pids) == 2 and os.getpid() not in pids
         ran_in = set(await asyncio.gather(*[pool.run(os.getpid) for _ in range(8)]))
         assert ran_in <= pids
         with pytest.raises(InvalidInput, match="not valid JSON"):  # a job's own error comes back as itself
             await pool.run(read_save_body, b'{"type": ')
-    finally:
-        await pool.close()
     assert not any(map(process_exists, pids)) and pool.pids() == []
     with pytest.raises(ProcessesUnavailable):
         await pool.run(os.getpid)  # closed: in-process from now on
@@ -90,9 +96,7 @@ async def test_no_processes_means_every_job_runs_in_process():
 
 @pytest.mark.gen_test(timeout=60)
 async def test_a_killed_worker_sends_its_jobs_in_process_and_is_replaced():
-    pool = NotebookProcesses(1, 600.0, LOG)
-    try:
-        await ready(pool)
+    async with started_pool(1) as pool:
         (pid,) = pool.pids()
         job = asyncio.ensure_future(pool.run(time.sleep, 30))
         waiting = asyncio.ensure_future(pool.run(os.getpid))  # queued behind it for the one worker
@@ -106,49 +110,35 @@ async def test_a_killed_worker_sends_its_jobs_in_process_and_is_replaced():
             await asyncio.wait_for(waiting, 20)
         await ready(pool)  # a replacement was started
         assert pool.starts == 2 and await pool.run(os.getpid) not in (pid, os.getpid())
-    finally:
-        await pool.close()
 
 
 @pytest.mark.gen_test(timeout=60)
 async def test_a_cancelled_job_leaves_its_worker_busy_until_it_is_done():
-    pool = NotebookProcesses(1, 600.0, LOG)
-    try:
-        await ready(pool)
+    async with started_pool(1) as pool:
         job = asyncio.ensure_future(pool.run(time.sleep, 1))
         await asyncio.sleep(0.2)
         job.cancel()
         started = time.monotonic()
         assert await pool.run(os.getpid) == pool.pids()[0]  # waited for the sleep to end: one job at a time
         assert time.monotonic() - started > 0.5
-    finally:
-        await pool.close()
 
 
 @pytest.mark.gen_test(timeout=60)
 async def test_large_arguments_and_answers_cross_whole():
-    pool = NotebookProcesses(1, 600.0, LOG)
-    try:
-        await ready(pool)
+    async with started_pool(1) as pool:
         body = bytes(range(256)) * 20_000  # 5 MB: a frame of its own each way
         assert await pool.run(bytes, body) == body
         assert await pool.run(str, "é" * 100_000) == "é" * 100_000
-    finally:
-        await pool.close()
 
 
 @pytest.mark.gen_test(timeout=60)
 async def test_an_idle_pool_stops_and_the_next_job_starts_it_again():
-    pool = NotebookProcesses(1, 1.0, LOG)
-    try:
-        await ready(pool)
+    async with started_pool(1, 1.0) as pool:
         (pid,) = pool.pids()
         await pool.run(os.getpid)
         await wait_for(lambda: not pool.pids() and not process_exists(pid), 15)
         await ready(pool)
         assert pool.starts == 2 and pool.pids() != [pid]
-    finally:
-        await pool.close()
 
 
 # -- saves through the API ---------------------------------------------------------------------
