@@ -199,8 +199,7 @@ class NotebookProcesses:
                              worker.pid, worker.process.poll())
             self._workers.remove(worker)
             asyncio.ensure_future(run_blocking(worker.stop))
-            if not self._workers and not self._starting:
-                self._fail_waiters()
+            self._fail_waiters_if_none_left()
             self._start_missing()
         else:
             self._give_back(worker)
@@ -213,6 +212,11 @@ class NotebookProcesses:
                 return
         self._idle.append(worker)
         self._schedule_idle_stop()
+
+    def _fail_waiters_if_none_left(self) -> None:
+        """No worker is up and none is starting: the jobs waiting for one go in-process."""
+        if not self._workers and not self._starting:
+            self._fail_waiters()
 
     def _fail_waiters(self) -> None:
         while self._waiting:
@@ -246,8 +250,7 @@ class NotebookProcesses:
         if worker is None or self._closed:
             if worker is not None:
                 await run_blocking(worker.stop)
-            if not self._workers and not self._starting:
-                self._fail_waiters()
+            self._fail_waiters_if_none_left()
             return
         self.starts += 1
         self._workers.append(worker)
