@@ -18,7 +18,7 @@ import posixpath
 import shutil
 import stat
 import threading
-from typing import Any, Awaitable, Callable, Generic, Hashable, Iterable, Iterator, NamedTuple, TypeVar
+from typing import Any, Awaitable, Callable, Iterable, Iterator, NamedTuple, TypeVar
 
 from jupyter_core.paths import jupyter_runtime_dir
 from traitlets import Bool, Enum, Float, Int, Unicode, default, observe
@@ -40,8 +40,9 @@ from nbserver.services.contents.manager import (
     iso_timestamp,
     numbered_names,
 )
-from nbserver.services.contents.notary import mark_cells, take_cell_trust
-from nbserver.services.contents.notebooks import SerializedNotebook, encode_notebook, read_notebook
+from nbserver.services.contents.notary import take_cell_trust
+from nbserver.services.contents.notebookread import ReadsKnown, ReplyAcross, fill_notebook_model, notebook_reply_across
+from nbserver.services.contents.notebooks import SerializedNotebook, encode_notebook
 from nbserver.services.contents.notebookprocesses import NotebookProcesses, ProcessesUnavailable
 from nbserver.services.contents.notebooksize import encoded_size_within
 from nbserver.services.contents.replycache import (
@@ -51,10 +52,8 @@ from nbserver.services.contents.replycache import (
 from nbserver.services.contents.savebody import PreparedNotebook, prepare_save_body_across
 from nbserver.services.contents.sidedigest import digest_aside
 from nbserver.services.contents.streams import SMALL_FILE_BYTES, FileStream, OSFileStream
-from nbserver.services.contents.validation import validate_notebook
 
 T = TypeVar("T")
-K = TypeVar("K", bound=Hashable)
 
 #: How many folders' name lists the paged listing keeps.
 LISTING_CACHE_SIZE = 16
@@ -87,33 +86,17 @@ class Lookup(NamedTuple):
     info: os.stat_result | None
 
 
-class FileVersionCache(Generic[K]):
-    """A result per notebook file version (a validation message, None when valid; a signature),
-    least recently used out first.
+class ReplyStart(NamedTuple):
+    """A large notebook read's first half, done in the server (see ``_reply_across``)."""
 
-    Validating or signing a large notebook costs more than parsing it; a file read again
-    unchanged (same inode, mtime and size) keeps its result.
-    """
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._verdicts: collections.OrderedDict[K, str | None] = collections.OrderedDict()
-        self._lock = threading.Lock()
-
-    def lookup(self, version: K) -> tuple[bool, str | None]:
-        """(found, message) for a file version."""
-        with self._lock:
-            if version not in self._verdicts:
-                return False, None
-            self._verdicts.move_to_end(version)
-            return True, self._verdicts[version]
-
-    def store(self, version: K, message: str | None) -> None:
-        with self._lock:
-            self._verdicts[version] = message
-            self._verdicts.move_to_end(version)
-            while len(self._verdicts) > self._size:
-                self._verdicts.popitem(last=False)
+    #: The model without its content (``_base_model``, of type notebook).
+    model: Model
+    raw: bytes
+    #: The file's version the bytes are (None: it changed while read).
+    version: FileVersion | None
+    os_path: str
+    #: The file's stamp and stat before the read.
+    before: tuple[Stamp, os.stat_result]
 
 
 class NameListing(NamedTuple):
@@ -201,12 +184,12 @@ class FileContentsManager(ContentsManager):
         self._listing_cache: dict[ListingKey, NameListing] = {}
         self._listing_lock = threading.Lock()
         self._writer_lock = threading.Lock()
-        self._verdicts = FileVersionCache[FileVersion](VERDICT_CACHE_SIZE)
-        self._digests = FileVersionCache[FileVersion](VERDICT_CACHE_SIZE)
+        #: Trust digests and validation verdicts per file version (what a read of it again skips).
+        self._known = ReadsKnown[FileVersion](VERDICT_CACHE_SIZE)
         self._notebook_slots: asyncio.Semaphore | None = None
         self._notebook_slots_loop: asyncio.AbstractEventLoop | None = None
-        #: Saves of large bodies under way in this process (see save_body).
-        self._large_saves = 0
+        #: Large notebooks' reads and saves under way in this process (see get_reply, save_body).
+        self._large_jobs = 0
         #: Saves under way, by API path (see :meth:`save`).
         self._saving: dict[str, asyncio.Lock] = {}
         #: Moves a path to the trash (set by the file services); None: deletes are permanent.
@@ -492,16 +475,11 @@ class FileContentsManager(ContentsManager):
             # hashed on a helper thread while this one parses (see sidedigest.py)
             file_digest = digest_aside(HASH_ALGORITHM, (raw,)) if content and require_hash else None
             if content:
-                nb, note = read_notebook(raw)
-                trusted = self._is_trusted(nb, version)
-                mark_cells(nb, trusted)
-                model.update(content=nb, format="json")
-                message = " ".join(filter(None, (note, self._notebook_verdict(nb, version))))
-                if message:
-                    model["message"] = message
+                read = self._known.read(raw, version, self.notary)
+                fill_notebook_model(model, read)
                 if tag is not None:
                     tag.file_digest = file_digest or content_fingerprint(raw)
-                    tag.trusted = trusted
+                    tag.trusted = read.trusted
             if require_hash:
                 digest = file_digest.hexdigest() if file_digest is not None else hashlib.sha256(raw).hexdigest()
                 model.update(hash=digest, hash_algorithm=HASH_ALGORITHM)
@@ -516,26 +494,6 @@ class FileContentsManager(ContentsManager):
             after = os.fstat(handle.fileno())
         unchanged = (before.st_mtime_ns, before.st_size) == (after.st_mtime_ns, len(raw))
         return raw, file_version(os.path.realpath(os_path), after) if unchanged else None
-
-    def _is_trusted(self, nb: Any, version: FileVersion | None) -> bool:
-        """Whether a notebook read from file ``version`` (before its cells are marked) is signed."""
-        found, digest = self._digests.lookup(version) if version is not None else (False, None)
-        if not found:
-            digest = self.notary.digest(nb)
-            if version is not None:
-                self._digests.store(version, digest)
-        return self.notary.is_signed(digest)
-
-    def _notebook_verdict(self, nb: Any, version: FileVersion | None) -> str | None:
-        """The validation message of a notebook read from file ``version``, remembered per version."""
-        if version is not None:
-            found, message = self._verdicts.lookup(version)
-            if found:
-                return message
-        verdict = validate_notebook(nb)
-        if version is not None and verdict.repeatable:
-            self._verdicts.store(version, verdict.message)
-        return verdict.message
 
     @staticmethod
     def _read_bytes(os_path: str) -> bytes:
@@ -569,7 +527,10 @@ class FileContentsManager(ContentsManager):
 
     async def get_reply(self, path: str, content: bool = True, type: str | None = None,
                         format: str | None = None, require_hash: bool = False) -> EncodedReply:
-        """A notebook's reply comes from ``self.replies`` while the file is unchanged (see replycache.py)."""
+        """A notebook's reply comes from ``self.replies`` while the file is unchanged (see replycache.py).
+        A large notebook's read that comes while another large read or save is under way in this
+        process is made in one of the :attr:`notebook_processes` (:meth:`_reply_across`), as
+        :meth:`save_body` does for saves; only where the work is done changes, never the reply."""
         path = fileio.normalize_api_path(path)
         notebook = type == "notebook" or (type is None and path.endswith(".ipynb"))
         if not (content and notebook and self.replies.max_bytes):
@@ -579,7 +540,23 @@ class FileContentsManager(ContentsManager):
             cached, small = await run_blocking(self._cached_reply, key)
             if cached is not None:
                 return cached
-            return await self._notebook_job(self._new_reply, key, small=small)
+            if small:
+                return await self._notebook_job(self._new_reply, key, small=True)
+            if self._large_jobs:
+                reply = await self._reply_across(key)
+                if reply is not None:
+                    return reply
+            with self._large_job():
+                return await self._notebook_job(self._new_reply, key)
+
+    @contextlib.contextmanager
+    def _large_job(self) -> Iterator[None]:
+        """Count a large notebook's read or save under way in this process (see :meth:`save_body`)."""
+        self._large_jobs += 1
+        try:
+            yield
+        finally:
+            self._large_jobs -= 1
 
     def _file_stamp(self, os_path: str) -> tuple[Stamp, os.stat_result] | None:
         """The stamp of the regular file at ``os_path`` and its stat; None if it is not a regular
@@ -598,7 +575,7 @@ class FileContentsManager(ContentsManager):
         if found is None:
             return None
         stamp, info = found
-        known, digest = self._digests.lookup(file_version(os.path.realpath(os_path), info))
+        known, digest = self._known.digests.lookup(file_version(os.path.realpath(os_path), info))
         if not known:
             return None
         return with_trust(stamp, self.notary, digest), settled(info)
@@ -614,10 +591,7 @@ class FileContentsManager(ContentsManager):
             return None, False  # the uncached path reports it
 
     def _new_reply(self, key: ReplyKey) -> EncodedReply:
-        """Read and encode the notebook; keep the reply when the file had the same settled stamp
-        before and after (the read also learned its signature, so the kept stamp has its trust).
-        A reply not kept is tagged from the file's bytes (:class:`ContentTag`), not by tornado
-        hashing the body on the event loop."""
+        """Read and encode the notebook, then :meth:`_keep_reply`."""
         path, content, type, format, require_hash = key
         _, os_path = self._checked_os_path(path, writing=False)
         try:
@@ -626,7 +600,14 @@ class FileContentsManager(ContentsManager):
             before = None
         tag = ContentTag() if before is None or not settled(before[1]) else None
         model = self._get(path, content, type, format, require_hash, tag)
-        reply = encode_reply(model)
+        return self._keep_reply(key, os_path, before, encode_reply(model), tag, model)
+
+    def _keep_reply(self, key: ReplyKey, os_path: str, before: tuple[Stamp, os.stat_result] | None,
+                    reply: EncodedReply, tag: ContentTag | None, model: Model) -> EncodedReply:
+        """Keep ``reply`` when the file had the same settled stamp ``before`` the read and now (the
+        read also learned its signature, so the kept stamp has its trust). A reply not kept is
+        tagged from the file's bytes (``tag``, see :class:`ContentTag`; ``model`` without its
+        content is enough), not by tornado hashing the body on the event loop."""
         if before is not None:
             try:
                 after = self._reply_stamp(os_path)
@@ -637,6 +618,47 @@ class FileContentsManager(ContentsManager):
                 self.replies.store(key, after[0], reply)
                 return reply
         return reply._replace(etag=tag.etag(key, model)) if tag is not None else reply
+
+    def _start_reply(self, key: ReplyKey) -> ReplyStart | None:
+        """What a notebook process needs to make the reply to ``key`` (see :meth:`_reply_across`):
+        the model without its content, the file's bytes and version. None when it is not a
+        regular file read as a notebook (the in-process path answers that, errors included)."""
+        path, _, type, format, _ = key
+        if type not in (None, "notebook") or format not in (None, "json"):
+            return None
+        path, os_path, info = self._existing(path)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        model = self._base_model(path, os_path, info)
+        model["type"] = "notebook"
+        raw, version = self._read_notebook_file(os_path)
+        return ReplyStart(model, raw, version, os_path, (file_stamp(info, model["writable"]), info))
+
+    async def _reply_across(self, key: ReplyKey) -> EncodedReply | None:
+        """The reply to a large notebook's read made in a notebook process
+        (:func:`notebookread.notebook_reply_across`: parse, trust, validation, encoding), the file
+        read and the reply kept here; the worker's question whether the notebook is signed is
+        answered by this server's notary. None when the pool cannot take it now (off, starting,
+        its worker died) or it is not a plain notebook read: then it is read in-process."""
+        start = await run_blocking(self._start_reply, key)
+        if start is None:
+            return None
+        known_digest, known_verdict = self._known.known(start.version)
+        secret = None if known_digest[0] else await run_blocking(self.notary.secret)
+        tagged = not settled(start.before[1])
+        try:
+            across: ReplyAcross = await self.notebook_process_pool.run(
+                notebook_reply_across, start.model, start.raw, secret, known_digest, known_verdict, key[4], tagged,
+                answer=self.notary.is_signed)
+        except ProcessesUnavailable:
+            return None
+        self._known.learn(start.version, across.digest, across.verdict)
+        tag: ContentTag | None = None
+        if tagged:
+            tag = ContentTag()
+            tag.file_digest, tag.trusted = across.file_digest, across.trusted
+        reply = EncodedReply(bytes(across.body), across.model["path"], across.model["last_modified"])
+        return await run_blocking(self._keep_reply, key, start.os_path, start.before, reply, tag, across.model)
 
     def _open_file(self, path: str) -> OSFileStream:
         path = fileio.normalize_api_path(path)
@@ -720,7 +742,7 @@ class FileContentsManager(ContentsManager):
         notebook's save unless it spells the word with escapes: it stays here too (a file's
         content would only cross the pipes twice). Only where the work is done changes, never
         its result."""
-        if self._large_saves and raw.find(b'"notebook"') >= 0:
+        if self._large_jobs and raw.find(b'"notebook"') >= 0:
             try:
                 secret = await run_blocking(self.notary.secret)  # read (or made) once, then kept
                 model = await self.notebook_process_pool.run(prepare_save_body_across, raw, secret)
@@ -728,11 +750,8 @@ class FileContentsManager(ContentsManager):
                 pass
             else:
                 return await self.save(model, path, expected_hash=expected_hash) if model is not None else None
-        self._large_saves += 1
-        try:
+        with self._large_job():
             return await super().save_body(raw, path, expected_hash=expected_hash)
-        finally:
-            self._large_saves -= 1
 
     def _write_prepared(self, model: Model, path: str, must_create: bool) -> Saved:
         """The rest of a save :func:`prepare_save_body` prepared: the target's checks, then the
@@ -778,7 +797,7 @@ class FileContentsManager(ContentsManager):
         digest, written, created = self._write_file(target, data, must_create)
         message = notebook.message if notebook is not None else None
         if notebook is not None and notebook.verdict_holds_on_disk:
-            self._verdicts.store(file_version(os.path.realpath(os_path), written), message)
+            self._known.verdicts.store(file_version(os.path.realpath(os_path), written), message)
         if signature is not None:
             self.notary.sign(signature)
         return Saved(self._reply(path, os_path, digest, message), created)

@@ -29,6 +29,7 @@ from nbserver.blocking import run_blocking
 from nbserver.services.contents.notary import NotebookNotary, take_cell_trust
 from nbserver.services.contents.modeltypes import CONTENT_TYPES as CONTENT_TYPES
 from nbserver.services.contents.modeltypes import FILE_FORMATS as FILE_FORMATS
+from nbserver.services.contents.modeltypes import HASH_ALGORITHM as HASH_ALGORITHM
 from nbserver.services.contents.modeltypes import Model as Model
 from nbserver.services.contents.notebookdiff import diff_notebooks
 from nbserver.services.contents.notebooks import empty_notebook
@@ -44,7 +45,6 @@ DeleteListener = Callable[[str], Awaitable[None]]
 #: Called as ``await listener(path)`` after a file, notebook or folder was written (saved, created, copied).
 SaveListener = Callable[[str], Awaitable[None]]
 
-HASH_ALGORITHM = "sha256"
 _COPY_SUFFIX = re.compile(r"-Copy\d*$")
 #: How many fresh names new_untitled tries when other clients keep taking the one it picked.
 UNTITLED_ATTEMPTS = 10

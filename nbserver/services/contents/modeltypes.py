@@ -10,3 +10,5 @@ from typing import Any
 Model = dict[str, Any]
 CONTENT_TYPES = ("directory", "file", "notebook")
 FILE_FORMATS = ("text", "base64")
+#: The model's ``hash_algorithm`` (the digest in ``hash``, Jupyter Server 2.11's field).
+HASH_ALGORITHM = "sha256"

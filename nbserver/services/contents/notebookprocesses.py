@@ -33,7 +33,8 @@ import time
 from typing import Any, Callable, TypeVar
 
 from nbserver.blocking import run_blocking
-from nbserver.services.contents.notebookworker import READY, out_of_band, read_exactly, read_message, write_message
+from nbserver.services.contents.notebookworker import (
+    ASKING, DONE, READY, out_of_band, read_exactly, read_message, write_message)
 
 T = TypeVar("T")
 
@@ -87,17 +88,33 @@ class Worker:
         if read_exactly(self._replies, len(READY)) != READY:
             raise EOFError("the notebook process did not start")
 
-    def call(self, function: Callable[..., T], args: tuple[Any, ...]) -> T:
+    def call(self, function: Callable[..., T], args: tuple[Any, ...],
+             answer: Callable[[Any], Any] | None = None) -> T:
         """``function(*args)`` in the worker (blocking); a large bytes-like argument arrives there as a
-        bytearray (:func:`out_of_band`). Raises what it raised, or WorkerDied."""
+        bytearray (:func:`out_of_band`). Each question the job asks (``notebookworker.ask``) is
+        answered by ``answer(question)``, called in this thread (with none, the question gets
+        RuntimeError). Raises what the job raised, or WorkerDied."""
         try:
             write_message(self._requests, (function, tuple(map(out_of_band, args))))
-            ok, value = read_message(self._replies)
+            while True:
+                kind, value = read_message(self._replies)
+                if kind != ASKING:
+                    break
+                write_message(self._requests, self._answer(answer, value))
         except (EOFError, BrokenPipeError, ConnectionResetError) as exc:
             raise WorkerDied(repr(exc)) from None
-        if not ok:
+        if kind != DONE:
             raise value
         return value  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _answer(answer: Callable[[Any], Any] | None, question: Any) -> tuple[bool, Any]:
+        if answer is None:
+            return False, RuntimeError("this job's questions have no one to answer them")
+        try:
+            return True, answer(question)
+        except Exception as exc:  # raised again in the job, where it asked
+            return False, exc
 
     def stop(self) -> None:
         """Close its requests pipe (it exits), wait STOP_WAIT, then SIGKILL it by pid; reap it. Blocking."""
@@ -157,8 +174,10 @@ class NotebookProcesses:
         """The workers' resident memory together (bytes)."""
         return sum(worker.resident_bytes() for worker in self._workers)
 
-    async def run(self, function: Callable[..., T], *args: Any) -> T:
+    async def run(self, function: Callable[..., T], *args: Any, answer: Callable[[Any], Any] | None = None) -> T:
         """``function(*args)`` in a worker: a module-level function, its arguments and result picklable.
+        ``answer(question)`` answers the job's questions (``notebookworker.ask``), in a thread of
+        the server's pool: it may block, briefly (the worker waits for it).
 
         Raises what ``function`` raised (pickled back), or ProcessesUnavailable when the pool is off
         (``processes`` 0) or closed, has no worker up yet (they are started now), or the job's
@@ -170,7 +189,7 @@ class NotebookProcesses:
         if not self._workers:
             raise ProcessesUnavailable("the notebook processes are starting")
         worker = await self._take()
-        job = asyncio.get_running_loop().run_in_executor(None, worker.call, function, args)
+        job = asyncio.get_running_loop().run_in_executor(None, worker.call, function, args, answer)
         job.add_done_callback(lambda _: self._job_done(worker, job))
         try:
             # Shielded: a cancelled request leaves the job to finish, and the worker to be given

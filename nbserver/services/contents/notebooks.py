@@ -89,7 +89,7 @@ def _non_finite_note(replaced: list[str]) -> str:
             "they are shown as null, and saving the notebook writes null.")
 
 
-def read_notebook(raw: bytes) -> LoadedNotebook:
+def read_notebook(raw: bytes | bytearray) -> LoadedNotebook:
     """Parse a notebook file's bytes into the v4 model, without validating it.
 
     ``NaN``, ``Infinity`` and ``-Infinity``, which other tools may have written, become null
@@ -121,7 +121,7 @@ def load_notebook(raw: bytes) -> Any:
     return read_notebook(raw).nb
 
 
-def _upgraded(data: Any, raw: bytes) -> Any:
+def _upgraded(data: Any, raw: bytes | bytearray) -> Any:
     """A parsed notebook document as the v4 model; older versions go through nbformat."""
     if not isinstance(data, dict):
         raise InvalidInput("Unreadable notebook: the document is not a JSON object.")

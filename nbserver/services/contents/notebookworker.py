@@ -3,8 +3,11 @@ PARENT_PID KEEP_BYTES``, and the framing both sides speak over its pipes.
 
 The worker imports the notebook modules and passes one small save through them (their
 first-use self-checks), then writes :data:`READY` and answers one job at a time until its
-requests pipe closes: a job is a message ``(function, args)``, its answer ``(True, result)`` or
-``(False, exception)``. A message is its frame count and their lengths, then its pickle and
+requests pipe closes: a job is a message ``(function, args)``, its answer ``(DONE, result)`` or
+``(FAILED, exception)``. In between, a job may put questions to the server (:func:`ask`: the
+worker sends ``(ASKING, question)``, the server answers ``(True, answer)`` or ``(False,
+exception)``), for what only the server may know, such as whether a digest is in its notebook
+signature database. A message is its frame count and their lengths, then its pickle and
 the large buffers in it, each frame read straight into one buffer of its length (``os.readv``,
 no copy into or out of the pickle: :func:`out_of_band`). For a 3 MB body a round trip costs a
 fraction of what ``multiprocessing``'s connections cost here (docs/performance.md, section 20). The worker is a
@@ -32,6 +35,11 @@ COUNT = struct.Struct("!I")
 LENGTH = struct.Struct("!Q")
 #: Bytes-like values from this size cross as frames of their own (:func:`out_of_band`).
 OUT_OF_BAND_BYTES = 64 * 1024
+#: The kinds of a worker's messages: a job's result, a job's exception, a job's question.
+DONE, FAILED, ASKING = "done", "failed", "asking"
+
+#: (requests, replies) descriptors of the server's pipes while :func:`serve` runs (for :func:`ask`).
+_channel: tuple[int, int] | None = None
 
 
 def read_exactly(fd: int, size: int) -> bytearray:
@@ -71,8 +79,8 @@ def write_message(fd: int, value: Any) -> None:
 
 
 def read_message(fd: int) -> Any:
-    """The next value sent with :func:`write_message` (each out-of-band frame arrives as a
-    bytearray of its own, where the sender had a PickleBuffer); EOFError when the pipe closed."""
+    """The next value sent with :func:`write_message` (each out-of-band frame read into a bytearray
+    of its own, where the sender had a PickleBuffer); EOFError when the pipe closed."""
     (count,) = COUNT.unpack(read_exactly(fd, COUNT.size))
     frames = [read_exactly(fd, size) for (size,) in LENGTH.iter_unpack(read_exactly(fd, LENGTH.size * count))]
     return pickle.loads(frames[0], buffers=frames[1:])
@@ -80,34 +88,70 @@ def read_message(fd: int) -> Any:
 
 def out_of_band(value: Any) -> Any:
     """``value`` wrapped to cross the pipe as a frame of its own when it is a large bytes-like object
-    (from :data:`OUT_OF_BAND_BYTES`): it arrives as a bytearray. Anything else as it is."""
+    (from :data:`OUT_OF_BAND_BYTES`): it arrives as a bytearray (bytes too). Anything else as it is."""
     if isinstance(value, (bytes, bytearray)) and len(value) >= OUT_OF_BAND_BYTES:
-        return pickle.PickleBuffer(value)
+        return _OutOfBand(value)
+    return value
+
+
+class _OutOfBand:
+    """A large buffer on its way: pickled as a :class:`pickle.PickleBuffer` (a frame of its own)."""
+
+    def __init__(self, value: bytes | bytearray) -> None:
+        self.value = value
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        return _arrived, (pickle.PickleBuffer(self.value),)
+
+
+def _arrived(frame: Any) -> Any:
+    """A frame's buffer as the receiver gets it: the bytearray it was read into (pickle hands a
+    buffer that was read-only when sent, bytes, over as a read-only view of it)."""
+    if isinstance(frame, memoryview) and isinstance(frame.obj, bytearray):
+        return frame.obj
+    return frame
+
+
+def ask(question: Any) -> Any:
+    """The server's answer to ``question``, from a job running in a notebook process (the server
+    answers with the ``answer`` function it gave with the job, see ``Worker.call``). Raises what
+    that function raised; RuntimeError outside a notebook process; EOFError when the server went."""
+    if _channel is None:
+        raise RuntimeError("ask() is for jobs in a notebook process")
+    requests, replies = _channel
+    write_message(replies, (ASKING, question))
+    ok, value = read_message(requests)
+    if not ok:
+        raise value
     return value
 
 
 def serve(requests: int, replies: int) -> None:
     """Answer jobs from ``requests`` on ``replies`` until ``requests`` closes."""
+    global _channel
+    _channel = (requests, replies)
     while True:
         try:
             function, args = read_message(requests)
         except EOFError:
             return
         try:
-            answer: tuple[bool, Any] = (True, function(*args))
+            answer: tuple[str, Any] = (DONE, function(*args))
+        except EOFError:  # the server went while the job asked it something
+            return
         except Exception as exc:  # the job's own error, raised again in the server
-            answer = (False, exc)
+            answer = (FAILED, exc)
         try:
             write_message(replies, answer)
         except Exception as exc:  # an answer that cannot be pickled
-            write_message(replies, (False, RuntimeError(f"the notebook process could not send its answer: {exc!r}")))
+            write_message(replies, (FAILED, RuntimeError(f"the notebook process could not send its answer: {exc!r}")))
 
 
 def main(argv: list[str]) -> None:
     """Die with the server, leave Ctrl+C to it, keep freed buffers as it does, warm up, serve."""
     from nbserver.allocator import keep_freed_memory
     from nbserver.libc import die_with_parent
-    from nbserver.services.contents.savebody import warm_up
+    from nbserver.services.contents import notebookread, savebody
 
     parent, keep_bytes = int(argv[0]), int(argv[1])
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -116,7 +160,8 @@ def main(argv: list[str]) -> None:
     # The pipes get descriptors of their own; a stray print in a job goes to stderr, not into them.
     requests, replies = os.dup(0), os.dup(1)
     os.dup2(2, 1)
-    warm_up()
+    savebody.warm_up()
+    notebookread.warm_up()
     gc.collect()
     gc.freeze()  # the modules' objects stay out of the collector's walks (as the server's own)
     write_all(replies, READY)
@@ -124,4 +169,8 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    # Run as the package's module, not as __main__: jobs import it by its name (ask() must see
+    # the channel that serve() sets), and their pickles name its functions so.
+    from nbserver.services.contents import notebookworker
+
+    notebookworker.main(sys.argv[1:])

@@ -114,7 +114,7 @@ def weak_tag(described: object) -> str:
     return f'W/"{hashlib.blake2b(repr(described).encode("utf-8"), digest_size=16).hexdigest()}"'
 
 
-def content_fingerprint(raw: bytes) -> str:
+def content_fingerprint(raw: bytes | bytearray) -> str:
     """A 128-bit fingerprint of a file's bytes for an entity tag: XXH3-128, about 20 times faster
     than SHA-256 (0.1 against 2 ms for 3 MB here). Not a cryptographic digest: it tells versions of
     a file apart (a chance collision is 2**-128), which is all a tag that also holds the file's size

@@ -139,16 +139,16 @@ def _notebook_json(cells: object = ()) -> str:
 @pytest.fixture
 def validations(monkeypatch):
     """Counts the notebooks the file manager validates."""
-    from nbserver.services.contents import filemanager
+    from nbserver.services.contents import notebookread
 
     calls = []
-    original = filemanager.validate_notebook
+    original = notebookread.validate_notebook
 
     def counting(nb):
         calls.append(nb)
         return original(nb)
 
-    monkeypatch.setattr(filemanager, "validate_notebook", counting)
+    monkeypatch.setattr(notebookread, "validate_notebook", counting)
     return calls
 
 
@@ -211,13 +211,13 @@ async def test_notebook_work_is_limited_to_notebook_jobs_at_once(root_dir, monke
     import asyncio
     import threading
 
-    from nbserver.services.contents import filemanager
+    from nbserver.services.contents import notebookread
 
     manager = FileContentsManager(root_dir=str(root_dir), notebook_jobs=2)
     for index in range(5):
         (root_dir / f"{index}.ipynb").write_text(_notebook_json())
     running, most, lock = 0, 0, threading.Lock()
-    original = filemanager.read_notebook
+    original = notebookread.read_notebook
 
     def slow_load(raw):
         nonlocal running, most
@@ -229,7 +229,7 @@ async def test_notebook_work_is_limited_to_notebook_jobs_at_once(root_dir, monke
             running -= 1
         return original(raw)
 
-    monkeypatch.setattr(filemanager, "read_notebook", slow_load)
+    monkeypatch.setattr(notebookread, "read_notebook", slow_load)
     await asyncio.gather(*(manager.get(f"{index}.ipynb") for index in range(5)))
     assert most == 2
 

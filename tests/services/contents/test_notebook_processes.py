@@ -24,9 +24,10 @@ from nbserver.base.handlers import OFF_LOOP_BODY_BYTES
 from nbserver.errors import InvalidInput
 from nbserver.services.contents import filemanager
 from nbserver.services.contents.notebookprocesses import NotebookProcesses, ProcessesUnavailable
+from nbserver.services.contents.notebookworker import ask
 from nbserver.services.contents.notebooks import encode_notebook, serialize_notebook
 from nbserver.services.contents.notary import take_cell_trust
-from nbserver.services.contents.savebody import read_save_body
+from nbserver.services.contents.savebody import prepare_save_body_across, read_save_body
 from benchmarks.procstat import child_pids
 from tests.support.kernel_processes import process_exists
 from tests.support.postgres import free_port
@@ -128,6 +129,12 @@ async def test_large_arguments_and_answers_cross_whole():
     async with started_pool(1) as pool:
         body = bytes(range(256)) * 20_000  # 5 MB: a frame of its own each way
         assert await pool.run(bytes, body) == body
+        # bytes and bytearrays both arrive as the bytearray the frame was read into (pickle would
+        # hand bytes over as a read-only view, which json's parser, for one, refuses)
+        assert await pool.run(type, body) is bytearray and await pool.run(type, bytearray(body)) is bytearray
+        nan = b'{"type": "notebook", "content": {"x": NaN}, "pad": "' + b" " * OFF_LOOP_BODY_BYTES + b'"}'
+        with pytest.raises(InvalidInput, match="NaN at /content/x"):  # the save body's own refusal
+            await pool.run(prepare_save_body_across, nan, b"key")
         assert await pool.run(str, "é" * 100_000) == "é" * 100_000
 
 
@@ -139,6 +146,31 @@ async def test_an_idle_pool_stops_and_the_next_job_starts_it_again():
         await wait_for(lambda: not pool.pids() and not process_exists(pid), 15)
         await ready(pool)
         assert pool.starts == 2 and pool.pids() != [pid]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_jobs_questions_are_answered_by_the_server_in_turn():
+    async with started_pool(1) as pool:
+        asked: list[Any] = []
+
+        def answer(question: Any) -> Any:
+            asked.append(question)
+            if question == "bad":
+                raise ValueError("no such thing")
+            return question.upper()
+        # notebookworker.ask itself as the job: it returns the server's answer to its argument
+        assert await pool.run(ask, "trusted?", answer=answer) == "TRUSTED?"
+        with pytest.raises(ValueError, match="no such thing"):  # raised where the job asked, then here
+            await pool.run(ask, "bad", answer=answer)
+        with pytest.raises(RuntimeError, match="no one to answer"):
+            await pool.run(ask, "anyone?")
+        assert asked == ["trusted?", "bad"]
+        assert await pool.run(os.getpid) == pool.pids()[0]  # the pipes are still in step
+
+
+def test_ask_outside_a_notebook_process_is_refused():
+    with pytest.raises(RuntimeError):
+        ask("trusted?")
 
 
 # -- saves through the API ---------------------------------------------------------------------
@@ -158,10 +190,11 @@ def prepared_saves(monkeypatch):
 
 async def busy(server_app):
     """The pool up, and the server as if another large save were under way in its own threads:
-    the next large notebook save goes to a worker (see FileContentsManager.save_body)."""
+    the next large notebook save or read goes to a worker (see FileContentsManager.save_body and
+    get_reply)."""
     manager = server_app.contents_manager
     await ready(manager.notebook_process_pool)
-    manager._large_saves += 1
+    manager._large_jobs += 1
 
 
 @pytest.fixture
@@ -264,6 +297,84 @@ async def test_the_contents_managers_close_stops_its_workers(api, server_app):
     assert len(pids) == 2
     await server_app.contents_manager.close()  # as the server's stop does
     assert not any(map(process_exists, pids))
+
+
+# -- reads through the API ---------------------------------------------------------------------
+
+@pytest.fixture
+def replies_across(monkeypatch):
+    """Paths whose reply a worker process made."""
+    seen = []
+    across = filemanager.FileContentsManager._reply_across
+
+    async def spy(self, key):
+        reply = await across(self, key)
+        if reply is not None:
+            seen.append(key[0])
+        return reply
+    monkeypatch.setattr(filemanager.FileContentsManager, "_reply_across", spy)
+    return seen
+
+
+async def both_ways(api, server_app, path: str, params: dict[str, str] | None = None) -> tuple[Any, Any]:
+    """(reply through a worker, reply in-process) to the same GET of an unchanged file."""
+    manager = server_app.contents_manager
+    await busy(server_app)
+    across = await api.get(f"api/contents/{path}", params=params)
+    manager._large_jobs -= 1
+    manager.replies.clear()
+    here = await api.get(f"api/contents/{path}", params=params)
+    return across, here
+
+
+@pytest.mark.gen_test(timeout=60)
+@pytest.mark.parametrize("trusted", [True, False])
+async def test_a_notebook_read_through_a_worker_is_the_servers_own_reply(
+        api, root_dir, server_app, replies_across, trusted):
+    response = await api.put("api/contents/big.ipynb", {"type": "notebook", "content": large_notebook(trusted)})
+    assert response.status == 201
+    for params in (None, {"hash": "1"}):
+        across, here = await both_ways(api, server_app, "big.ipynb", params)
+        assert across.status == here.status == 200
+        assert across.body == here.body and across.headers["ETag"] == here.headers["ETag"]
+        assert here.json()["content"]["cells"][1]["metadata"]["trusted"] is trusted  # the server's notary said so
+    assert replies_across == ["big.ipynb"] * 2
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_settled_notebook_read_through_a_worker_is_kept_and_learned(api, root_dir, server_app,
+                                                                           replies_across):
+    nb = large_notebook()
+    nb["cells"][0]["cell_type"] = "unknown"  # invalid: the reply carries the validation message
+    (root_dir / "old.ipynb").write_text(json.dumps(nb) .replace('"x = 0.5', '"y = NaN + 0.5'))
+    os.utime(root_dir / "old.ipynb", (time.time() - 60, time.time() - 60))  # settled: its reply is kept
+    (root_dir / "nan.ipynb").write_bytes(
+        (root_dir / "old.ipynb").read_bytes().replace(b'"execution_count": 1', b'"execution_count": NaN', 1))
+    across, here = await both_ways(api, server_app, "old.ipynb")
+    assert across.body == here.body and across.headers["ETag"] == here.headers["ETag"]
+    assert "message" in across.json()
+    await busy(server_app)
+    before = server_app.contents_manager.replies.stats().hits
+    again = await api.get("api/contents/old.ipynb")  # from the reply cache, not a worker
+    assert again.body == across.body and server_app.contents_manager.replies.stats().hits == before + 1
+    server_app.contents_manager._large_jobs -= 1
+    nan_across, nan_here = await both_ways(api, server_app, "nan.ipynb")
+    assert nan_across.body == nan_here.body and "NaN" in nan_across.json()["message"]
+    assert replies_across == ["old.ipynb", "nan.ipynb"]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_refusals_of_a_read_through_a_worker_are_the_servers(api, root_dir, server_app, replies_across):
+    (root_dir / "broken.ipynb").write_text('{"cells": [' + " " * OFF_LOOP_BODY_BYTES)
+    (root_dir / "folder.ipynb").mkdir()
+    for path, params in (("broken.ipynb", None), ("folder.ipynb", None), ("broken.ipynb", {"format": "text"}),
+                         ("missing.ipynb", None), ("broken.ipynb", {"type": "file"})):
+        across, here = await both_ways(api, server_app, path, params)
+        assert (across.status, across.body) == (here.status, here.body), path
+    assert across.status == 200 and across.json()["type"] == "file"
+    assert replies_across == []  # only a refused notebook's parse went to the worker, and raised
+    statuses = [(await api.get(f"api/contents/{path}")).status for path in ("broken.ipynb", "missing.ipynb")]
+    assert statuses == [400, 404]
 
 
 # -- a server killed outright ----------------------------------------------------------------

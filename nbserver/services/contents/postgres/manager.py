@@ -34,7 +34,7 @@ from nbserver.db.changes import Freshness, change_key, keys_touching
 from nbserver.db.config import ConfigurationError, Database
 from nbserver.errors import Conflict, InvalidInput, NotFound
 from nbserver.services.contents.fileio import RESERVED_PREFIX, is_reserved_name, normalize_api_path
-from nbserver.services.contents.filemanager import VERDICT_CACHE_SIZE, FileVersionCache
+from nbserver.services.contents.filemanager import VERDICT_CACHE_SIZE
 from nbserver.services.contents.manager import (
     HASH_ALGORITHM,
     ContentsManager,
@@ -48,13 +48,13 @@ from nbserver.services.contents.manager import (
     hidden_write_refused,
     iso_timestamp,
 )
-from nbserver.services.contents.notary import mark_cells, take_cell_trust
-from nbserver.services.contents.notebooks import SerializedNotebook, encode_notebook, read_notebook
+from nbserver.services.contents.notary import take_cell_trust
+from nbserver.services.contents.notebookread import ReadsKnown, fill_notebook_model
+from nbserver.services.contents.notebooks import SerializedNotebook, encode_notebook
 from nbserver.services.contents.postgres import blobs
 from nbserver.services.contents.postgres.connections import operation
 from nbserver.services.contents.replycache import EncodedReply, ReplyKey, Stamp, encode_reply, with_trust
 from nbserver.services.contents.streams import FileStream
-from nbserver.services.contents.validation import validate_notebook
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -154,8 +154,8 @@ class PostgresContentsManager(ContentsManager):
         self._has_root = False
         #: Child counts by (folder path, folder version, allow_hidden), oldest out first.
         self._totals: collections.OrderedDict[tuple[str, int, bool], int] = collections.OrderedDict()
-        self._verdicts = FileVersionCache[str](VERDICT_CACHE_SIZE)
-        self._digests = FileVersionCache[str](VERDICT_CACHE_SIZE)
+        #: Trust digests and validation verdicts by the bytes' SHA-256 (what a read of them again skips).
+        self._known = ReadsKnown[str](VERDICT_CACHE_SIZE)
         #: Moves a path to the trash (set by the file services); None: deletes are permanent.
         self.trasher: Callable[[str], Awaitable[None]] | None = None
         #: Which cached replies are current without a query (the listener heard every change since).
@@ -299,24 +299,10 @@ class PostgresContentsManager(ContentsManager):
         The signature and the validation verdict are remembered by the bytes' SHA-256, as the
         file store remembers them per file version: reading a large notebook again skips both.
         """
-        nb, note = read_notebook(raw)
-        found, digest = self._digests.lookup(sha256)
-        if not found:
-            digest = self.notary.digest(nb)
-            self._digests.store(sha256, digest)
-        signed = self.notary.is_signed(digest)
-        mark_cells(nb, signed)
-        found, verdict = self._verdicts.lookup(sha256)
-        if not found:
-            checked = validate_notebook(nb)
-            verdict = checked.message
-            if checked.repeatable:
-                self._verdicts.store(sha256, verdict)
-        fields: Model = {"content": nb, "format": "json"}
-        message = " ".join(filter(None, (note, verdict)))
-        if message:
-            fields["message"] = message
-        return fields, signed
+        read = self._known.read(raw, sha256, self.notary)
+        fields: Model = {}
+        fill_notebook_model(fields, read)
+        return fields, read.trusted
 
     async def get_reply(self, path: str, content: bool = True, type: str | None = None,
                         format: str | None = None, require_hash: bool = False) -> EncodedReply:
@@ -355,7 +341,7 @@ class PostgresContentsManager(ContentsManager):
                 (path,))).fetchone()
         if found is None or found[1] is None:
             return None
-        known, digest = self._digests.lookup(found[1])
+        known, digest = self._known.digests.lookup(found[1])
         if not known:
             return None
         return await run_blocking(with_trust, (int(found[0]),), self.notary, digest)
@@ -456,7 +442,7 @@ class PostgresContentsManager(ContentsManager):
             notebook, signature = await run_blocking(self._encode_notebook, model.get("content"))
             saved = await self._save_file(path, notebook.chunks, must_create, notebook.message, expected_hash)
             if notebook.verdict_holds_on_disk:
-                self._verdicts.store(saved.model["hash"], notebook.message)
+                self._known.verdicts.store(saved.model["hash"], notebook.message)
             if signature is not None:
                 await run_blocking(self.notary.sign, signature)
                 self.fresh_replies.reset()  # other notebooks with these very cells are trusted too
