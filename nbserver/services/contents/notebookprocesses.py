@@ -1,10 +1,12 @@
-"""Worker processes for the CPU-bound half of large notebooks' saves, so they use every core.
+"""Worker processes for the CPU-bound half of large notebooks' saves and first reads, so they use
+every core.
 
 Parsing a large notebook's body, validating it, writing its file text and its trust digest hold
-the GIL nearly all the time (msgspec, orjson and the validator do not release it), so in the
-server's own process two saves at once share one core. In worker processes
-(:mod:`.notebookworker`) they run side by side, and the server's event loop stays free
-(docs/performance.md, section 20).
+the GIL nearly all the time (msgspec, orjson and the validator do not release it), and so do a
+read's parse, digest, validation and reply encoding: in the server's own process two at once
+share one core. In worker processes (:mod:`.notebookworker`) they run side by side, and the
+server's event loop stays free (docs/performance.md, sections 20 and 21). A job may ask the
+server questions while it runs (``notebookworker.ask``; a read asks whether its digest is signed).
 
 The workers are started on the first job given to the pool, in the background: until one of
 them has imported the notebook modules and run a small save through them, jobs are refused with
@@ -214,7 +216,7 @@ class NotebookProcesses:
             asyncio.ensure_future(run_blocking(worker.stop))  # stopped during the job
         elif isinstance(job.exception(), WorkerDied):
             self.deaths += 1
-            self.log.warning("Notebook process %d died (exit status %s); its save is done in-process",
+            self.log.warning("Notebook process %d died (exit status %s); its job is done in-process",
                              worker.pid, worker.process.poll())
             self._workers.remove(worker)
             asyncio.ensure_future(run_blocking(worker.stop))
