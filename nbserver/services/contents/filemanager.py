@@ -545,7 +545,9 @@ class FileContentsManager(ContentsManager):
             if small:
                 return await self._notebook_job(self._new_reply, key, small=True)
             if self._large_jobs:
-                reply = await self._reply_across(key)
+                # In a slot as in-process: waiting for a worker, the file's bytes are held here.
+                async with self._notebook_slot():
+                    reply = await self._reply_across(key)
                 if reply is not None:
                     return reply
             with self._large_job():
@@ -692,12 +694,17 @@ class FileContentsManager(ContentsManager):
         a ``small`` one (see ``small_notebook_bytes``) at once, without a slot."""
         if small:
             return await run_blocking(func, *args)
+        async with self._notebook_slot():
+            return await run_blocking(func, *args)
+
+    def _notebook_slot(self) -> asyncio.Semaphore:
+        """The ``notebook_jobs`` slots (of the running event loop): what bounds the memory of large
+        notebooks in the works at once."""
         loop = asyncio.get_running_loop()
         if self._notebook_slots is None or self._notebook_slots_loop is not loop:
             self._notebook_slots = asyncio.Semaphore(self.notebook_jobs)
             self._notebook_slots_loop = loop
-        async with self._notebook_slots:
-            return await run_blocking(func, *args)
+        return self._notebook_slots
 
     # -- saving ------------------------------------------------------------------------
 

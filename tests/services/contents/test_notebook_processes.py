@@ -364,6 +364,31 @@ async def test_a_settled_notebook_read_through_a_worker_is_kept_and_learned(api,
 
 
 @pytest.mark.gen_test(timeout=60)
+async def test_reads_waiting_for_a_worker_hold_no_more_files_than_notebook_jobs(api, root_dir, server_app,
+                                                                              monkeypatch):
+    manager = server_app.contents_manager
+    monkeypatch.setattr(manager, "notebook_jobs", 1)
+    manager._notebook_slots = None  # made again with one slot
+    inside, most = 0, 0
+    across = filemanager.FileContentsManager._reply_across
+
+    async def counting(self, key):
+        nonlocal inside, most
+        inside += 1
+        most = max(most, inside)
+        try:
+            return await across(self, key)
+        finally:
+            inside -= 1
+    monkeypatch.setattr(filemanager.FileContentsManager, "_reply_across", counting)
+    for index in range(4):
+        (root_dir / f"{index}.ipynb").write_text(json.dumps(large_notebook(text=f"{index} é ")))
+    await busy(server_app)
+    replies = await asyncio.gather(*(api.get(f"api/contents/{index}.ipynb") for index in range(4)))
+    assert [reply.status for reply in replies] == [200] * 4 and most == 1  # two workers, one slot
+
+
+@pytest.mark.gen_test(timeout=60)
 async def test_refusals_of_a_read_through_a_worker_are_the_servers(api, root_dir, server_app, replies_across):
     (root_dir / "broken.ipynb").write_text('{"cells": [' + " " * OFF_LOOP_BODY_BYTES)
     (root_dir / "folder.ipynb").mkdir()
