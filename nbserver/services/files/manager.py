@@ -174,7 +174,7 @@ class FileServices(LoggingConfigurable):
         "(sync_file_range), so it writes while the rest arrives and the final fsync has little left; 0: off.",
     ).tag(config=True)
     upload_flush_mb = Float(
-        128.0, min=0.0, help="Megabytes of an upload's early writeback (upload_writeback_mb) after which the "
+        64.0, min=0.0, help="Megabytes of an upload's early writeback (upload_writeback_mb) after which the "
         "disk's cache is also flushed (fdatasync) in the background, so the final fsync has only the rest "
         "to flush; 0: off.",
     ).tag(config=True)
