@@ -277,7 +277,6 @@ def split(clients: int, kernel_share: float = KERNEL_SHARE) -> tuple[list[int], 
     return [i for i in range(clients) if i not in kernel_indices], kernel_indices
 
 
-
 def process_run_queue_seconds(pid: int) -> float:
     """Seconds the process's threads have waited for a CPU so far (``/proc/<pid>/task/*/schedstat``):
     grows by more than the elapsed time when other work keeps the process off the cores."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import collections
 import contextlib
 import errno
 import hashlib

@@ -21,6 +21,7 @@ from nbserver.services.contents.notary import NotebookNotary, mark_cells, signat
 from nbserver.services.contents.notebooks import read_notebook
 from nbserver.services.contents.notebookworker import ask, out_of_band
 from nbserver.services.contents.replycache import content_fingerprint, encode_reply
+from nbserver.services.contents.savebody import WARM_UP_NOTEBOOK
 from nbserver.services.contents.validation import validate_notebook
 
 #: (found, value): what a per-file-version cache knows (a trust digest, a validation message),
@@ -182,13 +183,9 @@ def notebook_reply_across(model: Model, raw: bytes | bytearray, secret: bytes | 
 
 
 def warm_up() -> None:
-    """Pass a small notebook with non-ASCII text, numbers and a rich output through a read and
-    its reply's encoding, so the parser's and encoders' first-use self-checks run now."""
-    raw = (b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "code", "id": "a", '
-           b'"metadata": {}, "execution_count": 1, "source": ["x = 0.5\\n", "\\u00e9"], "outputs": '
-           b'[{"output_type": "execute_result", "execution_count": 1, "metadata": {}, '
-           b'"data": {"text/plain": ["0.5"], "application/json": {"y": [0.25, 1e-07]}}}]}]}')
+    """Pass ``savebody.WARM_UP_NOTEBOOK`` through a read and its reply's encoding, so the
+    parser's and encoders' first-use self-checks run now."""
     model: Model = {"name": "warm-up.ipynb", "path": "warm-up.ipynb", "type": "notebook",
                     "last_modified": "2026-01-01T00:00:00Z", "content": None}
-    fill_notebook_model(model, read_notebook_content(raw, b"warm-up", lambda digest: False))
+    fill_notebook_model(model, read_notebook_content(WARM_UP_NOTEBOOK, b"warm-up", lambda digest: False))
     encode_reply(model)

@@ -121,11 +121,16 @@ def prepare_save_body_across(raw: bytes | bytearray, secret: bytes | None) -> Mo
     return model
 
 
+#: A small notebook with non-ASCII text, numbers and a trusted rich output: what the notebook
+#: processes pass through a save (:func:`warm_up`) and a read (``notebookread.warm_up``) at start.
+WARM_UP_NOTEBOOK = (
+    b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "code", "id": "a", '
+    b'"metadata": {"trusted": true}, "execution_count": 1, "source": ["x = 0.5\\n", "\\u00e9"], "outputs": '
+    b'[{"output_type": "execute_result", "execution_count": 1, "metadata": {}, '
+    b'"data": {"text/plain": ["0.5"], "application/json": {"y": [0.25, 1e-07]}}}]}]}')
+
+
 def warm_up() -> None:
-    """Pass a small save with non-ASCII text, numbers and a trusted output through
-    :func:`prepare_save_body`, so the parser's and encoders' first-use self-checks run now."""
-    body = (b'{"type": "notebook", "content": {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": '
-            b'[{"cell_type": "code", "id": "a", "metadata": {"trusted": true}, "execution_count": 1, '
-            b'"source": ["x = 0.5\\n", "\\u00e9"], "outputs": [{"output_type": "execute_result", '
-            b'"execution_count": 1, "metadata": {}, "data": {"text/plain": ["0.5"]}}]}]}}')
-    prepare_save_body(body, b"warm-up")
+    """Pass :data:`WARM_UP_NOTEBOOK` as a save through :func:`prepare_save_body`, so the parser's
+    and encoders' first-use self-checks run now."""
+    prepare_save_body(b'{"type": "notebook", "content": ' + WARM_UP_NOTEBOOK + b"}", b"warm-up")
