@@ -22,7 +22,7 @@ import zmq
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
 from jupyter_client.multikernelmanager import AsyncMultiKernelManager
 from jupyter_core.paths import jupyter_runtime_dir
-from traitlets import DottedObjectName, Instance, Integer, List, Unicode, default
+from traitlets import DottedObjectName, Instance, Integer, List, TraitError, Unicode, default, validate
 
 from nbserver.blocking import run_blocking
 from nbserver.errors import InvalidInput
@@ -38,7 +38,7 @@ from nbserver.services.kernels.base import (
 )
 from nbserver.services.kernels.bridge import KernelBridge, KernelDied
 from nbserver.services.kernels.pool import KernelMoveFailed, KernelPool, warm_python_kernel
-from nbserver.services.kernels.ports import kernel_ports_taken
+from nbserver.services.kernels.ports import install_port_cache, kernel_ports_taken, parse_port_range
 from nbserver.services.kernels.state import ExecutionState, KernelRecord
 from nbserver.services.kernelspecs.specs import LocalKernelSpecs
 
@@ -110,6 +110,22 @@ class MappingKernelManager(KernelManagerBase[RunningKernel]):
         help="The kernelspecs that get a pool of kernel_pool_size kernels (default: default_kernel_name).",
     ).tag(config=True)
 
+    kernel_port_range = Unicode(
+        "auto",
+        help="Where local kernels' TCP ports come from: 'auto' (ports 20000 up to just below the "
+        "system's ephemeral range, ip_local_port_range: no outgoing connection can take a starting "
+        "kernel's ports there), 'LOW-HIGH' (those ports), or 'ephemeral' (jupyter_client's own "
+        "choice, bind to port 0, which connections made while the kernel starts may take).",
+    ).tag(config=True)
+
+    @validate("kernel_port_range")
+    def _valid_kernel_port_range(self, proposal: Any) -> str:
+        try:
+            parse_port_range(proposal["value"])
+        except ValueError as exc:
+            raise TraitError(str(exc)) from None
+        return str(proposal["value"])
+
     kernel_spec_manager = Instance(KernelSpecManager)
 
     @default("kernel_spec_manager")
@@ -120,6 +136,7 @@ class MappingKernelManager(KernelManagerBase[RunningKernel]):
         super().__init__(**kwargs)
         connection_dir = jupyter_runtime_dir()
         os.makedirs(connection_dir, exist_ok=True)
+        install_port_cache(parse_port_range(self.kernel_port_range))
         self._multi = AsyncMultiKernelManager(
             parent=self,
             log=self.log,

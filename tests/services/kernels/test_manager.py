@@ -14,11 +14,10 @@ import urllib.request
 from typing import Any
 
 import pytest
-from jupyter_client.connect import LocalPortCache
 from traitlets.config import Config
 
 from nbserver.services.kernels.manager import KernelEvent, KernelStartFailed, MappingKernelManager
-from nbserver.services.kernels.ports import PORT_FIELDS
+from nbserver.services.kernels.ports import PORT_FIELDS, KernelPortCache, ephemeral_range, parse_port_range
 from nbserver.services.kernels.state import ExecutionState, KernelRecord
 from tests.support.kernel_client import KernelWebsocketClient
 from tests.support.kernel_processes import kernel_processes_using, process_exists
@@ -230,17 +229,17 @@ class TestPortTakenWhileStarting:
     def picks(self, monkeypatch: pytest.MonkeyPatch, held_port: int) -> Any:
         """The ports jupyter_client picks; the shell port (each start's first pick) of the first
         ``races`` starts is the held one."""
-        original = LocalPortCache.find_available_port
+        original = KernelPortCache.find_available_port
         picked: list[int] = []
         races = {"count": 0}
 
-        def pick(cache: LocalPortCache, ip: str) -> int:
+        def pick(cache: KernelPortCache, ip: str) -> int:
             is_shell = len(picked) % len(PORT_FIELDS) == 0
             port = held_port if is_shell and len(picked) // len(PORT_FIELDS) < races["count"] else original(cache, ip)
             picked.append(port)
             return port
 
-        monkeypatch.setattr(LocalPortCache, "find_available_port", pick)
+        monkeypatch.setattr(KernelPortCache, "find_available_port", pick)
         return picked, races
 
     @pytest.mark.gen_test(timeout=60)
@@ -261,3 +260,20 @@ class TestPortTakenWhileStarting:
             await server_app.kernel_manager.start_kernel()
         assert len(picked) == 2 * len(PORT_FIELDS)
         assert server_app.kernel_manager.list_kernels() == []
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_kernels_ports_lie_below_the_ephemeral_range(server_app, app):
+    """By default ("auto") no port of a new kernel is one an outgoing connection could be given."""
+    low, high = parse_port_range("auto") or (0, 0)
+    kernel_id = await server_app.kernel_manager.start_kernel()
+    info = server_app.kernel_manager._multi.get_kernel(kernel_id).get_connection_info()
+    ports = [info[name] for name in PORT_FIELDS]
+    assert len(set(ports)) == len(PORT_FIELDS)
+    assert all(low <= port <= high < ephemeral_range()[0] for port in ports), ports
+
+
+def test_a_kernel_port_range_that_is_not_one_is_refused():
+    from traitlets import TraitError
+    with pytest.raises(TraitError, match="kernel_port_range"):
+        MappingKernelManager(kernel_port_range="20000:30000")
