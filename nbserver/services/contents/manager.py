@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import functools
 import itertools
 import json
 import mimetypes
@@ -59,7 +60,11 @@ class Saved(NamedTuple):
     created: bool
 
 
+@functools.lru_cache(maxsize=4096)
 def guess_mimetype(name: str) -> str | None:
+    """``mimetypes.guess_type(name)[0]``, remembered per name: a folder listing asks it for every
+    file (about 5 us each, a tenth of a listing's own time), and a name's answer never changes,
+    since nbserver adds no types once it runs."""
     return mimetypes.guess_type(name)[0]
 
 
