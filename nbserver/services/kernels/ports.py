@@ -83,6 +83,16 @@ def ephemeral_range(path: str = "/proc/sys/net/ipv4/ip_local_port_range") -> tup
     return low, high
 
 
+def registered(port: int) -> bool:
+    """Whether the system's services database (``/etc/services``) names a TCP service on ``port``:
+    a kernel should not hold the port such a service may start on later."""
+    try:
+        socket.getservbyport(port, "tcp")
+    except OSError:
+        return False
+    return True
+
+
 def parse_port_range(text: str, ephemeral: tuple[int, int] | None = None) -> tuple[int, int] | None:
     """``kernel_port_range``'s value as (low, high), both inclusive, or None for jupyter_client's
     own choice (bind 0, in the ephemeral range).
@@ -112,8 +122,9 @@ class KernelPortCache(LocalPortCache):
     """jupyter_client's port cache (the ports its local provisioner gives each new kernel, kept
     apart until the kernel ends), picking from :attr:`port_range` rather than the ephemeral range.
 
-    A pick is a random port of the range that no other kernel of this process holds and that a
-    bind as ZeroMQ binds (``SO_REUSEADDR``) finds free; ``port_range`` None, or a range in which
+    A pick is a random port of the range that no other kernel of this process holds, that no
+    service is registered for (:func:`registered`), and that a bind as ZeroMQ binds
+    (``SO_REUSEADDR``) finds free; ``port_range`` None, or a range in which
     :data:`PICK_ATTEMPTS` picks found nothing free, takes jupyter_client's choice. One per process
     (``LocalPortCache`` is a singleton): :func:`install_port_cache` makes it the one.
     """
@@ -127,7 +138,7 @@ class KernelPortCache(LocalPortCache):
             low, high = self.port_range
             for _ in range(PICK_ATTEMPTS):
                 port = random.randint(low, high)
-                if port not in self.currently_used_ports and not ports_taken(ip, [port]):
+                if port not in self.currently_used_ports and not registered(port) and not ports_taken(ip, [port]):
                     self.currently_used_ports.add(port)
                     return port
         return int(super().find_available_port(ip))

@@ -17,6 +17,7 @@ from nbserver.services.kernels.ports import (
     kernel_ports_taken,
     parse_port_range,
     ports_taken,
+    registered,
 )
 
 
@@ -151,3 +152,14 @@ def test_the_installed_cache_is_jupyter_clients_and_keeps_what_the_previous_one_
         assert install_port_cache(None) is cache and cache.port_range is None
     finally:
         LocalPortCache._instance, KernelPortCache._instance = saved
+
+
+def test_a_port_a_service_is_registered_for_is_not_picked():
+    names = [port for port in range(1024, 5000) if registered(port) and bindable(port)]
+    if not names:
+        pytest.skip("no registered service port free between 1024 and 5000 here")
+    port = names[0]
+    cache = KernelPortCache()
+    cache.port_range = (port, port)
+    assert cache.find_available_port("127.0.0.1") != port  # jupyter_client's choice instead
+    assert socket.getservbyport(port, "tcp")  # the system's name for it, e.g. "socks" for 1080
