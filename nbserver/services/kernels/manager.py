@@ -114,9 +114,9 @@ class MappingKernelManager(KernelManagerBase[RunningKernel]):
         "auto",
         help="Where local kernels' TCP ports come from: 'auto' (ports 20000 up to just below the "
         "system's ephemeral range, ip_local_port_range: no outgoing connection can take a starting "
-        "kernel's ports there), 'LOW-HIGH' (those ports), either skipping ports /etc/services "
-        "names, or 'ephemeral' (jupyter_client's own "
-        "choice, bind to port 0, which connections made while the kernel starts may take).",
+        "kernel's ports there) or 'LOW-HIGH' (those ports), both skipping ports /etc/services names; "
+        "or 'ephemeral' (jupyter_client's own choice, bind to port 0, which connections made while "
+        "the kernel starts may take).",
     ).tag(config=True)
 
     @validate("kernel_port_range")

@@ -110,7 +110,7 @@ def parse_port_range(text: str, ephemeral: tuple[int, int] | None = None) -> tup
             return None
         return AUTO_RANGE_START, low - 1
     first, dash, last = text.partition("-")
-    if not dash or not first.strip().isdigit() or not last.strip().isdigit():
+    if not dash or not first.strip().isdecimal() or not last.strip().isdecimal():
         raise ValueError(f"kernel_port_range must be 'auto', 'ephemeral' or 'LOW-HIGH', not {text!r}")
     low, high = int(first), int(last)
     if not 1024 <= low <= high <= 65535:

@@ -14,6 +14,7 @@ import urllib.request
 from typing import Any
 
 import pytest
+from traitlets import TraitError
 from traitlets.config import Config
 
 from nbserver.services.kernels.manager import KernelEvent, KernelStartFailed, MappingKernelManager
@@ -274,6 +275,5 @@ async def test_a_kernels_ports_lie_below_the_ephemeral_range(server_app, app):
 
 
 def test_a_kernel_port_range_that_is_not_one_is_refused():
-    from traitlets import TraitError
     with pytest.raises(TraitError, match="kernel_port_range"):
         MappingKernelManager(kernel_port_range="20000:30000")

@@ -80,7 +80,7 @@ def test_ephemeral_and_explicit_ranges():
     assert parse_port_range("30000-30000") == (30000, 30000)
 
 
-@pytest.mark.parametrize("text", ["", "30000", "30000:30100", "a-b", "30100-30000", "80-90", "60000-70000", "-1-5"])
+@pytest.mark.parametrize("text", ["", "30000", "30000:30100", "a-b", "²-³", "30100-30000", "80-90", "60000-70000", "-1-5"])
 def test_a_range_that_is_not_one_is_refused(text):
     with pytest.raises(ValueError, match="kernel_port_range"):
         parse_port_range(text)
