@@ -22,7 +22,7 @@ import pytest
 
 from nbserver.base.handlers import OFF_LOOP_BODY_BYTES
 from nbserver.errors import InvalidInput
-from nbserver.services.contents import filemanager
+from nbserver.services.contents import filemanager, replycache
 from nbserver.services.contents.notebookprocesses import NotebookProcesses, ProcessesUnavailable
 from nbserver.services.contents.notebookworker import ask
 from nbserver.services.contents.notebooks import encode_notebook, serialize_notebook
@@ -329,8 +329,12 @@ async def both_ways(api, server_app, path: str, params: dict[str, str] | None = 
 
 @pytest.mark.gen_test(timeout=60)
 @pytest.mark.parametrize("trusted", [True, False])
+@pytest.mark.parametrize("settled_seconds", [-1.0, 1e9], ids=["settled", "just-written"])
 async def test_a_notebook_read_through_a_worker_is_the_servers_own_reply(
-        api, root_dir, server_app, replies_across, trusted):
+        api, root_dir, server_app, replies_across, trusted, settled_seconds, monkeypatch):
+    # Either rule for the whole test: a real 2.5 s could pass between the two reads of a pair,
+    # and a settled reply's tag is made from the file's stamp, a just-written one's from its bytes.
+    monkeypatch.setattr(replycache, "SETTLED_SECONDS", settled_seconds)
     response = await api.put("api/contents/big.ipynb", {"type": "notebook", "content": large_notebook(trusted)})
     assert response.status == 201
     for params in (None, {"hash": "1"}):
@@ -343,21 +347,24 @@ async def test_a_notebook_read_through_a_worker_is_the_servers_own_reply(
 
 @pytest.mark.gen_test(timeout=60)
 async def test_a_settled_notebook_read_through_a_worker_is_kept_and_learned(api, root_dir, server_app,
-                                                                           replies_across):
+                                                                           replies_across, settled_at_once):
     nb = large_notebook()
     nb["cells"][0]["cell_type"] = "unknown"  # invalid: the reply carries the validation message
     (root_dir / "old.ipynb").write_text(json.dumps(nb))
-    os.utime(root_dir / "old.ipynb", (time.time() - 60, time.time() - 60))  # settled: its reply is kept
     (root_dir / "nan.ipynb").write_bytes(
         (root_dir / "old.ipynb").read_bytes().replace(b'"execution_count": 1', b'"execution_count": NaN', 1))
-    across, here = await both_ways(api, server_app, "old.ipynb")
-    assert across.body == here.body and across.headers["ETag"] == here.headers["ETag"]
-    assert "message" in across.json()
+    replies = server_app.contents_manager.replies
     await busy(server_app)
-    before = server_app.contents_manager.replies.stats().hits
+    across = await api.get("api/contents/old.ipynb")
+    assert replies_across == ["old.ipynb"] and replies.stats().entries == 1  # the worker's reply, kept
     again = await api.get("api/contents/old.ipynb")  # from the reply cache, not a worker
-    assert again.body == across.body and server_app.contents_manager.replies.stats().hits == before + 1
+    assert replies_across == ["old.ipynb"] and replies.stats().hits == 1
+    assert (again.body, again.headers["ETag"]) == (across.body, across.headers["ETag"])
+    assert "message" in across.json()
     server_app.contents_manager._large_jobs -= 1
+    replies.clear()
+    here = await api.get("api/contents/old.ipynb")  # in-process, the signature learned from the worker
+    assert (here.body, here.headers["ETag"]) == (across.body, across.headers["ETag"])
     nan_across, nan_here = await both_ways(api, server_app, "nan.ipynb")
     assert nan_across.body == nan_here.body and "NaN" in nan_across.json()["message"]
     assert replies_across == ["old.ipynb", "nan.ipynb"]

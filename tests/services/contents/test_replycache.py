@@ -24,14 +24,6 @@ def write_notebook(path, source="1+1", with_rich_output=False):
     nbformat.write(nb, str(path))
 
 
-@pytest.fixture
-def settled_at_once(monkeypatch, server_app):
-    """Files count as settled as soon as they are written (the real rule is tested on its own),
-    and the signature database exists already (its creation during a GET changes its stamp)."""
-    monkeypatch.setattr(replycache, "SETTLED_SECONDS", -1.0)
-    server_app.contents_manager.notary.is_signed("0" * 64)
-
-
 def stats(server_app):
     return server_app.contents_manager.replies.stats()
 
