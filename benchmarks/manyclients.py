@@ -26,7 +26,6 @@ import os
 import queue
 import random
 import shutil
-import statistics
 import sys
 import tempfile
 import time

@@ -105,8 +105,8 @@ ROWS = [
     *[row for size in bursts.POOL_SIZES for row in (
         Row(f"kernel_burst_p{size}_median", f"5 kernel starts at once, pool {size}: each to first reply, median",
             "ms", False, "kernel_burst"),
-        Row(f"kernel_burst_p{size}_max", f"  the same: slowest start", "ms", False, "kernel_burst"),
-        Row(f"kernel_burst_p{size}_total", f"  the same: all five answered", "ms", False, "kernel_burst"),
+        Row(f"kernel_burst_p{size}_max", "  the same: slowest start", "ms", False, "kernel_burst"),
+        Row(f"kernel_burst_p{size}_total", "  the same: all five answered", "ms", False, "kernel_burst"),
         Row(f"kernel_burst_p{size}_seq_max", f"  5 back to back, pool {size}: slowest start", "ms", False,
             "kernel_burst"),
         Row(f"kernel_burst_p{size}_seq_total", f"  5 back to back, pool {size}: all five", "ms", False,

@@ -29,9 +29,7 @@ from nbserver.auth.identity import AuthMethod, IdentityProvider, User
 from nbserver.auth.redirects import safe_next_path
 from nbserver.base.bodyreader import declared_length, read_body_whole
 from nbserver.base.urls import url_path_join
-from nbserver.blocking import run_blocking
 from nbserver.errors import (
-    InvalidInput,
     NbserverError,
     PayloadTooLarge,
     error_for_os_error,

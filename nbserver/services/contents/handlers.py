@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from tornado.httputil import format_timestamp
 
@@ -12,7 +11,7 @@ from nbserver.base.numbers import parse_page_size
 from nbserver.base.urls import url_escape_path, url_path_join
 from nbserver.errors import InvalidInput, NotFound
 from nbserver.services.contents.fileio import normalize_api_path
-from nbserver.services.contents.manager import CONTENT_TYPES, FILE_FORMATS, ContentsManager, Model
+from nbserver.services.contents.manager import CONTENT_TYPES, ContentsManager, Model
 from nbserver.services.contents.replycache import encode_reply
 from nbserver.services.contents.savebody import optional_str, save_model_from_body
 

@@ -23,7 +23,6 @@ from nbserver.base.urls import url_path_join
 from nbserver.blocking import run_blocking
 from nbserver.errors import InvalidInput, NotFound, PayloadTooLarge, error_for_os_error
 from nbserver.pages.files import StreamedFileMixin
-from nbserver.services.contents.fileio import normalize_api_path
 from nbserver.services.files.api_base import FilesAPIHandler, check_name
 from nbserver.services.files.manager import FileServices
 from nbserver.services.files.rendering import sandbox_policy
