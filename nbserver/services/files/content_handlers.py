@@ -97,14 +97,16 @@ class FileUploadHandler(FilesAPIHandler):
 
     Headers (``Plotly-*`` aliases accepted so that chart_studio scripts port easily):
     ``X-File-Name`` (required), ``Nbserver-Parent-Path`` and/or ``Nbserver-Parent`` (a folder
-    id or ``root``; default: the root), ``Nbserver-World-Readable`` (``true``/``false``).
+    id or ``root``; default: the root), ``Nbserver-World-Readable`` (``true``/``false``; ``false``
+    takes the link of a file the upload overwrites away, and without the header it keeps its link).
     201 with the File and ``Location``; 400 bad headers or an unreadable notebook, 404 no such
     folder, 409 ``name_conflict``, 413 past ``max_body_size`` (nothing is left behind).
     """
 
     upload: StagedUpload | None = None
     stream: UploadStream | None = None
-    world_readable = False
+    #: The ``World-Readable`` header's value; None without one (an overwritten file keeps its link).
+    world_readable: bool | None = None
     _undo_read_size: Callable[[], None] | None = None
 
     def header(self, name: str) -> str | None:
@@ -127,10 +129,12 @@ class FileUploadHandler(FilesAPIHandler):
         on_conflict = self.get_query_argument("on_conflict", default="fail")
         if on_conflict not in ON_CONFLICT:
             raise InvalidInput(f"'on_conflict' must be one of {', '.join(ON_CONFLICT)}.", code="invalid_field")
-        readable = (self.header("World-Readable") or "false").strip().lower()
-        if readable not in ("true", "false"):
-            raise InvalidInput("Nbserver-World-Readable must be true or false.", code="invalid_field")
-        self.world_readable = readable == "true"
+        readable = self.header("World-Readable")
+        if readable is not None:
+            readable = readable.strip().lower()
+            if readable not in ("true", "false"):
+                raise InvalidInput("Nbserver-World-Readable must be true or false.", code="invalid_field")
+            self.world_readable = readable == "true"
         folder = await self.folder()
         self.authorize_path(posixpath.join(folder, name))
         if self.world_readable:
@@ -177,8 +181,10 @@ class FileUploadHandler(FilesAPIHandler):
         await upload.manager.notify_saved(model["path"])  # search indexes it like a save
         services = self.file_services
         record = await services.record_for_path(model["path"])
-        if self.world_readable:
-            await services.shares.set_world_readable(record, True, self.current_user.username if self.current_user
+        if self.world_readable is not None and self.world_readable != record.world_readable:
+            # true gives the file a link; false takes away the link of a file this upload overwrote
+            await services.shares.set_world_readable(record, self.world_readable,
+                                                     self.current_user.username if self.current_user
                                                      else services.owner)
             record = await services.resolve(record.id)
         self.authorize_path(record.path)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from nbserver.blocking import run_blocking
 from nbserver.errors import InvalidInput, NotFound, Unprocessable
-from nbserver.services.nbconvert.exporting import export_notebook
+from nbserver.services.nbconvert.exporting import ConversionFailed, export_notebook
 from nbserver.services.files.store import FileRecord
 
 if TYPE_CHECKING:
@@ -60,8 +60,10 @@ class NotebookRenderer:
     async def html(self, record: FileRecord) -> bytes:
         """The notebook of ``record`` as an HTML page (UTF-8 bytes).
 
-        InvalidInput ``not_a_notebook`` for anything but a notebook; Unprocessable when its file
-        is not a readable notebook; ``ConversionFailed`` (500) when the exporter fails.
+        InvalidInput ``not_a_notebook`` for anything but a notebook; Unprocessable (422)
+        ``unreadable_notebook`` when its file does not parse as a notebook, ``unrenderable_notebook``
+        when it is not valid against the nbformat schema and the exporter fails on it;
+        ``ConversionFailed`` (500) when the exporter fails on a valid notebook.
         """
         if record.kind != "notebook":
             raise InvalidInput("Only notebooks can be rendered as HTML.", code="not_a_notebook")
@@ -97,7 +99,15 @@ class NotebookRenderer:
             model = await self.services.contents_manager.get(record.path, type="notebook")
         except InvalidInput as exc:
             raise Unprocessable(exc.message, code="unreadable_notebook") from None
-        body, _, _ = await run_blocking(export_notebook, "html", model["content"], model["name"])
+        try:
+            body, _, _ = await run_blocking(export_notebook, "html", model["content"], model["name"])
+        except ConversionFailed:
+            message = model.get("message")
+            if not message:
+                raise  # a valid notebook the exporter could not render: the server's failure (500, logged)
+            # Not valid against the nbformat schema (the read's message says where): the file's fault.
+            raise Unprocessable(f"This notebook cannot be rendered: {message}",
+                                code="unrenderable_notebook") from None
         return body
 
     def _remember(self, key: CacheKey, body: bytes) -> None:

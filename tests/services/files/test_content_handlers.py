@@ -96,6 +96,33 @@ async def test_html_of_an_unreadable_notebook_is_422(api: APIClient, root_dir: P
     assert response.status == 422 and "Unreadable notebook" in response.json()["message"]
 
 
+@pytest.mark.parametrize("notebook", [
+    {"cells": [{"cell_type": "code"}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5},
+    {"cells": 5, "metadata": {}, "nbformat": 4, "nbformat_minor": 5},
+    {"cells": "x", "metadata": [], "nbformat": 4, "nbformat_minor": 5},
+    {"cells": [{"cell_type": "markdown", "metadata": {}, "source": 5}], "metadata": {}, "nbformat": 4,
+     "nbformat_minor": 5},
+    {"cells": [{"cell_type": "code", "metadata": {}, "source": "", "execution_count": None,
+                "outputs": [{"output_type": "bogus"}]}], "metadata": {"kernelspec": 5}, "nbformat": 4,
+     "nbformat_minor": 5},
+], ids=["code-cell-without-fields", "cells-a-number", "metadata-a-list", "source-a-number", "bogus-output"])
+async def test_html_of_an_invalid_notebook_nbconvert_cannot_render_is_422_on_its_link_too(
+        api: APIClient, root_dir: Path, notebook: dict[str, object]) -> None:
+    """A notebook the server keeps (an invalid one is kept with a message) but nbconvert cannot
+    export is the file's fault: 422 with the validation message, never a 500, and its public
+    link answers 422 as well."""
+    (root_dir / "invalid.ipynb").write_text(json.dumps(notebook))
+    fid = await lookup(api, "invalid.ipynb")
+    response = await api.get(f"api/files/{fid}/html")
+    assert response.status == 422, response.body
+    error = response.json()
+    assert error["code"] == "unrenderable_notebook" and error["message"].startswith("This notebook cannot be rendered")
+    shared = await api.patch(f"api/files/{fid}", {"world_readable": True})
+    assert shared.status == 200, shared.body
+    page = await api.get(shared.json()["share_url"].lstrip("/"), headers={"Authorization": ""})
+    assert page.status == 422 and b"Traceback" not in page.body
+
+
 async def test_content_and_html_need_credentials(api: APIClient, root_dir: Path) -> None:
     """50"""
     (root_dir / "n.ipynb").write_text(json.dumps(NOTEBOOK))

@@ -114,6 +114,21 @@ async def test_plotly_aliases_and_parent_id_are_accepted(api: APIClient, root_di
     assert clash.status == 400
 
 
+async def test_an_overwrite_keeps_the_link_without_the_header_and_false_takes_it_away(
+        api: APIClient, root_dir: Path) -> None:
+    first = await upload(api, b"one", name="wr.txt", Nbserver_World_Readable="true")
+    assert first.status == 201 and first.json()["world_readable"] is True, first.body
+    link = first.json()["share_url"].lstrip("/")
+    kept = await upload(api, b"two", name="wr.txt", params={"on_conflict": "overwrite"})
+    assert kept.status == 201 and kept.json()["world_readable"] is True and kept.json()["share_url"] == first.json()["share_url"]
+    assert (await api.get(link + "/raw")).body == b"two"
+    private = await upload(api, b"three", name="wr.txt", params={"on_conflict": "overwrite"},
+                           Plotly_World_Readable="false")
+    assert private.status == 201 and private.json()["world_readable"] is False and private.json()["share_url"] is None
+    assert (await api.get(link + "/raw")).status == 404
+    assert (root_dir / "wr.txt").read_bytes() == b"three"
+
+
 async def test_an_unreadable_notebook_is_refused_and_an_invalid_one_kept_with_a_message(
         api: APIClient, root_dir: Path) -> None:
     """Section 3.5: an .ipynb is checked as a contents save checks it."""
