@@ -37,7 +37,7 @@ from tornado.iostream import IOStream, StreamClosedError
 
 from nbserver.blocking import run_blocking
 from nbserver.errors import Conflict, InvalidInput
-from nbserver.services.contents.fileio import NEW_FILE_MODE
+from nbserver.services.contents.fileio import NAME_MAX, NEW_FILE_MODE, truncate_to_bytes
 from nbserver.services.contents.notebooks import read_notebook
 from nbserver.services.contents.validation import validate_notebook
 from nbserver.services.files.splicing import SocketLease, SplicePipe, buffered_bytes
@@ -70,9 +70,17 @@ WRITEV_BUFFERS = 512
 
 
 def renamed(name: str, number: int) -> str:
-    """``a (1).ipynb``, ``a (2).ipynb``... (folders and files without an extension: ``a (1)``)."""
+    """``a (1).ipynb``, ``a (2).ipynb``... (folders and files without an extension: ``a (1)``).
+
+    The stem is shortened, on a character boundary, as far as the numbered name needs to fit
+    NAME_MAX (255 bytes of UTF-8); an extension too long to keep beside a stem is cut with it."""
     stem, ext = posixpath.splitext(name)
-    return f"{stem} ({number}){ext}"
+    suffix = f" ({number}){ext}"
+    room = NAME_MAX - len(os.fsencode(suffix))
+    if room < 1:
+        stem, suffix = name, f" ({number})"
+        room = NAME_MAX - len(os.fsencode(suffix))
+    return truncate_to_bytes(stem, room) + suffix
 
 
 class StagedUpload:

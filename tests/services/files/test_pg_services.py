@@ -203,6 +203,9 @@ async def test_upload_streams_into_a_row_with_conflict_rules(api: APIClient) -> 
     taken = await upload("big.bin", b"x")
     assert taken.status == 409 and taken.json()["code"] == "name_conflict"
     assert (await upload("big.bin", b"x", "rename")).json()["path"] == "big (1).bin"
+    long_name = "b" * 251 + ".bin"  # 255 bytes: a numbered name must give up some of the stem
+    assert (await upload(long_name, b"1")).status == 201
+    assert (await upload(long_name, b"2", "rename")).json()["path"] == "b" * 247 + " (1).bin"
     replaced = await upload("big.bin", b"y", "overwrite")
     assert replaced.status == 201 and replaced.json()["id"] == fid and await content_of(api, fid) == b"y"
     assert (await upload("n.ipynb", b"not json")).status == 400

@@ -72,6 +72,21 @@ async def test_upload_of_an_existing_name_is_409_unless_renamed(api: APIClient, 
     assert leftovers(root_dir / "proj") == []
 
 
+@pytest.mark.parametrize("name, numbered", [
+    ("b" * 249 + ".ipynb", "b" * 245 + " (1).ipynb"),      # 255 bytes: the stem gives up 4 for " (1)"
+    ("é" * 125 + ".txt", "é" * 123 + " (1).txt"),           # 254 bytes: whole characters only
+    ("x." + "e" * 252, "x." + "e" * 249 + " (1)"),          # an extension too long to keep apart
+])
+async def test_rename_shortens_a_long_name_to_fit(api: APIClient, root_dir: Path, name: str, numbered: str) -> None:
+    """on_conflict=rename finds a free name for a name already at the filesystem's 255-byte limit."""
+    assert (await upload(api, NOTEBOOK_BYTES if name.endswith(".ipynb") else b"one", name=name)).status == 201
+    second = await upload(api, NOTEBOOK_BYTES if name.endswith(".ipynb") else b"two", name=name,
+                          params={"on_conflict": "rename"})
+    assert second.status == 201, second.body
+    assert second.json()["name"] == numbered and len(numbered.encode()) <= 255
+    assert (root_dir / numbered).exists() and leftovers(root_dir) == []
+
+
 async def test_overwrite_replaces_the_bytes_and_keeps_the_id_and_mode(api: APIClient, root_dir: Path) -> None:
     """3 (overwrite)"""
     first = (await upload(api, b"one", name="t.txt")).json()
