@@ -238,12 +238,19 @@ class FileHTMLHandler(FilesAPIHandler):
 
 def send_rendered(handler: Any, services: FileServices, body: bytes, frame_ancestors: str,
                   include_body: bool = True) -> None:
-    """Finish ``handler`` with a rendered notebook and its sandboxing headers."""
+    """Finish ``handler`` with a rendered notebook and its sandboxing headers; 304 Not Modified,
+    without the body, when the request's ``If-None-Match`` names the page's entity tag (RFC 9110
+    section 13.1.2)."""
     handler.set_header("Content-Type", "text/html; charset=UTF-8")
     handler.set_header("Content-Security-Policy", sandbox_policy(services.render_allow_scripts, frame_ancestors))
-    handler.set_header("Content-Length", str(len(body)))
-    # Set here, not computed by finish: a handler that also streams files computes ETags from its open file.
+    # Set here, not computed by finish: a handler that also streams files computes ETags from its open file
+    # (and tornado's finish checks If-None-Match only against a tag it computed itself).
     handler.set_header("ETag", f'"{hashlib.sha256(body).hexdigest()[:32]}"')
+    if handler.check_etag_header():
+        handler.set_status(304)
+        handler.finish()
+        return
+    handler.set_header("Content-Length", str(len(body)))
     handler.finish(body if include_body else None)
 
 

@@ -70,6 +70,25 @@ async def test_html_of_a_notebook_is_sandboxed_without_same_origin(api: APIClien
     assert b"Rendered heading" in response.body
 
 
+async def test_html_and_its_share_link_answer_304_to_their_etag(api: APIClient, root_dir: Path) -> None:
+    """RFC 9110 13.1.2: a browser revalidating a rendered page it holds gets no body again."""
+    (root_dir / "n.ipynb").write_text(json.dumps(NOTEBOOK))
+    fid = await lookup(api, "n.ipynb")
+    link = (await api.patch(f"api/files/{fid}", {"world_readable": True})).json()["share_url"].lstrip("/")
+    for route in (f"api/files/{fid}/html", link):
+        page = await api.get(route)
+        assert page.status == 200 and page.body and page.headers["ETag"]
+        again = await api.get(route, headers={"If-None-Match": page.headers["ETag"]})
+        assert again.status == 304 and again.body == b"" and again.headers["ETag"] == page.headers["ETag"]
+        assert "sandbox" in again.headers["Content-Security-Policy"]
+        other = await api.get(route, headers={"If-None-Match": '"something-else"'})
+        assert other.status == 200 and other.body == page.body
+    edited = {**NOTEBOOK, "cells": [{"cell_type": "markdown", "metadata": {}, "source": ["# Edited"]}]}
+    (root_dir / "n.ipynb").write_text(json.dumps(edited))
+    changed = await api.get(f"api/files/{fid}/html", headers={"If-None-Match": page.headers["ETag"]})
+    assert changed.status == 200 and b"Edited" in changed.body
+
+
 async def test_html_is_cached_per_file_version(api: APIClient, root_dir: Path) -> None:
     """Section 3.10: cached by version; a save makes a new version."""
     (root_dir / "n.ipynb").write_text(json.dumps(NOTEBOOK))
