@@ -246,6 +246,7 @@ class FileServices(LoggingConfigurable):
         """
         self.contents_manager.add_rename_listener(self.path_renamed)
         self.contents_manager.add_delete_listener(self.path_deleted)
+        self.contents_manager.add_save_listener(self.path_saved)
         self.contents_manager.trasher = self.trash_path_quietly
         if self._has_ids() or trashcan.existing_trash_dirs(self.real_root):
             try:
@@ -390,6 +391,12 @@ class FileServices(LoggingConfigurable):
     async def path_deleted(self, path: str) -> None:
         if self._has_ids():
             await self._call(lambda store: store.forget(path))
+
+    async def path_saved(self, path: str) -> None:
+        """A save, an upload or a checkpoint's restore wrote ``path``: its id's version goes up."""
+        if self._has_ids():
+            path = fileio.normalize_api_path(path)
+            await self._call(lambda store: store.content_changed(path))
 
     # -- ids -----------------------------------------------------------------------------
 

@@ -168,4 +168,23 @@ END $$""",
     Migration(3, "row-level security: each database role reads and writes only its own rows",
               owner_policy("fs_files", "fs_trash", "fs_intents", "fs_shares", "fs_stars", "fs_edges",
                            "fs_share_keys")),
+    # Design section 3.1: a file's version counts content changes too (a save, an upload that
+    # overwrites, a checkpoint's restore give its row a new sha256), so that If-Match sees them.
+    Migration(4, "a contents row's new content raises its id's version", (
+        """CREATE OR REPLACE FUNCTION fs_files_follow_rename() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM before_rows o JOIN after_rows n ON n.file_id = o.file_id
+                 WHERE o.path <> n.path OR o.sha256 IS DISTINCT FROM n.sha256) THEN
+    RETURN NULL;
+  END IF;
+  DELETE FROM fs_files f USING before_rows o JOIN after_rows n ON n.file_id = o.file_id
+    WHERE o.path <> n.path AND f.owner = n.owner COLLATE "default" AND f.path = n.path AND f.state = 'live'
+    AND f.id <> n.file_id;
+  UPDATE fs_files f SET path = n.path, kind = fs_kind(n.path, n.is_dir), updated = clock_timestamp(),
+    version = f.version + 1
+    FROM before_rows o JOIN after_rows n ON n.file_id = o.file_id
+    WHERE f.id = n.file_id AND (o.path <> n.path OR o.sha256 IS DISTINCT FROM n.sha256) AND f.state = 'live';
+  RETURN NULL;
+END $$""",
+    )),
 ]

@@ -332,6 +332,11 @@ class PostgresMetadataStore(PostgresLinksStore, MetadataStore):
             self._lock_tree(cur, path)
             self._clear_live(cur, path)
 
+    def content_changed(self, path: str) -> None:
+        with self.transaction() as cur:
+            cur.execute("UPDATE fs_files SET version = version + 1, updated = %s WHERE owner = %s AND path = %s "
+                        "AND state = 'live'", (now(), self.owner, path))
+
     def apply_crawl(self, seen: dict[str, tuple[str, int, int]], missing_before: str) -> CrawlReport:
         """As SQLite's, in one transaction that replicas crawling the same owner take in turn."""
         stamp = now()

@@ -183,6 +183,12 @@ class MetadataStore(LinksStore):
         """Drop the live rows at and below ``path`` (it was deleted for good)."""
         raise NotImplementedError
 
+    def content_changed(self, path: str) -> None:
+        """The live file at ``path`` has new content: its ``version`` goes up by one and ``updated``
+        is now (design section 3.1: the version counts every meta or content change; the ETag
+        ``"<id>-<version>"`` that ``If-Match`` compares follows it). Nothing when it has no row."""
+        raise NotImplementedError
+
     # trash and intents
     def begin(self, op: str, args: dict[str, Any], trash: TrashRecord | None = None) -> str:
         """Record an intent (and a pending trash row) in one transaction; the intent's id."""
@@ -353,6 +359,11 @@ class SQLiteMetadataStore(SQLiteLinksStore, MetadataStore):
         with self._transaction() as db:
             db.execute(f"DELETE FROM files WHERE owner = :owner AND state = 'live' AND {descendants_clause()}",
                        {"owner": self.owner, **range_args(path)})
+
+    def content_changed(self, path: str) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE files SET version = version + 1, updated = ? WHERE owner = ? AND path = ? "
+                       "AND state = 'live'", (now(), self.owner, path))
 
     def apply_crawl(self, seen: dict[str, tuple[str, int, int]], missing_before: str) -> CrawlReport:
         stamp = now()

@@ -57,6 +57,27 @@ async def test_get_by_id_has_every_file_field_and_etag(api: APIClient) -> None:
 
 
 @pytest.mark.gen_test
+async def test_new_content_raises_the_version_so_if_match_sees_it(api: APIClient) -> None:
+    """Design 3.1: version increments on every meta or content change; a PATCH based on the
+    version before a save is refused (412) and nothing changes."""
+    await save(api, "v.txt", "one")
+    fid = await file_id(api, "v.txt")
+    before = await api.get(f"api/files/{fid}")
+    assert before.json()["version"] == 1
+    await save(api, "v.txt", "two two")
+    after = await api.get(f"api/files/{fid}")
+    assert after.json()["version"] == 2 and after.headers["ETag"] == f'"{fid}-2"' and after.json()["size"] == 7
+    stale = await api.patch(f"api/files/{fid}", {"name": "w.txt"}, headers={"If-Match": before.headers["ETag"]})
+    assert stale.status == 412 and (await api.get(f"api/files/{fid}")).json()["path"] == "v.txt"
+    overwritten = await api.post("api/files/upload", raw_body=b"three", params={"on_conflict": "overwrite"},
+                                 headers={"X-File-Name": "v.txt", "Content-Type": "application/octet-stream"})
+    assert overwritten.status == 201 and overwritten.json()["version"] == 3
+    assert overwritten.headers["ETag"] == f'"{fid}-3"'
+    fresh = await api.patch(f"api/files/{fid}", {"name": "w.txt"}, headers={"If-Match": f'"{fid}-3"'})
+    assert fresh.status == 200 and fresh.json()["version"] == 4
+
+
+@pytest.mark.gen_test
 @pytest.mark.parametrize("bad", ["00000000-0000-4000-8000-000000000000", "not-a-uuid", "%20", "ROOT"])
 async def test_unknown_and_malformed_ids_are_404(api: APIClient, bad: str) -> None:
     """6"""

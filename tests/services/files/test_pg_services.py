@@ -27,6 +27,7 @@ from tests.services.files.test_handlers import (  # noqa: F401
     test_contents_delete_moves_to_trash,
     test_folder_rename_carries_its_tree,
     test_get_by_id_has_every_file_field_and_etag,
+    test_new_content_raises_the_version_so_if_match_sees_it,
     test_id_follows_contents_rename_and_save,
     test_lookup_exists_and_missing,
     test_restore_onto_a_new_file_is_409_unless_renamed,
