@@ -249,6 +249,7 @@ class FileCheckpoints(CheckpointHistory):
     async def restore_checkpoint(self, checkpoint_id: str, path: str) -> None:
         with os_errors_as("restore a checkpoint of", normalize_api_path(path)):
             await run_blocking(self._restore, checkpoint_id, path)
+        await self.manager.notify_saved(normalize_api_path(path))  # new content: search, the file's version
 
     async def read_checkpoint(self, checkpoint_id: str, path: str) -> bytes:
         with os_errors_as("read a checkpoint of", normalize_api_path(path)):

@@ -75,6 +75,13 @@ async def test_new_content_raises_the_version_so_if_match_sees_it(api: APIClient
     assert overwritten.headers["ETag"] == f'"{fid}-3"'
     fresh = await api.patch(f"api/files/{fid}", {"name": "w.txt"}, headers={"If-Match": f'"{fid}-3"'})
     assert fresh.status == 200 and fresh.json()["version"] == 4
+    checkpoint = await api.post("api/contents/w.txt/checkpoints")
+    assert checkpoint.status == 201, checkpoint.body
+    await save(api, "w.txt", "four")
+    assert (await api.get(f"api/files/{fid}")).json()["version"] == 5
+    restored = await api.post(f"api/contents/w.txt/checkpoints/{checkpoint.json()['id']}")
+    assert restored.status == 204, restored.body
+    assert (await api.get(f"api/files/{fid}")).json()["version"] == 6
 
 
 @pytest.mark.gen_test
