@@ -57,6 +57,23 @@ CORS_ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 CORS_ALLOWED_HEADERS = "Authorization, Content-Type, X-XSRFToken, X-Requested-With"
 
 
+def allowed_methods(handler: web.RequestHandler) -> list[str]:
+    """The methods the class of ``handler`` answers: those it defines over tornado's defaults,
+    which answer 405."""
+    cls = type(handler)
+    return [method for method in cls.SUPPORTED_METHODS
+            if getattr(cls, method.lower(), None) is not getattr(web.RequestHandler, method.lower(), None)]
+
+
+def set_allow_header(handler: web.RequestHandler, status: int) -> None:
+    """On a 405 for a method the handler does not define, say which it does: ``Allow`` (RFC 9110
+    section 15.5.6 requires it). A 405 the handler raises itself sets its own."""
+    method = handler.request.method or ""
+    if status == 405 and getattr(type(handler), method.lower(), None) is getattr(web.RequestHandler,
+                                                                               method.lower(), None):
+        handler.set_header("Allow", ", ".join(allowed_methods(handler)))
+
+
 class BaseHandler(web.RequestHandler):
     """Common ground: the access pipeline, identity, security headers, base URL, plain HTML errors."""
 
@@ -310,6 +327,7 @@ class BaseHandler(web.RequestHandler):
         exc = kwargs.get("exc_info", (None, None, None))[1]
         status, message, reason = error_status_and_message(exc, status_code)
         self.set_status(status)
+        set_allow_header(self, status)
         self.clear_header("Content-Disposition")
         self.set_header("Content-Type", "text/html; charset=UTF-8")
         self.finish(
@@ -381,6 +399,7 @@ class JSONErrorsMixin(web.RequestHandler):
         exc = kwargs.get("exc_info", (None, None, None))[1]
         status, message, reason = error_status_and_message(exc, status_code)
         self.set_status(status)
+        set_allow_header(self, status)
         self.set_header("Content-Type", JSON_MEDIA_TYPE)
         body: dict[str, Any] = {"message": message, "reason": reason}
         if isinstance(exc, NbserverError):

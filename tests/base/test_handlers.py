@@ -125,3 +125,18 @@ async def test_config_nested_up_to_the_bound_is_merged_and_read_back(api):
     assert response.status == 200, response.body
     assert (await api.get("api/config/deep")).json() == json.loads(body)
     assert (await api.patch("api/config/deep", raw_body=body)).status == 200  # merged into itself
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("method, path, allowed", [
+    ("GET", "api/files/upload", {"POST", "OPTIONS"}),
+    ("DELETE", "api/status", {"GET", "OPTIONS"}),
+    ("POST", "shared/not-a-token", {"GET", "HEAD"}),
+])
+async def test_a_method_a_route_does_not_answer_is_405_with_allow(api, method, path, allowed):
+    """RFC 9110 15.5.6: a 405 names the methods the resource answers in ``Allow``."""
+    response = await api.request(method, path, raw_body=b"" if method == "POST" else None)
+    assert response.status == 405, response.body
+    assert {name.strip() for name in response.headers["Allow"].split(",")} == allowed
+    if path.startswith("api/"):
+        assert json.loads(response.body)["message"]

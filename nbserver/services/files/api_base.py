@@ -83,12 +83,19 @@ class FilesAPIHandler(APIHandler):
         return normalize_api_path(value)
 
 
-def check_name(name: Any, allow_hidden: bool) -> str:
-    """A new name: one path component, no NUL, not ``.``/``..``, not reserved; hidden only when allowed."""
-    if not isinstance(name, str) or not name or "/" in name or "\x00" in name or name in (".", ".."):
-        raise InvalidInput("'name' must be one file name, without '/'.", code="invalid_field")
+def check_name(name: Any, allow_hidden: bool, field: str = "'name'") -> str:
+    """A new name: one path component, no NUL, not ``.``/``..``, not reserved; hidden only when allowed.
+    InvalidInput (400, ``invalid_field``) naming ``field`` (the body's field or the header) and the rule."""
+    if not isinstance(name, str) or not name:
+        raise InvalidInput(f"{field} must be a file name.", code="invalid_field")
+    if "/" in name:
+        raise InvalidInput(f"{field} must be one file name, without '/'.", code="invalid_field")
+    if "\x00" in name:
+        raise InvalidInput(f"{field} may not contain a NUL character.", code="invalid_field")
+    if name in (".", ".."):
+        raise InvalidInput(f"{field} may not be '.' or '..'.", code="invalid_field")
     if is_reserved_name(name) or (name.startswith(".") and not allow_hidden):
-        raise InvalidInput("'name' may not start with '.' here.", code="invalid_field")
+        raise InvalidInput(f"{field} may not start with '.' here.", code="invalid_field")
     if len(name.encode("utf-8", "surrogateescape")) > NAME_MAX:
-        raise InvalidInput(f"'name' is longer than {NAME_MAX} bytes.", code="invalid_field")
+        raise InvalidInput(f"{field} is longer than {NAME_MAX} bytes.", code="invalid_field")
     return name
