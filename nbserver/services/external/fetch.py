@@ -16,6 +16,7 @@ proxy environment variables, and it streams with a per-chunk callback.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import re
 import socket
@@ -114,7 +115,9 @@ def check_url(source: str) -> Target:
     """Step 1: ``source`` as an http(s) URL with a host, else SourceInvalid (400).
 
     No user info, no control characters or spaces, at most 2048 characters; the host name is
-    IDNA-encoded and lower-cased. Ports and addresses are the fetcher's to check.
+    IDNA-encoded and lower-cased. An address written in a form other than dotted decimal IPv4 or
+    IPv6 (``2130706433``, ``0x7f.1``, ``127.1``) is SourceBlocked (403) whatever it names. Ports
+    and the addresses themselves are the fetcher's to check.
     """
     if not source:
         raise SourceInvalid("'source' is required: the http(s) URL of a notebook.")
@@ -135,7 +138,12 @@ def check_url(source: str) -> Target:
     host = parts.hostname or ""
     if not host:
         raise SourceInvalid("'source' has no host.")
-    if parse_literal(host) is None:
+    literal = parse_literal(host)
+    if literal is not None and not is_plain_literal(host):
+        # 2130706433, 0x7f.1, 0177.0.0.1, 127.1: no real link spells an address so; refused whatever it names.
+        raise SourceBlocked("The source's host is an address spelled in an unusual form.",
+                            log_detail=f"host {host!r} ({literal})")
+    if literal is None:
         try:
             host = host.encode("idna").decode("ascii").lower()
         except UnicodeError:
@@ -143,6 +151,16 @@ def check_url(source: str) -> Target:
         if not HOST_NAME.match(host):
             raise SourceInvalid("'source' has a host name that is not valid.")
     return Target(source, scheme, host, port if port is not None else DEFAULT_PORTS[scheme])
+
+
+def is_plain_literal(host: str) -> bool:
+    """Whether an address literal is written the usual way: dotted decimal IPv4, or IPv6 (with or
+    without a zone id), as ``ipaddress`` reads them."""
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
 
 
 def is_localhost_name(host: str) -> bool:

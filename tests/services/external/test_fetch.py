@@ -72,6 +72,18 @@ async def test_redirect_to_a_refused_destination_is_403(source: SourceServer, lo
     assert source.log == ["/to"]
 
 
+@pytest.mark.gen_test(timeout=30)
+@pytest.mark.parametrize("host", ["2130706433", "0x7f.1", "0177.0.0.1", "127.1", "0x7f000001"])
+async def test_an_oddly_spelled_address_is_refused_even_where_it_is_allowed(source: SourceServer, host: str) -> None:
+    """127.0.0.1 is allowed here, yet no real link spells an address so: 403 before any connection,
+    as a first URL and as a redirect's."""
+    with pytest.raises(SourceBlocked):
+        await fetcher().fetch(f"http://{host}:{source.port}/nb.ipynb")
+    with pytest.raises(SourceBlocked):
+        await fetcher().fetch(source.url(f"to?location=http://{host}:{source.port}/nb.ipynb"))
+    assert source.log == ["/to"]
+
+
 @pytest.mark.gen_test(timeout=60)
 @pytest.mark.parametrize("path", ["big", "big-length", "bomb"])
 async def test_200_mb_answers_stop_at_the_cap_with_bounded_memory(source: SourceServer, path: str) -> None:
