@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import posixpath
+import re
 from typing import Any, Awaitable, Callable
 from urllib.parse import unquote
 
@@ -77,13 +78,19 @@ def read_known_length_body(handler: Any, stream: UploadStream, splice: bool = Fa
     return replace_fixed_body_reader(handler, read_fixed_body, handler.max_body_size)
 
 
+#: RFC 8187 section 3.2.1: ext-value = charset "'" [ language ] "'" value-chars; UTF-8 only here.
+RFC8187_UTF8 = re.compile(r"utf-8'[a-z0-9-]*'", re.IGNORECASE)
+
+
 def header_text(value: str) -> str:
-    """A header's text, percent-decoded UTF-8; RFC 8187's ``UTF-8''...`` form and raw UTF-8 bytes too.
+    """A header's text, percent-decoded UTF-8; RFC 8187's ``UTF-8'[language]'...`` form and raw
+    UTF-8 bytes too.
 
     InvalidInput (``invalid_field``) for bytes that are not UTF-8.
     """
-    if value[:7].lower() == "utf-8''":
-        value = value[7:]
+    extended = RFC8187_UTF8.match(value)
+    if extended is not None:
+        value = value[extended.end():]
     try:
         # Tornado hands header bytes over as Latin-1 text: take them back to bytes, read UTF-8.
         text = value.encode("latin-1").decode("utf-8")

@@ -24,11 +24,9 @@ import psycopg
 
 from nbserver.blocking import run_blocking
 from nbserver.errors import Conflict, InvalidInput, NbserverError
-from nbserver.services.contents.notebooks import read_notebook
 from nbserver.services.contents.postgres import blobs
 from nbserver.services.contents.postgres.connections import error_for
-from nbserver.services.contents.validation import validate_notebook
-from nbserver.services.files.upload import MAX_RENAMES, Buffer, StagedUpload, renamed
+from nbserver.services.files.upload import MAX_RENAMES, Buffer, StagedUpload, check_notebook, renamed
 
 if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
@@ -38,12 +36,6 @@ if TYPE_CHECKING:
     from nbserver.services.contents.postgres.manager import PostgresContentsManager
 
 T = TypeVar("T")
-
-
-def check_notebook(raw: bytes) -> str | None:
-    """A save's notebook check of uploaded bytes: InvalidInput when unreadable, else the message."""
-    nb, note = read_notebook(raw)
-    return " ".join(filter(None, (note, validate_notebook(nb).message))) or None
 
 
 class DatabaseUpload(StagedUpload):

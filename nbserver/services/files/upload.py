@@ -69,6 +69,17 @@ MAP_POPULATE = getattr(mmap, "MAP_POPULATE", 0)
 WRITEV_BUFFERS = 512
 
 
+def check_notebook(raw: bytes) -> str | None:
+    """A save's notebook check of an uploaded ``.ipynb`` (file-services.md section 3.5): the
+    message it is kept with (a parse note, a validation message) or None; InvalidInput (400,
+    ``unreadable_notebook``) when the bytes do not parse as a notebook."""
+    try:
+        nb, note = read_notebook(raw)
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message, code="unreadable_notebook") from None
+    return " ".join(filter(None, (note, validate_notebook(nb).message))) or None
+
+
 def renamed(name: str, number: int) -> str:
     """``a (1).ipynb``, ``a (2).ipynb``... (folders and files without an extension: ``a (1)``).
 
@@ -251,8 +262,7 @@ class StagedUpload:
             limit = self.check_notebook_bytes / (1024 * 1024)
             return f"Not checked as a notebook: it is larger than {limit:g} MB."
         with open(self.staging, "rb") as handle:
-            nb, note = read_notebook(handle.read())  # InvalidInput: not readable as a notebook
-        return " ".join(filter(None, (note, validate_notebook(nb).message))) or None
+            return check_notebook(handle.read())
 
     def _place(self, digest: str) -> tuple[dict[str, Any], bool]:
         assert self.staging is not None

@@ -209,5 +209,6 @@ async def test_upload_streams_into_a_row_with_conflict_rules(api: APIClient) -> 
     assert (await upload(long_name, b"2", "rename")).json()["path"] == "b" * 247 + " (1).bin"
     replaced = await upload("big.bin", b"y", "overwrite")
     assert replaced.status == 201 and replaced.json()["id"] == fid and await content_of(api, fid) == b"y"
-    assert (await upload("n.ipynb", b"not json")).status == 400
+    unreadable = await upload("n.ipynb", b"not json")
+    assert unreadable.status == 400 and unreadable.json()["code"] == "unreadable_notebook"
     assert (await api.get("api/contents/n.ipynb")).status == 404

@@ -127,6 +127,8 @@ async def test_plotly_aliases_and_parent_id_are_accepted(api: APIClient, root_di
     (root_dir / "other").mkdir()
     clash = await upload(api, b"x", name="y.txt", Nbserver_Parent=folder, Nbserver_Parent_Path="other")
     assert clash.status == 400
+    tagged = await api.post("api/files/upload", raw_body=b"euro", headers={"X-File-Name": "utf-8'en-GB'%E2%82%AC2.txt"})
+    assert tagged.status == 201 and tagged.json()["path"] == "€2.txt", tagged.body  # RFC 8187: a language tag
 
 
 async def test_an_overwrite_keeps_the_link_without_the_header_and_false_takes_it_away(
@@ -149,6 +151,7 @@ async def test_an_unreadable_notebook_is_refused_and_an_invalid_one_kept_with_a_
     """Section 3.5: an .ipynb is checked as a contents save checks it."""
     broken = await upload(api, b'{"cells": [', name="broken.ipynb")
     assert broken.status == 400 and "Unreadable notebook" in broken.json()["message"]
+    assert broken.json()["code"] == "unreadable_notebook"
     assert os.listdir(root_dir) == []
     invalid = await upload(api, json.dumps({"nbformat": 4, "nbformat_minor": 4, "cells": "no"}).encode(),
                            name="invalid.ipynb")
