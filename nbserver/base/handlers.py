@@ -57,21 +57,22 @@ CORS_ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 CORS_ALLOWED_HEADERS = "Authorization, Content-Type, X-XSRFToken, X-Requested-With"
 
 
-def allowed_methods(handler: web.RequestHandler) -> list[str]:
-    """The methods the class of ``handler`` answers: those it defines over tornado's defaults,
-    which answer 405."""
+def defined_methods(handler: web.RequestHandler) -> list[str]:
+    """The methods the class of ``handler`` defines over tornado's defaults (which answer 405)."""
     cls = type(handler)
     return [method for method in cls.SUPPORTED_METHODS
             if getattr(cls, method.lower(), None) is not getattr(web.RequestHandler, method.lower(), None)]
 
 
 def set_allow_header(handler: web.RequestHandler, status: int) -> None:
-    """On a 405 for a method the handler does not define, say which it does: ``Allow`` (RFC 9110
-    section 15.5.6 requires it). A 405 the handler raises itself sets its own."""
-    method = handler.request.method or ""
-    if status == 405 and getattr(type(handler), method.lower(), None) is getattr(web.RequestHandler,
-                                                                               method.lower(), None):
-        handler.set_header("Allow", ", ".join(allowed_methods(handler)))
+    """A 405 says which methods the resource answers now: ``Allow`` (RFC 9110 section 15.5.6
+    requires it; empty when it answers none). The handler's ``allowed_methods()`` when it has
+    one, else the methods its class defines."""
+    if status != 405:
+        return
+    allowed = getattr(handler, "allowed_methods", None)
+    methods: list[str] = allowed() if callable(allowed) else defined_methods(handler)
+    handler.set_header("Allow", ", ".join(methods))
 
 
 class BaseHandler(web.RequestHandler):

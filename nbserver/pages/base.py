@@ -9,7 +9,7 @@ from typing import Any
 import jinja2
 
 from nbserver import __version__
-from nbserver.base.handlers import PageHandler, error_status_and_message
+from nbserver.base.handlers import PageHandler, error_status_and_message, set_allow_header
 from nbserver.services.contents.manager import ContentsManager
 
 log = logging.getLogger("nbserver")
@@ -58,6 +58,7 @@ class PageBase(PageHandler):
             super().write_error(status_code, **kwargs)
             return
         self.set_status(status)
+        set_allow_header(self, status)
         self.clear_header("Content-Disposition")
         self.set_header("Content-Type", "text/html; charset=UTF-8")
         self.finish(page)

@@ -132,6 +132,7 @@ async def test_config_nested_up_to_the_bound_is_merged_and_read_back(api):
     ("GET", "api/files/upload", {"POST", "OPTIONS"}),
     ("DELETE", "api/status", {"GET", "OPTIONS"}),
     ("POST", "shared/not-a-token", {"GET", "HEAD"}),
+    ("PUT", "tree", {"GET"}),
 ])
 async def test_a_method_a_route_does_not_answer_is_405_with_allow(api, method, path, allowed):
     """RFC 9110 15.5.6: a 405 names the methods the resource answers in ``Allow``."""

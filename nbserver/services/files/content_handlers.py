@@ -82,11 +82,11 @@ def read_known_length_body(handler: Any, stream: UploadStream, splice: bool = Fa
 RFC8187_UTF8 = re.compile(r"utf-8'[a-z0-9-]*'", re.IGNORECASE)
 
 
-def header_text(value: str) -> str:
+def header_text(value: str, header: str) -> str:
     """A header's text, percent-decoded UTF-8; RFC 8187's ``UTF-8'[language]'...`` form and raw
     UTF-8 bytes too.
 
-    InvalidInput (``invalid_field``) for bytes that are not UTF-8.
+    InvalidInput (``invalid_field``, naming ``header``) for bytes that are not UTF-8, or another charset.
     """
     extended = RFC8187_UTF8.match(value)
     if extended is not None:
@@ -96,7 +96,8 @@ def header_text(value: str) -> str:
         text = value.encode("latin-1").decode("utf-8")
         return unquote(text, errors="strict")
     except UnicodeError:
-        raise InvalidInput("Header values must be UTF-8, percent-encoded.", code="invalid_field") from None
+        raise InvalidInput(f"{header} must be UTF-8, percent-encoded (or RFC 8187's UTF-8''... form).",
+                           code="invalid_field") from None
 
 
 class FileUploadHandler(FilesAPIHandler):
@@ -118,7 +119,7 @@ class FileUploadHandler(FilesAPIHandler):
 
     def header(self, name: str) -> str | None:
         """Header ``Nbserver-<name>`` or its alias ``Plotly-<name>``; InvalidInput when both differ."""
-        values = {header_text(value) for key in (f"Nbserver-{name}", f"Plotly-{name}")
+        values = {header_text(value, key) for key in (f"Nbserver-{name}", f"Plotly-{name}")
                   if (value := self.request.headers.get(key)) is not None}
         if len(values) > 1:
             raise InvalidInput(f"Nbserver-{name} and Plotly-{name} differ.", code="invalid_field")
@@ -132,7 +133,7 @@ class FileUploadHandler(FilesAPIHandler):
         if raw_name is None or not raw_name.strip():
             raise InvalidInput("X-File-Name is required: the name of the uploaded file.", code="invalid_field")
         services = self.file_services
-        name = check_name(header_text(raw_name), bool(services.contents_manager.allow_hidden), "X-File-Name")
+        name = check_name(header_text(raw_name, "X-File-Name"), bool(services.contents_manager.allow_hidden), "X-File-Name")
         on_conflict = self.get_query_argument("on_conflict", default="fail")
         if on_conflict not in ON_CONFLICT:
             raise InvalidInput(f"'on_conflict' must be one of {', '.join(ON_CONFLICT)}.", code="invalid_field")
@@ -236,11 +237,14 @@ class FileContentHandler(FilesAPIHandler, StreamedFileMixin):
 class FileHTMLHandler(FilesAPIHandler):
     """``GET /api/files/{id}/html``: the notebook rendered, under a sandboxing CSP (opaque origin)."""
 
-    async def get(self, file_id: str) -> None:
+    async def get(self, file_id: str, include_body: bool = True) -> None:
         record = await self.resolve(file_id)
         services = self.file_services
         body = await services.renderer.html(record)
-        send_rendered(self, services, body, frame_ancestors="'self'")
+        send_rendered(self, services, body, frame_ancestors="'self'", include_body=include_body)
+
+    async def head(self, file_id: str) -> None:
+        await self.get(file_id, include_body=False)
 
 
 def send_rendered(handler: Any, services: FileServices, body: bytes, frame_ancestors: str,

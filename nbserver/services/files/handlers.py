@@ -186,6 +186,10 @@ class FileCollaboratorsHandler(FilesAPIHandler):
 
     get = post = delete = refuse
 
+    def allowed_methods(self) -> list[str]:
+        """None in single-user mode (the 405's ``Allow`` is empty); CORS preflights are answered."""
+        return ["OPTIONS"]
+
 
 def encode_cursor(trash: TrashRecord) -> str:
     return base64.urlsafe_b64encode(json.dumps([trash.trashed_at, trash.id]).encode()).decode()

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from nbserver.services.files.manager import FileServices
 
 CacheKey = tuple[str, int, int, int, int]
+#: File versions whose failed render is remembered (see ``NotebookRenderer._failures``).
+FAILURES_KEPT = 256
 
 
 def sandbox_policy(allow_scripts: bool, frame_ancestors: str = "'self'") -> str:
@@ -44,6 +46,9 @@ class NotebookRenderer:
         self._cache: OrderedDict[CacheKey, bytes] = OrderedDict()
         self._cached_bytes = 0
         self._exports: dict[CacheKey, asyncio.Future[bytes]] = {}
+        #: Versions nbconvert could not render, with the answer given (a public link asked again
+        #: must not run the exporter again each time); the newest FAILURES_KEPT.
+        self._failures: OrderedDict[CacheKey, Unprocessable] = OrderedDict()
 
     @property
     def max_bytes(self) -> int:
@@ -62,8 +67,7 @@ class NotebookRenderer:
 
         InvalidInput ``not_a_notebook`` for anything but a notebook; Unprocessable (422)
         ``unreadable_notebook`` when its file does not parse as a notebook, ``unrenderable_notebook``
-        when it is not valid against the nbformat schema and the exporter fails on it;
-        ``ConversionFailed`` (500) when the exporter fails on a valid notebook.
+        when nbconvert's exporter fails on it (remembered for that file version).
         """
         if record.kind != "notebook":
             raise InvalidInput("Only notebooks can be rendered as HTML.", code="not_a_notebook")
@@ -77,13 +81,16 @@ class NotebookRenderer:
         if cached is not None:
             self._cache.move_to_end(key)
             return cached
+        failed = self._failures.get(key)
+        if failed is not None:
+            raise Unprocessable(failed.message, code=failed.code)
         running = self._exports.get(key)
         if running is not None:
             return await asyncio.shield(running)
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._exports[key] = future
         try:
-            body = await self._export(record)
+            body = await self._export(record, key)
             future.set_result(body)
             self._remember(key, body)
             return body
@@ -94,21 +101,27 @@ class NotebookRenderer:
         finally:
             del self._exports[key]
 
-    async def _export(self, record: FileRecord) -> bytes:
+    async def _export(self, record: FileRecord, key: CacheKey) -> bytes:
         try:
             model = await self.services.contents_manager.get(record.path, type="notebook")
         except InvalidInput as exc:
             raise Unprocessable(exc.message, code="unreadable_notebook") from None
         try:
             body, _, _ = await run_blocking(export_notebook, "html", model["content"], model["name"])
-        except ConversionFailed:
-            message = model.get("message")
-            if not message:
-                raise  # a valid notebook the exporter could not render: the server's failure (500, logged)
-            # Not valid against the nbformat schema (the read's message says where): the file's fault.
-            raise Unprocessable(f"This notebook cannot be rendered: {message}",
-                                code="unrenderable_notebook") from None
+        except ConversionFailed as exc:
+            # The HTML exporter needs nothing the server may lack (no pandoc): what it fails on is
+            # in the notebook (a schema-invalid one, or content the schema allows that nbconvert
+            # cannot handle, such as a number where it wants widget state). 422, not a 500.
+            failure = Unprocessable(f"This notebook cannot be rendered: {model.get('message') or exc.message}",
+                                    code="unrenderable_notebook")
+            self._remember_failure(key, failure)
+            raise failure from None
         return body
+
+    def _remember_failure(self, key: CacheKey, failure: Unprocessable) -> None:
+        self._failures[key] = failure
+        while len(self._failures) > FAILURES_KEPT:
+            self._failures.popitem(last=False)
 
     def _remember(self, key: CacheKey, body: bytes) -> None:
         if len(body) > self.max_bytes:

@@ -84,14 +84,18 @@ def renamed(name: str, number: int) -> str:
     """``a (1).ipynb``, ``a (2).ipynb``... (folders and files without an extension: ``a (1)``).
 
     The stem is shortened, on a character boundary, as far as the numbered name needs to fit
-    NAME_MAX (255 bytes of UTF-8); an extension too long to keep beside a stem is cut with it."""
+    NAME_MAX (255 bytes of UTF-8), without a dot or space left at its end; an extension too long
+    to keep beside a stem is cut with it."""
     stem, ext = posixpath.splitext(name)
     suffix = f" ({number}){ext}"
     room = NAME_MAX - len(os.fsencode(suffix))
     if room < 1:
         stem, suffix = name, f" ({number})"
         room = NAME_MAX - len(os.fsencode(suffix))
-    return truncate_to_bytes(stem, room) + suffix
+    cut = truncate_to_bytes(stem, room)
+    if cut != stem:
+        cut = cut.rstrip(". ") or cut  # "x.tar" cut to "x." would read "x. (1).gz"
+    return cut + suffix
 
 
 class StagedUpload:

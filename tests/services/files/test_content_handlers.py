@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,6 +80,11 @@ async def test_html_and_its_share_link_answer_304_to_their_etag(api: APIClient, 
     for route in (f"api/files/{fid}/html", link):
         page = await api.get(route)
         assert page.status == 200 and page.body and page.headers["ETag"]
+        head = await api.request("HEAD", route)
+        assert head.status == 200 and head.body == b"" and head.headers["ETag"] == page.headers["ETag"]
+        assert int(head.headers["Content-Length"]) == len(page.body)
+        head_again = await api.request("HEAD", route, headers={"If-None-Match": page.headers["ETag"]})
+        assert head_again.status == 304
         again = await api.get(route, headers={"If-None-Match": page.headers["ETag"]})
         assert again.status == 304 and again.body == b"" and again.headers["ETag"] == page.headers["ETag"]
         assert "sandbox" in again.headers["Content-Security-Policy"]
@@ -124,7 +131,10 @@ async def test_html_of_an_unreadable_notebook_is_422(api: APIClient, root_dir: P
     {"cells": [{"cell_type": "code", "metadata": {}, "source": "", "execution_count": None,
                 "outputs": [{"output_type": "bogus"}]}], "metadata": {"kernelspec": 5}, "nbformat": 4,
      "nbformat_minor": 5},
-], ids=["code-cell-without-fields", "cells-a-number", "metadata-a-list", "source-a-number", "bogus-output"])
+    # valid against the schema, yet nbconvert cannot render it
+    {"cells": [], "metadata": {"widgets": 5}, "nbformat": 4, "nbformat_minor": 5},
+], ids=["code-cell-without-fields", "cells-a-number", "metadata-a-list", "source-a-number", "bogus-output",
+        "widget-state-a-number"])
 async def test_html_of_an_invalid_notebook_nbconvert_cannot_render_is_422_on_its_link_too(
         api: APIClient, root_dir: Path, notebook: dict[str, object]) -> None:
     """A notebook the server keeps (an invalid one is kept with a message) but nbconvert cannot
@@ -140,6 +150,20 @@ async def test_html_of_an_invalid_notebook_nbconvert_cannot_render_is_422_on_its
     assert shared.status == 200, shared.body
     page = await api.get(shared.json()["share_url"].lstrip("/"), headers={"Authorization": ""})
     assert page.status == 422 and b"Traceback" not in page.body
+
+
+async def test_a_failed_render_is_remembered_for_the_file_version(api: APIClient, root_dir: Path, caplog: Any) -> None:
+    """A public link asked again does not run nbconvert again on a version it failed on."""
+    (root_dir / "w.ipynb").write_text(json.dumps({"cells": [], "metadata": {"widgets": 5}, "nbformat": 4,
+                                                  "nbformat_minor": 5}))
+    fid = await lookup(api, "w.ipynb")
+    caplog.set_level(logging.WARNING, logger="nbserver")
+    for _ in range(3):
+        response = await api.get(f"api/files/{fid}/html")
+        assert response.status == 422 and response.json()["code"] == "unrenderable_notebook"
+    assert sum("nbconvert export of" in record.getMessage() for record in caplog.records) == 1
+    (root_dir / "w.ipynb").write_text(json.dumps(NOTEBOOK))  # a new version renders
+    assert (await api.get(f"api/files/{fid}/html")).status == 200
 
 
 async def test_content_and_html_need_credentials(api: APIClient, root_dir: Path) -> None:

@@ -57,6 +57,19 @@ async def test_upload_without_or_with_a_bad_name_is_400_and_writes_nothing(api: 
     assert os.listdir(root_dir) == []
 
 
+@pytest.mark.parametrize("raw, rule", [
+    (".", "'.' or '..'"), ("%2E%2E", "'.' or '..'"), ("x%00y", "NUL"), ("a%2Fb", "without '/'"),
+    ("%FF", "UTF-8"), ("ISO-8859-1'en'%A31.txt", "UTF-8"),
+])
+async def test_a_bad_name_header_is_named_with_the_rule_it_breaks(api: APIClient, root_dir: Path, raw: str,
+                                                                   rule: str) -> None:
+    response = await api.post("api/files/upload", raw_body=b"data", headers={"X-File-Name": raw})
+    assert response.status == 400, response.body
+    message = response.json()["message"]
+    assert message.startswith("X-File-Name") and rule in message, message
+    assert os.listdir(root_dir) == []
+
+
 async def test_upload_of_an_existing_name_is_409_unless_renamed(api: APIClient, root_dir: Path) -> None:
     """3"""
     (root_dir / "proj").mkdir()
