@@ -116,6 +116,9 @@ def test_a_pick_skips_ports_another_socket_holds(three_free_ports):
     cache.port_range = (first, third)
     with socket.socket() as one, socket.socket() as two:
         for holder, port in ((one, first), (two, third)):
+            # As a kernel's ZeroMQ socket binds: a connection an earlier test left in TIME_WAIT on
+            # this port must not stop the bind (without it, CI once failed here with EADDRINUSE).
+            holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             holder.bind(("127.0.0.1", port))
             holder.listen()
         assert {cache.find_available_port("127.0.0.1") for _ in range(3)} >= {second}
