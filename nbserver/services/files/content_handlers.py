@@ -133,7 +133,8 @@ class FileUploadHandler(FilesAPIHandler):
         if raw_name is None or not raw_name.strip():
             raise InvalidInput("X-File-Name is required: the name of the uploaded file.", code="invalid_field")
         services = self.file_services
-        name = check_name(header_text(raw_name, "X-File-Name"), bool(services.contents_manager.allow_hidden), "X-File-Name")
+        name = check_name(header_text(raw_name, "X-File-Name"), bool(services.contents_manager.allow_hidden),
+                          "X-File-Name")
         on_conflict = self.get_query_argument("on_conflict", default="fail")
         if on_conflict not in ON_CONFLICT:
             raise InvalidInput(f"'on_conflict' must be one of {', '.join(ON_CONFLICT)}.", code="invalid_field")

@@ -187,7 +187,7 @@ class FileCollaboratorsHandler(FilesAPIHandler):
     get = post = delete = refuse
 
     def allowed_methods(self) -> list[str]:
-        """None in single-user mode (the 405's ``Allow`` is empty); CORS preflights are answered."""
+        """What the 405's ``Allow`` lists: in single-user mode only OPTIONS (CORS preflights)."""
         return ["OPTIONS"]
 
 
