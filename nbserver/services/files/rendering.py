@@ -72,7 +72,7 @@ class NotebookRenderer:
         if record.kind != "notebook":
             raise InvalidInput("Only notebooks can be rendered as HTML.", code="not_a_notebook")
         if record.state != "live":
-            raise NotFound("No such file id.", code="not_found")
+            raise NotFound("A trashed notebook is not rendered; restore it first.", code="not_found")
         try:
             key = await self._key(record)
         except (OSError, NotFound):

@@ -78,7 +78,9 @@ def decode_cursor(cursor: str) -> int:
         offset = value["o"]
     except (ValueError, TypeError, KeyError, binascii.Error):
         raise InvalidInput("Invalid cursor.", code="invalid_field") from None
-    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= MAX_OFFSET:
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise InvalidInput("Invalid cursor.", code="invalid_field")
+    if offset > MAX_OFFSET:
         raise InvalidInput(f"Search pages end after {MAX_OFFSET} results; refine the query.",
                            code="invalid_field")
     return offset

@@ -57,6 +57,11 @@ async def test_content_of_a_folder_is_400_and_of_a_trashed_file_404(api: APIClie
     assert (await api.post(f"api/files/{fid}/trash")).status == 200
     assert (await api.get(f"api/files/{fid}/content")).status == 404
     assert (await api.get("api/files/00000000-0000-4000-8000-000000000000/content")).status == 404
+    (root_dir / "n.ipynb").write_text(json.dumps(NOTEBOOK))
+    notebook = await lookup(api, "n.ipynb")
+    assert (await api.post(f"api/files/{notebook}/trash")).status == 200
+    trashed = await api.get(f"api/files/{notebook}/html")
+    assert trashed.status == 404 and "restore it first" in trashed.json()["message"]
 
 
 async def test_html_of_a_notebook_is_sandboxed_without_same_origin(api: APIClient, root_dir: Path) -> None:

@@ -7,6 +7,8 @@ Saves go through the contents API; the indexer runs in the background as in a se
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
 import time
 from pathlib import Path
@@ -111,6 +113,10 @@ async def test_bad_queries_are_400(server_app: Any, api: APIClient) -> None:
         response = await search(api, **params)
         assert response.status == 400, params
         assert set(response.json()) >= {"message", "reason"}
+    forged = [base64.urlsafe_b64encode(json.dumps(value).encode()).decode() for value in ({"o": -5}, {"o": "x"})]
+    for cursor in forged:
+        assert (await search(api, q="x", cursor=cursor)).json()["message"] == "Invalid cursor."
+    assert "refine the query" in (await search(api, q="x", cursor="eyJvIjogMTAwMDF9")).json()["message"]
 
 
 @pytest.mark.gen_test(timeout=120)
