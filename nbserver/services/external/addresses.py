@@ -35,17 +35,30 @@ METADATA_ADDRESSES = frozenset(ipaddress.ip_address(text) for text in (
 NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")
 
 
+def _literal_text(host: str) -> str:
+    """A URL host without IPv6 brackets and zone id."""
+    return host.strip("[]").split("%", 1)[0]
+
+
+def parse_plain_literal(host: str) -> IPAddress | None:
+    """The address a URL host names in the usual spelling (dotted decimal IPv4, or IPv6 with or
+    without a zone id), as ``ipaddress`` reads it; None for anything else."""
+    try:
+        return ipaddress.ip_address(_literal_text(host))
+    except ValueError:
+        return None
+
+
 def parse_literal(host: str) -> IPAddress | None:
     """The address a URL host names literally, or None for a host name.
 
     IPv6 zone ids are dropped; IPv4 in the forms ``inet_aton`` accepts (``2130706433``,
     ``0x7f.1``, ``0177.0.0.1``, ``127.1``) is normalised as the system's resolver would read it.
     """
-    text = host.strip("[]").split("%", 1)[0]
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        pass
+    plain = parse_plain_literal(host)
+    if plain is not None:
+        return plain
+    text = _literal_text(host)
     if not text or ":" in text or not all(char in "0123456789abcdefxABCDEFX." for char in text):
         return None
     try:

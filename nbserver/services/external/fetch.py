@@ -16,7 +16,6 @@ proxy environment variables, and it streams with a per-chunk callback.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import re
 import socket
@@ -33,7 +32,7 @@ from tornado.simple_httpclient import HTTPTimeoutError, SimpleAsyncHTTPClient
 from nbserver import __version__
 from nbserver.base.bodyreader import declared_length
 from nbserver.errors import BadGateway, Forbidden, GatewayTimeout, InvalidInput, NbserverError, Unprocessable
-from nbserver.services.external.addresses import IPAddress, IPNetwork, parse_literal, refusal
+from nbserver.services.external.addresses import IPAddress, IPNetwork, parse_literal, parse_plain_literal, refusal
 from nbserver.services.external.cache import Validators
 
 log = logging.getLogger("nbserver")
@@ -139,7 +138,7 @@ def check_url(source: str) -> Target:
     if not host:
         raise SourceInvalid("'source' has no host.")
     literal = parse_literal(host)
-    if literal is not None and not is_plain_literal(host):
+    if literal is not None and parse_plain_literal(host) is None:
         # 2130706433, 0x7f.1, 0177.0.0.1, 127.1: no real link spells an address so; refused whatever it names.
         raise SourceBlocked("The source's host is an address spelled in an unusual form.",
                             log_detail=f"host {host!r} ({literal})")
@@ -151,16 +150,6 @@ def check_url(source: str) -> Target:
         if not HOST_NAME.match(host):
             raise SourceInvalid("'source' has a host name that is not valid.")
     return Target(source, scheme, host, port if port is not None else DEFAULT_PORTS[scheme])
-
-
-def is_plain_literal(host: str) -> bool:
-    """Whether an address literal is written the usual way: dotted decimal IPv4, or IPv6 (with or
-    without a zone id), as ``ipaddress`` reads them."""
-    try:
-        ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
-    except ValueError:
-        return False
-    return True
 
 
 def is_localhost_name(host: str) -> bool:

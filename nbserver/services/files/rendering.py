@@ -46,9 +46,9 @@ class NotebookRenderer:
         self._cache: OrderedDict[CacheKey, bytes] = OrderedDict()
         self._cached_bytes = 0
         self._exports: dict[CacheKey, asyncio.Future[bytes]] = {}
-        #: Versions nbconvert could not render, with the answer given (a public link asked again
-        #: must not run the exporter again each time); the newest FAILURES_KEPT.
-        self._failures: OrderedDict[CacheKey, Unprocessable] = OrderedDict()
+        #: Versions nbconvert could not render, with the message answered (a public link asked
+        #: again must not run the exporter again each time); the newest FAILURES_KEPT.
+        self._failures: OrderedDict[CacheKey, str] = OrderedDict()
 
     @property
     def max_bytes(self) -> int:
@@ -83,7 +83,7 @@ class NotebookRenderer:
             return cached
         failed = self._failures.get(key)
         if failed is not None:
-            raise Unprocessable(failed.message, code=failed.code)
+            raise Unprocessable(failed, code="unrenderable_notebook")
         running = self._exports.get(key)
         if running is not None:
             return await asyncio.shield(running)
@@ -112,14 +112,13 @@ class NotebookRenderer:
             # The HTML exporter needs nothing the server may lack (no pandoc): what it fails on is
             # in the notebook (a schema-invalid one, or content the schema allows that nbconvert
             # cannot handle, such as a number where it wants widget state). 422, not a 500.
-            failure = Unprocessable(f"This notebook cannot be rendered: {model.get('message') or exc.message}",
-                                    code="unrenderable_notebook")
-            self._remember_failure(key, failure)
-            raise failure from None
+            message = f"This notebook cannot be rendered: {model.get('message') or exc.message}"
+            self._remember_failure(key, message)
+            raise Unprocessable(message, code="unrenderable_notebook") from None
         return body
 
-    def _remember_failure(self, key: CacheKey, failure: Unprocessable) -> None:
-        self._failures[key] = failure
+    def _remember_failure(self, key: CacheKey, message: str) -> None:
+        self._failures[key] = message
         while len(self._failures) > FAILURES_KEPT:
             self._failures.popitem(last=False)
 
