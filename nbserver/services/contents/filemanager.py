@@ -40,7 +40,8 @@ from nbserver.services.contents.manager import (
     numbered_names,
 )
 from nbserver.services.contents.notary import take_cell_trust
-from nbserver.services.contents.notebookread import ReadsKnown, ReplyAcross, fill_notebook_model, notebook_reply_across
+from nbserver.services.contents.notebookread import (
+    Known, ReadsKnown, ReplyAcross, file_identity, fill_notebook_model, notebook_reply_across)
 from nbserver.services.contents.notebooks import SerializedNotebook, encode_notebook
 from nbserver.services.contents.notebookprocesses import NotebookProcesses, ProcessesUnavailable
 from nbserver.services.contents.notebooksize import encoded_size_within
@@ -90,12 +91,15 @@ class ReplyStart(NamedTuple):
 
     #: The model without its content (``_base_model``, of type notebook).
     model: Model
-    raw: bytes
-    #: The file's version the bytes are (None: it changed while read).
-    version: FileVersion | None
     os_path: str
+    #: The file's version as the server stat'ed it (the worker reads only that version).
+    version: FileVersion
     #: The file's stamp and stat before the read.
     before: tuple[Stamp, os.stat_result]
+    #: What earlier reads learned of this version (``ReadsKnown.known``).
+    known: tuple[Known, Known]
+    #: The notary's key, when the digest is not known.
+    secret: bytes | None
 
 
 class NameListing(NamedTuple):
@@ -624,8 +628,9 @@ class FileContentsManager(ContentsManager):
 
     def _start_reply(self, key: ReplyKey) -> ReplyStart | None:
         """What a notebook process needs to make the reply to ``key`` (see :meth:`_reply_across`):
-        the model without its content, the file's bytes and version. None when it is not a
-        regular file read as a notebook (the in-process path answers that, errors included)."""
+        the model without its content, where the file is and which version of it the reply is of,
+        what is known of that version. None when it is not a regular file read as a notebook
+        (the in-process path answers that, errors included)."""
         path, _, type, format, _ = key
         if type not in (None, "notebook") or format not in (None, "json"):
             return None
@@ -634,26 +639,30 @@ class FileContentsManager(ContentsManager):
             return None
         model = self._base_model(path, os_path, info)
         model["type"] = "notebook"
-        raw, version = self._read_notebook_file(os_path)
-        return ReplyStart(model, raw, version, os_path, (file_stamp(info, model["writable"]), info))
+        version = file_version(os.path.realpath(os_path), info)
+        known = self._known.known(version)
+        secret = None if known[0][0] else self.notary.secret()
+        return ReplyStart(model, os_path, version, (file_stamp(info, model["writable"]), info), known, secret)
 
     async def _reply_across(self, key: ReplyKey) -> EncodedReply | None:
         """The reply to a large notebook's read made in a notebook process
-        (:func:`notebookread.notebook_reply_across`: parse, trust, validation, encoding), the file
-        read and the reply kept here; the worker's question whether the notebook is signed is
-        answered by this server's notary. None when the pool cannot take it now (off, starting,
-        its worker died) or it is not a plain notebook read: then it is read in-process."""
+        (:func:`notebookread.notebook_reply_across`: the file's read, parse, trust, validation,
+        encoding) from the file this server resolved and stat'ed, the reply kept here; the
+        worker's question whether the notebook is signed is answered by this server's notary.
+        None when the pool cannot take it now (off, starting, its worker died), it is not a plain
+        notebook read, or the file changed after it was stat'ed: then it is read in-process."""
         start = await run_blocking(self._start_reply, key)
         if start is None:
             return None
-        known_digest, known_verdict = self._known.known(start.version)
-        secret = None if known_digest[0] else await run_blocking(self.notary.secret)
-        tagged = not settled(start.before[1])
+        info = start.before[1]
+        tagged = not settled(info)
         try:
-            across: ReplyAcross = await self.notebook_process_pool.run(
-                notebook_reply_across, start.model, start.raw, secret, known_digest, known_verdict, key[4], tagged,
-                answer=self.notary.is_signed)
+            across: ReplyAcross | None = await self.notebook_process_pool.run(
+                notebook_reply_across, start.model, start.os_path, file_identity(info), start.secret, *start.known,
+                key[4], tagged, answer=self.notary.is_signed)
         except ProcessesUnavailable:
+            return None
+        if across is None:
             return None
         self._known.learn(start.version, across.digest, across.verdict)
         tag: ContentTag | None = None

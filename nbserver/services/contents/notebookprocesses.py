@@ -36,7 +36,7 @@ from typing import Any, Callable, TypeVar
 
 from nbserver.blocking import run_blocking
 from nbserver.services.contents.notebookworker import (
-    ASKING, DONE, READY, out_of_band, read_exactly, read_message, write_message)
+    ASKING, DONE, READY, SharedFiles, out_of_band, read_exactly, read_message, write_message)
 
 T = TypeVar("T")
 
@@ -51,6 +51,22 @@ RESTART_PAUSE = 30.0
 PIPE_BYTES = 1024 * 1024
 
 
+def make_shared_files() -> SharedFiles | None:
+    """Two new memory files for a worker's large buffers (``memfd_create``; see notebookworker), or
+    None where the system has none (the buffers then cross in the pipes)."""
+    if not hasattr(os, "memfd_create"):
+        return None
+    made: list[int] = []
+    try:
+        for name in ("nbserver-requests", "nbserver-replies"):
+            made.append(os.memfd_create(name, os.MFD_CLOEXEC))
+    except OSError:
+        for fd in made:
+            os.close(fd)
+        return None
+    return SharedFiles(*made)
+
+
 class ProcessesUnavailable(Exception):
     """The pool cannot take this job now (off, starting, its worker died, or closed): run it in-process."""
 
@@ -60,22 +76,34 @@ class WorkerDied(Exception):
 
 
 class Worker:
-    """One notebook process and its two pipes. :meth:`call` blocks: one job at a time."""
+    """One notebook process, its two pipes and its two shared files (None: large buffers cross in
+    the pipes). :meth:`call` blocks: one job at a time."""
 
-    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], shared: SharedFiles | None = None) -> None:
         self.process = process
+        self.shared = shared
         assert process.stdin is not None and process.stdout is not None
         self._requests = process.stdin.fileno()
         self._replies = process.stdout.fileno()
+        self._to_worker: int | None = shared.requests if shared is not None else None
+        self._to_server: int | None = shared.replies if shared is not None else None
 
     @classmethod
     def spawn(cls, keep_bytes: int) -> Worker:
         """Start one (call from the event loop's thread: the worker's death signal is tied to the
         thread that started it); :meth:`wait_ready` next."""
-        process = subprocess.Popen(
-            [sys.executable, "-m", "nbserver.services.contents.notebookworker", str(os.getpid()), str(keep_bytes)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True, start_new_session=True)
-        worker = cls(process)
+        shared = make_shared_files()
+        command = [sys.executable, "-m", "nbserver.services.contents.notebookworker", str(os.getpid()), str(keep_bytes)]
+        try:
+            process = subprocess.Popen(
+                command + ([str(shared.requests), str(shared.replies)] if shared is not None else []),
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True, start_new_session=True,
+                pass_fds=shared or ())
+        except BaseException:
+            for fd in shared or ():
+                os.close(fd)
+            raise
+        worker = cls(process, shared)
         for fd in (worker._requests, worker._replies):
             with contextlib.suppress(OSError):  # a smaller limit (fs.pipe-max-size): the default buffer
                 fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
@@ -92,17 +120,23 @@ class Worker:
 
     def call(self, function: Callable[..., T], args: tuple[Any, ...],
              answer: Callable[[Any], Any] | None = None) -> T:
-        """``function(*args)`` in the worker (blocking); a large bytes-like argument arrives there as a
-        bytearray (:func:`out_of_band`). Each question the job asks (``notebookworker.ask``) is
-        answered by ``answer(question)``, called in this thread (with none, the question gets
-        RuntimeError). Raises what the job raised, or WorkerDied."""
+        """``function(*args)`` in the worker (blocking); a large bytes-like argument arrives there as
+        the buffer it was read into (:func:`out_of_band`). Each question the job asks
+        (``notebookworker.ask``) is answered by ``answer(question)``, called in this thread (with
+        none, the question gets RuntimeError). Raises what the job raised, WorkerDied, or
+        ProcessesUnavailable when the arguments could not be sent (the worker is still fine)."""
         try:
-            write_message(self._requests, (function, tuple(map(out_of_band, args))))
+            write_message(self._requests, (function, tuple(map(out_of_band, args))), self._to_worker)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise WorkerDied(repr(exc)) from None
+        except OSError as exc:  # the shared file could not take the arguments (out of memory): nothing sent
+            raise ProcessesUnavailable(f"the job's arguments could not be written: {exc!r}") from None
+        try:
             while True:
-                kind, value = read_message(self._replies)
+                kind, value = read_message(self._replies, self._to_server)
                 if kind != ASKING:
                     break
-                write_message(self._requests, self._answer(answer, value))
+                write_message(self._requests, self._answer(answer, value), self._to_worker)
         except (EOFError, BrokenPipeError, ConnectionResetError) as exc:
             raise WorkerDied(repr(exc)) from None
         if kind != DONE:
@@ -130,12 +164,17 @@ class Worker:
             self.process.wait()
         assert self.process.stdout is not None
         self.process.stdout.close()
+        for fd in self.shared or ():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.shared = None
 
     def resident_bytes(self) -> int:
-        """Its resident memory (/proc/<pid>/statm), 0 once it has exited."""
+        """Its resident memory (/proc/<pid>/statm) and its shared files' pages; 0 once it has exited."""
         try:
             with open(f"/proc/{self.pid}/statm") as handle:
-                return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+                resident = int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            return resident + sum(os.fstat(fd).st_blocks * 512 for fd in self.shared or ())
         except (OSError, ValueError, IndexError):
             return 0
 

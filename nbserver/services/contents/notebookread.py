@@ -4,15 +4,16 @@ database and marked on its code cells, validated.
 
 No tornado here: the server's threads run :func:`read_notebook_content` for most reads, and a
 notebook process (:mod:`.notebookprocesses`) runs it through :func:`notebook_reply_across` for a
-large first read that comes while another one is under way in the server (the parse, the trust
-digest, the validation and the reply's encoding of two reads then run on two cores), so the two
-paths cannot drift apart.
+large first read that comes while another one is under way in the server (the file's read, the
+parse, the trust digest, the validation and the reply's encoding of two reads then run on two
+cores), so the two paths cannot drift apart.
 """
 
 from __future__ import annotations
 
 import collections
 import hashlib
+import os
 import threading
 from typing import Any, Callable, Generic, Hashable, NamedTuple, TypeVar
 
@@ -147,6 +148,40 @@ def fill_notebook_model(model: Model, read: NotebookContent) -> None:
         model["message"] = read.message
 
 
+class FileIdentity(NamedTuple):
+    """Which file, in which version, a read in a notebook process is to find at its path: the
+    server's ``stat`` of it (:func:`file_identity`)."""
+
+    st_dev: int
+    st_ino: int
+    st_size: int
+    st_mtime_ns: int
+
+
+def file_identity(info: os.stat_result) -> FileIdentity:
+    return FileIdentity(info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+def read_identified_file(os_path: str, expected: FileIdentity) -> bytes | None:
+    """The bytes of the file at ``os_path`` when it is the file ``expected`` names, unchanged from
+    before the read to after it; None otherwise (replaced, changed, not a regular file any more:
+    the caller reads it again its own way). Opened without blocking, so a FIFO put in its place
+    cannot hold the reader; a path that no longer opens raises OSError."""
+    fd = os.open(os_path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    try:
+        if file_identity(os.fstat(fd)) != expected:
+            return None
+        raw = os.read(fd, expected.st_size)  # one read into the bytes returned
+        while len(raw) < expected.st_size:
+            more = os.read(fd, expected.st_size - len(raw))
+            if not more:
+                return None
+            raw += more
+        return raw if file_identity(os.fstat(fd)) == expected else None
+    finally:
+        os.close(fd)
+
+
 class ReplyAcross(NamedTuple):
     """A notebook's reply made in a notebook process (:func:`notebook_reply_across`)."""
 
@@ -163,14 +198,21 @@ class ReplyAcross(NamedTuple):
     file_digest: str | None
 
 
-def notebook_reply_across(model: Model, raw: bytes | bytearray, secret: bytes | None, known_digest: Known,
-                          known_verdict: Known, require_hash: bool, tagged: bool) -> ReplyAcross:
-    """A notebook read's reply made in a notebook process from its file's bytes: the model
-    (without ``content``: ``_base_model`` of the store) filled by :func:`read_notebook_content`,
-    whose question whether the digest is signed goes to the server (``notebookworker.ask``: its
-    notary answers, as for a read in its own threads), and its ``hash`` (SHA-256 of the bytes)
-    when ``require_hash``; then encoded. The body crosses back as a frame of its own. Raises
-    InvalidInput for bytes that are not a notebook."""
+def notebook_reply_across(model: Model, os_path: str, expected: FileIdentity, secret: bytes | None,
+                          known_digest: Known, known_verdict: Known, require_hash: bool,
+                          tagged: bool) -> ReplyAcross | None:
+    """A notebook read's reply made in a notebook process: the file at ``os_path`` read there
+    (:func:`read_identified_file`: None when it is not the ``expected`` file and version, which the
+    server stat'ed after checking the path, and for which it knows ``known_digest`` and
+    ``known_verdict``), the model (without ``content``: ``_base_model`` of the store) filled by
+    :func:`read_notebook_content`, whose question whether the digest is signed goes to the server
+    (``notebookworker.ask``: its notary answers, as for a read in its own threads), and its
+    ``hash`` (SHA-256 of the bytes) when ``require_hash``; then encoded. The body crosses back as
+    a frame of its own. Raises InvalidInput for bytes that are not a notebook, OSError when the
+    path no longer opens."""
+    raw = read_identified_file(os_path, expected)
+    if raw is None:
+        return None
     read = read_notebook_content(raw, secret, ask, known_digest, known_verdict)
     fill_notebook_model(model, read)
     sha256 = hashlib.sha256(raw).hexdigest() if require_hash else None

@@ -1,5 +1,5 @@
 """A notebook process (:mod:`.notebookprocesses`): ``python -m nbserver.services.contents.notebookworker
-PARENT_PID KEEP_BYTES``, and the framing both sides speak over its pipes.
+PARENT_PID KEEP_BYTES [REQUESTS_FILE REPLIES_FILE]``, and the framing both sides speak over its pipes.
 
 The worker imports the notebook modules and passes one small save through them (their
 first-use self-checks), then writes :data:`READY` and answers one job at a time until its
@@ -7,13 +7,17 @@ requests pipe closes: a job is a message ``(function, args)``, its answer ``(DON
 ``(FAILED, exception)``. In between, a job may put questions to the server (:func:`ask`: the
 worker sends ``(ASKING, question)``, the server answers ``(True, answer)`` or ``(False,
 exception)``), for what only the server may know, such as whether a digest is in its notebook
-signature database. A message is its frame count and their lengths, then its pickle and
-the large buffers in it, each frame read straight into one buffer of its length (``os.readv``,
-no copy into or out of the pickle: :func:`out_of_band`). For a 3 MB body a round trip costs a
-fraction of what ``multiprocessing``'s connections cost here (docs/performance.md, section 20). The worker is a
-plain ``python -m`` command rather than a ``multiprocessing`` child, so the server's own main
-module (a console script, or a user's launch script without a ``__main__`` guard) is never
-imported, let alone run, in it.
+signature database. A message is its frame count and their lengths, then its pickle, then the
+large buffers in it (:func:`out_of_band`: the job's arguments and its result are wrapped so
+when they are large buffers themselves, anything else by its sender), each read straight into one buffer of its length, with
+no copy into or out of the pickle. With a shared file for each direction (``REQUESTS_FILE`` and
+``REPLIES_FILE``: descriptors of memory files the server made, :class:`SharedFiles`), the large
+buffers are written into it instead of the pipe and read back with one ``pread`` each: one copy
+each way with the GIL released, and no pipe to wake its reader for every megabyte. For a 3 MB
+body a round trip costs a fraction of what ``multiprocessing``'s connections cost here
+(docs/performance.md, sections 20 and 25). The worker is a plain ``python -m`` command rather than
+a ``multiprocessing`` child, so the server's own main module (a console script, or a user's launch
+script without a ``__main__`` guard) is never imported, let alone run, in it.
 
 Only the server that started it writes to it: the pickles it reads are that server's own.
 """
@@ -26,7 +30,7 @@ import pickle
 import signal
 import struct
 import sys
-from typing import Any
+from typing import Any, NamedTuple
 
 #: The byte a worker writes once it can take jobs.
 READY = b"R"
@@ -38,8 +42,22 @@ OUT_OF_BAND_BYTES = 64 * 1024
 #: The kinds of a worker's messages: a job's result, a job's exception, a job's question.
 DONE, FAILED, ASKING = "done", "failed", "asking"
 
-#: (requests, replies) descriptors of the server's pipes while :func:`serve` runs (for :func:`ask`).
-_channel: tuple[int, int] | None = None
+#: A shared file keeps its pages for the next message up to this size (bytes); after a larger
+#: message its reader empties it, so an idle worker holds at most this much in each.
+SHARED_KEEP_BYTES = 8 * 1024 * 1024
+
+
+class SharedFiles(NamedTuple):
+    """The descriptors of the two memory files a worker's large buffers cross in (see the module):
+    ``requests`` written by the server and read by the worker, ``replies`` the other way."""
+
+    requests: int
+    replies: int
+
+
+#: The channel while :func:`serve` runs (for :func:`ask`): the requests and replies pipes'
+#: descriptors and the shared files, if any.
+_channel: tuple[int, int, SharedFiles | None] | None = None
 
 
 def read_exactly(fd: int, size: int) -> bytearray:
@@ -67,28 +85,71 @@ def write_all(fd: int, *pieces: bytes | bytearray | memoryview) -> None:
             views[0] = views[0][written:]
 
 
-def write_message(fd: int, value: Any) -> None:
-    """Send ``value``: its pickle (protocol 5), and each :class:`pickle.PickleBuffer` in it as a
-    frame of its own, written from where it lies (no copy into the pickle). Pickled whole before
-    the first byte goes, so a value that cannot be pickled leaves the pipe as it was."""
+def write_message(fd: int, value: Any, shared: int | None = None) -> None:
+    """Send ``value``: its pickle (protocol 5) on the pipe ``fd``, and each
+    :class:`pickle.PickleBuffer` in it as a frame of its own, written from where it lies (no copy
+    into the pickle): into the ``shared`` file one after the other from its start when there is
+    one, else on the pipe after the pickle. Pickled, and its frames written to the shared file,
+    before the first byte goes on the pipe, so a value that cannot be pickled or a shared file that
+    cannot take it (OSError: out of memory) leaves the pipe as it was."""
     buffers: list[pickle.PickleBuffer] = []
     data = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
     frames = [memoryview(data), *(buffer.raw() for buffer in buffers)]
     head = COUNT.pack(len(frames)) + b"".join(LENGTH.pack(frame.nbytes) for frame in frames)
-    write_all(fd, head, *frames)
+    if shared is None:
+        write_all(fd, head, *frames)
+        return
+    offset = 0
+    for frame in frames[1:]:
+        pwrite_all(shared, frame, offset)
+        offset += frame.nbytes
+    write_all(fd, head, frames[0])
 
 
-def read_message(fd: int) -> Any:
-    """The next value sent with :func:`write_message` (each out-of-band frame read into a bytearray
-    of its own, where the sender had a PickleBuffer); EOFError when the pipe closed."""
+def read_message(fd: int, shared: int | None = None) -> Any:
+    """The next value sent with :func:`write_message` with the same ``shared`` file or none (each
+    out-of-band frame read into a buffer of its own: a bytearray from the pipe, bytes from the
+    shared file, which is then emptied if the frames came to more than :data:`SHARED_KEEP_BYTES`);
+    EOFError when the pipe closed."""
     (count,) = COUNT.unpack(read_exactly(fd, COUNT.size))
-    frames = [read_exactly(fd, size) for (size,) in LENGTH.iter_unpack(read_exactly(fd, LENGTH.size * count))]
-    return pickle.loads(frames[0], buffers=frames[1:])
+    sizes = [size for (size,) in LENGTH.iter_unpack(read_exactly(fd, LENGTH.size * count))]
+    data = read_exactly(fd, sizes[0])
+    frames: list[bytes | bytearray]
+    if shared is None:
+        frames = [read_exactly(fd, size) for size in sizes[1:]]
+    else:
+        frames, offset = [], 0
+        for size in sizes[1:]:
+            frames.append(pread_exactly(shared, size, offset))
+            offset += size
+        if offset > SHARED_KEEP_BYTES:
+            os.ftruncate(shared, 0)
+    return pickle.loads(data, buffers=frames)
+
+
+def pwrite_all(fd: int, piece: memoryview, offset: int) -> None:
+    """Write all of ``piece`` into the file ``fd`` from ``offset`` (the file grows as needed)."""
+    written = 0
+    while written < piece.nbytes:
+        written += os.pwrite(fd, piece[written:], offset + written)
+
+
+def pread_exactly(fd: int, size: int, offset: int) -> bytes:
+    """``size`` bytes of the file ``fd`` from ``offset`` (one ``pread`` straight into the bytes it
+    returns); EOFError when the file is shorter."""
+    data = os.pread(fd, size, offset)
+    while len(data) < size:  # a read cut short (a signal): the rest, joined
+        more = os.pread(fd, size - len(data), offset + len(data))
+        if not more:
+            raise EOFError("the shared file is shorter than its message")
+        data += more
+    return data
 
 
 def out_of_band(value: Any) -> Any:
-    """``value`` wrapped to cross the pipe as a frame of its own when it is a large bytes-like object
-    (from :data:`OUT_OF_BAND_BYTES`): it arrives as a bytearray (bytes too). Anything else as it is."""
+    """``value`` wrapped to cross as a frame of its own when it is a large bytes-like object (from
+    :data:`OUT_OF_BAND_BYTES`): it arrives as the buffer its frame was read into (a bytearray from a
+    pipe, bytes from a shared file), whether bytes or a bytearray was sent. Anything else as it is."""
     if isinstance(value, (bytes, bytearray)) and len(value) >= OUT_OF_BAND_BYTES:
         return _OutOfBand(value)
     return value
@@ -105,9 +166,10 @@ class _OutOfBand:
 
 
 def _arrived(frame: Any) -> Any:
-    """A frame's buffer as the receiver gets it: the bytearray it was read into (pickle hands a
-    buffer that was read-only when sent, bytes, over as a read-only view of it)."""
-    if isinstance(frame, memoryview) and isinstance(frame.obj, bytearray):
+    """A frame's buffer as the receiver gets it: the bytes or bytearray it was read into (pickle
+    hands a buffer that was read-only when sent, bytes, over as a read-only view of it, which
+    json's parser for one refuses)."""
+    if isinstance(frame, memoryview) and isinstance(frame.obj, (bytes, bytearray)):
         return frame.obj
     return frame
 
@@ -118,32 +180,34 @@ def ask(question: Any) -> Any:
     that function raised; RuntimeError outside a notebook process; EOFError when the server went."""
     if _channel is None:
         raise RuntimeError("ask() is for jobs in a notebook process")
-    requests, replies = _channel
-    write_message(replies, (ASKING, question))
-    ok, value = read_message(requests)
+    requests, replies, shared = _channel
+    write_message(replies, (ASKING, question), shared.replies if shared is not None else None)
+    ok, value = read_message(requests, shared.requests if shared is not None else None)
     if not ok:
         raise value
     return value
 
 
-def serve(requests: int, replies: int) -> None:
-    """Answer jobs from ``requests`` on ``replies`` until ``requests`` closes."""
+def serve(requests: int, replies: int, shared: SharedFiles | None = None) -> None:
+    """Answer jobs from ``requests`` on ``replies`` until ``requests`` closes (their large buffers
+    in the ``shared`` files when given)."""
     global _channel
-    _channel = (requests, replies)
+    _channel = (requests, replies, shared)
+    to_worker, to_server = (shared.requests, shared.replies) if shared is not None else (None, None)
     while True:
         try:
-            function, args = read_message(requests)
+            function, args = read_message(requests, to_worker)
         except EOFError:
             return
         try:
-            answer: tuple[str, Any] = (DONE, function(*args))
+            answer: tuple[str, Any] = (DONE, out_of_band(function(*args)))
         except EOFError:  # the server went while the job asked it something
             return
         except Exception as exc:  # the job's own error, raised again in the server
             answer = (FAILED, exc)
         try:
-            write_message(replies, answer)
-        except Exception as exc:  # an answer that cannot be pickled
+            write_message(replies, answer, to_server)
+        except Exception as exc:  # an answer that cannot be pickled, or that the shared file cannot hold
             write_message(replies, (FAILED, RuntimeError(f"the notebook process could not send its answer: {exc!r}")))
 
 
@@ -154,6 +218,7 @@ def main(argv: list[str]) -> None:
     from nbserver.services.contents import notebookread, savebody
 
     parent, keep_bytes = int(argv[0]), int(argv[1])
+    shared = SharedFiles(int(argv[2]), int(argv[3])) if len(argv) > 3 else None
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(parent)
     keep_freed_memory(keep_bytes)
@@ -165,7 +230,7 @@ def main(argv: list[str]) -> None:
     gc.collect()
     gc.freeze()  # the modules' objects stay out of the collector's walks (as the server's own)
     write_all(replies, READY)
-    serve(requests, replies)
+    serve(requests, replies, shared)
 
 
 if __name__ == "__main__":

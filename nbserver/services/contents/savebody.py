@@ -111,8 +111,7 @@ def prepare_save_body(raw: bytes | bytearray, secret: bytes | None) -> Model | N
 
 def prepare_save_body_across(raw: bytes | bytearray, secret: bytes | None) -> Model | None:
     """:func:`prepare_save_body` as a notebook process runs it: the file's bytes go back to the
-    server as frames of their own (:func:`out_of_band`: they arrive as bytearrays, no copy
-    into or out of the pickle)."""
+    server as frames of their own (:func:`out_of_band`: no copy into or out of the pickle)."""
     model = prepare_save_body(raw, secret)
     prepared = model.get("content") if model is not None else None
     if isinstance(prepared, PreparedNotebook) and prepared.serialized is not None:

@@ -22,9 +22,9 @@ import pytest
 
 from nbserver.base.handlers import OFF_LOOP_BODY_BYTES
 from nbserver.errors import InvalidInput
-from nbserver.services.contents import filemanager, replycache
+from nbserver.services.contents import filemanager, notebookprocesses, replycache
 from nbserver.services.contents.notebookprocesses import NotebookProcesses, ProcessesUnavailable
-from nbserver.services.contents.notebookworker import ask
+from nbserver.services.contents.notebookworker import OUT_OF_BAND_BYTES, SHARED_KEEP_BYTES, ask
 from nbserver.services.contents.notebooks import encode_notebook, serialize_notebook
 from nbserver.services.contents.notary import take_cell_trust
 from nbserver.services.contents.savebody import prepare_save_body_across, read_save_body
@@ -124,18 +124,66 @@ async def test_a_cancelled_job_leaves_its_worker_busy_until_it_is_done():
         assert time.monotonic() - started > 0.5
 
 
+@pytest.fixture(params=["shared files", "pipes only"])
+def transport(request, monkeypatch):
+    """Each pool made in the test has its large buffers cross in shared memory files (where the
+    system has them, as here) or, as where it has none, in the pipes; the type they arrive as."""
+    if request.param == "pipes only":
+        monkeypatch.setattr(notebookprocesses, "make_shared_files", lambda: None)
+        return bytearray
+    assert notebookprocesses.make_shared_files is not None and hasattr(os, "memfd_create")
+    return bytes
+
+
 @pytest.mark.gen_test(timeout=60)
-async def test_large_arguments_and_answers_cross_whole():
+async def test_large_arguments_and_answers_cross_whole(transport):
     async with started_pool(1) as pool:
+        assert (pool._workers[0].shared is None) is (transport is bytearray)
         body = bytes(range(256)) * 20_000  # 5 MB: a frame of its own each way
         assert await pool.run(bytes, body) == body
-        # bytes and bytearrays both arrive as the bytearray the frame was read into (pickle would
+        # bytes and bytearrays both arrive as the buffer the frame was read into (pickle would
         # hand bytes over as a read-only view, which json's parser, for one, refuses)
-        assert await pool.run(type, body) is bytearray and await pool.run(type, bytearray(body)) is bytearray
+        assert await pool.run(type, body) is transport and await pool.run(type, bytearray(body)) is transport
+        assert await pool.run(json.loads, b'["' + b"x" * 100_000 + b'"]') == ["x" * 100_000]
         nan = b'{"type": "notebook", "content": {"x": NaN}, "pad": "' + b" " * OFF_LOOP_BODY_BYTES + b'"}'
         with pytest.raises(InvalidInput, match="NaN at /content/x"):  # the save body's own refusal
             await pool.run(prepare_save_body_across, nan, b"key")
         assert await pool.run(str, "é" * 100_000) == "é" * 100_000
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_the_shared_files_keep_their_pages_only_up_to_a_bound():
+    async with started_pool(1) as pool:
+        worker = pool._workers[0]
+        assert worker.shared is not None
+        requests, replies = worker.shared
+        resident = worker.resident_bytes()
+        small = b"s" * (SHARED_KEEP_BYTES // 2)
+        assert await pool.run(bytes, small) == small
+        # kept for the next message, and counted in the worker's memory
+        assert os.fstat(requests).st_size == os.fstat(replies).st_size == len(small)
+        assert worker.resident_bytes() >= resident + 2 * len(small)
+        large = b"l" * (SHARED_KEEP_BYTES + 1)
+        assert await pool.run(bytes, large) == large
+        assert os.fstat(requests).st_size == os.fstat(replies).st_size == 0  # emptied by their readers
+        assert await pool.run(bytes, small) == small  # and used again
+    assert worker.shared is None  # closed with the worker
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_arguments_the_shared_file_cannot_take_leave_the_worker_usable(tmp_path):
+    async with started_pool(1) as pool:
+        worker = pool._workers[0]
+        (tmp_path / "read-only").write_bytes(b"")
+        writable = worker._to_worker
+        worker._to_worker = os.open(tmp_path / "read-only", os.O_RDONLY)  # pwrite fails: EBADF, as out of memory would
+        try:
+            with pytest.raises(ProcessesUnavailable, match="could not be written"):
+                await pool.run(bytes, b"x" * OUT_OF_BAND_BYTES)
+        finally:
+            os.close(worker._to_worker)
+            worker._to_worker = writable
+        assert pool.deaths == 0 and await pool.run(bytes, b"y" * OUT_OF_BAND_BYTES) == b"y" * OUT_OF_BAND_BYTES
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -407,6 +455,55 @@ async def test_refusals_of_a_read_through_a_worker_are_the_servers(api, root_dir
     assert replies_across == []  # only a refused notebook's parse went to the worker, and raised
     statuses = [(await api.get(f"api/contents/{path}")).status for path in ("broken.ipynb", "missing.ipynb")]
     assert statuses == [400, 404]
+
+
+@pytest.mark.gen_test(timeout=60)
+@pytest.mark.parametrize("change", ["replaced", "rewritten in place", "a FIFO put in its place", "removed"])
+async def test_a_file_changed_after_the_servers_stat_is_read_in_process(api, root_dir, server_app, replies_across,
+                                                                       monkeypatch, change):
+    """The worker reads only the file and version the server resolved and stat'ed (what it knows
+    of that version goes with the job); anything else is read again in-process, the reply made
+    from what is there then, and a FIFO does not hold the worker."""
+    path = root_dir / "moving.ipynb"
+    path.write_text(json.dumps(large_notebook(text="before ")))
+    after = json.dumps(large_notebook(text="after! "))
+    start = filemanager.FileContentsManager._start_reply
+
+    def changing(self, key):
+        started = start(self, key)
+        if change == "replaced":
+            (root_dir / "new.ipynb").write_text(after)
+            os.replace(root_dir / "new.ipynb", path)
+        elif change == "rewritten in place":
+            with open(path, "r+") as handle:  # the same inode, the same size: only its time tells
+                handle.write(after)
+            os.utime(path, ns=(time.time_ns() + 10**9,) * 2)
+        elif change == "a FIFO put in its place":
+            path.unlink()
+            os.mkfifo(path)
+        else:
+            path.unlink()
+        return started
+    monkeypatch.setattr(filemanager.FileContentsManager, "_start_reply", changing)
+    pool = server_app.contents_manager.notebook_process_pool
+    run, answers = pool.run, []
+
+    async def recording(function, *args, **kwargs):
+        try:
+            answers.append(await run(function, *args, **kwargs))
+        except OSError as exc:
+            answers.append(type(exc))
+            raise
+        return answers[-1]
+    monkeypatch.setattr(pool, "run", recording)
+    await busy(server_app)
+    response = await api.get("api/contents/moving.ipynb")
+    assert replies_across == [] and answers == [FileNotFoundError if change == "removed" else None]  # the worker's
+    if change in ("replaced", "rewritten in place"):
+        assert response.status == 200 and response.json()["content"]["cells"][0]["source"].startswith("after! ")
+    else:
+        assert response.status == 404
+    assert server_app.contents_manager.notebook_process_pool.deaths == 0
 
 
 # -- a server killed outright ----------------------------------------------------------------
