@@ -548,7 +548,7 @@ class FileContentsManager(ContentsManager):
             if small:
                 return await self._notebook_job(self._new_reply, key, small=True)
             if self._large_jobs:
-                # In a slot as in-process: waiting for a worker, the file's bytes are held here.
+                # In a slot as in-process: the replies on their way back are bounded as in-process.
                 async with self._notebook_slot():
                     reply = await self._reply_across(key)
                 if reply is not None:

@@ -419,7 +419,7 @@ async def test_a_settled_notebook_read_through_a_worker_is_kept_and_learned(api,
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_reads_waiting_for_a_worker_hold_no_more_files_than_notebook_jobs(api, root_dir, server_app,
+async def test_reads_through_workers_are_no_more_at_once_than_notebook_jobs(api, root_dir, server_app,
                                                                               monkeypatch):
     manager = server_app.contents_manager
     monkeypatch.setattr(manager, "notebook_jobs", 1)
