@@ -136,12 +136,22 @@ class Worker:
                 kind, value = read_message(self._replies, self._to_server)
                 if kind != ASKING:
                     break
-                write_message(self._requests, self._answer(answer, value), self._to_worker)
+                self._send_answer(self._answer(answer, value))
         except (EOFError, BrokenPipeError, ConnectionResetError) as exc:
             raise WorkerDied(repr(exc)) from None
         if kind != DONE:
             raise value
         return value  # type: ignore[no-any-return]
+
+    def _send_answer(self, reply: tuple[bool, Any]) -> None:
+        """Send the answer to the job's question; one the shared file cannot take (out of memory)
+        goes as that error instead (nothing of it was on the pipe), so the job is never left waiting."""
+        try:
+            write_message(self._requests, reply, self._to_worker)
+        except (BrokenPipeError, ConnectionResetError):
+            raise
+        except OSError as exc:
+            write_message(self._requests, (False, RuntimeError(f"the answer could not be written: {exc!r}")))
 
     @staticmethod
     def _answer(answer: Callable[[Any], Any] | None, question: Any) -> tuple[bool, Any]:

@@ -8,16 +8,17 @@ requests pipe closes: a job is a message ``(function, args)``, its answer ``(DON
 worker sends ``(ASKING, question)``, the server answers ``(True, answer)`` or ``(False,
 exception)``), for what only the server may know, such as whether a digest is in its notebook
 signature database. A message is its frame count and their lengths, then its pickle, then the
-large buffers in it (:func:`out_of_band`: the job's arguments and its result are wrapped so
-when they are large buffers themselves, anything else by its sender), each read straight into one buffer of its length, with
-no copy into or out of the pickle. With a shared file for each direction (``REQUESTS_FILE`` and
-``REPLIES_FILE``: descriptors of memory files the server made, :class:`SharedFiles`), the large
-buffers are written into it instead of the pipe and read back with one ``pread`` each: one copy
-each way with the GIL released, and no pipe to wake its reader for every megabyte. For a 3 MB
-body a round trip costs a fraction of what ``multiprocessing``'s connections cost here
-(docs/performance.md, sections 20 and 25). The worker is a plain ``python -m`` command rather than
-a ``multiprocessing`` child, so the server's own main module (a console script, or a user's launch
-script without a ``__main__`` guard) is never imported, let alone run, in it.
+large buffers in it (:func:`out_of_band`: a job's arguments and its result are wrapped so when
+they are large buffers themselves, anything else by its sender), each read straight into one
+buffer of its length, with no copy into or out of the pickle. With a shared file for each
+direction (``REQUESTS_FILE`` and ``REPLIES_FILE``: descriptors of memory files the server made,
+:class:`SharedFiles`), the large buffers are written into it instead of the pipe and read back
+with one ``pread`` each: one copy each way with the GIL released, and no pipe to wake its reader
+for every megabyte. For a 3 MB body a round trip costs a fraction of what ``multiprocessing``'s
+connections cost here (docs/performance.md, sections 20 and 25). The worker is a plain ``python
+-m`` command rather than a ``multiprocessing`` child, so the server's own main module (a console
+script, or a user's launch script without a ``__main__`` guard) is never imported, let alone run,
+in it.
 
 Only the server that started it writes to it: the pickles it reads are that server's own.
 """

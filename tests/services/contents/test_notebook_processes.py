@@ -24,7 +24,7 @@ from nbserver.base.handlers import OFF_LOOP_BODY_BYTES
 from nbserver.errors import InvalidInput
 from nbserver.services.contents import filemanager, notebookprocesses, replycache
 from nbserver.services.contents.notebookprocesses import NotebookProcesses, ProcessesUnavailable
-from nbserver.services.contents.notebookworker import OUT_OF_BAND_BYTES, SHARED_KEEP_BYTES, ask
+from nbserver.services.contents.notebookworker import OUT_OF_BAND_BYTES, SHARED_KEEP_BYTES, ask, out_of_band
 from nbserver.services.contents.notebooks import encode_notebook, serialize_notebook
 from nbserver.services.contents.notary import take_cell_trust
 from nbserver.services.contents.savebody import prepare_save_body_across, read_save_body
@@ -171,7 +171,7 @@ async def test_the_shared_files_keep_their_pages_only_up_to_a_bound():
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_arguments_the_shared_file_cannot_take_leave_the_worker_usable(tmp_path):
+async def test_what_the_shared_file_cannot_take_leaves_the_worker_usable(tmp_path):
     async with started_pool(1) as pool:
         worker = pool._workers[0]
         (tmp_path / "read-only").write_bytes(b"")
@@ -180,6 +180,9 @@ async def test_arguments_the_shared_file_cannot_take_leave_the_worker_usable(tmp
         try:
             with pytest.raises(ProcessesUnavailable, match="could not be written"):
                 await pool.run(bytes, b"x" * OUT_OF_BAND_BYTES)
+            # an answer to a job's question likewise: the job hears why, and is not left waiting
+            with pytest.raises(RuntimeError, match="the answer could not be written"):
+                await pool.run(ask, "q", answer=lambda question: out_of_band(b"a" * OUT_OF_BAND_BYTES))
         finally:
             os.close(worker._to_worker)
             worker._to_worker = writable
