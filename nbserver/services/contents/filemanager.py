@@ -143,12 +143,12 @@ class FileContentsManager(ContentsManager):
         min=0,
         help="Worker processes for the CPU-bound half of large notebooks' saves (bodies of 256 KiB or "
         "more: parsing, validation, the file text, the trust digest) and reads (files over small_notebook_bytes "
-        "read since they changed: parsing, the trust digest, validation, the reply's encoding), so that "
-        "several at once use several cores: a large save or read that comes while another is under way in the "
-        "server's own threads goes to one. Started by the first such save or read (until one is ready, all "
-        "are done in-process), stopped after notebook_processes_idle_seconds unused; each holds about "
-        "30-60 MB of memory while it runs (logged). 0: none. Default: the number of cores, at most 4, "
-        "or 0 on one core.",
+        "read since they changed: the file's read, parsing, the trust digest, validation, the reply's encoding), "
+        "so that several at once use several cores: a large save or read that comes while another is under way "
+        "in the server's own threads goes to one. Started by the first such save or read (until one is ready, "
+        "all are done in-process), stopped after notebook_processes_idle_seconds unused; each holds about "
+        "30-60 MB of memory while it runs (logged), and up to 16 MiB more in the two shared memory files that "
+        "large bodies and replies cross in. 0: none. Default: the number of cores, at most 4, or 0 on one core.",
     ).tag(config=True)
     notebook_processes_idle_seconds = Float(
         600.0, min=1.0,
