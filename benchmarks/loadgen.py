@@ -1,9 +1,11 @@
 """The benchmark's clients: a lean keep-alive HTTP/1.1 client and a kernel websocket client.
 
 Both servers are driven by the same code in the same process, so the client's own cost is
-the same for both. The HTTP client is a few lines over asyncio streams rather than tornado's
+the same for both. The HTTP client is a small asyncio protocol rather than tornado's
 AsyncHTTPClient, whose simple client opens a new connection for every request; a browser keeps
-its connections alive, and so do we.
+its connections alive, and so do we. It receives a body of known length straight into its final
+buffer: on two cores the client shares the machine with the server, and a client that copies
+each megabyte three times takes CPU from the server it measures (docs/performance.md, section 25).
 """
 
 from __future__ import annotations
@@ -28,10 +30,95 @@ class BenchmarkError(Exception):
 class Response:
     status: int
     headers: dict[str, str]
-    body: bytes
+    body: bytes | bytearray
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+
+#: Bytes read at a time while a response's head, a chunked body or a body read to the end arrives.
+SCRATCH_BYTES = 256 * 1024
+
+
+class _ResponseReader(asyncio.BufferedProtocol):
+    """The receiving side of one keep-alive connection: the kernel copies a body whose length is
+    known straight into the one buffer it ends in (``recv_into`` through :meth:`get_buffer`), so
+    the client's own cost per megabyte is one copy, not the three of asyncio's StreamReader
+    (its buffer, the slice out of it, the shift of the rest)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._scratch = bytearray(SCRATCH_BYTES)
+        #: Bytes received and not consumed yet: heads, chunked bodies, bodies read to the end.
+        self.pending = bytearray()
+        #: The body being received straight into itself, and how much of it has arrived.
+        self._body: bytearray | None = None
+        self._got = 0
+        self.ended = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def get_buffer(self, sizehint: int) -> memoryview | bytearray:
+        if self._body is not None:
+            return memoryview(self._body)[self._got:]
+        return self._scratch
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self._body is not None:
+            self._got += nbytes
+        else:
+            self.pending += memoryview(self._scratch)[:nbytes]
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.ended = True
+        self._wake()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.ended = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def _arrival(self) -> None:
+        if self.ended:
+            raise asyncio.IncompleteReadError(bytes(self.pending), None)
+        self._waiter = asyncio.get_running_loop().create_future()
+        await self._waiter
+
+    async def read_until(self, separator: bytes) -> bytes:
+        while (end := self.pending.find(separator)) < 0:
+            await self._arrival()
+        line = bytes(self.pending[:end + len(separator)])
+        del self.pending[:end + len(separator)]
+        return line
+
+    async def read_exactly(self, size: int) -> bytearray:
+        """The next ``size`` bytes, the ones already here copied first, the rest received into place."""
+        body = bytearray(size)
+        taken = min(size, len(self.pending))
+        body[:taken] = memoryview(self.pending)[:taken]
+        del self.pending[:taken]
+        self._body, self._got = body, taken
+        try:
+            while self._got < size:
+                await self._arrival()
+        finally:
+            self._body = None
+        return body
+
+    async def read_to_end(self) -> bytes:
+        while not self.ended:
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        body = bytes(self.pending)
+        self.pending.clear()
+        return body
 
 
 class HTTPConnection:
@@ -40,36 +127,36 @@ class HTTPConnection:
     def __init__(self, port: int, token: str) -> None:
         self.port = port
         self.token = token
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
+        self.reader: _ResponseReader | None = None
 
     async def connect(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port, limit=2**24)
-        sock = self.writer.get_extra_info("socket")
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        loop = asyncio.get_running_loop()
+        transport, self.reader = await loop.create_connection(_ResponseReader, "127.0.0.1", self.port)
+        transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
+        if self.reader is not None and self.reader.transport is not None:
+            self.reader.transport.close()
+        self.reader = None
 
     async def request(self, method: str, path: str, body: bytes | None = None) -> Response:
-        if self.writer is None:
+        if self.reader is None:
             await self.connect()
-        assert self.reader is not None and self.writer is not None
+        reader = self.reader
+        assert reader is not None and reader.transport is not None
         head = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{self.port}",
                 f"Authorization: token {self.token}", "Connection: keep-alive"]
         if body is not None:
             head += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
-        self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        reader.transport.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
         if body:
-            self.writer.write(body)
-        await self.writer.drain()
+            reader.transport.write(body)
         return await self._read_response(method)
 
     async def _read_response(self, method: str) -> Response:
-        assert self.reader is not None
-        raw_head = await self.reader.readuntil(b"\r\n\r\n")
+        reader = self.reader
+        assert reader is not None
+        raw_head = await reader.read_until(b"\r\n\r\n")
         lines = raw_head.decode("latin-1").split("\r\n")
         status = int(lines[0].split(" ", 2)[1])
         headers: dict[str, str] = {}
@@ -77,29 +164,31 @@ class HTTPConnection:
             if ":" in line:
                 name, value = line.split(":", 1)
                 headers[name.strip().lower()] = value.strip()
+        body: bytes | bytearray
         if method == "HEAD" or status in (204, 304):
             body = b""
         elif "content-length" in headers:
-            body = await self.reader.readexactly(int(headers["content-length"]))
+            body = await reader.read_exactly(int(headers["content-length"]))
         elif headers.get("transfer-encoding", "").lower() == "chunked":
             body = await self._read_chunked()
         else:
-            body = await self.reader.read()
+            body = await reader.read_to_end()
             self.close()
         if headers.get("connection", "").lower() == "close":
             self.close()
         return Response(status, headers, body)
 
     async def _read_chunked(self) -> bytes:
-        assert self.reader is not None
-        parts: list[bytes] = []
+        reader = self.reader
+        assert reader is not None
+        parts: list[bytes | bytearray] = []
         while True:
-            size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            size = int((await reader.read_until(b"\r\n")).split(b";")[0], 16)
             if size == 0:
-                await self.reader.readuntil(b"\r\n")
+                await reader.read_until(b"\r\n")
                 return b"".join(parts)
-            parts.append(await self.reader.readexactly(size))
-            await self.reader.readexactly(2)
+            parts.append(await reader.read_exactly(size))
+            await reader.read_exactly(2)
 
 
 async def one_request(port: int, token: str, method: str, path: str, body: bytes | None = None,
