@@ -174,6 +174,10 @@ class Worker:
             self.process.wait()
         assert self.process.stdout is not None
         self.process.stdout.close()
+        self.close_shared()
+
+    def close_shared(self) -> None:
+        """Close this side of the shared files (their memory goes once the worker's side is closed too)."""
         for fd in self.shared or ():
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -307,13 +311,19 @@ class NotebookProcesses:
         worker: Worker | None = None
         try:
             worker = Worker.spawn(self.keep_bytes)
-            await asyncio.wait_for(run_blocking(worker.wait_ready), START_TIMEOUT)
+            ready = asyncio.ensure_future(run_blocking(worker.wait_ready))
+            try:
+                await asyncio.wait_for(asyncio.shield(ready), START_TIMEOUT)
+            except asyncio.TimeoutError:
+                worker.process.kill()  # by its pid; the thread waiting for it then reads the end of its pipe
+                with contextlib.suppress(EOFError, OSError):
+                    await ready
+                raise
         except (OSError, EOFError, asyncio.TimeoutError) as exc:
             self._start_failed_at = time.monotonic()
             self.log.warning("A notebook process could not start (%r); large notebooks are encoded in-process", exc)
-            if worker is not None:  # by its pid; its pipes close with it once unused (a thread may still read one)
-                worker.process.kill()
-                await run_blocking(worker.process.wait)
+            if worker is not None:  # no thread reads its pipes any more: closed, with its shared files; reaped
+                await run_blocking(worker.stop)
             worker = None
         finally:
             self._starting -= 1

@@ -167,6 +167,7 @@ async def test_the_shared_files_keep_their_pages_only_up_to_a_bound():
         assert await pool.run(bytes, large) == large
         assert os.fstat(requests).st_size == os.fstat(replies).st_size == 0  # emptied by their readers
         assert await pool.run(bytes, small) == small  # and used again
+        assert shared_files_open() >= 2
     assert worker.shared is None  # closed with the worker
 
 
@@ -187,6 +188,30 @@ async def test_what_the_shared_file_cannot_take_leaves_the_worker_usable(tmp_pat
             os.close(worker._to_worker)
             worker._to_worker = writable
         assert pool.deaths == 0 and await pool.run(bytes, b"y" * OUT_OF_BAND_BYTES) == b"y" * OUT_OF_BAND_BYTES
+
+
+def shared_files_open() -> int:
+    """How many of the notebook processes' shared memory files this process has open."""
+    return sum(os.readlink(f"/proc/self/fd/{fd}").startswith("/memfd:nbserver-")
+               for fd in os.listdir("/proc/self/fd") if os.path.exists(f"/proc/self/fd/{fd}"))
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_worker_that_does_not_start_in_time_is_killed_and_leaves_nothing_open(monkeypatch):
+    monkeypatch.setattr(notebookprocesses, "START_TIMEOUT", 0.01)  # no worker warms up that fast
+    before = shared_files_open()
+    pool = NotebookProcesses(1, 600.0, LOG)
+    try:
+        with pytest.raises(ProcessesUnavailable):
+            await pool.run(os.getpid)
+        await wait_for(lambda: pool._start_failed_at > 0)
+        await wait_for(lambda: pool._starting == 0)
+        assert pool.pids() == [] and pool.starts == 0 and shared_files_open() == before
+        with pytest.raises(ProcessesUnavailable):  # none tried again before RESTART_PAUSE
+            await pool.run(os.getpid)
+        assert pool._starting == 0
+    finally:
+        await pool.close()
 
 
 @pytest.mark.gen_test(timeout=60)
