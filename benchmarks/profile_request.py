@@ -68,14 +68,14 @@ async def load(kind: str, server: RunningServer, seconds: float,
     return result.answered, workloads.process_cpu_seconds(pid) - cpu, statistics.median(result.latencies)
 
 
-#: One line of ``perf script -F pid,tid,sym,dso``.
-PERF_LINE = re.compile(r"\s*(\d+)/(\d+)\s+(.*?)\s+\((.*)\)\s*$")
+#: One line of ``perf script -F pid,tid,ip,sym,dso`` (perf prints no symbol without its address).
+PERF_LINE = re.compile(r"\s*(\d+)/(\d+)\s+[0-9a-f]+\s+(.*?)\s+\((.*)\)\s*$")
 
 
 def perf_roles(perf_data: Path, server_pid: int, children: list[int], top: int) -> str:
     """The samples of a whole-machine ``perf record`` split by role, each role's busiest libraries
     and symbols (a sample is 1/999 s of one core's time)."""
-    script = subprocess.run(["perf", "script", "-i", str(perf_data), "-F", "pid,tid,sym,dso"],
+    script = subprocess.run(["perf", "script", "-i", str(perf_data), "-F", "pid,tid,ip,sym,dso"],
                             capture_output=True, text=True).stdout
     roles: collections.Counter[str] = collections.Counter()
     symbols: collections.Counter[tuple[str, str]] = collections.Counter()
@@ -144,7 +144,6 @@ def main() -> int:
         client_cpu = time.process_time()
         answered, cpu, latency = asyncio.run(load(args.kind, server, args.seconds, args.concurrency))
         client_cpu = time.process_time() - client_cpu
-        children = child_pids(server.process.pid)
         print(f"{args.kind} on {args.server}: {answered} requests, {cpu / max(1, answered) * 1e3:.3f} ms CPU each, "
               + (f"this client's {client_cpu / max(1, answered) * 1e3:.3f} ms, " if args.kind not in ("files_small", "status") else "")
               + (f"median latency {latency * 1e3:.1f} ms, " if latency is not None else "")
@@ -152,8 +151,8 @@ def main() -> int:
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(timeout=60)
-            if args.perf_all:
-                print(perf_roles(out, server.process.pid, children, args.top))
+            if args.perf_all:  # the server's children still run: its stop comes after
+                print(perf_roles(out, server.process.pid, child_pids(server.process.pid), args.top))
             elif args.perf:
                 report = subprocess.run(["perf", "report", "-i", str(out), "--no-children", "--sort", "dso,sym",
                                          "--stdio", "--percent-limit", "0.5"], capture_output=True, text=True)
