@@ -36,7 +36,7 @@ from typing import Any, Callable, TypeVar
 
 from nbserver.blocking import run_blocking
 from nbserver.services.contents.notebookworker import (
-    ASKING, DONE, READY, SharedFiles, out_of_band, read_exactly, read_message, write_message)
+    ASKING, DONE, READY, SharedFiles, out_of_band, read_exactly, read_message, shared_ends, write_message)
 
 T = TypeVar("T")
 
@@ -85,8 +85,6 @@ class Worker:
         assert process.stdin is not None and process.stdout is not None
         self._requests = process.stdin.fileno()
         self._replies = process.stdout.fileno()
-        self._to_worker: int | None = shared.requests if shared is not None else None
-        self._to_server: int | None = shared.replies if shared is not None else None
 
     @classmethod
     def spawn(cls, keep_bytes: int) -> Worker:
@@ -126,14 +124,14 @@ class Worker:
         none, the question gets RuntimeError). Raises what the job raised, WorkerDied, or
         ProcessesUnavailable when the arguments could not be sent (the worker is still fine)."""
         try:
-            write_message(self._requests, (function, tuple(map(out_of_band, args))), self._to_worker)
+            write_message(self._requests, (function, tuple(map(out_of_band, args))), shared_ends(self.shared)[0])
         except (BrokenPipeError, ConnectionResetError) as exc:
             raise WorkerDied(repr(exc)) from None
         except OSError as exc:  # the shared file could not take the arguments (out of memory): nothing sent
             raise ProcessesUnavailable(f"the job's arguments could not be written: {exc!r}") from None
         try:
             while True:
-                kind, value = read_message(self._replies, self._to_server)
+                kind, value = read_message(self._replies, shared_ends(self.shared)[1])
                 if kind != ASKING:
                     break
                 self._send_answer(self._answer(answer, value))
@@ -147,7 +145,7 @@ class Worker:
         """Send the answer to the job's question; one the shared file cannot take (out of memory)
         goes as that error instead (nothing of it was on the pipe), so the job is never left waiting."""
         try:
-            write_message(self._requests, reply, self._to_worker)
+            write_message(self._requests, reply, shared_ends(self.shared)[0])
         except (BrokenPipeError, ConnectionResetError):
             raise
         except OSError as exc:

@@ -56,9 +56,15 @@ class SharedFiles(NamedTuple):
     replies: int
 
 
+def shared_ends(shared: SharedFiles | None) -> tuple[int | None, int | None]:
+    """(requests, replies) descriptors of ``shared``, or (None, None): the large buffers then cross
+    in the pipes (the ``shared`` argument of :func:`write_message` and :func:`read_message`)."""
+    return (shared.requests, shared.replies) if shared is not None else (None, None)
+
+
 #: The channel while :func:`serve` runs (for :func:`ask`): the requests and replies pipes'
-#: descriptors and the shared files, if any.
-_channel: tuple[int, int, SharedFiles | None] | None = None
+#: descriptors, then the shared files' (None without them).
+_channel: tuple[int, int, int | None, int | None] | None = None
 
 
 def read_exactly(fd: int, size: int) -> bytearray:
@@ -181,9 +187,9 @@ def ask(question: Any) -> Any:
     that function raised; RuntimeError outside a notebook process; EOFError when the server went."""
     if _channel is None:
         raise RuntimeError("ask() is for jobs in a notebook process")
-    requests, replies, shared = _channel
-    write_message(replies, (ASKING, question), shared.replies if shared is not None else None)
-    ok, value = read_message(requests, shared.requests if shared is not None else None)
+    requests, replies, to_worker, to_server = _channel
+    write_message(replies, (ASKING, question), to_server)
+    ok, value = read_message(requests, to_worker)
     if not ok:
         raise value
     return value
@@ -193,8 +199,8 @@ def serve(requests: int, replies: int, shared: SharedFiles | None = None) -> Non
     """Answer jobs from ``requests`` on ``replies`` until ``requests`` closes (their large buffers
     in the ``shared`` files when given)."""
     global _channel
-    _channel = (requests, replies, shared)
-    to_worker, to_server = (shared.requests, shared.replies) if shared is not None else (None, None)
+    to_worker, to_server = shared_ends(shared)
+    _channel = (requests, replies, to_worker, to_server)
     while True:
         try:
             function, args = read_message(requests, to_worker)

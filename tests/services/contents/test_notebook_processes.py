@@ -176,8 +176,10 @@ async def test_what_the_shared_file_cannot_take_leaves_the_worker_usable(tmp_pat
     async with started_pool(1) as pool:
         worker = pool._workers[0]
         (tmp_path / "read-only").write_bytes(b"")
-        writable = worker._to_worker
-        worker._to_worker = os.open(tmp_path / "read-only", os.O_RDONLY)  # pwrite fails: EBADF, as out of memory would
+        shared = worker.shared
+        assert shared is not None
+        read_only = os.open(tmp_path / "read-only", os.O_RDONLY)
+        worker.shared = shared._replace(requests=read_only)  # pwrite fails: EBADF, as out of memory would
         try:
             with pytest.raises(ProcessesUnavailable, match="could not be written"):
                 await pool.run(bytes, b"x" * OUT_OF_BAND_BYTES)
@@ -185,8 +187,8 @@ async def test_what_the_shared_file_cannot_take_leaves_the_worker_usable(tmp_pat
             with pytest.raises(RuntimeError, match="the answer could not be written"):
                 await pool.run(ask, "q", answer=lambda question: out_of_band(b"a" * OUT_OF_BAND_BYTES))
         finally:
-            os.close(worker._to_worker)
-            worker._to_worker = writable
+            os.close(read_only)
+            worker.shared = shared
         assert pool.deaths == 0 and await pool.run(bytes, b"y" * OUT_OF_BAND_BYTES) == b"y" * OUT_OF_BAND_BYTES
 
 
