@@ -56,9 +56,8 @@ async def load(kind: str, server: RunningServer, seconds: float,
     name, mode = kind.rsplit("_", 1)
     file_name = shapes.SHAPES[name][0]
     if mode == "first":
-        path = workloads.contents_path(file_name, "content=1")
-        make = workloads.changing_file(server.root / file_name, ("GET", path, None))
         concurrency = concurrency or 4
+        make = workloads.changing_files(server.root, file_name, concurrency)
     else:
         body = ('{"type": "notebook", "format": "json", "content": ' + shapes.shape_text(name) + "}").encode()
         concurrency = concurrency or 2

@@ -81,7 +81,7 @@ ROWS = [
     *[row for name, label in shapes.LABELS.items() for row in (
         Row(f"shape_{name}_get", f"GET {label}, unchanged (reply cache), concurrency 4", "req/s", True,
             "notebook_shapes"),
-        Row(f"shape_{name}_get_first", "  first read: file changed before each GET", "req/s", True,
+        Row(f"shape_{name}_get_first", "  first read: file changed before each GET (a copy per connection)", "req/s", True,
             "notebook_shapes"),
         Row(f"shape_{name}_get_first_cpu", "    server CPU per first read", "ms", False, "notebook_shapes"),
         Row(f"shape_{name}_put", f"PUT {label}, concurrency 2", "req/s", True, "notebook_shapes"),

@@ -22,7 +22,7 @@ from typing import Any, Awaitable, Callable, Iterable, Iterator, NamedTuple, Typ
 from jupyter_core.paths import jupyter_runtime_dir
 from traitlets import Bool, Enum, Float, Int, Unicode, default, observe
 
-from nbserver.blocking import run_blocking
+from nbserver.blocking import run_blocking, usable_cores
 from nbserver.errors import Conflict, InvalidInput, NbserverError, NotFound, os_errors_as
 from nbserver.services.contents import fileio, moves, nowait, writejournal
 from nbserver.services.contents.checkpoints import FileCheckpoints
@@ -130,8 +130,10 @@ class FileContentsManager(ContentsManager):
     ).tag(config=True)
     notebook_jobs = Int(
         min=1,
-        help="How many notebooks are parsed or serialized at once; more requests wait their turn. "
-        "Each holds several times its file size in memory, and more at once than cores gains nothing.",
+        help="How many large notebooks are parsed or serialized at once (reads and saves, in-process or in "
+        "the notebook_processes); more requests wait their turn. Each holds several times its file size in "
+        "memory. Default: the number of cores plus one (the one more keeps the notebook processes busy while "
+        "a reply is on its way back).",
     ).tag(config=True)
     small_notebook_bytes = Int(
         256 * 1024, min=0,
@@ -144,8 +146,9 @@ class FileContentsManager(ContentsManager):
         help="Worker processes for the CPU-bound half of large notebooks' saves (bodies of 256 KiB or "
         "more: parsing, validation, the file text, the trust digest) and reads (files over small_notebook_bytes "
         "read since they changed: the file's read, parsing, the trust digest, validation, the reply's encoding), "
-        "so that several at once use several cores: a large save or read that comes while another is under way "
-        "in the server's own threads goes to one. Started by the first such save or read (until one is ready, "
+        "so that the server's own thread is left to the requests and several at once use several cores: a large "
+        "read goes to one whenever one is up, a large save when it comes while another is under way in the "
+        "server's own threads. Started by the first such save or read (until one is ready, "
         "all are done in-process), stopped after notebook_processes_idle_seconds unused; each holds about "
         "30-60 MB of memory while it runs (logged), and up to 16 MiB more in the two shared memory files that "
         "large bodies and replies cross in. 0: none. Default: the number of cores, at most 4, or 0 on one core.",
@@ -202,11 +205,11 @@ class FileContentsManager(ContentsManager):
 
     @default("notebook_jobs")
     def _default_notebook_jobs(self) -> int:
-        return os.cpu_count() or 2
+        return usable_cores() + 1
 
     @default("notebook_processes")
     def _default_notebook_processes(self) -> int:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        cores = usable_cores()
         return min(cores, MAX_DEFAULT_NOTEBOOK_PROCESSES) if cores > 1 else 0
 
     @property
@@ -533,9 +536,11 @@ class FileContentsManager(ContentsManager):
     async def get_reply(self, path: str, content: bool = True, type: str | None = None,
                         format: str | None = None, require_hash: bool = False) -> EncodedReply:
         """A notebook's reply comes from ``self.replies`` while the file is unchanged (see replycache.py).
-        A large notebook's read that comes while another large read or save is under way in this
-        process is made in one of the :attr:`notebook_processes` (:meth:`_reply_across`), as
-        :meth:`save_body` does for saves; only where the work is done changes, never the reply."""
+        A large notebook's read is made in one of the :attr:`notebook_processes` whenever one is up
+        (:meth:`_reply_across`), so that this process's one core of Python is left to the requests
+        and several reads use several cores; in-process while they start, when they are off, or
+        when the file changed after this server's stat of it. Only where the work is done changes,
+        never the reply."""
         path = fileio.normalize_api_path(path)
         notebook = type == "notebook" or (type is None and path.endswith(".ipynb"))
         if not (content and notebook and self.replies.max_bytes):
@@ -547,7 +552,7 @@ class FileContentsManager(ContentsManager):
                 return cached
             if small:
                 return await self._notebook_job(self._new_reply, key, small=True)
-            if self._large_jobs:
+            if self.notebook_process_pool.taking():
                 # In a slot as in-process: the replies on their way back are bounded as in-process.
                 async with self._notebook_slot():
                     reply = await self._reply_across(key)

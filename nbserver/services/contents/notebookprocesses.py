@@ -206,6 +206,10 @@ class NotebookProcesses:
         self._idle: list[Worker] = []
         self._waiting: collections.deque[asyncio.Future[Worker]] = collections.deque()
         self._starting = 0
+        #: The tasks starting workers, and the workers spawned by them and not ready yet (a close
+        #: kills those and waits for the tasks: none is left to start after it).
+        self._start_tasks: set[asyncio.Future[None]] = set()
+        self._spawned: set[Worker] = set()
         self._start_failed_at = -RESTART_PAUSE
         self._closed = False
         self._last_used = time.monotonic()
@@ -218,6 +222,15 @@ class NotebookProcesses:
     def ready(self) -> bool:
         """Whether all ``processes`` workers are up (jobs are taken once one is)."""
         return self.processes > 0 and len(self._workers) == self.processes
+
+    def taking(self) -> bool:
+        """Whether a job given now goes to a worker (it may wait for one to be free): the pool is on,
+        not closed, and a worker is up. Missing workers are started now, so a False turns True
+        once one is ready."""
+        if self.processes < 1 or self._closed:
+            return False
+        self._start_missing()
+        return bool(self._workers)
 
     def pids(self) -> list[int]:
         """The pids of the running workers."""
@@ -238,8 +251,7 @@ class NotebookProcesses:
         """
         if self.processes < 1 or self._closed:
             raise ProcessesUnavailable("no notebook processes")
-        self._start_missing()
-        if not self._workers:
+        if not self.taking():
             raise ProcessesUnavailable("the notebook processes are starting")
         worker = await self._take()
         job = asyncio.get_running_loop().run_in_executor(None, worker.call, function, args, answer)
@@ -302,13 +314,21 @@ class NotebookProcesses:
             return
         for _ in range(missing):
             self._starting += 1
-            asyncio.ensure_future(self._start_one())
+            task = asyncio.ensure_future(self._start_one())
+            self._start_tasks.add(task)
+            task.add_done_callback(self._start_tasks.discard)
 
     async def _start_one(self) -> None:
+        if self._closed:  # closed before this task ran
+            self._starting -= 1
+            return
         started = time.monotonic()
         worker: Worker | None = None
+        spawned: list[Worker] = []
         try:
             worker = Worker.spawn(self.keep_bytes)
+            spawned.append(worker)
+            self._spawned.add(worker)
             ready = asyncio.ensure_future(run_blocking(worker.wait_ready))
             try:
                 await asyncio.wait_for(asyncio.shield(ready), START_TIMEOUT)
@@ -319,12 +339,15 @@ class NotebookProcesses:
                 raise
         except (OSError, EOFError, asyncio.TimeoutError) as exc:
             self._start_failed_at = time.monotonic()
-            self.log.warning("A notebook process could not start (%r); large notebooks are encoded in-process", exc)
+            if not self._closed:  # else killed by close
+                self.log.warning("A notebook process could not start (%r); large notebooks are encoded in-process",
+                                 exc)
             if worker is not None:  # no thread reads its pipes any more: closed, with its shared files; reaped
                 await run_blocking(worker.stop)
             worker = None
         finally:
             self._starting -= 1
+            self._spawned.difference_update(spawned)
         if worker is None or self._closed:
             if worker is not None:
                 await run_blocking(worker.stop)
@@ -366,8 +389,12 @@ class NotebookProcesses:
 
     async def close(self) -> None:
         """Stop the workers: the idle ones exit (waited for, at most STOP_WAIT each before SIGKILL),
-        a busy one is killed at once (its job then done in-process). No job is taken afterwards."""
+        a busy one is killed at once (its job then done in-process), one still starting too (and
+        waited for). No job is taken afterwards."""
         self._closed = True
+        for worker in list(self._spawned):
+            worker.process.kill()  # by its pid: not reaped yet; its start then stops it
+        await asyncio.gather(*list(self._start_tasks), return_exceptions=True)
         if self.starts:
             self.log.info("Notebook processes: %d started, %d died, %d running with %.1f MB resident at the stop",
                           self.starts, self.deaths, len(self._workers), self.resident_bytes() / 2**20)

@@ -24,7 +24,7 @@ from jupyter_client.multikernelmanager import AsyncMultiKernelManager
 from jupyter_core.paths import jupyter_runtime_dir
 from traitlets import DottedObjectName, Instance, Integer, List, TraitError, Unicode, default, validate
 
-from nbserver.blocking import run_blocking
+from nbserver.blocking import run_blocking, usable_cores
 from nbserver.errors import InvalidInput
 from nbserver.services.contents.fileio import is_inside, resolve_inside_root
 from nbserver.services.kernels.base import (
@@ -103,7 +103,7 @@ class MappingKernelManager(KernelManagerBase[RunningKernel]):
 
     @default("kernel_pool_parallel_starts")
     def _default_kernel_pool_parallel_starts(self) -> int:
-        return max(1, len(os.sched_getaffinity(0)))
+        return usable_cores()
 
     kernel_pool_kernels = List(
         Unicode(),

@@ -90,9 +90,38 @@ async def test_jobs_run_in_the_workers_once_they_are_ready():
 @pytest.mark.gen_test(timeout=60)
 async def test_no_processes_means_every_job_runs_in_process():
     pool = NotebookProcesses(0, 600.0, LOG)
+    assert not pool.taking()
     with pytest.raises(ProcessesUnavailable):
         await pool.run(os.getpid)
     assert pool.starts == 0 and pool.pids() == []
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_the_pool_takes_jobs_once_a_worker_is_up_and_not_after_it_closed():
+    pool = NotebookProcesses(1, 600.0, LOG)
+    try:
+        assert not pool.taking()  # none up: this starts one
+        await wait_for(pool.taking)
+        assert await pool.run(os.getpid) in pool.pids()
+    finally:
+        await pool.close()
+    assert not pool.taking() and pool.starts == 1
+
+
+@pytest.mark.gen_test(timeout=60)
+@pytest.mark.parametrize("spawned", [True, False], ids=["spawned", "not-yet-spawned"])
+async def test_a_close_while_workers_start_leaves_none_behind(spawned):
+    """A server stopping while its first large read starts the workers: close kills the ones
+    spawned and waits for their start to end (their pipes closed, reaped), and spawns no more."""
+    pool = NotebookProcesses(2, 600.0, LOG)
+    assert not pool.taking()  # starts two
+    if spawned:
+        await asyncio.sleep(0)  # the start tasks spawn their process, then wait for it to be ready
+    pids = [worker.pid for worker in pool._spawned]
+    assert len(pids) == (2 if spawned else 0)
+    await pool.close()
+    assert not any(map(process_exists, pids)) and pool.pids() == [] and not pool._start_tasks
+    assert pool.starts == 0 and not pool._spawned and pool._starting == 0
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -268,8 +297,7 @@ def prepared_saves(monkeypatch):
 
 async def busy(server_app):
     """The pool up, and the server as if another large save were under way in its own threads:
-    the next large notebook save or read goes to a worker (see FileContentsManager.save_body and
-    get_reply)."""
+    the next large notebook save goes to a worker (see FileContentsManager.save_body)."""
     manager = server_app.contents_manager
     await ready(manager.notebook_process_pool)
     manager._large_jobs += 1
@@ -369,6 +397,23 @@ async def test_a_save_alone_stays_in_process_and_starts_no_worker(api, root_dir,
 
 
 @pytest.mark.gen_test(timeout=60)
+async def test_a_large_read_starts_the_workers_and_goes_to_one_once_up(api, root_dir, server_app, replies_across):
+    """Reads are made in a worker whenever one is up, one at a time too (the server's own thread
+    is left to the requests); the first read, which starts them, is made in-process."""
+    (root_dir / "big.ipynb").write_text(json.dumps(large_notebook()))
+    manager = server_app.contents_manager
+    first = await api.get("api/contents/big.ipynb")
+    assert first.status == 200 and replies_across == []  # in-process: none was up yet
+    await wait_for(lambda: manager.notebook_process_pool.ready)
+    for _ in range(2):  # one after the other, the file changed before each
+        stamp = time.time_ns() + 10**9 * (len(replies_across) + 1)
+        os.utime(root_dir / "big.ipynb", ns=(stamp, stamp))
+        again = await api.get("api/contents/big.ipynb")
+        assert again.status == 200 and again.json()["content"] == first.json()["content"]
+    assert replies_across == ["big.ipynb"] * 2 and manager._large_jobs == 0
+
+
+@pytest.mark.gen_test(timeout=60)
 async def test_the_contents_managers_close_stops_its_workers(api, server_app):
     pool = await ready(server_app.contents_manager.notebook_process_pool)
     pids = pool.pids()
@@ -394,14 +439,25 @@ def replies_across(monkeypatch):
     return seen
 
 
+@contextlib.contextmanager
+def reads_in_process(server_app):
+    """Large reads made in the server's own threads meanwhile, as while its pool starts."""
+    pool = server_app.contents_manager.notebook_process_pool
+    pool.taking = lambda: False  # the instance's, over the method
+    try:
+        yield
+    finally:
+        del pool.taking
+
+
 async def both_ways(api, server_app, path: str, params: dict[str, str] | None = None) -> tuple[Any, Any]:
     """(reply through a worker, reply in-process) to the same GET of an unchanged file."""
     manager = server_app.contents_manager
-    await busy(server_app)
+    await ready(manager.notebook_process_pool)  # up: a large read goes to a worker
     across = await api.get(f"api/contents/{path}", params=params)
-    manager._large_jobs -= 1
     manager.replies.clear()
-    here = await api.get(f"api/contents/{path}", params=params)
+    with reads_in_process(server_app):
+        here = await api.get(f"api/contents/{path}", params=params)
     return across, here
 
 
@@ -432,16 +488,16 @@ async def test_a_settled_notebook_read_through_a_worker_is_kept_and_learned(api,
     (root_dir / "nan.ipynb").write_bytes(
         (root_dir / "old.ipynb").read_bytes().replace(b'"execution_count": 1', b'"execution_count": NaN', 1))
     replies = server_app.contents_manager.replies
-    await busy(server_app)
+    await ready(server_app.contents_manager.notebook_process_pool)
     across = await api.get("api/contents/old.ipynb")
     assert replies_across == ["old.ipynb"] and replies.stats().entries == 1  # the worker's reply, kept
     again = await api.get("api/contents/old.ipynb")  # from the reply cache, not a worker
     assert replies_across == ["old.ipynb"] and replies.stats().hits == 1
     assert (again.body, again.headers["ETag"]) == (across.body, across.headers["ETag"])
     assert "message" in across.json()
-    server_app.contents_manager._large_jobs -= 1
     replies.clear()
-    here = await api.get("api/contents/old.ipynb")  # in-process, the signature learned from the worker
+    with reads_in_process(server_app):
+        here = await api.get("api/contents/old.ipynb")  # in-process, the signature learned from the worker
     assert (here.body, here.headers["ETag"]) == (across.body, across.headers["ETag"])
     nan_across, nan_here = await both_ways(api, server_app, "nan.ipynb")
     assert nan_across.body == nan_here.body and "NaN" in nan_across.json()["message"]
@@ -468,7 +524,7 @@ async def test_reads_through_workers_are_no_more_at_once_than_notebook_jobs(api,
     monkeypatch.setattr(filemanager.FileContentsManager, "_reply_across", counting)
     for index in range(4):
         (root_dir / f"{index}.ipynb").write_text(json.dumps(large_notebook(text=f"{index} é ")))
-    await busy(server_app)
+    await ready(manager.notebook_process_pool)
     replies = await asyncio.gather(*(api.get(f"api/contents/{index}.ipynb") for index in range(4)))
     assert [reply.status for reply in replies] == [200] * 4 and most == 1  # two workers, one slot
 
@@ -526,7 +582,7 @@ async def test_a_file_changed_after_the_servers_stat_is_read_in_process(api, roo
             raise
         return answers[-1]
     monkeypatch.setattr(pool, "run", recording)
-    await busy(server_app)
+    await ready(pool)
     response = await api.get("api/contents/moving.ipynb")
     assert replies_across == [] and answers == [FileNotFoundError if change == "removed" else None]  # the worker's
     if change in ("replaced", "rewritten in place"):
