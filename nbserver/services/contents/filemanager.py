@@ -133,7 +133,7 @@ class FileContentsManager(ContentsManager):
         help="How many large notebooks are parsed or serialized at once (reads and saves, in-process or in "
         "the notebook_processes); more requests wait their turn. Each holds several times its file size in "
         "memory. Default: the number of cores plus one (the one more keeps the notebook processes busy while "
-        "a reply is on its way back).",
+        "a reply is on its way back), 1 on one core.",
     ).tag(config=True)
     small_notebook_bytes = Int(
         256 * 1024, min=0,
@@ -205,7 +205,8 @@ class FileContentsManager(ContentsManager):
 
     @default("notebook_jobs")
     def _default_notebook_jobs(self) -> int:
-        return usable_cores() + 1
+        cores = usable_cores()
+        return cores + 1 if cores > 1 else 1  # one core: no notebook processes to keep busy
 
     @default("notebook_processes")
     def _default_notebook_processes(self) -> int:

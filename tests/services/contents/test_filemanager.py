@@ -206,6 +206,15 @@ async def test_a_saved_notebook_with_transient_fields_is_validated_again_when_re
     assert len(validations) == 1
 
 
+@pytest.mark.parametrize("cores, jobs, processes", [(1, 1, 0), (2, 3, 2), (8, 9, 4)])
+def test_notebook_jobs_and_processes_default_from_the_cores(root_dir, monkeypatch, cores, jobs, processes):
+    from nbserver.services.contents import filemanager
+
+    monkeypatch.setattr(filemanager, "usable_cores", lambda: cores)
+    manager = FileContentsManager(root_dir=str(root_dir))
+    assert (manager.notebook_jobs, manager.notebook_processes) == (jobs, processes)
+
+
 @pytest.mark.gen_test(timeout=10)
 async def test_notebook_work_is_limited_to_notebook_jobs_at_once(root_dir, monkeypatch):
     import asyncio
