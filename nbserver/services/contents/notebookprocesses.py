@@ -324,11 +324,10 @@ class NotebookProcesses:
             return
         started = time.monotonic()
         worker: Worker | None = None
-        spawned: list[Worker] = []
+        spawned: Worker | None = None  # ``worker`` until it is stopped on a failure (then None)
         try:
-            worker = Worker.spawn(self.keep_bytes)
-            spawned.append(worker)
-            self._spawned.add(worker)
+            worker = spawned = Worker.spawn(self.keep_bytes)
+            self._spawned.add(spawned)
             ready = asyncio.ensure_future(run_blocking(worker.wait_ready))
             try:
                 await asyncio.wait_for(asyncio.shield(ready), START_TIMEOUT)
@@ -347,7 +346,8 @@ class NotebookProcesses:
             worker = None
         finally:
             self._starting -= 1
-            self._spawned.difference_update(spawned)
+            if spawned is not None:
+                self._spawned.discard(spawned)
         if worker is None or self._closed:
             if worker is not None:
                 await run_blocking(worker.stop)
